@@ -1,0 +1,575 @@
+//! Command-line grammar (clap). nmap spellings users type by habit (`-iL`, `-Pn`, `-sU`,
+//! `-sT`, `--top-ports`) are accepted as aliases.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Rewrites nmap-style multi-letter short options into their long forms before clap sees them.
+pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|a| match a.to_str() {
+            Some("-iL") => "--input-list".into(),
+            Some("-Pn") => "--assume-up".into(),
+            Some("-sU") => "--udp".into(),
+            Some("-sT") => "--tcp".into(),
+            _ => a,
+        })
+        .collect()
+}
+
+/// portwatch: find open ports, explain their risk, and keep the dangerous ones closed.
+#[derive(Debug, Parser)]
+#[command(name = "portwatch", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan hosts for open TCP (and UDP) ports, like nmap -sT, faster.
+    Scan(ScanArgs),
+    /// What a port is, its history, its risk from the LAN and from the internet.
+    Explain(ExplainArgs),
+    /// The commands that close a port on a platform (printed, never run).
+    Fix(FixArgs),
+    /// Scan once and judge against a policy: exit 0 compliant, 1 violations, 2 errors.
+    Check(CheckArgs),
+    /// Write a commented example configuration.
+    Init(InitArgs),
+    /// Work with configuration files.
+    Config(ConfigArgs),
+    /// What changed between two scans (files, stored scans, or a host's last two): exit 1 if anything.
+    Diff(DiffArgs),
+    /// The timeline of a host's ports: when each opened, closed, and what answered.
+    History(HistoryArgs),
+    /// Every host the store knows, with last-seen and open-port counts.
+    Hosts(HostsArgs),
+    /// Write the whole history as JSON lines.
+    Export(ExportArgs),
+    /// Load a history written by `export` into an empty database.
+    Import(ImportArgs),
+    /// Delete closed history older than a duration (current state is kept).
+    Prune(PruneArgs),
+    /// Watch hosts and alert when a port that must be closed opens, and when it closes again.
+    Watch(WatchArgs),
+    /// The daemon: scheduled scans, history, alerts (the main job).
+    Run(RunArgs),
+    /// Notifier tools.
+    Notify(NotifyArgs),
+    /// API and dashboard tokens.
+    Token(TokenArgs),
+    /// This machine's listening sockets: process, exposure, risk, firewall verdict (like ss -tulpn).
+    Local(crate::commands::local::LocalArgs),
+}
+
+/// Output formats of `scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// A table per host, for people.
+    Table,
+    /// One JSON object per port result, streamed as found.
+    Jsonl,
+    /// One JSON document at the end.
+    Json,
+    /// Comma-separated values with a header, streamed.
+    Csv,
+    /// nmap-compatible XML (readable by ndiff and nmap XML tools).
+    Xml,
+}
+
+/// Output formats of commands that print a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+/// How many addresses of a hostname to scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResolveArg {
+    /// The first address (IPv4 preferred).
+    First,
+    /// Every address.
+    All,
+}
+
+/// Arguments of `portwatch scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Targets: addresses, CIDR (10.0.0.0/24), ranges (10.0.0.1-20, 10.0.1-3.*), hostnames.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Read targets from FILE (one or more per line, # comments; - for stdin). Alias: -iL.
+    #[arg(long = "input-list", value_name = "FILE")]
+    pub input_list: Option<PathBuf>,
+
+    /// Targets to leave out (comma-separated, same forms as targets).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+
+    /// Read targets to leave out from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Option<PathBuf>,
+
+    /// Ports: 22 | 1-1024 | - (all) | T:139,445,U:137,138 | names (smb, netbios-ssn).
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "SPEC",
+        allow_hyphen_values = true
+    )]
+    pub ports: Option<String>,
+
+    /// The N most common ports (default when -p is absent: 1000 TCP). Alias: --top-ports.
+    #[arg(long, alias = "top-ports", value_name = "N", conflicts_with = "ports")]
+    pub top: Option<usize>,
+
+    /// Scan UDP (unprefixed ports and --top apply to UDP). Alias: -sU.
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Scan TCP too when --udp is given (TCP is the default otherwise). Alias: -sT.
+    #[arg(long)]
+    pub tcp: bool,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+
+    /// Write the output to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Show closed and filtered ports too (default: open and open|filtered only).
+    #[arg(long)]
+    pub all: bool,
+
+    /// Scan every address a hostname has, or only the first.
+    #[arg(long, value_enum, default_value_t = ResolveArg::First)]
+    pub resolve: ResolveArg,
+
+    /// DNS servers to resolve hostnames with (ADDR or ADDR:PORT, comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub dns_servers: Vec<String>,
+
+    /// Allow scanning more than a /16 (65,536 addresses).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Never call a host down; probe every port even if nothing answers. Alias: -Pn.
+    #[arg(long)]
+    pub assume_up: bool,
+
+    /// Retries of a silent port before it is filtered (more are used when loss is seen).
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u8>,
+
+    /// Upper bound for adaptive retries.
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u8>,
+
+    /// Lower bound of the adaptive probe timeout (e.g. 100ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_rtt_timeout: Option<std::time::Duration>,
+
+    /// Upper bound of the adaptive probe timeout (e.g. 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_rtt_timeout: Option<std::time::Duration>,
+
+    /// Timeout before a host's round-trip time is known (e.g. 1s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub initial_rtt_timeout: Option<std::time::Duration>,
+
+    /// At most N probes awaiting an answer at once (default: what the file limit allows).
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<usize>,
+
+    /// At most N probes started per second.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u32>,
+
+    /// Hosts scanned at the same time.
+    #[arg(long, value_name = "N")]
+    pub host_group: Option<usize>,
+
+    /// Only find open ports: skip identification (NetBIOS, SMB, banners, UDP answer details).
+    #[arg(long)]
+    pub no_probes: bool,
+
+    /// Probe ports in ascending order (default: common ports first, then shuffled).
+    #[arg(long)]
+    pub sequential: bool,
+
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Record the scan in the store (history, hosts, diff).
+    #[arg(long)]
+    pub save: bool,
+
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// Arguments of `portwatch explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A port (445), a port and transport (445/tcp) or a service name (smb, netbios-ssn).
+    #[arg(value_name = "PORT|NAME")]
+    pub subject: String,
+    /// Output: text for people, json for programs (an object for a port, an array for a name).
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+/// Arguments of `portwatch fix`.
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// A port (139), a port and transport (137/udp) or a service name.
+    #[arg(value_name = "PORT|NAME")]
+    pub port: String,
+    /// ufw, firewalld, nftables, iptables, windows, macos or samba.
+    #[arg(long, short = 'P', value_name = "PLATFORM")]
+    pub platform: String,
+    /// Keep the port open to this trusted network only (CIDR).
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub source: Option<ipnet::IpNet>,
+    /// Transport when the port is given without one (default: the page's, or both).
+    #[arg(long, value_name = "tcp|udp")]
+    pub proto: Option<String>,
+    /// Output: text for people, json for programs.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+/// Report formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// For people.
+    Table,
+    /// For programs.
+    Json,
+    /// JUnit XML for CI systems.
+    Junit,
+}
+
+/// Arguments of `portwatch check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Targets for a policy given with flags (instead of --config).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Policy file (see `portwatch init`).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check only these groups of the file.
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+    /// Ports that must be closed, e.g. T:137-139,445,U:137,138 or risky.
+    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
+    pub must_be_closed: Option<String>,
+    /// Ports allowed open; anything else open is a violation (the top 1000 TCP ports are scanned).
+    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
+    pub allowed_open: Option<String>,
+    /// Ports that must be open.
+    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
+    pub expected_open: Option<String>,
+    /// More ports to scan besides the policy's.
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "SPEC",
+        allow_hyphen_values = true
+    )]
+    pub ports: Option<String>,
+    /// Targets to leave out.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Severity of violations (default: the knowledge base's, for where each host is).
+    #[arg(long, value_name = "SEVERITY")]
+    pub severity: Option<String>,
+    /// Report format.
+    #[arg(long, short = 'f', value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+    /// Write the report to FILE.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Do not record the scans in the store.
+    #[arg(long)]
+    pub no_save: bool,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// Arguments of `portwatch diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier scan: a file (portwatch jsonl, nmap XML) or a stored scan id.
+    pub before: Option<String>,
+    /// The later scan.
+    pub after: Option<String>,
+    /// Compare the last two stored scans of this host instead.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// Arguments of `portwatch history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// HOST, HOST:PORT or HOST:PORT/udp.
+    #[arg(value_name = "HOST[:PORT]")]
+    pub subject: String,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// Arguments of `portwatch hosts`.
+#[derive(Debug, Args)]
+pub struct HostsArgs {
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// Arguments of `portwatch export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// Arguments of `portwatch import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A file written by `portwatch export` (- for standard input).
+    pub file: PathBuf,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// Arguments of `portwatch prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Keep this much closed history, e.g. 400d.
+    #[arg(long, value_name = "DURATION")]
+    pub keep: Option<String>,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// The database option of every command that touches the store.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArg {
+    /// Database: sqlite://PATH or postgres://… (default: the config's, then SQLite under your
+    /// data directory).
+    #[arg(long, env = "PORTWATCH_DATABASE", value_name = "URL", global = true)]
+    pub database: Option<String>,
+}
+
+impl DatabaseArg {
+    /// The URL given, if any.
+    pub fn url(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// JSON objects for log collectors.
+    Json,
+}
+
+/// Arguments of `portwatch run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Configuration file (default: watch this machine's risky ports every 5 minutes).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Dashboard and API address (default: the config's `listen`, then 127.0.0.1:8080).
+    #[arg(long, env = "PORTWATCH_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Do not serve the dashboard and API.
+    #[arg(long)]
+    pub no_web: bool,
+}
+
+/// Arguments of `portwatch token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TokenCommand,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+}
+
+/// `portwatch token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and stored hashed.
+    Create {
+        /// viewer (read) or admin (read and act).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// A name to recognise it by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The id `token list` shows.
+        id: i64,
+    },
+}
+
+/// Arguments of `portwatch watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Hosts to watch.
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
+    /// Ports that must stay closed, e.g. T:137-139,445,U:137,138 or risky.
+    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
+    pub must_be_closed: Option<String>,
+    /// Ports allowed open; anything else open alerts.
+    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
+    pub allowed_open: Option<String>,
+    /// Ports that must stay open.
+    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
+    pub expected_open: Option<String>,
+    /// More ports to scan besides the policy's.
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "SPEC",
+        allow_hyphen_values = true
+    )]
+    pub ports: Option<String>,
+    /// Targets to leave out.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// How often to scan.
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub every: String,
+    /// Where alerts go: webhook=URL, slack=URL, discord=URL, teams=URL, ntfy=URL,
+    /// pagerduty=KEY, telegram=…, email=ADDRESS (repeatable).
+    #[arg(long, value_name = "KIND=VALUE")]
+    pub notify: Vec<String>,
+    /// Severity of violations.
+    #[arg(long, value_name = "SEVERITY")]
+    pub severity: Option<String>,
+    /// Observations that confirm a change (default 2).
+    #[arg(long, value_name = "N")]
+    pub confirmations: Option<u32>,
+    /// Delay before a confirmation re-probe (default 3s).
+    #[arg(long, value_name = "DURATION")]
+    pub confirm_after: Option<String>,
+    /// Reminder interval while a violation lasts (0: none; default 4h).
+    #[arg(long, value_name = "DURATION")]
+    pub remind_every: Option<String>,
+    /// Where history is kept.
+    #[command(flatten)]
+    pub db: DatabaseArg,
+    /// Log format (logs go to stderr; events to stdout).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Arguments of `portwatch notify`.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: NotifyCommand,
+}
+
+/// `portwatch notify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message through every notifier of a config and report what each answered.
+    Test {
+        /// The configuration file.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+/// Arguments of `portwatch init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write it (- for standard output).
+    #[arg(default_value = "portwatch.toml")]
+    pub file: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `portwatch config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// `portwatch config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and summarize it.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{s}' is not a network (e.g. 192.168.1.0/24)"))
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    portwatch_monitor::duration::parse(s)
+}

@@ -1,0 +1,121 @@
+//! `portwatch check`: scan once, judge against the policy, report, and exit 0 (compliant),
+//! 1 (violations) or 2 (errors). Policies come from a config file or from flags.
+
+use crate::args::{CheckArgs, CheckFormat};
+use crate::output::check::{self, GroupReport};
+use anyhow::{Context, Result, bail};
+use portwatch_monitor::config::{self, Group, RawGroup, RawPolicy};
+use portwatch_monitor::runner;
+use std::io::Write;
+use std::path::Path;
+
+/// Runs the command.
+pub fn run(args: CheckArgs) -> Result<u8> {
+    let (groups, database) = groups(&args)?;
+    let rt = super::runtime()?;
+    let reports = rt.block_on(async {
+        let store = match args.no_save {
+            true => None,
+            false => Some(crate::db::open(args.db.url(), database.as_deref()).await?),
+        };
+        let mut reports = Vec::new();
+        for group in &groups {
+            let scan = runner::scan_group(group, None)
+                .await
+                .with_context(|| format!("scan of group \"{}\"", group.name))?;
+            if let Some(store) = &store {
+                let hosts: Vec<_> = scan
+                    .hosts
+                    .iter()
+                    .map(|h| (h.summary.clone(), h.results.clone()))
+                    .collect();
+                crate::db::save_scan(
+                    store,
+                    &format!("check:{}", group.name),
+                    &group.targets,
+                    &scan.ports,
+                    &hosts,
+                )
+                .await
+                .with_context(|| format!("cannot save the scan in {}", store.name()))?;
+            }
+            let verdicts = scan.evaluate(group);
+            reports.push(GroupReport { scan, verdicts });
+        }
+        anyhow::Ok(reports)
+    })?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write report {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match args.format {
+        CheckFormat::Table => check::table(&mut out, &reports)?,
+        CheckFormat::Json => check::json(&mut out, &reports)?,
+        CheckFormat::Junit => check::junit(&mut out, &reports)?,
+    }
+    out.flush()?;
+    let (violations, _) = check::totals(&reports);
+    Ok(if violations == 0 {
+        crate::exit::OK
+    } else {
+        crate::exit::FINDINGS
+    })
+}
+
+fn groups(args: &CheckArgs) -> Result<(Vec<Group>, Option<String>)> {
+    let one_liner = args.must_be_closed.is_some()
+        || args.allowed_open.is_some()
+        || args.expected_open.is_some();
+    match (&args.config, args.targets.is_empty()) {
+        (Some(_), false) => bail!(
+            "give either --config FILE or targets with --must-be-closed/--allowed-open/--expected-open, not both"
+        ),
+        (Some(path), true) => {
+            let settings = config::load(path)?;
+            let chosen: Vec<Group> = settings
+                .groups
+                .clone()
+                .into_iter()
+                .filter(|g| args.group.is_empty() || args.group.contains(&g.name))
+                .collect();
+            if let Some(missing) = args
+                .group
+                .iter()
+                .find(|n| !chosen.iter().any(|g| &&g.name == n))
+            {
+                bail!("{}: no group named \"{missing}\"", path.display());
+            }
+            if chosen.is_empty() {
+                bail!("{}: no groups to check", path.display());
+            }
+            Ok((chosen, settings.database))
+        }
+        (None, true) => bail!(
+            "nothing to check: give --config FILE, or targets and --must-be-closed/--allowed-open/--expected-open"
+        ),
+        (None, false) => {
+            if !one_liner {
+                bail!("give a policy: --must-be-closed, --allowed-open and/or --expected-open");
+            }
+            let split = |v: &Option<String>| v.iter().map(String::from).collect::<Vec<_>>();
+            let raw = RawGroup {
+                name: "command-line".into(),
+                targets: args.targets.clone(),
+                exclude: args.exclude.clone(),
+                ports: args.ports.clone(),
+                policy: Some(RawPolicy {
+                    must_be_closed: split(&args.must_be_closed),
+                    allowed_open: args.allowed_open.as_ref().map(|a| vec![a.clone()]),
+                    expected_open: split(&args.expected_open),
+                    severity: args.severity.clone(),
+                }),
+                ..Default::default()
+            };
+            let group = config::group_from_raw(raw, Path::new("<command line>"))?;
+            Ok((vec![group], None))
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! `portwatch config check FILE`: validate a configuration and say what it will do.
+
+use crate::args::{ConfigArgs, ConfigCommand};
+use anyhow::Result;
+use portwatch_monitor::config::{self, Schedule};
+
+/// Runs the command.
+pub fn run(args: ConfigArgs) -> Result<u8> {
+    match args.command {
+        ConfigCommand::Check { file } => {
+            let settings = config::load(&file)?;
+            println!(
+                "{}: valid, {} group{}",
+                file.display(),
+                settings.groups.len(),
+                if settings.groups.len() == 1 { "" } else { "s" }
+            );
+            for g in &settings.groups {
+                let when = match &g.schedule {
+                    Schedule::Every(d) => format!("every {}", human(*d)),
+                    Schedule::Cron(c) => format!("cron \"{}\"", c.as_str()),
+                };
+                let p = &g.policy;
+                println!(
+                    "  {}: {} target{}, {} port{}, {when}; must be closed: {}, allowed open: {}, expected open: {}",
+                    g.name,
+                    g.targets.len(),
+                    if g.targets.len() == 1 { "" } else { "s" },
+                    g.ports.len(),
+                    if g.ports.len() == 1 { "" } else { "s" },
+                    p.must_be_closed.len(),
+                    p.allowed_open
+                        .as_ref()
+                        .map_or("any".to_string(), |a| a.len().to_string()),
+                    p.expected_open.len(),
+                );
+            }
+            Ok(crate::exit::OK)
+        }
+    }
+}
+
+fn human(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}

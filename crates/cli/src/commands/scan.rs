@@ -1,0 +1,252 @@
+//! `portwatch scan`: parse, resolve, run the engine, render events as they arrive.
+
+use crate::args::{ResolveArg, ScanArgs};
+use crate::output::{self, RunInfo, RunTotals};
+use crate::progress::ProgressView;
+use anyhow::{Context, Result, bail};
+use portwatch_scan::engine::{ScanConfig, ScanProgress};
+use portwatch_scan::ports::{PortList, parse_port_spec};
+use portwatch_scan::resolve::ResolveMode;
+use portwatch_scan::scan::{self, TargetOptions};
+use portwatch_scan::{Proto, ScanEvent};
+use std::io::{BufWriter, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use tokio::sync::mpsc;
+
+/// Ports scanned when neither `-p` nor `--top` is given.
+pub const DEFAULT_TOP: usize = 1000;
+
+/// Runs the command; returns the exit code.
+pub fn run(args: ScanArgs) -> Result<u8> {
+    let plan = Plan::from_args(&args)?;
+    let rt = super::runtime()?;
+    rt.block_on(execute(&args, plan))
+}
+
+/// Everything checked before any packet is sent.
+struct Plan {
+    targets: Vec<String>,
+    exclude: Vec<String>,
+    ports: PortList,
+    config: ScanConfig,
+    target_opts: TargetOptions,
+}
+
+impl Plan {
+    fn from_args(args: &ScanArgs) -> Result<Plan> {
+        let protos: Vec<Proto> = match (args.tcp, args.udp) {
+            (_, false) => vec![Proto::Tcp],
+            (false, true) => vec![Proto::Udp],
+            (true, true) => vec![Proto::Tcp, Proto::Udp],
+        };
+        let ports = match (&args.ports, args.top) {
+            (Some(spec), _) => parse_port_spec(spec, &protos)?,
+            (None, Some(n)) => PortList::top(n, &protos)?,
+            (None, None) => PortList::top(DEFAULT_TOP, &protos)?,
+        };
+        let mut targets = args.targets.clone();
+        if let Some(path) = &args.input_list {
+            targets.extend(read_list(path)?);
+        }
+        if targets.is_empty() {
+            bail!("no targets: give addresses, networks or hostnames, or --input-list FILE");
+        }
+        let mut exclude = args.exclude.clone();
+        if let Some(path) = &args.exclude_file {
+            exclude.extend(read_list(path)?);
+        }
+        let dns_servers = args
+            .dns_servers
+            .iter()
+            .map(|s| parse_dns_server(s))
+            .collect::<Result<Vec<_>>>()?;
+        let mut b = ScanConfig::builder()
+            .report_all(args.all)
+            .assume_up(args.assume_up)
+            .identify(!args.no_probes)
+            .sequential(args.sequential);
+        if let Some(n) = args.retries {
+            b = b.retries(n);
+        }
+        if let Some(n) = args.max_retries {
+            b = b.max_retries(n);
+        }
+        if let Some(d) = args.min_rtt_timeout {
+            b = b.min_rtt_timeout(d);
+        }
+        if let Some(d) = args.max_rtt_timeout {
+            b = b.max_rtt_timeout(d);
+        }
+        if let Some(d) = args.initial_rtt_timeout {
+            b = b.initial_rtt_timeout(d);
+        }
+        if let Some(n) = args.max_parallel {
+            b = b.max_parallel(n);
+        }
+        if let Some(n) = args.rate {
+            b = b.rate(n);
+        }
+        if let Some(n) = args.host_group {
+            b = b.host_group(n);
+        }
+        Ok(Plan {
+            targets,
+            exclude,
+            ports,
+            config: b.build()?,
+            target_opts: TargetOptions {
+                resolve: match args.resolve {
+                    ResolveArg::First => ResolveMode::First,
+                    ResolveArg::All => ResolveMode::All,
+                },
+                dns_servers,
+                confirmed_large: args.yes,
+            },
+        })
+    }
+}
+
+fn parse_dns_server(s: &str) -> Result<SocketAddr> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let ip: IpAddr = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .with_context(|| format!("invalid DNS server '{s}' (expected ADDR or ADDR:PORT)"))?;
+    Ok(SocketAddr::new(ip, 53))
+}
+
+/// Reads whitespace-separated tokens from a file (or stdin for `-`), skipping `#` comments.
+fn read_list(path: &Path) -> Result<Vec<String>> {
+    let mut text = String::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read target list from standard input")?;
+    } else {
+        text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read target list {}", path.display()))?;
+    }
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .flat_map(str::split_whitespace)
+        .map(str::to_string)
+        .collect())
+}
+
+fn describe_ports(ports: &[u16]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ports.len() {
+        let start = ports[i];
+        let mut end = start;
+        while i + 1 < ports.len() && ports[i + 1] == end + 1 {
+            i += 1;
+            end = ports[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
+    let targets = scan::prepare_targets(&plan.targets, &plan.exclude, &plan.target_opts).await?;
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write output file {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+    };
+    let info = RunInfo {
+        args: std::env::args().collect::<Vec<_>>().join(" "),
+        started: SystemTime::now(),
+        services: [Proto::Tcp, Proto::Udp]
+            .into_iter()
+            .filter(|p| !plan.ports.of(*p).is_empty())
+            .map(|p| {
+                let list = plan.ports.of(p);
+                (p.to_string(), list.len(), describe_ports(list))
+            })
+            .collect(),
+    };
+    let mut sink = output::sink(args.format, out, info, args.all);
+    let progress = Arc::new(ScanProgress::default());
+    let view = ProgressView::start(progress.clone(), !args.no_progress);
+    let (tx, mut rx) = mpsc::channel::<ScanEvent>(4096);
+    let started = Instant::now();
+    let config = plan.config.clone();
+    let ports = plan.ports.clone();
+    if args.save {
+        // Fail before scanning if the database cannot be opened.
+        crate::db::open(args.db.url(), None).await?;
+    }
+    let engine = tokio::spawn({
+        let progress = progress.clone();
+        async move { scan::run(&config, &targets, &ports, tx, progress).await }
+    });
+    let mut totals = RunTotals::default();
+    let mut write_result = Ok(());
+    let mut saved: Vec<(portwatch_scan::HostSummary, Vec<portwatch_scan::PortResult>)> = Vec::new();
+    let mut pending: std::collections::HashMap<IpAddr, Vec<portwatch_scan::PortResult>> =
+        std::collections::HashMap::new();
+    while let Some(event) = rx.recv().await {
+        if args.save {
+            match &event {
+                ScanEvent::Port(p)
+                    if matches!(
+                        p.state,
+                        portwatch_scan::PortState::Open | portwatch_scan::PortState::OpenFiltered
+                    ) =>
+                {
+                    pending.entry(p.host).or_default().push(p.clone());
+                }
+                ScanEvent::Host(h) => {
+                    saved.push((h.clone(), pending.remove(&h.host).unwrap_or_default()));
+                }
+                ScanEvent::Port(_) => {}
+            }
+        }
+        let r = match &event {
+            ScanEvent::Port(p) => sink.port(p),
+            ScanEvent::Host(h) => {
+                totals.add(h);
+                sink.host(h)
+            }
+        };
+        if let Err(e) = r {
+            write_result = Err(e);
+            break;
+        }
+    }
+    drop(rx);
+    let engine_result = engine.await.context("scan engine stopped")?;
+    view.finish();
+    write_result.context("cannot write output")?;
+    engine_result?;
+    totals.elapsed = started.elapsed();
+    if args.save {
+        let store = crate::db::open(args.db.url(), None).await?;
+        let id = crate::db::save_scan(&store, "scan", &plan.targets, &plan.ports, &saved)
+            .await
+            .with_context(|| format!("cannot save the scan in {}", store.name()))?;
+        eprintln!("saved as scan #{id} in {}", store.name());
+    }
+    let on_stdout = sink.summary_on_stdout() && args.output.is_none();
+    sink.finish(&totals).context("cannot write output")?;
+    if !on_stdout {
+        eprintln!("{}", totals.line());
+    }
+    Ok(crate::exit::OK)
+}

@@ -1,0 +1,229 @@
+//! Reports of `portwatch check`: a table for people, JSON for programs, JUnit XML for CI.
+
+use portwatch_kb::Severity;
+use portwatch_monitor::policy::{Finding, HostVerdict};
+use portwatch_monitor::runner::GroupScan;
+use portwatch_scan::HostStatus;
+use quick_xml::escape::escape;
+use serde_json::json;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+/// One group's scan and verdicts.
+pub struct GroupReport {
+    /// The scan.
+    pub scan: GroupScan,
+    /// Verdict per host.
+    pub verdicts: Vec<(IpAddr, HostVerdict)>,
+}
+
+impl GroupReport {
+    /// Every finding of the group.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.verdicts.iter().flat_map(|(_, v)| v.findings.iter())
+    }
+}
+
+/// Counts across all groups.
+pub fn totals(reports: &[GroupReport]) -> (usize, Vec<(Severity, usize)>) {
+    let all: Vec<&Finding> = reports.iter().flat_map(GroupReport::findings).collect();
+    let mut by = Vec::new();
+    for s in [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::None,
+    ] {
+        let n = all.iter().filter(|f| f.severity == s).count();
+        if n > 0 {
+            by.push((s, n));
+        }
+    }
+    (all.len(), by)
+}
+
+fn where_(f: &Finding) -> String {
+    let host = match &f.hostname {
+        Some(h) => format!("{} ({h})", f.host),
+        None => f.host.to_string(),
+    };
+    match (f.port, f.proto) {
+        (Some(p), Some(t)) => format!("{host} {p}/{t}"),
+        _ => host,
+    }
+}
+
+/// The table for people.
+pub fn table(out: &mut impl Write, reports: &[GroupReport]) -> io::Result<()> {
+    for r in reports {
+        let hosts = r.scan.hosts.len();
+        let up = r
+            .scan
+            .hosts
+            .iter()
+            .filter(|h| h.summary.status == HostStatus::Up)
+            .count();
+        let findings: Vec<&Finding> = r.findings().collect();
+        writeln!(
+            out,
+            "group {}: {hosts} host{} ({up} up), {} port{} each, {:.2} s: {}",
+            r.scan.group,
+            if hosts == 1 { "" } else { "s" },
+            r.scan.ports.len(),
+            if r.scan.ports.len() == 1 { "" } else { "s" },
+            r.scan.elapsed.as_secs_f64(),
+            if findings.is_empty() {
+                "compliant".to_string()
+            } else {
+                format!(
+                    "{} violation{}",
+                    findings.len(),
+                    if findings.len() == 1 { "" } else { "s" }
+                )
+            },
+        )?;
+        for f in &findings {
+            let state = f
+                .state
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "no answer".into());
+            writeln!(
+                out,
+                "  {:<8} {:<30} {} ({state})",
+                f.severity.to_string().to_uppercase(),
+                where_(f),
+                f.rule.label()
+            )?;
+            if let Some(a) = f.answered.as_deref().filter(|a| !a.is_empty()) {
+                writeln!(out, "           answered: {a}")?;
+            }
+            if let Some(e) = &f.explain {
+                let first = e.split_inclusive(". ").next().unwrap_or(e).trim();
+                writeln!(out, "           what: {first}")?;
+            }
+            if let Some(fix) = &f.fix {
+                writeln!(out, "           close: {fix}")?;
+            }
+        }
+        for (_, v) in &r.verdicts {
+            for u in &v.unverified {
+                writeln!(
+                    out,
+                    "  note     {} {}/{}: {}",
+                    u.host, u.port, u.proto, u.why
+                )?;
+            }
+        }
+    }
+    let (n, by) = totals(reports);
+    if n == 0 {
+        writeln!(out, "compliant: no violations")?;
+    } else {
+        let parts: Vec<String> = by.iter().map(|(s, c)| format!("{c} {s}")).collect();
+        writeln!(
+            out,
+            "{n} violation{} ({})",
+            if n == 1 { "" } else { "s" },
+            parts.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// The JSON document.
+pub fn json(out: &mut impl Write, reports: &[GroupReport]) -> io::Result<()> {
+    let groups: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            json!({
+                "group": r.scan.group,
+                "elapsed_s": (r.scan.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                "ports": r.scan.ports.len(),
+                "hosts": r.scan.hosts.iter().map(|h| json!({
+                    "host": h.summary.host,
+                    "hostname": h.summary.hostname,
+                    "status": h.summary.status,
+                    "open": h.results.iter().filter(|p| p.state == portwatch_scan::PortState::Open)
+                        .map(|p| format!("{}/{}", p.port, p.proto)).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "violations": r.findings().collect::<Vec<_>>(),
+                "unverified": r.verdicts.iter().flat_map(|(_, v)| v.unverified.iter()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let (n, by) = totals(reports);
+    let doc = json!({
+        "compliant": n == 0,
+        "violations": n,
+        "by_severity": by.iter().map(|(s, c)| (s.to_string(), json!(c))).collect::<serde_json::Map<_, _>>(),
+        "groups": groups,
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+/// JUnit XML: a test suite per group, a test case per checked (host, port, rule).
+pub fn junit(out: &mut impl Write, reports: &[GroupReport]) -> io::Result<()> {
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    let (n, _) = totals(reports);
+    let tests: usize = reports
+        .iter()
+        .flat_map(|r| r.verdicts.iter())
+        .map(|(_, v)| v.findings.len() + v.passed.len())
+        .sum();
+    writeln!(
+        out,
+        r#"<testsuites name="portwatch check" tests="{tests}" failures="{n}">"#
+    )?;
+    for r in reports {
+        let cases: usize = r
+            .verdicts
+            .iter()
+            .map(|(_, v)| v.findings.len() + v.passed.len())
+            .sum();
+        let failures = r.findings().count();
+        writeln!(
+            out,
+            r#"  <testsuite name="{}" tests="{cases}" failures="{failures}" time="{:.3}">"#,
+            escape(&r.scan.group),
+            r.scan.elapsed.as_secs_f64()
+        )?;
+        for (host, v) in &r.verdicts {
+            let class = escape(format!("portwatch.{}.{host}", r.scan.group)).into_owned();
+            for (port, proto, rule) in &v.passed {
+                writeln!(
+                    out,
+                    r#"    <testcase classname="{class}" name="{port}/{proto} {}"/>"#,
+                    rule.label()
+                )?;
+            }
+            for f in &v.findings {
+                let name = match (f.port, f.proto) {
+                    (Some(p), Some(t)) => format!("{p}/{t} {}", f.rule.label()),
+                    _ => f.rule.label().to_string(),
+                };
+                let state = f
+                    .state
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "no answer".into());
+                let body = [f.answered.clone(), f.explain.clone(), f.fix.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                writeln!(
+                    out,
+                    r#"    <testcase classname="{class}" name="{}"><failure type="{}" message="{}">{}</failure></testcase>"#,
+                    escape(&name),
+                    f.severity,
+                    escape(format!("{} is {state} ({})", where_(f), f.rule.label())),
+                    escape(&body)
+                )?;
+            }
+        }
+        writeln!(out, "  </testsuite>")?;
+    }
+    writeln!(out, "</testsuites>")?;
+    Ok(())
+}

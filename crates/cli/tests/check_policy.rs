@@ -1,0 +1,242 @@
+//! `check`, `init`, `config check` and `diff` against real hosts: exit codes 0/1/2, reports
+//! in every format, config errors with file, line and column.
+
+mod common;
+use common::{assert_route_is_ours, portwatch, stderr, stdout, testbed_host};
+use serde_json::Value;
+
+fn addr(name: &str) -> String {
+    let a = testbed_host(name)["addr4"].as_str().unwrap().to_string();
+    assert_route_is_ours(&a);
+    a
+}
+
+#[test]
+fn one_liner_finds_netbios_and_smb_open() {
+    let smb1 = addr("smb1");
+    let out = portwatch(&[
+        "check",
+        &smb1,
+        "--must-be-closed",
+        "T:137-139,445,U:137,138",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "violations exit 1: {}",
+        stderr(&out)
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["compliant"], false);
+    let v = doc["groups"][0]["violations"].as_array().unwrap();
+    let ports: Vec<String> = v
+        .iter()
+        .map(|f| format!("{}/{}", f["port"], f["proto"].as_str().unwrap()))
+        .collect();
+    for p in ["139/tcp", "445/tcp", "137/udp"] {
+        assert!(ports.contains(&p.to_string()), "{ports:?}");
+    }
+    let smb = v.iter().find(|f| f["port"] == 445).unwrap();
+    assert_eq!(smb["rule"], "must-be-closed");
+    assert!(
+        smb["answered"].as_str().unwrap().contains("SMB1 enabled"),
+        "{smb}"
+    );
+    assert!(
+        smb["fix"]
+            .as_str()
+            .unwrap()
+            .contains("portwatch fix 445/tcp"),
+        "{smb}"
+    );
+    assert_eq!(doc["groups"][0]["unverified"][0]["port"], 138);
+}
+
+#[test]
+fn compliant_host_exits_zero() {
+    let tcp = addr("tcp");
+    let out = portwatch(&["check", &tcp, "--must-be-closed", "T:139,445"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("compliant"));
+}
+
+#[test]
+fn allowed_and_expected_open() {
+    let tcp = addr("tcp");
+    let host = testbed_host("tcp");
+    let open: Vec<u64> = host["truth"]["tcp"]["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_u64())
+        .collect();
+    let allowed: Vec<String> = open.iter().take(3).map(|p| p.to_string()).collect();
+    let out = portwatch(&[
+        "check",
+        &tcp,
+        "--allowed-open",
+        &allowed.join(","),
+        "--expected-open",
+        "4998",
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = stdout(&out);
+    assert!(
+        xml.contains("<testsuites") && xml.contains("<failure"),
+        "{xml}"
+    );
+    assert!(xml.contains("4998/tcp expected open"), "{xml}");
+    for p in &allowed {
+        assert!(
+            !xml.contains(&format!("name=\"{p}/tcp not allowed open\"")),
+            "{p} is allowed"
+        );
+    }
+    let unexpected = open.iter().skip(3).filter(|p| **p <= 1000).count();
+    assert!(
+        xml.matches("not allowed open").count() >= unexpected,
+        "{xml}"
+    );
+}
+
+#[test]
+fn config_file_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pw.toml");
+    let (smb2, tcp) = (addr("smb2"), addr("tcp"));
+    std::fs::write(
+        &path,
+        format!(
+            "[[group]]\nname = \"files\"\ntargets = [\"{smb2}\"]\n[group.policy]\nmust_be_closed = [\"risky\"]\n\n\
+             [[group]]\nname = \"clean\"\ntargets = [\"{tcp}\"]\n[group.policy]\nmust_be_closed = [\"T:139,445\"]\n"
+        ),
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let out = portwatch(&["config", "check", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 groups"));
+    let out = portwatch(&["check", "--config", p, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["groups"][0]["group"], "files");
+    assert!(
+        !doc["groups"][0]["violations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        doc["groups"][1]["violations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let out = portwatch(&["check", "--config", p, "--group", "clean"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = portwatch(&["check", "--config", p, "--group", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_configs_name_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\n\n[group.policy]\nmust_be_open = [\"22\"]\n").unwrap();
+    let p = path.to_str().unwrap();
+    for cmd in [vec!["config", "check", p], vec!["check", "--config", p]] {
+        let out = portwatch(&cmd);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{p}:6:1")), "{err}");
+        assert!(
+            err.contains("must_be_open") && err.contains("expected_open"),
+            "{err}"
+        );
+    }
+    let out = portwatch(&["config", "check", "/nonexistent/pw.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/pw.toml"));
+    let out = portwatch(&["check", "10.0.0.1"]);
+    assert_eq!(out.status.code(), Some(2), "a one-liner needs a policy");
+}
+
+#[test]
+fn init_writes_a_valid_commented_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portwatch.toml");
+    let p = path.to_str().unwrap();
+    assert_eq!(portwatch(&["init", p]).status.code(), Some(0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("# ") && text.contains("must_be_closed"));
+    assert_eq!(portwatch(&["config", "check", p]).status.code(), Some(0));
+    assert_eq!(
+        portwatch(&["init", p]).status.code(),
+        Some(2),
+        "no overwrite without --force"
+    );
+    assert_eq!(portwatch(&["init", p, "--force"]).status.code(), Some(0));
+}
+
+#[test]
+fn diff_files_like_ndiff() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let a = dir.path().join("a.xml");
+    let b = dir.path().join("b.jsonl");
+    portwatch(&[
+        "scan",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--format",
+        "xml",
+        "--no-probes",
+        "-o",
+        a.to_str().unwrap(),
+    ]);
+    drop(l);
+    portwatch(&[
+        "scan",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--format",
+        "jsonl",
+        "--no-probes",
+        "-o",
+        b.to_str().unwrap(),
+    ]);
+    let out = portwatch(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("- {port}/tcp")),
+        "{}",
+        stdout(&out)
+    );
+    let out = portwatch(&[
+        "diff",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(doc["changes"].as_array().unwrap().is_empty());
+    let garbage = dir.path().join("g.txt");
+    std::fs::write(&garbage, "hello").unwrap();
+    let out = portwatch(&["diff", a.to_str().unwrap(), garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,108 @@
+//! Test support: run the binary, read the test bed's manifest, check routes before scanning.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Where `scripts/testbed.sh up` writes its manifest.
+pub const MANIFEST: &str = "/run/portwatch-testbed/testbed.json";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `portwatch ARGS…` and returns its output.
+pub fn portwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portwatch"))
+        .args(args)
+        .output()
+        .expect("run portwatch")
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Parses JSON lines.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// The test bed manifest; fails with instructions when the test bed is not up.
+pub fn testbed() -> Value {
+    let text = std::fs::read_to_string(MANIFEST).unwrap_or_else(|e| {
+        panic!(
+            "test bed not up ({MANIFEST}: {e}); run `sudo scripts/testbed.sh up` \
+             (scripts/test.sh does it for you)"
+        )
+    });
+    serde_json::from_str(&text).expect("manifest is JSON")
+}
+
+/// One host of the manifest by name.
+pub fn testbed_host(name: &str) -> Value {
+    let m = testbed();
+    m["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("test bed has no host named {name}"))
+}
+
+/// Refuses to go on unless `addr` is loopback or routed through our own test-bed veth.
+pub fn assert_route_is_ours(addr: &str) {
+    let ip: IpAddr = addr.parse().expect("address");
+    if ip.is_loopback() {
+        return;
+    }
+    let status = Command::new(repo_root().join("scripts/testbed.sh"))
+        .args(["route-check", addr])
+        .status()
+        .expect("run scripts/testbed.sh route-check");
+    assert!(
+        status.success(),
+        "refusing to scan {addr}: its route does not go through a test-bed veth"
+    );
+}
+
+/// Port numbers from a JSON array.
+pub fn ports(v: &Value) -> Vec<u16> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_u64())
+                .map(|p| p as u16)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A free loopback TCP port (bound once, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// A child process killed (and reaped) when the test ends, even on failure.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,181 @@
+//! `fix`: the ordered steps that close a port on one platform.
+//!
+//! A plan is text only; nothing here runs a command. Steps come in three stages: the platform's
+//! own rules (firewall rules, or smb.conf access lines for Samba), then the page's service-level
+//! hardening for that platform family, then how to verify the result.
+
+mod firewall;
+mod platform;
+mod samba;
+mod verify;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::error::{KbError, Result};
+use crate::explain::checked_port;
+use crate::pages::{self, FixStep};
+use crate::transport::Transport;
+
+pub use platform::Platform;
+
+/// Which part of a plan a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// The platform's rules that close the port (or limit it to `source`).
+    Close,
+    /// Service-level hardening from the port's page.
+    Harden,
+    /// Checks that the port is closed.
+    Verify,
+}
+
+/// One step of a plan: what and why, and the command or configuration line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanStep {
+    /// The stage the step belongs to.
+    pub stage: Stage,
+    /// What the step does and why, for people.
+    pub say: String,
+    /// The command or configuration line (placeholders look like `<host>`).
+    pub run: String,
+}
+
+/// The steps that close one port on one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FixPlan {
+    /// The port.
+    pub port: u16,
+    /// The transports the plan closes.
+    pub transports: Vec<Transport>,
+    /// The platform the commands are for.
+    pub platform: Platform,
+    /// The network still allowed in, if any.
+    pub source: Option<IpNet>,
+    /// The steps, in the order to follow them.
+    pub steps: Vec<PlanStep>,
+}
+
+/// Plans how to close `port` on `platform`, optionally still allowing `source` in.
+///
+/// With no transport given, the plan covers the transports of the port's page, or TCP and UDP
+/// when there is no page. Errors for port 0 or above 65535, for a platform that cannot filter the
+/// transport (SCTP on ufw, Windows, macOS), and for Samba on a port other than 137-139 and 445.
+pub fn plan(
+    port: u32,
+    transport: Option<Transport>,
+    platform: Platform,
+    source: Option<IpNet>,
+) -> Result<FixPlan> {
+    let port = checked_port(port)?;
+    let transports = transports_to_close(port, transport);
+    if platform == Platform::Samba && !samba::SAMBA_PORTS.contains(&port) {
+        return Err(KbError::NotASambaPort { port });
+    }
+    if let Some(&unsupported) = transports.iter().find(|&&t| !platform.filters(t)) {
+        return Err(KbError::UnsupportedTransport {
+            port,
+            transport: unsupported,
+            platform,
+        });
+    }
+    let source = source.map(|net| net.trunc());
+
+    let mut steps = Vec::new();
+    let close = match platform {
+        Platform::Samba => samba::access_steps(port, source),
+        _ => firewall::steps(platform, port, &transports, source),
+    };
+    steps.extend(close.into_iter().map(|s| s.at(Stage::Close)));
+    steps.extend(page_steps(port, &transports, platform).into_iter().map(
+        |FixStep { say, run }| PlanStep {
+            stage: Stage::Harden,
+            say,
+            run,
+        },
+    ));
+    if platform == Platform::Samba {
+        steps.extend(
+            samba::apply_steps(port)
+                .into_iter()
+                .map(|s| s.at(Stage::Harden)),
+        );
+    }
+    steps.extend(
+        verify::steps(platform, port, &transports, source)
+            .into_iter()
+            .map(|s| s.at(Stage::Verify)),
+    );
+    Ok(FixPlan {
+        port,
+        transports,
+        platform,
+        source,
+        steps,
+    })
+}
+
+/// A step before it is placed in a stage.
+pub(crate) struct Step {
+    say: String,
+    run: String,
+}
+
+impl Step {
+    pub(crate) fn new(say: impl Into<String>, run: impl Into<String>) -> Step {
+        Step {
+            say: say.into(),
+            run: run.into(),
+        }
+    }
+
+    fn at(self, stage: Stage) -> PlanStep {
+        PlanStep {
+            stage,
+            say: self.say,
+            run: self.run,
+        }
+    }
+}
+
+fn transports_to_close(port: u16, asked: Option<Transport>) -> Vec<Transport> {
+    if let Some(t) = asked {
+        return vec![t];
+    }
+    let mut from_pages: Vec<Transport> = pages::pages_for_port(port)
+        .iter()
+        .flat_map(|p| p.transports.iter().copied())
+        .collect();
+    from_pages.sort_unstable();
+    from_pages.dedup();
+    if from_pages.is_empty() {
+        // Without a page we do not know which transport the service uses: close both.
+        return vec![Transport::Tcp, Transport::Udp];
+    }
+    from_pages
+}
+
+/// The page's service-level steps for the platform's family, without repeats.
+fn page_steps(port: u16, transports: &[Transport], platform: Platform) -> Vec<FixStep> {
+    let mut steps: Vec<FixStep> = Vec::new();
+    for page in pages::pages_for_port(port) {
+        if !page.transports.iter().any(|t| transports.contains(t)) {
+            continue;
+        }
+        let family = match platform {
+            Platform::Ufw | Platform::Firewalld | Platform::Nftables | Platform::Iptables => {
+                &page.fix.linux
+            }
+            Platform::Windows => &page.fix.windows,
+            Platform::Macos => &page.fix.macos,
+            Platform::Samba => &page.fix.samba,
+        };
+        for step in family {
+            if !steps.contains(step) {
+                steps.push(step.clone());
+            }
+        }
+    }
+    steps
+}

@@ -1,0 +1,111 @@
+//! The platforms `fix` writes commands for.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::KbError;
+use crate::transport::Transport;
+
+/// A firewall or service platform that `fix` knows how to configure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Ubuntu's Uncomplicated Firewall.
+    Ufw,
+    /// firewalld (Fedora, RHEL and derivatives).
+    Firewalld,
+    /// nftables, directly.
+    Nftables,
+    /// iptables and ip6tables, directly.
+    Iptables,
+    /// Windows Defender Firewall, through PowerShell.
+    Windows,
+    /// macOS, through the pf packet filter.
+    Macos,
+    /// Samba's own configuration (ports 137, 138, 139 and 445 only).
+    Samba,
+}
+
+impl Platform {
+    /// Every platform, in the order they are listed to users.
+    pub const ALL: [Platform; 7] = [
+        Platform::Ufw,
+        Platform::Firewalld,
+        Platform::Nftables,
+        Platform::Iptables,
+        Platform::Windows,
+        Platform::Macos,
+        Platform::Samba,
+    ];
+
+    /// The lowercase name users type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Ufw => "ufw",
+            Platform::Firewalld => "firewalld",
+            Platform::Nftables => "nftables",
+            Platform::Iptables => "iptables",
+            Platform::Windows => "windows",
+            Platform::Macos => "macos",
+            Platform::Samba => "samba",
+        }
+    }
+
+    /// Whether this platform can close a port on `transport`.
+    ///
+    /// ufw, Windows Firewall and pf match ports only for TCP and UDP; Samba serves no SCTP.
+    pub fn filters(self, transport: Transport) -> bool {
+        match transport {
+            Transport::Tcp | Transport::Udp => true,
+            Transport::Sctp => matches!(
+                self,
+                Platform::Firewalld | Platform::Nftables | Platform::Iptables
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Platform {
+    type Err = KbError;
+
+    /// Parses a platform name in any letter case; the error lists the valid names.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(value.trim()))
+            .ok_or_else(|| KbError::UnknownPlatform {
+                value: value.to_owned(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for p in Platform::ALL {
+            assert_eq!(p.to_string().parse::<Platform>(), Ok(p));
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+        }
+        assert_eq!("macOS".parse::<Platform>(), Ok(Platform::Macos));
+    }
+
+    #[test]
+    fn unknown_platform_lists_the_valid_ones() {
+        let err = "solaris".parse::<Platform>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown platform \"solaris\": expected one of ufw, firewalld, nftables, iptables, windows, macos, samba"
+        );
+    }
+}

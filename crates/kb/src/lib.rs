@@ -1,0 +1,26 @@
+//! portwatch-kb: portwatch's offline port knowledge base, compiled into the binary.
+//!
+//! It owns the IANA port registry ([`registry`]), the top-ports ranking ([`top_ports`]), the
+//! curated risk pages ([`pages`]), port explanations ([`explain`]) and remediation plans ([`fix`]).
+//! Pure data and logic: no network or file I/O at run time, no terminal code, no async.
+
+#![deny(missing_docs)]
+
+mod error;
+mod explain;
+pub mod fix;
+mod lookup;
+pub mod pages;
+pub mod registry;
+mod severity;
+mod top;
+mod transport;
+
+pub use error::{KbError, Result};
+pub use explain::{Explanation, TransportRisk, explain, explain_name};
+pub use lookup::{Risk, resolve_name, risk, risky_ports, service_name};
+pub use pages::Page;
+pub use registry::RegistryEntry;
+pub use severity::Severity;
+pub use top::{top_ports, top_ports_max};
+pub use transport::Transport;

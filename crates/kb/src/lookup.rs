@@ -1,0 +1,87 @@
+//! Name and risk lookups that combine the pages with the IANA registry.
+
+use serde::Serialize;
+
+use crate::pages;
+use crate::registry;
+use crate::severity::Severity;
+use crate::transport::Transport;
+
+/// The risk of an open port, from its page or from the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Risk {
+    /// Severity when reachable only from the local network.
+    pub lan: Severity,
+    /// Severity when reachable from the internet.
+    pub internet: Severity,
+    /// Whether a curated page gave these values (false: defaults).
+    pub page: bool,
+}
+
+impl Risk {
+    /// The default for a port without a page, registered or not: harmless on the LAN, `low` on
+    /// the internet (an unreviewed service is still attack surface worth knowing about).
+    pub const DEFAULT: Risk = Risk {
+        lan: Severity::None,
+        internet: Severity::Low,
+        page: false,
+    };
+}
+
+/// The risk of `port` on `transport`: the page's severities, or [`Risk::DEFAULT`].
+pub fn risk(port: u16, transport: Transport) -> Risk {
+    pages::page(port, transport).map_or(Risk::DEFAULT, |page| Risk {
+        lan: page.lan_severity,
+        internet: page.internet_severity,
+        page: true,
+    })
+}
+
+/// The built-in `risky` set: every paged (port, transport) whose internet severity is at least
+/// `high`, sorted. Policies refer to it as `must_be_closed = ["risky"]`.
+pub fn risky_ports() -> Vec<(u16, Transport)> {
+    let mut risky: Vec<(u16, Transport)> = pages::all()
+        .iter()
+        .filter(|page| page.internet_severity >= Severity::High)
+        .flat_map(|page| page.transports.iter().map(move |&t| (page.port, t)))
+        .collect();
+    risky.sort_unstable();
+    risky.dedup();
+    risky
+}
+
+/// The service name of `port` on `transport`: the page's name first, then IANA's.
+pub fn service_name(port: u16, transport: Transport) -> Option<&'static str> {
+    pages::page(port, transport)
+        .map(|page| page.name.as_str())
+        .or_else(|| registry::lookup(port, transport).map(|entry| entry.name))
+}
+
+/// Every (port, transport) a service name stands for, ignoring letter case.
+///
+/// Order: pages whose name matches, then pages with a matching alias, then IANA entries with that
+/// name (without repeats). So `smb` gives 445/tcp, and `netbios-ssn` gives 139/tcp (the page)
+/// before 139/udp (IANA). Empty when nothing knows the name.
+pub fn resolve_name(name: &str) -> Vec<(u16, Transport)> {
+    let name = name.trim();
+    let mut found: Vec<(u16, Transport)> = Vec::new();
+    let mut push = |pair: (u16, Transport)| {
+        if !found.contains(&pair) {
+            found.push(pair);
+        }
+    };
+    let all = pages::all();
+    let by_name = all.iter().filter(|p| p.name.eq_ignore_ascii_case(name));
+    let by_alias = all
+        .iter()
+        .filter(|p| p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)));
+    for page in by_name.chain(by_alias) {
+        for &transport in &page.transports {
+            push((page.port, transport));
+        }
+    }
+    for entry in registry::entries_named(name) {
+        push((entry.port, entry.transport));
+    }
+    found
+}

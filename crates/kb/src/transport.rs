@@ -1,0 +1,85 @@
+//! Transport protocols a port number belongs to.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::KbError;
+
+/// A transport protocol; port numbers are assigned per transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Transmission Control Protocol.
+    Tcp,
+    /// User Datagram Protocol.
+    Udp,
+    /// Stream Control Transmission Protocol.
+    Sctp,
+}
+
+impl Transport {
+    /// Every transport, in display order.
+    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Udp, Transport::Sctp];
+
+    /// The lowercase name (`tcp`, `udp`, `sctp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Sctp => "sctp",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Transport {
+    type Err = KbError;
+
+    /// Parses `tcp`, `udp` or `sctp`, in any letter case.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Transport::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(value.trim()))
+            .ok_or_else(|| KbError::UnknownTransport {
+                value: value.to_owned(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_and_parse_round_trip() {
+        for t in Transport::ALL {
+            assert_eq!(t.to_string().parse::<Transport>(), Ok(t));
+        }
+        assert_eq!("TCP".parse::<Transport>(), Ok(Transport::Tcp));
+    }
+
+    #[test]
+    fn unknown_transport_names_the_value_and_the_choices() {
+        let err = "dccp".parse::<Transport>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown transport \"dccp\": expected one of tcp, udp, sctp"
+        );
+    }
+
+    #[test]
+    fn serde_uses_lowercase() {
+        assert_eq!(serde_json::to_string(&Transport::Udp).unwrap(), "\"udp\"");
+        assert_eq!(
+            serde_json::from_str::<Transport>("\"sctp\"").unwrap(),
+            Transport::Sctp
+        );
+    }
+}

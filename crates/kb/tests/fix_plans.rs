@@ -1,0 +1,193 @@
+//! Snapshot tests of `fix` plans and their error messages.
+
+use ipnet::IpNet;
+use portwatch_kb::fix::{self, FixPlan, Platform, Stage};
+use portwatch_kb::{KbError, Transport};
+
+/// A plan as plain text: one `[stage] say` line and one `$ run` line per step.
+fn render(plan: &FixPlan) -> String {
+    let mut out = format!(
+        "port {} {:?} on {} from {:?}\n",
+        plan.port,
+        plan.transports,
+        plan.platform,
+        plan.source.map(|n| n.to_string())
+    );
+    for step in &plan.steps {
+        out.push_str(&format!(
+            "[{:?}] {}\n    $ {}\n",
+            step.stage, step.say, step.run
+        ));
+    }
+    out
+}
+
+fn net(text: &str) -> Option<IpNet> {
+    Some(text.parse().unwrap())
+}
+
+#[test]
+fn ufw_445_with_source() {
+    let plan = fix::plan(445, Some(Transport::Tcp), Platform::Ufw, net("10.0.0.0/24")).unwrap();
+    insta::assert_snapshot!(render(&plan));
+}
+
+#[test]
+fn firewalld_445() {
+    let plan = fix::plan(445, None, Platform::Firewalld, None).unwrap();
+    insta::assert_snapshot!(render(&plan));
+}
+
+#[test]
+fn nftables_137_with_ipv6_source() {
+    let plan = fix::plan(137, None, Platform::Nftables, net("2001:db8::/32")).unwrap();
+    insta::assert_snapshot!(render(&plan));
+}
+
+#[test]
+fn iptables_139() {
+    let plan = fix::plan(139, None, Platform::Iptables, net("192.168.1.0/24")).unwrap();
+    insta::assert_snapshot!(render(&plan));
+}
+
+#[test]
+fn windows_445_and_with_source() {
+    let plan = fix::plan(445, None, Platform::Windows, None).unwrap();
+    insta::assert_snapshot!("windows_445", render(&plan));
+    let plan = fix::plan(445, None, Platform::Windows, net("10.1.0.0/16")).unwrap();
+    insta::assert_snapshot!("windows_445_source", render(&plan));
+}
+
+#[test]
+fn macos_139() {
+    let plan = fix::plan(139, None, Platform::Macos, net("10.0.0.0/8")).unwrap();
+    insta::assert_snapshot!(render(&plan));
+}
+
+#[test]
+fn samba_139_and_445() {
+    let plan = fix::plan(139, None, Platform::Samba, None).unwrap();
+    insta::assert_snapshot!("samba_139", render(&plan));
+    let plan = fix::plan(445, None, Platform::Samba, net("10.0.0.0/24")).unwrap();
+    insta::assert_snapshot!("samba_445_source", render(&plan));
+}
+
+#[test]
+fn json_shape() {
+    let plan = fix::plan(138, None, Platform::Ufw, None).unwrap();
+    insta::assert_json_snapshot!(plan);
+}
+
+#[test]
+fn stages_come_in_order() {
+    for platform in Platform::ALL {
+        let plan = fix::plan(445, None, platform, None).unwrap();
+        let stages: Vec<Stage> = plan.steps.iter().map(|s| s.stage).collect();
+        let rank = |s: &Stage| match s {
+            Stage::Close => 0,
+            Stage::Harden => 1,
+            Stage::Verify => 2,
+        };
+        assert!(
+            stages.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])),
+            "{platform}"
+        );
+        assert!(stages.contains(&Stage::Close), "{platform}");
+        assert!(stages.contains(&Stage::Verify), "{platform}");
+        assert!(
+            plan.steps
+                .iter()
+                .all(|s| !s.say.is_empty() && !s.run.is_empty())
+        );
+    }
+}
+
+#[test]
+fn page_steps_follow_the_platform_family() {
+    let has = |port, platform, text: &str| {
+        fix::plan(port, None, platform, None)
+            .unwrap()
+            .steps
+            .iter()
+            .any(|s| s.stage == Stage::Harden && s.run.contains(text))
+    };
+    assert!(has(
+        445,
+        Platform::Windows,
+        "Set-SmbServerConfiguration -EnableSMB1Protocol $false"
+    ));
+    assert!(has(137, Platform::Windows, "SetTcpipNetbios"));
+    assert!(has(445, Platform::Ufw, "systemctl disable --now smbd nmbd"));
+    assert!(has(445, Platform::Samba, "server min protocol = SMB2"));
+    assert!(!has(445, Platform::Ufw, "Set-SmbServerConfiguration"));
+}
+
+#[test]
+fn plain_rules_match_the_expected_commands() {
+    let runs = |port, t, platform, source: Option<IpNet>| -> Vec<String> {
+        fix::plan(port, t, platform, source)
+            .unwrap()
+            .steps
+            .into_iter()
+            .map(|s| s.run)
+            .collect()
+    };
+    let tcp = Some(Transport::Tcp);
+    assert!(runs(8080, tcp, Platform::Ufw, None).contains(&"sudo ufw deny 8080/tcp".to_owned()));
+    assert!(
+        runs(8080, tcp, Platform::Nftables, None)
+            .contains(&"sudo nft insert rule inet filter input tcp dport 8080 drop".to_owned())
+    );
+    assert!(
+        runs(8080, tcp, Platform::Nftables, net("10.0.0.0/8")).contains(
+            &"sudo nft insert rule inet filter input ip saddr 10.0.0.0/8 tcp dport 8080 accept"
+                .to_owned()
+        )
+    );
+    assert!(
+        runs(8080, tcp, Platform::Macos, None)
+            .iter()
+            .any(|r| r.contains("'block in quick proto tcp from any to any port 8080'"))
+    );
+    assert!(runs(8080, tcp, Platform::Windows, None).contains(
+        &"New-NetFirewallRule -DisplayName \"portwatch: block TCP 8080\" -Direction Inbound -Protocol TCP -LocalPort 8080 -Action Block".to_owned()
+    ));
+    assert!(
+        runs(2905, Some(Transport::Sctp), Platform::Iptables, None)
+            .contains(&"sudo ip6tables -I INPUT -p sctp --dport 2905 -j DROP".to_owned())
+    );
+}
+
+#[test]
+fn host_bits_of_the_source_are_dropped() {
+    let plan = fix::plan(445, None, Platform::Ufw, net("10.0.0.77/24")).unwrap();
+    assert_eq!(plan.source, net("10.0.0.0/24"));
+}
+
+#[test]
+fn port_without_page_closes_tcp_and_udp() {
+    let plan = fix::plan(31_999, None, Platform::Iptables, None).unwrap();
+    assert_eq!(plan.transports, [Transport::Tcp, Transport::Udp]);
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    let err = fix::plan(80, None, Platform::Samba, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "fix for port 80 on samba: the samba platform only applies to ports 137, 138, 139 and 445"
+    );
+    let err = fix::plan(70_000, None, Platform::Ufw, None).unwrap_err();
+    assert_eq!(err, KbError::PortOutOfRange { value: 70_000 });
+    assert_eq!(
+        err.to_string(),
+        "port 70000 is out of range: ports are 1-65535"
+    );
+    let err = fix::plan(0, None, Platform::Ufw, None).unwrap_err();
+    assert_eq!(err, KbError::PortOutOfRange { value: 0 });
+    let err = fix::plan(2905, Some(Transport::Sctp), Platform::Ufw, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "fix for port 2905/sctp on ufw: ufw cannot filter sctp by port"
+    );
+}

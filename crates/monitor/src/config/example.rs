@@ -1,0 +1,76 @@
+//! The commented example `portwatch init` writes.
+
+/// A complete, valid configuration with every option explained.
+pub const EXAMPLE: &str = r#"# portwatch configuration. Every key is optional except each group's name and
+# targets. Unknown keys are errors. Precedence: command-line flags, then the
+# environment (PORTWATCH_DATABASE, PORTWATCH_LISTEN), then this file.
+
+# Where history is kept: sqlite://PATH (default: under your data directory)
+# or postgres://user@host/db.
+# database = "sqlite:///var/lib/portwatch/portwatch.db"
+
+# Dashboard and REST API address for `portwatch run`.
+# listen = "127.0.0.1:8080"
+
+# Closed history older than this is pruned; current state is never touched.
+keep = "400d"
+
+[alerts]
+# A change is confirmed by re-probing before it alerts or resolves.
+confirmations = 2          # observations: the scan, then re-probes
+confirm_after = "750ms"    # delay before each re-probe (longer than a flap to ignore)
+remind_every = "4h"        # while a violation lasts ("0" for never)
+send_resolved = true
+max_concurrent_scans = 4
+
+# Where alerts go (any number; groups can pick with notify = ["name"]).
+# [[notify]]
+# name = "ops"
+# type = "webhook"                     # webhook, slack, discord, teams, telegram, ntfy, pagerduty, email
+# url = "https://hooks.example.org/portwatch"
+# secret = "change-me"                 # HMAC-SHA256 signature header
+#
+# [[notify]]
+# name = "mail"
+# type = "email"
+# to = ["ops@example.org"]
+# from = "portwatch@example.org"
+# smtp = "smtp://user:password@mail.example.org:587?tls=starttls"
+
+[defaults]
+# How often each group is scanned unless it says otherwise.
+every = "5m"
+# Scan options every group inherits (see `portwatch scan --help`).
+[defaults.scan]
+retries = 1
+# rate = 2000            # probes per second at most
+# max_parallel = 1000    # probes awaiting an answer at most
+probes = true            # identify services (NetBIOS, SMB, banners)
+
+# File servers: NetBIOS and SMB must never be reachable.
+[[group]]
+name = "file-servers"
+targets = ["127.0.0.1"]          # addresses, 10.0.0.0/24, 10.0.0.1-20, hostnames
+# exclude = ["10.0.0.5"]
+every = "1m"
+# notify = ["ops"]
+# Maintenance windows: alerts are held back (and sent after, if still true).
+# [[group.silence]]
+# cron = "0 2 * * SUN"
+# for = "2h"
+# reason = "weekly patching"
+[group.policy]
+# "risky" is portwatch's built-in set of ports that are dangerous on the internet.
+must_be_closed = ["T:137-139,445,U:137,138"]
+severity = "critical"
+
+# Web servers: only SSH and HTTPS may be open; HTTPS must be up.
+[[group]]
+name = "web-servers"
+targets = ["127.0.0.1"]
+cron = "*/10 * * * *"            # or every = "10m"
+[group.policy]
+must_be_closed = ["risky"]
+allowed_open = ["22", "443"]     # anything else open is unexpected (top 1000 TCP are scanned)
+expected_open = ["443"]          # closed means down
+"#;

@@ -1,0 +1,160 @@
+//! The configuration file: groups of targets with what to scan, how often, and the policy
+//! their ports must follow. All fields are optional except a group's name and targets;
+//! unknown keys are errors with the file, line and column; precedence is flags > environment
+//! (`PORTWATCH_DATABASE`, `PORTWATCH_LISTEN`) > file > defaults.
+
+mod example;
+mod raw;
+mod silence;
+mod validate;
+
+pub use example::EXAMPLE;
+pub use raw::{RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence};
+pub use silence::{Silence, parse_instant};
+pub use validate::{Group, Policy, ScanOptions, Schedule, Settings, parse_port_set};
+
+use crate::error::{MonitorError, Result};
+use figment::Figment;
+use figment::providers::{Env, Serialized};
+use std::path::Path;
+
+/// Environment variables that override file values (without the `PORTWATCH_` prefix).
+pub const ENV_KEYS: &[&str] = &["database", "listen"];
+
+/// Validates one group given outside a file (the command-line one-liners); `origin` names
+/// where it came from in messages.
+pub fn group_from_raw(raw: RawGroup, origin: &Path) -> Result<Group> {
+    validate::group(
+        raw,
+        &RawScanOptions::default(),
+        validate::DEFAULT_EVERY,
+        &[],
+        origin,
+    )
+}
+
+/// Reads, parses and validates a configuration file, then applies environment overrides.
+pub fn load(path: &Path) -> Result<Settings> {
+    let text = std::fs::read_to_string(path).map_err(|source| MonitorError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates configuration text (`path` is only used in messages).
+pub fn parse(text: &str, path: &Path) -> Result<Settings> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
+    let raw = apply_env(raw)?;
+    validate::validate(raw, path)
+}
+
+fn apply_env(raw: RawConfig) -> Result<RawConfig> {
+    Figment::from(Serialized::defaults(&raw))
+        .merge(Env::prefixed("PORTWATCH_").only(ENV_KEYS))
+        .extract()
+        .map_err(|e| MonitorError::Env(e.to_string()))
+}
+
+fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> MonitorError {
+    let (line, column) = e
+        .span()
+        .map(|span| line_col(text, span.start))
+        .unwrap_or((1, 1));
+    MonitorError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn err(text: &str) -> String {
+        parse(text, &PathBuf::from("pw.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn example_is_valid() {
+        let s = parse(EXAMPLE, &PathBuf::from("example.toml")).unwrap();
+        assert!(!s.groups.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_name_line_and_column() {
+        let e = err("[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\npolcy = 1\n");
+        assert!(e.starts_with("pw.toml:4:1:"), "{e}");
+        assert!(e.contains("polcy"), "{e}");
+        let e = err(
+            "[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\n[group.policy]\nmust_be_open = [\"22\"]\n",
+        );
+        assert!(
+            e.contains("pw.toml:5:1") && e.contains("must_be_open"),
+            "{e}"
+        );
+        assert!(
+            e.contains("expected_open"),
+            "hint lists the valid keys: {e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = err(
+            "[[group]]\nname = \"a\"\ntargets = [\"300.1.1.1\"]\n[group.policy]\nmust_be_closed = [\"22\"]\n",
+        );
+        assert!(e.contains("group \"a\"") && e.contains("300.1.1.1"), "{e}");
+        let e = err(
+            "[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\nevery = \"5 parsecs\"\n[group.policy]\nmust_be_closed = [\"22\"]\n",
+        );
+        assert!(e.contains("every") && e.contains("parsecs"), "{e}");
+        let e = err(
+            "[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\n[group.policy]\nmust_be_closed = [\"70000\"]\n",
+        );
+        assert!(e.contains("must_be_closed") && e.contains("70000"), "{e}");
+        let e = err("[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\n");
+        assert!(e.contains("scans nothing"), "{e}");
+        let e = err(
+            "[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\ncron = \"* *\"\n[group.policy]\nmust_be_closed = [\"22\"]\n",
+        );
+        assert!(e.contains("cron"), "{e}");
+        let e = err(
+            "[[group]]\nname = \"a\"\ntargets = [\"h\"]\n[group.policy]\nmust_be_closed = [\"22\"]\n[[group]]\nname = \"a\"\ntargets = [\"h\"]\n[group.policy]\nmust_be_closed = [\"22\"]\n",
+        );
+        assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = err("[[group]\nname = 1\n");
+        assert!(e.starts_with("pw.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn risky_expands_from_the_knowledge_base() {
+        let s = parse(
+            "[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\n[group.policy]\nmust_be_closed = [\"risky\"]\n",
+            &PathBuf::from("pw.toml"),
+        )
+        .unwrap();
+        let p = &s.groups[0].policy.must_be_closed;
+        assert!(
+            p.tcp.contains(&445) && p.tcp.contains(&3389) && p.udp.contains(&137),
+            "{p:?}"
+        );
+    }
+}

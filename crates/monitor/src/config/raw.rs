@@ -1,0 +1,144 @@
+//! The configuration as written: serde types that reject unknown keys.
+
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Database URL (`sqlite://PATH` or `postgres://…`).
+    pub database: Option<String>,
+    /// Address of the dashboard and API (`run`).
+    pub listen: Option<String>,
+    /// How long history is kept (e.g. `400d`).
+    pub keep: Option<String>,
+    /// Values every group inherits.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// Target groups.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<RawGroup>,
+    /// How alerts behave.
+    #[serde(default)]
+    pub alerts: RawAlerts,
+    /// Where alerts go.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::NotifierEntry>,
+}
+
+/// How alerts behave (`[alerts]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    /// Observations (the scan, then re-probes) that confirm a change; default 2.
+    pub confirmations: Option<u32>,
+    /// Delay before a re-probe; default `3s`.
+    pub confirm_after: Option<String>,
+    /// Reminder interval while a violation lasts (`0` for none); default `4h`.
+    pub remind_every: Option<String>,
+    /// Send a message when a violation ends; default true.
+    pub send_resolved: Option<bool>,
+    /// Scans running at once at most; default 4.
+    pub max_concurrent_scans: Option<usize>,
+}
+
+/// A maintenance window during which a group's alerts are held back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSilence {
+    /// Start, RFC 3339 (`2026-11-24T22:00:00Z`).
+    pub from: Option<String>,
+    /// End, RFC 3339.
+    pub until: Option<String>,
+    /// A recurring start, as a cron expression (with `for`).
+    pub cron: Option<String>,
+    /// Length of a recurring window (e.g. `2h`).
+    #[serde(rename = "for")]
+    pub length: Option<String>,
+    /// Why (shown in the dashboard).
+    pub reason: Option<String>,
+}
+
+/// Values every group inherits unless it sets its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// Scan interval (e.g. `5m`).
+    pub every: Option<String>,
+    /// Scan options.
+    #[serde(default)]
+    pub scan: RawScanOptions,
+}
+
+/// One group of targets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    /// Unique name.
+    pub name: String,
+    /// Addresses, CIDRs, ranges, hostnames.
+    pub targets: Vec<String>,
+    /// Targets to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Ports to scan besides the policy's own (a port spec like `1-1024,U:161`).
+    pub ports: Option<String>,
+    /// The N most common TCP ports, scanned besides the policy's own.
+    pub top: Option<usize>,
+    /// Scan interval (e.g. `5m`).
+    pub every: Option<String>,
+    /// Scan schedule as a cron expression (instead of `every`).
+    pub cron: Option<String>,
+    /// Scan options.
+    #[serde(default)]
+    pub scan: RawScanOptions,
+    /// The policy.
+    pub policy: Option<RawPolicy>,
+    /// Notifiers for this group's alerts (default: all of them).
+    pub notify: Option<Vec<String>>,
+    /// Maintenance windows.
+    #[serde(default)]
+    pub silence: Vec<RawSilence>,
+}
+
+/// Port rules of a group.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Ports that must never be open (port specs, or `risky`).
+    #[serde(default)]
+    pub must_be_closed: Vec<String>,
+    /// Ports that may be open; anything else open is unexpected.
+    pub allowed_open: Option<Vec<String>>,
+    /// Ports that must be open; a closed one is down.
+    #[serde(default)]
+    pub expected_open: Vec<String>,
+    /// Severity of this group's violations (default: the knowledge base's, for where the host is).
+    pub severity: Option<String>,
+}
+
+/// Scan options a group may set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScanOptions {
+    /// Retries of a silent port.
+    pub retries: Option<u8>,
+    /// Upper bound of adaptive retries.
+    pub max_retries: Option<u8>,
+    /// Probes per second at most.
+    pub rate: Option<u32>,
+    /// Probes awaiting an answer at most.
+    pub max_parallel: Option<usize>,
+    /// Lower bound of the probe timeout.
+    pub min_rtt_timeout: Option<String>,
+    /// Upper bound of the probe timeout.
+    pub max_rtt_timeout: Option<String>,
+    /// Probe timeout before the RTT is known.
+    pub initial_rtt_timeout: Option<String>,
+    /// Never call a host down.
+    pub assume_up: Option<bool>,
+    /// Identify services on open ports (default true).
+    pub probes: Option<bool>,
+    /// Scan every address of a hostname (`all`) or the first (`first`).
+    pub resolve: Option<String>,
+}

@@ -1,0 +1,223 @@
+//! From a finished scan to stored history, alert states and queued messages, in one
+//! transaction.
+
+use super::{Daemon, Event, now_ms, store_error};
+use crate::alerts::{Coverage, Reprobe};
+use crate::config::Group;
+use crate::policy::{self, Finding};
+use crate::runner;
+use portwatch_scan::ports::PortList;
+use portwatch_scan::{HostStatus, PortState, Proto};
+use portwatch_store::{HostOutcome, NewScan, ScanOutcome};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// What a confirmation re-probe covers: its hosts and ports (a host-level re-probe takes the
+/// group's whole port list).
+fn reprobe_scope(group: &Group, reprobes: &[Reprobe]) -> (Vec<String>, PortList) {
+    let hosts: BTreeSet<String> = reprobes.iter().map(|r| r.host.to_string()).collect();
+    let mut ports = PortList::default();
+    for r in reprobes {
+        match r.port {
+            Some((p, Proto::Tcp)) => ports.tcp.push(p),
+            Some((p, Proto::Udp)) => ports.udp.push(p),
+            None => ports = ports.union(&group.ports),
+        }
+    }
+    ports = ports.union(&PortList::default());
+    (hosts.into_iter().collect(), ports)
+}
+
+impl Daemon {
+    /// Scans, records and judges; returns the confirmations to run next.
+    pub(super) async fn scan_and_process(
+        self: &Arc<Self>,
+        group: &Group,
+        only: Option<Vec<Reprobe>>,
+        stop: &CancellationToken,
+    ) -> Vec<Reprobe> {
+        let confirmation = only.is_some();
+        let (targets, ports) = match &only {
+            Some(r) => reprobe_scope(group, r),
+            None => (group.targets.clone(), group.ports.clone()),
+        };
+        let source = if confirmation {
+            format!("monitor:{}:confirm", group.name)
+        } else {
+            format!("monitor:{}", group.name)
+        };
+        let scan_id = match self
+            .store
+            .begin_scan(&NewScan {
+                source,
+                args: vec![],
+                targets: targets.clone(),
+                ports: ports.clone(),
+            })
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                self.emit(Event::ScanFailed {
+                    group: group.name.clone(),
+                    error: e.to_string(),
+                });
+                return vec![];
+            }
+        };
+        // Keep the scan row alive for other processes that open the store meanwhile.
+        let heartbeat = {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let _ = store.heartbeat(scan_id).await;
+                }
+            })
+        };
+        let _stop_heartbeat = AbortOnDrop(heartbeat);
+        let scanned = tokio::select! {
+            r = runner::scan_targets(group, &targets, &ports, !confirmation) => r,
+            () = stop.cancelled() => {
+                let _ = self.store.fail_scan(scan_id, "interrupted by shutdown").await;
+                return vec![];
+            }
+        };
+        let kind = if confirmation {
+            "confirmation"
+        } else {
+            "scheduled"
+        };
+        let scan = match scanned {
+            Ok(s) => s,
+            Err(e) => {
+                metrics::counter!("portwatch_scan_failures_total", "group" => group.name.clone())
+                    .increment(1);
+                let _ = self.store.fail_scan(scan_id, &e.to_string()).await;
+                self.emit(Event::ScanFailed {
+                    group: group.name.clone(),
+                    error: e.to_string(),
+                });
+                return vec![];
+            }
+        };
+        let covered: BTreeSet<(u16, Proto)> = ports
+            .tcp
+            .iter()
+            .map(|p| (*p, Proto::Tcp))
+            .chain(ports.udp.iter().map(|p| (*p, Proto::Udp)))
+            .collect();
+        let mut coverage = Coverage {
+            ports: covered.clone(),
+            ..Default::default()
+        };
+        let mut findings: Vec<Finding> = Vec::new();
+        for h in &scan.hosts {
+            match h.summary.status {
+                HostStatus::Up => coverage.up.insert(h.summary.host),
+                HostStatus::Down => coverage.down.insert(h.summary.host),
+            };
+            let verdict = policy::evaluate(&group.name, &group.policy, &h.summary, &h.results);
+            findings.extend(
+                verdict
+                    .findings
+                    .into_iter()
+                    .filter(|f| match f.port.zip(f.proto) {
+                        Some(key) => covered.contains(&key),
+                        None => true,
+                    }),
+            );
+        }
+        let outcome = ScanOutcome {
+            identified: !confirmation,
+            hosts: scan
+                .hosts
+                .iter()
+                .map(|h| HostOutcome {
+                    addr: h.summary.host,
+                    hostname: h.summary.hostname.clone(),
+                    up: h.summary.status == HostStatus::Up,
+                })
+                .collect(),
+            coverage: ports.clone(),
+            results: scan
+                .hosts
+                .iter()
+                .flat_map(|h| h.results.iter())
+                .filter(|r| matches!(r.state, PortState::Open | PortState::OpenFiltered))
+                .cloned()
+                .collect(),
+        };
+        let rules = self.rules().await;
+        let now = now_ms();
+        let notifiers: Vec<String> = self
+            .notifiers
+            .read()
+            .await
+            .keys()
+            .filter(|n| group.notifies(n))
+            .cloned()
+            .collect();
+        let mut book = self.book.lock().await;
+        let before = book.clone();
+        let decision = book.observe(
+            &group.name,
+            &findings,
+            &coverage,
+            &rules,
+            now,
+            group.silenced(now),
+        );
+        let alerts: Vec<_> = decision.messages.iter().map(super::alert_for).collect();
+        let effects = super::effects_of(&decision, &alerts, |_| notifiers.clone(), now);
+        metrics::counter!("portwatch_scans_total", "group" => group.name.clone(), "kind" => kind)
+            .increment(1);
+        metrics::histogram!("portwatch_scan_duration_seconds", "group" => group.name.clone(), "kind" => kind)
+            .record(scan.elapsed.as_secs_f64());
+        metrics::counter!("portwatch_ports_probed_total")
+            .increment((scan.hosts.len() * ports.len()) as u64);
+        let store_started = std::time::Instant::now();
+        let applied = self.store.finish_scan(scan_id, &outcome, &effects).await;
+        metrics::histogram!("portwatch_store_latency_seconds", "query" => "finish_scan")
+            .record(store_started.elapsed().as_secs_f64());
+        if let Err(e) = applied {
+            // Nothing was written: forget the book's changes too.
+            *book = before;
+            drop(book);
+            let _ = self.store.fail_scan(scan_id, &e.to_string()).await;
+            self.emit(Event::ScanFailed {
+                group: group.name.clone(),
+                error: store_error(e).to_string(),
+            });
+            return vec![];
+        }
+        drop(book);
+        self.emit(Event::Scanned {
+            group: group.name.clone(),
+            scan: scan_id.0,
+            confirmation,
+            hosts: (scan.hosts.len(), coverage.up.len()),
+            violations: findings.len(),
+            elapsed_s: scan.elapsed.as_secs_f64(),
+        });
+        for a in alerts {
+            self.emit(Event::Queued(Box::new(a)));
+        }
+        if !effects.outbox.is_empty() {
+            self.outbox_wake.notify_one();
+        }
+        decision.reprobes
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

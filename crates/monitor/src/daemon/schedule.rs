@@ -1,0 +1,140 @@
+//! When each group runs: its interval or cron schedule, with jitter so many groups do not
+//! fire together, one scan of a group at a time, under the global cap.
+
+use super::Daemon;
+use crate::config::{Group, Schedule};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Jitter: up to 5% of the interval (at most 30 s), different for every group and round.
+fn jitter(group: &str, round: u64, interval: Duration) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    group.hash(&mut h);
+    round.hash(&mut h);
+    let spread = (interval / 20).min(Duration::from_secs(30));
+    if spread.is_zero() {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(h.finish() % spread.as_nanos().max(1) as u64)
+}
+
+/// How long to wait before the next run, given when the last one started.
+pub(super) fn next_delay(group: &Group, round: u64, last_start: Option<Instant>) -> Duration {
+    match &group.schedule {
+        Schedule::Every(every) => {
+            let base = match last_start {
+                // The first run comes soon, spread over a few seconds across groups.
+                None => Duration::ZERO,
+                Some(start) => every.saturating_sub(start.elapsed()),
+            };
+            let spread = if last_start.is_none() {
+                (*every).min(Duration::from_secs(5))
+            } else {
+                *every
+            };
+            base + jitter(&group.name, round, spread)
+        }
+        Schedule::Cron(cron) => {
+            let now = chrono::Utc::now();
+            match cron.find_next_occurrence(&now, false) {
+                Ok(next) => (next - now).to_std().unwrap_or_default(),
+                Err(_) => Duration::from_secs(3600),
+            }
+        }
+    }
+}
+
+impl Daemon {
+    pub(super) async fn group_loop(
+        self: Arc<Self>,
+        group: Group,
+        trigger: Arc<Notify>,
+        stop: CancellationToken,
+        generation: u64,
+    ) {
+        let mut last_start = None;
+        let mut round = generation << 32;
+        loop {
+            let delay = next_delay(&group, round, last_start);
+            round += 1;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = trigger.notified() => {}
+                () = stop.cancelled() => return,
+            }
+            last_start = Some(Instant::now());
+            if !self.scan_group_now(&group, None, &stop).await {
+                return;
+            }
+        }
+    }
+
+    /// Runs one scan of `group` (or a confirmation re-probe) under the global cap and the
+    /// group's own lock, then schedules the confirmations it asks for. False when stopped.
+    pub(super) fn scan_group_now<'a>(
+        self: &'a Arc<Self>,
+        group: &'a Group,
+        only: Option<Vec<crate::alerts::Reprobe>>,
+        stop: &'a CancellationToken,
+    ) -> futures::future::BoxFuture<'a, bool> {
+        // Boxed: a confirmation schedules another run of this same function.
+        Box::pin(self.scan_group_inner(group, only, stop))
+    }
+
+    async fn scan_group_inner(
+        self: &Arc<Self>,
+        group: &Group,
+        only: Option<Vec<crate::alerts::Reprobe>>,
+        stop: &CancellationToken,
+    ) -> bool {
+        let lock = self.group_lock(&group.name).await;
+        let _mine = tokio::select! {
+            g = lock.lock_owned() => g,
+            () = stop.cancelled() => return false,
+        };
+        let _permit = tokio::select! {
+            p = self.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return false },
+            () = stop.cancelled() => return false,
+        };
+        let reprobes = self.scan_and_process(group, only, stop).await;
+        if !reprobes.is_empty() {
+            let me = self.clone();
+            let group = group.clone();
+            let stop = stop.clone();
+            let wait = me.rules().await.confirm_after;
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => { me.scan_group_now(&group, Some(reprobes), &stop).await; }
+                    () = stop.cancelled() => {}
+                }
+            });
+        }
+        !stop.is_cancelled()
+    }
+
+    async fn group_lock(&self, group: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.group_locks
+            .lock()
+            .await
+            .entry(group.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_is_small_and_spread() {
+        let every = Duration::from_secs(300);
+        let a = jitter("a", 1, every);
+        let b = jitter("b", 1, every);
+        assert!(a <= Duration::from_secs(15) && b <= Duration::from_secs(15));
+        assert_ne!(a, b);
+    }
+}

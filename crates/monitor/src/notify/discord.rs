@@ -1,0 +1,124 @@
+//! Discord webhooks: `content` (the title, shown in the notification) and one embed with
+//! the facts as fields, what the port is and the fix, coloured by severity. Mentions are
+//! switched off so text from a scanned banner can never ping anyone.
+
+use portwatch_kb::Severity;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::format::{escape_markdown, rfc3339_utc, truncate_chars};
+use super::validate::http_url;
+use super::{Alert, AlertKind, Notifier, NotifyError, NotifyOptions, SendFuture, http};
+
+const EXAMPLE: &str = "https://discord.com/api/webhooks/ID/TOKEN";
+/// Discord's limits: content 2,000, description 4,096, field value 1,024, 25 fields.
+const CONTENT_MAX: usize = 2000;
+const DESCRIPTION_MAX: usize = 4096;
+const FIELD_MAX: usize = 1024;
+
+/// `[[notify]] type = "discord"`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// The webhook URL (a secret).
+    pub url: String,
+}
+
+impl DiscordConfig {
+    /// Checks the URL.
+    pub fn validate(&self) -> Result<(), NotifyError> {
+        http_url("discord", "url", &self.url, EXAMPLE).map(drop)
+    }
+}
+
+/// The embed colour: green for a resolve, grey for a test, else by severity.
+pub fn colour(alert: &Alert) -> u32 {
+    match (alert.kind, alert.severity) {
+        (AlertKind::Resolved, _) => 0x2E_B8_6E,
+        (AlertKind::Test, _) => 0x5B_65_F2,
+        (_, Severity::Critical) => 0xB0_00_20,
+        (_, Severity::High) => 0xE0_4E_2B,
+        (_, Severity::Medium) => 0xF0_A0_20,
+        (_, Severity::Low) => 0x3B_82_C4,
+        (_, Severity::None) => 0x8A_8F_98,
+    }
+}
+
+/// The JSON body posted to the webhook.
+pub fn payload(alert: &Alert) -> Value {
+    let fields: Vec<Value> = alert
+        .facts()
+        .into_iter()
+        .map(|(label, value)| {
+            json!({"name": label, "value": truncate_chars(&escape_markdown(&value), FIELD_MAX), "inline": true})
+        })
+        .collect();
+    let mut description = escape_markdown(&alert.lead());
+    if let Some(explain) = alert.explain.as_deref().filter(|e| !e.is_empty()) {
+        description.push_str(&format!("\n\n**What it is:** {}", escape_markdown(explain)));
+    }
+    if !alert.fix.is_empty() {
+        let commands = alert.fix.join("\n").replace("```", "'''");
+        description.push_str(&format!(
+            "\n\n**{}:**\n```sh\n{commands}\n```",
+            alert.fix_heading()
+        ));
+    }
+    json!({
+        "content": truncate_chars(&alert.title(), CONTENT_MAX),
+        "allowed_mentions": {"parse": []},
+        "embeds": [{
+            "title": truncate_chars(&alert.target(), 256),
+            "description": truncate_chars(&description, DESCRIPTION_MAX),
+            "color": colour(alert),
+            "fields": fields,
+            "timestamp": rfc3339_utc(alert.at_ms),
+            "footer": {"text": truncate_chars(&format!("portwatch · {}", alert.key), 2048)}
+        }]
+    })
+}
+
+/// Posts to a Discord webhook.
+pub(crate) struct Discord {
+    name: String,
+    url: Url,
+    client: reqwest::Client,
+}
+
+impl Discord {
+    /// Validates and builds.
+    pub(crate) fn new(
+        name: &str,
+        config: &DiscordConfig,
+        options: &NotifyOptions,
+    ) -> Result<Self, NotifyError> {
+        let url = http_url("discord", "url", &config.url, EXAMPLE)?;
+        Ok(Discord {
+            name: name.to_string(),
+            url,
+            client: http::client(name, options)?,
+        })
+    }
+}
+
+impl Notifier for Discord {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        Box::pin(async move {
+            let request = http::post_json(&self.client, self.url.clone(), &payload(alert));
+            http::send(&self.name, request).await
+        })
+    }
+}
+
+impl std::fmt::Debug for DiscordConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordConfig")
+            .field("url", &super::validate::redact_url(&self.url))
+            .finish()
+    }
+}

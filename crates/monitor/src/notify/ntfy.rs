@@ -1,0 +1,207 @@
+//! ntfy: a POST of the plain-text body to `server/topic`, with the `Title`, `Priority`
+//! (1–5, from the severity) and `Tags` headers, and a bearer token when one is set.
+
+use portwatch_kb::Severity;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::format::truncate_bytes;
+use super::validate::{http_url, non_empty, token_chars};
+use super::{Alert, AlertKind, Notifier, NotifyError, NotifyOptions, SendFuture, http};
+
+const EXAMPLE: &str = "https://ntfy.sh/my-portwatch-topic";
+/// ntfy turns longer messages into attachments (or refuses them): keep under 4,096 bytes.
+const BODY_MAX: usize = 4000;
+
+/// `[[notify]] type = "ntfy"`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NtfyConfig {
+    /// Server and topic, e.g. `https://ntfy.sh/my-topic`.
+    pub url: String,
+    /// An access token (`tk_…`) for protected topics, sent as `Authorization: Bearer`.
+    pub token: Option<String>,
+    /// Tags added to the ones portwatch sets (emoji short codes show as emojis).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl NtfyConfig {
+    /// Checks the URL (it must name a topic), the token and the tags.
+    pub fn validate(&self) -> Result<(), NotifyError> {
+        let url = http_url("ntfy", "url", &self.url, EXAMPLE)?;
+        if url.path().trim_matches('/').is_empty() {
+            return Err(NotifyError::permanent(
+                "ntfy",
+                format!("ntfy.url: names no topic; expected {EXAMPLE}"),
+            ));
+        }
+        if let Some(token) = &self.token {
+            non_empty(
+                "ntfy",
+                "token",
+                token,
+                "remove it or set an access token (tk_…)",
+            )?;
+            token_chars("ntfy", "token", token)?;
+        }
+        for tag in &self.tags {
+            if tag.trim().is_empty()
+                || tag.contains(',')
+                || !tag.is_ascii()
+                || tag.chars().any(char::is_control)
+            {
+                return Err(NotifyError::permanent(
+                    "ntfy",
+                    format!("ntfy.tags: `{tag}` must be non-empty ASCII without commas"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// ntfy's priority: 5 (max) for critical down to 1 (min) for none; a resolve or a test
+/// is 3 (default).
+pub fn priority(alert: &Alert) -> u8 {
+    match alert.kind {
+        AlertKind::Resolved | AlertKind::Test => 3,
+        AlertKind::Opened | AlertKind::Reminder => match alert.severity {
+            Severity::Critical => 5,
+            Severity::High => 4,
+            Severity::Medium => 3,
+            Severity::Low => 2,
+            Severity::None => 1,
+        },
+    }
+}
+
+/// The tags: an emoji for the kind, the severity, `portwatch`, then the configured ones.
+pub fn tags(alert: &Alert, extra: &[String]) -> Vec<String> {
+    let emoji = match alert.kind {
+        AlertKind::Opened => "rotating_light",
+        AlertKind::Reminder => "bell",
+        AlertKind::Resolved => "white_check_mark",
+        AlertKind::Test => "test_tube",
+    };
+    let mut tags = vec![
+        emoji.to_string(),
+        alert.severity.to_string(),
+        "portwatch".to_string(),
+    ];
+    tags.extend(extra.iter().map(|t| t.trim().to_string()));
+    tags
+}
+
+/// A header value, RFC 2047-encoded (which ntfy decodes) when it is not plain ASCII.
+pub fn header_text(text: &str) -> String {
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.to_string();
+    }
+    let encoded = base64_encode(text.as_bytes());
+    format!("=?UTF-8?B?{encoded}?=")
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Publishes to an ntfy topic.
+pub(crate) struct Ntfy {
+    name: String,
+    url: Url,
+    token: Option<String>,
+    tags: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl Ntfy {
+    /// Validates and builds.
+    pub(crate) fn new(
+        name: &str,
+        config: &NtfyConfig,
+        options: &NotifyOptions,
+    ) -> Result<Self, NotifyError> {
+        config.validate()?;
+        Ok(Ntfy {
+            name: name.to_string(),
+            url: http_url("ntfy", "url", &config.url, EXAMPLE)?,
+            token: config.token.clone(),
+            tags: config.tags.clone(),
+            client: http::client(name, options)?,
+        })
+    }
+
+    fn request(&self, alert: &Alert) -> Result<reqwest::RequestBuilder, NotifyError> {
+        let header = |text: String| {
+            HeaderValue::from_str(&text)
+                .map_err(|e| NotifyError::permanent(&self.name, format!("ntfy header: {e}")))
+        };
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header("Title", header(header_text(&alert.title()))?)
+            .header("Priority", priority(alert).to_string())
+            .header("Tags", header(tags(alert, &self.tags).join(","))?)
+            .body(truncate_bytes(&alert.text(), BODY_MAX));
+        if let Some(token) = &self.token {
+            request = request.header(AUTHORIZATION, header(format!("Bearer {token}"))?);
+        }
+        Ok(request)
+    }
+}
+
+impl Notifier for Ntfy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        Box::pin(async move {
+            let request = self.request(alert)?;
+            http::send(&self.name, request).await
+        })
+    }
+}
+
+impl std::fmt::Debug for NtfyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NtfyConfig")
+            .field("url", &super::validate::redact_url(&self.url))
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_non_ascii_titles_as_rfc2047() {
+        assert_eq!(header_text("plain"), "plain");
+        assert_eq!(header_text("é"), "=?UTF-8?B?w6k=?=");
+        assert_eq!(base64_encode(b"Man"), "TWFu");
+        assert_eq!(base64_encode(b"Ma"), "TWE=");
+        assert_eq!(base64_encode(b"M"), "TQ==");
+    }
+}

@@ -1,0 +1,363 @@
+//! Policy evaluation: which open ports break a group's rules, which expected ones are down,
+//! each finding with its severity, what answered, and what the port is and how to close it.
+
+use crate::config::Policy;
+use portwatch_kb::Severity;
+use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState, Proto};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Which rule a finding breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// A port that must be closed is open.
+    MustBeClosed,
+    /// An open port is not in `allowed_open`.
+    Unexpected,
+    /// A port that must be open is not.
+    ExpectedOpen,
+    /// The host did not answer, so nothing about it could be checked.
+    HostDown,
+}
+
+impl Rule {
+    /// Short wording for reports, e.g. "must be closed".
+    pub fn label(self) -> &'static str {
+        match self {
+            Rule::MustBeClosed => "must be closed",
+            Rule::Unexpected => "not allowed open",
+            Rule::ExpectedOpen => "expected open",
+            Rule::HostDown => "host down",
+        }
+    }
+}
+
+/// One broken rule on one host (and port).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The policy's group.
+    pub group: String,
+    /// The host.
+    pub host: IpAddr,
+    /// Its name, if known.
+    pub hostname: Option<String>,
+    /// The port (absent for a down host).
+    pub port: Option<u16>,
+    /// The transport.
+    pub proto: Option<Proto>,
+    /// The rule.
+    pub rule: Rule,
+    /// How serious.
+    pub severity: Severity,
+    /// The port's state when checked.
+    pub state: Option<PortState>,
+    /// What answered (service name).
+    pub service: Option<String>,
+    /// One line of what answered (NetBIOS name, SMB dialects, banner).
+    pub answered: Option<String>,
+    /// What the port is, from the knowledge base.
+    pub explain: Option<String>,
+    /// How to close it.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    /// A stable key for this finding: group, host, port and rule.
+    pub fn key(&self) -> String {
+        match (self.port, self.proto) {
+            (Some(p), Some(t)) => format!("{}|{}|{p}/{t}|{:?}", self.group, self.host, self.rule),
+            _ => format!("{}|{}|{:?}", self.group, self.host, self.rule),
+        }
+    }
+}
+
+/// A port the policy asked about but the scan could not tell (UDP open|filtered on a
+/// must-be-closed port): not a violation, but worth showing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unverified {
+    /// The host.
+    pub host: IpAddr,
+    /// The port.
+    pub port: u16,
+    /// The transport.
+    pub proto: Proto,
+    /// Why it could not be verified.
+    pub why: String,
+}
+
+/// The verdict of one host against one policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HostVerdict {
+    /// Broken rules.
+    pub findings: Vec<Finding>,
+    /// Rules checked and passed (port-level), for reports that list passes (JUnit).
+    pub passed: Vec<(u16, Proto, Rule)>,
+    /// Ports that could not be judged.
+    pub unverified: Vec<Unverified>,
+}
+
+fn in_list(list: &portwatch_scan::ports::PortList, port: u16, proto: Proto) -> bool {
+    list.of(proto).binary_search(&port).is_ok()
+}
+
+/// Judges one finished host of `group` against `policy`, from the results the scan reported
+/// for it (open and open|filtered ports at least).
+pub fn evaluate(
+    group: &str,
+    policy: &Policy,
+    host: &HostSummary,
+    results: &[PortResult],
+) -> HostVerdict {
+    let mut verdict = HostVerdict::default();
+    if host.status == HostStatus::Down {
+        if !policy.expected_open.is_empty() {
+            verdict.findings.push(Finding {
+                group: group.to_string(),
+                host: host.host,
+                hostname: host.hostname.clone(),
+                port: None,
+                proto: None,
+                rule: Rule::HostDown,
+                severity: policy.severity.unwrap_or(Severity::High),
+                state: None,
+                service: None,
+                answered: None,
+                explain: Some(
+                    "the host answered no probe; expected services are unreachable".into(),
+                ),
+                fix: None,
+            });
+        }
+        return verdict;
+    }
+    let state_of = |port: u16, proto: Proto| {
+        results
+            .iter()
+            .find(|r| r.port == port && r.proto == proto && r.host == host.host)
+    };
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for &port in policy.must_be_closed.of(proto) {
+            match state_of(port, proto) {
+                Some(r) if r.state == PortState::Open => {
+                    verdict
+                        .findings
+                        .push(finding(group, policy, host, r, Rule::MustBeClosed));
+                }
+                Some(r) if r.state == PortState::OpenFiltered => {
+                    verdict.unverified.push(Unverified {
+                        host: host.host,
+                        port,
+                        proto,
+                        why: "no answer: open or filtered cannot be told apart".into(),
+                    })
+                }
+                _ => verdict.passed.push((port, proto, Rule::MustBeClosed)),
+            }
+        }
+        for &port in policy.expected_open.of(proto) {
+            match state_of(port, proto) {
+                Some(r) if r.state == PortState::Open => {
+                    verdict.passed.push((port, proto, Rule::ExpectedOpen));
+                }
+                found => verdict.findings.push(Finding {
+                    group: group.to_string(),
+                    host: host.host,
+                    hostname: host.hostname.clone(),
+                    port: Some(port),
+                    proto: Some(proto),
+                    rule: Rule::ExpectedOpen,
+                    severity: policy.severity.unwrap_or(Severity::Medium),
+                    state: Some(found.map_or(PortState::Closed, |r| r.state)),
+                    service: portwatch_kb::service_name(port, proto.transport()).map(String::from),
+                    answered: None,
+                    explain: Some("an expected service is not answering".into()),
+                    fix: None,
+                }),
+            }
+        }
+    }
+    if let Some(allowed) = &policy.allowed_open {
+        for r in results
+            .iter()
+            .filter(|r| r.host == host.host && r.state == PortState::Open)
+        {
+            let listed = in_list(allowed, r.port, r.proto)
+                || in_list(&policy.expected_open, r.port, r.proto)
+                || in_list(&policy.must_be_closed, r.port, r.proto);
+            if !listed {
+                verdict
+                    .findings
+                    .push(finding(group, policy, host, r, Rule::Unexpected));
+            }
+        }
+    }
+    verdict
+        .findings
+        .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.port.cmp(&b.port)));
+    verdict
+}
+
+fn finding(
+    group: &str,
+    policy: &Policy,
+    host: &HostSummary,
+    r: &PortResult,
+    rule: Rule,
+) -> Finding {
+    let transport = r.proto.transport();
+    let kb = portwatch_kb::risk(r.port, transport);
+    let internal = portwatch_scan::model::is_internal(host.host);
+    let kb_severity = if internal { kb.lan } else { kb.internet };
+    let floor = if rule == Rule::MustBeClosed {
+        Severity::Medium
+    } else {
+        Severity::Low
+    };
+    let page = portwatch_kb::pages::page(r.port, transport);
+    Finding {
+        group: group.to_string(),
+        host: host.host,
+        hostname: host.hostname.clone(),
+        port: Some(r.port),
+        proto: Some(r.proto),
+        rule,
+        severity: policy.severity.unwrap_or(kb_severity.max(floor)),
+        state: Some(r.state),
+        service: r.service.clone(),
+        answered: r
+            .details
+            .get("summary")
+            .and_then(|v| v.as_str())
+            .map(String::from),
+        explain: page.map(|p| p.summary.clone()).or_else(|| {
+            portwatch_kb::registry::lookup(r.port, transport).map(|e| e.description.to_string())
+        }),
+        fix: Some(format!(
+            "portwatch fix {}/{} --platform ufw|firewalld|nftables|iptables|windows|macos{}",
+            r.port,
+            r.proto,
+            if matches!(r.port, 137..=139 | 445) {
+                "|samba"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_port_set;
+
+    fn result(port: u16, proto: Proto, state: PortState) -> PortResult {
+        PortResult {
+            host: "10.0.0.5".parse().unwrap(),
+            hostname: None,
+            port,
+            proto,
+            state,
+            reason: portwatch_scan::Reason::SynAck,
+            service: None,
+            rtt_ms: None,
+            details: Default::default(),
+            risk: None,
+        }
+    }
+
+    fn host(status: HostStatus) -> HostSummary {
+        HostSummary {
+            host: "10.0.0.5".parse().unwrap(),
+            hostname: None,
+            status,
+            reason: None,
+            ports_scanned: 0,
+            ports_skipped: 0,
+            open: 0,
+            closed: 0,
+            filtered: 0,
+            open_filtered: 0,
+            srtt_ms: None,
+        }
+    }
+
+    fn policy(mbc: &[&str], allowed: Option<&[&str]>, expected: &[&str]) -> Policy {
+        let s = |v: &[&str]| {
+            parse_port_set(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>()).unwrap()
+        };
+        Policy {
+            must_be_closed: s(mbc),
+            allowed_open: allowed.map(s),
+            expected_open: s(expected),
+            severity: None,
+        }
+    }
+
+    #[test]
+    fn must_be_closed_and_unexpected_and_down() {
+        let p = policy(&["T:139,445,U:137,138"], Some(&["22"]), &["443"]);
+        let results = [
+            result(445, Proto::Tcp, PortState::Open),
+            result(22, Proto::Tcp, PortState::Open),
+            result(8080, Proto::Tcp, PortState::Open),
+            result(138, Proto::Udp, PortState::OpenFiltered),
+        ];
+        let v = evaluate("g", &p, &host(HostStatus::Up), &results);
+        let rules: Vec<(Option<u16>, Rule)> = v.findings.iter().map(|f| (f.port, f.rule)).collect();
+        assert!(
+            rules.contains(&(Some(445), Rule::MustBeClosed)),
+            "{rules:?}"
+        );
+        assert!(rules.contains(&(Some(8080), Rule::Unexpected)), "{rules:?}");
+        assert!(
+            rules.contains(&(Some(443), Rule::ExpectedOpen)),
+            "{rules:?}"
+        );
+        assert!(!rules.iter().any(|(p, _)| *p == Some(22)), "22 is allowed");
+        assert_eq!(
+            v.unverified.len(),
+            1,
+            "138/udp open|filtered is unverified, not a violation"
+        );
+        let smb = v.findings.iter().find(|f| f.port == Some(445)).unwrap();
+        assert_eq!(
+            smb.severity,
+            Severity::High,
+            "445 on a private address: the LAN severity"
+        );
+        assert!(
+            smb.explain
+                .as_deref()
+                .unwrap()
+                .contains("Server Message Block")
+        );
+        assert_eq!(v.findings[0].port, Some(445), "most severe first");
+    }
+
+    #[test]
+    fn compliant_host_has_no_findings() {
+        let p = policy(&["risky"], None, &[]);
+        let v = evaluate(
+            "g",
+            &p,
+            &host(HostStatus::Up),
+            &[result(22, Proto::Tcp, PortState::Open)],
+        );
+        assert!(v.findings.is_empty());
+        assert!(!v.passed.is_empty());
+    }
+
+    #[test]
+    fn down_host_only_matters_for_expected_ports() {
+        let p = policy(&["445"], None, &[]);
+        assert!(
+            evaluate("g", &p, &host(HostStatus::Down), &[])
+                .findings
+                .is_empty()
+        );
+        let p = policy(&[], None, &["443"]);
+        let v = evaluate("g", &p, &host(HostStatus::Down), &[]);
+        assert_eq!(v.findings[0].rule, Rule::HostDown);
+    }
+}

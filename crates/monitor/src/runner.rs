@@ -1,0 +1,124 @@
+//! Runs one group's scan and gathers each host's results, ready to evaluate and store.
+
+use crate::config::Group;
+use crate::policy::{self, HostVerdict};
+use portwatch_scan::engine::ScanProgress;
+use portwatch_scan::ports::PortList;
+use portwatch_scan::scan::{self, TargetOptions};
+use portwatch_scan::{HostSummary, PortResult, ScanEvent};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+
+/// One host's part of a group scan.
+#[derive(Debug, Clone)]
+pub struct HostScan {
+    /// Up or down, counts.
+    pub summary: HostSummary,
+    /// Its open and open|filtered ports.
+    pub results: Vec<PortResult>,
+}
+
+/// A finished group scan.
+#[derive(Debug, Clone)]
+pub struct GroupScan {
+    /// The group's name.
+    pub group: String,
+    /// When it started.
+    pub started: SystemTime,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// The ports covered.
+    pub ports: PortList,
+    /// Every host, in the order they finished.
+    pub hosts: Vec<HostScan>,
+}
+
+impl GroupScan {
+    /// Judges every host against the group's policy.
+    pub fn evaluate(&self, group: &Group) -> Vec<(IpAddr, HostVerdict)> {
+        self.hosts
+            .iter()
+            .map(|h| {
+                (
+                    h.summary.host,
+                    policy::evaluate(&group.name, &group.policy, &h.summary, &h.results),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Scans `group` (targets resolved now) and returns every host's results.
+pub async fn scan_group(
+    group: &Group,
+    ports: Option<&PortList>,
+) -> portwatch_scan::Result<GroupScan> {
+    let ports = ports.cloned().unwrap_or_else(|| group.ports.clone());
+    scan_targets(group, &group.targets, &ports, true).await
+}
+
+/// Scans `targets` × `ports` with `group`'s options and exclusions.
+pub async fn scan_targets(
+    group: &Group,
+    targets: &[String],
+    ports: &PortList,
+    identify: bool,
+) -> portwatch_scan::Result<GroupScan> {
+    let ports = ports.clone();
+    let config = group
+        .scan
+        .engine_config_with(identify && group.scan.identifies())?;
+    let opts = TargetOptions {
+        resolve: group.scan.resolve,
+        dns_servers: Vec::new(),
+        confirmed_large: true,
+    };
+    let targets = scan::prepare_targets(targets, &group.exclude, &opts).await?;
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let (tx, mut rx) = mpsc::channel(1024);
+    let engine = {
+        let ports = ports.clone();
+        tokio::spawn(async move {
+            scan::run(
+                &config,
+                &targets,
+                &ports,
+                tx,
+                Arc::new(ScanProgress::default()),
+            )
+            .await
+        })
+    };
+    let mut pending: HashMap<IpAddr, Vec<PortResult>> = HashMap::new();
+    let mut hosts = Vec::new();
+    while let Some(event) = rx.recv().await {
+        match event {
+            ScanEvent::Port(r) => pending.entry(r.host).or_default().push(r),
+            ScanEvent::Host(summary) => {
+                let mut results = pending.remove(&summary.host).unwrap_or_default();
+                results.sort_by_key(|r| (r.proto, r.port));
+                hosts.push(HostScan { summary, results });
+            }
+        }
+    }
+    match engine.await {
+        Ok(result) => result?,
+        Err(e) => {
+            return Err(portwatch_scan::ScanError::Io {
+                op: "run the scan engine".into(),
+                source: std::io::Error::other(e.to_string()),
+            });
+        }
+    }
+    Ok(GroupScan {
+        group: group.name.clone(),
+        started,
+        elapsed: clock.elapsed(),
+        ports,
+        hosts,
+    })
+}

@@ -1,0 +1,47 @@
+//! The ICMP type and code behind a failed IPv4 probe, from the socket's error queue
+//! (IP_RECVERR). Linux folds "administratively prohibited" into EHOSTUNREACH otherwise.
+
+use crate::model::Reason;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt};
+use socket2::Socket;
+use std::io::IoSliceMut;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+const ORIGIN_ICMP: u8 = 2;
+const DEST_UNREACH: u8 = 3;
+
+/// Asks the kernel to queue ICMP errors with their type and code on `socket`.
+pub fn enable(socket: &Socket) {
+    let _ = setsockopt(socket, sockopt::Ipv4RecvErr, &true);
+}
+
+/// The reason behind the ICMP error queued on `socket`, if any (IPv4 only).
+pub fn read(socket: &Socket, addr: SocketAddr) -> Option<Reason> {
+    if !addr.is_ipv4() {
+        return None;
+    }
+    let mut data = [0u8; 64];
+    let mut iov = [IoSliceMut::new(&mut data)];
+    let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in);
+    let msg = recvmsg::<SockaddrIn>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::Ipv4RecvErr(err, _) = c
+            && err.ee_origin == ORIGIN_ICMP
+            && err.ee_type == DEST_UNREACH
+        {
+            return Some(match err.ee_code {
+                0 | 6 | 11 => Reason::NetUnreach,
+                9 | 10 | 13 => Reason::AdminProhibited,
+                _ => Reason::HostUnreach,
+            });
+        }
+    }
+    None
+}

@@ -1,0 +1,746 @@
+//! The scan engine: workers (one per core) pull probes from a shared dispatcher, start TCP
+//! connects and UDP sends, take answers that are known at once, await the rest with per-host
+//! adaptive timeouts, retry silence, identify what answers on open ports, and report results
+//! as they are concluded.
+
+mod dispatch;
+mod host;
+mod icmp;
+pub mod limits;
+mod outcome;
+mod tcp;
+pub mod timing;
+mod udp;
+
+pub use outcome::Outcome;
+
+use crate::error::{Result, ScanError};
+use crate::identify::{self, Identity};
+use crate::model::{PortResult, PortState, Proto, Reason, ScanEvent};
+use crate::ports::PortList;
+use crate::targets::TargetSet;
+use dispatch::{Dispatcher, Probe, port_order};
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use host::{Emit, HostState};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tcp::Start;
+use timing::{CongestionWindow, RttEstimator, TimeoutBounds};
+use tokio::sync::{Notify, mpsc};
+
+/// Defaults, in one place.
+pub mod defaults {
+    use std::time::Duration;
+    /// Retries of a silent port before it is called filtered (more when loss is seen).
+    pub const RETRIES: u8 = 1;
+    /// Never more retries than this.
+    pub const MAX_RETRIES: u8 = 6;
+    /// Hosts probed at the same time.
+    pub const HOST_GROUP: usize = 256;
+    /// Initial per-host congestion window.
+    pub const INITIAL_WINDOW: u32 = 64;
+    /// Smallest per-host window after losses.
+    pub const MIN_WINDOW: u32 = 4;
+    /// Silent ports (after retries) with no proof of life before a host is called down.
+    pub const DOWN_AFTER_SILENT: u32 = 128;
+    /// Unreachable answers with no proof of life before a host is called down.
+    pub const DOWN_AFTER_UNREACHABLE: u32 = 16;
+    /// Minimum probe timeout.
+    pub const MIN_RTT_TIMEOUT: Duration = Duration::from_millis(100);
+    /// Maximum probe timeout.
+    pub const MAX_RTT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Timeout before a host's first RTT sample.
+    pub const INITIAL_RTT_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Tries of a UDP port at most, however the pacing changes.
+    pub const UDP_MAX_TRIES: u8 = 15;
+    /// Ports probed first, so a live host proves itself early (the most common open ports).
+    pub const DISCOVERY_PORTS: &[u16] = &[
+        80, 443, 22, 21, 25, 3389, 445, 139, 135, 53, 8080, 23, 110, 143, 993, 995, 3306, 8443,
+    ];
+}
+
+/// Validated scan options (build them with [`ScanConfig::builder`]).
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    retries: u8,
+    max_retries: u8,
+    timeouts: TimeoutBounds,
+    max_parallel: usize,
+    rate: Option<NonZeroU32>,
+    host_group: usize,
+    report_all: bool,
+    assume_up: bool,
+    randomize: bool,
+    workers: usize,
+    identify: bool,
+}
+
+impl ScanConfig {
+    /// A builder with the defaults.
+    pub fn builder() -> ScanConfigBuilder {
+        ScanConfigBuilder::default()
+    }
+
+    /// Whether closed and filtered ports are reported (not only counted).
+    pub fn report_all(&self) -> bool {
+        self.report_all
+    }
+}
+
+/// Builder for [`ScanConfig`]; `build()` checks every value.
+#[derive(Debug, Clone, Default)]
+pub struct ScanConfigBuilder {
+    retries: Option<u8>,
+    max_retries: Option<u8>,
+    min_rtt_timeout: Option<Duration>,
+    max_rtt_timeout: Option<Duration>,
+    initial_rtt_timeout: Option<Duration>,
+    max_parallel: Option<usize>,
+    rate: Option<u32>,
+    host_group: Option<usize>,
+    report_all: bool,
+    assume_up: bool,
+    sequential: bool,
+    workers: Option<usize>,
+    no_identify: bool,
+}
+
+impl ScanConfigBuilder {
+    /// Retries of a silent port (at least this many; more when losses are seen).
+    pub fn retries(mut self, n: u8) -> Self {
+        self.retries = Some(n);
+        self
+    }
+    /// Upper bound of retries.
+    pub fn max_retries(mut self, n: u8) -> Self {
+        self.max_retries = Some(n);
+        self
+    }
+    /// Lower bound of the adaptive timeout.
+    pub fn min_rtt_timeout(mut self, d: Duration) -> Self {
+        self.min_rtt_timeout = Some(d);
+        self
+    }
+    /// Upper bound of the adaptive timeout.
+    pub fn max_rtt_timeout(mut self, d: Duration) -> Self {
+        self.max_rtt_timeout = Some(d);
+        self
+    }
+    /// Timeout before the first RTT sample of a host.
+    pub fn initial_rtt_timeout(mut self, d: Duration) -> Self {
+        self.initial_rtt_timeout = Some(d);
+        self
+    }
+    /// Cap on probes awaiting an answer at once (default: what the descriptor limit allows).
+    pub fn max_parallel(mut self, n: usize) -> Self {
+        self.max_parallel = Some(n);
+        self
+    }
+    /// Cap on connects started per second.
+    pub fn rate(mut self, per_second: u32) -> Self {
+        self.rate = Some(per_second);
+        self
+    }
+    /// Hosts probed at the same time.
+    pub fn host_group(mut self, n: usize) -> Self {
+        self.host_group = Some(n);
+        self
+    }
+    /// Report closed and filtered ports too.
+    pub fn report_all(mut self, yes: bool) -> Self {
+        self.report_all = yes;
+        self
+    }
+    /// Never call a host down; probe every port (nmap's `-Pn`).
+    pub fn assume_up(mut self, yes: bool) -> Self {
+        self.assume_up = yes;
+        self
+    }
+    /// Probe ports in ascending order instead of common-first-then-shuffled.
+    pub fn sequential(mut self, yes: bool) -> Self {
+        self.sequential = yes;
+        self
+    }
+    /// Identify what answers on open ports (NetBIOS, SMB, banners); on by default.
+    pub fn identify(mut self, yes: bool) -> Self {
+        self.no_identify = !yes;
+        self
+    }
+    /// Worker tasks (default: one per core).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Checks every value and returns the configuration.
+    pub fn build(self) -> Result<ScanConfig> {
+        let bad = |option, reason: &str| ScanError::InvalidOption {
+            option,
+            reason: reason.to_string(),
+        };
+        let retries = self.retries.unwrap_or(defaults::RETRIES);
+        let max_retries = self
+            .max_retries
+            .unwrap_or(defaults::MAX_RETRIES.max(retries));
+        if retries > 20 || max_retries > 20 {
+            return Err(bad("--retries", "at most 20 retries"));
+        }
+        if retries > max_retries {
+            return Err(bad("--retries", "more than --max-retries"));
+        }
+        let timeouts = TimeoutBounds {
+            min: self.min_rtt_timeout.unwrap_or(defaults::MIN_RTT_TIMEOUT),
+            max: self.max_rtt_timeout.unwrap_or(defaults::MAX_RTT_TIMEOUT),
+            initial: self
+                .initial_rtt_timeout
+                .unwrap_or(defaults::INITIAL_RTT_TIMEOUT),
+        };
+        if timeouts.min.is_zero() {
+            return Err(bad("--min-rtt-timeout", "must be above zero"));
+        }
+        if timeouts.min > timeouts.max {
+            return Err(bad("--min-rtt-timeout", "is above --max-rtt-timeout"));
+        }
+        let initial = timeouts.initial.clamp(timeouts.min, timeouts.max);
+        let timeouts = TimeoutBounds {
+            initial,
+            ..timeouts
+        };
+        let budget = limits::probe_socket_budget();
+        let max_parallel = match self.max_parallel {
+            Some(0) => return Err(bad("--max-parallel", "must be at least 1")),
+            Some(n) => n.min(budget),
+            None => budget,
+        };
+        let rate = match self.rate {
+            Some(0) => return Err(bad("--rate", "must be at least 1 per second")),
+            Some(r) => NonZeroU32::new(r),
+            None => None,
+        };
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, 64)
+            .min(max_parallel);
+        Ok(ScanConfig {
+            retries,
+            max_retries,
+            timeouts,
+            max_parallel,
+            rate,
+            host_group: self.host_group.unwrap_or(defaults::HOST_GROUP).max(1),
+            report_all: self.report_all,
+            assume_up: self.assume_up,
+            randomize: !self.sequential,
+            workers,
+            identify: !self.no_identify,
+        })
+    }
+}
+
+/// Live counters a front end can show while the scan runs.
+#[derive(Debug, Default)]
+pub struct ScanProgress {
+    /// (host, port) pairs planned.
+    pub total: AtomicU64,
+    /// (host, port) pairs concluded or skipped.
+    pub done: AtomicU64,
+    /// Open ports found so far.
+    pub open: AtomicU64,
+}
+
+/// Totals of a finished scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanTotals {
+    /// Hosts scanned.
+    pub hosts: u64,
+    /// Hosts found up.
+    pub hosts_up: u64,
+    /// Ports concluded.
+    pub ports: u64,
+    /// Open ports.
+    pub open: u64,
+    /// Closed ports.
+    pub closed: u64,
+    /// Filtered ports.
+    pub filtered: u64,
+    /// open|filtered ports.
+    pub open_filtered: u64,
+}
+
+/// Runs a scan of `targets` × `ports` (TCP and UDP), sending events as results are
+/// concluded. Returns when every host is finished or the receiver is dropped.
+pub async fn run(
+    cfg: &ScanConfig,
+    targets: &TargetSet,
+    ports: &PortList,
+    events: mpsc::Sender<ScanEvent>,
+    progress: Arc<ScanProgress>,
+) -> Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let total = targets.count().saturating_mul(ports.len() as u128);
+    progress
+        .total
+        .fetch_add(u64::try_from(total).unwrap_or(u64::MAX), Ordering::Relaxed);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id());
+    let order = port_order(
+        &ports.tcp,
+        &ports.udp,
+        defaults::DISCOVERY_PORTS,
+        cfg.randomize,
+        seed,
+    );
+    let port_count = ports.len() as u32;
+    let bounds = cfg.timeouts;
+    let max_window = u32::try_from(cfg.max_parallel).unwrap_or(u32::MAX);
+    let new_host = Box::new(move |target| {
+        HostState::new(
+            target,
+            port_count,
+            RttEstimator::new(bounds),
+            CongestionWindow::new(defaults::INITIAL_WINDOW, defaults::MIN_WINDOW, max_window),
+        )
+    });
+    let dispatcher = Dispatcher::new(
+        Box::new(targets.clone().into_iter()),
+        order,
+        cfg.host_group,
+        new_host,
+    );
+    let rate = cfg.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
+    let ctx = Arc::new(Ctx {
+        dispatcher: Mutex::new(dispatcher),
+        cfg: cfg.clone(),
+        events,
+        progress,
+        capacity: Notify::new(),
+        rate,
+        fatal: Mutex::new(None),
+        udp_ids: AtomicU64::new(seed | 1),
+    });
+    let per_worker = (cfg.max_parallel / cfg.workers).max(1);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..cfg.workers {
+        workers.spawn(worker(ctx.clone(), per_worker));
+    }
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+    let fatal = ctx.fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+struct Ctx {
+    dispatcher: Mutex<Dispatcher>,
+    cfg: ScanConfig,
+    events: mpsc::Sender<ScanEvent>,
+    progress: Arc<ScanProgress>,
+    capacity: Notify,
+    rate: Option<DefaultDirectRateLimiter>,
+    fatal: Mutex<Option<ScanError>>,
+    udp_ids: AtomicU64,
+}
+
+type TryFuture = Pin<Box<dyn std::future::Future<Output = (Probe, Outcome, Duration)> + Send>>;
+
+/// Batch of probes a worker takes from the dispatcher under one lock.
+const TAKE_BATCH: usize = 64;
+/// Probes started between two yields to the scheduler.
+const YIELD_EVERY: u32 = 256;
+
+/// A worker stops early when the receiver is gone or a fatal error was recorded.
+struct Stop;
+
+/// What the worker does after a try was folded in.
+enum Next {
+    /// The port is concluded (or nothing else to do).
+    Done,
+    /// Try again: at the front of the queue (confirmations) or at the back (retries).
+    Requeue(Probe, bool),
+    /// The port is open: identify what answers before reporting it.
+    Identify(Probe),
+}
+
+/// How a probe was started.
+enum Started {
+    /// The answer was known at once.
+    Done(Probe, Outcome, Duration),
+    /// The answer will come from this future.
+    Waiting(TryFuture),
+}
+
+async fn worker(ctx: Arc<Ctx>, mut cap: usize) {
+    let mut inflight: FuturesUnordered<TryFuture> = FuturesUnordered::new();
+    let mut queue: VecDeque<Probe> = VecDeque::new();
+    let mut batch = Vec::with_capacity(TAKE_BATCH);
+    let mut finished = Vec::new();
+    let mut pool = tcp::SocketPool::default();
+    let floor = cap.min(16);
+    loop {
+        let mut pushed_back = false;
+        let mut started = 0u32;
+        while inflight.len() < cap {
+            if queue.is_empty() {
+                let room = TAKE_BATCH.min(cap - inflight.len());
+                ctx.lock_dispatcher().take(&mut batch, room, &mut finished);
+                queue.extend(batch.drain(..));
+                for host in finished.drain(..) {
+                    if ctx.finish_host(&host).await.is_err() {
+                        return;
+                    }
+                }
+                if queue.is_empty() {
+                    break;
+                }
+            }
+            let Some(probe) = queue.pop_front() else {
+                break;
+            };
+            if let Some(rate) = &ctx.rate {
+                rate.until_ready().await;
+            }
+            let (probe, outcome, rtt) = match ctx.start(probe, &mut pool) {
+                Ok(Started::Done(probe, outcome, rtt)) => (probe, outcome, rtt),
+                Ok(Started::Waiting(future)) => {
+                    inflight.push(future);
+                    continue;
+                }
+                Err(e) => {
+                    ctx.fail(e);
+                    return;
+                }
+            };
+            if outcome == Outcome::Pushback {
+                queue.push_front(probe);
+                cap = (inflight.len() * 3 / 4).max(floor);
+                pushed_back = true;
+                break;
+            }
+            match ctx.on_try(probe, outcome, rtt).await {
+                Ok(next) => follow(&ctx, next, &mut queue, &mut inflight),
+                Err(Stop) => return,
+            }
+            started += 1;
+            if started >= YIELD_EVERY {
+                started = 0;
+                tokio::task::yield_now().await;
+                if ctx.stopped() {
+                    return;
+                }
+            }
+        }
+        if inflight.is_empty() {
+            if pushed_back {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            if queue.is_empty() && ctx.lock_dispatcher().is_exhausted() {
+                return;
+            }
+            if ctx.stopped() {
+                return;
+            }
+            // Every host's window is held by another worker's probes: wait for room.
+            let _ = tokio::time::timeout(Duration::from_millis(5), ctx.capacity.notified()).await;
+            continue;
+        }
+        let mut next = inflight.next().await;
+        while let Some((probe, outcome, rtt)) = next {
+            if outcome == Outcome::Pushback {
+                cap = (inflight.len() * 3 / 4).max(floor);
+            }
+            match ctx.on_try(probe, outcome, rtt).await {
+                Ok(n) => follow(&ctx, n, &mut queue, &mut inflight),
+                Err(Stop) => return,
+            }
+            next = inflight.next().now_or_never().flatten();
+        }
+        if !pushed_back && cap < ctx.cfg.max_parallel / ctx.cfg.workers {
+            cap += 1;
+        }
+    }
+}
+
+fn follow(
+    ctx: &Arc<Ctx>,
+    next: Next,
+    queue: &mut VecDeque<Probe>,
+    inflight: &mut FuturesUnordered<TryFuture>,
+) {
+    match next {
+        Next::Done => {}
+        Next::Requeue(probe, true) => queue.push_front(probe),
+        Next::Requeue(probe, false) => queue.push_back(probe),
+        Next::Identify(probe) => inflight.push(ctx.identify(probe)),
+    }
+}
+
+impl Ctx {
+    fn lock_dispatcher(&self) -> std::sync::MutexGuard<'_, Dispatcher> {
+        self.dispatcher.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fail(&self, e: ScanError) {
+        self.fatal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+    }
+
+    fn stopped(&self) -> bool {
+        self.events.is_closed()
+            || self
+                .fatal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+    }
+
+    /// Starts one try of `probe`.
+    fn start(&self, mut probe: Probe, pool: &mut tcp::SocketPool) -> Result<Started> {
+        let addr = SocketAddr::new(probe.host.target.addr, probe.port);
+        let want_detail = !addr.ip().is_loopback();
+        match probe.proto {
+            Proto::Tcp => match tcp::start(addr, want_detail, pool) {
+                Ok(Start::Done(outcome, rtt)) => Ok(Started::Done(probe, outcome, rtt)),
+                Ok(Start::Pending(pending)) => {
+                    let timeout = probe.host.timeout();
+                    Ok(Started::Waiting(Box::pin(async move {
+                        let (outcome, rtt) = pending.wait(addr, timeout).await;
+                        (probe, outcome, rtt)
+                    })))
+                }
+                Err(e) => Err(ScanError::Io {
+                    op: format!("open a TCP socket to {addr}"),
+                    source: e,
+                }),
+            },
+            Proto::Udp => {
+                let (send_at, generation) = probe.host.reserve_udp_slot();
+                probe.generation = generation;
+                let canary = (probe.try_no > 1)
+                    .then(|| probe.host.udp_canary())
+                    .flatten();
+                let timeout = probe.host.timeout();
+                let id = self.udp_ids.fetch_add(0x9E37_79B9, Ordering::Relaxed);
+                let payload = portwatch_proto::udp::probe_for_with_id(probe.port, id)
+                    .map(|p| p.payload)
+                    .unwrap_or_default();
+                Ok(Started::Waiting(Box::pin(async move {
+                    let (outcome, rtt) =
+                        udp::try_port(addr, &payload, send_at, timeout, want_detail, canary).await;
+                    (probe, outcome, rtt)
+                })))
+            }
+        }
+    }
+
+    /// The identification of an open port, as a future that yields its outcome.
+    fn identify(self: &Arc<Ctx>, probe: Probe) -> TryFuture {
+        let addr = SocketAddr::new(probe.host.target.addr, probe.port);
+        let budget = identify::Budget::for_rtt(probe.host.srtt(), self.cfg.timeouts.max);
+        let rtt = probe.rtt.unwrap_or_default();
+        Box::pin(async move {
+            let identity = identify::tcp(addr, budget).await;
+            (probe, Outcome::Identified(Box::new(identity)), rtt)
+        })
+    }
+
+    /// Folds one try's outcome: conclude the port, or say what to do next.
+    async fn on_try(
+        &self,
+        mut probe: Probe,
+        outcome: Outcome,
+        rtt: Duration,
+    ) -> Result<Next, Stop> {
+        let host = probe.host.clone();
+        let target = SocketAddr::new(host.target.addr, probe.port);
+        let rtt_ms = |rtt: Duration| Some((rtt.as_secs_f64() * 1e6).round() / 1e3);
+        let (state, reason, identity, rtt_ms) = match outcome {
+            Outcome::Pushback => return Ok(Next::Requeue(probe, false)),
+            Outcome::Timeout | Outcome::Silent { .. } => {
+                let clean = match outcome {
+                    // The first try goes out in a burst without a canary: its silence is only
+                    // evidence when the host has shown no sign of sending ICMP errors at all.
+                    Outcome::Silent { .. } if probe.try_no == 1 => host.udp_canary().is_none(),
+                    Outcome::Silent { clean } => clean,
+                    _ => true,
+                };
+                if self.retry_after_silence(&mut probe, clean) {
+                    return Ok(Next::Requeue(probe, false));
+                }
+                match probe.proto {
+                    Proto::Tcp => (PortState::Filtered, Reason::Timeout, None, None),
+                    Proto::Udp => (PortState::OpenFiltered, Reason::NoResponse, None, None),
+                }
+            }
+            Outcome::Connected { local } => {
+                host.on_answer(probe.try_no, Some(rtt));
+                if tcp::is_self_connect(local, target) {
+                    // The kernel picked the target port as our source port: nobody listens.
+                    if probe.self_connects < 3 {
+                        probe.self_connects += 1;
+                        return Ok(Next::Requeue(probe, true));
+                    }
+                    (PortState::Closed, Reason::ConnRefused, None, rtt_ms(rtt))
+                } else if tcp::needs_confirmation(local, target) && !probe.confirming {
+                    probe.confirming = true;
+                    return Ok(Next::Requeue(probe, true));
+                } else if self.cfg.identify {
+                    probe.rtt = Some(rtt);
+                    return Ok(Next::Identify(probe));
+                } else {
+                    (PortState::Open, Reason::SynAck, None, rtt_ms(rtt))
+                }
+            }
+            Outcome::Identified(identity) => (
+                PortState::Open,
+                Reason::SynAck,
+                Some(*identity),
+                rtt_ms(rtt),
+            ),
+            Outcome::Response(bytes) => {
+                host.on_answer(probe.try_no, Some(rtt));
+                host.on_udp_answer(probe.try_no, probe.previous_generation);
+                let identity = self.cfg.identify.then(|| identify::udp(probe.port, &bytes));
+                (PortState::Open, Reason::UdpResponse, identity, rtt_ms(rtt))
+            }
+            Outcome::Answer(state, reason) => {
+                host.on_answer(probe.try_no, Some(rtt));
+                if probe.proto == Proto::Udp {
+                    host.on_udp_answer(probe.try_no, probe.previous_generation);
+                    if reason == Reason::PortUnreach {
+                        host.set_udp_canary(probe.port);
+                    }
+                }
+                (state, reason, None, rtt_ms(rtt))
+            }
+        };
+        self.conclude(&host, &probe, state, reason, rtt_ms, identity)
+            .await?;
+        Ok(Next::Done)
+    }
+
+    /// Whether a silent port gets another try (and prepares it). A UDP silence counts against
+    /// the port only when it is `clean`; an inconclusive one slows the host's pace instead.
+    fn retry_after_silence(&self, probe: &mut Probe, clean: bool) -> bool {
+        let host = &probe.host;
+        if host.is_abandoned() {
+            return false;
+        }
+        let more = match probe.proto {
+            Proto::Tcp => probe.try_no < host.allowed_tries(self.cfg.retries, self.cfg.max_retries),
+            Proto::Udp => {
+                if clean {
+                    probe.clean_silences += 1;
+                } else if probe.try_no > 1 {
+                    host.on_udp_inconclusive();
+                }
+                probe.clean_silences <= self.cfg.retries && probe.try_no < defaults::UDP_MAX_TRIES
+            }
+        };
+        if more {
+            probe.try_no += 1;
+            probe.previous_generation = probe.generation;
+        }
+        more
+    }
+
+    async fn conclude(
+        &self,
+        host: &Arc<HostState>,
+        probe: &Probe,
+        state: PortState,
+        reason: Reason,
+        rtt_ms: Option<f64>,
+        identity: Option<Identity>,
+    ) -> Result<(), Stop> {
+        host.probe_ended();
+        self.capacity.notify_waiters();
+        self.progress.done.fetch_add(1, Ordering::Relaxed);
+        if state == PortState::Open {
+            self.progress.open.fetch_add(1, Ordering::Relaxed);
+        }
+        let report = self.cfg.report_all || state.shown_by_default();
+        if !report && identity.is_none() && host.count_only(state, reason) {
+            return self.after_conclusion(host).await;
+        }
+        let transport = probe.proto.transport();
+        let (service, details) = match identity {
+            Some(id) => (id.service, id.details),
+            None => (None, serde_json::Map::new()),
+        };
+        let service = service
+            .or_else(|| portwatch_kb::service_name(probe.port, transport).map(str::to_string));
+        let result = PortResult {
+            host: host.target.addr,
+            hostname: host.target.hostname.as_deref().map(str::to_string),
+            port: probe.port,
+            proto: probe.proto,
+            state,
+            reason,
+            service,
+            rtt_ms,
+            details,
+            risk: matches!(state, PortState::Open | PortState::OpenFiltered)
+                .then(|| crate::model::PortRisk::of(probe.port, probe.proto)),
+        };
+        if let Emit::Results(results) = host.record(result, report, self.cfg.assume_up) {
+            for r in results {
+                self.send(ScanEvent::Port(r)).await?;
+            }
+        }
+        if !self.cfg.assume_up
+            && host.should_abandon(
+                defaults::DOWN_AFTER_SILENT,
+                defaults::DOWN_AFTER_UNREACHABLE,
+            )
+        {
+            host.give_up();
+        }
+        self.after_conclusion(host).await
+    }
+
+    async fn after_conclusion(&self, host: &Arc<HostState>) -> Result<(), Stop> {
+        if host.conclude(1) {
+            self.finish_host(host).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_host(&self, host: &Arc<HostState>) -> Result<(), Stop> {
+        let Some((summary, held)) = host.finish(self.cfg.assume_up) else {
+            return Ok(());
+        };
+        self.progress
+            .done
+            .fetch_add(u64::from(summary.ports_skipped), Ordering::Relaxed);
+        for r in held {
+            self.send(ScanEvent::Port(r)).await?;
+        }
+        self.send(ScanEvent::Host(summary)).await
+    }
+
+    async fn send(&self, event: ScanEvent) -> Result<(), Stop> {
+        self.events.send(event).await.map_err(|_| Stop)
+    }
+}

@@ -1,0 +1,30 @@
+//! What one try of a probe learned, for every transport.
+
+use crate::model::{PortState, Reason};
+use std::net::SocketAddr;
+
+/// The result of one try (or of the identification that follows an open port).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A final answer for this try.
+    Answer(PortState, Reason),
+    /// The TCP handshake completed; `local` is our end, used to spot self-connects.
+    Connected {
+        /// Our end of the connection.
+        local: SocketAddr,
+    },
+    /// A UDP datagram came back.
+    Response(Vec<u8>),
+    /// Identification of an open port finished.
+    Identified(Box<crate::identify::Identity>),
+    /// No answer within the timeout.
+    Timeout,
+    /// UDP: no answer. `clean` says the silence is real: the host had ICMP budget to spare
+    /// (a port known closed, probed right after, did answer) or never sends ICMP errors at all.
+    Silent {
+        /// The silence proves nothing was listening or the port is filtered.
+        clean: bool,
+    },
+    /// The kernel refused to start the probe (out of descriptors, ports or buffers): retry later.
+    Pushback,
+}

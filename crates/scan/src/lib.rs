@@ -1,0 +1,20 @@
+//! portwatch's scan engine.
+//!
+//! Owns: target and port-spec parsing, hostname resolution, the TCP (and later UDP) probing
+//! engines with adaptive timing, and the result model every front end renders.
+//! Must not depend on: terminals, output formats, storage, HTTP. The engine reports results
+//! as [`model::ScanEvent`]s on a channel; front ends decide what to print or store.
+
+pub mod engine;
+pub mod error;
+pub mod identify;
+pub mod model;
+pub mod ports;
+pub mod resolve;
+pub mod scan;
+pub mod targets;
+
+pub use error::{Result, ScanError};
+pub use model::{
+    HostStatus, HostSummary, PortResult, PortRisk, PortState, Proto, Reason, ScanEvent,
+};

@@ -1,0 +1,291 @@
+//! Port specifications: `22`, `1-1024`, `-`, `T:139,445,U:137,138`, service names, `--top N`.
+
+use crate::error::{Result, ScanError};
+use crate::model::Proto;
+use std::collections::BTreeSet;
+
+/// The ports to scan, per transport, sorted and without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortList {
+    /// TCP ports.
+    pub tcp: Vec<u16>,
+    /// UDP ports.
+    pub udp: Vec<u16>,
+}
+
+impl PortList {
+    /// Total number of (port, transport) pairs.
+    pub fn len(&self) -> usize {
+        self.tcp.len() + self.udp.len()
+    }
+
+    /// Whether no port is selected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ports of one transport.
+    pub fn of(&self, proto: Proto) -> &[u16] {
+        match proto {
+            Proto::Tcp => &self.tcp,
+            Proto::Udp => &self.udp,
+        }
+    }
+
+    /// Union of two lists.
+    pub fn union(&self, other: &PortList) -> PortList {
+        let merge = |a: &[u16], b: &[u16]| {
+            let set: BTreeSet<u16> = a.iter().chain(b).copied().collect();
+            set.into_iter().collect()
+        };
+        PortList {
+            tcp: merge(&self.tcp, &other.tcp),
+            udp: merge(&self.udp, &other.udp),
+        }
+    }
+
+    /// The most common ports of the given transports, from the knowledge base's ranking.
+    pub fn top(n: usize, transports: &[Proto]) -> Result<PortList> {
+        let mut list = PortList::default();
+        for &proto in transports {
+            let ports = portwatch_kb::top_ports(proto.transport(), n).map_err(|e| {
+                ScanError::InvalidOption {
+                    option: "--top",
+                    reason: e.to_string(),
+                }
+            })?;
+            let mut ports: Vec<u16> = ports;
+            ports.sort_unstable();
+            ports.dedup();
+            match proto {
+                Proto::Tcp => list.tcp = ports,
+                Proto::Udp => list.udp = ports,
+            }
+        }
+        Ok(list)
+    }
+}
+
+/// Parses a port spec. Unprefixed items apply to `default_protos` (TCP unless the user asked
+/// for UDP); `T:` and `U:` switch the transport for the items that follow them.
+pub fn parse_port_spec(spec: &str, default_protos: &[Proto]) -> Result<PortList> {
+    let mut tcp = BTreeSet::new();
+    let mut udp = BTreeSet::new();
+    let mut current: Option<Proto> = None;
+    if spec.trim().is_empty() {
+        return Err(invalid(spec, "empty port spec"));
+    }
+    for raw in spec.split(',') {
+        let token = raw.trim();
+        let item = match split_prefix(token)? {
+            (Some(proto), rest) => {
+                current = Some(proto);
+                rest
+            }
+            (None, rest) => rest,
+        };
+        if item.is_empty() {
+            return Err(invalid(
+                token,
+                "empty item (stray comma or prefix without ports?)",
+            ));
+        }
+        let protos: Vec<Proto> = match current {
+            Some(p) => vec![p],
+            None => default_protos.to_vec(),
+        };
+        for (port, proto) in parse_item(item, token, &protos)? {
+            match proto {
+                Proto::Tcp => tcp.insert(port),
+                Proto::Udp => udp.insert(port),
+            };
+        }
+    }
+    Ok(PortList {
+        tcp: tcp.into_iter().collect(),
+        udp: udp.into_iter().collect(),
+    })
+}
+
+fn split_prefix(token: &str) -> Result<(Option<Proto>, &str)> {
+    match token.split_once(':') {
+        Some((prefix, rest)) => {
+            let proto = match prefix.trim().to_ascii_uppercase().as_str() {
+                "T" | "TCP" => Proto::Tcp,
+                "U" | "UDP" => Proto::Udp,
+                "S" | "SCTP" => {
+                    return Err(invalid(token, "SCTP scanning is not supported"));
+                }
+                other => {
+                    return Err(invalid(
+                        token,
+                        &format!("unknown protocol prefix '{other}:' (use T: or U:)"),
+                    ));
+                }
+            };
+            Ok((Some(proto), rest.trim()))
+        }
+        None => Ok((None, token)),
+    }
+}
+
+fn parse_item(item: &str, token: &str, protos: &[Proto]) -> Result<Vec<(u16, Proto)>> {
+    let starts_numeric = item.starts_with(|c: char| c.is_ascii_digit() || c == '-');
+    if !starts_numeric {
+        return resolve_service(item, token, protos);
+    }
+    let (lo, hi) = parse_range(item, token)?;
+    let mut out = Vec::with_capacity(usize::from(hi - lo) + 1);
+    for port in lo..=hi {
+        for &proto in protos {
+            out.push((port, proto));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `N`, `A-B`, `-B`, `A-` or `-` into an inclusive range of valid ports.
+fn parse_range(item: &str, token: &str) -> Result<(u16, u16)> {
+    let (lo, hi) = match item.split_once('-') {
+        None => {
+            let p = parse_port(item, token)?;
+            (p, p)
+        }
+        Some((a, b)) => {
+            let lo = if a.is_empty() {
+                1
+            } else {
+                parse_port(a, token)?
+            };
+            let hi = if b.is_empty() {
+                65535
+            } else {
+                parse_port(b, token)?
+            };
+            (lo, hi)
+        }
+    };
+    if lo > hi {
+        return Err(invalid(
+            token,
+            &format!("range {lo}-{hi} is reversed (write {hi}-{lo})"),
+        ));
+    }
+    Ok((lo, hi))
+}
+
+fn parse_port(text: &str, token: &str) -> Result<u16> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(token, &format!("'{text}' is not a port number")));
+    }
+    let value: u64 = text
+        .parse()
+        .map_err(|_| invalid(token, &format!("port {text} is out of range 1-65535")))?;
+    match value {
+        0 => Err(invalid(
+            token,
+            "port 0 cannot be scanned (ports are 1-65535)",
+        )),
+        1..=65535 => Ok(value as u16),
+        _ => Err(invalid(
+            token,
+            &format!("port {value} is out of range 1-65535"),
+        )),
+    }
+}
+
+fn resolve_service(name: &str, token: &str, protos: &[Proto]) -> Result<Vec<(u16, Proto)>> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' || b == b'+')
+    {
+        return Err(invalid(token, "not a port, range or service name"));
+    }
+    let found = portwatch_kb::resolve_name(name);
+    if found.is_empty() {
+        return Err(invalid(token, &format!("unknown service name '{name}'")));
+    }
+    let matching: Vec<(u16, Proto)> = found
+        .iter()
+        .filter_map(|&(port, transport)| {
+            protos
+                .iter()
+                .find(|p| p.transport() == transport)
+                .map(|&p| (port, p))
+        })
+        .collect();
+    if matching.is_empty() {
+        let wanted: Vec<&str> = protos.iter().map(|p| p.as_str()).collect();
+        return Err(invalid(
+            token,
+            &format!(
+                "service '{name}' has no {} port (prefix it with T: or U:)",
+                wanted.join("/")
+            ),
+        ));
+    }
+    Ok(matching)
+}
+
+fn invalid(token: &str, reason: &str) -> ScanError {
+    ScanError::InvalidPort {
+        token: token.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: &[Proto] = &[Proto::Tcp];
+
+    #[test]
+    fn single_and_ranges() {
+        let l = parse_port_spec("22,80,1000-1002", TCP).unwrap();
+        assert_eq!(l.tcp, vec![22, 80, 1000, 1001, 1002]);
+        assert!(l.udp.is_empty());
+    }
+
+    #[test]
+    fn all_ports_forms() {
+        assert_eq!(parse_port_spec("-", TCP).unwrap().tcp.len(), 65535);
+        assert_eq!(parse_port_spec("1-65535", TCP).unwrap().tcp.len(), 65535);
+        assert_eq!(parse_port_spec("-100", TCP).unwrap().tcp.len(), 100);
+        assert_eq!(parse_port_spec("65530-", TCP).unwrap().tcp.len(), 6);
+    }
+
+    #[test]
+    fn prefixes_switch_transport() {
+        let l = parse_port_spec("T:139,445,U:137,138", TCP).unwrap();
+        assert_eq!(l.tcp, vec![139, 445]);
+        assert_eq!(l.udp, vec![137, 138]);
+        let l = parse_port_spec("T:137-139,445,U:137,138", TCP).unwrap();
+        assert_eq!(l.tcp, vec![137, 138, 139, 445]);
+    }
+
+    #[test]
+    fn default_protocols_apply_to_unprefixed() {
+        let l = parse_port_spec("53", &[Proto::Tcp, Proto::Udp]).unwrap();
+        assert_eq!(l.tcp, vec![53]);
+        assert_eq!(l.udp, vec![53]);
+    }
+
+    #[test]
+    fn bad_ports_name_the_token() {
+        for (spec, needle) in [
+            ("0", "port 0"),
+            ("70000", "70000"),
+            ("5-1", "reversed"),
+            ("22,,80", "empty item"),
+            ("X:22", "unknown protocol prefix"),
+            ("abc$", "not a port"),
+            ("99999999999999999999999", "out of range"),
+            ("", "empty"),
+        ] {
+            let err = parse_port_spec(spec, TCP).unwrap_err().to_string();
+            assert!(err.contains(needle), "{spec}: {err}");
+        }
+    }
+}

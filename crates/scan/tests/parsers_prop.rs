@@ -1,0 +1,95 @@
+//! Property tests of the target and port-spec parsers: any input gives a value or a clear
+//! error (never a panic), and what a spec says is exactly what it selects.
+
+use portwatch_scan::model::Proto;
+use portwatch_scan::ports::parse_port_spec;
+use portwatch_scan::targets::{TargetSet, TargetSpec};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn port_spec_never_panics(s in "\\PC{0,40}") {
+        let _ = parse_port_spec(&s, &[Proto::Tcp]);
+    }
+
+    #[test]
+    fn port_spec_from_ascii_soup_never_panics(s in "[TUtu:0-9,\\- a-z]{0,30}") {
+        if let Err(e) = parse_port_spec(&s, &[Proto::Tcp, Proto::Udp]) {
+            prop_assert!(!e.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn port_spec_selects_exactly_what_it_lists(
+        items in prop::collection::vec((1u16..=65535, 0u16..50, any::<bool>()), 1..8)
+    ) {
+        let mut tcp = BTreeSet::new();
+        let mut udp = BTreeSet::new();
+        let mut parts = Vec::new();
+        for (start, len, is_udp) in items {
+            let end = start.saturating_add(len);
+            let set = if is_udp { &mut udp } else { &mut tcp };
+            set.extend(start..=end);
+            let prefix = if is_udp { "U:" } else { "T:" };
+            parts.push(if start == end {
+                format!("{prefix}{start}")
+            } else {
+                format!("{prefix}{start}-{end}")
+            });
+        }
+        let list = parse_port_spec(&parts.join(","), &[Proto::Tcp]).unwrap();
+        prop_assert_eq!(list.tcp, tcp.into_iter().collect::<Vec<_>>());
+        prop_assert_eq!(list.udp, udp.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn out_of_range_ports_are_rejected_naming_the_token(p in 65536u64..10_000_000) {
+        let err = parse_port_spec(&p.to_string(), &[Proto::Tcp]).unwrap_err().to_string();
+        prop_assert!(err.contains(&p.to_string()), "{}", err);
+    }
+
+    #[test]
+    fn target_parser_never_panics(s in "\\PC{0,60}") {
+        let _ = TargetSpec::parse(&s);
+    }
+
+    #[test]
+    fn target_ipv4ish_soup_never_panics(s in "[0-9.*,\\-/\\[\\]:a-f]{0,30}") {
+        if let Ok(spec) = TargetSpec::parse(&s) {
+            let _ = spec.count();
+        }
+    }
+
+    #[test]
+    fn cidr_expands_to_its_size_and_stays_inside(addr in any::<u32>(), prefix in 22u8..=32) {
+        let token = format!("{}/{prefix}", Ipv4Addr::from(addr));
+        let spec = TargetSpec::parse(&token).unwrap();
+        let expected = 1u128 << (32 - prefix);
+        prop_assert_eq!(spec.count(), expected);
+        let set = TargetSet::new(vec![spec.clone()], vec![], vec![]);
+        let addrs: Vec<IpAddr> = set.iter().map(|t| t.addr).collect();
+        prop_assert_eq!(addrs.len() as u128, expected);
+        prop_assert!(addrs.iter().all(|a| spec.contains(*a)));
+    }
+
+    #[test]
+    fn last_octet_range_matches_its_count(a in any::<[u8; 3]>(), lo in 0u8..=255, len in 0u8..=255) {
+        let hi = lo.saturating_add(len);
+        let token = format!("{}.{}.{}.{lo}-{hi}", a[0], a[1], a[2]);
+        let spec = TargetSpec::parse(&token).unwrap();
+        prop_assert_eq!(spec.count(), u128::from(hi - lo) + 1);
+        let set = TargetSet::new(vec![spec], vec![], vec![]);
+        prop_assert_eq!(set.iter().count(), usize::from(hi - lo) + 1);
+    }
+
+    #[test]
+    fn octets_above_255_name_the_octet(o in 256u32..100_000) {
+        let token = format!("10.{o}.0.1");
+        let err = TargetSpec::parse(&token).unwrap_err().to_string();
+        prop_assert!(err.contains(&o.to_string()), "{}", err);
+    }
+}

@@ -1,0 +1,304 @@
+//! The values the store takes and returns. Times are Unix milliseconds (`i64`) everywhere.
+
+use portwatch_scan::ports::PortList;
+use portwatch_scan::{PortResult, PortState, Proto, Reason};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// JSON object of protocol details, as in [`PortResult::details`].
+pub type Details = serde_json::Map<String, serde_json::Value>;
+
+/// The id of a scan row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScanId(pub i64);
+
+impl fmt::Display for ScanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a scan is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanStatus {
+    /// Begun and not finished; its process sends heartbeats.
+    Running,
+    /// Finished and applied to the history.
+    Complete,
+    /// Its process died or stopped sending heartbeats; nothing of it was applied.
+    Incomplete,
+    /// Its process gave up with an error; nothing of it was applied.
+    Failed,
+}
+
+impl ScanStatus {
+    /// The string stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanStatus::Running => "running",
+            ScanStatus::Complete => "complete",
+            ScanStatus::Incomplete => "incomplete",
+            ScanStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for ScanStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ScanStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "running" => Ok(ScanStatus::Running),
+            "complete" => Ok(ScanStatus::Complete),
+            "incomplete" => Ok(ScanStatus::Incomplete),
+            "failed" => Ok(ScanStatus::Failed),
+            other => Err(format!("unknown scan status '{other}'")),
+        }
+    }
+}
+
+/// What a new scan is about, recorded when it begins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewScan {
+    /// Who runs it: `scan`, `check`, `monitor:GROUP`…
+    pub source: String,
+    /// The command line (or equivalent), for the record.
+    pub args: Vec<String>,
+    /// The targets as the user gave them.
+    pub targets: Vec<String>,
+    /// The ports it will probe.
+    pub ports: PortList,
+}
+
+/// One host the scan covered, and whether it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostOutcome {
+    /// Its address.
+    pub addr: IpAddr,
+    /// The name the user gave for it, if any.
+    pub hostname: Option<String>,
+    /// Whether anything proved it is there. A down host's remembered ports are left alone.
+    pub up: bool,
+}
+
+/// Everything a finished scan learned.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScanOutcome {
+    /// Every host the scan covered, up or down.
+    pub hosts: Vec<HostOutcome>,
+    /// The ports probed on every up host; a remembered port in here that is not in `results`
+    /// as open (or open|filtered) is closed now.
+    pub coverage: PortList,
+    /// Port results; only `open` and `open|filtered` are remembered, others may be included.
+    pub results: Vec<PortResult>,
+    /// Whether the scan identified services. A scan that did not (a monitor's confirmation
+    /// re-probe, `--no-probes`) keeps what earlier scans learned about a port still in the
+    /// same state instead of recording the details as gone.
+    pub identified: bool,
+}
+
+/// The monitor's persisted state for one alert (opaque to the store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertStateRow {
+    /// The monitor's key for the alert.
+    pub key: String,
+    /// The monitor's status word.
+    pub status: String,
+    /// Since when the status holds.
+    pub since: i64,
+    /// Anything else the monitor keeps.
+    pub data: serde_json::Value,
+    /// When the monitor last wrote it.
+    pub updated_at: i64,
+}
+
+/// A message for a notifier, written in the same transaction as the state that caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOutboxMessage {
+    /// A key unique to this message; writing the same key again is ignored.
+    pub idempotency_key: String,
+    /// The notifier channel it goes to.
+    pub channel: String,
+    /// What the notifier sends.
+    pub payload: serde_json::Value,
+}
+
+/// What the monitor writes along with a scan's result.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Effects {
+    /// Alert states to write (replacing rows with the same key).
+    pub alert_states: Vec<AlertStateRow>,
+    /// Messages to queue.
+    pub outbox: Vec<NewOutboxMessage>,
+}
+
+/// A remembered port state: what a span holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortSnapshot {
+    /// `open` or `open|filtered`.
+    pub state: PortState,
+    /// Why, as seen by the scan that opened the span.
+    pub reason: Reason,
+    /// Service name.
+    pub service: Option<String>,
+    /// Protocol details.
+    pub details: Details,
+}
+
+/// One port whose remembered state a scan changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanChange {
+    /// The host.
+    pub host: IpAddr,
+    /// The host's name, if known.
+    pub hostname: Option<String>,
+    /// The port.
+    pub port: u16,
+    /// Its transport.
+    pub proto: Proto,
+    /// The state before (`None`: closed or filtered, i.e. not remembered).
+    pub before: Option<PortSnapshot>,
+    /// The state now (`None`: closed or filtered).
+    pub after: Option<PortSnapshot>,
+}
+
+/// What applying a scan did to the history.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ApplyReport {
+    /// Spans opened.
+    pub opened: u64,
+    /// Spans closed.
+    pub closed: u64,
+    /// Each port whose remembered state changed, ordered by host, transport and port.
+    pub changed: Vec<SpanChange>,
+}
+
+/// Counts recorded when a scan completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ScanCounts {
+    /// Hosts that answered.
+    pub hosts_up: u64,
+    /// Hosts that did not.
+    pub hosts_down: u64,
+    /// `open` results on up hosts.
+    pub open: u64,
+    /// `open|filtered` results on up hosts.
+    pub open_filtered: u64,
+}
+
+/// One scan as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanRow {
+    /// Its id.
+    pub id: ScanId,
+    /// Position in the order scans were applied (complete scans only).
+    pub seq: Option<i64>,
+    /// When it began.
+    pub started_at: i64,
+    /// When it completed, failed or was given up.
+    pub finished_at: Option<i64>,
+    /// Its status.
+    pub status: ScanStatus,
+    /// Who ran it (`scan`, `check`, `monitor:GROUP`…).
+    pub source: String,
+    /// Its command line.
+    pub args: Vec<String>,
+    /// Its targets as given.
+    pub targets: Vec<String>,
+    /// Its ports, as a port spec (`T:22,80-90,U:53`).
+    pub ports: String,
+    /// Process id of the scanner.
+    pub pid: Option<i64>,
+    /// Name of the machine that ran it.
+    pub machine: Option<String>,
+    /// Last sign of life while running.
+    pub heartbeat_at: Option<i64>,
+    /// Counts (complete scans only).
+    pub counts: Option<ScanCounts>,
+    /// Why it failed or was given up.
+    pub error: Option<String>,
+}
+
+/// One host as stored, with how many ports are remembered open now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRow {
+    /// Its address.
+    pub addr: IpAddr,
+    /// Its name, if one was ever given.
+    pub hostname: Option<String>,
+    /// When a complete scan first found it up.
+    pub first_seen_at: Option<i64>,
+    /// When a complete scan last found it up.
+    pub last_seen_at: Option<i64>,
+    /// That scan.
+    pub last_scan_id: Option<ScanId>,
+    /// Current spans (open and open|filtered ports).
+    pub open_ports: u64,
+}
+
+/// A span: one remembered state of one port, from the scan that found it to the one that ended it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanRow {
+    /// The host.
+    pub host: IpAddr,
+    /// The host's name, if known.
+    pub hostname: Option<String>,
+    /// The port.
+    pub port: u16,
+    /// Its transport.
+    pub proto: Proto,
+    /// The remembered state.
+    #[serde(flatten)]
+    pub snapshot: PortSnapshot,
+    /// The scan that found this state.
+    pub from_scan: ScanId,
+    /// When that scan completed.
+    pub from_at: i64,
+    /// The scan that found it gone (`None`: still current).
+    pub to_scan: Option<ScanId>,
+    /// When that scan completed.
+    pub to_at: Option<i64>,
+}
+
+/// A queued notifier message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    /// Its id.
+    pub id: i64,
+    /// When it was queued.
+    pub created_at: i64,
+    /// Its idempotency key.
+    pub idempotency_key: String,
+    /// The notifier channel.
+    pub channel: String,
+    /// What to send.
+    pub payload: serde_json::Value,
+    /// Delivery attempts so far.
+    pub attempts: u64,
+    /// Not to be tried before this time.
+    pub next_attempt_at: i64,
+    /// When it was delivered.
+    pub delivered_at: Option<i64>,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+}
+
+/// What pruning deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PruneReport {
+    /// Closed spans deleted.
+    pub spans: u64,
+    /// Scans deleted.
+    pub scans: u64,
+    /// Target sets no scan refers to any more.
+    pub target_sets: u64,
+}

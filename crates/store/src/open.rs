@@ -1,0 +1,372 @@
+//! Opening a database: URLs, the default location, connection settings, schema migrations.
+
+use crate::db::{Dialect, Sql, Tx};
+use crate::error::{Result, StoreError};
+use crate::store::{Backend, Inner, SQLITE_BUSY_TIMEOUT, Store};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How many connections read a SQLite database at once.
+const SQLITE_READERS: u32 = 4;
+/// How many connections a store keeps to PostgreSQL.
+const PG_CONNECTIONS: u32 = 8;
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date:
+    /// `sqlite://PATH` (`sqlite:///abs/path`; `?mode=ro` opens read-only and is refused with
+    /// [`StoreError::ReadOnly`]) or `postgres://USER[:PASS]@HOST[:PORT]/DB`.
+    /// Scans left `running` by dead processes become `incomplete`.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = if url.starts_with("sqlite:") {
+            open_sqlite(url).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            open_postgres(url).await?
+        } else {
+            return Err(StoreError::BadUrl {
+                url: redact(url),
+                reason: "unknown scheme".into(),
+            });
+        };
+        store.recover_stale_scans().await?;
+        Ok(store)
+    }
+
+    /// The default database: SQLite at `$XDG_DATA_HOME/portwatch/portwatch.db`, else
+    /// `~/.local/share/portwatch/portwatch.db`.
+    pub fn default_url() -> Result<String> {
+        let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let base = match nonempty("XDG_DATA_HOME").map(PathBuf::from) {
+            Some(p) if p.is_absolute() => p,
+            _ => nonempty("HOME")
+                .map(|h| PathBuf::from(h).join(".local").join("share"))
+                .ok_or(StoreError::NoDefaultLocation)?,
+        };
+        let path = base.join("portwatch").join("portwatch.db");
+        Ok(format!("sqlite://{}", path.display()))
+    }
+
+    /// The newest schema version this build knows.
+    pub fn known_schema_version() -> i64 {
+        SQLITE_MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_string(),
+    }
+}
+
+fn sqlite_query_params(url: &str) -> Vec<(String, String)> {
+    url.split_once('?')
+        .map(|(_, q)| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn open_sqlite(url: &str) -> Result<Store> {
+    let bad = |reason: String| StoreError::BadUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
+    let path = options.get_filename().to_path_buf();
+    let params = sqlite_query_params(url);
+    if path.as_os_str().is_empty()
+        || url.contains(":memory:")
+        || params.iter().any(|(k, v)| k == "mode" && v == "memory")
+    {
+        return Err(bad(
+            "an in-memory or empty path keeps no history; give a file path".into(),
+        ));
+    }
+    let read_only = params.iter().any(|(k, v)| k == "mode" && v == "ro");
+    let name = path.display().to_string();
+    if !read_only {
+        create_parent(&name, &path)?;
+        check_access(&name, &path)?;
+    }
+    let options = options
+        .create_if_missing(!read_only)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true)
+        .synchronous(SqliteSynchronous::Normal);
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(120))
+        .connect_with(options.clone())
+        .await
+        .map_err(|e| StoreError::from_sqlx(Dialect::Sqlite, &name, "open the database", e))?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(SQLITE_READERS)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_lazy_with(options);
+    let store = Store {
+        inner: Arc::new(Inner {
+            backend: Backend::Sqlite { writer, reader },
+            name,
+            machine: machine_name(),
+        }),
+    };
+    store.ensure_wal().await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn create_parent(name: &str, path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir {
+                db: name.to_string(),
+                path: dir.to_path_buf(),
+                source,
+            }),
+        _ => Ok(()),
+    }
+}
+
+/// Says clearly, before SQLite does it obscurely, that the file cannot be read, or that it or
+/// its directory (where the WAL and shared-memory files live) cannot be written: a read-only
+/// mount, or permissions.
+fn check_access(name: &str, path: &Path) -> Result<()> {
+    use nix::unistd::{AccessFlags, access};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if path.exists()
+        && let Err(errno) = access(path, AccessFlags::R_OK)
+    {
+        return Err(StoreError::CannotOpen {
+            db: name.to_string(),
+            reason: format!("the file is not readable: {}", errno.desc()),
+        });
+    }
+    let mut checks = vec![(dir, "its directory")];
+    if path.exists() {
+        checks.push((path.to_path_buf(), "the file"));
+    }
+    for (p, what) in checks {
+        if let Err(errno) = access(&p, AccessFlags::W_OK) {
+            return Err(StoreError::ReadOnly {
+                db: name.to_string(),
+                reason: format!("{what} {} is not writable: {}", p.display(), errno.desc()),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn open_postgres(url: &str) -> Result<Store> {
+    let name = redact(url);
+    let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+        url: name.clone(),
+        reason: e.to_string(),
+    })?;
+    let options = options.application_name("portwatch");
+    // One direct connection first: the pool would retry a refused connection until its
+    // timeout and then only say that it timed out.
+    let probe = options
+        .connect()
+        .await
+        .map_err(|e| StoreError::from_sqlx(Dialect::Postgres, &name, "connect", e))?;
+    probe
+        .close()
+        .await
+        .map_err(|e| StoreError::from_sqlx(Dialect::Postgres, &name, "connect", e))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(PG_CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::from_sqlx(Dialect::Postgres, &name, "connect", e))?;
+    let store = Store {
+        inner: Arc::new(Inner {
+            backend: Backend::Postgres(pool),
+            name,
+            machine: machine_name(),
+        }),
+    };
+    store.refuse_read_only_postgres().await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The name of this machine, as recorded with each scan.
+fn machine_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+impl Store {
+    /// Switches a SQLite file to WAL (readers never block the writer). The switch needs a
+    /// lock that `busy_timeout` does not wait for, so it is retried here for a while.
+    async fn ensure_wal(&self) -> Result<()> {
+        let Backend::Sqlite { writer, .. } = &self.inner.backend else {
+            return Ok(());
+        };
+        let op = "switch the database to WAL mode";
+        let mut waited = Duration::ZERO;
+        loop {
+            let mode: std::result::Result<String, sqlx::Error> =
+                sqlx::query_scalar("PRAGMA journal_mode = WAL")
+                    .fetch_one(writer)
+                    .await;
+            let e = match mode {
+                Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
+                // A read-only database cannot switch; the write check below says so clearly.
+                Ok(_) => return Ok(()),
+                Err(e) => self.err(op)(e),
+            };
+            if !e.is_busy() || waited >= SQLITE_BUSY_TIMEOUT {
+                return Err(e);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            waited += Duration::from_millis(25);
+        }
+    }
+
+    async fn refuse_read_only_postgres(&self) -> Result<()> {
+        let Backend::Postgres(pool) = &self.inner.backend else {
+            return Ok(());
+        };
+        let ro: String = sqlx::query_scalar("SHOW transaction_read_only")
+            .fetch_one(pool)
+            .await
+            .map_err(self.err("check that the database is writable"))?;
+        if ro == "on" {
+            return Err(StoreError::ReadOnly {
+                db: self.inner.name.clone(),
+                reason: "transactions are read-only (a standby, or default_transaction_read_only)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a database from a newer portwatch, then applies this build's missing migrations,
+    /// all under the write lock so concurrent first opens do not race.
+    async fn migrate(&self) -> Result<()> {
+        let op = "bring the schema up to date";
+        let migrator = match self.dialect() {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let mut tx = self.write_tx(op, crate::store::WriteKind::History).await?;
+        let exists_sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Dialect::Postgres => {
+                "SELECT COUNT(*) AS n FROM pg_tables WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'"
+            }
+        };
+        let exists = tx
+            .fetch_optional(&Sql::new(exists_sql))
+            .await
+            .map_err(self.err(op))?
+            .map(|r| r.int("n"))
+            .transpose()
+            .map_err(self.err(op))?
+            .unwrap_or(0)
+            > 0;
+        if exists {
+            let rows = tx
+                .fetch_all(&Sql::new("SELECT version FROM _sqlx_migrations"))
+                .await
+                .map_err(self.err(op))?;
+            let mut found = 0;
+            let mut unknown = false;
+            for row in rows {
+                let v = row.int("version").map_err(self.err(op))?;
+                found = found.max(v);
+                unknown |= !migrator.version_exists(v);
+            }
+            if unknown {
+                return Err(StoreError::NewerSchema {
+                    db: self.inner.name.clone(),
+                    found,
+                    known,
+                });
+            }
+        }
+        let result = match &mut tx {
+            Tx::Sqlite(t) => migrator.run(&mut **t).await,
+            Tx::Pg(t) => migrator.run(&mut **t).await,
+        };
+        result.map_err(|e| self.migrate_error(known, e))?;
+        // A write that changes nothing: SQLite lets a read-only connection begin, and an
+        // up-to-date schema needs no write, so this is where a read-only database shows.
+        tx.execute(&Sql::new("DELETE FROM alert_states WHERE 1 = 0"))
+            .await
+            .map_err(self.err("check that the database is writable"))?;
+        tx.commit().await.map_err(self.err(op))
+    }
+
+    fn migrate_error(&self, known: i64, e: sqlx::migrate::MigrateError) -> StoreError {
+        use sqlx::migrate::MigrateError as M;
+        match e {
+            M::Execute(inner) | M::ExecuteMigration(inner, _) => {
+                StoreError::from_sqlx(self.dialect(), &self.inner.name, "apply a migration", inner)
+            }
+            M::VersionMissing(found) => StoreError::NewerSchema {
+                db: self.inner.name.clone(),
+                found,
+                known,
+            },
+            source => StoreError::Migrate {
+                db: self.inner.name.clone(),
+                known,
+                source,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db?sslmode=require"),
+            "postgres://u:***@h:5432/db?sslmode=require"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}

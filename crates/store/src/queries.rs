@@ -1,0 +1,195 @@
+//! Reading the history: scans, hosts, spans. Only complete scans describe ports.
+
+use crate::db::{DbRow, Sql};
+use crate::error::{Result, StoreError};
+use crate::model::{HostRow, ScanId, ScanRow, ScanStatus, SpanRow};
+use crate::scans::SCAN_COLUMNS;
+use crate::store::Store;
+use portwatch_scan::Proto;
+use std::net::IpAddr;
+
+/// Span columns with their host and the completion times of the scans that bound them.
+const SPAN_SELECT: &str = "SELECT h.addr, h.hostname, sp.port, sp.proto, sp.state, sp.reason, sp.service, \
+     sp.details, sp.from_scan, COALESCE(f.finished_at, f.started_at) AS from_at, sp.to_scan, \
+     COALESCE(t.finished_at, t.started_at) AS to_at \
+     FROM spans sp JOIN hosts h ON h.id = sp.host_id JOIN scans f ON f.id = sp.from_scan \
+     LEFT JOIN scans t ON t.id = sp.to_scan";
+
+impl Store {
+    /// One scan, if it exists.
+    pub async fn scan(&self, id: ScanId) -> Result<Option<ScanRow>> {
+        let op = "read a scan";
+        let mut tx = self.read_tx(op).await?;
+        let row = tx
+            .fetch_optional(
+                &Sql::new(format!(
+                    "SELECT {SCAN_COLUMNS} FROM scans s WHERE s.id = $1"
+                ))
+                .bind(id.0),
+            )
+            .await
+            .map_err(self.err(op))?;
+        row.map(|r| self.scan_row(&r, op)).transpose()
+    }
+
+    /// The newest `limit` scans of any status; with a host, the newest complete scans that
+    /// covered it (same as [`Store::last_complete_scans`]).
+    pub async fn scans(&self, limit: u32, host: Option<IpAddr>) -> Result<Vec<ScanRow>> {
+        if let Some(addr) = host {
+            return self.last_complete_scans(addr, limit).await;
+        }
+        let op = "list scans";
+        let mut tx = self.read_tx(op).await?;
+        let rows = tx
+            .fetch_all(
+                &Sql::new(format!(
+                    "SELECT {SCAN_COLUMNS} FROM scans s ORDER BY s.id DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit)),
+            )
+            .await
+            .map_err(self.err(op))?;
+        rows.iter().map(|r| self.scan_row(r, op)).collect()
+    }
+
+    /// The newest `n` complete scans that covered `addr` (up or down), newest first.
+    pub async fn last_complete_scans(&self, addr: IpAddr, n: u32) -> Result<Vec<ScanRow>> {
+        let op = "list the scans of a host";
+        let mut tx = self.read_tx(op).await?;
+        let rows = tx
+            .fetch_all(
+                &Sql::new(format!(
+                    "SELECT {SCAN_COLUMNS} FROM scans s \
+                     JOIN target_set_hosts m ON m.set_id = s.target_set_id \
+                     JOIN hosts h ON h.id = m.host_id \
+                     WHERE h.addr = $1 AND s.status = 'complete' ORDER BY s.seq DESC LIMIT $2"
+                ))
+                .bind(addr.to_string())
+                .bind(i64::from(n)),
+            )
+            .await
+            .map_err(self.err(op))?;
+        rows.iter().map(|r| self.scan_row(r, op)).collect()
+    }
+
+    /// Every host ever found up, by address, with its current number of remembered open ports.
+    pub async fn hosts(&self) -> Result<Vec<HostRow>> {
+        let op = "list hosts";
+        let mut tx = self.read_tx(op).await?;
+        let rows = tx
+            .fetch_all(&Sql::new(
+                "SELECT h.addr, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
+                 (SELECT COUNT(*) FROM spans sp WHERE sp.host_id = h.id AND sp.to_scan IS NULL) AS open_ports \
+                 FROM hosts h",
+            ))
+            .await
+            .map_err(self.err(op))?;
+        let e = self.err(op);
+        let mut hosts = rows
+            .iter()
+            .map(|r| {
+                Ok(HostRow {
+                    addr: self.addr_col(&r.text("addr").map_err(&e)?, op)?,
+                    hostname: r.opt_text("hostname").map_err(&e)?,
+                    first_seen_at: r.opt_int("first_seen_at").map_err(&e)?,
+                    last_seen_at: r.opt_int("last_seen_at").map_err(&e)?,
+                    last_scan_id: r.opt_int("last_scan_id").map_err(&e)?.map(ScanId),
+                    open_ports: r.int("open_ports").map_err(&e)?.max(0).unsigned_abs(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        hosts.sort_by_key(|h| h.addr);
+        Ok(hosts)
+    }
+
+    /// Every span of a host (or of one of its ports), by transport, port and time.
+    pub async fn history(&self, addr: IpAddr, port: Option<(u16, Proto)>) -> Result<Vec<SpanRow>> {
+        let op = "read the history of a host";
+        let order = "ORDER BY sp.proto, sp.port, f.seq";
+        let sql = match port {
+            Some((port, proto)) => Sql::new(format!(
+                "{SPAN_SELECT} WHERE h.addr = $1 AND sp.port = $2 AND sp.proto = $3 {order}"
+            ))
+            .bind(addr.to_string())
+            .bind(i64::from(port))
+            .bind(proto.as_str()),
+            None => {
+                Sql::new(format!("{SPAN_SELECT} WHERE h.addr = $1 {order}")).bind(addr.to_string())
+            }
+        };
+        let mut tx = self.read_tx(op).await?;
+        let rows = tx.fetch_all(&sql).await.map_err(self.err(op))?;
+        rows.iter().map(|r| self.span_row(r, op)).collect()
+    }
+
+    /// The remembered states as of a complete scan: spans that began at or before it and ended
+    /// after it (or not yet), for the hosts it covered; by host, transport and port.
+    pub async fn open_at(&self, id: ScanId) -> Result<Vec<SpanRow>> {
+        let op = "read the ports open at a scan";
+        let mut tx = self.read_tx(op).await?;
+        let row = tx
+            .fetch_optional(
+                &Sql::new("SELECT status, seq, target_set_id FROM scans WHERE id = $1").bind(id.0),
+            )
+            .await
+            .map_err(self.err(op))?
+            .ok_or_else(|| StoreError::ScanNotFound {
+                db: self.inner.name.clone(),
+                id: id.0,
+            })?;
+        let status = row.text("status").map_err(self.err(op))?;
+        let (Some(seq), Some(set)) = (
+            row.opt_int("seq").map_err(self.err(op))?,
+            row.opt_int("target_set_id").map_err(self.err(op))?,
+        ) else {
+            return Err(StoreError::ScanNotComplete { id: id.0, status });
+        };
+        if status != ScanStatus::Complete.as_str() {
+            return Err(StoreError::ScanNotComplete { id: id.0, status });
+        }
+        let rows = tx
+            .fetch_all(
+                &Sql::new(format!(
+                    "{SPAN_SELECT} WHERE f.seq <= $1 AND (sp.to_scan IS NULL OR t.seq > $1) \
+                     AND sp.host_id IN (SELECT host_id FROM target_set_hosts WHERE set_id = $2)"
+                ))
+                .bind(seq)
+                .bind(set),
+            )
+            .await
+            .map_err(self.err(op))?;
+        let mut spans = rows
+            .iter()
+            .map(|r| self.span_row(r, op))
+            .collect::<Result<Vec<_>>>()?;
+        spans.sort_by_key(|s| (s.host, s.proto, s.port));
+        Ok(spans)
+    }
+
+    fn span_row(&self, r: &DbRow, op: &'static str) -> Result<SpanRow> {
+        let e = self.err(op);
+        let state = self.remembered(
+            &r.text("state").map_err(&e)?,
+            &r.text("reason").map_err(&e)?,
+            r.opt_text("service").map_err(&e)?,
+            &r.text("details").map_err(&e)?,
+        )?;
+        Ok(SpanRow {
+            host: self.addr_col(&r.text("addr").map_err(&e)?, op)?,
+            hostname: r.opt_text("hostname").map_err(&e)?,
+            port: self.port_col(r.int("port").map_err(&e)?)?,
+            proto: self.parse_col(&r.text("proto").map_err(&e)?, "spans.proto")?,
+            snapshot: state.snapshot(),
+            from_scan: ScanId(r.int("from_scan").map_err(&e)?),
+            from_at: r.int("from_at").map_err(&e)?,
+            to_scan: r.opt_int("to_scan").map_err(&e)?.map(ScanId),
+            to_at: r.opt_int("to_at").map_err(&e)?,
+        })
+    }
+
+    /// Parses a stored address.
+    pub(crate) fn addr_col(&self, text: &str, op: &'static str) -> Result<IpAddr> {
+        text.parse()
+            .map_err(|_| self.corrupt(op, format!("hosts.addr '{text}' is not an address")))
+    }
+}

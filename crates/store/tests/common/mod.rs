@@ -1,0 +1,315 @@
+//! Test harness: the same test body runs on a temporary SQLite file and on a fresh PostgreSQL
+//! database `pwtest_<time>_<random>` (dropped afterwards, even when the test fails).
+
+#![allow(dead_code)]
+
+use anyhow::{Context, Result, bail};
+use portwatch_scan::PortResult;
+use portwatch_scan::ports::PortList;
+use portwatch_store::{ApplyReport, Effects, HostOutcome, NewScan, ScanId, ScanOutcome, Store};
+use sqlx::Connection;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where the test server lives (trust authentication on this kind of machine).
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const PG_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// Every table of the schema, for row counts.
+pub const TABLES: [&str; 7] = [
+    "scans",
+    "hosts",
+    "target_sets",
+    "target_set_hosts",
+    "spans",
+    "outbox",
+    "alert_states",
+];
+
+/// Runs each named `async fn(TestDb) -> anyhow::Result<()>` on both backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() -> anyhow::Result<()> {
+                    super::$name($crate::common::TestDb::sqlite().await?).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() -> anyhow::Result<()> {
+                    super::$name($crate::common::TestDb::postgres().await?).await
+                }
+            }
+        )*
+    };
+}
+
+/// Which engine a test database is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Temporary SQLite file.
+    Sqlite,
+    /// Temporary PostgreSQL database.
+    Postgres,
+}
+
+/// A temporary database; a PostgreSQL one is dropped when this is dropped.
+pub struct TestDb {
+    /// The engine.
+    pub kind: Kind,
+    /// Its URL.
+    pub url: String,
+    /// A scratch directory (holds the SQLite file).
+    pub dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// A new SQLite file in a temporary directory (not yet created: `Store::open` creates it).
+    pub async fn sqlite() -> Result<TestDb> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}/sub/history.db", dir.path().display());
+        Ok(TestDb {
+            kind: Kind::Sqlite,
+            url,
+            dir,
+            pg_name: None,
+        })
+    }
+
+    /// A new, empty PostgreSQL database (starting the local server if it is down).
+    pub async fn postgres() -> Result<TestDb> {
+        ensure_server().await?;
+        sweep_stale().await;
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let name = format!("pwtest_{secs}_{random:016x}");
+        let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        Ok(TestDb {
+            kind: Kind::Postgres,
+            url: format!("{PG_BASE_URL}/{name}"),
+            dir: tempfile::tempdir()?,
+            pg_name: Some(name),
+        })
+    }
+
+    /// Opens the store.
+    pub async fn open(&self) -> Result<Store> {
+        Ok(Store::open(&self.url).await?)
+    }
+
+    /// Runs one statement outside the store.
+    pub async fn exec(&self, sql: &str) -> Result<()> {
+        match self.kind {
+            Kind::Sqlite => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?;
+                let mut c = sqlx::SqliteConnection::connect_with(&opts).await?;
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await?;
+                c.close().await?;
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await?;
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await?;
+                c.close().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One integer from a query outside the store.
+    pub async fn scalar(&self, sql: &str) -> Result<i64> {
+        let v: i64 = match self.kind {
+            Kind::Sqlite => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?;
+                let mut c = sqlx::SqliteConnection::connect_with(&opts).await?;
+                let v = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_one(&mut c)
+                    .await?;
+                c.close().await?;
+                v
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await?;
+                let v = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_one(&mut c)
+                    .await?;
+                c.close().await?;
+                v
+            }
+        };
+        Ok(v)
+    }
+
+    /// Row count of every table.
+    pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>> {
+        let mut out = BTreeMap::new();
+        for t in TABLES {
+            out.insert(t, self.scalar(&format!("SELECT COUNT(*) FROM {t}")).await?);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // A thread with its own runtime: drop may run inside (or after) the test's runtime.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    let _ = rt.block_on(drop_database(&name));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+async fn drop_database(name: &str) -> Result<()> {
+    let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+/// Starts the local PostgreSQL cluster if nothing answers.
+async fn ensure_server() -> Result<()> {
+    if sqlx::PgConnection::connect(PG_ADMIN_URL).await.is_ok() {
+        return Ok(());
+    }
+    let versions = std::fs::read_dir("/etc/postgresql").context("PostgreSQL is not installed")?;
+    for v in versions.flatten() {
+        // Several tests may start it at once; "already running" is fine.
+        let _ = std::process::Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect"])
+            .arg(v.file_name())
+            .args(["main", "start"])
+            .status();
+    }
+    for _ in 0..100 {
+        if sqlx::PgConnection::connect(PG_ADMIN_URL).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("PostgreSQL does not answer at {PG_ADMIN_URL}")
+}
+
+/// Drops test databases left by killed test runs (older than an hour).
+async fn sweep_stale() {
+    let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await else {
+        return;
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'pwtest\\_%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for name in names {
+        let created: u64 = name
+            .split('_')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(now);
+        if now.saturating_sub(created) > 3600 {
+            let _ = drop_database(&name).await;
+        }
+    }
+    let _ = admin.close().await;
+}
+
+/// A port result, built from JSON so fields the scan crate adds later need no change here.
+pub fn port(host: &str, port: u16, state: &str) -> PortResult {
+    let v = serde_json::json!({
+        "host": host, "hostname": null, "port": port, "proto": "tcp", "state": state,
+        "reason": if state == "open" { "syn-ack" } else { "conn-refused" },
+        "service": null, "rtt_ms": 0.1
+    });
+    match serde_json::from_value(v) {
+        Ok(r) => r,
+        Err(e) => panic!("test port result does not decode: {e}"),
+    }
+}
+
+/// The same result with a service name.
+pub fn with_service(mut r: PortResult, service: &str) -> PortResult {
+    r.service = Some(service.to_string());
+    r
+}
+
+/// The same result with details.
+pub fn with_details(mut r: PortResult, details: serde_json::Value) -> PortResult {
+    if let serde_json::Value::Object(m) = details {
+        r.details = m;
+    }
+    r
+}
+
+/// An outcome over TCP `ports` for `hosts` (address, up).
+pub fn outcome(hosts: &[(&str, bool)], ports: &[u16], results: Vec<PortResult>) -> ScanOutcome {
+    ScanOutcome {
+        identified: true,
+        hosts: hosts
+            .iter()
+            .map(|(a, up)| HostOutcome {
+                addr: a.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                hostname: None,
+                up: *up,
+            })
+            .collect(),
+        coverage: PortList {
+            tcp: ports.to_vec(),
+            udp: vec![],
+        },
+        results,
+    }
+}
+
+/// A scan record for `outcome`.
+pub fn new_scan(o: &ScanOutcome) -> NewScan {
+    NewScan {
+        source: "test".into(),
+        args: vec!["portwatch".into(), "scan".into()],
+        targets: o.hosts.iter().map(|h| h.addr.to_string()).collect(),
+        ports: o.coverage.clone(),
+    }
+}
+
+/// Begins and finishes a scan with no effects.
+pub async fn run_scan(store: &Store, o: &ScanOutcome) -> Result<(ScanId, ApplyReport)> {
+    let id = store.begin_scan(&new_scan(o)).await?;
+    let report = store.finish_scan(id, o, &Effects::default()).await?;
+    Ok((id, report))
+}
+
+/// Current open ports of a host as "port/proto" strings, from `open_at`.
+pub fn ports_of(spans: &[portwatch_store::SpanRow], host: &str) -> Vec<u16> {
+    spans
+        .iter()
+        .filter(|s| s.host.to_string() == host)
+        .map(|s| s.port)
+        .collect()
+}

@@ -1,0 +1,173 @@
+//! `/api/v1/scans`: the scan list, one scan with what was open as of it, and asking the
+//! monitor for a scan of a group now.
+
+use super::extract::{ApiJson, ApiPath, parse_scan_id};
+use super::model::{ErrorBody, Page, PortSpan, ScanStatusName, ScanSummary};
+use super::query::{ApiQuery, FromQuery, NoQuery, Pagination, QueryParams};
+use crate::auth::{Admin, User};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use portwatch_store::StoreError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Filters and pagination of the scan list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScansQuery {
+    /// Only scans with this status.
+    #[param(inline)]
+    pub status: Option<ScanStatusName>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    pub limit: Option<u32>,
+    /// Items to skip.
+    #[param(default = 0)]
+    pub offset: Option<u32>,
+}
+
+impl FromQuery for ScansQuery {
+    fn from_query(p: &mut QueryParams) -> Result<Self, ApiError> {
+        Ok(ScansQuery {
+            status: p.choice("status")?,
+            limit: p.limit()?,
+            offset: p.offset()?,
+        })
+    }
+}
+
+/// One scan and what was open as of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanDetail {
+    /// The scan.
+    pub scan: ScanSummary,
+    /// The ports open (or open|filtered) on the hosts it covered, as of this scan; null for a
+    /// scan that did not complete (it describes nothing reliably).
+    pub open: Option<Vec<PortSpan>>,
+}
+
+/// A request for a scan of a group now.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// The group's name, as in the configuration.
+    #[schema(example = "file-servers")]
+    pub group: String,
+}
+
+/// The answer to a scan request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanQueued {
+    /// Always true: the group's loop starts a scan as soon as it may.
+    pub queued: bool,
+    /// The group.
+    pub group: String,
+}
+
+/// Lists scans, newest first.
+#[utoipa::path(
+    get,
+    path = "/scans",
+    operation_id = "list_scans",
+    tag = "scans",
+    params(ScansQuery),
+    responses(
+        (status = 200, description = "A page of scans, newest first", body = Page<ScanSummary>),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    _user: User,
+    ApiQuery(query): ApiQuery<ScansQuery>,
+) -> Result<Json<Page<ScanSummary>>, ApiError> {
+    let wanted = query.status;
+    // The store has no count or offset for scans: read them all (one small row per scan).
+    let scans: Vec<ScanSummary> = state
+        .store()
+        .scans(u32::MAX, None)
+        .await?
+        .iter()
+        .map(ScanSummary::from)
+        .filter(|s| wanted.is_none_or(|w| s.status == w))
+        .collect();
+    Ok(Json(Pagination::new(query.limit, query.offset).page(scans)))
+}
+
+/// One scan, with what was open as of it.
+#[utoipa::path(
+    get,
+    path = "/scans/{id}",
+    operation_id = "get_scan",
+    tag = "scans",
+    params(("id" = i64, Path, description = "The scan's id", minimum = 1)),
+    responses(
+        (status = 200, description = "The scan", body = ScanDetail),
+        (status = 400, description = "Not a scan id", body = ErrorBody),
+        (status = 404, description = "No such scan", body = ErrorBody),
+    )
+)]
+pub async fn detail(
+    State(state): State<AppState>,
+    _user: User,
+    ApiPath(id): ApiPath<String>,
+    _query: ApiQuery<NoQuery>,
+) -> Result<Json<ScanDetail>, ApiError> {
+    let id = parse_scan_id(&id)?;
+    let scan = state
+        .store()
+        .scan(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no scan {id}")))?;
+    let open = match state.store().open_at(id).await {
+        Ok(spans) => Some(spans.iter().map(PortSpan::from).collect()),
+        Err(StoreError::ScanNotComplete { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Json(ScanDetail {
+        scan: ScanSummary::from(&scan),
+        open,
+    }))
+}
+
+/// Asks the monitor to scan a group now (admin).
+#[utoipa::path(
+    post,
+    path = "/scans",
+    operation_id = "request_scan",
+    tag = "scans",
+    request_body = ScanRequest,
+    responses(
+        (status = 202, description = "The scan is queued", body = ScanQueued),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Missing, extra or mistyped fields", body = ErrorBody),
+        (status = 503, description = "No monitor runs in this process", body = ErrorBody),
+    )
+)]
+pub async fn request(
+    State(state): State<AppState>,
+    _admin: Admin,
+    _query: ApiQuery<NoQuery>,
+    ApiJson(body): ApiJson<ScanRequest>,
+) -> Result<(StatusCode, Json<ScanQueued>), ApiError> {
+    let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
+    if !daemon.scan_now(&body.group).await {
+        return Err(ApiError::not_found(format!(
+            "no group named '{}' in the configuration",
+            super::extract::echo(&body.group)
+        )));
+    }
+    tracing::info!(group = %body.group, "scan requested through the API");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ScanQueued {
+            queued: true,
+            group: body.group,
+        }),
+    ))
+}

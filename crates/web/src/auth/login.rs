@@ -1,0 +1,180 @@
+//! Signing in with a token (rate limited per client address), and out.
+
+use super::extract::{now_secs, session_of};
+use super::session::{Session, clear_cookie};
+use super::tokens::{self, Role};
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+/// Query of the login page.
+#[derive(Debug, Deserialize)]
+pub struct Next {
+    /// Where to go after signing in.
+    next: Option<String>,
+}
+
+/// The login form.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    /// The token.
+    token: String,
+    /// Where to go after signing in.
+    next: Option<String>,
+}
+
+/// The logout form.
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    /// The session's CSRF token.
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// A local path to return to (never another site).
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.contains("://") =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+pub(crate) fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn page(status: StatusCode, message: Option<&str>, next: &str) -> Response {
+    let notice = message
+        .map(|m| format!(r#"<p class="notice" role="alert">{}</p>"#, escape(m)))
+        .unwrap_or_default();
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · portwatch</title><link rel="stylesheet" href="/static/portwatch.css"></head>
+<body class="login"><main>
+<h1>portwatch</h1>
+{notice}
+<form method="post" action="/login">
+<label for="token">API token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<input type="hidden" name="next" value="{next}">
+<button type="submit">Sign in</button>
+</form>
+<p class="hint">Create a token with <code>portwatch token create --role admin</code>.</p>
+</main></body></html>"#,
+        next = escape(next),
+    );
+    (status, Html(html)).into_response()
+}
+
+/// `GET /login`.
+pub async fn form(
+    State(state): State<AppState>,
+    Query(q): Query<Next>,
+    headers: HeaderMap,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    if session_of(&headers, &state).is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    page(StatusCode::OK, None, &next)
+}
+
+/// `POST /login`.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(c): Form<Credentials>,
+) -> Response {
+    let next = safe_next(c.next.as_deref());
+    if !state.login_allowed(client.ip()) {
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many attempts; wait a minute and try again."),
+            &next,
+        );
+    }
+    let token = c.token.trim();
+    let row = if tokens::well_formed(token) {
+        state
+            .store()
+            .find_token(&tokens::hash(token))
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let Some(row) = row else {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            Some("That token is not valid."),
+            &next,
+        );
+    };
+    let role = row.role.parse::<Role>().unwrap_or(Role::Viewer);
+    let session = Session::new(row.id, &row.name, role, now_secs());
+    let _ = state.store().touch_token(row.id).await;
+    (
+        [(header::SET_COOKIE, session.set_cookie(state.session_key()))],
+        Redirect::to(&next),
+    )
+        .into_response()
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LogoutForm>,
+) -> Response {
+    match session_of(&headers, &state) {
+        Some(s) if s.csrf_ok(&f.csrf) => (
+            [(header::SET_COOKIE, clear_cookie())],
+            Redirect::to("/login"),
+        )
+            .into_response(),
+        Some(_) => (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_never_leaves_the_site() {
+        assert_eq!(safe_next(Some("/hosts/10.0.0.5")), "/hosts/10.0.0.5");
+        for evil in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/", "{evil}");
+        }
+        assert_eq!(escape("<a href=\"x\">"), "&lt;a href=&quot;x&quot;&gt;");
+    }
+}

@@ -1,0 +1,23 @@
+//! Authentication and authorisation: API tokens (`Authorization: Bearer`, stored hashed),
+//! dashboard sessions in signed cookies (HttpOnly, SameSite=Strict, Secure) with a CSRF token,
+//! login rate limiting, logout. Everything but `/healthz` requires one or the other.
+
+mod extract;
+mod login;
+mod session;
+pub mod tokens;
+
+pub use extract::{Admin, Page, PageAdmin, User};
+pub use session::{SESSION_COOKIE, Session};
+pub use tokens::Role;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
+/// `/login` and `/logout`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+}

@@ -1,0 +1,64 @@
+//! What every signed-in page carries in its frame: who is signed in, whether they may act,
+//! the CSRF token for forms, and which section is current.
+
+use crate::auth::{Role, User};
+
+/// Sections of the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// The overview.
+    Overview,
+    /// A host page (reached from the overview).
+    Hosts,
+    /// A port page.
+    Ports,
+    /// The configuration.
+    Config,
+}
+
+/// The page frame's data.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// The token name the user signed in with.
+    pub user: String,
+    /// `admin` or `viewer`.
+    pub role: &'static str,
+    /// Whether action buttons are shown: an admin, with the monitor running in this process.
+    pub can_act: bool,
+    /// The session's CSRF token, carried by every form.
+    pub csrf: String,
+    /// The current section.
+    pub section: Section,
+    /// This page's path (with query), where actions return to.
+    pub here: String,
+}
+
+impl Chrome {
+    /// The frame for `user` on a page of `section` at `here`; `live` when the monitor runs
+    /// in this process (actions need it).
+    pub fn new(user: &User, section: Section, here: String, live: bool) -> Self {
+        Chrome {
+            user: user.name.clone(),
+            role: user.role.as_str(),
+            can_act: live && user.role == Role::Admin,
+            csrf: user
+                .session
+                .as_ref()
+                .map(|s| s.csrf.clone())
+                .unwrap_or_default(),
+            section,
+            here,
+        }
+    }
+
+    /// Whether `section` (`overview`, `hosts`, `ports`, `config`) is the current one.
+    pub fn is(&self, section: &str) -> bool {
+        let name = match self.section {
+            Section::Overview => "overview",
+            Section::Hosts => "hosts",
+            Section::Ports => "ports",
+            Section::Config => "config",
+        };
+        name == section
+    }
+}

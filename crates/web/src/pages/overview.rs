@@ -1,0 +1,226 @@
+//! `GET /`: the groups and whether they comply, the violations (firing first, worst first),
+//! the hosts (paged), and the exposure chart of the last 30 days.
+
+use super::error::PageError;
+use super::exposure::{Exposure, ExposureCache};
+use super::format::{self, encode_component};
+use super::layout::{Chrome, Section};
+use super::pager::{Pager, page_number};
+use super::render;
+use super::source::{self, LastScan, RECENT_SCANS, Violation};
+use super::svg::{self, BarChart};
+use crate::auth::Page;
+use crate::state::AppState;
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use portwatch_store::HostRow;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Hosts per page.
+pub const HOSTS_PER_PAGE: usize = 200;
+/// Violations per page.
+pub const VIOLATIONS_PER_PAGE: usize = 100;
+
+/// The overview's query: which page of hosts and of violations.
+#[derive(Debug, Default, Deserialize)]
+pub struct OverviewQuery {
+    page: Option<String>,
+    vpage: Option<String>,
+}
+
+/// A group's row.
+pub struct GroupRow {
+    name: String,
+    name_url: String,
+    schedule: String,
+    targets: String,
+    compliance: &'static str,
+    compliance_class: &'static str,
+    detail: String,
+    last: Option<LastScan>,
+}
+
+/// A host's row.
+pub struct HostLine {
+    addr: String,
+    url: String,
+    hostname: Option<String>,
+    last_seen: String,
+    last_seen_iso: String,
+    open_ports: u64,
+}
+
+/// A day of the chart's data table.
+pub struct DayRow {
+    date: String,
+    critical: u32,
+    high: u32,
+    total: u32,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    live: bool,
+    groups: Vec<GroupRow>,
+    violations: Vec<Violation>,
+    firing: usize,
+    vpager: Pager,
+    hosts: Vec<HostLine>,
+    pager: Pager,
+    chart: BarChart,
+    days: Vec<DayRow>,
+    chart_stale: bool,
+    chart_computed: String,
+}
+
+fn group_rows(
+    settings: Option<&portwatch_monitor::config::Settings>,
+    violations: &[Violation],
+    scans: &[portwatch_store::ScanRow],
+    now: i64,
+) -> Vec<GroupRow> {
+    let Some(settings) = settings else {
+        return Vec::new();
+    };
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for v in violations {
+        let c = counts.entry(v.group.as_str()).or_default();
+        c.0 += 1;
+        if v.status == "firing" {
+            c.1 += 1;
+        }
+    }
+    settings
+        .groups
+        .iter()
+        .map(|g| {
+            let (all, firing) = counts.get(g.name.as_str()).copied().unwrap_or_default();
+            let last = source::last_scan_of(scans, &g.name, now);
+            let (compliance, compliance_class, detail) = if firing > 0 {
+                (
+                    "Violating",
+                    "state-bad",
+                    format!("{firing} confirmed violation{}", plural(firing)),
+                )
+            } else if all > 0 {
+                (
+                    "Checking",
+                    "state-warn",
+                    format!("{all} change{} being confirmed", plural(all)),
+                )
+            } else if last.as_ref().is_some_and(|l| l.status == "complete") {
+                ("Compliant", "state-ok", "no violation".to_string())
+            } else {
+                (
+                    "Unknown",
+                    "state-unknown",
+                    "no complete scan among the recent ones".to_string(),
+                )
+            };
+            GroupRow {
+                name: g.name.clone(),
+                name_url: encode_component(&g.name),
+                schedule: source::schedule(g),
+                targets: g.targets.join(", "),
+                compliance,
+                compliance_class,
+                detail,
+                last,
+            }
+        })
+        .collect()
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn host_line(h: &HostRow) -> HostLine {
+    let seen = h.last_seen_at.unwrap_or(0);
+    HostLine {
+        addr: h.addr.to_string(),
+        url: format!("/hosts/{}", encode_component(&h.addr.to_string())),
+        hostname: h.hostname.clone(),
+        last_seen: h.last_seen_at.map_or_else(|| "never".into(), format::when),
+        last_seen_iso: format::iso(seen),
+        open_ports: h.open_ports,
+    }
+}
+
+fn day_rows(e: &Exposure) -> Vec<DayRow> {
+    e.days
+        .iter()
+        .rev()
+        .map(|d| DayRow {
+            date: format::date(d.start_ms),
+            critical: d.critical,
+            high: d.high,
+            total: d.total(),
+        })
+        .collect()
+}
+
+fn link(page: usize, vpage: usize) -> String {
+    match (page, vpage) {
+        (1, 1) => "/".into(),
+        (p, 1) => format!("/?page={p}"),
+        (1, v) => format!("/?vpage={v}"),
+        (p, v) => format!("/?page={p}&vpage={v}"),
+    }
+}
+
+/// `GET /`.
+pub async fn overview(
+    State(state): State<AppState>,
+    Extension(cache): Extension<Arc<ExposureCache>>,
+    Page(user): Page,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Response, PageError> {
+    let now = format::now_ms();
+    let (page, vpage) = (
+        page_number(q.page.as_deref()),
+        page_number(q.vpage.as_deref()),
+    );
+    let (hosts, scans, violations, settings) = tokio::join!(
+        state.store().hosts(),
+        state.store().scans(RECENT_SCANS, None),
+        source::violations(&state),
+        source::settings(&state),
+    );
+    let (hosts, scans, violations) = (hosts?, scans?, violations?);
+    let served = cache.get(&state, &hosts, now).await?;
+
+    // Each pager's links keep the other list's page.
+    let vpage = Pager::new(vpage, violations.len(), VIOLATIONS_PER_PAGE, |_| {
+        String::new()
+    })
+    .page;
+    let pager = Pager::new(page, hosts.len(), HOSTS_PER_PAGE, |n| link(n, vpage));
+    let vpager = Pager::new(vpage, violations.len(), VIOLATIONS_PER_PAGE, |n| {
+        link(pager.page, n)
+    });
+    let here = link(pager.page, vpager.page);
+    let groups = group_rows(settings.as_deref(), &violations, &scans, now);
+    let firing = violations.iter().filter(|v| v.status == "firing").count();
+    let page = OverviewPage {
+        chrome: Chrome::new(&user, Section::Overview, here, state.daemon().is_some()),
+        live: state.daemon().is_some(),
+        groups,
+        violations: vpager.slice(&violations).to_vec(),
+        firing,
+        hosts: pager.slice(&hosts).iter().map(host_line).collect(),
+        pager,
+        vpager,
+        chart: svg::exposure_chart(&served.exposure),
+        days: day_rows(&served.exposure),
+        chart_stale: served.stale,
+        chart_computed: format::when(served.exposure.computed_at),
+    };
+    Ok(render(&page))
+}

@@ -1,0 +1,216 @@
+//! The dashboard in a real browser: headless Debian Chromium through chromedriver, against the
+//! real router, a real store and a real monitor daemon watching 127.0.0.1 with a port that
+//! must be closed. The test signs in through the login form, opens that port, watches the
+//! violation appear on the overview, acknowledges it from the page, and reads the port's
+//! timeline on the host page. Screenshots go to `artifacts/screenshots/` at the repository root.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (scripts/install-test-deps.sh); fails with
+//! a message saying so when they are missing.
+
+mod common_pages;
+
+use anyhow::{Context, Result, bail, ensure};
+use axum::routing::post;
+use common_pages::webdriver::Browser;
+use common_pages::{serve, store_in};
+use portwatch_monitor::daemon::Daemon;
+use portwatch_web::auth::Role;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+
+/// What the watched port says when it opens: hostile, to prove the browser shows it as text.
+const BANNER: &str = "SSH-2.0-Evil<script>alert(1)</script>\r\n";
+
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/screenshots")
+}
+
+/// A free loopback TCP port that is not 2024 (not ours on this machine).
+fn free_port() -> Result<u16> {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = l.local_addr()?.port();
+        if port != 2024 {
+            return Ok(port);
+        }
+    }
+}
+
+/// A webhook receiver on loopback that accepts every alert.
+async fn hook_receiver(stop: CancellationToken) -> Result<u16> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let app = axum::Router::new().route("/hook", post(|| async { "ok" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+    });
+    Ok(port)
+}
+
+/// Opens `port` on 127.0.0.1 with a service that greets with [`BANNER`].
+async fn open_port(port: u16, stop: CancellationToken) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("open 127.0.0.1:{port}"))?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                accepted = listener.accept() => {
+                    if let Ok((mut s, _)) = accepted {
+                        tokio::spawn(async move {
+                            let _ = s.write_all(BANNER.as_bytes()).await;
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        });
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Reloads `url` until the page source contains every one of `wanted`.
+async fn wait_for(
+    browser: &Browser,
+    url: &str,
+    wanted: &[&str],
+    within: Duration,
+) -> Result<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        browser.goto(url).await?;
+        let html = browser.source().await?;
+        if wanted.iter().all(|w| html.contains(w)) {
+            return Ok(html);
+        }
+        if Instant::now() > deadline {
+            bail!("{url} did not show {wanted:?} within {within:?}; last page:\n{html}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn violation_appears_is_acknowledged_and_has_a_timeline() -> Result<()> {
+    let browser = Browser::start().await?;
+    let outcome = drive(&browser).await;
+    let quit = browser.quit().await;
+    outcome.and(quit)
+}
+
+async fn drive(browser: &Browser) -> Result<()> {
+    let stop = CancellationToken::new();
+    let _stop_all = stop.clone().drop_guard();
+    let watched = free_port()?;
+    let hook = hook_receiver(stop.clone()).await?;
+    let config = format!(
+        "[alerts]\nconfirmations = 2\nconfirm_after = \"200ms\"\nremind_every = \"0\"\n\n\
+         [[notify]]\nname = \"local-hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{hook}/hook\"\n\n\
+         [[group]]\nname = \"lab\"\ntargets = [\"127.0.0.1\"]\nevery = \"1s\"\n\
+         [group.policy]\nmust_be_closed = [\"{watched}\"]\n"
+    );
+    let dir = tempfile::tempdir()?;
+    let store = store_in(dir.path()).await?;
+    let settings = portwatch_monitor::config::parse(&config, Path::new("browser-test.toml"))?;
+    let daemon: Arc<Daemon> = Daemon::new(settings, store.clone()).await?;
+    {
+        let (d, s) = (daemon.clone(), stop.clone());
+        tokio::spawn(async move { d.run(s).await });
+    }
+    let server = serve(dir, store.clone(), Some(daemon.clone()), Some(config)).await?;
+    let (token, _) =
+        portwatch_web::auth::tokens::create(&store, "browser-admin", Role::Admin).await?;
+    let shots = screenshots();
+
+    // Sign in through the form.
+    browser.goto(&server.url("/")).await?;
+    ensure!(
+        browser.url().await?.contains("/login"),
+        "no session: the login page"
+    );
+    let field = browser.find("#token").await?;
+    browser.type_into(&field, &token).await?;
+    browser.screenshot(&shots.join("login.png")).await?;
+    browser
+        .click(&browser.find("button[type=submit]").await?)
+        .await?;
+    browser
+        .wait_for_text(
+            "Signed in as <strong>browser-admin</strong>",
+            Duration::from_secs(10),
+        )
+        .await
+        .context("signed in and back on the overview")?;
+
+    // The port opens; the monitor confirms the violation; the overview shows it.
+    open_port(watched, stop.clone()).await?;
+    let label = format!("{watched}/tcp");
+    let html = wait_for(
+        browser,
+        &server.url("/"),
+        &[&label, "Violating", "/ack\""],
+        Duration::from_secs(40),
+    )
+    .await?;
+    ensure!(
+        html.contains("Violating"),
+        "the group is not compliant: {html}"
+    );
+    browser.resize(1280, 1400).await?;
+    browser.screenshot(&shots.join("overview.png")).await?;
+
+    // Acknowledge it from the page.
+    browser
+        .click(&browser.find("form[action$='/ack'] button").await?)
+        .await?;
+    browser
+        .wait_for_text(
+            "<span class=\"tag\">acknowledged</span>",
+            Duration::from_secs(10),
+        )
+        .await
+        .context("the page shows the acknowledgement")?;
+    let book = daemon.book().await;
+    ensure!(
+        book.entries
+            .values()
+            .any(|e| e.acknowledged && e.finding.port == Some(watched)),
+        "the monitor has it acknowledged"
+    );
+
+    // The host page: the port with its (escaped) banner and its timeline.
+    let html = wait_for(
+        browser,
+        &server.url("/hosts/127.0.0.1"),
+        &[
+            "class=\"timeline-bar\"",
+            &format!("aria-label=\"{label}: open since"),
+        ],
+        Duration::from_secs(20),
+    )
+    .await?;
+    ensure!(
+        html.contains("SSH-2.0-Evil&lt;script&gt;"),
+        "the banner is shown as text: {html}"
+    );
+    let banner = browser.find("dl.details dd").await?;
+    let text = browser.text(&banner).await?;
+    ensure!(
+        text.contains("<script>alert(1)</script>"),
+        "banner {text:?}"
+    );
+    let title = browser.title().await?;
+    ensure!(title == "Host 127.0.0.1 · portwatch", "title {title:?}");
+    browser.screenshot(&shots.join("host.png")).await?;
+
+    // And the port's knowledge-base page, linked from the host page.
+    browser.goto(&server.url("/ports/445?proto=tcp")).await?;
+    browser.screenshot(&shots.join("port.png")).await?;
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! Shared by the dashboard's page tests and browser tests: a real server (the crate's router
+//! over a temporary SQLite store, optionally with a monitor daemon), sessions, and history
+//! written through the store API.
+
+#![allow(dead_code)]
+
+pub mod webdriver;
+
+use anyhow::{Context, Result};
+use portwatch_kb::Severity;
+use portwatch_monitor::alerts::{Entry, Status};
+use portwatch_monitor::daemon::Daemon;
+use portwatch_monitor::policy::{Finding, Rule};
+use portwatch_scan::ports::PortList;
+use portwatch_scan::{PortResult, Proto};
+use portwatch_store::{
+    AlertStateRow, Effects, HostOutcome, NewOutboxMessage, NewScan, ScanOutcome, Store,
+};
+use portwatch_web::AppState;
+use portwatch_web::auth::{Role, Session};
+use serde_json::{Value, json};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A hostname no page may print unescaped.
+pub const HOSTILE_NAME: &str = "<script>alert('name')</script>";
+/// A banner no page may print unescaped.
+pub const HOSTILE_BANNER: &str = "SSH-2.0-<script>alert(\"banner\")</script>";
+/// The file server of the fixture history.
+pub const FILESRV: &str = "10.0.0.5";
+/// The host with the hostile banner.
+pub const EVIL: &str = "10.0.0.6";
+
+/// A running dashboard.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The state it serves.
+    pub state: AppState,
+    /// The store.
+    pub store: Store,
+    /// The daemon, when the server has one.
+    pub daemon: Option<Arc<Daemon>>,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A fresh SQLite store in `dir`.
+pub async fn store_in(dir: &Path) -> Result<Store> {
+    Ok(Store::open(&format!("sqlite://{}/pw.db", dir.display())).await?)
+}
+
+/// The configuration of the page tests' monitor.
+pub fn config_text(port: u16) -> String {
+    format!(
+        "[alerts]\nconfirmations = 2\nconfirm_after = \"200ms\"\nremind_every = \"0\"\n\n\
+         [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"https://hooks.example.invalid/T0PSECRET\"\n\n\
+         [[group]]\nname = \"lab\"\ntargets = [\"127.0.0.1\"]\nevery = \"1s\"\n\
+         [group.policy]\nmust_be_closed = [\"{port}\"]\n\n\
+         [[group]]\nname = \"file-servers\"\ntargets = [\"{FILESRV}\"]\nevery = \"1h\"\n\
+         [group.policy]\nmust_be_closed = [\"T:139,445\"]\nseverity = \"critical\"\n"
+    )
+}
+
+/// Serves the crate's router over `store` (with `daemon` and `config`) on a free loopback port.
+pub async fn serve(
+    dir: tempfile::TempDir,
+    store: Store,
+    daemon: Option<Arc<Daemon>>,
+    config: Option<String>,
+) -> Result<Server> {
+    let state = AppState::new(store.clone(), daemon.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let app = portwatch_web::router(state.clone());
+    let until = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { until.cancelled().await })
+        .await;
+    });
+    Ok(Server {
+        base: format!("http://{addr}"),
+        state,
+        store,
+        daemon,
+        stop,
+        _dir: dir,
+    })
+}
+
+/// A server over the fixture history, with a (not running) daemon when `with_daemon`.
+pub async fn fixture(with_daemon: bool) -> Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let store = store_in(dir.path()).await?;
+    fill_history(&store).await?;
+    let text = config_text(9);
+    let daemon = if with_daemon {
+        let settings = portwatch_monitor::config::parse(&text, Path::new("test.toml"))?;
+        Some(Daemon::new(settings, store.clone()).await?)
+    } else {
+        None
+    };
+    serve(dir, store, daemon, Some(text)).await
+}
+
+impl Server {
+    /// A session cookie (`name=value`) for a new token of `role`, minted like the login does.
+    pub async fn cookie(&self, role: Role) -> Result<String> {
+        let (_, id) = portwatch_web::auth::tokens::create(&self.store, role.as_str(), role).await?;
+        let session = Session::new(id, role.as_str(), role, now_secs());
+        Ok(cookie_pair(&session.set_cookie(self.state.session_key())))
+    }
+
+    /// The CSRF token inside a session cookie made by [`Server::cookie`].
+    pub fn csrf_of(&self, cookie: &str) -> Result<String> {
+        let value = cookie.split_once('=').map(|(_, v)| v).unwrap_or("");
+        let s = Session::decode(self.state.session_key(), value, now_secs())
+            .context("the cookie is not a session")?;
+        Ok(s.csrf)
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// `name=value` of a `Set-Cookie` header value.
+pub fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn now_ms() -> i64 {
+    portwatch_monitor::daemon::now_ms()
+}
+
+/// Installs ring as the process's TLS provider (reqwest is built without one); idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A client that does not follow redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a reqwest client")
+}
+
+/// An open TCP port result with `details`.
+pub fn open(
+    host: &str,
+    hostname: Option<&str>,
+    port: u16,
+    service: &str,
+    details: Value,
+) -> PortResult {
+    serde_json::from_value(json!({
+        "host": host, "hostname": hostname, "port": port, "proto": "tcp", "state": "open",
+        "reason": "syn-ack", "service": service, "rtt_ms": 0.2, "details": details
+    }))
+    .expect("a port result")
+}
+
+/// Records one complete scan of `hosts` (all up) covering `ports`, with `results` and `effects`.
+pub async fn record_scan(
+    store: &Store,
+    source: &str,
+    hosts: &[(&str, Option<&str>)],
+    ports: &[u16],
+    results: Vec<PortResult>,
+    effects: Effects,
+) -> Result<()> {
+    let coverage = PortList {
+        tcp: ports.to_vec(),
+        udp: vec![],
+    };
+    let id = store
+        .begin_scan(&NewScan {
+            source: source.into(),
+            args: vec![],
+            targets: hosts.iter().map(|(h, _)| h.to_string()).collect(),
+            ports: coverage.clone(),
+        })
+        .await?;
+    let outcome = ScanOutcome {
+        identified: true,
+        hosts: hosts
+            .iter()
+            .map(|(h, name)| HostOutcome {
+                addr: h.parse().expect("an address"),
+                hostname: name.map(str::to_string),
+                up: true,
+            })
+            .collect(),
+        coverage,
+        results,
+    };
+    store.finish_scan(id, &outcome, &effects).await?;
+    Ok(())
+}
+
+/// A firing must-be-closed violation of `group` on `host:port/tcp`, as the monitor saves it.
+pub fn violation_row(
+    group: &str,
+    host: &str,
+    hostname: Option<&str>,
+    port: u16,
+    answered: &str,
+) -> (String, AlertStateRow) {
+    let since = now_ms() - 3_600_000;
+    let finding = Finding {
+        group: group.into(),
+        host: host.parse().expect("an address"),
+        hostname: hostname.map(str::to_string),
+        port: Some(port),
+        proto: Some(Proto::Tcp),
+        rule: Rule::MustBeClosed,
+        severity: Severity::Critical,
+        state: Some(portwatch_scan::PortState::Open),
+        service: Some("microsoft-ds".into()),
+        answered: Some(answered.into()),
+        explain: None,
+        fix: None,
+    };
+    let key = finding.key();
+    let entry = Entry {
+        status: Status::Firing,
+        since_ms: since,
+        streak: 0,
+        notified_ms: Some(since),
+        reminded_ms: None,
+        acknowledged: false,
+        silenced_until_ms: None,
+        finding,
+    };
+    let row = AlertStateRow {
+        key: key.clone(),
+        status: "firing".into(),
+        since,
+        data: serde_json::to_value(&entry).expect("an entry as JSON"),
+        updated_at: since,
+    };
+    (key, row)
+}
+
+/// An outbox message (as the daemon queues them) about `host:port`.
+pub fn outbox_message(key: &str, host: &str, port: u16, channel: &str) -> NewOutboxMessage {
+    let alert = json!({
+        "key": format!("{key}|Opened|1"), "kind": "opened", "group": "file-servers",
+        "host": host, "hostname": null, "port": port, "proto": "tcp", "rule": "must be closed",
+        "severity": "critical", "state": "open", "service": "microsoft-ds", "answered": null,
+        "details": null, "since_ms": now_ms(), "at_ms": now_ms(), "explain": null, "fix": [],
+        "fix_platform": null
+    });
+    NewOutboxMessage {
+        idempotency_key: format!("{key}|Opened|1|{channel}"),
+        channel: channel.into(),
+        payload: alert,
+    }
+}
+
+/// The fixture history: a Samba file server with NetBIOS and SMB details and a firing
+/// violation with its alert, a host with a hostile name and banner, and 250 quiet hosts (so
+/// the host list has two pages).
+pub async fn fill_history(store: &Store) -> Result<()> {
+    let smb = json!({
+        "netbios": {"name": "FILESRV01", "workgroup": "CORP", "names": [
+            {"name": "FILESRV01", "suffix": "<20>", "group": false, "active": true, "service": "file server"}]},
+        "smb": {"dialects": ["NT LM 0.12", "2.0.2", "3.1.1"], "smb1": true, "signing": "enabled-not-required"}
+    });
+    // First the file server with only 139 open, then 445 opens too (a timeline with history).
+    record_scan(
+        store,
+        "monitor:file-servers",
+        &[(FILESRV, Some("filesrv01"))],
+        &[139, 445],
+        vec![open(
+            FILESRV,
+            Some("filesrv01"),
+            139,
+            "netbios-ssn",
+            json!({}),
+        )],
+        Effects::default(),
+    )
+    .await?;
+    let (key, row) = violation_row(
+        "file-servers",
+        FILESRV,
+        Some("filesrv01"),
+        445,
+        "FILESRV01, SMB 3.1.1, SMB1 on",
+    );
+    let (evil_key, evil_row) = violation_row(
+        "file-servers",
+        EVIL,
+        Some(HOSTILE_NAME),
+        445,
+        HOSTILE_BANNER,
+    );
+    record_scan(
+        store,
+        "monitor:file-servers",
+        &[(FILESRV, Some("filesrv01")), (EVIL, Some(HOSTILE_NAME))],
+        &[22, 139, 445],
+        vec![
+            open(FILESRV, Some("filesrv01"), 139, "netbios-ssn", json!({})),
+            open(FILESRV, Some("filesrv01"), 445, "microsoft-ds", smb),
+            open(
+                EVIL,
+                Some(HOSTILE_NAME),
+                22,
+                "ssh",
+                json!({"banner": {"text": HOSTILE_BANNER}}),
+            ),
+            open(EVIL, Some(HOSTILE_NAME), 445, "microsoft-ds", json!({})),
+        ],
+        Effects {
+            alert_states: vec![row, evil_row],
+            outbox: vec![
+                outbox_message(&key, FILESRV, 445, "ops"),
+                outbox_message(&key, FILESRV, 445, "mail"),
+                outbox_message(&evil_key, EVIL, 445, "ops"),
+            ],
+        },
+    )
+    .await?;
+    let quiet: Vec<String> = (0..250)
+        .map(|i| format!("10.1.{}.{}", i / 200, i % 200 + 1))
+        .collect();
+    let hosts: Vec<(&str, Option<&str>)> = quiet.iter().map(|h| (h.as_str(), None)).collect();
+    let results = quiet
+        .iter()
+        .map(|h| {
+            open(
+                h,
+                None,
+                22,
+                "ssh",
+                json!({"banner": {"text": "SSH-2.0-OpenSSH_9.2p1"}}),
+            )
+        })
+        .collect();
+    record_scan(store, "scan", &hosts, &[22], results, Effects::default()).await?;
+    Ok(())
+}
+
+/// The key of the file server's violation.
+pub fn filesrv_key() -> String {
+    violation_row("file-servers", FILESRV, None, 445, "").0
+}
+
+/// Parses an address (for readability in tests).
+pub fn ip(text: &str) -> IpAddr {
+    text.parse().expect("an address")
+}

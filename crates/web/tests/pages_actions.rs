@@ -1,0 +1,249 @@
+//! Who may see and do what on the dashboard: pages send people without a session to the
+//! login page; actions need an admin session and the session's CSRF token, answer 303 back
+//! to the page, and really reach the monitor.
+
+mod common_pages;
+
+use anyhow::Result;
+use common_pages::{FILESRV, Server, client, cookie_pair, filesrv_key, fixture};
+use portwatch_web::auth::Role;
+use reqwest::StatusCode;
+
+fn key_url() -> String {
+    filesrv_key()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn post(
+    server: &Server,
+    cookie: Option<&str>,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Result<reqwest::Response> {
+    let mut req = client().post(server.url(path)).form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    Ok(req.send().await?)
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn pages_and_actions_without_a_session_go_to_the_login_page() -> Result<()> {
+    let server = fixture(true).await?;
+    for path in ["/", "/hosts/10.0.0.5", "/ports/445", "/config"] {
+        let r = client().get(server.url(path)).send().await?;
+        assert!(r.status().is_redirection(), "{path}: {}", r.status());
+        assert!(
+            location(&r).starts_with("/login?next="),
+            "{path}: {}",
+            location(&r)
+        );
+    }
+    let ack = format!("/violations/{}/ack", key_url());
+    for path in ["/groups/lab/scan", ack.as_str()] {
+        let r = post(&server, None, path, &[("_csrf", "x")]).await?;
+        assert!(r.status().is_redirection(), "{path}: {}", r.status());
+        assert!(location(&r).starts_with("/login"), "{path}");
+    }
+    // A forged cookie is no session either.
+    let r = client()
+        .get(server.url("/"))
+        .header("cookie", "portwatch_session=v1.e30.AAAA")
+        .send()
+        .await?;
+    assert!(r.status().is_redirection());
+    Ok(())
+}
+
+#[tokio::test]
+async fn viewers_and_missing_or_wrong_csrf_tokens_get_403() -> Result<()> {
+    let server = fixture(true).await?;
+    let viewer = server.cookie(Role::Viewer).await?;
+    let viewer_csrf = server.csrf_of(&viewer)?;
+    let admin = server.cookie(Role::Admin).await?;
+    let ack = format!("/violations/{}/ack", key_url());
+    let silence = format!("/violations/{}/silence", key_url());
+    for path in ["/groups/lab/scan", ack.as_str(), silence.as_str()] {
+        let r = post(
+            &server,
+            Some(&viewer),
+            path,
+            &[("_csrf", &viewer_csrf), ("duration", "1h")],
+        )
+        .await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "viewer {path}");
+        let r = post(&server, Some(&admin), path, &[("duration", "1h")]).await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "missing CSRF {path}");
+        let r = post(
+            &server,
+            Some(&admin),
+            path,
+            &[("_csrf", &viewer_csrf), ("duration", "1h")],
+        )
+        .await?;
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "another session's CSRF {path}"
+        );
+        assert!(r.text().await?.contains("CSRF"));
+    }
+    let book = server.daemon.as_ref().expect("a daemon").book().await;
+    let entry = &book.entries[&filesrv_key()];
+    assert!(
+        !entry.acknowledged && entry.silenced_until_ms.is_none(),
+        "nothing changed"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn admins_act_and_go_back_to_the_page() -> Result<()> {
+    let server = fixture(true).await?;
+    let admin = server.cookie(Role::Admin).await?;
+    let csrf = server.csrf_of(&admin)?;
+    let daemon = server.daemon.clone().expect("a daemon");
+    let back = format!("/hosts/{FILESRV}");
+
+    let r = post(
+        &server,
+        Some(&admin),
+        &format!("/violations/{}/ack", key_url()),
+        &[("_csrf", &csrf), ("next", &back)],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), back);
+    assert!(daemon.book().await.entries[&filesrv_key()].acknowledged);
+    let html = client()
+        .get(server.url(&back))
+        .header("cookie", &admin)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(html.contains("acknowledged"), "the page shows it");
+
+    let before = portwatch_monitor::daemon::now_ms();
+    let r = post(
+        &server,
+        Some(&admin),
+        &format!("/violations/{}/silence", key_url()),
+        &[
+            ("_csrf", &csrf),
+            ("duration", "4h"),
+            ("next", "//evil.example/"),
+        ],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/", "never back to another site");
+    let until = daemon.book().await.entries[&filesrv_key()]
+        .silenced_until_ms
+        .expect("silenced");
+    assert!((until - before - 4 * 3_600_000).abs() < 60_000);
+
+    let r = post(
+        &server,
+        Some(&admin),
+        "/groups/lab/scan",
+        &[("_csrf", &csrf), ("next", "/?page=2")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/?page=2");
+
+    for (path, form, code) in [
+        (
+            "/groups/nope/scan",
+            vec![("_csrf", csrf.as_str())],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/violations/nope/ack",
+            vec![("_csrf", csrf.as_str())],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            &format!("/violations/{}/silence", key_url()) as &str,
+            vec![("_csrf", csrf.as_str()), ("duration", "99y")],
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let r = post(&server, Some(&admin), path, &form).await?;
+        assert_eq!(r.status(), code, "{path}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_monitor_actions_are_unavailable() -> Result<()> {
+    let server = fixture(false).await?;
+    let admin = server.cookie(Role::Admin).await?;
+    let csrf = server.csrf_of(&admin)?;
+    let r = post(
+        &server,
+        Some(&admin),
+        "/groups/lab/scan",
+        &[("_csrf", &csrf)],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    Ok(())
+}
+
+#[tokio::test]
+async fn signing_in_through_the_form_gives_a_working_session_and_logout_ends_it() -> Result<()> {
+    let server = fixture(false).await?;
+    let (token, _) = portwatch_web::auth::tokens::create(&server.store, "ops", Role::Admin).await?;
+    let login = client()
+        .get(server.url("/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        login.contains("/static/portwatch.css"),
+        "the login page shares the stylesheet"
+    );
+    let r = client()
+        .post(server.url("/login"))
+        .form(&[("token", token.as_str()), ("next", "/config")])
+        .send()
+        .await?;
+    assert!(r.status().is_redirection());
+    assert_eq!(location(&r), "/config");
+    let cookie = cookie_pair(r.headers()["set-cookie"].to_str()?);
+    let html = client()
+        .get(server.url("/config"))
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(html.contains("Signed in as <strong>ops</strong>"));
+    let csrf = server.csrf_of(&cookie)?;
+    let r = post(&server, Some(&cookie), "/logout", &[("_csrf", "wrong")]).await?;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "logout needs the CSRF token too"
+    );
+    let r = post(&server, Some(&cookie), "/logout", &[("_csrf", &csrf)]).await?;
+    assert!(r.status().is_redirection());
+    assert!(r.headers()["set-cookie"].to_str()?.contains("Max-Age=0"));
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Every dashboard page renders for admins and viewers from a real store, shows what it must
+//! (violations firing first, the exposure chart with its text alternative, a host's service
+//! details and timeline, a port's knowledge-base page and fixes, the configuration with its
+//! secrets hidden), pages long lists, and needs no JavaScript.
+
+mod common_pages;
+
+use anyhow::Result;
+use common_pages::{EVIL, FILESRV, Server, client, fixture};
+use portwatch_web::auth::Role;
+use reqwest::StatusCode;
+
+async fn get(server: &Server, cookie: &str, path: &str) -> Result<(StatusCode, String)> {
+    let r = client()
+        .get(server.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await?;
+    Ok((r.status(), r.text().await?))
+}
+
+/// What every page must be: a full document in English with landmarks and one h1, no
+/// script, no inline style, forms that post.
+fn assert_plain_accessible_html(path: &str, html: &str) {
+    assert!(
+        html.starts_with("<!doctype html>"),
+        "{path}: not a document"
+    );
+    assert!(html.contains("<html lang=\"en\">"), "{path}: no language");
+    assert!(
+        html.contains("<main id=\"main\""),
+        "{path}: no main landmark"
+    );
+    assert!(
+        html.contains("<nav aria-label=\"Main\">"),
+        "{path}: no navigation"
+    );
+    assert_eq!(html.matches("<h1").count(), 1, "{path}: one h1");
+    assert!(!html.contains("<script"), "{path}: pages need no script");
+    assert!(
+        !html.contains(" style="),
+        "{path}: inline styles break the CSP"
+    );
+    assert!(
+        html.contains("action=\"/logout\"") && html.contains("name=\"_csrf\""),
+        "{path}: a logout form with the CSRF token"
+    );
+    // Headings never skip a level.
+    let mut last = 1;
+    for level in html
+        .match_indices("<h")
+        .filter_map(|(i, _)| html[i + 2..].chars().next().and_then(|c| c.to_digit(10)))
+    {
+        assert!(level <= last + 1, "{path}: h{last} followed by h{level}");
+        last = level;
+    }
+    // Every table header has a scope.
+    for (i, _) in html.match_indices("<th") {
+        let tag = &html[i..i + html[i..].find('>').unwrap_or(0)];
+        if tag.starts_with("<thead") {
+            continue;
+        }
+        assert!(tag.contains("scope="), "{path}: {tag}> without scope");
+    }
+}
+
+#[tokio::test]
+async fn every_page_renders_for_admins_and_viewers() -> Result<()> {
+    let server = fixture(true).await?;
+    let pages = [
+        "/",
+        "/?page=2",
+        &format!("/hosts/{FILESRV}"),
+        &format!("/hosts/{EVIL}"),
+        "/ports/445",
+        "/ports/445?proto=tcp",
+        "/ports/137?proto=udp",
+        "/ports/4",
+        "/config",
+    ];
+    for role in [Role::Admin, Role::Viewer] {
+        let cookie = server.cookie(role).await?;
+        for path in pages {
+            let (status, html) = get(&server, &cookie, path).await?;
+            assert_eq!(status, StatusCode::OK, "{role} {path}: {html}");
+            assert_plain_accessible_html(path, &html);
+            assert!(html.contains(&format!("({role})")) || html.contains(role.as_str()));
+            let buttons = html.contains("/ack\"") || html.contains("/scan\"");
+            if role == Role::Viewer {
+                assert!(!buttons, "{path}: viewers see no action buttons");
+            }
+        }
+    }
+    let admin = server.cookie(Role::Admin).await?;
+    for path in ["/", &format!("/hosts/{FILESRV}")] {
+        let (_, html) = get(&server, &admin, path).await?;
+        assert!(html.contains("/ack\""), "{path}: admins can acknowledge");
+        assert!(html.contains("name=\"duration\""), "{path}: and silence");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn overview_shows_groups_violations_chart_and_paged_hosts() -> Result<()> {
+    let server = fixture(true).await?;
+    let cookie = server.cookie(Role::Admin).await?;
+    let (_, html) = get(&server, &cookie, "/").await?;
+    // Groups: file-servers is violating, lab was never scanned.
+    assert!(
+        html.contains("file-servers") && html.contains("Violating"),
+        "{html}"
+    );
+    assert!(html.contains("action=\"/groups/file-servers/scan\""));
+    assert!(html.contains("every 1 h"));
+    // Violations: both firing, critical, with what answered and since when.
+    assert!(html.contains("FILESRV01, SMB 3.1.1, SMB1 on"));
+    assert!(html.contains("must be closed"));
+    assert!(html.contains("href=\"/ports/445?proto=tcp\""));
+    assert!(html.contains("<time datetime="));
+    // The chart: an SVG with title and description, and the data table.
+    assert!(html.contains("<svg role=\"img\" aria-labelledby=\"exposure-title exposure-desc\""));
+    assert!(html.contains("<title id=\"exposure-title\">"));
+    assert!(html.contains("Exposure data table"));
+    // 445/tcp on two LAN hosts is high risk there; 139 too on the file server: 3 today.
+    assert!(html.contains("3 today"), "{html}");
+    // 252 hosts: page 1 of 2 with a link to the next.
+    assert!(html.contains("Page 1 of 2 (1–200 of 252)"), "{html}");
+    assert!(html.contains("href=\"/?page=2\""));
+    assert!(html.matches("href=\"/hosts/").count() >= 200);
+    let (_, page2) = get(&server, &cookie, "/?page=2").await?;
+    assert!(page2.contains("Page 2 of 2 (201–252 of 252)"));
+    assert!(page2.contains("rel=\"prev\""));
+    Ok(())
+}
+
+#[tokio::test]
+async fn host_page_shows_services_risk_timeline_and_alerts() -> Result<()> {
+    let server = fixture(true).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (status, html) = get(&server, &cookie, &format!("/hosts/{FILESRV}")).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("filesrv01"));
+    assert!(html.contains("LAN (private or loopback address)"));
+    for fact in [
+        "FILESRV01",
+        "CORP",
+        "NT LM 0.12, 2.0.2, 3.1.1",
+        "enabled-not-required",
+        "FILESRV01&#60;20&#62; (file server)",
+    ] {
+        assert!(html.contains(fact), "missing {fact}: {html}");
+    }
+    // 445/tcp on the LAN is rated high by the knowledge base.
+    assert!(html.contains("<span class=\"sev sev-high\">high</span>"));
+    // One timeline per port, each an SVG with a text alternative.
+    assert_eq!(html.matches("class=\"timeline-bar\"").count(), 2, "{html}");
+    assert!(html.contains("aria-label=\"445/tcp: open since"));
+    // Alerts: one message to two channels is one line.
+    assert!(
+        html.contains("mail, ops") || html.contains("ops, mail"),
+        "{html}"
+    );
+    assert!(html.contains("opened"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn port_page_has_the_knowledge_base_and_every_platforms_fix() -> Result<()> {
+    let server = fixture(false).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (_, html) = get(&server, &cookie, "/ports/445?proto=tcp").await?;
+    for part in [
+        "SMB over TCP",
+        "What it is",
+        "History",
+        "Risk on the internet",
+        "EternalBlue",
+        "CVE-2017-0144",
+        "Safe policy",
+        "How to close it",
+    ] {
+        assert!(html.contains(part), "missing {part}");
+    }
+    for platform in [
+        "ufw",
+        "firewalld",
+        "nftables",
+        "iptables",
+        "windows",
+        "macos",
+        "samba",
+    ] {
+        assert!(
+            html.contains(&format!("<h3 id=\"fix-{platform}\">")),
+            "no {platform}"
+        );
+    }
+    assert!(html.contains("ufw deny"), "the ufw command itself");
+    // Samba has nothing to say about SSH: shown as not applicable, not as an error page.
+    let (status, html) = get(&server, &cookie, "/ports/22").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Not applicable"));
+    for (path, code) in [
+        ("/ports/70000", StatusCode::NOT_FOUND),
+        ("/ports/0", StatusCode::NOT_FOUND),
+        ("/ports/smb", StatusCode::BAD_REQUEST),
+        ("/ports/445?proto=icmp", StatusCode::BAD_REQUEST),
+        ("/hosts/not-an-address", StatusCode::BAD_REQUEST),
+        ("/hosts/192.0.2.77", StatusCode::NOT_FOUND),
+    ] {
+        let (status, html) = get(&server, &cookie, path).await?;
+        assert_eq!(status, code, "{path}");
+        assert!(
+            html.contains("role=\"alert\""),
+            "{path}: an HTML error page"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn config_page_shows_groups_and_hides_secrets() -> Result<()> {
+    let server = fixture(false).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (_, html) = get(&server, &cookie, "/config").await?;
+    assert!(html.contains("<th scope=\"row\">lab</th>"));
+    assert!(html.contains("T:139,445"));
+    assert!(html.contains("every 1 s"));
+    assert!(html.contains("[[group]]"), "the file's text");
+    assert!(!html.contains("T0PSECRET"), "notifier URLs are hidden");
+    // Without a monitor in the process the overview says so and offers no action.
+    let admin = server.cookie(Role::Admin).await?;
+    let (_, html) = get(&server, &admin, "/").await?;
+    assert!(html.contains("No monitor runs in this process"));
+    assert!(!html.contains("/ack\"") && !html.contains("/scan\""));
+    Ok(())
+}
+
+#[tokio::test]
+async fn stylesheet_is_served_and_security_headers_hold() -> Result<()> {
+    let server = fixture(false).await?;
+    let r = client()
+        .get(server.url("/static/portwatch.css"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()?
+            .starts_with("text/css")
+    );
+    assert!(r.text().await?.contains(":focus-visible"));
+    let cookie = server.cookie(Role::Viewer).await?;
+    let r = client()
+        .get(server.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await?;
+    let csp = r.headers()["content-security-policy"].to_str()?;
+    assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()?
+            .starts_with("text/html")
+    );
+    Ok(())
+}
