@@ -15,6 +15,9 @@ const SPAN_SELECT: &str = "SELECT h.addr, h.hostname, sp.port, sp.proto, sp.stat
      FROM spans sp JOIN hosts h ON h.id = sp.host_id JOIN scans f ON f.id = sp.from_scan \
      LEFT JOIN scans t ON t.id = sp.to_scan";
 
+const HOST_SELECT: &str = "SELECT h.addr, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
+     (SELECT COUNT(*) FROM spans sp WHERE sp.host_id = h.id AND sp.to_scan IS NULL) AS open_ports";
+
 impl Store {
     /// One scan, if it exists.
     pub async fn scan(&self, id: ScanId) -> Result<Option<ScanRow>> {
@@ -77,29 +80,41 @@ impl Store {
         let op = "list hosts";
         let mut tx = self.read_tx(op).await?;
         let rows = tx
-            .fetch_all(&Sql::new(
-                "SELECT h.addr, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
-                 (SELECT COUNT(*) FROM spans sp WHERE sp.host_id = h.id AND sp.to_scan IS NULL) AS open_ports \
-                 FROM hosts h",
-            ))
+            .fetch_all(&Sql::new(format!("{HOST_SELECT} FROM hosts h")))
             .await
             .map_err(self.err(op))?;
-        let e = self.err(op);
         let mut hosts = rows
             .iter()
-            .map(|r| {
-                Ok(HostRow {
-                    addr: self.addr_col(&r.text("addr").map_err(&e)?, op)?,
-                    hostname: r.opt_text("hostname").map_err(&e)?,
-                    first_seen_at: r.opt_int("first_seen_at").map_err(&e)?,
-                    last_seen_at: r.opt_int("last_seen_at").map_err(&e)?,
-                    last_scan_id: r.opt_int("last_scan_id").map_err(&e)?.map(ScanId),
-                    open_ports: r.int("open_ports").map_err(&e)?.max(0).unsigned_abs(),
-                })
-            })
+            .map(|r| self.host_row(r, op))
             .collect::<Result<Vec<_>>>()?;
         hosts.sort_by_key(|h| h.addr);
         Ok(hosts)
+    }
+
+    /// One host, if a scan ever found it up.
+    pub async fn host(&self, addr: IpAddr) -> Result<Option<HostRow>> {
+        let op = "read a host";
+        let mut tx = self.read_tx(op).await?;
+        let row = tx
+            .fetch_optional(
+                &Sql::new(format!("{HOST_SELECT} FROM hosts h WHERE h.addr = $1"))
+                    .bind(addr.to_string()),
+            )
+            .await
+            .map_err(self.err(op))?;
+        row.map(|r| self.host_row(&r, op)).transpose()
+    }
+
+    fn host_row(&self, r: &DbRow, op: &'static str) -> Result<HostRow> {
+        let e = self.err(op);
+        Ok(HostRow {
+            addr: self.addr_col(&r.text("addr").map_err(&e)?, op)?,
+            hostname: r.opt_text("hostname").map_err(&e)?,
+            first_seen_at: r.opt_int("first_seen_at").map_err(&e)?,
+            last_seen_at: r.opt_int("last_seen_at").map_err(&e)?,
+            last_scan_id: r.opt_int("last_scan_id").map_err(&e)?.map(ScanId),
+            open_ports: r.int("open_ports").map_err(&e)?.max(0).unsigned_abs(),
+        })
     }
 
     /// Every span of a host (or of one of its ports), by transport, port and time.
@@ -117,6 +132,21 @@ impl Store {
                 Sql::new(format!("{SPAN_SELECT} WHERE h.addr = $1 {order}")).bind(addr.to_string())
             }
         };
+        let mut tx = self.read_tx(op).await?;
+        let rows = tx.fetch_all(&sql).await.map_err(self.err(op))?;
+        rows.iter().map(|r| self.span_row(r, op)).collect()
+    }
+
+    /// Every span of every host that was current at or after `since_ms` (still current, or
+    /// ended then or later), grouped by host, then by transport and port, oldest first: what a
+    /// chart of the last days needs, in one query.
+    pub async fn spans_since(&self, since_ms: i64) -> Result<Vec<SpanRow>> {
+        let op = "read the recent history of every host";
+        let sql = Sql::new(format!(
+            "{SPAN_SELECT} WHERE sp.to_scan IS NULL OR COALESCE(t.finished_at, t.started_at) >= $1 \
+             ORDER BY sp.host_id, sp.proto, sp.port, f.seq"
+        ))
+        .bind(since_ms);
         let mut tx = self.read_tx(op).await?;
         let rows = tx.fetch_all(&sql).await.map_err(self.err(op))?;
         rows.iter().map(|r| self.span_row(r, op)).collect()

@@ -338,6 +338,26 @@ async fn history_and_open_at(db: TestDb) -> Result<()> {
             .is_empty()
     );
 
+    // Every host's spans since a moment: ended ones only if they ended then or later.
+    let all = store.spans_since(0).await?;
+    ensure!(
+        ports_of(&all, A) == vec![22, 80] && ports_of(&all, B) == vec![443],
+        "{all:?}"
+    );
+    let after_s3 = h[0].to_at.map_or(i64::MAX, |t| t + 1);
+    let recent = store.spans_since(after_s3).await?;
+    ensure!(
+        ports_of(&recent, A) == vec![80] && ports_of(&recent, B) == vec![443],
+        "{recent:?}"
+    );
+
+    let one_host = store.host(addr).await?;
+    ensure!(
+        one_host.is_some_and(|h| h.addr == addr && h.open_ports == 1),
+        "host {A}"
+    );
+    ensure!(store.host("10.9.9.9".parse()?).await?.is_none());
+
     let last = store.last_complete_scans(addr, 2).await?;
     let ids: Vec<i64> = last.iter().map(|s| s.id.0).collect();
     ensure!(ids == vec![s3.0, s2.0], "{ids:?}");

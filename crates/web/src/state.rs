@@ -5,9 +5,11 @@
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use portwatch_monitor::daemon::Daemon;
 use portwatch_store::Store;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Shared state (cheap to clone).
 #[derive(Clone)]
@@ -21,7 +23,13 @@ struct Inner {
     session_key: [u8; 32],
     login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     config_text: Option<String>,
+    /// When each token's last use was written to the store, so that a busy client costs one
+    /// write a minute rather than one per request.
+    token_touched: Mutex<HashMap<i64, Instant>>,
 }
+
+/// How often a token's `last used` time is written at most.
+pub const TOKEN_TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// Login attempts allowed per client address and minute.
 pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 5;
@@ -45,6 +53,7 @@ impl AppState {
                 session_key,
                 login_limiter: RateLimiter::keyed(quota),
                 config_text,
+                token_touched: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -67,6 +76,21 @@ impl AppState {
     /// Whether `client` may try to log in now.
     pub fn login_allowed(&self, client: IpAddr) -> bool {
         self.inner.login_limiter.check_key(&client).is_ok()
+    }
+
+    /// Whether token `id`'s use should be written now (at most once per [`TOKEN_TOUCH_EVERY`]).
+    pub fn token_use_due(&self, id: i64) -> bool {
+        let now = Instant::now();
+        let Ok(mut touched) = self.inner.token_touched.lock() else {
+            return true;
+        };
+        match touched.get(&id) {
+            Some(at) if now.duration_since(*at) < TOKEN_TOUCH_EVERY => false,
+            _ => {
+                touched.insert(id, now);
+                true
+            }
+        }
     }
 
     /// The configuration file as written, if any.

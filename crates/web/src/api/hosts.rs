@@ -183,10 +183,8 @@ pub async fn list(
 async fn find_host(state: &AppState, addr: std::net::IpAddr) -> Result<HostRow, ApiError> {
     state
         .store()
-        .hosts()
+        .host(addr)
         .await?
-        .into_iter()
-        .find(|h| h.addr == addr)
         .ok_or_else(|| ApiError::not_found(format!("no host {addr} in the history")))
 }
 

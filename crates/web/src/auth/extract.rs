@@ -76,7 +76,9 @@ async fn bearer_user(parts: &Parts, state: &AppState) -> Result<Option<User>, Ap
     let Some(row) = state.store().find_token(&tokens::hash(token)).await? else {
         return Err(ApiError::unauthorized());
     };
-    let _ = state.store().touch_token(row.id).await;
+    if state.token_use_due(row.id) {
+        let _ = state.store().touch_token(row.id).await;
+    }
     let role = row.role.parse::<Role>().map_err(ApiError::internal)?;
     Ok(Some(User {
         token_id: row.id,

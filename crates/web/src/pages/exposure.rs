@@ -6,8 +6,7 @@
 //! `critical` where the host is: the LAN rating for private and loopback addresses, the
 //! internet rating otherwise.
 //!
-//! The store has no query for "every span of the last 30 days", so the series is computed from
-//! one `history` query per host, and cached. The cache key changes with every complete scan
+//! The series is computed from one query over the spans of the window, and cached. The cache key changes with every complete scan
 //! that found a host up (the only scans that open or close spans), with the day, and after
 //! [`MAX_AGE_MS`] (pruning). With more than [`INLINE_HOSTS`] hosts, a changed key serves the
 //! previous series while a background task computes the new one, so pages stay fast.
@@ -124,20 +123,12 @@ pub fn add_host(series: &mut Exposure, addr: IpAddr, spans: &[SpanRow], now: i64
     }
 }
 
-/// Whether a host can have had an open span in the window: its spans only close in scans
-/// that found it up, so a host with nothing open that was last seen before the window has
-/// nothing in it.
-fn may_contribute(h: &HostRow, window_start: i64) -> bool {
-    h.open_ports > 0 || h.last_seen_at.is_some_and(|t| t >= window_start)
-}
-
-/// Computes the series from the store (one `history` query per host that may contribute).
-pub async fn compute(state: &AppState, hosts: &[HostRow], now: i64) -> Result<Exposure, PageError> {
+/// Computes the series from the store, in one query over the spans of the window.
+pub async fn compute(state: &AppState, now: i64) -> Result<Exposure, PageError> {
     let mut series = empty(now);
-    let start = first_day(now);
-    for h in hosts.iter().filter(|h| may_contribute(h, start)) {
-        let spans = state.store().history(h.addr, None).await?;
-        add_host(&mut series, h.addr, &spans, now);
+    let spans = state.store().spans_since(first_day(now)).await?;
+    for host in spans.chunk_by(|a, b| a.host == b.host) {
+        add_host(&mut series, host[0].host, host, now);
     }
     series.computed_at = now_ms().max(now);
     Ok(series)
@@ -222,7 +213,7 @@ impl ExposureCache {
             });
         }
         if let Some(v) = cached.filter(|_| hosts.len() > INLINE_HOSTS) {
-            self.refresh_in_background(state, hosts, key);
+            self.refresh_in_background(state, key);
             return Ok(Served {
                 exposure: v,
                 stale: true,
@@ -235,7 +226,7 @@ impl ExposureCache {
                 stale: false,
             });
         }
-        let value = Arc::new(compute(state, hosts, now).await?);
+        let value = Arc::new(compute(state, now).await?);
         self.store(key, value.clone());
         Ok(Served {
             exposure: value,
@@ -243,7 +234,7 @@ impl ExposureCache {
         })
     }
 
-    fn refresh_in_background(self: &Arc<Self>, state: &AppState, hosts: &[HostRow], key: Key) {
+    fn refresh_in_background(self: &Arc<Self>, state: &AppState, key: Key) {
         {
             let mut c = self.cached.lock().unwrap_or_else(|p| p.into_inner());
             if c.refreshing {
@@ -251,10 +242,10 @@ impl ExposureCache {
             }
             c.refreshing = true;
         }
-        let (me, state, hosts) = (self.clone(), state.clone(), hosts.to_vec());
+        let (me, state) = (self.clone(), state.clone());
         tokio::spawn(async move {
             let _one_at_a_time = me.computing.lock().await;
-            match compute(&state, &hosts, now_ms()).await {
+            match compute(&state, now_ms()).await {
                 Ok(v) => me.store(key, Arc::new(v)),
                 Err(_) => {
                     me.cached
@@ -330,20 +321,5 @@ mod tests {
         let mut s = empty(now);
         add_host(&mut s, "203.0.113.9".parse().unwrap(), &spans[2..3], now);
         assert_eq!((s.days[DAYS - 1].critical, s.days[DAYS - 1].high), (1, 0));
-    }
-
-    #[test]
-    fn hosts_without_recent_scans_or_open_ports_are_skipped() {
-        let h = |open, seen| HostRow {
-            addr: "10.0.0.5".parse().unwrap(),
-            hostname: None,
-            first_seen_at: Some(0),
-            last_seen_at: Some(seen),
-            last_scan_id: None,
-            open_ports: open,
-        };
-        assert!(!may_contribute(&h(0, 5), 10));
-        assert!(may_contribute(&h(1, 5), 10));
-        assert!(may_contribute(&h(0, 10), 10));
     }
 }

@@ -149,14 +149,14 @@ pub async fn host(
         PageError::BadRequest(format!("\"{text}\" is not an IPv4 or IPv6 address."))
     })?;
     let now = format::now_ms();
-    let (hosts, spans, violations, alerts) = tokio::join!(
-        state.store().hosts(),
+    let (row, spans, violations, alerts) = tokio::join!(
+        state.store().host(addr),
         state.store().history(addr, None),
         source::violations(&state),
         alerts_for(&state, addr),
     );
     let (spans, violations, alerts) = (spans?, violations?, alerts?);
-    let row = hosts?.into_iter().find(|h| h.addr == addr);
+    let row = row?;
     if row.is_none() && spans.is_empty() {
         return Err(PageError::NotFound(format!(
             "No scan has found {addr} up: there is no history for it."
