@@ -42,17 +42,33 @@ pub fn check_listen_safety(listen: SocketAddr, tokens: usize) -> Result<(), WebE
     Ok(())
 }
 
+/// Binds `listen`, so that a taken address is an error before anything else starts.
+pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, WebError> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| WebError::Bind { listen, source })
+}
+
 /// Serves `state` on `listen` until `shutdown` is cancelled.
 pub async fn serve(
     state: AppState,
     listen: SocketAddr,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| WebError::Bind { listen, source })?;
-    let bound = listener.local_addr().unwrap_or(listen);
-    tracing::info!(listen = %bound, "dashboard and API listening");
+    serve_on(state, bind(listen).await?, shutdown).await
+}
+
+/// Serves `state` on a bound `listener` until `shutdown` is cancelled.
+pub async fn serve_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), WebError> {
+    let listen = listener.local_addr().map_err(|source| WebError::Bind {
+        listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
+    tracing::info!(listen = %listen, "dashboard and API listening");
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),

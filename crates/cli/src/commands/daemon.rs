@@ -63,18 +63,23 @@ pub fn run_daemon(args: RunArgs) -> Result<u8> {
     };
     super::runtime()?.block_on(async move {
         let store = crate::db::open(database.as_deref(), None).await?;
+        let mut listener = None;
         if !args.no_web {
             let live = store.tokens().await?.iter().filter(|t| t.revoked_at.is_none()).count();
             portwatch_web::check_listen_safety(listen, live)?;
+            // A taken address stops the start, before any scan or token.
+            let bound = portwatch_web::bind(listen).await?;
+            let url = format!("http://{}/", bound.local_addr().unwrap_or(listen));
+            listener = Some(bound);
             if live == 0 {
                 let (token, _) =
                     portwatch_web::auth::tokens::create(&store, "first-run", Role::Admin).await?;
                 if args.log_format == LogFormat::Json {
-                    tracing::warn!(token = %token, "no API token existed, so an admin token was created (shown only once)");
+                    tracing::warn!(token = %token, url = %url, "no API token existed, so an admin token was created (shown only once)");
                 } else {
                     eprintln!(
                         "portwatch: no API token existed, so an admin token was created (shown only once):\n  \
-                         {token}\nsign in at http://{listen}/ with it; more with `portwatch token create`"
+                         {token}\nsign in at {url} with it; more with `portwatch token create`"
                     );
                 }
             }
@@ -84,9 +89,15 @@ pub fn run_daemon(args: RunArgs) -> Result<u8> {
         let shutdown = CancellationToken::new();
         spawn_signals(daemon.clone(), args.config.clone(), shutdown.clone())?;
         spawn_event_log(&daemon);
-        let web = (!args.no_web).then(|| {
+        let web = listener.map(|listener| {
             let state = portwatch_web::AppState::new(store, Some(daemon.clone()), config_text);
-            tokio::spawn(portwatch_web::serve(state, listen, shutdown.clone()))
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let served = portwatch_web::serve_on(state, listener, stop.clone()).await;
+                // The dashboard is part of the service: without it, stop rather than run blind.
+                stop.cancel();
+                served
+            })
         });
         daemon.run(shutdown.clone()).await;
         if let Some(web) = web {
