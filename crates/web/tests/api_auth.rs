@@ -14,6 +14,7 @@ both_backends!(
     viewers_read_but_do_not_act,
     session_cookies_need_csrf_and_integrity,
     login_then_docs_with_the_session,
+    the_document_lists_every_route,
 );
 
 async fn every_route_needs_a_token(db: TestDb) -> Result<()> {
@@ -288,6 +289,49 @@ async fn login_then_docs_with_the_session(db: TestDb) -> Result<()> {
             "{path} with a session: {}",
             r.status()
         );
+    }
+    Ok(())
+}
+
+/// The OpenAPI document names exactly the routes the server answers: every (method, path) in
+/// it is in the test's list and the other way round, and each one answers an admin with
+/// something other than "no such route" or "wrong method".
+async fn the_document_lists_every_route(db: TestDb) -> Result<()> {
+    let api = Api::start(db, true).await?;
+    let (status, doc) = api.get("/api/openapi.json").await?;
+    ensure!(status == StatusCode::OK, "{status}");
+    ensure!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                documented.push((method.to_string(), path.clone()));
+            }
+        }
+    }
+    documented.sort();
+    let mut listed: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    listed.sort();
+    ensure!(
+        documented == listed,
+        "document {documented:?}\nroutes {listed:?}"
+    );
+    for (method, template) in ROUTES {
+        let path = api.fill(template);
+        let body = api.body_for(method, template);
+        let (status, answer) = api
+            .send(method, &path, Some(&api.admin), &[], body.as_ref())
+            .await?;
+        let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+            || (status == StatusCode::NOT_FOUND && error_of(&answer).contains("no API route"));
+        ensure!(!unrouted, "{method} {path}: {status} {answer}");
     }
     Ok(())
 }
