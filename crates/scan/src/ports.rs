@@ -4,6 +4,28 @@ use crate::error::{Result, ScanError};
 use crate::model::Proto;
 use std::collections::BTreeSet;
 
+/// `ports` (in any order, repeats allowed) as `22,137-139,445`.
+fn compact_ranges(ports: &[u16]) -> String {
+    let set: BTreeSet<u16> = ports.iter().copied().collect();
+    let mut runs: Vec<(u16, u16)> = Vec::new();
+    for port in set {
+        match runs.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(port) => *end = port,
+            _ => runs.push((port, port)),
+        }
+    }
+    runs.iter()
+        .map(|&(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}-{end}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The ports to scan, per transport, sorted and without duplicates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortList {
@@ -30,6 +52,18 @@ impl PortList {
             Proto::Tcp => &self.tcp,
             Proto::Udp => &self.udp,
         }
+    }
+
+    /// The list as a compact spec that [`parse_port_spec`] reads back: `T:22,137-139,U:53`
+    /// (empty when no port is selected).
+    pub fn to_spec(&self) -> String {
+        let mut parts = Vec::new();
+        for (prefix, ports) in [("T", &self.tcp), ("U", &self.udp)] {
+            if !ports.is_empty() {
+                parts.push(format!("{prefix}:{}", compact_ranges(ports)));
+            }
+        }
+        parts.join(",")
     }
 
     /// Union of two lists.
@@ -237,6 +271,21 @@ fn invalid(token: &str, reason: &str) -> ScanError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lists_are_written_compactly() {
+        let list = PortList {
+            tcp: vec![445, 137, 138, 139, 22],
+            udp: vec![53],
+        };
+        assert_eq!(list.to_spec(), "T:22,137-139,445,U:53");
+        assert_eq!(PortList::default().to_spec(), "");
+        let top = PortList {
+            tcp: vec![65535, 65534],
+            udp: vec![],
+        };
+        assert_eq!(top.to_spec(), "T:65534-65535");
+    }
+
     use super::*;
 
     const TCP: &[Proto] = &[Proto::Tcp];

@@ -2,7 +2,7 @@
 //! error (never a panic), and what a spec says is exactly what it selects.
 
 use portwatch_scan::model::Proto;
-use portwatch_scan::ports::parse_port_spec;
+use portwatch_scan::ports::{PortList, parse_port_spec};
 use portwatch_scan::targets::{TargetSet, TargetSpec};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -10,6 +10,20 @@ use std::net::{IpAddr, Ipv4Addr};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn a_list_written_as_a_spec_reads_back_the_same(
+        tcp in prop::collection::btree_set(1u16..=65535, 0..40),
+        udp in prop::collection::btree_set(1u16..=65535, 0..40),
+    ) {
+        let list = PortList { tcp: tcp.into_iter().collect(), udp: udp.into_iter().collect() };
+        let spec = list.to_spec();
+        if list.is_empty() {
+            prop_assert_eq!(spec, "");
+        } else {
+            prop_assert_eq!(parse_port_spec(&spec, &[Proto::Tcp]).ok(), Some(list), "{}", spec);
+        }
+    }
 
     #[test]
     fn port_spec_never_panics(s in "\\PC{0,40}") {

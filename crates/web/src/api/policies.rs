@@ -65,47 +65,13 @@ pub struct PolicyList {
     pub groups: Vec<GroupPolicy>,
 }
 
-/// `list` as a compact port spec: `T:22,80-90,U:53`.
-pub fn port_spec(list: &PortList) -> String {
-    let ranges = |ports: &[u16]| {
-        let mut sorted = ports.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut out: Vec<String> = Vec::new();
-        let mut i = 0;
-        while i < sorted.len() {
-            let start = sorted[i];
-            let mut end = start;
-            while i + 1 < sorted.len() && sorted[i + 1] == end.saturating_add(1) {
-                i += 1;
-                end = sorted[i];
-            }
-            out.push(if start == end {
-                start.to_string()
-            } else {
-                format!("{start}-{end}")
-            });
-            i += 1;
-        }
-        out.join(",")
-    };
-    let mut parts = Vec::new();
-    if !list.tcp.is_empty() {
-        parts.push(format!("T:{}", ranges(&list.tcp)));
-    }
-    if !list.udp.is_empty() {
-        parts.push(format!("U:{}", ranges(&list.udp)));
-    }
-    parts.join(",")
-}
-
 impl From<&Group> for GroupPolicy {
     fn from(g: &Group) -> Self {
         GroupPolicy {
             name: g.name.clone(),
             targets: g.targets.clone(),
             exclude: g.exclude.clone(),
-            ports: port_spec(&g.ports),
+            ports: g.ports.to_spec(),
             schedule: match &g.schedule {
                 Schedule::Every(d) => ScheduleView {
                     every_seconds: Some(d.as_secs()),
@@ -117,9 +83,9 @@ impl From<&Group> for GroupPolicy {
                 },
             },
             policy: PolicyView {
-                must_be_closed: port_spec(&g.policy.must_be_closed),
-                allowed_open: g.policy.allowed_open.as_ref().map(port_spec),
-                expected_open: port_spec(&g.policy.expected_open),
+                must_be_closed: g.policy.must_be_closed.to_spec(),
+                allowed_open: g.policy.allowed_open.as_ref().map(PortList::to_spec),
+                expected_open: g.policy.expected_open.to_spec(),
                 severity: g.policy.severity.map(SeverityName::from),
             },
             notify: g.notify.clone(),
@@ -149,24 +115,4 @@ pub async fn list(
     Ok(Json(PolicyList {
         groups: settings.groups.iter().map(GroupPolicy::from).collect(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_specs_are_compact() {
-        let list = PortList {
-            tcp: vec![445, 137, 138, 139, 22],
-            udp: vec![53],
-        };
-        assert_eq!(port_spec(&list), "T:22,137-139,445,U:53");
-        assert_eq!(port_spec(&PortList::default()), "");
-        let top = PortList {
-            tcp: vec![65535, 65534],
-            udp: vec![],
-        };
-        assert_eq!(port_spec(&top), "T:65534-65535");
-    }
 }

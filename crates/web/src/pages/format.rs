@@ -88,39 +88,10 @@ pub fn interval(d: Duration) -> String {
 
 /// A port list in the compact spec form: `T:22,80-90,U:53` (`none` when empty).
 pub fn port_spec(ports: &PortList) -> String {
-    let ranges = |list: &[u16]| -> String {
-        let mut sorted = list.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut out: Vec<String> = Vec::new();
-        let mut i = 0;
-        while i < sorted.len() {
-            let start = sorted[i];
-            let mut end = start;
-            while i + 1 < sorted.len() && sorted[i + 1] == end.saturating_add(1) {
-                i += 1;
-                end = sorted[i];
-            }
-            out.push(if start == end {
-                start.to_string()
-            } else {
-                format!("{start}-{end}")
-            });
-            i += 1;
-        }
-        out.join(",")
-    };
-    let mut parts = Vec::new();
-    if !ports.tcp.is_empty() {
-        parts.push(format!("T:{}", ranges(&ports.tcp)));
-    }
-    if !ports.udp.is_empty() {
-        parts.push(format!("U:{}", ranges(&ports.udp)));
-    }
-    if parts.is_empty() {
+    if ports.is_empty() {
         "none".into()
     } else {
-        parts.join(",")
+        ports.to_spec()
     }
 }
 
