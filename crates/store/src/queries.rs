@@ -91,6 +91,26 @@ impl Store {
         Ok(hosts)
     }
 
+    /// A value that changes whenever the host list may have: the newest complete scan's
+    /// sequence number and the number of hosts (pruning and imports change one or the other).
+    /// Cheap enough to ask on every request, so that readers can cache [`Store::hosts`].
+    pub async fn hosts_version(&self) -> Result<(i64, i64)> {
+        let op = "read the history's version";
+        let mut tx = self.read_tx(op).await?;
+        let row = tx
+            .fetch_optional(&Sql::new(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM scans) AS seq, \
+                 (SELECT COUNT(*) FROM hosts) AS hosts",
+            ))
+            .await
+            .map_err(self.err(op))?;
+        let e = self.err(op);
+        match row {
+            Some(r) => Ok((r.int("seq").map_err(&e)?, r.int("hosts").map_err(&e)?)),
+            None => Ok((0, 0)),
+        }
+    }
+
     /// One host, if a scan ever found it up.
     pub async fn host(&self, addr: IpAddr) -> Result<Option<HostRow>> {
         let op = "read a host";

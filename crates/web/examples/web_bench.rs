@@ -1,6 +1,6 @@
 //! Dashboard and API benchmark fixture: fills a SQLite store with HOSTS hosts (two scans, a
 //! few open ports each, risky ones among them, and firing violations), serves the real router
-//! on a loopback port, and then either
+//! (with the monitor, its schedule not started) on a loopback port, and then either
 //!
 //! - `--render N`: fetches the overview, a host page and an API page N times each and prints
 //!   one JSON line per page with the median, p99 and maximum latency in milliseconds; or
@@ -51,7 +51,11 @@ async fn main() -> Fallible<()> {
     );
     let (token, _) =
         portwatch_web::auth::tokens::create(&store, "bench-admin", Role::Admin).await?;
-    let state = AppState::new(store, None, Some(CONFIG.to_string()));
+    // As `portwatch run` serves it: with the monitor (its alert book restored from the store),
+    // whose schedule is not started so that nothing scans.
+    let settings = portwatch_monitor::config::parse(CONFIG, std::path::Path::new("bench.toml"))?;
+    let daemon = portwatch_monitor::daemon::Daemon::new(settings, store.clone()).await?;
+    let state = AppState::new(store, Some(daemon), Some(CONFIG.to_string()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

@@ -57,24 +57,22 @@ async fn set_state_gauges(state: &AppState) {
         }
     }
     let started = std::time::Instant::now();
-    if let Ok(hosts) = state.store().hosts().await {
-        metrics::histogram!("portwatch_store_latency_seconds", "query" => "hosts")
+    // Spans still current (nothing has ended after the end of time): every open port, at once.
+    if let Ok(spans) = state.store().spans_since(i64::MAX).await {
+        metrics::histogram!("portwatch_store_latency_seconds", "query" => "current_spans")
             .record(started.elapsed().as_secs_f64());
         let mut by_risk = std::collections::BTreeMap::new();
-        for h in hosts {
-            if let Ok(spans) = state.store().history(h.addr, None).await {
-                for s in spans.iter().filter(|s| {
-                    s.to_scan.is_none() && s.snapshot.state == portwatch_scan::PortState::Open
-                }) {
-                    let risk = portwatch_kb::risk(s.port, s.proto.transport());
-                    let sev = if portwatch_scan::model::is_internal(h.addr) {
-                        risk.lan
-                    } else {
-                        risk.internet
-                    };
-                    *by_risk.entry(sev).or_insert(0u64) += 1;
-                }
-            }
+        for s in spans
+            .iter()
+            .filter(|s| s.to_scan.is_none() && s.snapshot.state == portwatch_scan::PortState::Open)
+        {
+            let risk = portwatch_kb::risk(s.port, s.proto.transport());
+            let sev = if portwatch_scan::model::is_internal(s.host) {
+                risk.lan
+            } else {
+                risk.internet
+            };
+            *by_risk.entry(sev).or_insert(0u64) += 1;
         }
         for s in severities {
             metrics::gauge!("portwatch_open_ports", "risk" => s.to_string())

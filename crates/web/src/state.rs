@@ -4,7 +4,7 @@
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use portwatch_monitor::daemon::Daemon;
-use portwatch_store::Store;
+use portwatch_store::{HostRow, Store};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -26,7 +26,13 @@ struct Inner {
     /// When each token's last use was written to the store, so that a busy client costs one
     /// write a minute rather than one per request.
     token_touched: Mutex<HashMap<i64, Instant>>,
+    /// The host list as of a history version (see [`Store::hosts_version`]); loading it is
+    /// the costliest read of the pages, and it changes only when a scan completes.
+    hosts: tokio::sync::Mutex<Option<CachedHosts>>,
 }
+
+/// The host list with the history version it was read at.
+type CachedHosts = ((i64, i64), Arc<Vec<HostRow>>);
 
 /// How often a token's `last used` time is written at most.
 pub const TOKEN_TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -54,6 +60,7 @@ impl AppState {
                 login_limiter: RateLimiter::keyed(quota),
                 config_text,
                 token_touched: Mutex::new(HashMap::new()),
+                hosts: tokio::sync::Mutex::new(None),
             }),
         }
     }
@@ -61,6 +68,21 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Every host, as [`Store::hosts`] lists them, from a cache that a completed scan (or
+    /// pruning, or an import) invalidates. Concurrent callers share one load.
+    pub async fn hosts(&self) -> portwatch_store::Result<Arc<Vec<HostRow>>> {
+        let version = self.inner.store.hosts_version().await?;
+        let mut cached = self.inner.hosts.lock().await;
+        if let Some((v, hosts)) = cached.as_ref()
+            && *v == version
+        {
+            return Ok(hosts.clone());
+        }
+        let hosts = Arc::new(self.inner.store.hosts().await?);
+        *cached = Some((version, hosts.clone()));
+        Ok(hosts)
     }
 
     /// The daemon, if this process runs one.

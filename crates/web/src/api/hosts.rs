@@ -161,7 +161,6 @@ pub async fn list(
         offset,
     } = query;
     let hosts: Vec<HostSummary> = state
-        .store()
         .hosts()
         .await?
         .iter()

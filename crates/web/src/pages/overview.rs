@@ -188,7 +188,7 @@ pub async fn overview(
         page_number(q.vpage.as_deref()),
     );
     let (hosts, scans, violations, settings) = tokio::join!(
-        state.store().hosts(),
+        state.hosts(),
         state.store().scans(RECENT_SCANS, None),
         source::violations(&state),
         source::settings(&state),
