@@ -258,11 +258,9 @@ fn violation(addr: IpAddr, port: u16) -> Fallible<AlertStateRow> {
         silenced_until_ms: None,
         finding: finding.clone(),
     };
-    Ok(AlertStateRow {
-        key: finding.key(),
-        status: "firing".into(),
+    Ok(portwatch_monitor::daemon::state_row(
+        &finding.key(),
+        Some(&entry),
         since,
-        data: serde_json::to_value(&entry)?,
-        updated_at: since,
-    })
+    ))
 }

@@ -296,8 +296,9 @@ fn effects_of(
     }
 }
 
-/// The store row for an alert entry (`None`: resolved and forgotten).
-fn state_row(key: &str, entry: Option<&Entry>, now: i64) -> AlertStateRow {
+/// The store row for an alert entry (`None`: resolved and forgotten), as the daemon saves it
+/// and restores it on start.
+pub fn state_row(key: &str, entry: Option<&Entry>, now: i64) -> AlertStateRow {
     match entry {
         Some(e) => AlertStateRow {
             key: key.to_string(),

@@ -259,13 +259,7 @@ pub fn violation_row(
         silenced_until_ms: None,
         finding,
     };
-    let row = AlertStateRow {
-        key: key.clone(),
-        status: "firing".into(),
-        since,
-        data: serde_json::to_value(&entry).expect("an entry as JSON"),
-        updated_at: since,
-    };
+    let row = portwatch_monitor::daemon::state_row(&key, Some(&entry), since);
     (key, row)
 }
 
