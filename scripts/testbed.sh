@@ -12,7 +12,8 @@ usage() {
   cat <<'EOF'
 Usage: scripts/testbed.sh COMMAND
   up                 build every test host from scratch (runs down first), then verify
-  down               stop every test-host process, delete namespaces, veths, state
+  down               stop every test-host process, delete namespaces, veths, state and
+                     the blackhole routes: everything up made
   status             show what is up; exit 0 all up, 1 partly up, 3 down
   verify             check each host answers as the manifest says
   route-check ADDR   exit 0 only if ADDR is loopback or routed via a test-bed veth
@@ -487,6 +488,9 @@ main() {
     need_root
     take_lock
     cmd_down
+    # The blackhole routes go last, once no test host is left to route to.
+    ip route del blackhole "$RANGE4" 2>/dev/null || true
+    ip -6 route del blackhole "$RANGE6" 2>/dev/null || true
     log "down"
     ;;
   status)

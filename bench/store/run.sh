@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Ingest benchmark of portwatch-store on SQLite and PostgreSQL: SCANS scans of HOSTS hosts x
 # PORTS ports (OPEN open per host) with CHANGES state changes spread over them. Prints one
-# JSON line per backend. Needs the local PostgreSQL (trust auth on 127.0.0.1:5432).
+# JSON line per backend. Needs a PostgreSQL server with trust auth: PG_ADMIN, else
+# PORTWATCH_TEST_PG_URL, else 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SCANS=${SCANS:-1000} HOSTS=${HOSTS:-1000} PORTS=${PORTS:-100} OPEN=${OPEN:-3} CHANGES=${CHANGES:-50}
-PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_ADMIN=${PG_ADMIN:-${PORTWATCH_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}}
 args=(--scans "$SCANS" --hosts "$HOSTS" --ports "$PORTS" --open "$OPEN" --changes "$CHANGES")
 
 cargo build --quiet --release -p portwatch-store --example ingest_bench

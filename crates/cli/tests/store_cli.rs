@@ -8,7 +8,14 @@ use serde_json::Value;
 use std::net::TcpListener;
 use std::process::Command;
 
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The test server's admin URL: `PORTWATCH_TEST_PG_URL` (scripts/test.sh sets it to the
+/// cluster it owns), else the machine's server on 127.0.0.1:5432.
+fn pg_admin() -> String {
+    std::env::var("PORTWATCH_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
 
 /// A fresh PostgreSQL database, dropped at the end of the test.
 struct PgDb(String);
@@ -17,16 +24,18 @@ impl PgDb {
     fn new() -> PgDb {
         let name = format!("pwcli_{}_{}", std::process::id(), rand_suffix());
         let ok = Command::new("psql")
-            .args([PG_ADMIN, "-q", "-c", &format!("CREATE DATABASE {name}")])
+            .args([pg_admin().as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
             .status();
         assert!(
             ok.is_ok_and(|s| s.success()),
-            "PostgreSQL on 127.0.0.1:5432 is needed (scripts/test.sh starts it)"
+            "the test PostgreSQL server is needed (scripts/test.sh starts it)"
         );
         PgDb(name)
     }
     fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
+        let admin = pg_admin();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        format!("{base}/{}", self.0)
     }
 }
 
@@ -34,7 +43,7 @@ impl Drop for PgDb {
     fn drop(&mut self) {
         let _ = Command::new("psql")
             .args([
-                PG_ADMIN,
+                pg_admin().as_str(),
                 "-q",
                 "-c",
                 &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),

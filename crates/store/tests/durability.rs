@@ -4,7 +4,7 @@
 mod common;
 
 use anyhow::{Context, Result, bail, ensure};
-use common::{Kind, PG_ADMIN_URL, TestDb, outcome, port, run_scan, with_details};
+use common::{Kind, TestDb, outcome, pg_admin_url, port, run_scan, with_details};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, Store, StoreError};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -54,7 +54,7 @@ async fn bad_urls_and_unopenable_paths_say_what_to_do() -> Result<()> {
     let e = Store::open(&format!("sqlite://{}/junk.db", dir.path().display())).await;
     ensure!(matches!(e, Err(StoreError::CannotOpen { .. })), "{e:?}");
     // PostgreSQL: no such database, nothing listening.
-    let e = Store::open("postgres://postgres@127.0.0.1:5432/pwtest_does_not_exist").await;
+    let e = Store::open(&common::pg_db_url("pwtest_does_not_exist")).await;
     let msg = e
         .as_ref()
         .err()
@@ -188,7 +188,7 @@ async fn read_only_database_is_refused_and_intact(db: TestDb) -> Result<()> {
 }
 
 async fn admin(sql: &str) -> Result<()> {
-    let mut c = sqlx::PgConnection::connect(PG_ADMIN_URL).await?;
+    let mut c = sqlx::PgConnection::connect(&pg_admin_url()).await?;
     sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
         .execute(&mut c)
         .await?;

@@ -13,9 +13,21 @@ use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Where the test server lives (trust authentication on this kind of machine).
-pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-const PG_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
+/// The admin URL of the PostgreSQL server the tests use: `PORTWATCH_TEST_PG_URL` (set by
+/// `scripts/test.sh` to the cluster it owns), else the machine's server on 127.0.0.1:5432.
+pub fn pg_admin_url() -> String {
+    std::env::var("PORTWATCH_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// The URL of database `name` on the test server.
+pub fn pg_db_url(name: &str) -> String {
+    let admin = pg_admin_url();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
 
 /// Every table of the schema, for row counts.
 pub const TABLES: [&str; 7] = [
@@ -80,7 +92,7 @@ impl TestDb {
         })
     }
 
-    /// A new, empty PostgreSQL database (starting the local server if it is down).
+    /// A new, empty PostgreSQL database (on the test server).
     pub async fn postgres() -> Result<TestDb> {
         ensure_server().await?;
         sweep_stale().await;
@@ -89,14 +101,14 @@ impl TestDb {
             .build_hasher()
             .finish();
         let name = format!("pwtest_{secs}_{random:016x}");
-        let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await?;
+        let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await?;
         admin.close().await?;
         Ok(TestDb {
             kind: Kind::Postgres,
-            url: format!("{PG_BASE_URL}/{name}"),
+            url: pg_db_url(&name),
             dir: tempfile::tempdir()?,
             pg_name: Some(name),
         })
@@ -181,7 +193,7 @@ impl Drop for TestDb {
 }
 
 async fn drop_database(name: &str) -> Result<()> {
-    let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await?;
+    let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
@@ -191,32 +203,24 @@ async fn drop_database(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Starts the local PostgreSQL cluster if nothing answers.
+/// Waits briefly for the test server; it is never started from here (that would change the
+/// machine's own cluster): `scripts/test.sh` starts the one the tests own.
 async fn ensure_server() -> Result<()> {
-    if sqlx::PgConnection::connect(PG_ADMIN_URL).await.is_ok() {
-        return Ok(());
-    }
-    let versions = std::fs::read_dir("/etc/postgresql").context("PostgreSQL is not installed")?;
-    for v in versions.flatten() {
-        // Several tests may start it at once; "already running" is fine.
-        let _ = std::process::Command::new("pg_ctlcluster")
-            .args(["--skip-systemctl-redirect"])
-            .arg(v.file_name())
-            .args(["main", "start"])
-            .status();
-    }
-    for _ in 0..100 {
-        if sqlx::PgConnection::connect(PG_ADMIN_URL).await.is_ok() {
+    for _ in 0..50 {
+        if sqlx::PgConnection::connect(&pg_admin_url()).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    bail!("PostgreSQL does not answer at {PG_ADMIN_URL}")
+    bail!(
+        "PostgreSQL does not answer at {} (run scripts/test.sh, or set PORTWATCH_TEST_PG_URL)",
+        pg_admin_url()
+    )
 }
 
 /// Drops test databases left by killed test runs (older than an hour).
 async fn sweep_stale() {
-    let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await else {
+    let Ok(mut admin) = sqlx::PgConnection::connect(&pg_admin_url()).await else {
         return;
     };
     let names: Vec<String> =
