@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use portwatch_scan::PortResult;
 use portwatch_scan::ports::PortList;
 use portwatch_store::{ApplyReport, Effects, HostOutcome, NewScan, ScanId, ScanOutcome, Store};
