@@ -9,14 +9,105 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-/// Installs the process-wide recorder once (later calls reuse it).
+/// What kind of series a metric is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Counter,
+    Gauge,
+    /// A histogram with these upper bounds (seconds).
+    Histogram(&'static [f64]),
+}
+
+/// Bounds for scan durations: a loopback check takes milliseconds, a large sweep minutes.
+const SCAN_SECONDS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
+/// Bounds for store calls.
+const STORE_SECONDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// Every metric portwatch exports, with its type and help text: the one list `/metrics`
+/// describes (Prometheus wants `# HELP` and `# TYPE` for each) and the tests check.
+const CATALOGUE: &[(&str, Kind, &str)] = &[
+    (
+        "portwatch_scans_total",
+        Kind::Counter,
+        "Group scans recorded, by group and kind (scheduled or confirmation).",
+    ),
+    (
+        "portwatch_scan_failures_total",
+        Kind::Counter,
+        "Group scans that failed before they could be recorded, by group.",
+    ),
+    (
+        "portwatch_scan_duration_seconds",
+        Kind::Histogram(SCAN_SECONDS),
+        "Time a group scan took, by group and kind.",
+    ),
+    (
+        "portwatch_ports_probed_total",
+        Kind::Counter,
+        "Host and port pairs probed by the monitor's scans.",
+    ),
+    (
+        "portwatch_alerts_sent_total",
+        Kind::Counter,
+        "Alert messages a notifier accepted, by channel.",
+    ),
+    (
+        "portwatch_alerts_failed_total",
+        Kind::Counter,
+        "Alert delivery attempts that failed (they are retried), by channel.",
+    ),
+    (
+        "portwatch_store_latency_seconds",
+        Kind::Histogram(STORE_SECONDS),
+        "Time a store call took, by query.",
+    ),
+    (
+        "portwatch_violations",
+        Kind::Gauge,
+        "Policy violations firing now, by severity.",
+    ),
+    (
+        "portwatch_open_ports",
+        Kind::Gauge,
+        "Ports open now in the stored history, by the risk where the host is reachable.",
+    ),
+];
+
+/// Installs the process-wide recorder once (later calls reuse it) and describes every metric.
 pub fn install() {
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok());
+    HANDLE.get_or_init(|| {
+        let mut builder = PrometheusBuilder::new();
+        for (name, kind, _) in CATALOGUE {
+            if let Kind::Histogram(bounds) = kind {
+                builder = builder
+                    .set_buckets_for_metric(Matcher::Full((*name).to_string()), bounds)
+                    .ok()?;
+            }
+        }
+        let handle = builder.install_recorder().ok()?;
+        for (name, kind, help) in CATALOGUE {
+            match kind {
+                Kind::Counter => metrics::describe_counter!(*name, *help),
+                Kind::Gauge => metrics::describe_gauge!(*name, *help),
+                Kind::Histogram(_) => metrics::describe_histogram!(*name, *help),
+            }
+        }
+        Some(handle)
+    });
+}
+
+/// The names of every metric portwatch exports (for tests and docs).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    CATALOGUE.iter().map(|(name, _, _)| *name)
 }
 
 /// Metrics routes.

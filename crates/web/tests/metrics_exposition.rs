@@ -1,0 +1,86 @@
+//! `/metrics` read by a real consumer: Prometheus' own `promtool check metrics` accepts the
+//! exposition (HELP and TYPE for every metric, histograms as histograms, no lint problems),
+//! after the daemon has recorded a scan so that every kind of series is present.
+
+mod common_api;
+
+use anyhow::{Context, Result, ensure};
+use common_api::{Api, TestDb};
+use reqwest::StatusCode;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// The exposition as served, once it shows a recorded scan.
+async fn exposition(api: &Api) -> Result<String> {
+    let daemon = api.daemon.as_ref().context("the test runs a daemon")?;
+    ensure!(daemon.scan_now("local").await, "no group named local");
+    common_api::eventually(30, || async {
+        let (status, body) = api.get("/metrics").await?;
+        ensure!(status == StatusCode::OK, "GET /metrics: {status}");
+        let text = body.as_str().unwrap_or_default().to_string();
+        Ok(text.contains("portwatch_scans_total{").then_some(text))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_accepts_the_exposition() -> Result<()> {
+    let api = Api::start(TestDb::sqlite().await?, true).await?;
+    let text = exposition(&api).await?;
+    // Series appear once recorded; every one that appears is described, and every described
+    // one is in the catalogue.
+    let catalogue: Vec<&str> = portwatch_web::metrics::names().collect();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let series = line.split(['{', ' ']).next().unwrap_or_default();
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| series.strip_suffix(s))
+            .filter(|base| catalogue.contains(base))
+            .unwrap_or(series);
+        ensure!(catalogue.contains(&name), "{name} is not in the catalogue");
+        ensure!(
+            text.contains(&format!("# HELP {name} ")) && text.contains(&format!("# TYPE {name} ")),
+            "{name} lacks a HELP or TYPE line:\n{text}"
+        );
+    }
+    for histogram in [
+        "portwatch_scan_duration_seconds",
+        "portwatch_store_latency_seconds",
+    ] {
+        ensure!(
+            text.contains(&format!("# TYPE {histogram} histogram")),
+            "{histogram} is not a histogram:\n{text}"
+        );
+        ensure!(
+            text.contains(&format!("{histogram}_bucket{{")),
+            "{histogram} has no buckets:\n{text}"
+        );
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("promtool not found (scripts/install-test-deps.sh installs prometheus)")?;
+    promtool
+        .stdin
+        .take()
+        .context("promtool stdin")?
+        .write_all(text.as_bytes())?;
+    let out = promtool.wait_with_output()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {}\n{said}\nexposition:\n{text}",
+        out.status
+    );
+    Ok(())
+}
