@@ -123,12 +123,14 @@ async fn open_sqlite(url: &str) -> Result<Store> {
         .synchronous(SqliteSynchronous::Normal);
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
+        .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
         .acquire_timeout(Duration::from_secs(120))
         .connect_with(options.clone())
         .await
         .map_err(|e| StoreError::from_sqlx(Dialect::Sqlite, &name, "open the database", e))?;
     let reader = SqlitePoolOptions::new()
         .max_connections(SQLITE_READERS)
+        .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
         .acquire_timeout(Duration::from_secs(60))
         .connect_lazy_with(options);
     let store = Store {
@@ -206,6 +208,7 @@ async fn open_postgres(url: &str) -> Result<Store> {
         .map_err(|e| StoreError::from_sqlx(Dialect::Postgres, &name, "connect", e))?;
     let pool = PgPoolOptions::new()
         .max_connections(PG_CONNECTIONS)
+        .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await

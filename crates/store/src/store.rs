@@ -47,6 +47,20 @@ pub(crate) enum WriteKind {
     Row,
 }
 
+/// Whether a connection handed back to its pool may serve again. A transaction dropped
+/// without commit queues a ROLLBACK; the ping runs it. When that ROLLBACK fails (SQLite has
+/// already rolled back by itself after a COMMIT failed on a full disk, or the server went
+/// away), the driver still counts a transaction as open and would refuse every later BEGIN on
+/// this connection, so it is closed and the pool opens a fresh one.
+pub(crate) async fn fit_for_reuse<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("a database connection was left inside a failed transaction; replacing it");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
