@@ -133,11 +133,13 @@ async fn open_sqlite(url: &str) -> Result<Store> {
         .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
         .acquire_timeout(Duration::from_secs(60))
         .connect_lazy_with(options);
+    let machine = machine_name();
     let store = Store {
         inner: Arc::new(Inner {
             backend: Backend::Sqlite { writer, reader },
             name,
-            machine: machine_name(),
+            claimant: crate::store::new_claimant(&machine),
+            machine,
         }),
     };
     store.ensure_wal().await?;
@@ -213,11 +215,13 @@ async fn open_postgres(url: &str) -> Result<Store> {
         .connect_with(options)
         .await
         .map_err(|e| StoreError::from_sqlx(Dialect::Postgres, &name, "connect", e))?;
+    let machine = machine_name();
     let store = Store {
         inner: Arc::new(Inner {
             backend: Backend::Postgres(pool),
             name,
-            machine: machine_name(),
+            claimant: crate::store::new_claimant(&machine),
+            machine,
         }),
     };
     store.refuse_read_only_postgres().await?;

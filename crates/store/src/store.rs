@@ -25,6 +25,15 @@ pub(crate) struct Inner {
     pub(crate) name: String,
     /// This machine's name, recorded with each scan and used to recognise our dead processes.
     pub(crate) machine: String,
+    /// This instance's name on the outbox messages it claims (see `Store::claimant`).
+    pub(crate) claimant: String,
+}
+
+/// A claimant name unique to this opened store: machine, process id, and a counter.
+pub(crate) fn new_claimant(machine: &str) -> String {
+    static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{machine}/{}/{n}", std::process::id())
 }
 
 pub(crate) enum Backend {
