@@ -24,7 +24,7 @@ impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date:
     /// `sqlite://PATH` (`sqlite:///abs/path`; `?mode=ro` opens read-only and is refused with
     /// [`StoreError::ReadOnly`]) or `postgres://USER[:PASS]@HOST[:PORT]/DB`.
-    /// Scans left `running` by dead processes become `incomplete`.
+    /// Scans left `running` by dead processes become `incomplete`, and their outbox claims end.
     pub async fn open(url: &str) -> Result<Store> {
         let store = if url.starts_with("sqlite:") {
             open_sqlite(url).await?
@@ -37,6 +37,7 @@ impl Store {
             });
         };
         store.recover_stale_scans().await?;
+        store.release_dead_claims().await?;
         Ok(store)
     }
 

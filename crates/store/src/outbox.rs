@@ -229,6 +229,43 @@ impl Store {
         self.outbox_record(record, ticket.id, Some(ticket)).await
     }
 
+    /// Ends the claims held by processes of this machine that are gone (killed while sending),
+    /// so a restarted daemon need not wait for their leases. Runs on every open; returns how
+    /// many messages were released.
+    pub async fn release_dead_claims(&self) -> Result<u64> {
+        let op = "release outbox claims of dead processes";
+        let mut tx = self.write_tx(op, WriteKind::Row).await?;
+        let rows = tx
+            .fetch_all(&Sql::new(
+                "SELECT DISTINCT claimed_by FROM outbox WHERE claimed_by IS NOT NULL AND delivered_at IS NULL",
+            ))
+            .await
+            .map_err(self.err(op))?;
+        let mut released = 0;
+        for row in rows {
+            let who = row.text("claimed_by").map_err(self.err(op))?;
+            let mut parts = who.rsplitn(3, '/');
+            let (_n, pid, machine) = (parts.next(), parts.next(), parts.next());
+            let dead = machine == Some(self.inner.machine.as_str())
+                && pid
+                    .and_then(|p| p.parse::<i64>().ok())
+                    .is_some_and(|p| !crate::scans::process_alive(p));
+            if dead {
+                released += tx
+                    .execute(
+                        &Sql::new(
+                            "UPDATE outbox SET claimed_by = NULL, claim_expires_at = NULL WHERE claimed_by = $1",
+                        )
+                        .bind(who.as_str()),
+                    )
+                    .await
+                    .map_err(self.err(op))?;
+            }
+        }
+        tx.commit().await.map_err(self.err(op))?;
+        Ok(released)
+    }
+
     /// This store instance's name in `outbox.claimed_by`: machine, process id and a number
     /// per opened store, so two stores in one process hold claims apart.
     pub fn claimant(&self) -> &str {

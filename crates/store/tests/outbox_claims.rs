@@ -15,7 +15,37 @@ both_backends!(
     two_stores_claim_each_message_once,
     an_expired_claim_is_taken_over_and_its_late_record_refused,
     released_and_failed_messages_come_back_when_due,
+    claims_of_a_dead_process_end_when_the_store_is_opened,
 );
+
+async fn claims_of_a_dead_process_end_when_the_store_is_opened(db: TestDb) -> Result<()> {
+    let a = db.open().await?;
+    queue(&a, ["m".to_string()], "webhook").await?;
+    let t0 = base_time();
+    let lease = Duration::from_secs(3600);
+    ensure!(a.outbox_claim(t0, lease, 10, &[]).await?.len() == 1);
+    let machine = a
+        .claimant()
+        .rsplitn(3, '/')
+        .nth(2)
+        .unwrap_or_default()
+        .to_string();
+    // A live claimant of this machine (this test process) keeps its claim across opens.
+    let b = db.open().await?;
+    ensure!(b.outbox_claim(t0 + 1, lease, 10, &[]).await?.is_empty());
+    // The same claim as if held by a process that no longer exists.
+    db.exec(&format!(
+        "UPDATE outbox SET claimed_by = '{machine}/2147483646/0'"
+    ))
+    .await?;
+    let c = db.open().await?;
+    let taken = c.outbox_claim(t0 + 1, lease, 10, &[]).await?;
+    ensure!(
+        taken.len() == 1 && taken[0].message.attempts == 0,
+        "{taken:?}"
+    );
+    Ok(())
+}
 
 async fn queue(store: &Store, keys: impl IntoIterator<Item = String>, channel: &str) -> Result<()> {
     let outbox = keys
