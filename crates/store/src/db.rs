@@ -89,6 +89,16 @@ impl Sql {
         self
     }
 
+    /// How many arguments are bound so far.
+    pub(crate) fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    /// Appends to the statement's text (a condition whose placeholders follow the bound ones).
+    pub(crate) fn append_text(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
     /// Adds the next argument in place.
     pub(crate) fn push(&mut self, arg: impl Into<Arg>) {
         self.args.push(arg.into());

@@ -29,9 +29,9 @@ mod transfer;
 pub use db::Dialect;
 pub use error::{Result, StoreError};
 pub use model::{
-    AlertStateRow, ApplyReport, Details, Effects, HostOutcome, HostRow, NewOutboxMessage, NewScan,
-    OutboxRow, PortSnapshot, PruneReport, ScanCounts, ScanId, ScanOutcome, ScanRow, ScanStatus,
-    SpanChange, SpanRow,
+    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, HostOutcome, HostRow,
+    NewOutboxMessage, NewScan, OutboxClaim, OutboxRow, PortSnapshot, PruneReport, ScanCounts,
+    ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange, SpanRow,
 };
 pub use scans::STALE_AFTER_MS;
 pub use store::Store;

@@ -292,6 +292,29 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// Which claim of an outbox message a record is for: the message and its claim counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClaimTicket {
+    /// The message's id.
+    pub id: i64,
+    /// Its `claim_token` when this claim was made.
+    pub token: i64,
+}
+
+/// An outbox message claimed by this store instance, to be sent and then recorded with
+/// [`Store::outbox_record_delivered`](crate::Store::outbox_record_delivered),
+/// [`outbox_record_failed`](crate::Store::outbox_record_failed) or
+/// [`outbox_release`](crate::Store::outbox_release).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxClaim {
+    /// The message.
+    pub message: OutboxRow,
+    /// The claim, for the record.
+    pub ticket: ClaimTicket,
+    /// When the claim lapses and another process may claim the message.
+    pub expires_at: i64,
+}
+
 /// What pruning deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PruneReport {

@@ -24,7 +24,7 @@ impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date:
     /// `sqlite://PATH` (`sqlite:///abs/path`; `?mode=ro` opens read-only and is refused with
     /// [`StoreError::ReadOnly`]) or `postgres://USER[:PASS]@HOST[:PORT]/DB`.
-    /// Scans left `running` by dead processes become `incomplete`.
+    /// Scans left `running` by dead processes become `incomplete`, and their outbox claims end.
     pub async fn open(url: &str) -> Result<Store> {
         let store = if url.starts_with("sqlite:") {
             open_sqlite(url).await?
@@ -37,6 +37,7 @@ impl Store {
             });
         };
         store.recover_stale_scans().await?;
+        store.release_dead_claims().await?;
         Ok(store)
     }
 
@@ -123,19 +124,23 @@ async fn open_sqlite(url: &str) -> Result<Store> {
         .synchronous(SqliteSynchronous::Normal);
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
+        .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
         .acquire_timeout(Duration::from_secs(120))
         .connect_with(options.clone())
         .await
         .map_err(|e| StoreError::from_sqlx(Dialect::Sqlite, &name, "open the database", e))?;
     let reader = SqlitePoolOptions::new()
         .max_connections(SQLITE_READERS)
+        .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
         .acquire_timeout(Duration::from_secs(60))
         .connect_lazy_with(options);
+    let machine = machine_name();
     let store = Store {
         inner: Arc::new(Inner {
             backend: Backend::Sqlite { writer, reader },
             name,
-            machine: machine_name(),
+            claimant: crate::store::new_claimant(&machine),
+            machine,
         }),
     };
     store.ensure_wal().await?;
@@ -206,15 +211,18 @@ async fn open_postgres(url: &str) -> Result<Store> {
         .map_err(|e| StoreError::from_sqlx(Dialect::Postgres, &name, "connect", e))?;
     let pool = PgPoolOptions::new()
         .max_connections(PG_CONNECTIONS)
+        .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await
         .map_err(|e| StoreError::from_sqlx(Dialect::Postgres, &name, "connect", e))?;
+    let machine = machine_name();
     let store = Store {
         inner: Arc::new(Inner {
             backend: Backend::Postgres(pool),
             name,
-            machine: machine_name(),
+            claimant: crate::store::new_claimant(&machine),
+            machine,
         }),
     };
     store.refuse_read_only_postgres().await?;

@@ -3,7 +3,7 @@
 use crate::canon::{canonical_json, now_ms};
 use crate::db::{DbRow, Sql, Tx};
 use crate::error::Result;
-use crate::model::{AlertStateRow, Effects, OutboxRow};
+use crate::model::{AlertStateRow, ClaimTicket, Effects, OutboxClaim, OutboxRow};
 use crate::store::{Store, WriteKind};
 
 impl Store {
@@ -115,37 +115,215 @@ impl Store {
         })
     }
 
-    /// Records that a message was delivered at `at`.
+    /// Records that a message was delivered at `at`, whoever holds it (no claim; for tools and
+    /// tests). The daemon records through [`Store::outbox_record_delivered`].
     pub async fn outbox_delivered(&self, id: i64, at: i64) -> Result<()> {
-        let op = "mark an outbox message delivered";
-        let mut tx = self.write_tx(op, WriteKind::Row).await?;
-        tx.execute(
-            &Sql::new(
-                "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2",
-            )
-            .bind(at)
-            .bind(id),
-        )
-        .await
-        .map_err(self.err(op))?;
-        tx.commit().await.map_err(self.err(op))
+        self.outbox_record(Record::Delivered { at }, id, None)
+            .await
+            .map(drop)
     }
 
-    /// Records a failed delivery and when to try again.
+    /// Records a failed delivery and when to try again, whoever holds it (no claim).
     pub async fn outbox_failed(&self, id: i64, error: &str, next_attempt_at: i64) -> Result<()> {
-        let op = "record a failed outbox delivery";
-        let mut tx = self.write_tx(op, WriteKind::Row).await?;
-        tx.execute(
-            &Sql::new(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
+        let record = Record::Failed {
+            error,
+            next_attempt_at,
+        };
+        self.outbox_record(record, id, None).await.map(drop)
+    }
+
+    /// Claims up to `limit` due messages for this store instance (see [`Store::claimant`]) until
+    /// `now + lease`: undelivered, due at `now`, and unclaimed or with an expired claim,
+    /// oldest first, skipping the notifier channels in `skip_channels`. Atomic across processes:
+    /// on PostgreSQL `FOR UPDATE SKIP LOCKED`, on SQLite one UPDATE under the write lock. Each
+    /// claim counts one more `claim_token`, so a message claimed again after its lease ran
+    /// out no longer accepts records from the claim before.
+    pub async fn outbox_claim(
+        &self,
+        now: i64,
+        lease: std::time::Duration,
+        limit: u32,
+        skip_channels: &[String],
+    ) -> Result<Vec<OutboxClaim>> {
+        let op = "claim due outbox messages";
+        let expires_at = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let skip = if skip_channels.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND channel NOT IN ({})",
+                crate::db::placeholders(5, skip_channels.len())
             )
-            .bind(error)
-            .bind(next_attempt_at)
-            .bind(id),
-        )
-        .await
-        .map_err(self.err(op))?;
-        tx.commit().await.map_err(self.err(op))
+        };
+        let lock = match self.dialect() {
+            crate::db::Dialect::Sqlite => "",
+            crate::db::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let text = format!(
+            "UPDATE outbox SET claimed_by = $1, claim_expires_at = $2, claim_token = claim_token + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $3 \
+             AND (claim_expires_at IS NULL OR claim_expires_at <= $3){skip} \
+             ORDER BY next_attempt_at, id LIMIT $4{lock}) \
+             RETURNING id, created_at, idempotency_key, channel, payload, attempts, next_attempt_at, \
+             delivered_at, last_error, claim_token"
+        );
+        let mut sql = if skip_channels.is_empty() {
+            Sql::new(text)
+        } else {
+            Sql::dynamic(text)
+        };
+        sql.push(self.inner.claimant.as_str());
+        sql.push(expires_at);
+        sql.push(now);
+        sql.push(i64::from(limit));
+        for c in skip_channels {
+            sql.push(c.as_str());
+        }
+        let mut tx = self.write_tx(op, WriteKind::Row).await?;
+        let rows = tx.fetch_all(&sql).await.map_err(self.err(op))?;
+        tx.commit().await.map_err(self.err(op))?;
+        let mut claims = rows
+            .iter()
+            .map(|r| {
+                Ok(OutboxClaim {
+                    ticket: ClaimTicket {
+                        id: r.int("id").map_err(self.err(op))?,
+                        token: r.int("claim_token").map_err(self.err(op))?,
+                    },
+                    expires_at,
+                    message: self.outbox_row(r, op)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        claims.sort_by_key(|c| (c.message.next_attempt_at, c.message.id));
+        Ok(claims)
+    }
+
+    /// Records that a claimed message was delivered at `at`, and ends the claim. `Ok(false)`:
+    /// the claim is no longer this store's (it expired and the message was claimed again, or
+    /// the outcome was already recorded), and nothing was changed.
+    pub async fn outbox_record_delivered(&self, ticket: ClaimTicket, at: i64) -> Result<bool> {
+        self.outbox_record(Record::Delivered { at }, ticket.id, Some(ticket))
+            .await
+    }
+
+    /// Records a failed attempt of a claimed message and when to try again, and ends the
+    /// claim. `Ok(false)` as for [`Store::outbox_record_delivered`].
+    pub async fn outbox_record_failed(
+        &self,
+        ticket: ClaimTicket,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<bool> {
+        let record = Record::Failed {
+            error,
+            next_attempt_at,
+        };
+        self.outbox_record(record, ticket.id, Some(ticket)).await
+    }
+
+    /// Gives a claimed message back unattempted, due again at `next_attempt_at`. `Ok(false)` as
+    /// for [`Store::outbox_record_delivered`].
+    pub async fn outbox_release(&self, ticket: ClaimTicket, next_attempt_at: i64) -> Result<bool> {
+        let record = Record::Released { next_attempt_at };
+        self.outbox_record(record, ticket.id, Some(ticket)).await
+    }
+
+    /// Ends the claims held by processes of this machine that are gone (killed while sending),
+    /// so a restarted daemon need not wait for their leases. Runs on every open; returns how
+    /// many messages were released.
+    pub async fn release_dead_claims(&self) -> Result<u64> {
+        let op = "release outbox claims of dead processes";
+        let mut tx = self.write_tx(op, WriteKind::Row).await?;
+        let rows = tx
+            .fetch_all(&Sql::new(
+                "SELECT DISTINCT claimed_by FROM outbox WHERE claimed_by IS NOT NULL AND delivered_at IS NULL",
+            ))
+            .await
+            .map_err(self.err(op))?;
+        let mut released = 0;
+        for row in rows {
+            let who = row.text("claimed_by").map_err(self.err(op))?;
+            let mut parts = who.rsplitn(3, '/');
+            let (_n, pid, machine) = (parts.next(), parts.next(), parts.next());
+            let dead = machine == Some(self.inner.machine.as_str())
+                && pid
+                    .and_then(|p| p.parse::<i64>().ok())
+                    .is_some_and(|p| !crate::scans::process_alive(p));
+            if dead {
+                released += tx
+                    .execute(
+                        &Sql::new(
+                            "UPDATE outbox SET claimed_by = NULL, claim_expires_at = NULL WHERE claimed_by = $1",
+                        )
+                        .bind(who.as_str()),
+                    )
+                    .await
+                    .map_err(self.err(op))?;
+            }
+        }
+        tx.commit().await.map_err(self.err(op))?;
+        Ok(released)
+    }
+
+    /// This store instance's name in `outbox.claimed_by`: machine, process id and a number
+    /// per opened store, so two stores in one process hold claims apart.
+    pub fn claimant(&self) -> &str {
+        &self.inner.claimant
+    }
+
+    /// The one place an attempt's outcome is written. With a ticket, only while that claim
+    /// holds; whether a row changed is the answer.
+    async fn outbox_record(
+        &self,
+        record: Record<'_>,
+        id: i64,
+        ticket: Option<ClaimTicket>,
+    ) -> Result<bool> {
+        let (op, mut sql) = match record {
+            Record::Delivered { at } => (
+                "mark an outbox message delivered",
+                Sql::new(
+                    "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL, \
+                     claimed_by = NULL, claim_expires_at = NULL WHERE id = $2 AND delivered_at IS NULL",
+                )
+                .bind(at),
+            ),
+            Record::Failed {
+                error,
+                next_attempt_at,
+            } => (
+                "record a failed outbox delivery",
+                Sql::new(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
+                     claimed_by = NULL, claim_expires_at = NULL WHERE id = $3 AND delivered_at IS NULL",
+                )
+                .bind(error)
+                .bind(next_attempt_at),
+            ),
+            Record::Released { next_attempt_at } => (
+                "release an outbox message",
+                Sql::new(
+                    "UPDATE outbox SET next_attempt_at = $1, claimed_by = NULL, claim_expires_at = NULL \
+                     WHERE id = $2 AND delivered_at IS NULL",
+                )
+                .bind(next_attempt_at),
+            ),
+        };
+        let n = sql.len();
+        let fenced = format!(
+            " AND (${a} IS NULL OR (claim_token = ${a} AND claimed_by = ${b}))",
+            a = n + 2,
+            b = n + 3
+        );
+        sql.append_text(&fenced);
+        sql.push(id);
+        sql.push(ticket.map(|t| t.token));
+        sql.push(ticket.map(|_| self.inner.claimant.clone()));
+        let mut tx = self.write_tx(op, WriteKind::Row).await?;
+        let changed = tx.execute(&sql).await.map_err(self.err(op))?;
+        tx.commit().await.map_err(self.err(op))?;
+        Ok(changed == 1)
     }
 
     /// Parses a stored JSON column.
@@ -158,4 +336,19 @@ impl Store {
         serde_json::from_str(text)
             .map_err(|e| self.corrupt(op, format!("{col} is not valid JSON: {e}")))
     }
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, Copy)]
+enum Record<'a> {
+    Delivered {
+        at: i64,
+    },
+    Failed {
+        error: &'a str,
+        next_attempt_at: i64,
+    },
+    Released {
+        next_attempt_at: i64,
+    },
 }

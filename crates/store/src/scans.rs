@@ -212,7 +212,7 @@ impl Store {
 }
 
 /// Whether a process with this id exists on this machine (signal 0 checks without sending).
-fn process_alive(pid: i64) -> bool {
+pub(crate) fn process_alive(pid: i64) -> bool {
     let Ok(raw) = i32::try_from(pid) else {
         return false;
     };

@@ -25,6 +25,15 @@ pub(crate) struct Inner {
     pub(crate) name: String,
     /// This machine's name, recorded with each scan and used to recognise our dead processes.
     pub(crate) machine: String,
+    /// This instance's name on the outbox messages it claims (see `Store::claimant`).
+    pub(crate) claimant: String,
+}
+
+/// A claimant name unique to this opened store: machine, process id, and a counter.
+pub(crate) fn new_claimant(machine: &str) -> String {
+    static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{machine}/{}/{n}", std::process::id())
 }
 
 pub(crate) enum Backend {
@@ -45,6 +54,20 @@ pub(crate) enum WriteKind {
     History,
     /// Touches single rows only (heartbeat, outbox bookkeeping).
     Row,
+}
+
+/// Whether a connection handed back to its pool may serve again. A transaction dropped
+/// without commit queues a ROLLBACK; the ping runs it. When that ROLLBACK fails (SQLite has
+/// already rolled back by itself after a COMMIT failed on a full disk, or the server went
+/// away), the driver still counts a transaction as open and would refuse every later BEGIN on
+/// this connection, so it is closed and the pool opens a fresh one.
+pub(crate) async fn fit_for_reuse<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("a database connection was left inside a failed transaction; replacing it");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 impl std::fmt::Debug for Store {

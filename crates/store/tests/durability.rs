@@ -113,14 +113,14 @@ async fn newer_schema_is_refused_untouched(db: TestDb) -> Result<()> {
             e,
             Err(StoreError::NewerSchema {
                 found: 9999,
-                known: 2,
+                known: 3,
                 ..
             })
         ),
         "{e:?}"
     );
     ensure!(
-        msg.contains("was written by a newer portwatch (schema 9999, this build knows up to 2)"),
+        msg.contains("was written by a newer portwatch (schema 9999, this build knows up to 3)"),
         "{msg}"
     );
     ensure!(db.counts().await? == before);
@@ -286,6 +286,86 @@ fn full_disk_is_reported_and_loses_nothing() -> Result<()> {
         count["current_spans"] == 10_000 && count["integrity"] == "ok",
         "{count}"
     );
+    Ok(())
+}
+
+/// The same process goes on after the disk was full: the failed commit is rolled back, the
+/// writer connection it poisoned is replaced, and the scan that failed is finished once there
+/// is room again.
+#[test]
+fn writes_resume_in_the_same_process_once_the_disk_has_room() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path().display();
+    let lines = in_mount_namespace(&format!(
+        "mount -t tmpfs -o size=12m tmpfs {d}
+         dd if=/dev/zero of={d}/ballast bs=1M count=6 status=none
+         $FIX recover sqlite://{d}/h.db {d}/ballast
+         $FIX count sqlite://{d}/h.db"
+    ))?;
+    ensure!(lines.len() == 5, "{lines:?}");
+    ensure!(
+        lines[0]["error"] == "DiskFull" && lines[0]["at"] == "finish",
+        "{}",
+        lines[0]
+    );
+    ensure!(
+        ["DiskFull", "ok"].contains(&lines[1]["while_full"].as_str().unwrap_or_default()),
+        "{}",
+        lines[1]
+    );
+    ensure!(lines[2]["retried"] == "ok", "{}", lines[2]);
+    let committed = lines[3]["committed"].as_u64().unwrap_or(0);
+    ensure!(committed >= 2, "{}", lines[3]);
+    let count = &lines[4];
+    ensure!(
+        count["complete"].as_u64() == Some(committed)
+            && count["scans"].as_u64() == Some(committed)
+            && count["integrity"] == "ok",
+        "{count}"
+    );
+    Ok(())
+}
+
+/// A PostgreSQL restart between two writes: the pool drops the dead connections and the next
+/// write succeeds, as does a read; the history from before the restart is intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_mid_run_the_next_write_succeeds() -> Result<()> {
+    let cluster = common::OwnCluster::up()?;
+    let store = Store::open(&cluster.url()).await?;
+    let o = outcome(
+        &[("10.0.0.1", true)],
+        &[22, 80],
+        vec![port("10.0.0.1", 22, "open")],
+    );
+    run_scan(&store, &o).await?;
+    // Every pooled connection is busy once, so several stale ones sit in the pool.
+    let (a, b, c, d) = tokio::join!(store.hosts(), store.hosts(), store.hosts(), store.hosts());
+    for r in [a, b, c, d] {
+        r?;
+    }
+    cluster.ctl("restart")?;
+    let o2 = outcome(
+        &[("10.0.0.1", true)],
+        &[22, 80],
+        vec![port("10.0.0.1", 80, "open")],
+    );
+    let (_, report) = run_scan(&store, &o2)
+        .await
+        .context("first write after the restart")?;
+    ensure!(report.opened == 1 && report.closed == 1, "{report:?}");
+    store
+        .write_effects(&Effects {
+            alert_states: vec![],
+            outbox: vec![NewOutboxMessage {
+                idempotency_key: "after-restart".into(),
+                channel: "webhook".into(),
+                payload: json!({}),
+            }],
+        })
+        .await?;
+    ensure!(store.outbox_due(i64::MAX, 10).await?.len() == 1);
+    ensure!(store.scans(10, None).await?.len() == 2);
+    store.close().await;
     Ok(())
 }
 

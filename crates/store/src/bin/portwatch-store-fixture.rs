@@ -7,6 +7,8 @@
 //!   (prints `inside`) and waits to be killed.
 //! - `loop URL`: finishes big scans back to back forever (to be killed at a random moment).
 //! - `fill URL`: finishes big scans until one fails; prints the error and the committed count.
+//! - `recover URL BALLAST`: like `fill`, then tries a write on the full disk, deletes the file
+//!   BALLAST and finishes the scan that failed plus one more, all in the same process.
 //! - `open URL`: opens and prints the result, or the error.
 //! - `count URL`: prints the number of complete scans and current spans.
 
@@ -101,6 +103,7 @@ async fn run(args: &[String]) -> Fallible<()> {
         "hold" => hold(&url).await,
         "loop" => big_loop(&url).await,
         "fill" => fill(&url).await,
+        "recover" => recover(&url, args.get(2).map(String::as_str).unwrap_or("")).await,
         other => Err(format!("unknown mode '{other}'").into()),
     }
 }
@@ -270,5 +273,63 @@ async fn fill(url: &str) -> Fallible<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Fills the disk, then frees it and goes on writing with the same `Store`: the writer
+/// connection that saw the failed commit must not stay unusable.
+async fn recover(url: &str, ballast: &str) -> Fallible<()> {
+    let store = Store::open(url).await?;
+    let mut committed = 0u32;
+    let mut failed = None;
+    for flip in 0..200 {
+        let outcome = big_outcome(flip, 40)?;
+        let id = match store
+            .begin_scan(&new_scan(outcome.coverage.tcp.clone()))
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                emit(json!({"error": kind(&e), "message": e.to_string(), "at": "begin"}));
+                return Ok(());
+            }
+        };
+        match store.finish_scan(id, &outcome, &Effects::default()).await {
+            Ok(_) => committed += 1,
+            Err(e) => {
+                emit(
+                    json!({"error": kind(&e), "message": e.to_string(), "committed": committed, "at": "finish"}),
+                );
+                failed = Some((id, outcome));
+                break;
+            }
+        }
+    }
+    let Some((id, outcome)) = failed else {
+        return Err("recover: the disk never filled".into());
+    };
+    // Still full: a small write fails too, and says why.
+    let small = Effects {
+        alert_states: vec![],
+        outbox: vec![NewOutboxMessage {
+            idempotency_key: "after-full".into(),
+            channel: "test".into(),
+            payload: json!({"pad": "y".repeat(200_000)}),
+        }],
+    };
+    let still = store.write_effects(&small).await;
+    emit(json!({"while_full": still.as_ref().err().map(kind).unwrap_or("ok")}));
+    std::fs::remove_file(ballast)?;
+    let retried = store.finish_scan(id, &outcome, &Effects::default()).await;
+    emit(
+        json!({"retried": retried.as_ref().err().map(ToString::to_string).unwrap_or_else(|| "ok".into())}),
+    );
+    let outcome = big_outcome(7, 1)?;
+    let next = store
+        .begin_scan(&new_scan(outcome.coverage.tcp.clone()))
+        .await?;
+    store.finish_scan(next, &outcome, &small).await?;
+    emit(json!({"next": next.0, "committed": committed + 2}));
+    store.close().await;
     Ok(())
 }

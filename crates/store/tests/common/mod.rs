@@ -317,3 +317,59 @@ pub fn ports_of(spans: &[portwatch_store::SpanRow], host: &str) -> Vec<u16> {
         .map(|s| s.port)
         .collect()
 }
+
+/// A PostgreSQL cluster of the test's own, made and controlled through the script named by
+/// `PORTWATCH_TEST_PG_CTL` (default: the repository's `scripts/test-pg.sh`) on a free port and a
+/// private data directory, so restarting it disturbs no other test. Removed on drop.
+pub struct OwnCluster {
+    ctl: std::path::PathBuf,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnCluster {
+    /// Creates and starts the cluster.
+    pub fn up() -> Result<OwnCluster> {
+        let ctl = std::env::var_os("PORTWATCH_TEST_PG_CTL")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-pg.sh")
+            });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = std::path::PathBuf::from(format!("/var/tmp/pw-store-test-pg-{port}"));
+        let cluster = OwnCluster { ctl, port, dir };
+        cluster.ctl("up")?;
+        Ok(cluster)
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Runs `start`, `stop`, `restart`, `up` or `down` on it.
+    pub fn ctl(&self, what: &str) -> Result<()> {
+        let out = std::process::Command::new(&self.ctl)
+            .arg(what)
+            .env("PORTWATCH_TEST_PG_PORT", self.port.to_string())
+            .env("PORTWATCH_TEST_PG_DIR", &self.dir)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "{} {what} failed: {}",
+                self.ctl.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = self.ctl("down");
+    }
+}
