@@ -243,6 +243,7 @@ pub fn run_watch(args: WatchArgs) -> Result<u8> {
             confirm_after: dur(&args.confirm_after, defaults.confirm_after)?,
             remind_every: (!remind.is_zero()).then_some(remind),
             send_resolved: true,
+            resolve_in_window: defaults.resolve_in_window,
         },
         max_concurrent_scans: 1,
         notifiers,

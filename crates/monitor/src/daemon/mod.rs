@@ -3,12 +3,13 @@
 //! delivery loop with retries and backoff, and reminders. Every state change and the messages
 //! it causes are written in one transaction with the scan that caused them.
 
+mod clock;
 mod delivery;
 mod payload;
 mod process;
 mod schedule;
 
-use crate::alerts::{AlertBook, AlertRules, Entry, Status};
+use crate::alerts::{AlertBook, AlertRules, Entry, decode_entry, encode_entry};
 use crate::config::Settings;
 use crate::notify::{self, Notifier};
 use portwatch_store::{AlertStateRow, Effects, Store};
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, Notify, RwLock, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+pub use clock::Clock;
 pub use payload::alert_for;
 
 /// Something that happened, for people watching (`watch` prints these; the web shows them).
@@ -85,6 +87,8 @@ pub struct Daemon {
     outbox_wake: Notify,
     reloaded: Notify,
     events: broadcast::Sender<Event>,
+    unreadable: Vec<String>,
+    clock: Clock,
 }
 
 /// The status the store keeps for a resolved (removed) entry.
@@ -93,14 +97,36 @@ const RESOLVED: &str = "resolved";
 impl Daemon {
     /// A daemon over `store`, with the alert book the store remembers.
     pub async fn new(settings: Settings, store: Store) -> crate::Result<Arc<Daemon>> {
+        Daemon::with_clock(settings, store, Clock::System).await
+    }
+
+    /// [`Daemon::new`] deciding by `clock` (windows, schedules, confirmations, reminders,
+    /// silences).
+    pub async fn with_clock(
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+    ) -> crate::Result<Arc<Daemon>> {
         let notifiers = build_notifiers(&settings)?;
         let mut book = AlertBook::default();
+        let mut unreadable = Vec::new();
         for row in store.alert_states().await.map_err(store_error)? {
             if row.status == RESOLVED {
                 continue;
             }
-            if let Ok(entry) = serde_json::from_value::<Entry>(row.data) {
-                book.entries.insert(row.key, entry);
+            match decode_entry(row.data) {
+                Ok(entry) => {
+                    book.entries.insert(row.key, entry);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        key = %row.key,
+                        error = %e,
+                        "a stored alert state cannot be read and is left out: if its violation \
+                         still holds it will be confirmed and announced again"
+                    );
+                    unreadable.push(row.key);
+                }
             }
         }
         let (events, _) = broadcast::channel(1024);
@@ -115,7 +141,20 @@ impl Daemon {
             outbox_wake: Notify::new(),
             reloaded: Notify::new(),
             events,
+            unreadable,
+            clock,
         }))
+    }
+
+    /// Keys of the stored alert states that could not be read at start (each logged as an
+    /// error then).
+    pub fn unreadable_states(&self) -> &[String] {
+        &self.unreadable
+    }
+
+    /// The clock the daemon decides by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Events as they happen.
@@ -230,7 +269,7 @@ impl Daemon {
             return Ok(false);
         };
         change(entry);
-        let row = state_row(key, Some(entry), now_ms());
+        let row = state_row(key, Some(entry), self.clock.now_ms());
         drop(book);
         self.store
             .write_effects(&Effects {
@@ -302,14 +341,9 @@ pub fn state_row(key: &str, entry: Option<&Entry>, now: i64) -> AlertStateRow {
     match entry {
         Some(e) => AlertStateRow {
             key: key.to_string(),
-            status: match e.status {
-                Status::Pending => "pending",
-                Status::Firing => "firing",
-                Status::Resolving => "resolving",
-            }
-            .to_string(),
+            status: e.status.as_str().to_string(),
             since: e.since_ms,
-            data: serde_json::to_value(e).unwrap_or_default(),
+            data: encode_entry(e),
             updated_at: now,
         },
         None => AlertStateRow {

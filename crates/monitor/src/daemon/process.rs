@@ -1,7 +1,7 @@
 //! From a finished scan to stored history, alert states and queued messages, in one
 //! transaction.
 
-use super::{Daemon, Event, now_ms, store_error};
+use super::{Daemon, Event, store_error};
 use crate::alerts::{Coverage, Reprobe};
 use crate::config::Group;
 use crate::policy::{self, Finding};
@@ -151,8 +151,8 @@ impl Daemon {
                 .cloned()
                 .collect(),
         };
-        let rules = self.rules().await;
-        let now = now_ms();
+        let rules = group.rules(&self.rules().await);
+        let now = self.clock.now_ms();
         let notifiers: Vec<String> = self
             .notifiers
             .read()
