@@ -72,6 +72,13 @@ impl Group {
         }
     }
 
+    /// Whether `other` is the same group in every setting (a reload keeps its loop running).
+    pub fn same_as(&self, other: &Group) -> bool {
+        // Every field is plain data (the cron schedules included); their Debug text is a
+        // complete rendering of them.
+        format!("{self:?}") == format!("{other:?}")
+    }
+
     /// The maintenance window covering `now_ms`, if any.
     pub fn active_silence(&self, now_ms: i64) -> Option<&Silence> {
         self.silences.iter().find(|s| s.covers(now_ms))

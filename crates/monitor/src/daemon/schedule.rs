@@ -63,6 +63,7 @@ impl Daemon {
         group: Group,
         trigger: Arc<Notify>,
         stop: CancellationToken,
+        retire: CancellationToken,
         generation: u64,
     ) {
         let mut last_start = None;
@@ -73,10 +74,12 @@ impl Daemon {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = trigger.notified() => {}
-                () = stop.cancelled() => return,
+                () = retire.cancelled() => return,
             }
             last_start = Some(Instant::now());
-            if !self.scan_group_now(&group, None, &stop).await {
+            // Only a shutdown interrupts a scan; a reload that retires this loop lets the
+            // scan (and its confirmations) finish first.
+            if !self.scan_group_now(&group, None, &stop).await || retire.is_cancelled() {
                 return;
             }
         }

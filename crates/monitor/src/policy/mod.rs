@@ -96,6 +96,38 @@ impl Finding {
     }
 }
 
+/// The finding for a host of `group` that answered before (`seen_up`) and answers nothing
+/// now: its rules cannot be verified. `None` when the host answers, was never seen up, or an
+/// `expected_open` rule already reports it down.
+pub fn cannot_verify(
+    group: &str,
+    policy: &Policy,
+    host: &HostSummary,
+    seen_up: bool,
+) -> Option<Finding> {
+    if host.status != HostStatus::Down || !seen_up || !policy.expected_open.is_empty() {
+        return None;
+    }
+    Some(Finding {
+        group: group.to_string(),
+        host: host.host,
+        hostname: host.hostname.clone(),
+        port: None,
+        proto: None,
+        rule: Rule::CannotVerify,
+        severity: policy.severity.unwrap_or(Severity::High),
+        state: None,
+        service: None,
+        answered: None,
+        explain: Some(
+            "the host answered before and answers nothing now (down, unreachable or \
+             filtered): its ports cannot be verified"
+                .into(),
+        ),
+        fix: None,
+    })
+}
+
 /// A port the policy asked about but the scan could not tell (UDP open|filtered on a
 /// must-be-closed port): not a violation, but worth showing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
