@@ -303,6 +303,10 @@ pub struct CheckArgs {
     /// Write the report to FILE.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Accept hosts that answer nothing (down, unreachable, filtered): report them as not
+    /// verified but do not fail with exit 2 because of them.
+    #[arg(long)]
+    pub allow_down: bool,
     /// Do not record the scans in the store.
     #[arg(long)]
     pub no_save: bool,

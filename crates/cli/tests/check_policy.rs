@@ -240,3 +240,132 @@ fn diff_files_like_ndiff() {
     let out = portwatch(&["diff", a.to_str().unwrap(), garbage.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// An address on the test bed's `tcp` link that no host holds: probes get no answer at all.
+fn silent_addr() -> String {
+    let tcp = addr("tcp");
+    let silent = format!("{}.99", tcp.rsplit_once('.').unwrap().0);
+    assert_ne!(silent, tcp);
+    assert_route_is_ours(&silent);
+    silent
+}
+
+#[test]
+fn host_that_answers_nothing_is_not_verified_and_exits_2() {
+    let silent = silent_addr();
+    let out = portwatch(&[
+        "check",
+        &silent,
+        "--must-be-closed",
+        "T:139,445",
+        "--no-save",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("not verified") && err.contains(&silent),
+        "{err}"
+    );
+    assert!(err.contains("--allow-down"), "{err}");
+    let table = stdout(&out);
+    assert!(
+        table.contains("NOT VERIFIED") && !table.contains("compliant"),
+        "{table}"
+    );
+
+    let out = portwatch(&[
+        "check",
+        &silent,
+        "--must-be-closed",
+        "T:139,445",
+        "--no-save",
+        "--allow-down",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("allowed"), "{}", stdout(&out));
+}
+
+#[test]
+fn not_verified_is_a_distinct_status_in_json_and_junit() {
+    let silent = silent_addr();
+    let out = portwatch(&[
+        "check",
+        &silent,
+        "--must-be-closed",
+        "T:139,445",
+        "--no-save",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["status"], "not-verified");
+    assert_eq!(doc["compliant"], false);
+    assert_eq!(doc["violations"], 0);
+    assert_eq!(doc["groups"][0]["not_verified"][0]["host"], silent.as_str());
+    assert_eq!(
+        doc["groups"][0]["not_verified"][0]["status"],
+        "not-verified"
+    );
+
+    let out = portwatch(&[
+        "check",
+        &silent,
+        "--must-be-closed",
+        "T:139,445",
+        "--no-save",
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let xml = stdout(&out);
+    assert!(xml.contains(r#"<error type="not-verified""#), "{xml}");
+    let suite = xml
+        .lines()
+        .find(|l| l.trim_start().starts_with("<testsuite "))
+        .unwrap();
+    assert!(
+        suite.contains(r#"errors="1""#) && suite.contains(r#"failures="0""#),
+        "{suite}"
+    );
+    assert!(
+        xml.contains(r#"<testsuites name="portwatch check" tests="1" failures="0" errors="1">"#),
+        "{xml}"
+    );
+}
+
+#[test]
+fn down_addresses_inside_an_answering_range_are_not_errors() {
+    let tcp = addr("tcp");
+    let base = tcp.rsplit_once('.').unwrap().0.to_string();
+    let range = format!("{base}.2-3");
+    assert_route_is_ours(&format!("{base}.3"));
+    let out = portwatch(&[
+        "check",
+        &range,
+        "--must-be-closed",
+        "T:139,445",
+        "--no-save",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("compliant"), "{}", stdout(&out));
+}

@@ -22,6 +22,32 @@ pub struct AlertRules {
     pub remind_every: Option<Duration>,
     /// Send a message when a violation is resolved.
     pub send_resolved: bool,
+    /// When to send a resolve that is confirmed during a maintenance window.
+    pub resolve_in_window: ResolveInWindow,
+}
+
+/// When a resolve confirmed during a maintenance window is sent (`resolve_in_window`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResolveInWindow {
+    /// Held until the window ends, then sent (unless the violation came back meanwhile).
+    #[default]
+    AtEnd,
+    /// Sent at once, window or not.
+    AtOnce,
+}
+
+impl ResolveInWindow {
+    /// The config spellings, for messages.
+    pub const NAMES: &'static str = "\"at-end\" or \"at-once\"";
+
+    /// Parses the config spelling.
+    pub fn parse(text: &str) -> Option<ResolveInWindow> {
+        match text.trim() {
+            "at-end" => Some(ResolveInWindow::AtEnd),
+            "at-once" => Some(ResolveInWindow::AtOnce),
+            _ => None,
+        }
+    }
 }
 
 impl Default for AlertRules {
@@ -31,20 +57,35 @@ impl Default for AlertRules {
             confirm_after: Duration::from_millis(750),
             remind_every: Some(Duration::from_secs(4 * 3600)),
             send_resolved: true,
+            resolve_in_window: ResolveInWindow::AtEnd,
         }
     }
 }
 
-/// Where an entry is in its life.
+/// Where an entry is in its life (stored spellings written out, see [`Status::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Seen, not yet confirmed.
+    #[serde(rename = "pending")]
     Pending,
     /// Confirmed and announced (or silenced).
+    #[serde(rename = "firing")]
     Firing,
-    /// Was firing; its absence is being confirmed.
+    /// Was firing; its absence is being confirmed (or, with `resolved_ms`, it is confirmed
+    /// and the resolve waits for a maintenance window to end).
+    #[serde(rename = "resolving")]
     Resolving,
+}
+
+impl Status {
+    /// The stored spelling (the store's `status` column and the entry JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Firing => "firing",
+            Status::Resolving => "resolving",
+        }
+    }
 }
 
 /// One tracked violation.
@@ -66,20 +107,91 @@ pub struct Entry {
     /// Silenced by an admin until this time (ms): no messages until then.
     #[serde(default)]
     pub silenced_until_ms: Option<i64>,
+    /// When its end was confirmed during a maintenance window (ms): the resolve is held until
+    /// the window ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_ms: Option<i64>,
     /// The latest finding (what answered, severity…).
     pub finding: Finding,
 }
 
+/// Version of the stored entry encoding (the `v` field of an alert-state row's JSON). Rows
+/// without `v` are version 0: what portwatch wrote before the field existed, the same fields
+/// without `resolved_ms`. Raise it when the JSON changes in a way older readers get wrong, and
+/// keep reading every older version here.
+pub const STATE_VERSION: u64 = 1;
+
+/// Why a stored alert state cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// A newer portwatch wrote it.
+    #[error(
+        "written by a newer portwatch (state version {0}; this one reads versions 0 to {STATE_VERSION})"
+    )]
+    Newer(u64),
+    /// Not an entry of any known version.
+    #[error("not an alert state of version {version}: {message}")]
+    Invalid {
+        /// The version it claimed (0 when it claimed none).
+        version: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The stored JSON of an entry, at [`STATE_VERSION`].
+pub fn encode_entry(entry: &Entry) -> serde_json::Value {
+    let mut value = serde_json::to_value(entry).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("v".into(), STATE_VERSION.into());
+    }
+    value
+}
+
+/// Reads a stored entry of any version up to [`STATE_VERSION`].
+pub fn decode_entry(mut data: serde_json::Value) -> Result<Entry, StateError> {
+    let invalid = |version: u64, message: String| StateError::Invalid { version, message };
+    let Some(map) = data.as_object_mut() else {
+        return Err(invalid(0, "not a JSON object".into()));
+    };
+    let version = match map.remove("v") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| invalid(0, format!("`v` is {v}, not a version number")))?,
+    };
+    match version {
+        // Version 0 has the same fields as 1 minus `resolved_ms` (which defaults to none).
+        0 | 1 => serde_json::from_value(data).map_err(|e| invalid(version, e.to_string())),
+        newer => Err(StateError::Newer(newer)),
+    }
+}
+
 /// What the book wants sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum MessageKind {
     /// A confirmed violation.
+    #[serde(rename = "opened")]
     Opened,
     /// Still violating.
+    #[serde(rename = "reminder")]
     Reminder,
     /// Confirmed over.
+    #[serde(rename = "resolved")]
     Resolved,
+}
+
+impl MessageKind {
+    /// The kind's part of an idempotency key. Frozen: the spellings keys have had since the
+    /// first release (the variants' former `Debug` names), so a message queued by an older
+    /// version and the same message decided again share a key.
+    pub fn key_name(self) -> &'static str {
+        match self {
+            MessageKind::Opened => "Opened",
+            MessageKind::Reminder => "Reminder",
+            MessageKind::Resolved => "Resolved",
+        }
+    }
 }
 
 /// A message to send, with a key that makes it idempotent.
@@ -124,7 +236,9 @@ pub struct Coverage {
 impl Coverage {
     fn judged(&self, f: &Finding) -> bool {
         match (f.rule, f.port, f.proto) {
-            (Rule::HostDown, _, _) => self.up.contains(&f.host) || self.down.contains(&f.host),
+            (Rule::HostDown | Rule::CannotVerify, _, _) => {
+                self.up.contains(&f.host) || self.down.contains(&f.host)
+            }
             (_, Some(p), Some(t)) => self.up.contains(&f.host) && self.ports.contains(&(p, t)),
             _ => false,
         }
@@ -174,6 +288,7 @@ impl AlertBook {
                 reminded_ms: None,
                 acknowledged: false,
                 silenced_until_ms: None,
+                resolved_ms: None,
                 finding: (*finding).clone(),
             });
             // A confirmation re-probe does not identify services: keep what the scan learned.
@@ -193,9 +308,11 @@ impl AlertBook {
                     }
                 }
                 Status::Resolving => {
-                    // Back before the recovery was confirmed: still the same violation.
+                    // Back before the recovery was confirmed (or before its held resolve went
+                    // out): still the same violation, and the receiver still has it open.
                     entry.status = Status::Firing;
                     entry.streak = 0;
+                    entry.resolved_ms = None;
                 }
                 Status::Firing => {}
             }
@@ -219,6 +336,10 @@ impl AlertBook {
             let Some(entry) = self.entries.get_mut(&key) else {
                 continue;
             };
+            if entry.resolved_ms.is_some() {
+                // Confirmed over already; its resolve waits for the window to end.
+                continue;
+            }
             match entry.status {
                 Status::Pending => {
                     // A flap shorter than the confirmation: forget it, say nothing.
@@ -233,9 +354,17 @@ impl AlertBook {
                 Status::Resolving => entry.streak += 1,
             }
             if entry.streak >= confirmations {
+                let announced = rules.send_resolved && entry.notified_ms.is_some();
+                if announced && silenced && rules.resolve_in_window == ResolveInWindow::AtEnd {
+                    // The receiver has it open: hold the resolve until the window ends.
+                    entry.resolved_ms = Some(now_ms);
+                    entry.streak = 0;
+                    d.changed.insert(key, Some(entry.clone()));
+                    continue;
+                }
                 let done = entry.clone();
                 self.entries.remove(&key);
-                if rules.send_resolved && done.notified_ms.is_some() && !silenced {
+                if announced {
                     d.messages
                         .push(message(MessageKind::Resolved, &key, &done, now_ms));
                 }
@@ -250,7 +379,9 @@ impl AlertBook {
         d
     }
 
-    /// Reminders due at `now_ms` (and openings held back by a silence that has ended).
+    /// Reminders due at `now_ms`, openings held back by a silence that has ended, and
+    /// resolves held back by a maintenance window that has ended (`silenced` tells whether a
+    /// group's window is open now).
     pub fn tick(
         &mut self,
         rules: &AlertRules,
@@ -258,7 +389,23 @@ impl AlertBook {
         silenced: impl Fn(&str) -> bool,
     ) -> Decision {
         let mut d = Decision::default();
+        let released: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.resolved_ms.is_some() && !silenced(&e.finding.group))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in released {
+            if let Some(done) = self.entries.remove(&key) {
+                d.messages
+                    .push(message(MessageKind::Resolved, &key, &done, now_ms));
+                d.changed.insert(key, None);
+            }
+        }
         for (key, entry) in self.entries.iter_mut() {
+            if entry.resolved_ms.is_some() {
+                continue;
+            }
             let quiet = entry.silenced_until_ms.is_some_and(|t| now_ms < t);
             if entry.status != Status::Firing || quiet || silenced(&entry.finding.group) {
                 continue;
@@ -306,7 +453,7 @@ fn message(kind: MessageKind, key: &str, entry: &Entry, now_ms: i64) -> Message 
     };
     Message {
         kind,
-        idempotency_key: format!("{key}|{kind:?}|{stamp}"),
+        idempotency_key: format!("{key}|{}|{stamp}", kind.key_name()),
         key: key.to_string(),
         since_ms: entry.since_ms,
         at_ms: now_ms,
@@ -448,6 +595,7 @@ mod tests {
                 reminded_ms: None,
                 acknowledged: false,
                 silenced_until_ms: Some(100_000),
+                resolved_ms: None,
                 finding: finding(445),
             },
         );
@@ -465,6 +613,63 @@ mod tests {
             kinds(&book.tick(&rules, 100_001, |_| false)),
             vec![MessageKind::Opened]
         );
+    }
+
+    fn resolve_in_a_window(rules: &AlertRules) -> (AlertBook, Decision) {
+        let mut book = AlertBook::default();
+        let cov = coverage(&[445]);
+        let d = book.observe("g", &[finding(445)], &cov, rules, 0, false);
+        assert_eq!(kinds(&d), vec![MessageKind::Opened]);
+        let d = book.observe("g", &[], &cov, rules, 1_000, true);
+        (book, d)
+    }
+
+    #[test]
+    fn resolve_in_a_window_is_held_until_the_window_ends() {
+        let rules = AlertRules {
+            confirmations: 1,
+            ..Default::default()
+        };
+        let (mut book, d) = resolve_in_a_window(&rules);
+        assert!(d.messages.is_empty(), "held while the window is open");
+        assert_eq!(book.entries.len(), 1, "kept until the resolve is sent");
+        assert!(book.tick(&rules, 2_000, |_| true).messages.is_empty());
+        let d = book.tick(&rules, 3_000, |_| false);
+        assert_eq!(kinds(&d), vec![MessageKind::Resolved]);
+        assert_eq!(d.messages[0].at_ms, 3_000);
+        assert!(book.entries.is_empty());
+        assert!(
+            book.tick(&rules, 4_000, |_| false).messages.is_empty(),
+            "once"
+        );
+    }
+
+    #[test]
+    fn violation_back_before_the_window_ends_cancels_the_held_resolve() {
+        let rules = AlertRules {
+            confirmations: 1,
+            ..Default::default()
+        };
+        let (mut book, _) = resolve_in_a_window(&rules);
+        let d = book.observe("g", &[finding(445)], &coverage(&[445]), &rules, 2_000, true);
+        assert!(
+            d.messages.is_empty(),
+            "the receiver still has it open: nothing to say"
+        );
+        assert!(book.tick(&rules, 3_000, |_| false).messages.is_empty());
+        assert_eq!(book.entries.values().next().unwrap().status, Status::Firing);
+    }
+
+    #[test]
+    fn resolve_in_window_at_once_sends_right_away() {
+        let rules = AlertRules {
+            confirmations: 1,
+            resolve_in_window: ResolveInWindow::AtOnce,
+            ..Default::default()
+        };
+        let (book, d) = resolve_in_a_window(&rules);
+        assert_eq!(kinds(&d), vec![MessageKind::Resolved]);
+        assert!(book.entries.is_empty());
     }
 
     #[test]

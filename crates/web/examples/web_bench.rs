@@ -256,6 +256,7 @@ fn violation(addr: IpAddr, port: u16) -> Fallible<AlertStateRow> {
         reminded_ms: None,
         acknowledged: false,
         silenced_until_ms: None,
+        resolved_ms: None,
         finding: finding.clone(),
     };
     Ok(portwatch_monitor::daemon::state_row(

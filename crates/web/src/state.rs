@@ -115,8 +115,14 @@ impl AppState {
         }
     }
 
-    /// The configuration file as written, if any.
-    pub fn config_text(&self) -> Option<&str> {
-        self.inner.config_text.as_deref()
+    /// The configuration text in force, if any: the daemon's after a reload, else the file
+    /// as it was at start.
+    pub async fn config_text(&self) -> Option<String> {
+        if let Some(d) = &self.inner.daemon
+            && let Some(text) = d.config_text().await
+        {
+            return Some(text);
+        }
+        self.inner.config_text.clone()
     }
 }

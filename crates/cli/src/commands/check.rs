@@ -1,5 +1,6 @@
 //! `portwatch check`: scan once, judge against the policy, report, and exit 0 (compliant),
-//! 1 (violations) or 2 (errors). Policies come from a config file or from flags.
+//! 1 (violations) or 2 (errors, or hosts that answered nothing and so were not verified,
+//! unless `--allow-down`). Policies come from a config file or from flags.
 
 use crate::args::{CheckArgs, CheckFormat};
 use crate::output::check::{self, GroupReport};
@@ -40,7 +41,13 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 .with_context(|| format!("cannot save the scan in {}", store.name()))?;
             }
             let verdicts = scan.evaluate(group);
-            reports.push(GroupReport { scan, verdicts });
+            let not_verified = check::not_verified(group, &scan);
+            reports.push(GroupReport {
+                scan,
+                verdicts,
+                not_verified,
+                allow_down: args.allow_down,
+            });
         }
         anyhow::Ok(reports)
     })?;
@@ -58,6 +65,19 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     }
     out.flush()?;
     let (violations, _) = check::totals(&reports);
+    let blind: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.allow_down)
+        .flat_map(|r| r.not_verified.iter().map(|h| h.to_string()))
+        .collect();
+    if !blind.is_empty() {
+        eprintln!(
+            "portwatch: not verified: {} answered nothing (down, unreachable or filtered), so \
+             its ports could not be checked; --allow-down accepts that",
+            blind.join(", ")
+        );
+        return Ok(crate::exit::USAGE);
+    }
     Ok(if violations == 0 {
         crate::exit::OK
     } else {

@@ -1,6 +1,8 @@
 //! `portwatch run` (the daemon) and `portwatch watch` (the one-line monitor): the same engine,
 //! configured from a file or from flags, with signals: SIGTERM/SIGINT stop cleanly, SIGHUP
-//! reloads the file (a bad new file is rejected and the old one keeps running).
+//! reloads the file without interrupting scans in progress (a bad new file is rejected and
+//! the old one keeps running; `database` and `listen` changes wait for a restart, with a
+//! warning naming them).
 
 use crate::args::{LogFormat, RunArgs, WatchArgs};
 use anyhow::{Context, Result, bail};
@@ -130,11 +132,20 @@ fn spawn_signals(
                         tracing::warn!("SIGHUP: no --config file to reload");
                         continue;
                     };
-                    match config::load(path) {
-                        Ok(new) => match daemon.reload(new).await {
-                            Ok(()) => tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded"),
-                            Err(e) => tracing::error!(error = %e, "SIGHUP: new configuration rejected; the old one keeps running"),
-                        },
+                    let loaded = std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+                        .and_then(|text| Ok((config::parse(&text, path)?, text)));
+                    let applied = match loaded {
+                        Ok((new, text)) => daemon.reload(new, Some(text)).await.map_err(anyhow::Error::from),
+                        Err(e) => Err(e),
+                    };
+                    match applied {
+                        Ok(report) => {
+                            tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded; scans in progress go on");
+                            for key in report.needs_restart {
+                                tracing::warn!(key, "SIGHUP: `{key}` changed in the file; it takes effect only at the next restart (the old value stays in force)");
+                            }
+                        }
                         Err(e) => tracing::error!(error = %e, "SIGHUP: new configuration rejected; the old one keeps running"),
                     }
                 }
@@ -243,6 +254,7 @@ pub fn run_watch(args: WatchArgs) -> Result<u8> {
             confirm_after: dur(&args.confirm_after, defaults.confirm_after)?,
             remind_every: (!remind.is_zero()).then_some(remind),
             send_resolved: true,
+            resolve_in_window: defaults.resolve_in_window,
         },
         max_concurrent_scans: 1,
         notifiers,

@@ -22,6 +22,10 @@ confirm_after = "750ms"    # delay before each re-probe (longer than a flap to i
 remind_every = "4h"        # while a violation lasts ("0" for never)
 send_resolved = true
 max_concurrent_scans = 4
+# A violation that ends during a maintenance window: "at-end" holds the resolve and
+# sends it when the window ends (if the violation has not come back), "at-once" sends
+# it right away. A group may set its own.
+resolve_in_window = "at-end"
 
 # Where alerts go (any number; groups can pick with notify = ["name"]).
 # [[notify]]
@@ -54,7 +58,9 @@ targets = ["127.0.0.1"]          # addresses, 10.0.0.0/24, 10.0.0.1-20, hostname
 # exclude = ["10.0.0.5"]
 every = "1m"
 # notify = ["ops"]
-# Maintenance windows: alerts are held back (and sent after, if still true).
+# Maintenance windows: alerts are held back (and sent after, if still true); a
+# resolve is held until the window ends (see resolve_in_window). Times and cron
+# expressions are in UTC.
 # [[group.silence]]
 # cron = "0 2 * * SUN"
 # for = "2h"
@@ -68,7 +74,7 @@ severity = "critical"
 [[group]]
 name = "web-servers"
 targets = ["127.0.0.1"]
-cron = "*/10 * * * *"            # or every = "10m"
+cron = "*/10 * * * *"            # in UTC; or every = "10m"
 [group.policy]
 must_be_closed = ["risky"]
 allowed_open = ["22", "443"]     # anything else open is unexpected (top 1000 TCP are scanned)

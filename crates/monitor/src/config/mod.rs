@@ -136,6 +136,36 @@ mod tests {
             "[[group]]\nname = \"a\"\ntargets = [\"h\"]\n[group.policy]\nmust_be_closed = [\"22\"]\n[[group]]\nname = \"a\"\ntargets = [\"h\"]\n[group.policy]\nmust_be_closed = [\"22\"]\n",
         );
         assert!(e.contains("twice"), "{e}");
+        let e = err("[alerts]\nresolve_in_window = \"later\"\n");
+        assert!(
+            e.contains("alerts.resolve_in_window") && e.contains("at-end"),
+            "{e}"
+        );
+        let e = err(
+            "[[group]]\nname = \"a\"\ntargets = [\"h\"]\nresolve_in_window = \"never\"\n[group.policy]\nmust_be_closed = [\"22\"]\n",
+        );
+        assert!(
+            e.contains("group \"a\" resolve_in_window") && e.contains("'never'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn resolve_in_window_defaults_to_at_end_and_groups_override_it() {
+        use crate::alerts::ResolveInWindow;
+        let s = parse(
+            "[alerts]\nresolve_in_window = \"at-once\"\n[[group]]\nname = \"a\"\ntargets = [\"h\"]\nresolve_in_window = \"at-end\"\n[group.policy]\nmust_be_closed = [\"22\"]\n[[group]]\nname = \"b\"\ntargets = [\"h\"]\n[group.policy]\nmust_be_closed = [\"22\"]\n",
+            &PathBuf::from("pw.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.alerts.resolve_in_window, ResolveInWindow::AtOnce);
+        let of = |i: usize| s.groups[i].rules(&s.alerts).resolve_in_window;
+        assert_eq!(
+            (of(0), of(1)),
+            (ResolveInWindow::AtEnd, ResolveInWindow::AtOnce)
+        );
+        let d = parse(EXAMPLE, &PathBuf::from("example.toml")).unwrap();
+        assert_eq!(d.alerts.resolve_in_window, ResolveInWindow::AtEnd);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct RawAlerts {
     pub send_resolved: Option<bool>,
     /// Scans running at once at most; default 4.
     pub max_concurrent_scans: Option<usize>,
+    /// When a resolve confirmed during a maintenance window is sent: `at-end` (default) or
+    /// `at-once`.
+    pub resolve_in_window: Option<String>,
 }
 
 /// A maintenance window during which a group's alerts are held back.
@@ -99,6 +102,8 @@ pub struct RawGroup {
     /// Maintenance windows.
     #[serde(default)]
     pub silence: Vec<RawSilence>,
+    /// This group's `resolve_in_window` (default: the one of `[alerts]`).
+    pub resolve_in_window: Option<String>,
 }
 
 /// Port rules of a group.

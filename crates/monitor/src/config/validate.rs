@@ -3,7 +3,7 @@
 
 use super::raw::{RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence};
 use super::silence::{Silence, parse_instant};
-use crate::alerts::AlertRules;
+use crate::alerts::{AlertRules, ResolveInWindow};
 use crate::duration;
 use crate::error::{MonitorError, Result};
 use crate::notify::NotifierEntry;
@@ -59,9 +59,31 @@ pub struct Group {
     pub notify: Option<Vec<String>>,
     /// Maintenance windows.
     pub silences: Vec<Silence>,
+    /// When a resolve confirmed in one of its windows is sent (`None`: as `[alerts]` says).
+    pub resolve_in_window: Option<ResolveInWindow>,
 }
 
 impl Group {
+    /// The alert rules for this group: `[alerts]` with the group's own overrides.
+    pub fn rules(&self, alerts: &AlertRules) -> AlertRules {
+        AlertRules {
+            resolve_in_window: self.resolve_in_window.unwrap_or(alerts.resolve_in_window),
+            ..alerts.clone()
+        }
+    }
+
+    /// Whether `other` is the same group in every setting (a reload keeps its loop running).
+    pub fn same_as(&self, other: &Group) -> bool {
+        // Every field is plain data (the cron schedules included); their Debug text is a
+        // complete rendering of them.
+        format!("{self:?}") == format!("{other:?}")
+    }
+
+    /// The maintenance window covering `now_ms`, if any.
+    pub fn active_silence(&self, now_ms: i64) -> Option<&Silence> {
+        self.silences.iter().find(|s| s.covers(now_ms))
+    }
+
     /// Whether a maintenance window covers `now_ms`.
     pub fn silenced(&self, now_ms: i64) -> bool {
         self.silences.iter().any(|s| s.covers(now_ms))
@@ -280,15 +302,27 @@ fn alert_rules(raw: &RawAlerts, path: &Path) -> Result<(AlertRules, usize)> {
     if max == 0 {
         return Err(invalid("max_concurrent_scans", "must be at least 1".into()));
     }
+    let resolve_in_window = raw
+        .resolve_in_window
+        .as_deref()
+        .map(|t| resolve_in_window(t).map_err(|m| invalid("resolve_in_window", m)))
+        .transpose()?
+        .unwrap_or(defaults.resolve_in_window);
     Ok((
         AlertRules {
             confirmations,
             confirm_after,
             remind_every,
             send_resolved: raw.send_resolved.unwrap_or(true),
+            resolve_in_window,
         },
         max,
     ))
+}
+
+fn resolve_in_window(text: &str) -> std::result::Result<ResolveInWindow, String> {
+    ResolveInWindow::parse(text)
+        .ok_or_else(|| format!("'{text}': expected {}", ResolveInWindow::NAMES))
 }
 
 fn silence(s: &RawSilence) -> std::result::Result<Silence, String> {
@@ -424,7 +458,13 @@ pub(super) fn group(
         .iter()
         .map(|s| silence(s).map_err(|m| invalid("silence", m)))
         .collect::<Result<Vec<_>>>()?;
+    let resolve_in_window = g
+        .resolve_in_window
+        .as_deref()
+        .map(|t| resolve_in_window(t).map_err(|m| invalid("resolve_in_window", m)))
+        .transpose()?;
     Ok(Group {
+        resolve_in_window,
         name: g.name,
         targets: g.targets,
         exclude: g.exclude,

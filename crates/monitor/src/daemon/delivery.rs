@@ -119,9 +119,11 @@ impl Daemon {
         }
     }
 
-    async fn remind(&self) {
+    /// Decides what is due now: reminders, openings held by a silence that ended, resolves
+    /// held by a maintenance window that ended (the reminder loop runs it every few seconds).
+    pub async fn remind(&self) {
         let settings = self.settings().await;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let silenced = |g: &str| {
             settings
                 .groups

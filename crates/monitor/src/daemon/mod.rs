@@ -3,13 +3,14 @@
 //! delivery loop with retries and backoff, and reminders. Every state change and the messages
 //! it causes are written in one transaction with the scan that caused them.
 
+mod clock;
 mod delivery;
 mod payload;
 mod process;
 mod schedule;
 
-use crate::alerts::{AlertBook, AlertRules, Entry, Status};
-use crate::config::Settings;
+use crate::alerts::{AlertBook, AlertRules, Entry, decode_entry, encode_entry};
+use crate::config::{Group, Settings};
 use crate::notify::{self, Notifier};
 use portwatch_store::{AlertStateRow, Effects, Store};
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, Notify, RwLock, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+pub use clock::Clock;
 pub use payload::alert_for;
 
 /// Something that happened, for people watching (`watch` prints these; the web shows them).
@@ -85,6 +87,39 @@ pub struct Daemon {
     outbox_wake: Notify,
     reloaded: Notify,
     events: broadcast::Sender<Event>,
+    unreadable: Vec<String>,
+    clock: Clock,
+    scan_cap: Mutex<usize>,
+    config_text: RwLock<Option<String>>,
+}
+
+/// What a reload could not apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Keys whose new values take effect only at the next restart (`database`, `listen`).
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// The file's text with a note on top naming the keys still running with their old values.
+fn in_force_text(text: String, needs_restart: &[&str], old: &Settings) -> String {
+    if needs_restart.is_empty() {
+        return text;
+    }
+    let mut note = String::from(
+        "# portwatch: this file was reloaded, but these keys take effect only at the next\n\
+         # restart; in force until then:\n",
+    );
+    for key in needs_restart {
+        let value = match *key {
+            "database" => old.database.as_deref(),
+            _ => old.listen.as_deref(),
+        };
+        note.push_str(&format!(
+            "#   {key} = {}\n",
+            value.map_or("(the default)".to_string(), |v| format!("{v:?}"))
+        ));
+    }
+    note + &text
 }
 
 /// The status the store keeps for a resolved (removed) entry.
@@ -93,19 +128,43 @@ const RESOLVED: &str = "resolved";
 impl Daemon {
     /// A daemon over `store`, with the alert book the store remembers.
     pub async fn new(settings: Settings, store: Store) -> crate::Result<Arc<Daemon>> {
+        Daemon::with_clock(settings, store, Clock::System).await
+    }
+
+    /// [`Daemon::new`] deciding by `clock` (windows, schedules, confirmations, reminders,
+    /// silences).
+    pub async fn with_clock(
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+    ) -> crate::Result<Arc<Daemon>> {
         let notifiers = build_notifiers(&settings)?;
         let mut book = AlertBook::default();
+        let mut unreadable = Vec::new();
         for row in store.alert_states().await.map_err(store_error)? {
             if row.status == RESOLVED {
                 continue;
             }
-            if let Ok(entry) = serde_json::from_value::<Entry>(row.data) {
-                book.entries.insert(row.key, entry);
+            match decode_entry(row.data) {
+                Ok(entry) => {
+                    book.entries.insert(row.key, entry);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        key = %row.key,
+                        error = %e,
+                        "a stored alert state cannot be read and is left out: if its violation \
+                         still holds it will be confirmed and announced again"
+                    );
+                    unreadable.push(row.key);
+                }
             }
         }
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Daemon {
             permits: Arc::new(Semaphore::new(settings.max_concurrent_scans)),
+            scan_cap: Mutex::new(settings.max_concurrent_scans),
+            config_text: RwLock::new(None),
             settings: RwLock::new(Arc::new(settings)),
             store,
             notifiers: RwLock::new(notifiers),
@@ -115,7 +174,20 @@ impl Daemon {
             outbox_wake: Notify::new(),
             reloaded: Notify::new(),
             events,
+            unreadable,
+            clock,
         }))
+    }
+
+    /// Keys of the stored alert states that could not be read at start (each logged as an
+    /// error then).
+    pub fn unreadable_states(&self) -> &[String] {
+        &self.unreadable
+    }
+
+    /// The clock the daemon decides by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Events as they happen.
@@ -138,47 +210,68 @@ impl Daemon {
         self.book.lock().await.clone()
     }
 
-    /// Runs every loop until `shutdown` is cancelled; in-flight scans get `grace` to finish.
+    /// Runs every loop until `shutdown` is cancelled (which interrupts scans in progress).
+    /// A reload ([`Daemon::reload`]) keeps the loops of unchanged groups running, lets
+    /// changed and removed groups finish the scan (and confirmations) they are in, then
+    /// stops them, and starts the new and changed ones.
     pub async fn run(self: &Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks = tokio::task::JoinSet::new();
+        {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.delivery_loop(stop).await });
+        }
+        {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.reminder_loop(stop).await });
+        }
+        {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.retention_loop(stop).await });
+        }
+        // Per running group: its definition and the token that retires its loop.
+        let mut running: BTreeMap<String, (Group, CancellationToken)> = BTreeMap::new();
         let mut generation = 0u64;
         loop {
-            let settings = self.settings().await;
-            let round = shutdown.child_token();
-            let mut tasks = tokio::task::JoinSet::new();
-            for group in settings.groups.clone() {
-                let me = self.clone();
-                let stop = round.clone();
-                let trigger = self.trigger(&group.name).await;
-                tasks.spawn(async move { me.group_loop(group, trigger, stop, generation).await });
-            }
-            {
-                let me = self.clone();
-                let stop = round.clone();
-                tasks.spawn(async move { me.delivery_loop(stop).await });
-            }
-            {
-                let me = self.clone();
-                let stop = round.clone();
-                tasks.spawn(async move { me.reminder_loop(stop).await });
-            }
-            {
-                let me = self.clone();
-                let stop = round.clone();
-                tasks.spawn(async move { me.retention_loop(stop).await });
-            }
-            // Wait for shutdown, or for a reload (which cancels only this round).
+            // Arm the reload wake-up before reading the settings, so none is missed.
             let reloaded = self.reloaded.notified();
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = reloaded => {}
+            let settings = self.settings().await;
+            let wanted: BTreeMap<&str, &Group> = settings
+                .groups
+                .iter()
+                .map(|g| (g.name.as_str(), g))
+                .collect();
+            running.retain(|name, (group, retire)| {
+                let keep = wanted.get(name.as_str()).is_some_and(|g| g.same_as(group));
+                if !keep {
+                    retire.cancel();
+                }
+                keep
+            });
+            for group in &settings.groups {
+                if running.contains_key(&group.name) {
+                    continue;
+                }
+                let retire = shutdown.child_token();
+                running.insert(group.name.clone(), (group.clone(), retire.clone()));
+                let me = self.clone();
+                let group = group.clone();
+                let trigger = self.trigger(&group.name).await;
+                let stop = shutdown.clone();
+                tasks.spawn(async move {
+                    me.group_loop(group, trigger, stop, retire, generation)
+                        .await
+                });
             }
-            round.cancel();
-            while tasks.join_next().await.is_some() {}
-            if shutdown.is_cancelled() {
-                return;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = reloaded => {}
             }
             generation += 1;
         }
+        while tasks.join_next().await.is_some() {}
     }
 
     async fn trigger(&self, group: &str) -> Arc<Notify> {
@@ -199,13 +292,64 @@ impl Daemon {
         known
     }
 
-    /// Replaces the configuration (already validated); the loops restart with it.
-    pub async fn reload(&self, settings: Settings) -> crate::Result<()> {
+    /// Applies a new configuration (already validated) without interrupting scans in
+    /// progress: groups, alert rules, notifiers, retention and the scan cap take effect now;
+    /// `database` and `listen` keep their old values until a restart, and the answer names
+    /// them. `text` is the new file's text, shown as the configuration in force.
+    pub async fn reload(
+        &self,
+        mut settings: Settings,
+        text: Option<String>,
+    ) -> crate::Result<ReloadReport> {
         let notifiers = build_notifiers(&settings)?;
+        let old = self.settings().await;
+        let mut needs_restart = Vec::new();
+        if settings.database != old.database {
+            needs_restart.push("database");
+            settings.database = old.database.clone();
+        }
+        if settings.listen != old.listen {
+            needs_restart.push("listen");
+            settings.listen = old.listen.clone();
+        }
+        self.resize_scan_cap(settings.max_concurrent_scans).await;
+        let text = text.map(|t| in_force_text(t, &needs_restart, &old));
         *self.notifiers.write().await = notifiers;
         *self.settings.write().await = Arc::new(settings);
+        if text.is_some() {
+            *self.config_text.write().await = text;
+        }
         self.reloaded.notify_one();
-        Ok(())
+        Ok(ReloadReport { needs_restart })
+    }
+
+    /// The configuration text in force after a reload (`None` before any: the caller's own
+    /// copy of the file it started with is then the one in force).
+    pub async fn config_text(&self) -> Option<String> {
+        self.config_text.read().await.clone()
+    }
+
+    /// The cap on concurrent scans in force.
+    pub async fn scan_cap(&self) -> usize {
+        *self.scan_cap.lock().await
+    }
+
+    /// Scans allowed at once from now on; a smaller cap takes effect as running scans end.
+    async fn resize_scan_cap(&self, cap: usize) {
+        let mut current = self.scan_cap.lock().await;
+        if cap > *current {
+            self.permits.add_permits(cap - *current);
+        } else if cap < *current {
+            let surplus = (*current - cap) as u32;
+            let permits = self.permits.clone();
+            // Take the surplus as scans give it back, and never return it.
+            tokio::spawn(async move {
+                if let Ok(p) = permits.acquire_many_owned(surplus).await {
+                    p.forget();
+                }
+            });
+        }
+        *current = cap;
     }
 
     /// Marks a violation acknowledged (no more reminders); false if it is not tracked.
@@ -230,7 +374,7 @@ impl Daemon {
             return Ok(false);
         };
         change(entry);
-        let row = state_row(key, Some(entry), now_ms());
+        let row = state_row(key, Some(entry), self.clock.now_ms());
         drop(book);
         self.store
             .write_effects(&Effects {
@@ -302,14 +446,9 @@ pub fn state_row(key: &str, entry: Option<&Entry>, now: i64) -> AlertStateRow {
     match entry {
         Some(e) => AlertStateRow {
             key: key.to_string(),
-            status: match e.status {
-                Status::Pending => "pending",
-                Status::Firing => "firing",
-                Status::Resolving => "resolving",
-            }
-            .to_string(),
+            status: e.status.as_str().to_string(),
             since: e.since_ms,
-            data: serde_json::to_value(e).unwrap_or_default(),
+            data: encode_entry(e),
             updated_at: now,
         },
         None => AlertStateRow {

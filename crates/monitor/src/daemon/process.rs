@@ -1,7 +1,7 @@
 //! From a finished scan to stored history, alert states and queued messages, in one
 //! transaction.
 
-use super::{Daemon, Event, now_ms, store_error};
+use super::{Daemon, Event, store_error};
 use crate::alerts::{Coverage, Reprobe};
 use crate::config::Group;
 use crate::policy::{self, Finding};
@@ -10,6 +10,7 @@ use portwatch_scan::ports::PortList;
 use portwatch_scan::{HostStatus, PortState, Proto};
 use portwatch_store::{HostOutcome, NewScan, ScanOutcome};
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +31,39 @@ fn reprobe_scope(group: &Group, reprobes: &[Reprobe]) -> (Vec<String>, PortList)
 }
 
 impl Daemon {
+    /// Which of the down hosts of a scan some earlier complete scan found up (the store's
+    /// `last_seen_at`), or that already have a cannot-verify entry; empty when none is down.
+    async fn hosts_seen_up(&self, hosts: &[runner::HostScan]) -> BTreeSet<IpAddr> {
+        let down: BTreeSet<IpAddr> = hosts
+            .iter()
+            .filter(|h| h.summary.status == HostStatus::Down)
+            .map(|h| h.summary.host)
+            .collect();
+        if down.is_empty() {
+            return BTreeSet::new();
+        }
+        let mut seen: BTreeSet<IpAddr> = match self.store.hosts().await {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|r| r.last_seen_at.is_some() && down.contains(&r.addr))
+                .map(|r| r.addr)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read which hosts answered before");
+                BTreeSet::new()
+            }
+        };
+        let book = self.book.lock().await;
+        seen.extend(
+            book.entries
+                .values()
+                .filter(|e| e.finding.rule == policy::Rule::CannotVerify)
+                .map(|e| e.finding.host)
+                .filter(|h| down.contains(h)),
+        );
+        seen
+    }
+
     /// Scans, records and judges; returns the confirmations to run next.
     pub(super) async fn scan_and_process(
         self: &Arc<Self>,
@@ -115,11 +149,18 @@ impl Daemon {
             ..Default::default()
         };
         let mut findings: Vec<Finding> = Vec::new();
+        let seen_up = self.hosts_seen_up(&scan.hosts).await;
         for h in &scan.hosts {
             match h.summary.status {
                 HostStatus::Up => coverage.up.insert(h.summary.host),
                 HostStatus::Down => coverage.down.insert(h.summary.host),
             };
+            findings.extend(policy::cannot_verify(
+                &group.name,
+                &group.policy,
+                &h.summary,
+                seen_up.contains(&h.summary.host),
+            ));
             let verdict = policy::evaluate(&group.name, &group.policy, &h.summary, &h.results);
             findings.extend(
                 verdict
@@ -151,8 +192,8 @@ impl Daemon {
                 .cloned()
                 .collect(),
         };
-        let rules = self.rules().await;
-        let now = now_ms();
+        let rules = group.rules(&self.rules().await);
+        let now = self.clock.now_ms();
         let notifiers: Vec<String> = self
             .notifiers
             .read()

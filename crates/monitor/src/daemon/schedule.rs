@@ -5,8 +5,9 @@ use super::Daemon;
 use crate::config::{Group, Schedule};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Jitter: up to 5% of the interval (at most 30 s), different for every group and round.
@@ -21,8 +22,14 @@ fn jitter(group: &str, round: u64, interval: Duration) -> Duration {
     Duration::from_nanos(h.finish() % spread.as_nanos().max(1) as u64)
 }
 
-/// How long to wait before the next run, given when the last one started.
-pub(super) fn next_delay(group: &Group, round: u64, last_start: Option<Instant>) -> Duration {
+/// How long to wait before the next run, given when the last one started and the time now
+/// (Unix ms; cron expressions are evaluated in UTC).
+pub(super) fn next_delay(
+    group: &Group,
+    round: u64,
+    last_start: Option<Instant>,
+    now_ms: i64,
+) -> Duration {
     match &group.schedule {
         Schedule::Every(every) => {
             let base = match last_start {
@@ -38,7 +45,10 @@ pub(super) fn next_delay(group: &Group, round: u64, last_start: Option<Instant>)
             base + jitter(&group.name, round, spread)
         }
         Schedule::Cron(cron) => {
-            let now = chrono::Utc::now();
+            use chrono::TimeZone;
+            let Some(now) = chrono::Utc.timestamp_millis_opt(now_ms).single() else {
+                return Duration::from_secs(3600);
+            };
             match cron.find_next_occurrence(&now, false) {
                 Ok(next) => (next - now).to_std().unwrap_or_default(),
                 Err(_) => Duration::from_secs(3600),
@@ -53,20 +63,23 @@ impl Daemon {
         group: Group,
         trigger: Arc<Notify>,
         stop: CancellationToken,
+        retire: CancellationToken,
         generation: u64,
     ) {
         let mut last_start = None;
         let mut round = generation << 32;
         loop {
-            let delay = next_delay(&group, round, last_start);
+            let delay = next_delay(&group, round, last_start, self.clock.now_ms());
             round += 1;
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = trigger.notified() => {}
-                () = stop.cancelled() => return,
+                () = retire.cancelled() => return,
             }
             last_start = Some(Instant::now());
-            if !self.scan_group_now(&group, None, &stop).await {
+            // Only a shutdown interrupts a scan; a reload that retires this loop lets the
+            // scan (and its confirmations) finish first.
+            if !self.scan_group_now(&group, None, &stop).await || retire.is_cancelled() {
                 return;
             }
         }

@@ -7,21 +7,41 @@ use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState, Proto};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-/// Which rule a finding breaks.
+/// Which rule a finding breaks. Its spellings in stored states (serde) and in alert keys
+/// ([`Rule::key_name`]) are written out one by one, so renaming a variant changes neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// A port that must be closed is open.
+    #[serde(rename = "must-be-closed")]
     MustBeClosed,
     /// An open port is not in `allowed_open`.
+    #[serde(rename = "unexpected")]
     Unexpected,
     /// A port that must be open is not.
+    #[serde(rename = "expected-open")]
     ExpectedOpen,
     /// The host did not answer, so nothing about it could be checked.
+    #[serde(rename = "host-down")]
     HostDown,
+    /// A host that answered before answers nothing now, so its rules cannot be verified.
+    #[serde(rename = "cannot-verify")]
+    CannotVerify,
 }
 
 impl Rule {
+    /// The rule's part of an alert key. Frozen: these are the spellings alert keys have had
+    /// since the first release (they were the variants' `Debug` names), so keys stored by
+    /// any version keep matching.
+    pub fn key_name(self) -> &'static str {
+        match self {
+            Rule::MustBeClosed => "MustBeClosed",
+            Rule::Unexpected => "Unexpected",
+            Rule::ExpectedOpen => "ExpectedOpen",
+            Rule::HostDown => "HostDown",
+            Rule::CannotVerify => "CannotVerify",
+        }
+    }
+
     /// Short wording for reports, e.g. "must be closed".
     pub fn label(self) -> &'static str {
         match self {
@@ -29,6 +49,7 @@ impl Rule {
             Rule::Unexpected => "not allowed open",
             Rule::ExpectedOpen => "expected open",
             Rule::HostDown => "host down",
+            Rule::CannotVerify => "cannot verify",
         }
     }
 }
@@ -63,13 +84,48 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A stable key for this finding: group, host, port and rule.
+    /// A stable key for this finding: `group|host|port/proto|Rule` (or `group|host|Rule` for
+    /// a host-wide finding), built from explicit spellings ([`Rule::key_name`]), never from
+    /// `Debug`.
     pub fn key(&self) -> String {
+        let rule = self.rule.key_name();
         match (self.port, self.proto) {
-            (Some(p), Some(t)) => format!("{}|{}|{p}/{t}|{:?}", self.group, self.host, self.rule),
-            _ => format!("{}|{}|{:?}", self.group, self.host, self.rule),
+            (Some(p), Some(t)) => format!("{}|{}|{p}/{t}|{rule}", self.group, self.host),
+            _ => format!("{}|{}|{rule}", self.group, self.host),
         }
     }
+}
+
+/// The finding for a host of `group` that answered before (`seen_up`) and answers nothing
+/// now: its rules cannot be verified. `None` when the host answers, was never seen up, or an
+/// `expected_open` rule already reports it down.
+pub fn cannot_verify(
+    group: &str,
+    policy: &Policy,
+    host: &HostSummary,
+    seen_up: bool,
+) -> Option<Finding> {
+    if host.status != HostStatus::Down || !seen_up || !policy.expected_open.is_empty() {
+        return None;
+    }
+    Some(Finding {
+        group: group.to_string(),
+        host: host.host,
+        hostname: host.hostname.clone(),
+        port: None,
+        proto: None,
+        rule: Rule::CannotVerify,
+        severity: policy.severity.unwrap_or(Severity::High),
+        state: None,
+        service: None,
+        answered: None,
+        explain: Some(
+            "the host answered before and answers nothing now (down, unreachable or \
+             filtered): its ports cannot be verified"
+                .into(),
+        ),
+        fix: None,
+    })
 }
 
 /// A port the policy asked about but the scan could not tell (UDP open|filtered on a

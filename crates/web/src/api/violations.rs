@@ -60,6 +60,8 @@ pub enum RuleName {
     ExpectedOpen,
     /// The host did not answer.
     HostDown,
+    /// A host that answered before answers nothing now: its rules cannot be verified.
+    CannotVerify,
 }
 
 impl From<Rule> for RuleName {
@@ -69,6 +71,7 @@ impl From<Rule> for RuleName {
             Rule::Unexpected => Self::Unexpected,
             Rule::ExpectedOpen => Self::ExpectedOpen,
             Rule::HostDown => Self::HostDown,
+            Rule::CannotVerify => Self::CannotVerify,
         }
     }
 }

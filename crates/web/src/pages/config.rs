@@ -106,7 +106,7 @@ pub async fn config(
             "/config".into(),
             state.daemon().is_some(),
         ),
-        text: state.config_text().map(redact),
+        text: state.config_text().await.as_deref().map(redact),
         groups,
         alerts,
         live: state.daemon().is_some(),

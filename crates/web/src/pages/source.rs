@@ -152,7 +152,8 @@ pub async fn settings(state: &AppState) -> Option<Arc<Settings>> {
         Some(d) => Some(d.settings().await),
         None => state
             .config_text()
-            .and_then(|text| config::parse(text, Path::new("configuration")).ok())
+            .await
+            .and_then(|text| config::parse(&text, Path::new("configuration")).ok())
             .map(Arc::new),
     }
 }

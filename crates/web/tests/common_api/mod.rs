@@ -335,6 +335,7 @@ fn state_row(
         reminded_ms: None,
         acknowledged: false,
         silenced_until_ms: None,
+        resolved_ms: None,
         finding: f,
     };
     Ok(AlertStateRow {

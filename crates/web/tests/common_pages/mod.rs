@@ -257,6 +257,7 @@ pub fn violation_row(
         reminded_ms: None,
         acknowledged: false,
         silenced_until_ms: None,
+        resolved_ms: None,
         finding,
     };
     let row = portwatch_monitor::daemon::state_row(&key, Some(&entry), since);

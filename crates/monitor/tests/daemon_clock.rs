@@ -1,0 +1,389 @@
+//! The daemon end to end (real scans of 127.0.0.1 or a silent test-bed address, a real HTTP
+//! receiver) deciding by a hand-set clock: maintenance windows, reminders, silences and
+//! confirmations are exercised in milliseconds of waiting, not in minutes.
+
+mod notify_support;
+
+use notify_support::Receiver;
+use portwatch_monitor::alerts::Status;
+use portwatch_monitor::config;
+use portwatch_monitor::daemon::{Clock, Daemon, Event};
+use portwatch_store::{HostOutcome, NewScan, ScanOutcome, ScanStatus, Store};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// 2026-06-01T00:00:00Z.
+const T0: i64 = 1_780_272_000_000;
+
+struct Running {
+    daemon: Arc<Daemon>,
+    events: broadcast::Receiver<Event>,
+    stop: CancellationToken,
+    clock: Clock,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn start(config_text: &str, seed: impl AsyncFnOnce(&Store)) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
+    let store = Store::open(&url).await.unwrap();
+    seed(&store).await;
+    let settings = config::parse(config_text, Path::new("test.toml")).unwrap();
+    let clock = Clock::manual(T0);
+    let daemon = Daemon::with_clock(settings, store, clock.clone())
+        .await
+        .unwrap();
+    let events = daemon.subscribe();
+    let stop = CancellationToken::new();
+    {
+        let (daemon, stop) = (daemon.clone(), stop.clone());
+        tokio::spawn(async move { daemon.run(stop).await });
+    }
+    Running {
+        daemon,
+        events,
+        stop,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Running {
+    /// Waits (at most 20 s, a bound only reached on failure) for an event `pick` accepts.
+    async fn wait<T>(&mut self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+        let found = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match self.events.recv().await {
+                    Ok(e) => {
+                        if let Some(t) = pick(&e) {
+                            return t;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("events ended: {e}"),
+                }
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no {what} event"))
+    }
+
+    /// Scans the group now and waits until its confirmation re-probe is recorded.
+    async fn scan_and_confirm(&mut self, group: &str) {
+        assert!(self.daemon.scan_now(group).await);
+        self.wait("confirmation scan", |e| match e {
+            Event::Scanned {
+                confirmation: true, ..
+            } => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+
+    async fn delivered(&mut self) -> String {
+        self.wait("delivery", |e| match e {
+            Event::Delivered { title, .. } => Some(title.clone()),
+            Event::DeliveryFailed { error, .. } => panic!("delivery failed: {error}"),
+            _ => None,
+        })
+        .await
+    }
+}
+
+fn kinds(r: &Receiver) -> Vec<String> {
+    r.requests()
+        .iter()
+        .map(|q| q.header("X-Portwatch-Event").unwrap_or("?").to_string())
+        .collect()
+}
+
+fn config(port: u16, receiver: &Receiver, extra_alerts: &str, group_extra: &str) -> String {
+    format!(
+        r#"
+[alerts]
+confirmations = 2
+confirm_after = "1ms"
+remind_every = "0"
+{extra_alerts}
+
+[[notify]]
+name = "hook"
+type = "webhook"
+url = "{url}"
+
+[[group]]
+name = "g"
+targets = ["127.0.0.1"]
+cron = "0 0 1 1 *"
+{group_extra}
+[group.scan]
+probes = false
+[group.policy]
+must_be_closed = ["{port}"]
+"#,
+        url = receiver.url("/hook")
+    )
+}
+
+const WINDOW: &str = r#"
+[[group.silence]]
+from = "2026-06-01T00:01:00Z"
+until = "2026-06-01T00:02:00Z"
+reason = "switch firmware update"
+"#;
+
+#[tokio::test]
+async fn resolve_during_a_window_is_sent_when_the_window_ends() {
+    let receiver = Receiver::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut run = start(&config(port, &receiver, "", WINDOW), async |_| {}).await;
+
+    run.scan_and_confirm("g").await;
+    let title = run.delivered().await;
+    assert!(title.contains(&port.to_string()), "{title}");
+    assert_eq!(kinds(&receiver), ["opened"]);
+
+    // Inside the window: the port closes and its end is confirmed, but the receiver still
+    // has the incident open, so the resolve is held, not dropped.
+    run.clock.set_ms(T0 + 90_000);
+    let settings = run.daemon.settings().await;
+    let window = settings.groups[0].active_silence(T0 + 90_000).unwrap();
+    assert_eq!(window.reason(), Some("switch firmware update"));
+    drop(listener);
+    run.scan_and_confirm("g").await;
+    let book = run.daemon.book().await;
+    let entry = book.entries.values().next().expect("kept while held");
+    assert_eq!(entry.status, Status::Resolving);
+    assert_eq!(entry.resolved_ms, Some(T0 + 90_000));
+    run.daemon.remind().await;
+    run.daemon.deliver_due().await;
+    assert_eq!(
+        kinds(&receiver),
+        ["opened"],
+        "held while the window is open"
+    );
+
+    // The window ends: the held resolve goes out, once.
+    run.clock.set_ms(T0 + 121_000);
+    run.daemon.remind().await;
+    let title = run.delivered().await;
+    assert!(title.to_lowercase().contains("resolved"), "{title}");
+    assert_eq!(kinds(&receiver), ["opened", "resolved"]);
+    assert!(run.daemon.book().await.entries.is_empty());
+    run.daemon.remind().await;
+    run.daemon.deliver_due().await;
+    assert_eq!(kinds(&receiver), ["opened", "resolved"]);
+}
+
+#[tokio::test]
+async fn resolve_in_window_at_once_is_sent_inside_the_window() {
+    let receiver = Receiver::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let group = format!("resolve_in_window = \"at-once\"\n{WINDOW}");
+    let mut run = start(&config(port, &receiver, "", &group), async |_| {}).await;
+    run.scan_and_confirm("g").await;
+    run.delivered().await;
+    run.clock.set_ms(T0 + 90_000);
+    drop(listener);
+    run.scan_and_confirm("g").await;
+    run.delivered().await;
+    assert_eq!(kinds(&receiver), ["opened", "resolved"]);
+}
+
+#[tokio::test]
+async fn reminders_and_silences_follow_the_clock() {
+    let receiver = Receiver::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let text =
+        config(port, &receiver, "", "").replace("remind_every = \"0\"", "remind_every = \"1h\"");
+    let mut run = start(&text, async |_| {}).await;
+    run.scan_and_confirm("g").await;
+    run.delivered().await;
+    run.clock.set_ms(T0 + 3_599_000);
+    run.daemon.remind().await;
+    run.daemon.deliver_due().await;
+    assert_eq!(kinds(&receiver), ["opened"], "not due before an hour");
+    run.clock.set_ms(T0 + 3_600_500);
+    run.daemon.remind().await;
+    run.delivered().await;
+    assert_eq!(kinds(&receiver), ["opened", "reminder"]);
+
+    // Silenced for two hours: the next reminder waits for the silence to end.
+    let key = run
+        .daemon
+        .book()
+        .await
+        .entries
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    assert!(run.daemon.silence(&key, T0 + 3 * 3_600_000).await.unwrap());
+    run.clock.set_ms(T0 + 2 * 3_600_000 + 1_000);
+    run.daemon.remind().await;
+    run.daemon.deliver_due().await;
+    assert_eq!(kinds(&receiver), ["opened", "reminder"], "silenced");
+    run.clock.set_ms(T0 + 3 * 3_600_000 + 1_000);
+    run.daemon.remind().await;
+    run.delivered().await;
+    assert_eq!(kinds(&receiver), ["opened", "reminder", "reminder"]);
+    drop(listener);
+}
+
+/// An address on the test bed's `tcp` link that no host holds.
+fn silent_testbed_addr() -> Option<String> {
+    let text = std::fs::read_to_string("/run/portwatch-testbed/testbed.json").ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let tcp = doc["hosts"]
+        .as_array()?
+        .iter()
+        .find(|h| h["name"] == "tcp")?;
+    let addr = tcp["addr4"].as_str()?;
+    let silent = format!("{}.99", addr.rsplit_once('.')?.0);
+    let route = std::process::Command::new("ip")
+        .args(["route", "get", &silent])
+        .output()
+        .ok()?;
+    let veth = tcp["veth_root"].as_str()?;
+    String::from_utf8_lossy(&route.stdout)
+        .contains(&format!("dev {veth} "))
+        .then_some(silent)
+}
+
+#[tokio::test]
+async fn host_that_answered_before_and_now_answers_nothing_raises_cannot_verify() {
+    let silent = silent_testbed_addr().expect("the shared test bed is up (scripts/testbed.sh)");
+    let receiver = Receiver::start().await;
+    let text = config(445, &receiver, "", "")
+        .replace("targets = [\"127.0.0.1\"]", &format!("targets = [\"{silent}\"]"))
+        .replace("[group.scan]\n", "[group.scan]\nretries = 0\nmax_rtt_timeout = \"200ms\"\ninitial_rtt_timeout = \"200ms\"\n");
+    let addr = silent.parse().unwrap();
+    // History says the host was up once (an earlier scan found it).
+    let mut run = start(&text, async |store: &Store| {
+        let id = store
+            .begin_scan(&NewScan {
+                source: "check".into(),
+                args: vec![],
+                targets: vec![silent.clone()],
+                ports: Default::default(),
+            })
+            .await
+            .unwrap();
+        let outcome = ScanOutcome {
+            hosts: vec![HostOutcome {
+                addr,
+                hostname: None,
+                up: true,
+            }],
+            ..Default::default()
+        };
+        store
+            .finish_scan(id, &outcome, &Default::default())
+            .await
+            .unwrap();
+    })
+    .await;
+    run.scan_and_confirm("g").await;
+    let title = run.delivered().await;
+    assert!(title.contains("cannot verify"), "{title}");
+    let book = run.daemon.book().await;
+    let key = format!("g|{silent}|CannotVerify");
+    assert_eq!(book.entries[&key].status, Status::Firing, "{book:?}");
+    assert_eq!(kinds(&receiver), ["opened"]);
+}
+
+fn two_groups(silent: &str, slow_every: &str, db: &str, cap: usize) -> String {
+    format!(
+        r#"
+database = "{db}"
+[alerts]
+max_concurrent_scans = {cap}
+
+[[group]]
+name = "slow"
+targets = ["{silent}"]
+{slow_every}
+[group.scan]
+retries = 2
+initial_rtt_timeout = "1s"
+min_rtt_timeout = "1s"
+max_rtt_timeout = "1s"
+[group.policy]
+must_be_closed = ["445"]
+
+[[group]]
+name = "fast"
+targets = ["127.0.0.1"]
+cron = "0 0 1 1 *"
+[group.policy]
+must_be_closed = ["1"]
+"#
+    )
+}
+
+#[tokio::test]
+async fn reload_lets_scans_in_progress_finish_and_names_what_needs_a_restart() {
+    let silent = silent_testbed_addr().expect("the shared test bed is up (scripts/testbed.sh)");
+    let before = two_groups(&silent, "cron = \"0 0 1 1 *\"", "sqlite:///tmp/a.db", 1);
+    let mut run = start(&before, async |_| {}).await;
+    assert!(run.daemon.scan_now("slow").await);
+    // Wait until the slow group's scan is under way (its row is `running`).
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let scans = run.daemon.store().scans(10, None).await.unwrap();
+            if scans.iter().any(|s| s.status == ScanStatus::Running) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the scan started");
+
+    // The slow group changes (schedule), the database too, and the cap grows.
+    let after = two_groups(&silent, "cron = \"0 0 2 1 *\"", "sqlite:///tmp/b.db", 3);
+    let new = config::parse(&after, Path::new("test.toml")).unwrap();
+    let report = run.daemon.reload(new, Some(after.clone())).await.unwrap();
+    assert_eq!(report.needs_restart, ["database"]);
+
+    let outcome = run
+        .wait("the slow scan's end", |e| match e {
+            Event::Scanned { group, .. } if group == "slow" => Some(Ok(())),
+            Event::ScanFailed { group, error } if group == "slow" => Some(Err(error.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(outcome, Ok(()), "the scan in progress was not interrupted");
+
+    let settings = run.daemon.settings().await;
+    assert_eq!(
+        settings.database.as_deref(),
+        Some("sqlite:///tmp/a.db"),
+        "in force"
+    );
+    assert_eq!(settings.max_concurrent_scans, 3);
+    assert_eq!(run.daemon.scan_cap().await, 3);
+    let text = run.daemon.config_text().await.unwrap();
+    assert!(text.contains("database = \"sqlite:///tmp/a.db\""), "{text}");
+    assert!(text.ends_with(&after), "{text}");
+
+    // The unchanged group still answers triggers after the reload.
+    assert!(run.daemon.scan_now("fast").await);
+    run.wait("a scan of the unchanged group", |e| match e {
+        Event::Scanned { group, .. } if group == "fast" => Some(()),
+        _ => None,
+    })
+    .await;
+}
