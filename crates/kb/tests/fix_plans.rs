@@ -210,12 +210,16 @@ fn runs(port: u32, platform: Platform, source: Option<IpNet>) -> Vec<String> {
 
 #[test]
 fn session_ports_keep_established_connections_and_say_what_they_cut() {
-    assert!(runs(22, Platform::Iptables, None).contains(
-        &"sudo iptables -I INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -j DROP".to_owned()
-    ));
-    assert!(runs(22, Platform::Nftables, None).contains(
-        &"sudo nft insert rule inet filter input tcp dport 22 ct state new drop".to_owned()
-    ));
+    assert!(
+        runs(22, Platform::Iptables, None)
+            .contains(&"sudo iptables -I INPUT -p tcp --dport 22 --syn -j DROP".to_owned())
+    );
+    assert!(
+        runs(22, Platform::Nftables, None).contains(
+            &"sudo nft insert rule inet filter input tcp dport 22 tcp flags syn / syn,ack drop"
+                .to_owned()
+        )
+    );
     for port in fix::SESSION_PORTS {
         for platform in Platform::ALL {
             let Ok(plan) = fix::plan(u32::from(port), None, platform, None) else {
@@ -301,7 +305,10 @@ fn ufw_rules_go_to_the_top_and_enabling_keeps_other_ports() {
         .iter()
         .position(|r| r.ends_with("sudo ufw --force enable"))
         .unwrap();
-    assert!(default_allow < deny && allow < enable, "{close:#?}");
+    assert!(
+        default_allow < enable && enable < deny && deny < allow,
+        "{close:#?}"
+    );
     let plan = fix::plan(139, None, Platform::Ufw, None).unwrap();
     assert!(
         plan.steps
@@ -342,7 +349,7 @@ fn verify_step_reads_filtered_as_the_fix_holding() {
         .iter()
         .find(|s| s.run.starts_with("portwatch scan"))
         .unwrap();
-    assert_eq!(scan.run, "portwatch scan <host> -p T:139 --assume-up");
+    assert_eq!(scan.run, "portwatch scan <host> -p T:139 --assume-up --all");
     assert!(
         scan.say
             .contains("The fix holds when it shows 139/tcp filtered or closed")

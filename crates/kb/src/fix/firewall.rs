@@ -37,9 +37,13 @@ fn ufw(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<Step> 
         ),
         Step::new(
             format!(
-                "Enabling an inactive ufw also applies its default policy, which denies every incoming connection no rule allows: that would close every other open port too (file sharing, a web server, SSH), not only {port}. So if ufw is inactive, this sets the incoming default to allow first, and only the rules below close anything. If you want deny-by-default instead, skip this step and allow each service you need (SSH first) before the last step."
+                "Enabling an inactive ufw also applies its default policy, which denies every incoming connection no rule allows: that would close every other open port too (file sharing, a web server, SSH), not only {port}. So if ufw is inactive, this sets the incoming default to allow first, and only the rules below close anything. If you want deny-by-default instead, skip this step and allow each service you need (SSH first) before the next one."
             ),
             "sudo ufw status | grep -q '^Status: active' || sudo ufw default allow incoming",
+        ),
+        Step::new(
+            "Turn ufw on if it is off, before the rules below: ufw keeps a connection open only once it has seen a packet of it, and a session you are using (such as this SSH session) carries the output of this command (--force skips the question about SSH).",
+            "sudo ufw status | grep -q '^Status: active' || sudo ufw --force enable",
         ),
     ];
     for &t in transports {
@@ -59,10 +63,6 @@ fn ufw(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<Step> 
             ));
         }
     }
-    steps.push(Step::new(
-        "Turn ufw on if it is off (connections already open stay up; --force skips the question about SSH).",
-        "sudo ufw status | grep -q '^Status: active' || sudo ufw --force enable",
-    ));
     steps
 }
 
@@ -110,14 +110,21 @@ fn nftables(
         "Make sure the input chain of the inet filter table exists (Debian and Ubuntu's default /etc/nftables.conf creates it); if it does not, create it with a policy that accepts, so only the rules below block anything. Other tables and rules are left as they are.",
         "sudo nft list chain inet filter input >/dev/null 2>&1 || { sudo nft add table inet filter && sudo nft 'add chain inet filter input { type filter hook input priority 0; policy accept; }'; }",
     )];
-    let new_only = if session { " ct state new" } else { "" };
     let mut persist = Vec::new();
     for &t in transports {
-        let drop = format!("{t} dport {port}{new_only} drop");
+        // A connection opened before connection tracking was active in this network namespace
+        // looks "new" to it, so only the TCP flags tell an attempt from an open session.
+        let attempts = session && t == Transport::Tcp;
+        let syn_only = if attempts {
+            " tcp flags syn / syn,ack"
+        } else {
+            ""
+        };
+        let drop = format!("{t} dport {port}{syn_only} drop");
         steps.push(Step::new(
             format!(
-                "Drop {}packets to {port}/{t}; insert puts the rule at the top of the chain, ahead of any rule that accepts the port.",
-                if session { "new connections' " } else { "" }
+                "Drop {} to {port}/{t}; insert puts the rule at the top of the chain, ahead of any rule that accepts the port.",
+                if attempts { "connection attempts (SYN without ACK: open sessions keep working)" } else { "packets" }
             ),
             format!("sudo nft insert rule inet filter input {drop}"),
         ));
@@ -151,21 +158,19 @@ fn iptables(
     source: Option<IpNet>,
     session: bool,
 ) -> Vec<Step> {
-    let new_only = if session {
-        " -m conntrack --ctstate NEW"
-    } else {
-        ""
-    };
     let mut steps = Vec::new();
     for &t in transports {
+        // As for nftables: TCP flags, not connection tracking, tell an attempt from a session.
+        let attempts = session && t == Transport::Tcp;
+        let syn_only = if attempts { " --syn" } else { "" };
         for (tool, v6) in [("iptables", false), ("ip6tables", true)] {
             let ip = if v6 { "IPv6" } else { "IPv4" };
             steps.push(Step::new(
                 format!(
                     "Drop {ip} {} to {port}/{t}; -I puts the rule first in INPUT, ahead of any rule that accepts the port.",
-                    if session { "new connections" } else { "packets" }
+                    if attempts { "connection attempts (SYN without ACK: open sessions keep working)" } else { "packets" }
                 ),
-                format!("sudo {tool} -I INPUT -p {t} --dport {port}{new_only} -j DROP"),
+                format!("sudo {tool} -I INPUT -p {t} --dport {port}{syn_only} -j DROP"),
             ));
             if let Some(net) = source.filter(|net| matches!(net, IpNet::V6(_)) == v6) {
                 steps.push(Step::new(

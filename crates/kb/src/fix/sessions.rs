@@ -50,13 +50,13 @@ pub(super) fn session_cautions(
     }
     let kept = match platform {
         Platform::Ufw => {
-            "Connections already open stay up: ufw accepts established connections before its own rules."
+            "Connections already open stay up: ufw accepts connections it has seen before its own rules, and the plan turns an inactive ufw on before adding the deny, so a session that carries a packet in between (yours shows the command output) is kept."
         }
         Platform::Firewalld => {
             "Connections already open stay up: firewalld accepts established connections before a zone's rules."
         }
         Platform::Nftables | Platform::Iptables => {
-            "Connections already open stay up: the rules below drop only new connections (connection tracking state new)."
+            "TCP connections already open stay up: the rules below drop only connection attempts (SYN packets), which works whether or not connection tracking was running when the session started. UDP has no connections to keep: its packets to the port are dropped."
         }
         Platform::Windows => {
             "Windows Firewall rules apply to new connections; a setting from the hardening steps (turning the service off) ends open sessions too, so run those from the console."

@@ -139,11 +139,14 @@ fn scan_step(port: u16, transports: &[Transport], source: Option<IpNet>) -> Opti
         None => "From another machine, scan this host (replace <host>).".to_owned(),
     };
     let say = format!(
-        "{whence} --assume-up reports the port even when nothing else on the host answers the scan. The fix holds when it shows {}.",
+        "{whence} --assume-up reports the port even when nothing else on the host answers the scan, and --all lists it when it is filtered or closed. The fix holds when it shows {}.",
         holds.join(", and ")
     );
     Some(Step::new(
         say,
-        format!("portwatch scan <host> -p {} --assume-up", spec.join(",")),
+        format!(
+            "portwatch scan <host> -p {} --assume-up --all",
+            spec.join(",")
+        ),
     ))
 }
