@@ -60,7 +60,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
     } else {
         writeln!(
             out,
-            "# Not proven here: portwatch's tests do not run {}; these steps are reviewed text.",
+            "# Not proven here: portwatch's tests do not apply {} plans; these steps are reviewed text.",
             plan.platform
         )?;
     }
