@@ -11,6 +11,7 @@ set -euo pipefail
 readonly APT_PACKAGES=(
   samba smbclient nmap nftables nbtscan iproute2 python3 hyperfine time
   dnsmasq-base snmpd ndiff openssl chromium chromium-driver wrk prometheus
+  ufw iptables
 )
 readonly POLICY_RC=/usr/sbin/policy-rc.d
 

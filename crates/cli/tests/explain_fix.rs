@@ -89,7 +89,7 @@ fn explain_bad_input() {
 #[test]
 fn fix_prints_commands_per_platform() {
     let ufw = ok(&["fix", "445", "--platform", "ufw"]);
-    assert!(ufw.contains("ufw deny"), "{ufw}");
+    assert!(ufw.contains("ufw prepend deny"), "{ufw}");
     assert!(ufw.contains("never changes the system"));
     let limited = ok(&["fix", "445", "--platform", "ufw", "--source", "10.0.0.0/8"]);
     assert!(limited.contains("from 10.0.0.0/8"), "{limited}");
@@ -156,4 +156,66 @@ fn scan_results_carry_risk() {
     assert_eq!(risk["explain"], format!("portwatch explain {port}/tcp"));
     let table = ok(&["scan", "127.0.0.1", "-p", &port, "--no-probes"]);
     assert!(table.contains("RISK") && table.contains("(LAN)"), "{table}");
+}
+
+#[test]
+fn explain_related_ports_use_curated_titles_and_common_names() {
+    let es = ok(&["explain", "9300"]);
+    assert!(!es.contains("wap-wsp"), "{es}");
+    let nats = ok(&["explain", "4222"]);
+    assert!(
+        nats.contains("NATS") && !nats.contains("unassigned"),
+        "{nats}"
+    );
+    let whois = ok(&["explain", "whois"]);
+    assert!(
+        whois.contains("43/tcp") && whois.contains("RFC 3912"),
+        "{whois}"
+    );
+    for (port, name) in [
+        ("31337", "Back Orifice"),
+        ("12345", "NetBus"),
+        ("27374", "SubSeven"),
+    ] {
+        let doc: Value = serde_json::from_str(&ok(&["explain", port, "--format", "json"])).unwrap();
+        let text = doc.to_string();
+        assert!(text.contains(name), "{port}: {text}");
+        let paged: Vec<&Value> = doc["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["page"] == true)
+            .collect();
+        assert!(
+            !paged.is_empty()
+                && paged
+                    .iter()
+                    .all(|r| r["internet"] == "critical" && r["lan"] == "high"),
+            "{port}: {}",
+            doc["risks"]
+        );
+    }
+}
+
+#[test]
+fn fix_refuses_everything_sources_and_cautions_on_session_ports() {
+    usage_error(
+        &["fix", "445", "--platform", "ufw", "--source", "0.0.0.0/0"],
+        "every address",
+    );
+    usage_error(
+        &["fix", "445", "--platform", "nftables", "--source", "::/0"],
+        "every address",
+    );
+    let ssh = ok(&["fix", "22", "--platform", "iptables"]);
+    assert!(ssh.contains("--dport 22 --syn -j DROP"), "{ssh}");
+    assert!(
+        ssh.contains("Caution") && ssh.contains("--source <your-network>"),
+        "{ssh}"
+    );
+    assert!(ssh.contains("# Proven:"), "{ssh}");
+    let firewalld = ok(&["fix", "139", "--platform", "firewalld"]);
+    assert!(firewalld.contains("# Not proven here"), "{firewalld}");
+    let public = ok(&["fix", "445", "--platform", "ufw", "--source", "8.8.8.0/24"]);
+    assert!(public.contains("public internet addresses"), "{public}");
 }

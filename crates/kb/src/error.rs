@@ -70,6 +70,16 @@ pub enum KbError {
         /// The port asked for.
         port: u16,
     },
+    /// A source network that is every address: allowing it in would open the port to all.
+    #[error(
+        "fix for port {port}: --source {network} is every address, so the plan would open the port to the whole internet instead of closing it; give the network that should keep access (e.g. 192.168.1.0/24), or no --source to close the port for everyone"
+    )]
+    SourceIsEverything {
+        /// The port asked for.
+        port: u16,
+        /// The network that was given.
+        network: ipnet::IpNet,
+    },
     /// A platform's firewall cannot match this transport by port.
     #[error(
         "fix for port {port}/{transport} on {platform}: {platform} cannot filter {transport} by port"

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::aliases::{self, Alias};
 use crate::error::{KbError, Result};
 use crate::lookup::{resolve_name, risk};
 use crate::pages::{self, Page};
@@ -24,6 +25,8 @@ pub struct Explanation {
     pub registry: Vec<&'static RegistryEntry>,
     /// The curated pages (two when TCP and UDP are different services).
     pub pages: Vec<&'static Page>,
+    /// Common names and unofficial assignments for the port (`data/aliases.toml`).
+    pub aliases: Vec<&'static Alias>,
     /// The risk on each transport considered.
     pub risks: Vec<TransportRisk>,
 }
@@ -56,7 +59,11 @@ pub fn explain(port: u32, transport: Option<Transport>) -> Result<Explanation> {
         .into_iter()
         .filter(|p| p.transports.iter().any(|&t| wanted(t)))
         .collect();
-    let risks = transports_considered(transport, &registry, &pages)
+    let aliases: Vec<&'static Alias> = aliases::for_port(port)
+        .into_iter()
+        .filter(|a| a.transports.iter().any(|&t| wanted(t)))
+        .collect();
+    let risks = transports_considered(transport, &registry, &pages, &aliases)
         .into_iter()
         .map(|t| {
             let r = risk(port, t);
@@ -71,10 +78,11 @@ pub fn explain(port: u32, transport: Option<Transport>) -> Result<Explanation> {
     Ok(Explanation {
         port,
         transport,
-        headline: headline(port, transport, &registry, &pages),
+        headline: headline(port, transport, &registry, &pages, &aliases),
         assigned: !registry.is_empty(),
         registry,
         pages,
+        aliases,
         risks,
     })
 }
@@ -88,9 +96,15 @@ pub fn explain_name(name: &str) -> Result<Vec<Explanation>> {
             name: name.to_owned(),
         });
     }
+    // A range (x11 is 6000-6063) is explained once, by its first port.
+    let inside_a_range = |port: u16| {
+        aliases::named(name)
+            .iter()
+            .any(|a| a.first < port && port <= a.last)
+    };
     let mut ports: Vec<u16> = Vec::new();
     for (port, _) in &resolved {
-        if !ports.contains(port) {
+        if !ports.contains(port) && !inside_a_range(*port) {
             ports.push(*port);
         }
     }
@@ -121,6 +135,7 @@ fn transports_considered(
     asked: Option<Transport>,
     registry: &[&RegistryEntry],
     pages: &[&Page],
+    aliases: &[&Alias],
 ) -> Vec<Transport> {
     if let Some(t) = asked {
         return vec![t];
@@ -129,6 +144,7 @@ fn transports_considered(
         .iter()
         .map(|e| e.transport)
         .chain(pages.iter().flat_map(|p| p.transports.iter().copied()))
+        .chain(aliases.iter().flat_map(|a| a.transports.iter().copied()))
         .collect();
     seen.sort_unstable();
     seen.dedup();
@@ -143,6 +159,7 @@ fn headline(
     transport: Option<Transport>,
     registry: &[&RegistryEntry],
     pages: &[&Page],
+    aliases: &[&Alias],
 ) -> String {
     let label = match transport {
         Some(t) => format!("{port}/{t}"),
@@ -162,7 +179,19 @@ fn headline(
         } else {
             format!(" ({})", entry.description)
         };
+        if let [alias, ..] = aliases {
+            return format!(
+                "Port {label} is {} ({}); IANA assigns it to {}{what}.",
+                alias.name, alias.service, entry.name
+            );
+        }
         return format!("Port {label} is assigned by IANA to {}{what}.", entry.name);
+    }
+    if let [alias, ..] = aliases {
+        return format!(
+            "Port {label} is commonly used by {} ({}); IANA lists no service for it.",
+            alias.name, alias.service
+        );
     }
     format!("Port {label} is unassigned: IANA lists no service for it and portwatch has no page.")
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::aliases;
 use crate::pages;
 use crate::registry;
 use crate::severity::Severity;
@@ -59,9 +60,10 @@ pub fn service_name(port: u16, transport: Transport) -> Option<&'static str> {
 
 /// Every (port, transport) a service name stands for, ignoring letter case.
 ///
-/// Order: pages whose name matches, then pages with a matching alias, then IANA entries with that
-/// name (without repeats). So `smb` gives 445/tcp, and `netbios-ssn` gives 139/tcp (the page)
-/// before 139/udp (IANA). Empty when nothing knows the name.
+/// Order: pages whose name matches, then pages with a matching alias, then the common names of
+/// `data/aliases.toml` (a range gives every port in it), then IANA entries with that name (without
+/// repeats). So `smb` gives 445/tcp, `netbios-ssn` gives 139/tcp (the page) before 139/udp
+/// (IANA), and `whois` gives 43/tcp. Empty when nothing knows the name.
 pub fn resolve_name(name: &str) -> Vec<(u16, Transport)> {
     let name = name.trim();
     let mut found: Vec<(u16, Transport)> = Vec::new();
@@ -80,8 +82,59 @@ pub fn resolve_name(name: &str) -> Vec<(u16, Transport)> {
             push((page.port, transport));
         }
     }
+    for alias in aliases::named(name) {
+        for port in alias.first..=alias.last {
+            for &transport in &alias.transports {
+                push((port, transport));
+            }
+        }
+    }
     for entry in registry::entries_named(name) {
         push((entry.port, entry.transport));
     }
+    found
+}
+
+/// The (port, transport) pairs a service name means in a port spec or policy: the service's own
+/// transports. Those are the pages' and common names' that answer to it (`netbios-ns` is
+/// 137/udp and 137/tcp, `snmp` 161/udp only); the IANA registry, which assigns most names to
+/// both TCP and UDP, is used only when neither knows the name. Empty when nothing does.
+pub fn service_ports(name: &str) -> Vec<(u16, Transport)> {
+    let name = name.trim();
+    let curated: Vec<(u16, Transport)> = resolve_name(name)
+        .into_iter()
+        .filter(|&(port, transport)| {
+            pages::all()
+                .iter()
+                .any(|p| p.covers(port, transport) && p.answers_to(name))
+                || aliases::named(name)
+                    .iter()
+                    .any(|a| a.covers_port(port) && a.transports.contains(&transport))
+        })
+        .collect();
+    if curated.is_empty() {
+        resolve_name(name)
+    } else {
+        curated
+    }
+}
+
+/// The transports a bare port number means in a policy: what the knowledge base says the port
+/// is used for (its pages, else its common names), in transport order. 137 is UDP and TCP, 139
+/// TCP, 161 UDP, 53 both. Empty when the knowledge base has no page or common name for the
+/// port; callers then say which transport they chose.
+pub fn port_transports(port: u16) -> Vec<Transport> {
+    let mut found: Vec<Transport> = pages::pages_for_port(port)
+        .iter()
+        .flat_map(|p| p.transports.iter().copied())
+        .collect();
+    if found.is_empty() {
+        found = aliases::for_port(port)
+            .iter()
+            .flat_map(|a| a.transports.iter().copied())
+            .collect();
+    }
+    found.sort_unstable();
+    found.dedup();
     found
 }

@@ -7,16 +7,20 @@ use portwatch_kb::{KbError, Transport};
 /// A plan as plain text: one `[stage] say` line and one `$ run` line per step.
 fn render(plan: &FixPlan) -> String {
     let mut out = format!(
-        "port {} {:?} on {} from {:?}\n",
+        "port {} {:?} on {} from {:?} (proven here: {})\n",
         plan.port,
         plan.transports,
         plan.platform,
-        plan.source.map(|n| n.to_string())
+        plan.source.map(|n| n.to_string()),
+        plan.proven_here
     );
+    for caution in &plan.cautions {
+        out.push_str(&format!("! {caution}\n"));
+    }
     for step in &plan.steps {
         out.push_str(&format!(
-            "[{:?}] {}\n    $ {}\n",
-            step.stage, step.say, step.run
+            "[{:?} {:?}] {}\n    $ {}\n",
+            step.stage, step.kind, step.say, step.run
         ));
     }
     out
@@ -133,24 +137,26 @@ fn plain_rules_match_the_expected_commands() {
             .collect()
     };
     let tcp = Some(Transport::Tcp);
-    assert!(runs(8080, tcp, Platform::Ufw, None).contains(&"sudo ufw deny 8080/tcp".to_owned()));
     assert!(
-        runs(8080, tcp, Platform::Nftables, None)
-            .contains(&"sudo nft insert rule inet filter input tcp dport 8080 drop".to_owned())
+        runs(8081, tcp, Platform::Ufw, None).contains(&"sudo ufw prepend deny 8081/tcp".to_owned())
     );
     assert!(
-        runs(8080, tcp, Platform::Nftables, net("10.0.0.0/8")).contains(
-            &"sudo nft insert rule inet filter input ip saddr 10.0.0.0/8 tcp dport 8080 accept"
+        runs(8081, tcp, Platform::Nftables, None)
+            .contains(&"sudo nft insert rule inet filter input tcp dport 8081 drop".to_owned())
+    );
+    assert!(
+        runs(8081, tcp, Platform::Nftables, net("10.0.0.0/8")).contains(
+            &"sudo nft insert rule inet filter input ip saddr 10.0.0.0/8 tcp dport 8081 accept"
                 .to_owned()
         )
     );
     assert!(
-        runs(8080, tcp, Platform::Macos, None)
+        runs(8081, tcp, Platform::Macos, None)
             .iter()
-            .any(|r| r.contains("'block in quick proto tcp from any to any port 8080'"))
+            .any(|r| r.contains("'block in quick proto tcp from any to any port 8081'"))
     );
-    assert!(runs(8080, tcp, Platform::Windows, None).contains(
-        &"New-NetFirewallRule -DisplayName \"portwatch: block TCP 8080\" -Direction Inbound -Protocol TCP -LocalPort 8080 -Action Block".to_owned()
+    assert!(runs(8081, tcp, Platform::Windows, None).contains(
+        &"New-NetFirewallRule -DisplayName \"portwatch: block TCP 8081\" -Direction Inbound -Protocol TCP -LocalPort 8081 -Action Block".to_owned()
     ));
     assert!(
         runs(2905, Some(Transport::Sctp), Platform::Iptables, None)
@@ -190,4 +196,172 @@ fn errors_name_what_is_wrong() {
         err.to_string(),
         "fix for port 2905/sctp on ufw: ufw cannot filter sctp by port"
     );
+}
+
+fn runs(port: u32, platform: Platform, source: Option<IpNet>) -> Vec<String> {
+    fix::plan(port, None, platform, source)
+        .unwrap()
+        .steps
+        .into_iter()
+        .filter(|s| s.stage == Stage::Close)
+        .map(|s| s.run)
+        .collect()
+}
+
+#[test]
+fn session_ports_keep_established_connections_and_say_what_they_cut() {
+    assert!(
+        runs(22, Platform::Iptables, None)
+            .contains(&"sudo iptables -I INPUT -p tcp --dport 22 --syn -j DROP".to_owned())
+    );
+    assert!(
+        runs(22, Platform::Nftables, None).contains(
+            &"sudo nft insert rule inet filter input tcp dport 22 tcp flags syn / syn,ack drop"
+                .to_owned()
+        )
+    );
+    for port in fix::SESSION_PORTS {
+        for platform in Platform::ALL {
+            let Ok(plan) = fix::plan(u32::from(port), None, platform, None) else {
+                continue;
+            };
+            if platform == Platform::Samba {
+                continue;
+            }
+            let cautions = plan.cautions.join(" ");
+            assert!(
+                cautions.contains("--source <your-network>"),
+                "{port} {platform}: {cautions}"
+            );
+            assert!(
+                cautions.contains("new connection"),
+                "{port} {platform}: {cautions}"
+            );
+            // The rules that change the firewall never remove an allow rule (the old ufw plan
+            // deleted the SSH allow it had just advised).
+            assert!(
+                plan.steps.iter().all(|s| !s.run.contains("delete allow")),
+                "{port} {platform}"
+            );
+        }
+    }
+    // A plan for an ordinary port drops every packet and carries no session caution.
+    let smb = fix::plan(445, None, Platform::Iptables, None).unwrap();
+    assert!(smb.cautions.is_empty(), "{:?}", smb.cautions);
+    assert!(
+        runs(445, Platform::Iptables, None)
+            .iter()
+            .all(|r| !r.contains("conntrack"))
+    );
+}
+
+#[test]
+fn everything_sources_are_refused_and_public_ones_cautioned() {
+    for every in ["0.0.0.0/0", "::/0"] {
+        for platform in Platform::ALL {
+            let err = fix::plan(445, None, platform, net(every)).unwrap_err();
+            assert!(
+                matches!(err, KbError::SourceIsEverything { port: 445, .. }),
+                "{err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(every) && text.contains("every address"),
+                "{text}"
+            );
+        }
+    }
+    let public = fix::plan(445, None, Platform::Ufw, net("198.18.0.0/15")).unwrap();
+    assert!(
+        public
+            .cautions
+            .iter()
+            .any(|c| c.contains("public internet addresses"))
+    );
+    let private = fix::plan(445, None, Platform::Ufw, net("192.168.1.0/24")).unwrap();
+    assert!(private.cautions.is_empty(), "{:?}", private.cautions);
+}
+
+#[test]
+fn ufw_rules_go_to_the_top_and_enabling_keeps_other_ports() {
+    let close = runs(139, Platform::Ufw, net("10.0.0.0/24"));
+    let deny = close
+        .iter()
+        .position(|r| r == "sudo ufw prepend deny 139/tcp")
+        .unwrap();
+    let allow = close
+        .iter()
+        .position(|r| r == "sudo ufw prepend allow from 10.0.0.0/24 to any port 139 proto tcp")
+        .unwrap();
+    assert!(
+        deny < allow,
+        "the allow is prepended last so it lands above the deny"
+    );
+    let default_allow = close
+        .iter()
+        .position(|r| r.ends_with("sudo ufw default allow incoming"))
+        .unwrap();
+    let enable = close
+        .iter()
+        .position(|r| r.ends_with("sudo ufw --force enable"))
+        .unwrap();
+    assert!(
+        default_allow < enable && enable < deny && deny < allow,
+        "{close:#?}"
+    );
+    let plan = fix::plan(139, None, Platform::Ufw, None).unwrap();
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| s.say.contains("would close every other open port"))
+    );
+}
+
+#[test]
+fn samba_plans_say_that_stopping_nmbd_closes_137() {
+    for port in [137, 138, 139, 445] {
+        let plan = fix::plan(port, None, Platform::Samba, None).unwrap();
+        let nmbd = plan
+            .steps
+            .iter()
+            .find(|s| s.run.contains("disable --now nmbd"))
+            .unwrap_or_else(|| panic!("{port}: no nmbd step"));
+        let netbios = plan.steps.iter().find(|s| s.run == "disable netbios = yes");
+        if let Some(netbios) = netbios {
+            assert!(netbios.say.contains("137/udp"), "{port}: {}", netbios.say);
+            assert_eq!(netbios.kind, fix::StepKind::Config);
+        }
+        assert!(
+            plan.steps
+                .iter()
+                .any(|s| s.say.contains("137/udp") && s.say.contains("nmbd")),
+            "{port}: {}",
+            nmbd.say
+        );
+    }
+}
+
+#[test]
+fn verify_step_reads_filtered_as_the_fix_holding() {
+    let plan = fix::plan(139, None, Platform::Nftables, None).unwrap();
+    let scan = plan
+        .steps
+        .iter()
+        .find(|s| s.run.starts_with("portwatch scan"))
+        .unwrap();
+    assert_eq!(scan.run, "portwatch scan <host> -p T:139 --assume-up --all");
+    assert!(
+        scan.say
+            .contains("The fix holds when it shows 139/tcp filtered or closed")
+    );
+}
+
+#[test]
+fn proof_labels_follow_the_platform() {
+    for platform in Platform::ALL {
+        let plan = fix::plan(139, None, platform, None).unwrap();
+        assert_eq!(plan.proven_here, platform.proven_here());
+    }
+    assert!(!Platform::Firewalld.proven_here());
+    assert!(Platform::Ufw.proven_here() && Platform::Nftables.proven_here());
 }

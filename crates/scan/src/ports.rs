@@ -1,4 +1,11 @@
 //! Port specifications: `22`, `1-1024`, `-`, `T:139,445,U:137,138`, service names, `--top N`.
+//!
+//! The one rule for transports: `T:` and `U:` choose the transport of the items after them. A
+//! service name without a prefix means the service's own transports, from the knowledge base
+//! (`snmp` is 161/udp, `netbios-ns` 137/udp and 137/tcp), whatever the scan's defaults. A bare
+//! number means the scan's default transports ([`parse_port_spec`]); in a policy it means what
+//! the knowledge base says the port is used for, and TCP when it knows nothing
+//! ([`parse_policy_spec`]).
 
 use crate::error::{Result, ScanError};
 use crate::model::Proto;
@@ -100,9 +107,44 @@ impl PortList {
     }
 }
 
-/// Parses a port spec. Unprefixed items apply to `default_protos` (TCP unless the user asked
-/// for UDP); `T:` and `U:` switch the transport for the items that follow them.
+/// What a number without a `T:`/`U:` prefix stands for.
+#[derive(Clone, Copy)]
+enum Bare<'a> {
+    /// The given transports (a scan's defaults).
+    Protos(&'a [Proto]),
+    /// The knowledge base's transports for the port, TCP when it has none (a policy).
+    Knowledge,
+}
+
+/// Parses a port spec for a scan. Unprefixed numbers apply to `default_protos` (TCP unless the
+/// user asked for UDP), unprefixed service names to the service's own transports; `T:` and
+/// `U:` switch the transport for the items that follow them.
 pub fn parse_port_spec(spec: &str, default_protos: &[Proto]) -> Result<PortList> {
+    parse(spec, Bare::Protos(default_protos))
+}
+
+/// Parses a port spec in a policy (`must_be_closed`, `allowed_open`, `expected_open`): like
+/// [`parse_port_spec`], but an unprefixed number means the transports the knowledge base says
+/// the port is used for (137 is U:137 and T:137, 139 T:139, 161 U:161, 53 both), and TCP for a
+/// port it knows nothing about.
+pub fn parse_policy_spec(spec: &str) -> Result<PortList> {
+    parse(spec, Bare::Knowledge)
+}
+
+/// The transports a bare number means in a policy (see [`parse_policy_spec`]).
+pub fn policy_transports(port: u16) -> Vec<Proto> {
+    let known: Vec<Proto> = portwatch_kb::port_transports(port)
+        .into_iter()
+        .filter_map(proto_of)
+        .collect();
+    if known.is_empty() {
+        vec![Proto::Tcp]
+    } else {
+        known
+    }
+}
+
+fn parse(spec: &str, bare: Bare<'_>) -> Result<PortList> {
     let mut tcp = BTreeSet::new();
     let mut udp = BTreeSet::new();
     let mut current: Option<Proto> = None;
@@ -124,11 +166,7 @@ pub fn parse_port_spec(spec: &str, default_protos: &[Proto]) -> Result<PortList>
                 "empty item (stray comma or prefix without ports?)",
             ));
         }
-        let protos: Vec<Proto> = match current {
-            Some(p) => vec![p],
-            None => default_protos.to_vec(),
-        };
-        for (port, proto) in parse_item(item, token, &protos)? {
+        for (port, proto) in parse_item(item, token, current, bare)? {
             match proto {
                 Proto::Tcp => tcp.insert(port),
                 Proto::Udp => udp.insert(port),
@@ -163,16 +201,25 @@ fn split_prefix(token: &str) -> Result<(Option<Proto>, &str)> {
     }
 }
 
-fn parse_item(item: &str, token: &str, protos: &[Proto]) -> Result<Vec<(u16, Proto)>> {
+fn parse_item(
+    item: &str,
+    token: &str,
+    prefix: Option<Proto>,
+    bare: Bare<'_>,
+) -> Result<Vec<(u16, Proto)>> {
     let starts_numeric = item.starts_with(|c: char| c.is_ascii_digit() || c == '-');
     if !starts_numeric {
-        return resolve_service(item, token, protos);
+        return resolve_service(item, token, prefix);
     }
     let (lo, hi) = parse_range(item, token)?;
     let mut out = Vec::with_capacity(usize::from(hi - lo) + 1);
     for port in lo..=hi {
-        for &proto in protos {
-            out.push((port, proto));
+        match (prefix, bare) {
+            (Some(proto), _) => out.push((port, proto)),
+            (None, Bare::Protos(protos)) => out.extend(protos.iter().map(|&p| (port, p))),
+            (None, Bare::Knowledge) => {
+                out.extend(policy_transports(port).into_iter().map(|p| (port, p)));
+            }
         }
     }
     Ok(out)
@@ -229,37 +276,47 @@ fn parse_port(text: &str, token: &str) -> Result<u16> {
     }
 }
 
-fn resolve_service(name: &str, token: &str, protos: &[Proto]) -> Result<Vec<(u16, Proto)>> {
+/// A service name: with a prefix, its ports on that transport; without, the service's own
+/// transports.
+fn resolve_service(name: &str, token: &str, prefix: Option<Proto>) -> Result<Vec<(u16, Proto)>> {
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' || b == b'+')
     {
         return Err(invalid(token, "not a port, range or service name"));
     }
-    let found = portwatch_kb::resolve_name(name);
+    let found = match prefix {
+        Some(_) => portwatch_kb::resolve_name(name),
+        None => portwatch_kb::service_ports(name),
+    };
     if found.is_empty() {
         return Err(invalid(token, &format!("unknown service name '{name}'")));
     }
     let matching: Vec<(u16, Proto)> = found
         .iter()
-        .filter_map(|&(port, transport)| {
-            protos
-                .iter()
-                .find(|p| p.transport() == transport)
-                .map(|&p| (port, p))
-        })
+        .filter_map(|&(port, transport)| Some((port, proto_of(transport)?)))
+        .filter(|&(_, proto)| prefix.is_none_or(|p| p == proto))
         .collect();
     if matching.is_empty() {
-        let wanted: Vec<&str> = protos.iter().map(|p| p.as_str()).collect();
+        let wanted = prefix.map_or("TCP or UDP", |p| match p {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+        });
         return Err(invalid(
             token,
-            &format!(
-                "service '{name}' has no {} port (prefix it with T: or U:)",
-                wanted.join("/")
-            ),
+            &format!("service '{name}' has no {wanted} port"),
         ));
     }
     Ok(matching)
+}
+
+/// The scannable protocol for a knowledge-base transport (SCTP is not scanned).
+fn proto_of(transport: portwatch_kb::Transport) -> Option<Proto> {
+    match transport {
+        portwatch_kb::Transport::Tcp => Some(Proto::Tcp),
+        portwatch_kb::Transport::Udp => Some(Proto::Udp),
+        portwatch_kb::Transport::Sctp => None,
+    }
 }
 
 fn invalid(token: &str, reason: &str) -> ScanError {
@@ -335,6 +392,73 @@ mod tests {
         ] {
             let err = parse_port_spec(spec, TCP).unwrap_err().to_string();
             assert!(err.contains(needle), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn bare_service_names_mean_the_services_transports() {
+        let snmp = parse_port_spec("snmp", TCP).unwrap();
+        assert_eq!(
+            (snmp.tcp.as_slice(), snmp.udp.as_slice()),
+            (&[][..], &[161][..])
+        );
+        let ns = parse_port_spec("netbios-ns", TCP).unwrap();
+        assert_eq!(ns.udp, vec![137]);
+        let ssn = parse_port_spec("netbios-ssn", &[Proto::Udp]).unwrap();
+        assert_eq!(
+            (ssn.tcp.as_slice(), ssn.udp.as_slice()),
+            (&[139][..], &[][..])
+        );
+        // A prefix still picks one transport of everything the name is known for.
+        let t = parse_port_spec("T:snmp", TCP).unwrap();
+        assert_eq!((t.tcp.as_slice(), t.udp.as_slice()), (&[161][..], &[][..]));
+        assert_eq!(parse_port_spec("whois", TCP).unwrap().tcp, vec![43]);
+        assert_eq!(parse_port_spec("x11", TCP).unwrap().tcp.len(), 64);
+        let err = parse_port_spec("U:smb", TCP).unwrap_err().to_string();
+        assert!(err.contains("has no UDP port"), "{err}");
+    }
+
+    #[test]
+    fn bare_numbers_in_a_policy_mean_what_the_port_is_used_for() {
+        let l = parse_policy_spec("137").unwrap();
+        assert!(l.udp.contains(&137), "{l:?}");
+        let l = parse_policy_spec("139").unwrap();
+        assert_eq!((l.tcp.as_slice(), l.udp.as_slice()), (&[139][..], &[][..]));
+        let l = parse_policy_spec("161").unwrap();
+        assert_eq!((l.tcp.as_slice(), l.udp.as_slice()), (&[][..], &[161][..]));
+        let l = parse_policy_spec("53").unwrap();
+        assert_eq!((l.tcp.as_slice(), l.udp.as_slice()), (&[53][..], &[53][..]));
+        // Nothing known: TCP, as before.
+        assert_eq!(parse_policy_spec("41999").unwrap().tcp, vec![41999]);
+        assert!(parse_policy_spec("41999").unwrap().udp.is_empty());
+        // A prefix overrides the knowledge base; names mean their transports.
+        assert_eq!(parse_policy_spec("T:137").unwrap().udp, Vec::<u16>::new());
+        assert_eq!(parse_policy_spec("netbios-ns").unwrap().udp, vec![137]);
+        // A scan's bare numbers keep the scan's defaults.
+        assert_eq!(parse_port_spec("137", TCP).unwrap().udp, Vec::<u16>::new());
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn list() -> impl Strategy<Value = PortList> {
+            let ports = || proptest::collection::btree_set(1u16..=65535, 0..40);
+            (ports(), ports()).prop_map(|(tcp, udp)| PortList {
+                tcp: tcp.into_iter().collect(),
+                udp: udp.into_iter().collect(),
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn specs_round_trip(list in list()) {
+                prop_assume!(!list.is_empty());
+                let spec = list.to_spec();
+                prop_assert_eq!(&parse_port_spec(&spec, TCP).unwrap(), &list);
+                prop_assert_eq!(&parse_port_spec(&spec, &[Proto::Udp]).unwrap(), &list);
+                prop_assert_eq!(&parse_policy_spec(&spec).unwrap(), &list);
+            }
         }
     }
 }

@@ -97,6 +97,21 @@ fn render(out: &mut impl Write, e: &Explanation, st: &Styles) -> Result<()> {
     for page in &e.pages {
         render_page(out, page, st)?;
     }
+    if !e.aliases.is_empty() {
+        heading(out, "Common names and unofficial assignments", st)?;
+        for a in &e.aliases {
+            let transports: Vec<&str> = a.transports.iter().map(|t| t.as_str()).collect();
+            writeln!(
+                out,
+                "  {}/{}  {}  {} (source: {})",
+                a.ports(),
+                transports.join("+"),
+                a.name,
+                a.service,
+                a.source
+            )?;
+        }
+    }
     if !e.registry.is_empty() {
         heading(out, "IANA registry", st)?;
         for entry in &e.registry {
@@ -162,7 +177,8 @@ fn render_page(out: &mut impl Write, p: &Page, st: &Styles) -> Result<()> {
             .iter()
             .map(
                 |port| match portwatch_kb::pages::pages_for_port(*port).first() {
-                    Some(rp) => format!("{port} ({})", rp.name),
+                    // The curated title, not the registry name (9200 is "wap-wsp" at IANA).
+                    Some(rp) => format!("{port} ({})", rp.title),
                     None => port.to_string(),
                 },
             )

@@ -52,6 +52,29 @@ pub fn run(args: FixArgs) -> Result<u8> {
         out,
         "# portwatch only prints these steps; it never changes the system."
     )?;
+    if plan.proven_here {
+        writeln!(
+            out,
+            "# Proven: portwatch's tests apply this platform's rules in a network namespace and scan the result."
+        )?;
+    } else {
+        writeln!(
+            out,
+            "# Not proven here: portwatch's tests do not apply {} plans; these steps are reviewed text.",
+            plan.platform
+        )?;
+    }
+    for caution in &plan.cautions {
+        writeln!(out)?;
+        for line in textwrap::wrap(
+            &format!("Caution: {caution}"),
+            textwrap::Options::with_termwidth()
+                .initial_indent("# ")
+                .subsequent_indent("# "),
+        ) {
+            writeln!(out, "{w}{line}{w:#}", w = st.warn)?;
+        }
+    }
     let mut stage = None;
     for step in &plan.steps {
         if stage != Some(step.stage) {

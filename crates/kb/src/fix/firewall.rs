@@ -6,49 +6,62 @@ use super::Step;
 use super::platform::Platform;
 use crate::transport::Transport;
 
-/// The firewall steps for a non-Samba platform.
+/// The firewall steps for a non-Samba platform. `session`: the port is one people may be
+/// connected through, so the rules that can tell drop only new connections.
 pub(super) fn steps(
     platform: Platform,
     port: u16,
     transports: &[Transport],
     source: Option<IpNet>,
+    session: bool,
 ) -> Vec<Step> {
     match platform {
         Platform::Ufw => ufw(port, transports, source),
         Platform::Firewalld => firewalld(port, transports, source),
-        Platform::Nftables => nftables(port, transports, source),
-        Platform::Iptables => iptables(port, transports, source),
+        Platform::Nftables => nftables(port, transports, source, session),
+        Platform::Iptables => iptables(port, transports, source, session),
         Platform::Windows => windows(port, transports, source),
         Platform::Macos => macos(port, transports, source),
         Platform::Samba => Vec::new(),
     }
 }
 
+/// ufw reads its rules top down and the first match wins, so every rule here is prepended:
+/// an existing `allow Samba` or `allow 139` further down no longer matters. Established
+/// connections are accepted by ufw's before-rules, ahead of any user rule.
 fn ufw(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<Step> {
-    let mut steps = vec![Step::new(
-        "Check that ufw is active; if it is inactive, allow your SSH port first (sudo ufw allow OpenSSH), then run sudo ufw enable.",
-        "sudo ufw status verbose",
-    )];
+    let mut steps = vec![
+        Step::new(
+            "See whether ufw is active and which rules it has (the first rule that matches a packet decides).",
+            "sudo ufw status verbose",
+        ),
+        Step::new(
+            format!(
+                "Enabling an inactive ufw also applies its default policy, which denies every incoming connection no rule allows: that would close every other open port too (file sharing, a web server, SSH), not only {port}. So if ufw is inactive, this sets the incoming default to allow first, and only the rules below close anything. If you want deny-by-default instead, skip this step and allow each service you need (SSH first) before the next one."
+            ),
+            "sudo ufw status | grep -q '^Status: active' || sudo ufw default allow incoming",
+        ),
+        Step::new(
+            "Turn ufw on if it is off, before the rules below: ufw keeps a connection open only once it has seen a packet of it, and a session you are using (such as this SSH session) carries the output of this command (--force skips the question about SSH).",
+            "sudo ufw status | grep -q '^Status: active' || sudo ufw --force enable",
+        ),
+    ];
     for &t in transports {
         steps.push(Step::new(
             format!(
-                "Remove a plain allow rule for {port}/{t} if there is one: ufw uses the first rule that matches, so an earlier allow would win over the deny (\"Could not delete non-existent rule\" is fine)."
+                "Put a deny for {} connection to {port}/{t} at the top of the rules, for IPv4 and IPv6, so it wins over any allow that matches the port (such as allow Samba or allow {port}).",
+                every(source)
             ),
-            format!("sudo ufw delete allow {port}/{t}"),
+            format!("sudo ufw prepend deny {port}/{t}"),
         ));
         if let Some(net) = source {
             steps.push(Step::new(
-                format!("Allow {net} to reach {port}/{t}; it is added before the deny, so it matches first."),
-                format!("sudo ufw allow from {net} to any port {port} proto {t}"),
+                format!(
+                    "Allow {net} to reach {port}/{t}; prepended after the deny, it lands above it and matches first."
+                ),
+                format!("sudo ufw prepend allow from {net} to any port {port} proto {t}"),
             ));
         }
-        steps.push(Step::new(
-            format!(
-                "Drop {} connection to {port}/{t}, on IPv4 and IPv6.",
-                every(source)
-            ),
-            format!("sudo ufw deny {port}/{t}"),
-        ));
     }
     steps
 }
@@ -87,23 +100,31 @@ fn firewalld(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<
     steps
 }
 
-fn nftables(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<Step> {
-    let mut steps = vec![
-        Step::new(
-            "Check that the input chain of the inet filter table exists (Debian and Ubuntu's default /etc/nftables.conf creates it).",
-            "sudo nft list chain inet filter input",
-        ),
-        Step::new(
-            "Only if the previous command failed: create the table and an input chain that accepts by default, so only the rules below block anything.",
-            "sudo nft add table inet filter && sudo nft 'add chain inet filter input { type filter hook input priority 0; policy accept; }'",
-        ),
-    ];
+fn nftables(
+    port: u16,
+    transports: &[Transport],
+    source: Option<IpNet>,
+    session: bool,
+) -> Vec<Step> {
+    let mut steps = vec![Step::new(
+        "Make sure the input chain of the inet filter table exists (Debian and Ubuntu's default /etc/nftables.conf creates it); if it does not, create it with a policy that accepts, so only the rules below block anything. Other tables and rules are left as they are.",
+        "sudo nft list chain inet filter input >/dev/null 2>&1 || { sudo nft add table inet filter && sudo nft 'add chain inet filter input { type filter hook input priority 0; policy accept; }'; }",
+    )];
     let mut persist = Vec::new();
     for &t in transports {
-        let drop = format!("{t} dport {port} drop");
+        // A connection opened before connection tracking was active in this network namespace
+        // looks "new" to it, so only the TCP flags tell an attempt from an open session.
+        let attempts = session && t == Transport::Tcp;
+        let syn_only = if attempts {
+            " tcp flags syn / syn,ack"
+        } else {
+            ""
+        };
+        let drop = format!("{t} dport {port}{syn_only} drop");
         steps.push(Step::new(
             format!(
-                "Drop packets to {port}/{t}; insert puts the rule at the top of the chain, ahead of any rule that accepts the port."
+                "Drop {} to {port}/{t}; insert puts the rule at the top of the chain, ahead of any rule that accepts the port.",
+                if attempts { "connection attempts (SYN without ACK: open sessions keep working)" } else { "packets" }
             ),
             format!("sudo nft insert rule inet filter input {drop}"),
         ));
@@ -120,27 +141,36 @@ fn nftables(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<S
         }
         persist.push(drop);
     }
-    steps.push(Step::new(
+    steps.push(Step::config(
         "To keep the rules after a reboot, add these lines, in this order, at the top of the input chain in /etc/nftables.conf.",
         persist.join("\n"),
     ));
-    steps.push(Step::new(
+    steps.push(Step::persist(
         "Load /etc/nftables.conf at boot.",
         "sudo systemctl enable nftables",
     ));
     steps
 }
 
-fn iptables(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<Step> {
+fn iptables(
+    port: u16,
+    transports: &[Transport],
+    source: Option<IpNet>,
+    session: bool,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     for &t in transports {
+        // As for nftables: TCP flags, not connection tracking, tell an attempt from a session.
+        let attempts = session && t == Transport::Tcp;
+        let syn_only = if attempts { " --syn" } else { "" };
         for (tool, v6) in [("iptables", false), ("ip6tables", true)] {
             let ip = if v6 { "IPv6" } else { "IPv4" };
             steps.push(Step::new(
                 format!(
-                    "Drop {ip} packets to {port}/{t}; -I puts the rule first in INPUT, ahead of any rule that accepts the port."
+                    "Drop {ip} {} to {port}/{t}; -I puts the rule first in INPUT, ahead of any rule that accepts the port.",
+                    if attempts { "connection attempts (SYN without ACK: open sessions keep working)" } else { "packets" }
                 ),
-                format!("sudo {tool} -I INPUT -p {t} --dport {port} -j DROP"),
+                format!("sudo {tool} -I INPUT -p {t} --dport {port}{syn_only} -j DROP"),
             ));
             if let Some(net) = source.filter(|net| matches!(net, IpNet::V6(_)) == v6) {
                 steps.push(Step::new(
@@ -150,7 +180,7 @@ fn iptables(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<S
             }
         }
     }
-    steps.push(Step::new(
+    steps.push(Step::persist(
         "Save the rules so they survive a reboot (Debian and Ubuntu with the iptables-persistent package; on RHEL use sudo service iptables save).",
         "sudo netfilter-persistent save",
     ));

@@ -7,6 +7,7 @@
 mod firewall;
 mod platform;
 mod samba;
+mod sessions;
 mod verify;
 
 use ipnet::IpNet;
@@ -18,6 +19,7 @@ use crate::pages::{self, FixStep};
 use crate::transport::Transport;
 
 pub use platform::Platform;
+pub use sessions::{SESSION_PORTS, is_session_port};
 
 /// Which part of a plan a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,6 +42,21 @@ pub struct PlanStep {
     pub say: String,
     /// The command or configuration line (placeholders look like `<host>`).
     pub run: String,
+    /// What `run` is: a command to paste, lines for a file, or a boot-persistence command.
+    pub kind: StepKind,
+}
+
+/// What a step's `run` text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    /// A shell command (or PowerShell line) to run as written, in order.
+    Command,
+    /// Lines for a configuration file, not a command.
+    Config,
+    /// A command that makes the change survive a reboot; it needs the distribution's service
+    /// manager or package, so it is not part of what changes the running firewall.
+    Persist,
 }
 
 /// The steps that close one port on one platform.
@@ -53,6 +70,11 @@ pub struct FixPlan {
     pub platform: Platform,
     /// The network still allowed in, if any.
     pub source: Option<IpNet>,
+    /// Warnings to read before following the steps (what the plan cuts, a public source).
+    pub cautions: Vec<String>,
+    /// Whether portwatch's test suite applies this platform's firewall rules for real (in a
+    /// network namespace) and scans the result; false: the text is reviewed, not proven here.
+    pub proven_here: bool,
     /// The steps, in the order to follow them.
     pub steps: Vec<PlanStep>,
 }
@@ -61,7 +83,11 @@ pub struct FixPlan {
 ///
 /// With no transport given, the plan covers the transports of the port's page, or TCP and UDP
 /// when there is no page. Errors for port 0 or above 65535, for a platform that cannot filter the
-/// transport (SCTP on ufw, Windows, macOS), and for Samba on a port other than 137-139 and 445.
+/// transport (SCTP on ufw, Windows, macOS), for Samba on a port other than 137-139 and 445, and
+/// for a source that is every address (`0.0.0.0/0`, `::/0`), which would open the port to all.
+///
+/// For a port people administer machines through ([`SESSION_PORTS`]) the firewall rules drop
+/// only new connections, so established sessions stay up, and the cautions say what is cut.
 pub fn plan(
     port: u32,
     transport: Option<Transport>,
@@ -81,16 +107,26 @@ pub fn plan(
         });
     }
     let source = source.map(|net| net.trunc());
+    let mut cautions = Vec::new();
+    if let Some(net) = source {
+        sessions::check_source(port, net)?;
+        cautions.extend(sessions::public_source_caution(net));
+    }
+    let session = is_session_port(port);
+    if session && platform != Platform::Samba {
+        cautions.extend(sessions::session_cautions(port, platform, source));
+    }
 
     let mut steps = Vec::new();
     let close = match platform {
         Platform::Samba => samba::access_steps(port, source),
-        _ => firewall::steps(platform, port, &transports, source),
+        _ => firewall::steps(platform, port, &transports, source, session),
     };
     steps.extend(close.into_iter().map(|s| s.at(Stage::Close)));
     steps.extend(page_steps(port, &transports, platform).into_iter().map(
         |FixStep { say, run }| PlanStep {
             stage: Stage::Harden,
+            kind: page_step_kind(platform, &run),
             say,
             run,
         },
@@ -112,6 +148,8 @@ pub fn plan(
         transports,
         platform,
         source,
+        cautions,
+        proven_here: platform.proven_here(),
         steps,
     })
 }
@@ -120,13 +158,32 @@ pub fn plan(
 pub(crate) struct Step {
     say: String,
     run: String,
+    kind: StepKind,
 }
 
 impl Step {
+    /// A command to run as written.
     pub(crate) fn new(say: impl Into<String>, run: impl Into<String>) -> Step {
         Step {
             say: say.into(),
             run: run.into(),
+            kind: StepKind::Command,
+        }
+    }
+
+    /// Lines for a configuration file.
+    pub(crate) fn config(say: impl Into<String>, run: impl Into<String>) -> Step {
+        Step {
+            kind: StepKind::Config,
+            ..Step::new(say, run)
+        }
+    }
+
+    /// A command that makes the change survive a reboot.
+    pub(crate) fn persist(say: impl Into<String>, run: impl Into<String>) -> Step {
+        Step {
+            kind: StepKind::Persist,
+            ..Step::new(say, run)
         }
     }
 
@@ -135,6 +192,7 @@ impl Step {
             stage,
             say: self.say,
             run: self.run,
+            kind: self.kind,
         }
     }
 }
@@ -154,6 +212,16 @@ fn transports_to_close(port: u16, asked: Option<Transport>) -> Vec<Transport> {
         return vec![Transport::Tcp, Transport::Udp];
     }
     from_pages
+}
+
+/// Pages write Samba hardening as smb.conf lines (`key = value`) and everything else as commands.
+fn page_step_kind(platform: Platform, run: &str) -> StepKind {
+    let smb_conf_line = run.contains(" = ") && !run.starts_with("sudo ");
+    if platform == Platform::Samba && smb_conf_line {
+        StepKind::Config
+    } else {
+        StepKind::Command
+    }
 }
 
 /// The page's service-level steps for the platform's family, without repeats.

@@ -53,6 +53,17 @@ impl Platform {
         }
     }
 
+    /// Whether portwatch's test suite applies this platform's plans for real: in a network
+    /// namespace with listeners on the port, then scans from outside (`crates/cli/tests/
+    /// fix_applied.rs`). firewalld needs systemd and D-Bus, Windows and macOS another system:
+    /// their plans are reviewed text, not proven here.
+    pub fn proven_here(self) -> bool {
+        matches!(
+            self,
+            Platform::Ufw | Platform::Nftables | Platform::Iptables
+        )
+    }
+
     /// Whether this platform can close a port on `transport`.
     ///
     /// ufw, Windows Firewall and pf match ports only for TCP and UDP; Samba serves no SCTP.

@@ -16,16 +16,16 @@ pub(super) fn access_steps(port: u16, source: Option<IpNet>) -> Vec<Step> {
     let netbios_udp = matches!(port, 137 | 138);
     match source {
         Some(_) if netbios_udp => {
-            steps.push(Step::new(
+            steps.push(Step::config(
                 "Samba cannot limit the NetBIOS name and datagram services by address; at most, bind them to the LAN interface (replace <lan-interface>), or use a firewall platform.",
                 "interfaces = lo <lan-interface>",
             ));
-            steps.push(Step::new(
+            steps.push(Step::config(
                 "Listen only on the interfaces listed above.",
                 "bind interfaces only = yes",
             ));
         }
-        Some(net) => steps.push(Step::new(
+        Some(net) => steps.push(Step::config(
             format!(
                 "Let only {net} and this machine use Samba; other addresses are refused after they connect, so the port still answers (use a firewall platform to hide it)."
             ),
@@ -54,7 +54,7 @@ pub(super) fn apply_steps(port: u16) -> Vec<Step> {
     ];
     if !matches!(port, 137 | 138) {
         steps.push(Step::new(
-            "With NetBIOS disabled nmbd has nothing to do: stop it and keep it from starting at boot (the unit is nmb on Fedora and RHEL).",
+            "Stop nmbd and keep it from starting at boot: this step, not `disable netbios = yes`, is what closes 137/udp and 138/udp, since a running nmbd keeps answering there (the unit is nmb on Fedora and RHEL).",
             "sudo systemctl disable --now nmbd",
         ));
     }

@@ -123,14 +123,30 @@ fn scan_step(port: u16, transports: &[Transport], source: Option<IpNet>) -> Opti
     if spec.is_empty() {
         return None;
     }
-    let say = match source {
+    let mut holds = Vec::new();
+    if transports.contains(&Transport::Tcp) {
+        holds.push(format!("{port}/tcp filtered or closed"));
+    }
+    if transports.contains(&Transport::Udp) {
+        holds.push(format!(
+            "{port}/udp closed or open|filtered (no answer); open means something still answers"
+        ));
+    }
+    let whence = match source {
         Some(net) => format!(
-            "From a machine outside {net}, scan this host (replace <host>): the port should be filtered or closed; from inside {net} it should still be open."
+            "From a machine outside {net}, scan this host (replace <host>); from inside {net} the port should still be open."
         ),
-        None => "From another machine, scan this host (replace <host>): the port should be filtered or closed.".to_owned(),
+        None => "From another machine, scan this host (replace <host>).".to_owned(),
     };
+    let say = format!(
+        "{whence} --assume-up reports the port even when nothing else on the host answers the scan, and --all lists it when it is filtered or closed. The fix holds when it shows {}.",
+        holds.join(", and ")
+    );
     Some(Step::new(
         say,
-        format!("portwatch scan <host> -p {}", spec.join(",")),
+        format!(
+            "portwatch scan <host> -p {} --assume-up --all",
+            spec.join(",")
+        ),
     ))
 }

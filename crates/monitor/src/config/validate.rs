@@ -10,7 +10,7 @@ use crate::notify::NotifierEntry;
 use portwatch_kb::Severity;
 use portwatch_scan::Proto;
 use portwatch_scan::engine::ScanConfig;
-use portwatch_scan::ports::{PortList, parse_port_spec};
+use portwatch_scan::ports::{PortList, parse_policy_spec, parse_port_spec};
 use portwatch_scan::resolve::ResolveMode;
 use portwatch_scan::targets::TargetSpec;
 use std::collections::BTreeSet;
@@ -193,7 +193,8 @@ pub const DEFAULT_EVERY: Duration = Duration::from_secs(300);
 /// Ports scanned besides the policy's when `allowed_open` needs to see unexpected ones.
 pub const DEFAULT_TOP_FOR_ALLOWED: usize = 1000;
 
-/// Parses a list of policy port sets: port specs (TCP unless prefixed) or `risky`.
+/// Parses a list of policy port sets: port specs (a bare number means the transports the knowledge
+/// base gives the port, TCP when it has none; see `parse_policy_spec`) or `risky`.
 pub fn parse_port_set(items: &[String]) -> std::result::Result<PortList, String> {
     let mut list = PortList::default();
     for item in items {
@@ -208,7 +209,7 @@ pub fn parse_port_set(items: &[String]) -> std::result::Result<PortList, String>
             }
             risky
         } else {
-            parse_port_spec(item, &[Proto::Tcp]).map_err(|e| e.to_string())?
+            parse_policy_spec(item).map_err(|e| e.to_string())?
         };
         list = list.union(&part);
     }

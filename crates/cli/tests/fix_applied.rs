@@ -1,0 +1,572 @@
+//! `fix` plans applied for real: each test builds a host in its own network namespace
+//! (`pwx-kb-*`, its own /24 of 10.215.0.0/16) with TCP listeners on 22, 139, 445 and 8000, loads
+//! rules that were there before, runs the plan's close-stage commands inside the namespace
+//! exactly as printed (with `sudo` a pass-through), and then scans from outside: the port is
+//! filtered, the other ports still open, an established connection to a session port still
+//! answers, the rules that were there before are still there, and the plan's own verify command
+//! reports the port filtered.
+//!
+//! iptables runs once as iptables-nft and once as iptables-legacy (a PATH shim picks the
+//! binary). ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
+//! /etc/default/ufw, so the machine's own ufw configuration is never touched. Needs root,
+//! python3, nft, iptables and ufw (scripts/install-test-deps.sh).
+
+mod common;
+
+use common::{ChildGuard, portwatch, stderr, stdout};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The ports every test host listens on.
+const LISTEN: [u16; 4] = [22, 139, 445, 8000];
+
+/// A TCP echo server on every port given as an argument; prints `ready` once all listen.
+const ECHO_SERVER: &str = r#"
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+for port in map(int, sys.argv[1:]):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(16)
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, None)
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        if key.data is None:
+            conn, _ = key.fileobj.accept()
+            sel.register(conn, selectors.EVENT_READ, "conn")
+        else:
+            try:
+                data = key.fileobj.recv(4096)
+                if data:
+                    key.fileobj.sendall(data)
+                    continue
+            except OSError:
+                pass
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+"#;
+
+/// Which firewall tool a host's commands run with.
+#[derive(Clone, Copy, PartialEq)]
+enum Tool {
+    Nft,
+    IptablesNft,
+    IptablesLegacy,
+    Ufw,
+}
+
+/// A test host: a namespace, a veth pair, an echo server, and a scratch directory. Everything
+/// is removed on drop, also when the test fails.
+struct Host {
+    ns: String,
+    veth: String,
+    addr: String,
+    ours: String,
+    dir: PathBuf,
+    tool: Tool,
+    _server: Option<ChildGuard>,
+}
+
+impl Host {
+    /// Host `10.215.<net>.2`, reached from `10.215.<net>.1` in the root namespace.
+    fn new(tag: &str, net: u8, tool: Tool) -> Host {
+        let ns = format!("pwx-kb-{tag}");
+        let veth = format!("pwx-kb-{tag}h");
+        let peer = format!("pwx-kb-{tag}n");
+        assert!(veth.len() <= 15, "interface name {veth} too long");
+        let _ = Command::new("ip")
+            .args(["netns", "del", &ns])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &veth])
+            .stderr(Stdio::null())
+            .status();
+        let dir = std::env::temp_dir().join(format!("{ns}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let addr = format!("10.215.{net}.2");
+        let ours = format!("10.215.{net}.1");
+        let mut host = Host {
+            ns,
+            veth,
+            addr,
+            ours,
+            dir,
+            tool,
+            _server: None,
+        };
+        // The blackhole keeps a scan of a vanished host from leaving the machine.
+        ip(&["route", "replace", "blackhole", "10.215.0.0/16"]);
+        ip(&["netns", "add", &host.ns]);
+        ip(&[
+            "link", "add", &host.veth, "type", "veth", "peer", "name", &peer,
+        ]);
+        ip(&["link", "set", &peer, "netns", &host.ns]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", host.ours),
+            "dev",
+            &host.veth,
+        ]);
+        ip(&["link", "set", &host.veth, "up"]);
+        let inside = |args: &[&str]| {
+            let mut full = vec!["-n", host.ns.as_str()];
+            full.extend_from_slice(args);
+            ip(&full);
+        };
+        inside(&["addr", "add", &format!("{}/24", host.addr), "dev", &peer]);
+        inside(&["link", "set", &peer, "up"]);
+        inside(&["link", "set", "lo", "up"]);
+        host.check_route();
+        host.write_shims();
+        host.start_server();
+        host
+    }
+
+    /// Refuses to go on unless the host's address is routed through our veth.
+    fn check_route(&self) {
+        let out = Command::new("ip")
+            .args(["route", "get", &self.addr])
+            .output()
+            .unwrap();
+        let route = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            route.contains(&format!("dev {} ", self.veth)),
+            "refusing to touch {}: route is {route}",
+            self.addr
+        );
+    }
+
+    /// `sudo` that runs its arguments, and iptables/ip6tables for the chosen backend.
+    fn write_shims(&self) {
+        let bin = self.dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        write_exec(&bin.join("sudo"), "#!/bin/sh\nexec \"$@\"\n");
+        let backend = match self.tool {
+            Tool::IptablesLegacy => "legacy",
+            _ => "nft",
+        };
+        for tool in ["iptables", "ip6tables"] {
+            write_exec(
+                &bin.join(tool),
+                &format!("#!/bin/sh\nexec /usr/sbin/{tool}-{backend} \"$@\"\n"),
+            );
+        }
+        if self.tool == Tool::Ufw {
+            let state = self.dir.join("ufw");
+            std::fs::create_dir_all(&state).unwrap();
+            for (from, to) in [("/etc/ufw", "etc-ufw"), ("/lib/ufw", "lib-ufw")] {
+                let ok = Command::new("cp")
+                    .args(["-a", from])
+                    .arg(state.join(to))
+                    .status()
+                    .unwrap();
+                assert!(ok.success(), "copy {from}");
+            }
+            std::fs::copy("/etc/default/ufw", state.join("default-ufw")).unwrap();
+        }
+    }
+
+    fn start_server(&mut self) {
+        let ports: Vec<String> = LISTEN.iter().map(u16::to_string).collect();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "python3", "-c", ECHO_SERVER])
+            .args(&ports)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the echo server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        self._server = Some(ChildGuard(child));
+    }
+
+    /// Runs a shell script inside the namespace (for ufw: in a private mount namespace over
+    /// the copied ufw state), with the shims first on PATH; returns stdout, panics on failure.
+    fn sh(&self, script: &str) -> String {
+        let mut full = String::from("set -e\n");
+        if self.tool == Tool::Ufw {
+            let state = self.dir.join("ufw");
+            full.push_str(&format!(
+                "mount --bind {0}/etc-ufw /etc/ufw\nmount --bind {0}/lib-ufw /lib/ufw\nmount --bind {0}/default-ufw /etc/default/ufw\n",
+                state.display()
+            ));
+        }
+        full.push_str(script);
+        let path = format!(
+            "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+            self.dir.join("bin").display()
+        );
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns]);
+        if self.tool == Tool::Ufw {
+            cmd.args(["unshare", "-m", "--propagation", "private"]);
+        }
+        let out = cmd
+            .args(["sh", "-c", &full])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "script failed in {}:\n{full}\nstdout: {}\nstderr: {}",
+            self.ns,
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// The plan `portwatch fix ARGS --format json` prints.
+    fn plan(&self, args: &[&str]) -> Value {
+        let mut all = vec!["fix"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let out = portwatch(&all);
+        assert_eq!(out.status.code(), Some(0), "{all:?}: {}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    }
+
+    /// Runs the plan's close-stage commands, as printed, in order.
+    fn apply(&self, plan: &Value) -> Vec<String> {
+        self.apply_with(plan, None)
+    }
+
+    /// Like [`Host::apply`], and once the command containing `pause_after` has run, sends a
+    /// packet over `session`, as an admin's SSH session does when it shows that command's output.
+    fn apply_with(&self, plan: &Value, session: Option<(&str, &mut TcpStream)>) -> Vec<String> {
+        assert_eq!(plan["proven_here"], true, "{plan}");
+        let commands: Vec<String> = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["stage"] == "close" && s["kind"] == "command")
+            .map(|s| s["run"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!commands.is_empty(), "{plan}");
+        match session {
+            None => {
+                self.sh(&commands.join("\n"));
+            }
+            Some((pause_after, stream)) => {
+                let at = commands
+                    .iter()
+                    .position(|c| c.contains(pause_after))
+                    .unwrap_or_else(|| panic!("no command contains {pause_after:?}"));
+                self.sh(&commands[..=at].join("\n"));
+                echo(stream, b"output of the last command");
+                self.sh(&commands[at + 1..].join("\n"));
+            }
+        }
+        commands
+    }
+
+    /// `port/tcp` → state, from a scan of the host from outside.
+    fn scan(&self) -> Vec<(u16, String)> {
+        self.check_route();
+        let spec = format!("T:{}", LISTEN.map(|p| p.to_string()).join(","));
+        let out = portwatch(&[
+            "scan",
+            &self.addr,
+            "-p",
+            &spec,
+            "--assume-up",
+            "--all",
+            "--no-probes",
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        common::json_lines(&stdout(&out))
+            .into_iter()
+            .filter(|v| v["port"].is_u64())
+            .map(|v| {
+                (
+                    v["port"].as_u64().unwrap() as u16,
+                    v["state"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Asserts `closed_port` is filtered and every other listener still open.
+    fn assert_only_closed(&self, closed_port: u16) {
+        let states = self.scan();
+        for port in LISTEN {
+            let state = states
+                .iter()
+                .find(|(p, _)| *p == port)
+                .map(|(_, s)| s.as_str())
+                .unwrap_or_else(|| panic!("{port} missing from the scan: {states:?}"));
+            if port == closed_port {
+                assert_eq!(state, "filtered", "{port}: {states:?}");
+            } else {
+                assert_eq!(state, "open", "{port} must stay open: {states:?}");
+            }
+        }
+    }
+
+    /// Runs the plan's printed verify scan (with <host> replaced) and checks what it reports.
+    fn assert_verify_step_holds(&self, plan: &Value, port: u16) {
+        let run = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["stage"] == "verify")
+            .map(|s| s["run"].as_str().unwrap())
+            .find(|r| r.starts_with("portwatch scan"))
+            .expect("a verify scan step");
+        self.check_route();
+        let args: Vec<String> = run
+            .split_whitespace()
+            .skip(1)
+            .map(|a| a.replace("<host>", &self.addr))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = portwatch(&args);
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!("{port}/tcp")) && text.contains("filtered"),
+            "verify step {run:?} printed:\n{text}\n{}",
+            stderr(&out)
+        );
+        assert!(text.contains(&format!("{}: up", self.addr)), "{text}");
+    }
+
+    /// An established connection to `port` that echoes.
+    fn session(&self, port: u16) -> TcpStream {
+        let addr: SocketAddr = format!("{}:{port}", self.addr).parse().unwrap();
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        echo(&mut s, b"before");
+        s
+    }
+
+    /// Whether a new connection to `port` is accepted within a second.
+    fn new_connection_accepted(&self, port: u16) -> bool {
+        let addr: SocketAddr = format!("{}:{port}", self.addr).parse().unwrap();
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self._server = None;
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("run ip");
+    assert!(status.success(), "ip {args:?} failed");
+}
+
+fn write_exec(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Sends `data` and expects it back.
+fn echo(s: &mut TcpStream, data: &[u8]) {
+    s.write_all(data).unwrap();
+    let mut back = vec![0; data.len()];
+    s.read_exact(&mut back)
+        .unwrap_or_else(|e| panic!("no echo for {:?}: {e}", String::from_utf8_lossy(data)));
+    assert_eq!(back, data);
+}
+
+// ---- nftables ----
+
+/// Rules that were there before: an accept for 139 in the input chain, another table.
+const NFT_BEFORE: &str = "nft -f - <<'EOF'
+table inet filter {
+chain input {
+type filter hook input priority 0; policy accept;
+tcp dport 139 accept comment \"pwx-keep-accept\"
+}
+}
+table ip pwx_keep {
+chain c {
+counter comment \"pwx-keep-table\"
+}
+}
+EOF
+";
+
+#[test]
+fn nftables_closes_139_ahead_of_an_existing_accept_and_keeps_the_ruleset() {
+    let host = Host::new("nft1", 1, Tool::Nft);
+    host.sh(NFT_BEFORE);
+    let plan = host.plan(&["139", "--platform", "nftables"]);
+    host.apply(&plan);
+    host.assert_only_closed(139);
+    let ruleset = host.sh("nft list ruleset");
+    assert!(
+        ruleset.contains("pwx-keep-accept") && ruleset.contains("pwx-keep-table"),
+        "{ruleset}"
+    );
+    host.assert_verify_step_holds(&plan, 139);
+}
+
+#[test]
+fn nftables_with_source_keeps_the_allowed_network_in() {
+    let host = Host::new("nft2", 2, Tool::Nft);
+    let plan = host.plan(&[
+        "139",
+        "--platform",
+        "nftables",
+        "--source",
+        &format!("{}/32", host.ours),
+    ]);
+    host.apply(&plan);
+    // We scan from inside the allowed network, so nothing is closed for us.
+    assert!(
+        host.scan().iter().all(|(_, s)| s == "open"),
+        "{:?}",
+        host.scan()
+    );
+    let other = host.plan(&[
+        "139",
+        "--platform",
+        "nftables",
+        "--source",
+        "10.215.2.128/25",
+    ]);
+    host.apply(&other);
+    host.assert_only_closed(139);
+}
+
+#[test]
+fn nftables_ssh_plan_keeps_the_established_session() {
+    // No inet filter table yet: the plan's first command creates it.
+    let host = Host::new("nft3", 3, Tool::Nft);
+    let mut session = host.session(22);
+    let plan = host.plan(&["22", "--platform", "nftables"]);
+    host.apply(&plan);
+    echo(&mut session, b"after the rules");
+    assert!(!host.new_connection_accepted(22));
+    host.assert_only_closed(22);
+}
+
+// ---- iptables (nft and legacy backends) ----
+
+const IPTABLES_BEFORE: &str =
+    "iptables -A INPUT -p tcp --dport 139 -m comment --comment pwx-keep-accept -j ACCEPT
+iptables -N PWX_KEEP
+ip6tables -A INPUT -p tcp --dport 139 -m comment --comment pwx-keep-accept6 -j ACCEPT
+";
+
+fn iptables_closes_139(tag: &str, net: u8, tool: Tool) {
+    let host = Host::new(tag, net, tool);
+    host.sh(IPTABLES_BEFORE);
+    let plan = host.plan(&["139", "--platform", "iptables"]);
+    host.apply(&plan);
+    host.assert_only_closed(139);
+    let rules = host.sh("iptables -S && ip6tables -S");
+    for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
+        assert!(rules.contains(kept), "{kept} gone:\n{rules}");
+    }
+    host.assert_verify_step_holds(&plan, 139);
+}
+
+fn iptables_ssh_keeps_session(tag: &str, net: u8, tool: Tool) {
+    let host = Host::new(tag, net, tool);
+    let mut session = host.session(22);
+    let plan = host.plan(&["22", "--platform", "iptables"]);
+    host.apply(&plan);
+    echo(&mut session, b"after the rules");
+    assert!(!host.new_connection_accepted(22));
+    host.assert_only_closed(22);
+}
+
+#[test]
+fn iptables_nft_closes_139_ahead_of_an_existing_accept_and_keeps_the_rules() {
+    iptables_closes_139("ipn1", 4, Tool::IptablesNft);
+}
+
+#[test]
+fn iptables_legacy_closes_139_ahead_of_an_existing_accept_and_keeps_the_rules() {
+    iptables_closes_139("ipl1", 5, Tool::IptablesLegacy);
+}
+
+#[test]
+fn iptables_nft_ssh_plan_keeps_the_established_session() {
+    iptables_ssh_keeps_session("ipn2", 6, Tool::IptablesNft);
+}
+
+#[test]
+fn iptables_legacy_ssh_plan_keeps_the_established_session() {
+    iptables_ssh_keeps_session("ipl2", 7, Tool::IptablesLegacy);
+}
+
+// ---- ufw ----
+
+#[test]
+fn ufw_closes_139_over_allow_samba_and_enabling_keeps_445_open() {
+    let host = Host::new("ufw1", 8, Tool::Ufw);
+    // An inactive ufw that already allows Samba and 139.
+    host.sh("ufw allow Samba\nufw allow 139\n");
+    let plan = host.plan(&["139", "--platform", "ufw"]);
+    host.apply(&plan);
+    host.assert_only_closed(139);
+    let status = host.sh("ufw status");
+    assert!(status.contains("Status: active"), "{status}");
+    assert!(
+        status.contains("Samba") && status.contains("139 "),
+        "allows kept:\n{status}"
+    );
+    host.assert_verify_step_holds(&plan, 139);
+}
+
+#[test]
+fn ufw_with_source_keeps_the_allowed_network_in() {
+    let host = Host::new("ufw2", 9, Tool::Ufw);
+    host.sh("ufw allow 139\n");
+    let plan = host.plan(&[
+        "139",
+        "--platform",
+        "ufw",
+        "--source",
+        &format!("{}/32", host.ours),
+    ]);
+    host.apply(&plan);
+    assert!(
+        host.scan().iter().all(|(_, s)| s == "open"),
+        "{:?}",
+        host.scan()
+    );
+    let status = host.sh("ufw status numbered");
+    let allow = status.find(&host.ours).expect("source allow listed");
+    let deny = status.find("DENY").expect("deny listed");
+    assert!(allow < deny, "{status}");
+}
+
+#[test]
+fn ufw_ssh_plan_keeps_the_established_session() {
+    // ufw starts inactive, so the session is older than connection tracking in the namespace.
+    let host = Host::new("ufw3", 10, Tool::Ufw);
+    let mut session = host.session(22);
+    let plan = host.plan(&["22", "--platform", "ufw"]);
+    host.apply_with(&plan, Some(("ufw --force enable", &mut session)));
+    echo(&mut session, b"after the rules");
+    assert!(!host.new_connection_accepted(22));
+    host.assert_only_closed(22);
+}
