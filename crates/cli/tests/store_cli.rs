@@ -24,7 +24,12 @@ impl PgDb {
     fn new() -> PgDb {
         let name = format!("pwcli_{}_{}", std::process::id(), rand_suffix());
         let ok = Command::new("psql")
-            .args([pg_admin().as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
+            .args([
+                pg_admin().as_str(),
+                "-q",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ])
             .status();
         assert!(
             ok.is_ok_and(|s| s.success()),
