@@ -4,6 +4,7 @@
 
 pub mod check;
 mod csv;
+pub mod discovery;
 mod json;
 mod jsonl;
 mod table;
