@@ -13,6 +13,7 @@ pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
             Some("-Pn") => "--assume-up".into(),
             Some("-sU") => "--udp".into(),
             Some("-sT") => "--tcp".into(),
+            Some("-sn") => "--discover-only".into(),
             _ => a,
         })
         .collect()
@@ -166,6 +167,13 @@ pub struct ScanArgs {
     /// Never call a host down; probe every port even if nothing answers. Alias: -Pn.
     #[arg(long)]
     pub assume_up: bool,
+
+    /// Only list the hosts that are up and why (arp-response, echo-reply, timestamp-reply,
+    /// syn-ack, reset; MAC when ARP answered); no port scan. As root: ARP on directly
+    /// connected subnets, else ICMP echo and timestamp, TCP SYN to 443 and ACK to 80;
+    /// without privilege: connects to 80 and 443. Alias: -sn.
+    #[arg(long, conflicts_with_all = ["ports", "top", "udp", "assume_up"])]
+    pub discover_only: bool,
 
     /// Retries of a silent port before it is filtered (more are used when loss is seen).
     #[arg(long, value_name = "N")]

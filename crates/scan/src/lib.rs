@@ -1,10 +1,12 @@
 //! portwatch's scan engine.
 //!
-//! Owns: target and port-spec parsing, hostname resolution, the TCP (and later UDP) probing
-//! engines with adaptive timing, and the result model every front end renders.
+//! Owns: target and port-spec parsing, hostname resolution, host discovery (ARP, ICMP, TCP
+//! pings over raw sockets), the TCP and UDP probing engines with adaptive timing, and the
+//! result model every front end renders.
 //! Must not depend on: terminals, output formats, storage, HTTP. The engine reports results
 //! as [`model::ScanEvent`]s on a channel; front ends decide what to print or store.
 
+pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod identify;

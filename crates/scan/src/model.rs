@@ -123,7 +123,7 @@ pub enum Reason {
     UdpResponse,
     /// ICMP port unreachable (UDP).
     PortUnreach,
-    /// No answer to any try (UDP).
+    /// No answer to any try (UDP), or to any host-discovery request.
     NoResponse,
 }
 

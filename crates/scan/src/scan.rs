@@ -1,13 +1,15 @@
 //! The whole scan as a front end drives it: parse and resolve targets, then run the engines.
 
+use crate::discover::{self, LiveHost, LiveReason, Verdict};
 use crate::engine::{self, ScanConfig, ScanProgress};
 use crate::error::{Result, ScanError};
-use crate::model::ScanEvent;
+use crate::model::{HostStatus, HostSummary, Reason, ScanEvent};
 use crate::ports::PortList;
 use crate::resolve::{HostResolver, ResolveMode};
-use crate::targets::{TargetSet, TargetSpec};
-use std::net::SocketAddr;
+use crate::targets::{Target, TargetSet, TargetSpec};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 /// How to turn target tokens into addresses.
@@ -76,7 +78,36 @@ pub async fn prepare_targets(
     Ok(set)
 }
 
-/// Runs every engine the port list needs and reports events until all hosts are done.
+/// How a scan of several hosts finds out which are up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// `--assume-up`: every host is up.
+    AssumeUp,
+    /// One host: the port scan itself tells (a host that answers nothing is down).
+    PortScan,
+    /// Raw-socket host discovery first (ARP, ICMP, TCP pings), then only live hosts.
+    Discovery,
+    /// No raw-socket privilege: the port scan's connect-based liveness.
+    ConnectFallback,
+}
+
+/// Which liveness method a scan of `targets` uses with `cfg`.
+pub fn liveness(cfg: &ScanConfig, targets: &TargetSet) -> Liveness {
+    if cfg.assume_up() {
+        Liveness::AssumeUp
+    } else if targets.iter().nth(1).is_none() {
+        Liveness::PortScan
+    } else if discover::privileged() {
+        Liveness::Discovery
+    } else {
+        Liveness::ConnectFallback
+    }
+}
+
+/// Runs every engine the port list needs and reports events until all hosts are done. A
+/// multi-host scan with raw-socket privilege discovers the live hosts first (see
+/// [`crate::discover`]); the others are reported down with every port skipped, and the live
+/// ones are port scanned without a down verdict.
 pub async fn run(
     cfg: &ScanConfig,
     targets: &TargetSet,
@@ -87,5 +118,127 @@ pub async fn run(
     if ports.is_empty() {
         return Err(ScanError::NoPorts);
     }
-    engine::run(cfg, targets, ports, events, progress).await
+    if liveness(cfg, targets) != Liveness::Discovery {
+        return engine::run(cfg, targets, ports, events, progress).await;
+    }
+    let list: Vec<Target> = targets.iter().collect();
+    let verdicts = discover::discover(&list, &cfg.discover_options()).await?;
+    let skipped = ports.len() as u32;
+    let mut live = Vec::new();
+    for (target, verdict) in list.into_iter().zip(verdicts) {
+        let reason = match verdict {
+            Verdict::Up(_) => {
+                live.push(target);
+                continue;
+            }
+            Verdict::Down(reason) => reason,
+        };
+        progress
+            .total
+            .fetch_add(u64::from(skipped), Ordering::Relaxed);
+        progress
+            .done
+            .fetch_add(u64::from(skipped), Ordering::Relaxed);
+        let summary = HostSummary {
+            host: target.addr,
+            hostname: target.hostname.as_deref().map(str::to_string),
+            status: HostStatus::Down,
+            reason: Some(reason),
+            ports_scanned: 0,
+            ports_skipped: skipped,
+            open: 0,
+            closed: 0,
+            filtered: 0,
+            open_filtered: 0,
+            srtt_ms: None,
+        };
+        if events.send(ScanEvent::Host(summary)).await.is_err() {
+            return Ok(());
+        }
+    }
+    let count = live.len() as u128;
+    engine::run_on(
+        &cfg.with_assume_up(true),
+        Box::new(live.into_iter()),
+        count,
+        ports,
+        events,
+        progress,
+    )
+    .await
+}
+
+/// Which of `targets` are up, and why (nmap's `-sn`): raw-socket discovery when privileged,
+/// otherwise connects to TCP ports 80 and 443 (a SYN-ACK or a reset proves the host up).
+pub async fn discover_hosts(
+    cfg: &ScanConfig,
+    targets: &TargetSet,
+) -> Result<Vec<(Target, Verdict)>> {
+    let list: Vec<Target> = targets.iter().collect();
+    if discover::privileged() {
+        let verdicts = discover::discover(&list, &cfg.discover_options()).await?;
+        return Ok(list.into_iter().zip(verdicts).collect());
+    }
+    let ports = PortList {
+        tcp: vec![80, 443],
+        udp: Vec::new(),
+    };
+    let (tx, mut rx) = mpsc::channel(1024);
+    let count = list.len() as u128;
+    let engine = {
+        let cfg = cfg.for_liveness();
+        let list = list.clone();
+        tokio::spawn(async move {
+            let progress = Arc::new(ScanProgress::default());
+            engine::run_on(
+                &cfg,
+                Box::new(list.into_iter()),
+                count,
+                &ports,
+                tx,
+                progress,
+            )
+            .await
+        })
+    };
+    let mut proof: std::collections::HashMap<IpAddr, LiveReason> = Default::default();
+    let mut down: std::collections::HashMap<IpAddr, Reason> = Default::default();
+    while let Some(event) = rx.recv().await {
+        match event {
+            ScanEvent::Port(p) => {
+                let reason = match p.reason {
+                    Reason::SynAck => LiveReason::SynAck,
+                    Reason::ConnRefused => LiveReason::Reset,
+                    Reason::AdminProhibited => LiveReason::AdminProhibited,
+                    _ => continue,
+                };
+                let slot = proof.entry(p.host).or_insert(reason);
+                if reason == LiveReason::SynAck {
+                    *slot = reason;
+                }
+            }
+            ScanEvent::Host(h) if h.status == HostStatus::Down => {
+                down.insert(h.host, h.reason.unwrap_or(Reason::NoResponse));
+            }
+            ScanEvent::Host(_) => {}
+        }
+    }
+    engine.await.map_err(|e| ScanError::Io {
+        op: "run the connect liveness check".into(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
+    Ok(list
+        .into_iter()
+        .map(|t| {
+            let verdict = match proof.get(&t.addr) {
+                Some(reason) => Verdict::Up(LiveHost {
+                    reason: *reason,
+                    mac: None,
+                    rtt: None,
+                }),
+                None => Verdict::Down(down.get(&t.addr).copied().unwrap_or(Reason::NoResponse)),
+            };
+            (t, verdict)
+        })
+        .collect())
 }

@@ -47,6 +47,9 @@ impl Plan {
             (None, Some(n)) => PortList::top(n, &protos)?,
             (None, None) => PortList::top(DEFAULT_TOP, &protos)?,
         };
+        if args.discover_only && !crate::output::discovery::supports(args.format) {
+            bail!("--discover-only writes table, jsonl, json or csv, not xml");
+        }
         let mut targets = args.targets.clone();
         if let Some(path) = &args.input_list {
             targets.extend(read_list(path)?);
@@ -140,6 +143,36 @@ fn read_list(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// `--discover-only`: list which hosts are up and why; no port scan.
+async fn discover_only(
+    args: &ScanArgs,
+    plan: &Plan,
+    targets: &portwatch_scan::targets::TargetSet,
+) -> Result<u8> {
+    if !portwatch_scan::discover::privileged() {
+        eprintln!(
+            "portwatch: note: no raw-socket privilege (root or CAP_NET_RAW): hosts are \
+             checked by connects to TCP 80 and 443"
+        );
+    }
+    let started = Instant::now();
+    let hosts = scan::discover_hosts(&plan.config, targets).await?;
+    let elapsed = started.elapsed();
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write output file {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout())),
+    };
+    output::discovery::write(args.format, &mut *out, &hosts, args.all, elapsed)
+        .context("cannot write output")?;
+    if args.format != crate::args::ScanFormat::Table || args.output.is_some() {
+        eprintln!("{}", output::discovery::summary(&hosts, elapsed));
+    }
+    Ok(crate::exit::OK)
+}
+
 fn describe_ports(ports: &[u16]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
@@ -162,6 +195,15 @@ fn describe_ports(ports: &[u16]) -> String {
 
 async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
     let targets = scan::prepare_targets(&plan.targets, &plan.exclude, &plan.target_opts).await?;
+    if args.discover_only {
+        return discover_only(args, &plan, &targets).await;
+    }
+    if scan::liveness(&plan.config, &targets) == scan::Liveness::ConnectFallback {
+        eprintln!(
+            "portwatch: note: no raw-socket privilege (root or CAP_NET_RAW): live hosts are \
+             found by the port scan's connects, not by ARP/ICMP discovery"
+        );
+    }
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)

@@ -4,6 +4,7 @@
 
 pub mod check;
 mod csv;
+pub mod discovery;
 mod json;
 mod jsonl;
 mod table;
@@ -32,7 +33,7 @@ pub struct RunTotals {
     pub hosts: u64,
     /// Hosts up.
     pub up: u64,
-    /// Ports concluded.
+    /// Ports concluded on hosts that are up (a down host's unanswered probes count nowhere).
     pub ports: u64,
     /// Open.
     pub open: u64,
@@ -47,12 +48,13 @@ pub struct RunTotals {
 }
 
 impl RunTotals {
-    /// Adds one finished host.
+    /// Adds one finished host; only an up host's ports count.
     pub fn add(&mut self, h: &HostSummary) {
         self.hosts += 1;
-        if h.status == portwatch_scan::HostStatus::Up {
-            self.up += 1;
+        if h.status != portwatch_scan::HostStatus::Up {
+            return;
         }
+        self.up += 1;
         self.ports += u64::from(h.ports_scanned);
         self.open += u64::from(h.open);
         self.closed += u64::from(h.closed);
@@ -60,7 +62,7 @@ impl RunTotals {
         self.open_filtered += u64::from(h.open_filtered);
     }
 
-    /// The one-line summary: hosts, ports, counts per state, elapsed.
+    /// The one-line summary: hosts, ports of the up hosts, counts per state, elapsed.
     pub fn line(&self) -> String {
         let mut s = format!(
             "{} host{} scanned ({} up, {} down), {} ports: {} open, {} closed, {} filtered",

@@ -18,7 +18,7 @@ use crate::error::{Result, ScanError};
 use crate::identify::{self, Identity};
 use crate::model::{PortResult, PortState, Proto, Reason, ScanEvent};
 use crate::ports::PortList;
-use crate::targets::TargetSet;
+use crate::targets::{TargetIter, TargetSet};
 use dispatch::{Dispatcher, Probe, port_order};
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -91,6 +91,39 @@ impl ScanConfig {
     /// Whether closed and filtered ports are reported (not only counted).
     pub fn report_all(&self) -> bool {
         self.report_all
+    }
+
+    /// Whether every host is taken as up (no discovery, no down verdict).
+    pub fn assume_up(&self) -> bool {
+        self.assume_up
+    }
+
+    /// The same configuration with `assume_up` set (hosts that discovery found up).
+    pub(crate) fn with_assume_up(&self, yes: bool) -> ScanConfig {
+        ScanConfig {
+            assume_up: yes,
+            ..self.clone()
+        }
+    }
+
+    /// The configuration of a connect-based liveness check: every result reported, no
+    /// identification.
+    pub(crate) fn for_liveness(&self) -> ScanConfig {
+        ScanConfig {
+            report_all: true,
+            identify: false,
+            assume_up: false,
+            ..self.clone()
+        }
+    }
+
+    /// Host discovery's share of the settings: tries, timeout bounds, rate.
+    pub fn discover_options(&self) -> crate::discover::DiscoverOptions {
+        crate::discover::DiscoverOptions {
+            tries: 1 + self.retries,
+            timeouts: self.timeouts,
+            rate: self.rate,
+        }
     }
 }
 
@@ -284,10 +317,30 @@ pub async fn run(
     events: mpsc::Sender<ScanEvent>,
     progress: Arc<ScanProgress>,
 ) -> Result<()> {
+    run_on(
+        cfg,
+        targets.iter(),
+        targets.count(),
+        ports,
+        events,
+        progress,
+    )
+    .await
+}
+
+/// [`run`] over `count` targets from an iterator.
+pub async fn run_on(
+    cfg: &ScanConfig,
+    targets: TargetIter,
+    count: u128,
+    ports: &PortList,
+    events: mpsc::Sender<ScanEvent>,
+    progress: Arc<ScanProgress>,
+) -> Result<()> {
     if ports.is_empty() {
         return Ok(());
     }
-    let total = targets.count().saturating_mul(ports.len() as u128);
+    let total = count.saturating_mul(ports.len() as u128);
     progress
         .total
         .fetch_add(u64::try_from(total).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -313,12 +366,7 @@ pub async fn run(
             CongestionWindow::new(defaults::INITIAL_WINDOW, defaults::MIN_WINDOW, max_window),
         )
     });
-    let dispatcher = Dispatcher::new(
-        Box::new(targets.clone().into_iter()),
-        order,
-        cfg.host_group,
-        new_host,
-    );
+    let dispatcher = Dispatcher::new(targets, order, cfg.host_group, new_host);
     let rate = cfg.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
     let ctx = Arc::new(Ctx {
         dispatcher: Mutex::new(dispatcher),

@@ -1,0 +1,365 @@
+//! Host discovery against the real kernel: a /24 on one veth with a few live addresses in a
+//! network namespace (ARP), addresses routed through that namespace (ICMP echo, ICMP
+//! timestamp, TCP SYN to 443, TCP ACK to 80), the unprivileged fallback, and a sweep that port
+//! scans only the live hosts. Each test builds its own namespace (prefix `pwx-sc-`) in its own
+//! /22 of 10.216.0.0/16, blackholed in the root namespace first, and removes it on drop.
+
+mod common;
+use common::{ChildGuard, json_lines, portwatch, stderr, stdout};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+/// Live addresses of the LAN namespace (last octet).
+const LIVE: [u8; 5] = [10, 11, 12, 13, 14];
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A namespace `pwx-sc-dK` with LAN 10.216.4K.0/24 (root side .1, live hosts [`LIVE`]),
+/// hosts 10.216.(4K+1).10-13 routed through it, and 10.216.(4K+2).0/24 blackholed.
+struct Lan {
+    k: u8,
+    children: Vec<ChildGuard>,
+}
+
+impl Lan {
+    fn up(k: u8) -> Lan {
+        let lan = Lan {
+            k,
+            children: Vec::new(),
+        };
+        lan.teardown();
+        let (ns, r, h) = (lan.ns(), lan.veth_root(), lan.veth_host());
+        let (a, b) = (4 * k, 4 * k + 1);
+        sh("ip route replace blackhole 10.216.0.0/16");
+        sh(&format!("ip route replace blackhole 10.216.{a}.0/22"));
+        sh(&format!("ip netns add {ns}"));
+        sh(&format!("ip link add {r} type veth peer name {h}"));
+        sh(&format!("ip link set {h} netns {ns}"));
+        sh(&format!(
+            "ip addr add 10.216.{a}.1/24 dev {r} && ip link set {r} up"
+        ));
+        sh(&format!(
+            "ip netns exec {ns} ip link set lo up && ip netns exec {ns} ip link set {h} up"
+        ));
+        for i in LIVE {
+            sh(&format!(
+                "ip netns exec {ns} ip addr add 10.216.{a}.{i}/24 dev {h}"
+            ));
+        }
+        for i in 10..=13 {
+            sh(&format!(
+                "ip netns exec {ns} ip addr add 10.216.{b}.{i}/32 dev lo"
+            ));
+        }
+        sh(&format!(
+            "ip route replace 10.216.{b}.0/24 via 10.216.{a}.10 dev {r}"
+        ));
+        lan
+    }
+
+    fn ns(&self) -> String {
+        format!("pwx-sc-d{}", self.k)
+    }
+    fn veth_root(&self) -> String {
+        format!("pwx-sc-r{}", self.k)
+    }
+    fn veth_host(&self) -> String {
+        format!("pwx-sc-h{}", self.k)
+    }
+    fn lan(&self, last: u8) -> String {
+        format!("10.216.{}.{last}", 4 * self.k)
+    }
+    fn routed(&self, last: u8) -> String {
+        format!("10.216.{}.{last}", 4 * self.k + 1)
+    }
+    fn blackholed(&self, last: u8) -> String {
+        format!("10.216.{}.{last}", 4 * self.k + 2)
+    }
+
+    /// Refuses to go on unless `addr` leaves through this test's veth.
+    fn assert_route(&self, addr: &str) {
+        let out = Command::new("ip")
+            .args(["route", "get", addr])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("dev {} ", self.veth_root())),
+            "refusing to scan {addr}: route is {text}"
+        );
+    }
+
+    /// The MAC of the namespace's end of the veth.
+    fn host_mac(&self) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(), "cat"])
+            .arg(format!("/sys/class/net/{}/address", self.veth_host()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Loads nftables rules (one statement per line) into the namespace.
+    fn nft(&self, rules: &[&str]) {
+        let mut text = String::from("table inet pwxsc {\nchain input {\n");
+        text.push_str("type filter hook input priority 0; policy accept;\n");
+        for r in rules {
+            text.push_str(r);
+            text.push('\n');
+        }
+        text.push_str("}\n}\n");
+        let path = std::env::temp_dir().join(format!("{}.nft", self.ns()));
+        std::fs::write(&path, text).unwrap();
+        sh(&format!(
+            "ip netns exec {} nft -f {}",
+            self.ns(),
+            path.display()
+        ));
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// A TCP listener on `addr:port` inside the namespace, up before this returns.
+    fn listen(&mut self, addr: &str, port: u16) {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(), "socat"])
+            .arg(format!("TCP-LISTEN:{port},bind={addr},fork,reuseaddr"))
+            .arg("/dev/null")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start socat");
+        self.children.push(ChildGuard(child));
+        for _ in 0..200 {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.ns(), "ss", "-Htln"])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains(&format!("{addr}:{port}")) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("listener {addr}:{port} did not come up");
+    }
+
+    fn teardown(&self) {
+        let a = 4 * self.k;
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "ip netns del {ns} 2>/dev/null; ip link del {r} 2>/dev/null; \
+                     ip route del 10.216.{b}.0/24 2>/dev/null; \
+                     ip route del blackhole 10.216.{a}.0/22 2>/dev/null; true",
+                    ns = self.ns(),
+                    r = self.veth_root(),
+                    b = a + 1
+                ),
+            ])
+            .status();
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        self.children.clear();
+        self.teardown();
+    }
+}
+
+/// `--discover-only --format jsonl` output by address.
+fn discover(args: &[&str]) -> (BTreeMap<String, Value>, String) {
+    let mut all = vec!["scan", "--discover-only", "--format", "jsonl"];
+    all.extend_from_slice(args);
+    let out = portwatch(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let hosts = json_lines(&stdout(&out))
+        .into_iter()
+        .map(|v| (v["host"].as_str().unwrap().to_string(), v))
+        .collect();
+    (hosts, stderr(&out))
+}
+
+fn status_reason(v: &Value) -> (&str, &str) {
+    (v["status"].as_str().unwrap(), v["reason"].as_str().unwrap())
+}
+
+#[test]
+fn lan_hosts_are_found_by_arp_with_their_mac_and_the_rest_is_down() {
+    let lan = Lan::up(1);
+    let net = format!("{}/24", lan.lan(0));
+    lan.assert_route(&lan.lan(77));
+    let (hosts, _) = discover(&[&net]);
+    assert_eq!(hosts.len(), 256, "one line per address in machine formats");
+    let mac = lan.host_mac();
+    for last in 0..=255u8 {
+        let v = &hosts[&lan.lan(last)];
+        if LIVE.contains(&last) {
+            assert_eq!(status_reason(v), ("up", "arp-response"), "{v}");
+            assert_eq!(v["mac"].as_str(), Some(mac.as_str()), "{v}");
+        } else if last == 1 {
+            assert_eq!(status_reason(v), ("up", "localhost-response"), "{v}");
+        } else {
+            assert_eq!(status_reason(v), ("down", "no-response"), "{v}");
+        }
+    }
+    let table = stdout(&portwatch(&["scan", "--discover-only", &net]));
+    assert!(
+        table.contains("250 hosts down (--all lists them)."),
+        "{table}"
+    );
+    assert!(table.contains("256 hosts (6 up, 250 down)"), "{table}");
+}
+
+#[test]
+fn routed_hosts_prove_life_by_echo_timestamp_syn_ack_and_reset() {
+    let mut lan = Lan::up(2);
+    let (echo, stamp, synack, reset, absent) = (
+        lan.routed(10),
+        lan.routed(11),
+        lan.routed(12),
+        lan.routed(13),
+        lan.routed(99),
+    );
+    lan.nft(&[
+        &format!("ip daddr {echo} meta l4proto tcp drop"),
+        &format!("ip daddr {stamp} icmp type echo-request drop"),
+        &format!("ip daddr {stamp} meta l4proto tcp drop"),
+        &format!("ip daddr {synack} meta l4proto icmp drop"),
+        &format!("ip daddr {synack} tcp dport 80 drop"),
+        &format!("ip daddr {reset} meta l4proto icmp drop"),
+    ]);
+    lan.listen(&synack, 443);
+    for a in [&echo, &stamp, &synack, &reset, &absent] {
+        lan.assert_route(a);
+    }
+    let blackholed = lan.blackholed(5);
+    let (hosts, _) = discover(&[&echo, &stamp, &synack, &reset, &absent, &blackholed]);
+    let got = |a: &str| status_reason(&hosts[a]);
+    assert_eq!(got(&echo), ("up", "echo-reply"));
+    assert_eq!(got(&stamp), ("up", "timestamp-reply"));
+    assert_eq!(got(&synack), ("up", "syn-ack"));
+    assert_eq!(got(&reset), ("up", "reset"));
+    assert_eq!(got(&absent), ("down", "no-response"));
+    assert_eq!(
+        got(&blackholed),
+        ("down", "net-unreach"),
+        "nothing can be sent to a blackholed address"
+    );
+}
+
+#[test]
+fn without_raw_socket_privilege_discovery_falls_back_to_connects() {
+    let mut lan = Lan::up(3);
+    let (open, refused, silent) = (lan.routed(12), lan.routed(13), lan.routed(99));
+    lan.listen(&open, 443);
+    for a in [&open, &refused, &silent] {
+        lan.assert_route(a);
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--bounding-set",
+            "-net_raw",
+            env!("CARGO_BIN_EXE_portwatch"),
+        ])
+        .args([
+            "scan",
+            "--discover-only",
+            "--format",
+            "jsonl",
+            "--max-rtt-timeout",
+            "300ms",
+        ])
+        .args([&open, &refused, &silent])
+        .output()
+        .expect("run setpriv");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no raw-socket privilege"),
+        "{}",
+        stderr(&out)
+    );
+    let hosts: BTreeMap<String, Value> = json_lines(&stdout(&out))
+        .into_iter()
+        .map(|v| (v["host"].as_str().unwrap().to_string(), v))
+        .collect();
+    assert_eq!(status_reason(&hosts[&open]), ("up", "syn-ack"));
+    assert_eq!(status_reason(&hosts[&refused]), ("up", "reset"));
+    assert_eq!(hosts[&silent]["status"], "down");
+}
+
+#[test]
+fn a_sweep_port_scans_only_the_live_hosts() {
+    let mut lan = Lan::up(4);
+    lan.listen(&lan.lan(12), 8080);
+    lan.listen(&lan.lan(14), 22);
+    let net = format!("{}/24", lan.lan(0));
+    lan.assert_route(&lan.lan(77));
+    let out = portwatch(&[
+        "scan",
+        &net,
+        "--exclude",
+        &lan.lan(1),
+        "--top",
+        "100",
+        "--no-probes",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mut up = Vec::new();
+    let mut open = Vec::new();
+    for h in doc["hosts"].as_array().unwrap() {
+        let addr = h["host"].as_str().unwrap().to_string();
+        if h["status"] == "up" {
+            assert_eq!(h["ports_scanned"], 100, "{h}");
+            for p in h["ports"].as_array().unwrap() {
+                open.push(format!("{addr}:{}", p["port"]));
+            }
+            up.push(addr);
+        } else {
+            assert_eq!(
+                (h["ports_scanned"].as_u64(), h["ports_skipped"].as_u64()),
+                (Some(0), Some(100)),
+                "{h}"
+            );
+        }
+    }
+    up.sort();
+    let mut want: Vec<String> = LIVE.iter().map(|i| lan.lan(*i)).collect();
+    want.sort();
+    assert_eq!(up, want);
+    open.sort();
+    assert_eq!(
+        open,
+        vec![
+            format!("{}:8080", lan.lan(12)),
+            format!("{}:22", lan.lan(14))
+        ]
+    );
+    let s = &doc["summary"];
+    assert_eq!(
+        (s["hosts"].as_u64(), s["up"].as_u64(), s["ports"].as_u64()),
+        (Some(255), Some(5), Some(500))
+    );
+    assert_eq!(
+        (
+            s["open"].as_u64(),
+            s["closed"].as_u64(),
+            s["filtered"].as_u64()
+        ),
+        (Some(2), Some(498), Some(0))
+    );
+}

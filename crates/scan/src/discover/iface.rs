@@ -1,0 +1,105 @@
+//! The machine's own interfaces: which targets sit on a directly connected Ethernet subnet
+//! (those are found by ARP), and which addresses are this machine's own.
+
+use ipnet::Ipv4Net;
+use nix::ifaddrs::getifaddrs;
+use nix::net::if_::InterfaceFlags;
+use nix::sys::socket::LinkAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// One IPv4 subnet on an Ethernet-like interface that does ARP.
+#[derive(Debug, Clone)]
+pub struct Lan {
+    /// Interface name.
+    pub name: String,
+    /// The interface's link-layer address, as the destination of packet-socket sends.
+    pub link: LinkAddr,
+    /// Its MAC.
+    pub mac: [u8; 6],
+    /// Our address on the subnet (the ARP sender address).
+    pub addr: Ipv4Addr,
+    /// The subnet.
+    pub net: Ipv4Net,
+}
+
+/// What the interfaces say about the machine.
+#[derive(Debug, Default)]
+pub struct Interfaces {
+    /// Subnets where ARP finds hosts.
+    pub lans: Vec<Lan>,
+    /// Addresses of this machine.
+    pub local: HashSet<IpAddr>,
+}
+
+impl Interfaces {
+    /// Reads the interfaces (an empty answer if the system refuses).
+    pub fn read() -> Self {
+        let Ok(all) = getifaddrs() else {
+            return Interfaces::default();
+        };
+        let mut links: HashMap<String, LinkAddr> = HashMap::new();
+        let mut nets: Vec<(String, InterfaceFlags, Ipv4Addr, Ipv4Net)> = Vec::new();
+        let mut local = HashSet::new();
+        for ifa in all {
+            let Some(address) = ifa.address else { continue };
+            if let Some(link) = address.as_link_addr() {
+                links.insert(ifa.interface_name.clone(), *link);
+            } else if let Some(v4) = address.as_sockaddr_in() {
+                let ip = v4.ip();
+                local.insert(IpAddr::V4(ip));
+                let prefix = ifa
+                    .netmask
+                    .as_ref()
+                    .and_then(|m| m.as_sockaddr_in())
+                    .map_or(32, |m| u32::from(m.ip()).count_ones() as u8);
+                if let Ok(net) = Ipv4Net::new(ip, prefix) {
+                    nets.push((ifa.interface_name.clone(), ifa.flags, ip, net.trunc()));
+                }
+            } else if let Some(v6) = address.as_sockaddr_in6() {
+                local.insert(IpAddr::V6(v6.ip()));
+            }
+        }
+        let arp_capable = |f: InterfaceFlags| {
+            f.contains(InterfaceFlags::IFF_UP)
+                && !f.intersects(
+                    InterfaceFlags::IFF_LOOPBACK
+                        | InterfaceFlags::IFF_NOARP
+                        | InterfaceFlags::IFF_POINTOPOINT,
+                )
+        };
+        let lans = nets
+            .into_iter()
+            .filter(|(_, flags, _, net)| arp_capable(*flags) && net.prefix_len() < 31)
+            .filter_map(|(name, _, addr, net)| {
+                let link = *links.get(&name)?;
+                let mac = link.addr()?;
+                (mac != [0; 6]).then_some(Lan {
+                    name,
+                    link,
+                    mac,
+                    addr,
+                    net,
+                })
+            })
+            .collect();
+        Interfaces { lans, local }
+    }
+
+    /// The subnet on which `addr` is found by ARP, if it is directly connected (the most
+    /// specific one wins).
+    pub fn lan_of(&self, addr: IpAddr) -> Option<&Lan> {
+        let IpAddr::V4(v4) = addr else { return None };
+        self.lans
+            .iter()
+            .filter(|l| l.net.contains(&v4))
+            .max_by_key(|l| l.net.prefix_len())
+    }
+
+    /// Whether `addr` is this machine (loopback or one of its interface addresses).
+    pub fn is_local(&self, addr: IpAddr) -> bool {
+        addr.is_loopback()
+            || self.local.contains(&addr)
+            || matches!(addr, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+    }
+}

@@ -1,0 +1,324 @@
+//! The few packets host discovery sends and reads, built and parsed by hand: ARP over
+//! Ethernet, ICMP echo and timestamp, bare TCP segments. Every parser checks lengths and
+//! returns `None` for anything it does not understand.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// EtherType of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+
+/// TCP flags this module uses.
+pub mod flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+
+/// ICMP types.
+pub mod icmp_type {
+    /// IPv4 echo reply.
+    pub const ECHO_REPLY: u8 = 0;
+    /// IPv4 echo request.
+    pub const ECHO: u8 = 8;
+    /// IPv4 timestamp request.
+    pub const TIMESTAMP: u8 = 13;
+    /// IPv4 timestamp reply.
+    pub const TIMESTAMP_REPLY: u8 = 14;
+    /// ICMPv6 echo request.
+    pub const ECHO6: u8 = 128;
+    /// ICMPv6 echo reply.
+    pub const ECHO6_REPLY: u8 = 129;
+}
+
+/// A broadcast ARP request "who has `target`? tell `sender_ip`" from `sender_mac`.
+pub fn arp_request(sender_mac: [u8; 6], sender_ip: Ipv4Addr, target: Ipv4Addr) -> [u8; 42] {
+    let mut f = [0u8; 42];
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&sender_mac);
+    f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    f[14..16].copy_from_slice(&1u16.to_be_bytes()); // Ethernet
+    f[16..18].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    f[18] = 6;
+    f[19] = 4;
+    f[20..22].copy_from_slice(&1u16.to_be_bytes()); // request
+    f[22..28].copy_from_slice(&sender_mac);
+    f[28..32].copy_from_slice(&sender_ip.octets());
+    f[38..42].copy_from_slice(&target.octets());
+    f
+}
+
+/// An ARP reply read from an Ethernet frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpReply {
+    /// Who answered.
+    pub sender_ip: Ipv4Addr,
+    /// Its hardware address.
+    pub sender_mac: [u8; 6],
+    /// Whom the answer is for.
+    pub target_ip: Ipv4Addr,
+}
+
+/// The ARP reply in Ethernet frame `f`, if it is one.
+pub fn parse_arp_reply(f: &[u8]) -> Option<ArpReply> {
+    if f.len() < 42
+        || be16(f, 12)? != ETHERTYPE_ARP
+        || be16(f, 16)? != ETHERTYPE_IPV4
+        || f[18] != 6
+        || f[19] != 4
+        || be16(f, 20)? != 2
+    {
+        return None;
+    }
+    Some(ArpReply {
+        sender_mac: f[22..28].try_into().ok()?,
+        sender_ip: ipv4(f, 28)?,
+        target_ip: ipv4(f, 38)?,
+    })
+}
+
+/// An ICMP (or ICMPv6) echo request with `id` and `seq` and a short payload. The ICMPv6
+/// checksum is left zero: the kernel fills it in for raw ICMPv6 sockets.
+pub fn echo_request(v6: bool, id: u16, seq: u16) -> Vec<u8> {
+    let mut p = vec![0u8; 16];
+    p[0] = if v6 {
+        icmp_type::ECHO6
+    } else {
+        icmp_type::ECHO
+    };
+    p[4..6].copy_from_slice(&id.to_be_bytes());
+    p[6..8].copy_from_slice(&seq.to_be_bytes());
+    p[8..16].copy_from_slice(b"portwtch");
+    if !v6 {
+        let c = checksum(&[&p]);
+        p[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+    p
+}
+
+/// An ICMP timestamp request (IPv4 only) with `id` and `seq`.
+pub fn timestamp_request(id: u16, seq: u16) -> Vec<u8> {
+    let mut p = vec![0u8; 20];
+    p[0] = icmp_type::TIMESTAMP;
+    p[4..6].copy_from_slice(&id.to_be_bytes());
+    p[6..8].copy_from_slice(&seq.to_be_bytes());
+    let c = checksum(&[&p]);
+    p[2..4].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// The header fields of an ICMP message that discovery matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpHeader {
+    /// Type.
+    pub kind: u8,
+    /// Code.
+    pub code: u8,
+    /// Identifier (echo and timestamp).
+    pub id: u16,
+    /// Sequence number (echo and timestamp).
+    pub seq: u16,
+}
+
+/// The ICMP header at the start of `p`.
+pub fn parse_icmp(p: &[u8]) -> Option<IcmpHeader> {
+    Some(IcmpHeader {
+        kind: *p.first()?,
+        code: *p.get(1)?,
+        id: be16(p, 4)?,
+        seq: be16(p, 6)?,
+    })
+}
+
+/// An IPv4 packet as a raw socket delivers it: source address, protocol, and payload.
+pub fn parse_ipv4(p: &[u8]) -> Option<(Ipv4Addr, u8, &[u8])> {
+    let first = *p.first()?;
+    let ihl = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || ihl < 20 || p.len() < ihl {
+        return None;
+    }
+    Some((ipv4(p, 12)?, p[9], &p[ihl..]))
+}
+
+/// A bare TCP segment (no options, no payload) with a correct checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSegment {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Flags (see [`flags`]).
+    pub flags: u8,
+}
+
+impl TcpSegment {
+    /// The segment's 20 bytes, checksummed for `src` → `dst`.
+    pub fn build(&self, src: IpAddr, dst: IpAddr) -> [u8; 20] {
+        let mut s = [0u8; 20];
+        s[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        s[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        s[4..8].copy_from_slice(&self.seq.to_be_bytes());
+        s[8..12].copy_from_slice(&self.ack.to_be_bytes());
+        s[12] = 5 << 4;
+        s[13] = self.flags;
+        s[14..16].copy_from_slice(&1024u16.to_be_bytes());
+        let c = tcp_checksum(src, dst, &s);
+        s[16..18].copy_from_slice(&c.to_be_bytes());
+        s
+    }
+
+    /// The TCP header at the start of `p`.
+    pub fn parse(p: &[u8]) -> Option<TcpSegment> {
+        if p.len() < 20 {
+            return None;
+        }
+        Some(TcpSegment {
+            src_port: be16(p, 0)?,
+            dst_port: be16(p, 2)?,
+            seq: be32(p, 4)?,
+            ack: be32(p, 8)?,
+            flags: p[13],
+        })
+    }
+}
+
+/// The TCP checksum of `segment` (checksum field zero) over the pseudo header.
+pub fn tcp_checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
+    let len = segment.len() as u32;
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut pseudo = [0u8; 12];
+            pseudo[0..4].copy_from_slice(&s.octets());
+            pseudo[4..8].copy_from_slice(&d.octets());
+            pseudo[9] = 6;
+            pseudo[10..12].copy_from_slice(&(len as u16).to_be_bytes());
+            checksum(&[&pseudo, segment])
+        }
+        (s, d) => {
+            let (s, d) = (v6(s), v6(d));
+            let mut pseudo = [0u8; 40];
+            pseudo[0..16].copy_from_slice(&s.octets());
+            pseudo[16..32].copy_from_slice(&d.octets());
+            pseudo[32..36].copy_from_slice(&len.to_be_bytes());
+            pseudo[39] = 6;
+            checksum(&[&pseudo, segment])
+        }
+    }
+}
+
+fn v6(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    }
+}
+
+/// The Internet checksum (RFC 1071) over the concatenation of `parts` (each of even length
+/// except possibly the last).
+pub fn checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for part in parts {
+        let mut chunks = part.chunks_exact(2);
+        for c in &mut chunks {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        if let [last] = chunks.remainder() {
+            sum += u32::from(*last) << 8;
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn be16(p: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(p.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn be32(p: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(p.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn ipv4(p: &[u8], at: usize) -> Option<Ipv4Addr> {
+    let o: [u8; 4] = p.get(at..at + 4)?.try_into().ok()?;
+    Some(Ipv4Addr::from(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_of_rfc1071_example() {
+        // RFC 1071 section 3: the sum of 00 01 f2 03 f4 f5 f6 f7 is ddf2, checksum 220d.
+        assert_eq!(
+            checksum(&[&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]]),
+            0x220d
+        );
+    }
+
+    #[test]
+    fn a_checksummed_packet_sums_to_zero() {
+        let p = echo_request(false, 0x1234, 7);
+        assert_eq!(checksum(&[&p]), 0);
+        let t = timestamp_request(9, 1);
+        assert_eq!(checksum(&[&t]), 0);
+        let src: IpAddr = "10.0.0.1".parse().unwrap();
+        let dst: IpAddr = "10.0.0.2".parse().unwrap();
+        let seg = TcpSegment {
+            src_port: 40000,
+            dst_port: 443,
+            seq: 0xdead_beef,
+            ack: 0,
+            flags: flags::SYN,
+        };
+        let bytes = seg.build(src, dst);
+        assert_eq!(tcp_checksum(src, dst, &bytes), 0);
+        assert_eq!(TcpSegment::parse(&bytes), Some(seg));
+        let src6: IpAddr = "fd00::1".parse().unwrap();
+        let dst6: IpAddr = "fd00::2".parse().unwrap();
+        assert_eq!(tcp_checksum(src6, dst6, &seg.build(src6, dst6)), 0);
+    }
+
+    #[test]
+    fn arp_reply_is_read_back_and_requests_are_not_replies() {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let me = Ipv4Addr::new(10, 0, 0, 1);
+        let them = Ipv4Addr::new(10, 0, 0, 9);
+        let req = arp_request(mac, me, them);
+        assert_eq!(parse_arp_reply(&req), None, "a request is not a reply");
+        let mut reply = req;
+        reply[21] = 2;
+        reply[22..28].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+        reply[28..32].copy_from_slice(&them.octets());
+        reply[38..42].copy_from_slice(&me.octets());
+        assert_eq!(
+            parse_arp_reply(&reply),
+            Some(ArpReply {
+                sender_ip: them,
+                sender_mac: [2, 0, 0, 0, 0, 9],
+                target_ip: me
+            })
+        );
+        assert_eq!(parse_arp_reply(&reply[..41]), None, "short frame");
+    }
+
+    #[test]
+    fn parsers_refuse_short_or_foreign_input() {
+        assert_eq!(parse_ipv4(&[]), None);
+        assert_eq!(parse_ipv4(&[0x45; 19]), None);
+        assert_eq!(parse_ipv4(&[0x65; 40]), None, "not version 4");
+        assert_eq!(parse_icmp(&[0, 0, 0]), None);
+        assert_eq!(TcpSegment::parse(&[0; 19]), None);
+    }
+}
