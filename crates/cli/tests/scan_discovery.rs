@@ -363,3 +363,103 @@ fn a_sweep_port_scans_only_the_live_hosts() {
         (Some(2), Some(498), Some(0))
     );
 }
+
+/// A namespace `pwx-sc-v6` on fd00:216:6::/64 (blackholed fd00:216::/32 first), removed on drop.
+struct Lan6(ChildGuard);
+
+impl Lan6 {
+    fn up() -> Lan6 {
+        Lan6::teardown();
+        sh("ip -6 route replace blackhole fd00:216::/32");
+        sh("ip netns add pwx-sc-v6");
+        sh("ip link add pwx-sc-r6 type veth peer name pwx-sc-h6");
+        sh("ip link set pwx-sc-h6 netns pwx-sc-v6");
+        sh("ip addr add fd00:216:6::1/64 dev pwx-sc-r6 nodad && ip link set pwx-sc-r6 up");
+        sh(
+            "ip netns exec pwx-sc-v6 ip link set lo up && ip netns exec pwx-sc-v6 ip link set pwx-sc-h6 up",
+        );
+        for i in [10, 11, 12] {
+            sh(&format!(
+                "ip netns exec pwx-sc-v6 ip addr add fd00:216:6::{i}/64 dev pwx-sc-h6 nodad"
+            ));
+        }
+        let rules = "table inet pwxsc {\nchain input {\ntype filter hook input priority 0; policy accept;\n\
+                     ip6 daddr fd00:216:6::10 meta l4proto tcp drop\n\
+                     ip6 daddr fd00:216:6::11 icmpv6 type echo-request drop\n\
+                     ip6 daddr fd00:216:6::12 icmpv6 type echo-request drop\n\
+                     ip6 daddr fd00:216:6::12 tcp dport 80 drop\n}\n}\n";
+        let path = std::env::temp_dir().join("pwx-sc-v6.nft");
+        std::fs::write(&path, rules).unwrap();
+        sh(&format!(
+            "ip netns exec pwx-sc-v6 nft -f {}",
+            path.display()
+        ));
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "pwx-sc-v6",
+                "socat",
+                "TCP6-LISTEN:443,bind=[fd00:216:6::12],fork,reuseaddr",
+                "/dev/null",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start socat");
+        let guard = Lan6(ChildGuard(child));
+        for _ in 0..200 {
+            let out = Command::new("ip")
+                .args(["netns", "exec", "pwx-sc-v6", "ss", "-Htln"])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("[fd00:216:6::12]:443") {
+                return guard;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("IPv6 listener did not come up");
+    }
+
+    fn teardown() {
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                "ip netns del pwx-sc-v6 2>/dev/null; ip link del pwx-sc-r6 2>/dev/null; true",
+            ])
+            .status();
+    }
+}
+
+impl Drop for Lan6 {
+    fn drop(&mut self) {
+        let _ = self.0.0.kill();
+        Lan6::teardown();
+    }
+}
+
+#[test]
+fn ipv6_hosts_prove_life_by_echo_syn_ack_and_reset() {
+    let _lan = Lan6::up();
+    for a in ["fd00:216:6::10", "fd00:216:6::99"] {
+        let out = Command::new("ip")
+            .args(["-6", "route", "get", a])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("dev pwx-sc-r6 "),
+            "refusing to scan {a}"
+        );
+    }
+    let (hosts, _) = discover(&[
+        "fd00:216:6::10",
+        "fd00:216:6::11",
+        "fd00:216:6::12",
+        "fd00:216:6::99",
+    ]);
+    let got = |a: &str| status_reason(&hosts[a]);
+    assert_eq!(got("fd00:216:6::10"), ("up", "echo-reply"));
+    assert_eq!(got("fd00:216:6::11"), ("up", "reset"));
+    assert_eq!(got("fd00:216:6::12"), ("up", "syn-ack"));
+    assert_eq!(got("fd00:216:6::99"), ("down", "no-response"));
+}
