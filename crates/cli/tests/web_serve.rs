@@ -54,6 +54,44 @@ fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// Signs in on the dashboard with `token`; the session cookie (`name=value`).
+fn login(port: u16, token: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = format!("token={token}&next=%2F");
+    write!(
+        s,
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw.lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie in:\n{raw}"))
+        .to_string()
+}
+
+/// One GET with a session cookie: the status.
+fn get_with_cookie(port: u16, path: &str, cookie: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Starts `portwatch run` on `listen` with `extra` arguments; returns the child, its stdout
 /// and stderr lines as they come, and everything it wrote so far.
 fn start(
@@ -217,6 +255,8 @@ fn first_run_writes_a_token_file_that_opens_the_api_and_logs_only_its_path() {
         "tokens exist: no new one"
     );
     assert_eq!(get(port, "/api/v1/hosts", Some(&viewer)).0, 200);
+    let session = login(port, &viewer);
+    assert_eq!(get_with_cookie(port, "/api/v1/hosts", &session), 200);
     let id = stdout(&portwatch(&["token", "list", "--database", &url]))
         .lines()
         .find(|l| l.contains("grafana"))
@@ -226,6 +266,9 @@ fn first_run_writes_a_token_file_that_opens_the_api_and_logs_only_its_path() {
     let revoked = portwatch(&["token", "revoke", &id, "--database", &url]);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
     assert_eq!(get(port, "/api/v1/hosts", Some(&viewer)).0, 401);
+    // Revoked by another process: the dashboard session ends on its next request too.
+    assert_eq!(get_with_cookie(port, "/api/v1/hosts", &session), 401);
+    assert_eq!(get_with_cookie(port, "/", &session), 303);
     let again = portwatch(&["token", "revoke", &id, "--database", &url]);
     assert_eq!(again.status.code(), Some(2));
 }
