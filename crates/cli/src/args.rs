@@ -441,6 +441,20 @@ pub struct RunArgs {
     /// Do not serve the dashboard and API.
     #[arg(long)]
     pub no_web: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A TLS reverse proxy in front (address or CIDR, repeatable): its X-Forwarded-For and
+    /// X-Forwarded-Proto are believed, from it only.
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+    /// Allow plain HTTP on a non-loopback address without a trusted proxy (tokens and
+    /// cookies then cross the network in clear).
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 /// Arguments of `portwatch token`.

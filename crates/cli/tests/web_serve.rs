@@ -1,6 +1,7 @@
-//! `portwatch run` serves the dashboard and API: the first run creates and prints an admin
-//! token, everything but `/healthz` wants it, `token create|list|revoke` manage tokens, and
-//! an unsafe or taken listen address stops the start with exit code 2.
+//! `portwatch run` serves the dashboard and API: the first run creates an admin token and
+//! writes it to a 0600 file (never to the logs), everything but `/healthz` wants it,
+//! `token create|list|revoke` manage tokens, HTTPS certificates are reloaded on SIGHUP, and an
+//! unsafe or taken listen address stops the start with exit code 2.
 
 mod common;
 
@@ -8,7 +9,7 @@ use common::{ChildGuard, free_port, portwatch, stderr, stdout};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// A config that watches one closed loopback port, rarely.
@@ -53,8 +54,51 @@ fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     (status, body.to_string())
 }
 
-/// Starts `portwatch run` on `port`; returns the child and its stderr lines as they come.
-fn start(dir: &std::path::Path, listen: &str) -> (ChildGuard, mpsc::Receiver<String>) {
+/// Signs in on the dashboard with `token`; the session cookie (`name=value`).
+fn login(port: u16, token: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = format!("token={token}&next=%2F");
+    write!(
+        s,
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw.lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie in:\n{raw}"))
+        .to_string()
+}
+
+/// One GET with a session cookie: the status.
+fn get_with_cookie(port: u16, path: &str, cookie: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts `portwatch run` on `listen` with `extra` arguments; returns the child, its stdout
+/// and stderr lines as they come, and everything it wrote so far.
+fn start(
+    dir: &std::path::Path,
+    listen: &str,
+    extra: &[&str],
+) -> (ChildGuard, mpsc::Receiver<String>, Arc<Mutex<String>>) {
     let config = write_config(dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
         .args([
@@ -65,20 +109,41 @@ fn start(dir: &std::path::Path, listen: &str) -> (ChildGuard, mpsc::Receiver<Str
             listen,
         ])
         .args(["--database", &db_url(dir)])
-        .stdout(Stdio::null())
+        .args(extra)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let err = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
+    let transcript = Arc::new(Mutex::new(String::new()));
+    let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+    let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+    for stream in [out, err] {
+        let (tx, transcript) = (tx.clone(), transcript.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                transcript.lock().unwrap().push_str(&format!("{line}\n"));
+                if tx.send(line).is_err() {
+                    return;
+                }
             }
-        }
-    });
-    (ChildGuard(child), rx)
+        });
+    }
+    (ChildGuard(child), rx, transcript)
+}
+
+/// The first-run token file next to the test's database, and its mode.
+fn token_file(dir: &std::path::Path) -> (String, u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("first-run-admin-token");
+    let mode = std::fs::metadata(&path)
+        .expect("the first-run token file exists")
+        .permissions()
+        .mode();
+    (
+        std::fs::read_to_string(&path).unwrap().trim().to_string(),
+        mode & 0o777,
+    )
 }
 
 /// Waits for a stderr line that satisfies `want`.
@@ -107,14 +172,22 @@ fn wait_healthy(port: u16) {
 }
 
 #[test]
-fn first_run_prints_a_token_that_opens_the_api() {
+fn first_run_writes_a_token_file_that_opens_the_api_and_logs_only_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (mut child, rx) = start(dir.path(), &format!("127.0.0.1:{port}"));
-    wait_line(&rx, |l| l.contains("an admin token was created"));
-    let token = wait_line(&rx, |l| l.trim_start().starts_with("pw_"))
-        .trim()
-        .to_string();
+    let (mut child, rx, transcript) = start(
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        &["--log-format", "json"],
+    );
+    let line = wait_line(&rx, |l| l.contains("an admin token was created"));
+    let (token, mode) = token_file(dir.path());
+    assert!(token.starts_with("pw_") && token.len() == 67, "{token}");
+    assert_eq!(mode, 0o600, "the token file is readable by its owner only");
+    assert!(
+        line.contains("first-run-admin-token"),
+        "the log names the file: {line}"
+    );
     wait_healthy(port);
 
     let (status, body) = get(port, "/api/v1/hosts", None);
@@ -143,6 +216,11 @@ fn first_run_prints_a_token_that_opens_the_api() {
     );
     let code = child.0.wait().unwrap();
     assert_eq!(code.code(), Some(0));
+    let said = transcript.lock().unwrap().clone();
+    assert!(
+        said.contains("portwatch stopped") && !said.contains(&token),
+        "the token is nowhere in stdout or stderr:\n{said}"
+    );
 
     // The token is stored hashed and listed; a new one works; a revoked one does not.
     let url = db_url(dir.path());
@@ -169,7 +247,7 @@ fn first_run_prints_a_token_that_opens_the_api() {
     assert_eq!(bad_role.status.code(), Some(2), "{}", stderr(&bad_role));
 
     let port = free_port();
-    let (_child, rx) = start(dir.path(), &format!("127.0.0.1:{port}"));
+    let (_child, rx, _) = start(dir.path(), &format!("127.0.0.1:{port}"), &[]);
     wait_healthy(port);
     assert!(
         rx.try_iter()
@@ -177,6 +255,8 @@ fn first_run_prints_a_token_that_opens_the_api() {
         "tokens exist: no new one"
     );
     assert_eq!(get(port, "/api/v1/hosts", Some(&viewer)).0, 200);
+    let session = login(port, &viewer);
+    assert_eq!(get_with_cookie(port, "/api/v1/hosts", &session), 200);
     let id = stdout(&portwatch(&["token", "list", "--database", &url]))
         .lines()
         .find(|l| l.contains("grafana"))
@@ -186,6 +266,9 @@ fn first_run_prints_a_token_that_opens_the_api() {
     let revoked = portwatch(&["token", "revoke", &id, "--database", &url]);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
     assert_eq!(get(port, "/api/v1/hosts", Some(&viewer)).0, 401);
+    // Revoked by another process: the dashboard session ends on its next request too.
+    assert_eq!(get_with_cookie(port, "/api/v1/hosts", &session), 401);
+    assert_eq!(get_with_cookie(port, "/", &session), 303);
     let again = portwatch(&["token", "revoke", &id, "--database", &url]);
     assert_eq!(again.status.code(), Some(2));
 }
@@ -228,4 +311,180 @@ fn unsafe_or_taken_addresses_stop_the_start() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains(&addr), "{}", stderr(&out));
+
+    // With a token, plain HTTP on a non-loopback address is still refused, saying what to do.
+    let made = portwatch(&["token", "create", "--role", "admin", "--database", &url]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let base = [
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:0",
+        "--database",
+        &url,
+    ];
+    let out = portwatch(&base);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    for what in [
+        "plain HTTP",
+        "--tls-cert",
+        "--trusted-proxy",
+        "--insecure-http",
+    ] {
+        assert!(said.contains(what), "{what}: {said}");
+    }
+    // Half a TLS pair, or files that are not one: exit 2 naming the problem.
+    let out = portwatch(&[&base[..], &["--tls-cert", "/nonexistent/cert.pem"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--tls-key"), "{}", stderr(&out));
+    let out = portwatch(
+        &[
+            &base[..],
+            &[
+                "--tls-cert",
+                "/nonexistent/cert.pem",
+                "--tls-key",
+                "/nonexistent/key.pem",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/cert.pem"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it (`openssl`): `<name>-ca.pem`,
+/// and `cert.pem`/`key.pem` (overwritten each time) in `dir`.
+fn make_pki(dir: &std::path::Path, name: &str) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca, ca_key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=portwatch test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+}
+
+/// `curl` over HTTPS trusting only `ca`: whether `/healthz` answered 200.
+fn https_ok(port: u16, ca: &std::path::Path) -> bool {
+    Command::new("curl")
+        .args(["-sf", "-o", "/dev/null", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .arg(format!("https://127.0.0.1:{port}/healthz"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn https_certificate_is_reloaded_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    make_pki(&pki, "a");
+    let made = portwatch(&["token", "create", "--database", &db_url(dir.path())]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let port = free_port();
+    let (cert, key) = (pki.join("cert.pem"), pki.join("key.pem"));
+    let (child, rx, _) = start(
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    wait_line(&rx, |l| l.contains("listening (HTTPS)"));
+    assert!(https_ok(port, &pki.join("a-ca.pem")));
+
+    make_pki(&pki, "b");
+    assert!(
+        !https_ok(port, &pki.join("b-ca.pem")),
+        "served before the reload"
+    );
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_line(&rx, |l| l.contains("TLS certificate reloaded"));
+    assert!(
+        https_ok(port, &pki.join("b-ca.pem")),
+        "the new certificate is served"
+    );
+    assert!(!https_ok(port, &pki.join("a-ca.pem")), "the old one is not");
 }

@@ -27,6 +27,24 @@ pub enum WebError {
         /// The address.
         listen: SocketAddr,
     },
+    /// A non-loopback address over plain HTTP, with no TLS proxy in front.
+    #[error(
+        "refusing to serve plain HTTP on {listen}: tokens and session cookies would cross the \
+         network in clear. Give --tls-cert FILE --tls-key FILE, or put a TLS proxy in front and \
+         name it with --trusted-proxy CIDR, or accept clear text with --insecure-http"
+    )]
+    PlainHttp {
+        /// The address.
+        listen: SocketAddr,
+    },
+    /// A certificate or key file that cannot be used.
+    #[error("TLS: {}: {message}", path.display())]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// An error answer of the API: a status and a message, rendered as `{"error": message}`.

@@ -7,12 +7,15 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod pages;
+pub mod ratelimit;
 pub mod security;
 pub mod state;
+pub mod tls;
 
 pub use error::{ApiError, WebError};
 pub use state::AppState;
@@ -23,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Every route: dashboard, API, auth, health and metrics, with the security layers.
 pub fn router(state: AppState) -> Router {
+    let network = state.network().clone();
     let app = Router::new()
         .merge(health::router())
         .merge(auth::router())
@@ -30,14 +34,27 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(pages::router())
         .with_state(state);
-    security::layers(app)
+    security::layers(app).layer(axum::middleware::from_fn_with_state(network, client::layer))
 }
 
-/// Refuses to serve on a non-loopback address while no token exists: anyone on the network
-/// could otherwise reach whatever the defaults allowed.
-pub fn check_listen_safety(listen: SocketAddr, tokens: usize) -> Result<(), WebError> {
-    if !listen.ip().is_loopback() && tokens == 0 {
+/// Refuses to serve on a non-loopback address while no token exists (anyone on the network
+/// could otherwise reach whatever the defaults allowed), or over plain HTTP with neither TLS
+/// nor a trusted TLS proxy in front (tokens and cookies would cross the network in clear)
+/// unless `insecure_http` accepts that.
+pub fn check_listen_safety(
+    listen: SocketAddr,
+    tokens: usize,
+    network: &client::Network,
+    insecure_http: bool,
+) -> Result<(), WebError> {
+    if listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if tokens == 0 {
         return Err(WebError::Unprotected { listen });
+    }
+    if !network.tls && network.trusted_proxies.is_empty() && !insecure_http {
+        return Err(WebError::PlainHttp { listen });
     }
     Ok(())
 }
@@ -71,6 +88,33 @@ pub async fn serve_on(
     tracing::info!(listen = %listen, "dashboard and API listening");
     axum::serve(
         listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+    .map_err(|source| WebError::Bind { listen, source })
+}
+
+/// Serves `state` over TLS with `certificates` on a bound `listener` until `shutdown` is
+/// cancelled.
+pub async fn serve_tls_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    certificates: std::sync::Arc<tls::Certificates>,
+    shutdown: CancellationToken,
+) -> Result<(), WebError> {
+    use axum::serve::ListenerExt;
+    let config = certificates.server_config()?;
+    let listen = listener.local_addr().map_err(|source| WebError::Bind {
+        listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
+    let listener = tls::TlsListener::new(listener, config)
+        .map_err(|source| WebError::Bind { listen, source })?;
+    tracing::info!(listen = %listen, cert = %certificates.cert_path().display(), "dashboard and API listening (HTTPS)");
+    // `tap_io` gives the listener axum's connect-info (the peer address) for free.
+    axum::serve(
+        listener.tap_io(|_| {}),
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })

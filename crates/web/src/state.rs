@@ -1,13 +1,14 @@
 //! What every handler shares: the store, the daemon (when this process runs one), the session
-//! key, the login rate limiter, the metrics handle, and the configuration text (shown
-//! read-only).
+//! key and the sessions signed in, the login rate limiter, the network settings (TLS, trusted
+//! proxies), the metrics handle, and the configuration text (shown read-only).
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use crate::auth::{Role, Session};
+use crate::client::Network;
+use crate::ratelimit::LoginLimiter;
 use portwatch_monitor::daemon::Daemon;
 use portwatch_store::{HostRow, Store};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,9 @@ struct Inner {
     store: Store,
     daemon: Option<Arc<Daemon>>,
     session_key: [u8; 32],
-    login_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    sessions: Sessions,
+    login_limiter: Mutex<LoginLimiter>,
+    network: Arc<Network>,
     config_text: Option<String>,
     /// When each token's last use was written to the store, so that a busy client costs one
     /// write a minute rather than one per request.
@@ -40,24 +43,40 @@ pub const TOKEN_TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Login attempts allowed per client address and minute.
 pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 5;
 
+/// The login rate limit's window.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+
 impl AppState {
     /// State over `store`, with the daemon if this process runs one, and the configuration
-    /// file's text if there is one. The session key is random per process: sessions end when
-    /// the server restarts.
+    /// file's text if there is one, reached over plain HTTP with no trusted proxy. The session
+    /// key is random per process: sessions end when the server restarts.
     pub fn new(store: Store, daemon: Option<Arc<Daemon>>, config_text: Option<String>) -> Self {
+        Self::with_network(store, daemon, config_text, Network::default())
+    }
+
+    /// [`AppState::new`], reached as `network` says (TLS, trusted proxies).
+    pub fn with_network(
+        store: Store,
+        daemon: Option<Arc<Daemon>>,
+        config_text: Option<String>,
+        network: Network,
+    ) -> Self {
         let mut session_key = [0u8; 32];
         // A failing system RNG would be fatal for security; sessions could not be trusted.
         getrandom::fill(&mut session_key).expect("the system random generator works");
-        let quota = Quota::per_minute(
-            NonZeroU32::new(LOGIN_ATTEMPTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
-        );
         crate::metrics::install();
         AppState {
             inner: Arc::new(Inner {
                 store,
                 daemon,
                 session_key,
-                login_limiter: RateLimiter::keyed(quota),
+                sessions: Sessions::default(),
+                login_limiter: Mutex::new(LoginLimiter::new(
+                    LOGIN_ATTEMPTS_PER_MINUTE,
+                    LOGIN_WINDOW,
+                    crate::ratelimit::MAX_CLIENTS,
+                )),
+                network: Arc::new(network),
                 config_text,
                 token_touched: Mutex::new(HashMap::new()),
                 hosts: tokio::sync::Mutex::new(None),
@@ -95,9 +114,80 @@ impl AppState {
         &self.inner.session_key
     }
 
-    /// Whether `client` may try to log in now.
-    pub fn login_allowed(&self, client: IpAddr) -> bool {
-        self.inner.login_limiter.check_key(&client).is_ok()
+    /// Signs in with `token` at `now` (Unix seconds): a new session, recorded server side, if
+    /// the token is live; `None` if it is not.
+    pub async fn sign_in(&self, token: &str, now: i64) -> portwatch_store::Result<Option<Session>> {
+        let token = token.trim();
+        if !crate::auth::tokens::well_formed(token) {
+            return Ok(None);
+        }
+        let hash = crate::auth::tokens::hash(token);
+        let Some(row) = self.inner.store.find_token(&hash).await? else {
+            return Ok(None);
+        };
+        let role = row.role.parse::<Role>().unwrap_or(Role::Viewer);
+        let session = Session::new(row.id, &row.name, role, now);
+        self.inner.sessions.insert(&session, hash);
+        if self.token_use_due(row.id) {
+            let _ = self.inner.store.touch_token(row.id).await;
+        }
+        Ok(Some(session))
+    }
+
+    /// The live session a cookie value carries at `now`: signed by this process, not expired,
+    /// not logged out, and its token still live. The token is read from the store on every
+    /// call (one indexed read, like a bearer request), so a revocation, by this process or any
+    /// other sharing the database, ends the session on its next request; the role and name
+    /// come from that read too.
+    pub async fn session(
+        &self,
+        cookie: &str,
+        now: i64,
+    ) -> portwatch_store::Result<Option<Session>> {
+        let Some(mut session) = Session::decode(&self.inner.session_key, cookie, now) else {
+            return Ok(None);
+        };
+        let Some(hash) = self.inner.sessions.token_hash(&session.sid, now) else {
+            return Ok(None);
+        };
+        let row = self.inner.store.find_token(&hash).await?;
+        let role = row.as_ref().and_then(|r| r.role.parse::<Role>().ok());
+        let (Some(row), Some(role)) = (row, role) else {
+            self.inner.sessions.remove(&session.sid);
+            return Ok(None);
+        };
+        if row.id != session.token_id {
+            return Ok(None);
+        }
+        if self.token_use_due(row.id) {
+            let _ = self.inner.store.touch_token(row.id).await;
+        }
+        session.role = role;
+        session.name = row.name;
+        Ok(Some(session))
+    }
+
+    /// Ends a session on the server: its cookie is no session any more, here or anywhere.
+    pub fn end_session(&self, session: &Session) {
+        self.inner.sessions.remove(&session.sid);
+    }
+
+    /// How many sessions are recorded (expired ones until they are swept).
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    /// Whether `client` may try to log in now; if not, how long until it may.
+    pub fn login_allowed(&self, client: IpAddr) -> Result<(), Duration> {
+        match self.inner.login_limiter.lock() {
+            Ok(mut limiter) => limiter.check(client, Instant::now()),
+            Err(_) => Err(LOGIN_WINDOW),
+        }
+    }
+
+    /// How the server is reached (TLS, trusted proxies).
+    pub fn network(&self) -> &Arc<Network> {
+        &self.inner.network
     }
 
     /// Whether token `id`'s use should be written now (at most once per [`TOKEN_TOUCH_EVERY`]).
@@ -124,5 +214,70 @@ impl AppState {
             return Some(text);
         }
         self.inner.config_text.clone()
+    }
+}
+
+/// Most sessions kept at once; signing in beyond it ends the expired ones, then the oldest.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// The server's half of the dashboard sessions: session id -> the hash of the token it signed
+/// in with and its expiry. In memory, like the key that signs the cookies, so sessions end
+/// when the process does.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, SessionRecord>>,
+}
+
+struct SessionRecord {
+    token_hash: String,
+    exp: i64,
+}
+
+impl Sessions {
+    fn insert(&self, session: &Session, token_hash: String) {
+        let Ok(mut map) = self.map.lock() else {
+            return;
+        };
+        if map.len() >= MAX_SESSIONS {
+            let now = crate::auth::now_secs();
+            map.retain(|_, r| r.exp > now);
+        }
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, r)| r.exp)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(
+            session.sid.clone(),
+            SessionRecord {
+                token_hash,
+                exp: session.exp,
+            },
+        );
+    }
+
+    fn token_hash(&self, sid: &str, now: i64) -> Option<String> {
+        let mut map = self.map.lock().ok()?;
+        match map.get(sid) {
+            Some(r) if r.exp > now => Some(r.token_hash.clone()),
+            Some(_) => {
+                map.remove(sid);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remove(&self, sid: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(sid);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.lock().map_or(0, |m| m.len())
     }
 }

@@ -123,7 +123,7 @@ async fn viewers_read_but_do_not_act(db: TestDb) -> Result<()> {
 
 async fn session_cookies_need_csrf_and_integrity(db: TestDb) -> Result<()> {
     let api = Api::start(db, true).await?;
-    let (cookie, csrf) = api.session(Role::Admin, 3600);
+    let (cookie, csrf) = api.session(Role::Admin, 3600).await?;
     let with = |value: &str| format!("{SESSION_COOKIE}={value}");
     let ack = format!("/api/v1/violations/{}/ack", enc(KEY_445));
     let empty = serde_json::json!({});
@@ -161,7 +161,7 @@ async fn session_cookies_need_csrf_and_integrity(db: TestDb) -> Result<()> {
         bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
         tampered.push(String::from_utf8(bytes)?);
     }
-    let (viewer_cookie, _) = api.session(Role::Viewer, 3600);
+    let (viewer_cookie, _) = api.session(Role::Viewer, 3600).await?;
     let (admin_payload, viewer_sig) = (
         cookie.split('.').nth(1).unwrap_or_default(),
         viewer_cookie.rsplit('.').next().unwrap_or_default(),
@@ -170,7 +170,7 @@ async fn session_cookies_need_csrf_and_integrity(db: TestDb) -> Result<()> {
     let other_key = portwatch_web::auth::Session::new(api.admin_id, "x", Role::Admin, 0);
     tampered.push(other_key.encode(&[9u8; 32]));
     tampered.push("v1..".into());
-    let (expired, expired_csrf) = api.session(Role::Admin, -1);
+    let (expired, expired_csrf) = api.session(Role::Admin, -1).await?;
     for bad in tampered {
         let (status, answer) = api
             .send(
@@ -207,7 +207,7 @@ async fn session_cookies_need_csrf_and_integrity(db: TestDb) -> Result<()> {
         );
     }
     // A viewer's session with its CSRF token is still a viewer.
-    let (viewer_cookie, viewer_csrf) = api.session(Role::Viewer, 3600);
+    let (viewer_cookie, viewer_csrf) = api.session(Role::Viewer, 3600).await?;
     let (status, _) = api
         .send(
             "post",

@@ -1,8 +1,8 @@
 //! `portwatch run` (the daemon) and `portwatch watch` (the one-line monitor): the same engine,
 //! configured from a file or from flags, with signals: SIGTERM/SIGINT stop cleanly, SIGHUP
-//! reloads the file without interrupting scans in progress (a bad new file is rejected and
-//! the old one keeps running; `database` and `listen` changes wait for a restart, with a
-//! warning naming them).
+//! reloads the file without interrupting scans in progress, and the HTTPS certificate (a bad
+//! new file or certificate is rejected and the old one keeps running; `database` and `listen`
+//! changes wait for a restart, with a warning naming them).
 
 use crate::args::{LogFormat, RunArgs, WatchArgs};
 use anyhow::{Context, Result, bail};
@@ -63,39 +63,61 @@ pub fn run_daemon(args: RunArgs) -> Result<u8> {
         Some(path) => std::fs::read_to_string(path).ok(),
         None => Some(DEFAULT_CONFIG.to_string()),
     };
+    let network = portwatch_web::client::Network {
+        tls: args.tls_cert.is_some(),
+        trusted_proxies: args.trusted_proxy.clone(),
+    };
+    let certificates = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) if !args.no_web => {
+            Some(portwatch_web::tls::Certificates::load(cert, key)?)
+        }
+        _ => None,
+    };
     super::runtime()?.block_on(async move {
         let store = crate::db::open(database.as_deref(), None).await?;
         let mut listener = None;
         if !args.no_web {
-            let live = store.tokens().await?.iter().filter(|t| t.revoked_at.is_none()).count();
-            portwatch_web::check_listen_safety(listen, live)?;
+            let live = store
+                .tokens()
+                .await?
+                .iter()
+                .filter(|t| t.revoked_at.is_none())
+                .count();
+            portwatch_web::check_listen_safety(listen, live, &network, args.insecure_http)?;
             // A taken address stops the start, before any scan or token.
             let bound = portwatch_web::bind(listen).await?;
-            let url = format!("http://{}/", bound.local_addr().unwrap_or(listen));
+            let scheme = if network.tls { "https" } else { "http" };
+            let url = format!("{scheme}://{}/", bound.local_addr().unwrap_or(listen));
             listener = Some(bound);
             if live == 0 {
-                let (token, _) =
-                    portwatch_web::auth::tokens::create(&store, "first-run", Role::Admin).await?;
-                if args.log_format == LogFormat::Json {
-                    tracing::warn!(token = %token, url = %url, "no API token existed, so an admin token was created (shown only once)");
-                } else {
-                    eprintln!(
-                        "portwatch: no API token existed, so an admin token was created (shown only once):\n  \
-                         {token}\nsign in at {url} with it; more with `portwatch token create`"
-                    );
-                }
+                first_run_token(&store, database.as_deref(), &url).await?;
             }
         }
-        tracing::info!(database = store.name(), groups = settings.groups.len(), "portwatch starting");
+        tracing::info!(
+            database = store.name(),
+            groups = settings.groups.len(),
+            "portwatch starting"
+        );
         let daemon = Daemon::new(settings, store.clone()).await?;
         let shutdown = CancellationToken::new();
         spawn_signals(daemon.clone(), args.config.clone(), shutdown.clone())?;
         spawn_event_log(&daemon);
         let web = listener.map(|listener| {
-            let state = portwatch_web::AppState::new(store, Some(daemon.clone()), config_text);
+            let state = portwatch_web::AppState::with_network(
+                store,
+                Some(daemon.clone()),
+                config_text,
+                network,
+            );
             let stop = shutdown.clone();
+            if let Some(c) = &certificates {
+                let _ = SERVED_CERTIFICATES.set(c.clone());
+            }
             tokio::spawn(async move {
-                let served = portwatch_web::serve_on(state, listener, stop.clone()).await;
+                let served = match certificates {
+                    Some(c) => portwatch_web::serve_tls_on(state, listener, c, stop.clone()).await,
+                    None => portwatch_web::serve_on(state, listener, stop.clone()).await,
+                };
                 // The dashboard is part of the service: without it, stop rather than run blind.
                 stop.cancel();
                 served
@@ -114,6 +136,111 @@ pub fn run_daemon(args: RunArgs) -> Result<u8> {
     })
 }
 
+/// The name of the file the first-run admin token is written to.
+pub const FIRST_RUN_TOKEN_FILE: &str = "first-run-admin-token";
+
+/// Creates the first admin token and writes it to a file only this user can read (never to
+/// the logs, which may be collected); the logs name the file. An interactive terminal also
+/// gets the token itself.
+async fn first_run_token(
+    store: &portwatch_store::Store,
+    database: Option<&str>,
+    url: &str,
+) -> Result<()> {
+    let path = secrets_dir(database)?.join(FIRST_RUN_TOKEN_FILE);
+    let (token, id) = portwatch_web::auth::tokens::create(store, "first-run", Role::Admin).await?;
+    if let Err(e) = write_secret_file(&path, &token) {
+        // Nobody could ever learn this token: do not leave it live.
+        let _ = store.revoke_token(id).await;
+        return Err(e);
+    }
+    tracing::warn!(
+        file = %path.display(),
+        url,
+        "no API token existed, so an admin token was created; it is in the file (readable by this user only)"
+    );
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!(
+            "portwatch: the new admin token (also in {}):\n  {token}\nsign in at {url} with it; \
+             more with `portwatch token create`",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where secrets portwatch makes are kept: systemd's `StateDirectory` ($STATE_DIRECTORY), else
+/// the directory of the SQLite database, else that of the default database.
+fn secrets_dir(database: Option<&str>) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd lists several directories separated by colons when several are configured.
+        let first = dir
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        return Ok(PathBuf::from(first));
+    }
+    let sqlite_dir = |url: &str| {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = Path::new(path.split('?').next()?);
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+    };
+    if let Some(dir) = database.and_then(sqlite_dir) {
+        return Ok(dir);
+    }
+    let default = portwatch_store::Store::default_url()?;
+    let dir = sqlite_dir(&default).context("the default database has no directory")?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Writes `secret` to a new file at `path` with mode 0600 (an old file there is replaced, never
+/// followed if it is a link).
+fn write_secret_file(path: &Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let context = || format!("cannot write the first-run token to {}", path.display());
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).with_context(context),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(context)?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(context)
+}
+
+/// The certificates being served over HTTPS, for [`reload_tls`].
+static SERVED_CERTIFICATES: std::sync::OnceLock<Arc<portwatch_web::tls::Certificates>> =
+    std::sync::OnceLock::new();
+
+/// Reads the HTTPS certificate and key files again (on SIGHUP); a bad new pair is rejected
+/// and the old one keeps serving.
+pub fn reload_tls() {
+    let Some(certificates) = SERVED_CERTIFICATES.get() else {
+        return;
+    };
+    match certificates.reload() {
+        Ok(()) => {
+            tracing::info!(cert = %certificates.cert_path().display(), "SIGHUP: TLS certificate reloaded")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: new TLS certificate rejected; the old one keeps serving")
+        }
+    }
+}
+
 fn spawn_signals(
     daemon: Arc<Daemon>,
     config: Option<PathBuf>,
@@ -128,6 +255,7 @@ fn spawn_signals(
                 _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shutdown.cancel(); return; }
                 _ = int.recv() => { tracing::info!("SIGINT: stopping"); shutdown.cancel(); return; }
                 _ = hup.recv() => {
+                    reload_tls();
                     let Some(path) = &config else {
                         tracing::warn!("SIGHUP: no --config file to reload");
                         continue;

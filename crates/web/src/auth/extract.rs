@@ -38,26 +38,33 @@ pub struct Page(pub User);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageAdmin(pub User);
 
-pub(crate) fn now_secs() -> i64 {
+/// Now, in Unix seconds (the clock of session expiry).
+pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The session cookie of a request, if valid.
-pub(crate) fn session_of(headers: &HeaderMap, state: &AppState) -> Option<Session> {
+/// The live session of a request's cookies, if any (see [`AppState::session`]).
+pub(crate) async fn session_of(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> portwatch_store::Result<Option<Session>> {
     let cookies = headers.get_all(header::COOKIE);
-    for value in cookies.iter().filter_map(|v| v.to_str().ok()) {
-        for pair in value.split(';') {
-            if let Some((name, v)) = pair.trim().split_once('=')
-                && name == SESSION_COOKIE
-                && let Some(s) = Session::decode(state.session_key(), v, now_secs())
-            {
-                return Some(s);
-            }
+    let values = cookies
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+        .collect::<Vec<_>>();
+    for v in values {
+        if let Some(s) = state.session(&v, now_secs()).await? {
+            return Ok(Some(s));
         }
     }
-    None
+    Ok(None)
 }
 
 async fn bearer_user(parts: &Parts, state: &AppState) -> Result<Option<User>, ApiError> {
@@ -102,7 +109,9 @@ impl FromRequestParts<AppState> for User {
         if let Some(user) = bearer_user(parts, state).await? {
             return Ok(user);
         }
-        let session = session_of(&parts.headers, state).ok_or_else(ApiError::unauthorized)?;
+        let session = session_of(&parts.headers, state)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         if !is_safe_method(&parts.method) {
             let provided = parts
                 .headers
@@ -166,7 +175,8 @@ impl FromRequestParts<AppState> for Page {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match session_of(&parts.headers, state) {
+        // A store that cannot be read is no session either: sign in again once it is back.
+        match session_of(&parts.headers, state).await.ok().flatten() {
             Some(s) => Ok(Page(User {
                 token_id: s.token_id,
                 name: s.name.clone(),

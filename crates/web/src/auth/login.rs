@@ -1,15 +1,15 @@
-//! Signing in with a token (rate limited per client address), and out.
+//! Signing in with a token (rate limited per client address), and out (which ends the session
+//! on the server, not only the browser's copy).
 
 use super::extract::{now_secs, session_of};
-use super::session::{Session, clear_cookie};
-use super::tokens::{self, Role};
+use super::session::clear_cookie;
+use crate::client::Client;
 use crate::state::AppState;
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 /// Query of the login page.
 #[derive(Debug, Deserialize)]
@@ -94,7 +94,7 @@ pub async fn form(
     headers: HeaderMap,
 ) -> Response {
     let next = safe_next(q.next.as_deref());
-    if session_of(&headers, &state).is_some() {
+    if session_of(&headers, &state).await.ok().flatten().is_some() {
         return Redirect::to(&next).into_response();
     }
     page(StatusCode::OK, None, &next)
@@ -103,38 +103,30 @@ pub async fn form(
 /// `POST /login`.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    client: Client,
     Form(c): Form<Credentials>,
 ) -> Response {
     let next = safe_next(c.next.as_deref());
-    if !state.login_allowed(client.ip()) {
-        return page(
+    if let Err(wait) = state.login_allowed(client.ip) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut answer = page(
             StatusCode::TOO_MANY_REQUESTS,
             Some("Too many attempts; wait a minute and try again."),
             &next,
         );
+        answer.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds.max(1)),
+        );
+        return answer;
     }
-    let token = c.token.trim();
-    let row = if tokens::well_formed(token) {
-        state
-            .store()
-            .find_token(&tokens::hash(token))
-            .await
-            .ok()
-            .flatten()
-    } else {
-        None
-    };
-    let Some(row) = row else {
+    let Some(session) = state.sign_in(&c.token, now_secs()).await.ok().flatten() else {
         return page(
             StatusCode::UNAUTHORIZED,
             Some("That token is not valid."),
             &next,
         );
     };
-    let role = row.role.parse::<Role>().unwrap_or(Role::Viewer);
-    let session = Session::new(row.id, &row.name, role, now_secs());
-    let _ = state.store().touch_token(row.id).await;
     (
         [(header::SET_COOKIE, session.set_cookie(state.session_key()))],
         Redirect::to(&next),
@@ -148,12 +140,15 @@ pub async fn logout(
     headers: HeaderMap,
     Form(f): Form<LogoutForm>,
 ) -> Response {
-    match session_of(&headers, &state) {
-        Some(s) if s.csrf_ok(&f.csrf) => (
-            [(header::SET_COOKIE, clear_cookie())],
-            Redirect::to("/login"),
-        )
-            .into_response(),
+    match session_of(&headers, &state).await.ok().flatten() {
+        Some(s) if s.csrf_ok(&f.csrf) => {
+            state.end_session(&s);
+            (
+                [(header::SET_COOKIE, clear_cookie())],
+                Redirect::to("/login"),
+            )
+                .into_response()
+        }
         Some(_) => (StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response(),
         None => Redirect::to("/login").into_response(),
     }

@@ -1,5 +1,6 @@
 //! Authentication and authorisation: API tokens (`Authorization: Bearer`, stored hashed),
-//! dashboard sessions in signed cookies (HttpOnly, SameSite=Strict, Secure) with a CSRF token,
+//! dashboard sessions (a signed cookie, HttpOnly, SameSite=Strict, Secure, with a CSRF token,
+//! plus a server-side record that logout removes and that checks the token on every request),
 //! login rate limiting, logout. Everything but `/healthz` requires one or the other.
 
 mod extract;
@@ -7,8 +8,8 @@ mod login;
 mod session;
 pub mod tokens;
 
-pub use extract::{Admin, Page, PageAdmin, User};
-pub use session::{SESSION_COOKIE, Session};
+pub use extract::{Admin, Page, PageAdmin, User, now_secs};
+pub use session::{SESSION_COOKIE, SESSION_SECONDS, Session};
 pub use tokens::Role;
 
 use crate::state::AppState;

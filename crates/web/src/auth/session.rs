@@ -1,6 +1,8 @@
-//! Session cookies: `v1.<payload>.<mac>` where the payload names the token, its role, an expiry
-//! and the session's CSRF token, and the MAC is HMAC-SHA256 under the process's session key.
-//! Nothing is stored server side; a tampered or expired cookie is simply not a session.
+//! Session cookies: `v1.<payload>.<mac>` where the payload names the session, its token, an
+//! expiry and the session's CSRF token, and the MAC is HMAC-SHA256 under the process's session
+//! key. A tampered or expired cookie is simply not a session. A valid cookie is only half of a
+//! session: the server keeps the other half (see [`crate::state::Sessions`]), which logout
+//! removes and which checks the token on every request.
 
 use super::tokens::Role;
 use base64::Engine;
@@ -17,11 +19,13 @@ pub const SESSION_SECONDS: i64 = 12 * 3600;
 /// A signed-in dashboard user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
+    /// The session's id (random), the key of its server-side record.
+    pub sid: String,
     /// The token it signed in with.
     pub token_id: i64,
-    /// That token's name.
+    /// That token's name (as of the current request).
     pub name: String,
-    /// Its role.
+    /// Its role (as of the current request: the token's role in the store wins).
     pub role: Role,
     /// Expiry, Unix seconds.
     pub exp: i64,
@@ -42,7 +46,10 @@ impl Session {
     pub fn new(token_id: i64, name: &str, role: Role, now: i64) -> Session {
         let mut csrf = [0u8; 24];
         getrandom::fill(&mut csrf).expect("the system random generator works");
+        let mut sid = [0u8; 16];
+        getrandom::fill(&mut sid).expect("the system random generator works");
         Session {
+            sid: super::tokens::hex(&sid),
             token_id,
             name: name.to_string(),
             role,

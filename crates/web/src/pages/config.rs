@@ -115,60 +115,162 @@ pub async fn config(
 }
 
 /// Notifier keys shown as written; every other value of a `[[notify]]` table (URLs with
-/// tokens, secrets, addresses) is hidden.
+/// tokens, secrets, addresses, headers) is hidden.
 const NOTIFY_SHOWN: [&str; 2] = ["name", "type"];
 
-/// The configuration text without secrets: values inside `[[notify]]` tables other than
-/// their name and type, and passwords in URLs (`scheme://user:password@host`).
+/// What a hidden value is replaced with.
+pub const HIDDEN: &str = "(hidden)";
+
+/// Shown instead of a configuration text that does not parse (nothing of it can be vouched for).
+pub const UNPARSED: &str = "# The configuration text does not parse as TOML, so it is not shown.\n";
+
+/// The configuration text without secrets, redacted from the parsed document: every value of
+/// a `notify` table (array of tables or inline) but its name and type; every value whose key
+/// names a secret (`secret`, `password`, `token`, `*_key`, `auth…`, `credential…`; a
+/// `*_file` key names a path and is shown) at any depth; and the credentials of every URL in
+/// any string or comment (`user:password@`, and query parameters such as `password=` or
+/// `token=`). Comments and layout are kept. A text that does not parse is not shown at all.
 pub fn redact(text: &str) -> String {
-    let mut in_notify = false;
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            in_notify = trimmed
-                .trim_start_matches('[')
-                .trim_start()
-                .starts_with("notify");
-        }
-        let hidden = match trimmed.split_once('=') {
-            Some((key, _)) if in_notify && !trimmed.starts_with('#') => {
-                let key = key.trim();
-                (!NOTIFY_SHOWN.contains(&key)).then(|| {
-                    let indent = &line[..line.len() - trimmed.len()];
-                    format!("{indent}{key} = \"(hidden)\"")
-                })
-            }
-            _ => None,
-        };
-        out.push_str(&hidden.unwrap_or_else(|| hide_url_passwords(line)));
-        out.push('\n');
-    }
-    out
+    let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return UNPARSED.to_string();
+    };
+    redact_table(doc.as_table_mut(), false);
+    // Comments and whitespace are kept as written: hide URL credentials in them too.
+    scrub_urls(&doc.to_string())
 }
 
-/// Replaces the password of every `scheme://user:password@` in a line with `***`.
-fn hide_url_passwords(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
+fn redact_table(table: &mut toml_edit::Table, in_notify: bool) {
+    for (key, item) in table.iter_mut() {
+        let name = key.get().to_string();
+        redact_item(&name, item, in_notify);
+    }
+}
+
+fn redact_item(key: &str, item: &mut toml_edit::Item, in_notify: bool) {
+    let notify = in_notify || key == "notify";
+    match item {
+        toml_edit::Item::Table(t) => redact_table(t, notify),
+        toml_edit::Item::ArrayOfTables(a) => {
+            for t in a.iter_mut() {
+                redact_table(t, notify);
+            }
+        }
+        toml_edit::Item::Value(v) => redact_value(key, v, in_notify),
+        toml_edit::Item::None => {}
+    }
+}
+
+fn redact_value(key: &str, value: &mut toml_edit::Value, in_notify: bool) {
+    let notify = in_notify || key == "notify";
+    let container = matches!(
+        value,
+        toml_edit::Value::InlineTable(_) | toml_edit::Value::Array(_)
+    );
+    let hide = if in_notify {
+        !NOTIFY_SHOWN.contains(&key) && !container
+    } else {
+        secret_key(key)
+    };
+    if hide {
+        replace(value, HIDDEN.to_string());
+        return;
+    }
+    match value {
+        toml_edit::Value::String(s) => {
+            let scrubbed = scrub_urls(s.value());
+            if scrubbed != *s.value() {
+                replace(value, scrubbed);
+            }
+        }
+        toml_edit::Value::Array(a) => {
+            for v in a.iter_mut() {
+                redact_value(key, v, notify);
+            }
+        }
+        toml_edit::Value::InlineTable(t) => {
+            for (k, v) in t.iter_mut() {
+                let name = k.get().to_string();
+                redact_value(&name, v, notify);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces a value by a plain string, keeping the comments and spaces around it.
+fn replace(value: &mut toml_edit::Value, text: String) {
+    let decor = value.decor().clone();
+    *value = toml_edit::Value::from(text);
+    *value.decor_mut() = decor;
+}
+
+/// Whether a key (or URL query parameter) names a secret.
+fn secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    if k.ends_with("_file") || k.ends_with("_path") {
+        return false;
+    }
+    const WORDS: [&str; 8] = [
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "credential",
+        "auth",
+        "private",
+        "apikey",
+    ];
+    WORDS.iter().any(|w| k.contains(w))
+        || k == "key"
+        || k.ends_with("_key")
+        || matches!(k.as_str(), "pass" | "pwd" | "sig" | "signature")
+}
+
+/// Hides the credentials of every URL in `text`: the password of `user:password@` (all of a
+/// `token@` without a colon), and the values of secret-named query parameters.
+pub fn scrub_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
         let end = tail
-            .find(|c: char| c == '/' || c == '"' || c == '\'' || c.is_whitespace())
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":***");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
+        out.push_str(&scrub_url(&tail[..end]));
         rest = &tail[end..];
     }
     out.push_str(rest);
+    out
+}
+
+/// One URL after its `scheme://`.
+fn scrub_url(url: &str) -> String {
+    let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+    let (authority, rest) = url.split_at(authority_end);
+    let mut out = match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _)) => format!("{user}:***{}", &authority[at..]),
+            None => format!("***{}", &authority[at..]),
+        },
+        None => authority.to_string(),
+    };
+    let Some(q) = rest.find('?') else {
+        out.push_str(rest);
+        return out;
+    };
+    out.push_str(&rest[..=q]);
+    let query = &rest[q + 1..];
+    let (query, fragment) = query.split_at(query.find('#').unwrap_or(query.len()));
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if secret_key(k) => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect();
+    out.push_str(&params.join("&"));
+    out.push_str(fragment);
     out
 }
 
@@ -176,14 +278,18 @@ fn hide_url_passwords(line: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn secrets_are_hidden() {
-        let text = "database = \"postgres://pw:s3cret@db/pw\"\n[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"https://hooks.example/T0K3N\"\nsecret = \"abc\"\n[[group]]\nname = \"g\"\n";
+    fn hidden_all(text: &str, secrets: &[&str]) -> String {
         let r = redact(text);
-        assert!(
-            !r.contains("s3cret") && !r.contains("T0K3N") && !r.contains("abc"),
-            "{r}"
-        );
+        for s in secrets {
+            assert!(!r.contains(s), "{s} survived in:\n{r}");
+        }
+        r
+    }
+
+    #[test]
+    fn notify_tables_and_url_passwords_are_hidden() {
+        let text = "database = \"postgres://pw:s3cret@db/pw\"\n[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"https://hooks.example/T0K3N\"\nsecret = \"abc\"\n[[group]]\nname = \"g\"\n";
+        let r = hidden_all(text, &["s3cret", "T0K3N", "abc"]);
         assert!(r.contains("postgres://pw:***@db/pw"), "{r}");
         assert!(
             r.contains("name = \"ops\"") && r.contains("type = \"webhook\""),
@@ -193,5 +299,79 @@ mod tests {
             r.contains("url = \"(hidden)\"") && r.contains("name = \"g\""),
             "{r}"
         );
+    }
+
+    #[test]
+    fn inline_notify_tables_are_hidden() {
+        let text = "notify = [{ name = \"hook\", type = \"webhook\", url = \"https://h.example/INLINEURL\", secret = \"INLINESECRET\", headers = { X-Api = \"HEADERVAL\" } }]\n";
+        let r = hidden_all(text, &["INLINEURL", "INLINESECRET", "HEADERVAL"]);
+        assert!(r.contains("name = \"hook\""), "{r}");
+    }
+
+    #[test]
+    fn multi_line_strings_are_hidden_whole() {
+        let text = "[[notify]]\nname = \"n\"\ntype = \"webhook\"\nsecret = \"\"\"\nLINEONE\nLINETWO\n\"\"\"\n[other]\npassword = '''\nMULTIPW\n'''\n";
+        let r = hidden_all(text, &["LINEONE", "LINETWO", "MULTIPW"]);
+        assert!(r.contains("password = \"(hidden)\""), "{r}");
+    }
+
+    #[test]
+    fn url_credentials_in_userinfo_query_and_comments_are_hidden() {
+        let text = "database = \"postgres://u:USERPW@db:5432/pw?sslmode=require&password=QUERYPW\"\n\
+                    # old: https://TOKUSER@git.example/x?token=COMMENTTOK\n\
+                    targets = [\"https://a:ARRPW@h.example/?api_key=ARRKEY&x=1\"]\n\
+                    feed = 'https://h.example/feed?access_token=LITTOK#top'\n";
+        let r = hidden_all(
+            text,
+            &[
+                "USERPW",
+                "QUERYPW",
+                "TOKUSER",
+                "COMMENTTOK",
+                "ARRPW",
+                "ARRKEY",
+                "LITTOK",
+            ],
+        );
+        assert!(
+            r.contains("postgres://u:***@db:5432/pw?sslmode=require&password=***"),
+            "{r}"
+        );
+        assert!(r.contains("x=1") && r.contains("#top"), "{r}");
+    }
+
+    #[test]
+    fn secret_keys_anywhere_are_hidden_and_file_paths_shown() {
+        let text = "[a.b]\napi_key = \"K1\"\nauth-token = \"K2\"\nsecret_file = \"/run/credentials/portwatch.service/hook\"\nkeep = \"30d\"\n";
+        let r = hidden_all(text, &["K1", "K2"]);
+        assert!(r.contains("/run/credentials/portwatch.service/hook"), "{r}");
+        assert!(r.contains("keep = \"30d\""), "{r}");
+    }
+
+    #[test]
+    fn unparsable_text_is_not_shown() {
+        assert_eq!(redact("secret = \"OOPS"), UNPARSED);
+    }
+
+    proptest::proptest! {
+        /// No secret written in any of the known shapes survives redaction.
+        #[test]
+        fn no_known_secret_survives(secret in "[A-Za-z0-9]{12,24}", user in "[a-z]{1,8}") {
+            let shapes = [
+                format!("[[notify]]\nname = \"n\"\ntype = \"webhook\"\nurl = \"https://h.example/{secret}\"\n"),
+                format!("notify = [{{ name = \"n\", type = \"ntfy\", token = \"{secret}\" }}]\n"),
+                format!("[[notify]]\nname = \"n\"\ntype = \"email\"\nsmtp = \"\"\"\nsmtp://{user}:{secret}@mail.example\n\"\"\"\n"),
+                format!("database = \"postgres://{user}:{secret}@db/pw\"\n"),
+                format!("database = \"postgres://db/pw?user={user}&password={secret}\"\n"),
+                format!("x = \"https://h.example/?token={secret}\"\n"),
+                format!("[s]\nsecret = '{secret}'\n"),
+                format!("# postgres://{user}:{secret}@db\nk = 1\n"),
+                format!("[[notify]]\nname = \"n\"\ntype = \"webhook\"\nheaders = {{ Authorization = \"Bearer {secret}\" }}\n"),
+            ];
+            for text in &shapes {
+                let r = redact(text);
+                proptest::prop_assert!(!r.contains(&secret), "{} -> {}", text, r);
+            }
+        }
     }
 }

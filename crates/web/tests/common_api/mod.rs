@@ -16,7 +16,7 @@ use portwatch_store::{
     AlertStateRow, Effects, HostOutcome, NewOutboxMessage, NewScan, ScanId, ScanOutcome, Store,
 };
 use portwatch_web::AppState;
-use portwatch_web::auth::{Role, Session, tokens};
+use portwatch_web::auth::{Role, tokens};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -612,14 +612,24 @@ impl Api {
         self.post_as(Some(&self.admin), path, body).await
     }
 
-    /// A session cookie value for the admin token, and its CSRF token, expiring `exp`.
-    pub fn session(&self, role: Role, exp_offset_s: i64) -> (String, String) {
+    /// A session cookie value for the admin (or viewer) token, signed in like the login does,
+    /// expiring `exp_offset_s` from now, and its CSRF token.
+    pub async fn session(&self, role: Role, exp_offset_s: i64) -> Result<(String, String)> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let mut s = Session::new(self.admin_id, "ci-admin", role, now);
-        s.exp = now + exp_offset_s;
-        (s.encode(self.state.session_key()), s.csrf)
+        let token = if role == Role::Admin {
+            &self.admin
+        } else {
+            &self.viewer
+        };
+        let signed_in_at = now + exp_offset_s - portwatch_web::auth::SESSION_SECONDS;
+        let s = self
+            .state
+            .sign_in(token, signed_in_at)
+            .await?
+            .context("the harness's token signs in")?;
+        Ok((s.encode(self.state.session_key()), s.csrf))
     }
 
     /// Sends `request` (a whole HTTP/1.1 request, CRLF line ends) as bytes on a new

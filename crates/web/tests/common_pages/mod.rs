@@ -119,8 +119,13 @@ pub async fn fixture(with_daemon: bool) -> Result<Server> {
 impl Server {
     /// A session cookie (`name=value`) for a new token of `role`, minted like the login does.
     pub async fn cookie(&self, role: Role) -> Result<String> {
-        let (_, id) = portwatch_web::auth::tokens::create(&self.store, role.as_str(), role).await?;
-        let session = Session::new(id, role.as_str(), role, now_secs());
+        let (token, _) =
+            portwatch_web::auth::tokens::create(&self.store, role.as_str(), role).await?;
+        let session = self
+            .state
+            .sign_in(&token, now_secs())
+            .await?
+            .context("a new token signs in")?;
         Ok(cookie_pair(&session.set_cookie(self.state.session_key())))
     }
 
