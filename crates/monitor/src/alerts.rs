@@ -673,6 +673,34 @@ mod tests {
     }
 
     #[test]
+    fn cannot_verify_resolves_when_the_host_answers_again() {
+        let rules = AlertRules {
+            confirmations: 1,
+            ..Default::default()
+        };
+        let mut book = AlertBook::default();
+        let blind = Finding {
+            port: None,
+            proto: None,
+            rule: Rule::CannotVerify,
+            ..finding(445)
+        };
+        let down = Coverage {
+            down: ["10.0.0.5".parse().unwrap()].into(),
+            ports: [(445, Proto::Tcp)].into(),
+            ..Default::default()
+        };
+        let d = book.observe("g", std::slice::from_ref(&blind), &down, &rules, 0, false);
+        assert_eq!(kinds(&d), vec![MessageKind::Opened]);
+        assert_eq!(d.messages[0].key, "g|10.0.0.5|CannotVerify");
+        let d = book.observe("g", &[blind], &down, &rules, 1_000, false);
+        assert!(d.messages.is_empty(), "still blind: said once");
+        let d = book.observe("g", &[], &coverage(&[445]), &rules, 2_000, false);
+        assert_eq!(kinds(&d), vec![MessageKind::Resolved]);
+        assert!(book.entries.is_empty());
+    }
+
+    #[test]
     fn book_survives_a_round_trip_through_json() {
         let rules = AlertRules {
             confirmations: 1,

@@ -45,6 +45,25 @@ impl Silence {
         }
     }
 
+    /// When the window is, in words (times and cron in UTC): `2026-11-24T22:00:00Z to
+    /// 2026-11-24T23:00:00Z` or `cron 0 2 * * SUN UTC, for 7200 s`.
+    pub fn describe(&self) -> String {
+        let at = |ms: i64| {
+            Utc.timestamp_millis_opt(ms).single().map_or_else(
+                || ms.to_string(),
+                |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
+        };
+        match self {
+            Silence::Window {
+                from_ms, until_ms, ..
+            } => format!("{} to {}", at(*from_ms), at(*until_ms)),
+            Silence::Recurring { cron, length, .. } => {
+                format!("cron {cron} UTC, for {} s", length.as_secs())
+            }
+        }
+    }
+
     /// Why the window exists, if the config says.
     pub fn reason(&self) -> Option<&str> {
         match self {
@@ -85,5 +104,7 @@ mod tests {
         assert!(r.covers(two_thirty));
         assert!(!r.covers(two_thirty + 2 * 3_600_000));
         assert!(parse_instant("yesterday").is_err());
+        assert_eq!(w.describe(), "2026-11-24T22:00:00Z to 2026-11-24T23:00:00Z");
+        assert_eq!(r.describe(), "cron 0 2 * * * UTC, for 7200 s");
     }
 }

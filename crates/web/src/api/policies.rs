@@ -56,6 +56,18 @@ pub struct GroupPolicy {
     pub notify: Option<Vec<String>>,
     /// How many maintenance windows it has.
     pub silences: usize,
+    /// Its maintenance windows (UTC), each with the reason the configuration gives.
+    pub windows: Vec<WindowView>,
+}
+
+/// One maintenance window of a group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowView {
+    /// When, in words: `2026-11-24T22:00:00Z to 2026-11-24T23:00:00Z` or
+    /// `cron 0 2 * * SUN UTC, for 7200 s`.
+    pub when: String,
+    /// Why, as the configuration says.
+    pub reason: Option<String>,
 }
 
 /// The groups.
@@ -90,6 +102,14 @@ impl From<&Group> for GroupPolicy {
             },
             notify: g.notify.clone(),
             silences: g.silences.len(),
+            windows: g
+                .silences
+                .iter()
+                .map(|w| WindowView {
+                    when: w.describe(),
+                    reason: w.reason().map(str::to_string),
+                })
+                .collect(),
         }
     }
 }
