@@ -6,6 +6,10 @@
 //! answers, the rules that were there before are still there, and the plan's own verify command
 //! reports the port filtered.
 //!
+//! The Samba plan for 139 runs against a throwaway smbd and nmbd: its smb.conf lines are
+//! appended to the instance's [global] section and its commands run as printed, with
+//! `systemctl` and `testparm` shims that act on that instance.
+//!
 //! iptables runs once as iptables-nft and once as iptables-legacy (a PATH shim picks the
 //! binary). ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
 //! /etc/default/ufw, so the machine's own ufw configuration is never touched. Needs root,
@@ -60,6 +64,8 @@ enum Tool {
     IptablesNft,
     IptablesLegacy,
     Ufw,
+    /// Samba's own configuration: smbd and nmbd own 139 and 445, the echo server does not.
+    Samba,
 }
 
 /// A test host: a namespace, a veth pair, an echo server, and a scratch directory. Everything
@@ -177,7 +183,11 @@ impl Host {
     }
 
     fn start_server(&mut self) {
-        let ports: Vec<String> = LISTEN.iter().map(u16::to_string).collect();
+        let ports: Vec<String> = LISTEN
+            .iter()
+            .filter(|&&p| self.tool != Tool::Samba || !matches!(p, 139 | 445))
+            .map(u16::to_string)
+            .collect();
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.ns, "python3", "-c", ECHO_SERVER])
             .args(&ports)
@@ -364,6 +374,12 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         self._server = None;
+        for daemon in ["smbd", "nmbd"] {
+            let pid = self.dir.join(format!("samba/pid/{daemon}.pid"));
+            if let Ok(pid) = std::fs::read_to_string(pid) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
         let _ = Command::new("ip")
             .args(["link", "del", &self.veth])
@@ -569,4 +585,149 @@ fn ufw_ssh_plan_keeps_the_established_session() {
     echo(&mut session, b"after the rules");
     assert!(!host.new_connection_accepted(22));
     host.assert_only_closed(22);
+}
+
+// ---- Samba ----
+
+/// A throwaway Samba (smbd and nmbd) inside the namespace, all state under `dir`.
+fn samba_conf(dir: &Path, iface: &str) -> String {
+    let d = dir.display();
+    format!(
+        "[global]\n   netbios name = PWXKBSMB\n   workgroup = PWX\n   server role = standalone server\n   interfaces = {iface}\n   bind interfaces only = yes\n   smb ports = 445 139\n   disable netbios = no\n   private dir = {d}/private\n   lock directory = {d}/lock\n   state directory = {d}/state\n   cache directory = {d}/cache\n   pid directory = {d}/pid\n   ncalrpc dir = {d}/ncalrpc\n   usershare path = {d}/usershares\n   passdb backend = tdbsam:{d}/private/passdb.tdb\n   log file = {d}/log/log.%m\n   load printers = no\n   printing = bsd\n   printcap name = /dev/null\n   disable spoolss = yes\n"
+    )
+}
+
+/// Starts a Samba daemon the way the shims restart it: compiled-in /run/samba and
+/// /var/log/samba are bind-mounted from `dir` in a private mount namespace.
+fn samba_start_script(dir: &Path, daemon: &str) -> String {
+    let d = dir.display();
+    format!(
+        "unshare -m --propagation private sh -c 'mount --bind {d}/run-samba /run/samba && mount --bind {d}/log /var/log/samba && exec /usr/sbin/{daemon} -D -s {d}/smb.conf -l {d}/log'"
+    )
+}
+
+impl Host {
+    /// Writes smb.conf and the shims the Samba plan's commands meet: `systemctl` acts on this
+    /// instance's daemons, `testparm` reads this smb.conf, `sudoedit` does nothing (the test
+    /// appends the plan's configuration lines itself).
+    fn samba_setup(&self, iface: &str) {
+        let dir = self.dir.join("samba");
+        for sub in [
+            "private",
+            "lock",
+            "state",
+            "cache",
+            "pid",
+            "ncalrpc",
+            "usershares",
+            "run-samba",
+            "log",
+        ] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(dir.join("smb.conf"), samba_conf(&dir, iface)).unwrap();
+        let bin = self.dir.join("bin");
+        let d = dir.display();
+        write_exec(&bin.join("sudoedit"), "#!/bin/sh\nexit 0\n");
+        write_exec(
+            &bin.join("testparm"),
+            &format!("#!/bin/sh\nexec /usr/bin/testparm \"$@\" {d}/smb.conf\n"),
+        );
+        write_exec(
+            &bin.join("systemctl"),
+            &format!(
+                "#!/bin/sh\n# systemctl for this test's Samba: try-restart UNIT, disable --now UNIT\nstop() {{ [ -s {d}/pid/$1.pid ] && kill $(cat {d}/pid/$1.pid); for i in $(seq 50); do [ -e /proc/$(cat {d}/pid/$1.pid 2>/dev/null || echo 0) ] || return 0; sleep 0.1; done; }}\ncase \"$1\" in\n  try-restart) stop $2; {smbd} ;;\n  disable) [ \"$2\" = --now ] && stop $3 ;;\n  *) echo \"systemctl shim: $*\" >&2; exit 1 ;;\nesac\n",
+                smbd = samba_start_script(&dir, "smbd"),
+            ),
+        );
+        self.sh(&samba_start_script(&dir, "smbd"));
+        self.sh(&samba_start_script(&dir, "nmbd"));
+    }
+
+    /// Appends the plan's configuration lines to smb.conf's [global] section (the only one).
+    fn samba_config(&self, plan: &Value, stage: &str) {
+        let conf = self.dir.join("samba/smb.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        for step in plan["steps"].as_array().unwrap() {
+            if step["stage"] == stage && step["kind"] == "config" {
+                text.push_str(&format!("   {}\n", step["run"].as_str().unwrap()));
+            }
+        }
+        std::fs::write(&conf, text).unwrap();
+    }
+
+    /// The plan's commands of `stage`, as printed.
+    fn commands(&self, plan: &Value, stage: &str) -> Vec<String> {
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["stage"] == stage && s["kind"] == "command")
+            .map(|s| s["run"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// State of one port from outside.
+    fn state(&self, spec: &str) -> String {
+        self.check_route();
+        let out = portwatch(&[
+            "scan",
+            &self.addr,
+            "-p",
+            spec,
+            "--assume-up",
+            "--all",
+            "--no-probes",
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        common::json_lines(&stdout(&out))
+            .into_iter()
+            .find(|v| v["port"].is_u64())
+            .map(|v| v["state"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp() {
+    let host = Host::new("smb", 11, Tool::Samba);
+    host.samba_setup("pwx-kb-smbn");
+    let listening = |port: &str| {
+        (0..50).any(|_| {
+            let out = host.sh(&format!("ss -Htuln 'sport = :{port}'"));
+            !out.trim().is_empty() || {
+                std::thread::sleep(Duration::from_millis(200));
+                false
+            }
+        })
+    };
+    assert!(listening("445") && listening("139") && listening("137"));
+    assert_eq!(host.state("T:139"), "open");
+    assert_eq!(host.state("U:137"), "open");
+
+    let plan = host.plan(&["139", "--platform", "samba"]);
+    assert_eq!(plan["proven_here"], true);
+    host.samba_config(&plan, "close");
+    host.samba_config(&plan, "harden");
+    let commands = host.commands(&plan, "harden");
+    let nmbd = commands
+        .iter()
+        .position(|c| c.contains("disable --now nmbd"))
+        .expect("an nmbd step");
+    // Everything before stopping nmbd: smb.conf says disable netbios, smbd restarted.
+    host.sh(&host.commands(&plan, "close").join("\n"));
+    host.sh(&commands[..nmbd].join("\n"));
+    assert!(listening("445"));
+    assert_eq!(host.state("T:139"), "closed", "smb ports = 445 closes 139");
+    assert_eq!(host.state("T:445"), "open", "445 keeps serving");
+    assert_eq!(
+        host.state("U:137"),
+        "open",
+        "disable netbios = yes alone leaves nmbd answering"
+    );
+    host.sh(&commands[nmbd..].join("\n"));
+    assert_ne!(host.state("U:137"), "open", "stopping nmbd closes 137/udp");
+    assert_eq!(host.state("T:445"), "open");
 }

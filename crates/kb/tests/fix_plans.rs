@@ -359,9 +359,20 @@ fn verify_step_reads_filtered_as_the_fix_holding() {
 #[test]
 fn proof_labels_follow_the_platform() {
     for platform in Platform::ALL {
-        let plan = fix::plan(139, None, platform, None).unwrap();
-        assert_eq!(plan.proven_here, platform.proven_here());
+        let plan = fix::plan(445, None, platform, None).unwrap();
+        assert_eq!(plan.proven_here, platform.proven_here(), "{platform}");
     }
+    // The one Samba plan the suite applies for real.
+    assert!(
+        fix::plan(139, None, Platform::Samba, None)
+            .unwrap()
+            .proven_here
+    );
+    assert!(
+        !fix::plan(445, None, Platform::Samba, None)
+            .unwrap()
+            .proven_here
+    );
     assert!(!Platform::Firewalld.proven_here());
     assert!(Platform::Ufw.proven_here() && Platform::Nftables.proven_here());
 }

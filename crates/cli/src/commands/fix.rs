@@ -53,9 +53,14 @@ pub fn run(args: FixArgs) -> Result<u8> {
         "# portwatch only prints these steps; it never changes the system."
     )?;
     if plan.proven_here {
+        let what = if plan.platform == fix::Platform::Samba {
+            "this plan to a real smbd and nmbd"
+        } else {
+            "the close steps"
+        };
         writeln!(
             out,
-            "# Proven: portwatch's tests apply this platform's rules in a network namespace and scan the result."
+            "# Proven: portwatch's tests apply {what} in a network namespace and scan the result."
         )?;
     } else {
         writeln!(

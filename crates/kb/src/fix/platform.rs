@@ -56,7 +56,8 @@ impl Platform {
     /// Whether portwatch's test suite applies this platform's plans for real: in a network
     /// namespace with listeners on the port, then scans from outside (`crates/cli/tests/
     /// fix_applied.rs`). firewalld needs systemd and D-Bus, Windows and macOS another system:
-    /// their plans are reviewed text, not proven here.
+    /// their plans are reviewed text, not proven here. Samba is proven per plan (see
+    /// `FixPlan::proven_here`).
     pub fn proven_here(self) -> bool {
         matches!(
             self,
