@@ -128,7 +128,8 @@ pub struct ScanArgs {
     )]
     pub ports: Option<String>,
 
-    /// The N most common ports (default when -p is absent: 1000 TCP). Alias: --top-ports.
+    /// The N most common ports of each transport scanned (default when -p is absent: 1000 TCP,
+    /// 100 UDP; the UDP table has 250). Alias: --top-ports.
     #[arg(long, alias = "top-ports", value_name = "N", conflicts_with = "ports")]
     pub top: Option<usize>,
 
