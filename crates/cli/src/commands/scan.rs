@@ -60,7 +60,7 @@ impl Plan {
                 list
             }
         };
-        if args.discover_only && !crate::output::discovery::supports(args.format) {
+        if args.discover_only && !crate::output::discovery::supports(args.format()) {
             bail!("--discover-only writes table, jsonl, json or csv, not xml");
         }
         let mut targets = args.targets.clone();
@@ -178,9 +178,9 @@ async fn discover_only(
         )),
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
-    output::discovery::write(args.format, &mut *out, &hosts, args.all, elapsed)
+    output::discovery::write(args.format(), &mut *out, &hosts, args.all, elapsed)
         .context("cannot write output")?;
-    if args.format != crate::args::ScanFormat::Table || args.output.is_some() {
+    if args.format() != crate::args::ScanFormat::Table || args.output.is_some() {
         eprintln!("{}", output::discovery::summary(&hosts, elapsed));
     }
     Ok(crate::exit::OK)
@@ -236,7 +236,7 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
             })
             .collect(),
     };
-    let mut sink = output::sink(args.format, out, info, args.all);
+    let mut sink = output::sink(args.format(), out, info, args.all);
     let progress = Arc::new(ScanProgress::default());
     let view = ProgressView::start(progress.clone(), !args.no_progress);
     let (tx, mut rx) = mpsc::channel::<ScanEvent>(4096);
