@@ -5,18 +5,82 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Rewrites nmap-style multi-letter short options into their long forms before clap sees them.
-pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    args.into_iter()
-        .map(|a| match a.to_str() {
-            Some("-iL") => "--input-list".into(),
-            Some("-Pn") => "--assume-up".into(),
-            Some("-sU") => "--udp".into(),
-            Some("-sT") => "--tcp".into(),
-            Some("-sn") => "--discover-only".into(),
-            _ => a,
-        })
-        .collect()
+/// Rewrites nmap-style multi-letter short options into their long forms before clap sees them,
+/// and refuses the nmap options portwatch has no equivalent for with a hint naming what to
+/// use instead (the error is the message to print).
+pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsString>, String> {
+    let mut out = Vec::new();
+    for a in args {
+        let Some(text) = a.to_str() else {
+            out.push(a);
+            continue;
+        };
+        let mapped: &[&str] = match text {
+            "-iL" => &["--input-list"],
+            "-Pn" => &["--assume-up"],
+            "-sU" => &["--udp"],
+            "-sT" => &["--tcp"],
+            "-sn" => &["--discover-only"],
+            "-oX" => &["--format=xml", "--output"],
+            "-oN" => &["--format=table", "--output"],
+            "-oG" => {
+                return Err("nmap's grepable output (-oG) is not supported: use -oX FILE.xml,                             -o FILE.csv or -o FILE.jsonl"
+                    .into());
+            }
+            "-oA" => {
+                return Err("-oA (all formats at once) is not supported: pick one, e.g.                             -o BASE.xml (nmap XML) or -o BASE.jsonl"
+                    .into());
+            }
+            "-sS" => {
+                return Err("-sS (SYN scan) is not supported: portwatch scans with connects                             like nmap -sT; leave -sS out"
+                    .into());
+            }
+            "-sV" => {
+                return Err("-sV is not needed: services are identified by default                             (--no-probes turns it off); leave -sV out"
+                    .into());
+            }
+            t if t.len() == 3 && t.starts_with("-T") && t.as_bytes()[2].is_ascii_digit() => {
+                return Err(format!(
+                    "nmap timing templates ({t}) are not supported: set --rate N, \
+                     --max-parallel N or --max-rtt-timeout DURATION instead"
+                ));
+            }
+            _ => {
+                out.push(a);
+                continue;
+            }
+        };
+        out.extend(mapped.iter().map(OsString::from));
+    }
+    Ok(out)
+}
+
+/// Examples shown at the end of `scan --help`.
+const SCAN_EXAMPLES: &str = "\
+Examples:
+  portwatch scan 10.0.0.0/24 -p 22,80,443           # a network, some ports
+  portwatch scan fileserver -p T:139,445,U:137,138  # NetBIOS names, SMB dialects, signing
+  portwatch scan 127.0.0.1 -p-                      # all 65,535 ports
+  portwatch scan 127.0.0.1 --udp                    # the 100 most common UDP ports
+  portwatch scan -iL hosts.txt --top 100 --format jsonl
+  portwatch scan 10.0.1-3.* --exclude 10.0.2.1 --all -o scan.xml   # format from the name
+  portwatch scan 192.168.1.0/24 --discover-only     # which hosts are up, and why (nmap -sn)";
+
+/// The help of `watch --confirm-after`, from the alert rules' real default.
+fn confirm_after_help() -> String {
+    let d = portwatch_monitor::alerts::AlertRules::default().confirm_after;
+    format!(
+        "Delay before a confirmation re-probe (default {})",
+        humantime_ms(d)
+    )
+}
+
+fn humantime_ms(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 /// portwatch: find open ports, explain their risk, and keep the dangerous ones closed.
@@ -32,6 +96,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan hosts for open TCP (and UDP) ports, like nmap -sT, faster.
+    #[command(after_help = SCAN_EXAMPLES)]
     Scan(ScanArgs),
     /// What a port is, its history, its risk from the LAN and from the internet.
     Explain(ExplainArgs),
@@ -128,7 +193,8 @@ pub struct ScanArgs {
     )]
     pub ports: Option<String>,
 
-    /// The N most common ports (default when -p is absent: 1000 TCP). Alias: --top-ports.
+    /// The N most common ports of each transport scanned (default when -p is absent: 1000 TCP,
+    /// 100 UDP; the UDP table has 250). Alias: --top-ports.
     #[arg(long, alias = "top-ports", value_name = "N", conflicts_with = "ports")]
     pub top: Option<usize>,
 
@@ -140,9 +206,10 @@ pub struct ScanArgs {
     #[arg(long)]
     pub tcp: bool,
 
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ScanFormat::Table)]
-    pub format: ScanFormat,
+    /// Output format (default: from the -o file's extension, .xml .json .jsonl .csv .txt,
+    /// else table). nmap's -oX FILE and -oN FILE work too.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<ScanFormat>,
 
     /// Write the output to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -228,6 +295,28 @@ pub struct ScanArgs {
     pub db: DatabaseArg,
 }
 
+impl ScanArgs {
+    /// The output format: `--format`, else inferred from the `-o` file's extension, else table.
+    pub fn format(&self) -> ScanFormat {
+        self.format
+            .or_else(|| self.output.as_deref().and_then(format_from_extension))
+            .unwrap_or(ScanFormat::Table)
+    }
+}
+
+/// The scan format a file name asks for (`.xml`, `.json`, `.jsonl`, `.csv`, `.txt`).
+pub fn format_from_extension(path: &std::path::Path) -> Option<ScanFormat> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "xml" => ScanFormat::Xml,
+        "json" => ScanFormat::Json,
+        "jsonl" | "ndjson" => ScanFormat::Jsonl,
+        "csv" => ScanFormat::Csv,
+        "txt" => ScanFormat::Table,
+        _ => return None,
+    })
+}
+
 /// Arguments of `portwatch explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -235,7 +324,7 @@ pub struct ExplainArgs {
     #[arg(value_name = "PORT|NAME")]
     pub subject: String,
     /// Output: text for people, json for programs (an object for a port, an array for a name).
-    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    #[arg(long, short = 'f', value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
 }
 
@@ -255,7 +344,7 @@ pub struct FixArgs {
     #[arg(long, value_name = "tcp|udp")]
     pub proto: Option<String>,
     /// Output: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    #[arg(long, short = 'f', value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
 }
 
@@ -528,8 +617,7 @@ pub struct WatchArgs {
     /// Observations that confirm a change (default 2).
     #[arg(long, value_name = "N")]
     pub confirmations: Option<u32>,
-    /// Delay before a confirmation re-probe (default 3s).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", help = confirm_after_help())]
     pub confirm_after: Option<String>,
     /// Reminder interval while a violation lasts (0: none; default 4h).
     #[arg(long, value_name = "DURATION")]

@@ -14,7 +14,13 @@ use std::process::ExitCode;
 
 /// Parses the command line, runs the command and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let argv = args::normalize(std::env::args_os());
+    let argv = match args::normalize(std::env::args_os()) {
+        Ok(argv) => argv,
+        Err(msg) => {
+            eprintln!("portwatch: error: {msg}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let cli = match args::Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {

@@ -108,3 +108,79 @@ fn unresolvable_hostname_names_the_host() {
         "'no-such-host.invalid'",
     );
 }
+
+#[test]
+fn nmap_options_without_equivalent_get_a_hint() {
+    assert_usage_error(&["scan", "127.0.0.1", "-oG", "out.gnmap"], "-oG");
+    assert_usage_error(&["scan", "127.0.0.1", "-oG", "out.gnmap"], "-oX");
+    assert_usage_error(&["scan", "127.0.0.1", "-oA", "base"], "-o BASE.xml");
+    assert_usage_error(&["scan", "127.0.0.1", "-sS"], "-sT");
+    assert_usage_error(&["scan", "127.0.0.1", "-T4"], "--rate");
+    assert_usage_error(&["scan", "127.0.0.1", "-sV"], "--no-probes");
+}
+
+/// A loopback UDP port with nothing behind it: a DNS query sent there would get no answer,
+/// and the test sees whether one arrived.
+fn silent_dns() -> (UdpSocket, String) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    (sock, addr)
+}
+
+#[test]
+fn existing_file_name_is_not_sent_to_dns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("out.xml"), "").unwrap();
+    let (sock, dns) = silent_dns();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portwatch"))
+        .current_dir(dir.path())
+        .args(["scan", "out.xml", "-p", "80", "--dns-servers", &dns])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'out.xml'") && err.contains("not a hostname"),
+        "{err}"
+    );
+    let mut buf = [0u8; 512];
+    assert!(sock.recv_from(&mut buf).is_err(), "a DNS query was sent");
+}
+
+#[test]
+fn path_target_is_refused_without_dns() {
+    let (sock, dns) = silent_dns();
+    assert_usage_error(
+        &["scan", "results/out.xml", "-p", "80", "--dns-servers", &dns],
+        "'results/out.xml'",
+    );
+    let mut buf = [0u8; 512];
+    assert!(sock.recv_from(&mut buf).is_err(), "a DNS query was sent");
+}
+
+#[test]
+fn resolver_errors_have_no_debug_output() {
+    let dns = nxdomain_server().to_string();
+    let out = portwatch(&[
+        "scan",
+        "no-such-host.invalid",
+        "-p",
+        "80",
+        "--dns-servers",
+        &dns,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("Query {") && !err.contains("Name("), "{err}");
+    assert!(err.contains("no such host"), "{err}");
+}
+
+#[test]
+fn mistyped_platform_gets_did_you_mean() {
+    assert_usage_error(&["fix", "445", "--platform", "ufv"], "did you mean 'ufw'");
+    assert_usage_error(
+        &["fix", "445", "--platform", "iptable"],
+        "did you mean 'iptables'",
+    );
+}

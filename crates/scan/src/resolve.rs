@@ -68,7 +68,7 @@ impl HostResolver {
             .inner
             .lookup_ip(host)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(describe(&e)))?;
         let mut addrs: Vec<IpAddr> = lookup.iter().collect();
         if addrs.is_empty() {
             return Err(fail("no addresses".into()));
@@ -80,5 +80,29 @@ impl HostResolver {
             addrs.truncate(1);
         }
         Ok(addrs)
+    }
+}
+
+/// A resolver error in words, without the resolver's Debug rendering of the query.
+fn describe(e: &hickory_resolver::net::NetError) -> String {
+    use hickory_resolver::net::NetError;
+    if e.is_nx_domain() {
+        return "no such host (the DNS server answered NXDOMAIN)".into();
+    }
+    if e.is_no_records_found() {
+        return "the name has no IPv4 or IPv6 address".into();
+    }
+    match e {
+        NetError::Timeout => "no answer from the DNS server (timed out)".into(),
+        NetError::NoConnections => "no DNS server could be reached".into(),
+        NetError::Io(io) => format!("cannot reach the DNS server: {io}"),
+        other => {
+            let text = other.to_string();
+            // Some variants embed a Debug dump of the query; keep only the words before it.
+            match text.find(" Query {").or_else(|| text.find("Query {")) {
+                Some(i) => text[..i].trim_end_matches([' ', ':']).to_string(),
+                None => text,
+            }
+        }
     }
 }

@@ -56,6 +56,13 @@ impl TargetSpec {
             return Err(invalid(token, "not a valid IPv6 address"));
         }
         validate_hostname(token, t)?;
+        if t.contains('.') && std::path::Path::new(t).is_file() {
+            return Err(invalid(
+                token,
+                "this is a file in the current directory, not a hostname (not sent to DNS); \
+                 read targets from it with -iL, or write output to it with -o",
+            ));
+        }
         Ok(TargetSpec::Host(t.to_string()))
     }
 

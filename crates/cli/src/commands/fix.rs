@@ -33,7 +33,22 @@ pub fn run(args: FixArgs) -> Result<u8> {
         (None, Some(p)) => Some(p.parse().map_err(|e| anyhow::anyhow!("--proto: {e}"))?),
         (None, None) => None,
     };
-    let platform: fix::Platform = args.platform.parse()?;
+    let platform: fix::Platform = args.platform.parse().map_err(|e| {
+        let close = fix::Platform::ALL
+            .into_iter()
+            .map(|p| {
+                (
+                    edit_distance(&args.platform.to_ascii_lowercase(), p.as_str()),
+                    p,
+                )
+            })
+            .min_by_key(|(d, _)| *d)
+            .filter(|(d, _)| *d <= 2);
+        match close {
+            Some((_, p)) => anyhow::anyhow!("{e}; did you mean '{p}'?"),
+            None => anyhow::Error::from(e),
+        }
+    })?;
     let plan = fix::plan(port, transport, platform, args.source)?;
     let mut out = anstream::stdout().lock();
     if args.format == crate::args::TextOrJson::Json {
@@ -102,4 +117,19 @@ pub fn run(args: FixArgs) -> Result<u8> {
         writeln!(out, "{}", step.run)?;
     }
     Ok(crate::exit::OK)
+}
+
+/// Levenshtein distance between two short ASCII words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }

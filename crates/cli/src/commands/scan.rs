@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use tokio::sync::mpsc;
 
-/// Ports scanned when neither `-p` nor `--top` is given.
+/// TCP ports scanned when neither `-p` nor `--top` is given.
 pub const DEFAULT_TOP: usize = 1000;
+/// UDP ports scanned when neither `-p` nor `--top` is given: UDP probes are slow to answer
+/// (a silent port waits out its retries), so the default is the 100 most common.
+pub const DEFAULT_TOP_UDP: usize = 100;
 
 /// Runs the command; returns the exit code.
 pub fn run(args: ScanArgs) -> Result<u8> {
@@ -45,9 +48,19 @@ impl Plan {
         let ports = match (&args.ports, args.top) {
             (Some(spec), _) => parse_port_spec(spec, &protos)?,
             (None, Some(n)) => PortList::top(n, &protos)?,
-            (None, None) => PortList::top(DEFAULT_TOP, &protos)?,
+            (None, None) => {
+                let mut list = PortList::default();
+                for proto in &protos {
+                    let n = match proto {
+                        Proto::Tcp => DEFAULT_TOP,
+                        Proto::Udp => DEFAULT_TOP_UDP,
+                    };
+                    list = list.union(&PortList::top(n, &[*proto])?);
+                }
+                list
+            }
         };
-        if args.discover_only && !crate::output::discovery::supports(args.format) {
+        if args.discover_only && !crate::output::discovery::supports(args.format()) {
             bail!("--discover-only writes table, jsonl, json or csv, not xml");
         }
         let mut targets = args.targets.clone();
@@ -165,9 +178,9 @@ async fn discover_only(
         )),
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
-    output::discovery::write(args.format, &mut *out, &hosts, args.all, elapsed)
+    output::discovery::write(args.format(), &mut *out, &hosts, args.all, elapsed)
         .context("cannot write output")?;
-    if args.format != crate::args::ScanFormat::Table || args.output.is_some() {
+    if args.format() != crate::args::ScanFormat::Table || args.output.is_some() {
         eprintln!("{}", output::discovery::summary(&hosts, elapsed));
     }
     Ok(crate::exit::OK)
@@ -223,7 +236,7 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
             })
             .collect(),
     };
-    let mut sink = output::sink(args.format, out, info, args.all);
+    let mut sink = output::sink(args.format(), out, info, args.all);
     let progress = Arc::new(ScanProgress::default());
     let view = ProgressView::start(progress.clone(), !args.no_progress);
     let (tx, mut rx) = mpsc::channel::<ScanEvent>(4096);
