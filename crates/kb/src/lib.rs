@@ -1,6 +1,7 @@
 //! portwatch-kb: portwatch's offline port knowledge base, compiled into the binary.
 //!
-//! It owns the IANA port registry ([`registry`]), the top-ports ranking ([`top_ports`]), the
+//! It owns the exposure model ([`Exposure`]: loopback, LAN, internet, and which severity
+//! applies where), the IANA port registry ([`registry`]), the top-ports ranking ([`top_ports`]), the
 //! curated risk pages ([`pages`]), port explanations ([`explain`]) and remediation plans ([`fix`]).
 //! Pure data and logic: no network or file I/O at run time, no terminal code, no async.
 
@@ -8,6 +9,7 @@
 
 mod error;
 mod explain;
+mod exposure;
 pub mod fix;
 mod lookup;
 pub mod pages;
@@ -18,6 +20,7 @@ mod transport;
 
 pub use error::{KbError, Result};
 pub use explain::{Explanation, TransportRisk, explain, explain_name};
+pub use exposure::{Exposure, is_private, severity_at, unmap};
 pub use lookup::{Risk, resolve_name, risk, risky_ports, service_name};
 pub use pages::Page;
 pub use registry::RegistryEntry;
