@@ -85,6 +85,8 @@ pub struct Daemon {
     outbox_wake: Notify,
     reloaded: Notify,
     events: broadcast::Sender<Event>,
+    /// What `local` groups learned about their sockets through loopback.
+    local_ids: crate::local_source::Identities,
 }
 
 /// The status the store keeps for a resolved (removed) entry.
@@ -115,6 +117,7 @@ impl Daemon {
             outbox_wake: Notify::new(),
             reloaded: Notify::new(),
             events,
+            local_ids: Default::default(),
         }))
     }
 
@@ -149,6 +152,11 @@ impl Daemon {
                 let me = self.clone();
                 let stop = round.clone();
                 let trigger = self.trigger(&group.name).await;
+                if group.source == crate::config::Source::Local {
+                    let stop = round.clone();
+                    let trigger = trigger.clone();
+                    tasks.spawn(async move { crate::local_source::watch(trigger, stop).await });
+                }
                 tasks.spawn(async move { me.group_loop(group, trigger, stop, generation).await });
             }
             {
