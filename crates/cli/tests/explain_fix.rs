@@ -155,7 +155,11 @@ fn scan_results_carry_risk() {
     );
     assert_eq!(risk["explain"], format!("portwatch explain {port}/tcp"));
     let table = ok(&["scan", "127.0.0.1", "-p", &port, "--no-probes"]);
-    assert!(table.contains("RISK") && table.contains("(LAN)"), "{table}");
+    // Loopback is its own exposure class, rated as `portwatch local` rates it: none.
+    assert!(
+        table.contains("RISK") && table.contains("none (loopback)"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! portwatch-kb: portwatch's offline port knowledge base, compiled into the binary.
 //!
-//! It owns the IANA port registry ([`registry`]), common names and unofficial assignments
-//! ([`aliases`]), the top-ports ranking ([`top_ports`]), the curated risk pages ([`pages`]), port explanations ([`explain`]) and remediation plans ([`fix`]).
+//! It owns the exposure model ([`Exposure`]: loopback, LAN, internet, and which severity
+//! applies where), the IANA port registry ([`registry`]), common names and unofficial
+//! assignments ([`aliases`]), the top-ports ranking ([`top_ports`]), the curated risk pages
+//! ([`pages`]), port explanations ([`explain`]) and remediation plans ([`fix`]).
 //! Pure data and logic: no network or file I/O at run time, no terminal code, no async.
 
 #![deny(missing_docs)]
@@ -9,6 +11,7 @@
 pub mod aliases;
 mod error;
 mod explain;
+mod exposure;
 pub mod fix;
 mod lookup;
 pub mod pages;
@@ -20,6 +23,7 @@ mod transport;
 pub use aliases::Alias;
 pub use error::{KbError, Result};
 pub use explain::{Explanation, TransportRisk, explain, explain_name};
+pub use exposure::{Exposure, is_private, severity_at, unmap};
 pub use lookup::{
     Risk, port_transports, resolve_name, risk, risky_ports, service_name, service_ports,
 };

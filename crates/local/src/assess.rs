@@ -9,37 +9,32 @@ use std::net::IpAddr;
 
 /// The effective severity and one sentence saying why.
 ///
-/// Loopback → none. A private address → the LAN severity. The wildcard address or a public
-/// address → the internet severity (the machine may be reachable from anywhere its interfaces
-/// are). Then the firewall: blocked → at most `low`; allowed only from private networks → at
+/// The base is the knowledge base's severity for the exposure class
+/// ([`Exposure::class`], [`portwatch_kb::Risk::at`]): loopback → none, a private address → the
+/// LAN severity, the wildcard address or a public address → the internet severity (the machine
+/// may be reachable from anywhere its interfaces are). Then the firewall: blocked → at most `low`; allowed only from private networks → at
 /// most the LAN severity.
 pub fn assess(exposure: &Exposure, risk: Risk, firewall: &FirewallVerdict) -> (Severity, String) {
-    let (base, why) = match exposure {
+    let base = risk.at(exposure.class());
+    let why = match exposure {
         Exposure::Loopback => {
             return (
-                Severity::None,
+                base,
                 "bound to loopback: only this machine can connect".to_string(),
             );
         }
         Exposure::Interface {
             private: true,
             name,
-        } => (
-            risk.lan,
-            format!("bound to a private address{}: LAN severity", on(name)),
-        ),
+        } => format!("bound to a private address{}: LAN severity", on(name)),
         Exposure::Interface {
             private: false,
             name,
-        } => (
-            risk.internet,
-            format!("bound to a public address{}: internet severity", on(name)),
-        ),
-        Exposure::AllInterfaces => (
-            risk.internet,
+        } => format!("bound to a public address{}: internet severity", on(name)),
+        Exposure::AllInterfaces => {
             "bound to all interfaces: internet severity (reachable wherever this machine's interfaces are)"
-                .to_string(),
-        ),
+                .to_string()
+        }
     };
     match firewall {
         FirewallVerdict::Blocked { how } if base > Severity::Low => (

@@ -1,7 +1,7 @@
 //! Which interface holds an address, and whether an address is private.
 
 use crate::model::Exposure;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// One address of one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +33,15 @@ pub fn load() -> Vec<InterfaceAddr> {
         .collect()
 }
 
-/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it stands for.
-pub fn unmap(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
+pub use portwatch_kb::unmap;
+
+/// Every address of this machine's interfaces (in the current network namespace), loopback
+/// included, without repeats.
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut all: Vec<IpAddr> = load().into_iter().map(|i| i.addr).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// The exposure of a socket bound to `addr`, given the machine's interface addresses.
@@ -59,24 +62,8 @@ pub fn exposure(addr: IpAddr, interfaces: &[InterfaceAddr]) -> Exposure {
     }
 }
 
-/// Whether an address is only routable inside a site: RFC 1918, CGNAT (100.64/10), link-local,
-/// IPv6 unique-local (fc00::/7) and link-local (fe80::/10).
-pub fn is_private(addr: IpAddr) -> bool {
-    match unmap(addr) {
-        IpAddr::V4(v4) => is_private_v4(v4),
-        IpAddr::V6(v6) => is_private_v6(v6),
-    }
-}
-
-fn is_private_v4(a: Ipv4Addr) -> bool {
-    let [b0, b1, ..] = a.octets();
-    a.is_private() || a.is_link_local() || (b0 == 100 && (64..128).contains(&b1))
-}
-
-fn is_private_v6(a: Ipv6Addr) -> bool {
-    let first = a.segments()[0];
-    (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-}
+/// Whether an address is private: the knowledge base's rule ([`portwatch_kb::is_private`]).
+pub use portwatch_kb::is_private;
 
 #[cfg(test)]
 mod tests {

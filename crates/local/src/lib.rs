@@ -34,7 +34,7 @@ pub mod watch;
 pub use assess::assess;
 pub use error::{LocalError, Result};
 pub use firewall::{FirewallVerdict, Ruleset};
-pub use interfaces::is_private;
+pub use interfaces::{interface_addresses, is_private};
 pub use model::{Exposure, Family, Listener, Proto, Snapshot};
 pub use snapshot::{NOT_ROOT_NOTE, snapshot};
 pub use users::parse_passwd;

@@ -92,6 +92,18 @@ impl Exposure {
     pub fn is_loopback(&self) -> bool {
         matches!(self, Exposure::Loopback)
     }
+
+    /// The knowledge base's exposure class: loopback, LAN (a private address) or internet (a
+    /// public address, or every interface).
+    pub fn class(&self) -> portwatch_kb::Exposure {
+        match self {
+            Exposure::Loopback => portwatch_kb::Exposure::Loopback,
+            Exposure::Interface { private: true, .. } => portwatch_kb::Exposure::Lan,
+            Exposure::Interface { private: false, .. } | Exposure::AllInterfaces => {
+                portwatch_kb::Exposure::Internet
+            }
+        }
+    }
 }
 
 impl fmt::Display for Exposure {

@@ -1,12 +1,12 @@
 //! Runs one group's scan and gathers each host's results, ready to evaluate and store.
 
-use crate::config::Group;
+use crate::config::{Group, Source};
 use crate::policy::{self, HostVerdict};
 use portwatch_scan::engine::ScanProgress;
 use portwatch_scan::ports::PortList;
 use portwatch_scan::scan::{self, TargetOptions};
 use portwatch_scan::{HostSummary, PortResult, ScanEvent};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -34,11 +34,17 @@ pub struct GroupScan {
     pub ports: PortList,
     /// Every host, in the order they finished.
     pub hosts: Vec<HostScan>,
+    /// For a `local` group: each listener's severity as `portwatch local` rates it (exposure
+    /// and firewall), by (address, port, transport). Empty for a scan.
+    pub local_severities: BTreeMap<(IpAddr, u16, portwatch_scan::Proto), portwatch_kb::Severity>,
 }
 
 impl GroupScan {
     /// Judges every host against the group's policy.
     pub fn evaluate(&self, group: &Group) -> Vec<(IpAddr, HostVerdict)> {
+        if group.source == Source::Local {
+            return crate::local_source::evaluate(group, self);
+        }
         self.hosts
             .iter()
             .map(|h| {
@@ -51,11 +57,20 @@ impl GroupScan {
     }
 }
 
-/// Scans `group` (targets resolved now) and returns every host's results.
+/// Scans `group` (targets resolved now) and returns every host's results; a `local` group
+/// reads this machine's listening sockets instead and identifies them through loopback.
 pub async fn scan_group(
     group: &Group,
     ports: Option<&PortList>,
 ) -> portwatch_scan::Result<GroupScan> {
+    if group.source == Source::Local {
+        return crate::local_source::observe_identified(group)
+            .await
+            .map_err(|e| portwatch_scan::ScanError::Io {
+                op: "read this machine's listening sockets".into(),
+                source: std::io::Error::other(e.to_string()),
+            });
+    }
     let ports = ports.cloned().unwrap_or_else(|| group.ports.clone());
     scan_targets(group, &group.targets, &ports, true).await
 }
@@ -120,5 +135,6 @@ pub async fn scan_targets(
         elapsed: clock.elapsed(),
         ports,
         hosts,
+        local_severities: BTreeMap::new(),
     })
 }

@@ -125,6 +125,9 @@ pub enum Reason {
     PortUnreach,
     /// No answer to any try (UDP), or to any host-discovery request.
     NoResponse,
+    /// Seen in this machine's own socket table (a listening TCP socket or a bound UDP one),
+    /// not probed over the network.
+    Listening,
 }
 
 impl Reason {
@@ -140,6 +143,7 @@ impl Reason {
             Reason::UdpResponse => "udp-response",
             Reason::PortUnreach => "port-unreach",
             Reason::NoResponse => "no-response",
+            Reason::Listening => "listening",
         }
     }
 
@@ -152,6 +156,7 @@ impl Reason {
                 | Reason::AdminProhibited
                 | Reason::UdpResponse
                 | Reason::PortUnreach
+                | Reason::Listening
         )
     }
 }
@@ -175,6 +180,7 @@ impl FromStr for Reason {
             Reason::UdpResponse,
             Reason::PortUnreach,
             Reason::NoResponse,
+            Reason::Listening,
         ];
         all.into_iter()
             .find(|r| r.as_str() == s)
@@ -231,32 +237,16 @@ impl PortRisk {
         }
     }
 
-    /// The severity that applies to `host`: the LAN one for private, loopback and
-    /// link-local addresses, the internet one otherwise.
-    pub fn for_host(&self, host: IpAddr) -> (portwatch_kb::Severity, &'static str) {
-        if is_internal(host) {
-            (self.lan, "LAN")
-        } else {
-            (self.internet, "internet")
-        }
-    }
-}
-
-/// Whether an address is only reachable from inside a network (private, loopback,
-/// link-local, CGNAT, unique-local).
-pub fn is_internal(addr: IpAddr) -> bool {
-    match addr {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
+    /// The severity that applies to `host`, and the exposure class it was judged by
+    /// ([`portwatch_kb::severity_at`]): none on loopback, the LAN rating on private,
+    /// link-local and unique-local addresses, the internet rating otherwise.
+    pub fn for_host(&self, host: IpAddr) -> (portwatch_kb::Severity, portwatch_kb::Exposure) {
+        let risk = portwatch_kb::Risk {
+            lan: self.lan,
+            internet: self.internet,
+            page: true,
+        };
+        portwatch_kb::severity_at(host, risk)
     }
 }
 

@@ -158,11 +158,7 @@ async fn set_state_gauges(state: &AppState) {
             .filter(|s| s.to_scan.is_none() && s.snapshot.state == portwatch_scan::PortState::Open)
         {
             let risk = portwatch_kb::risk(s.port, s.proto.transport());
-            let sev = if portwatch_scan::model::is_internal(s.host) {
-                risk.lan
-            } else {
-                risk.internet
-            };
+            let (sev, _) = portwatch_kb::severity_at(s.host, risk);
             *by_risk.entry(sev).or_insert(0u64) += 1;
         }
         for s in severities {

@@ -45,7 +45,8 @@ async fn scan_now_runs_the_group_and_its_violation_fires(db: TestDb) -> Result<(
     let host = api.ok("/api/v1/hosts/127.0.0.1").await?;
     ensure!(
         host["ports"][0]["port"] == api.watched_port
-            && host["ports"][0]["risk"]["exposure"] == "lan",
+            && host["ports"][0]["risk"]["exposure"] == "loopback"
+            && host["ports"][0]["risk"]["severity"] == "none",
         "{host}"
     );
     // The confirmation re-probe (200 ms later) makes the violation fire.

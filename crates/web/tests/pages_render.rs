@@ -140,7 +140,7 @@ async fn host_page_shows_services_risk_timeline_and_alerts() -> Result<()> {
     let (status, html) = get(&server, &cookie, &format!("/hosts/{FILESRV}")).await?;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("filesrv01"));
-    assert!(html.contains("LAN (private or loopback address)"));
+    assert!(html.contains("LAN (private, link-local or unique-local address)"));
     for fact in [
         "FILESRV01",
         "CORP",

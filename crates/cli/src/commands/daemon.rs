@@ -32,10 +32,12 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// The configuration `run` uses without `--config`: this machine's risky ports, every 5 minutes.
-pub const DEFAULT_CONFIG: &str = r#"# Built-in default: watch this machine's risky ports.
+pub const DEFAULT_CONFIG: &str = r#"# Built-in default: watch this machine's exposure. Every listening socket is read from the
+# socket table when it opens or closes (and every 5 minutes); one bound to an address other
+# than loopback on a risky port is a violation, rated with the firewall's verdict.
 [[group]]
 name = "this-machine"
-targets = ["127.0.0.1"]
+source = "local"
 every = "5m"
 [group.policy]
 must_be_closed = ["risky"]

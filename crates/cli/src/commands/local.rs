@@ -8,9 +8,8 @@
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use comfy_table::{Table, presets};
-use portwatch_kb::Severity;
 use portwatch_local::watch::{Event, Watcher};
-use portwatch_local::{Exposure, FirewallVerdict, Listener, Proto, Snapshot};
+use portwatch_local::{FirewallVerdict, Listener, Proto, Snapshot};
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -158,11 +157,7 @@ fn process_label(l: &Listener) -> String {
 
 /// The effective severity, with the level it was lowered from when the firewall lowered it.
 fn risk_label(l: &Listener) -> String {
-    let by_exposure = match &l.exposure {
-        Exposure::Loopback => Severity::None,
-        Exposure::Interface { private: true, .. } => l.risk.lan,
-        _ => l.risk.internet,
-    };
+    let by_exposure = l.risk.at(l.exposure.class());
     if l.effective_severity < by_exposure {
         format!("{} (was {by_exposure})", l.effective_severity)
     } else {

@@ -134,13 +134,13 @@ impl TableSink {
     }
 }
 
-/// The severity that applies to where the host is: LAN for internal addresses, internet
-/// otherwise.
+/// The severity that applies to where the host is, with its exposure class (loopback, LAN,
+/// internet).
 fn risk_cell(p: &PortResult) -> String {
     match &p.risk {
         Some(risk) => {
-            let (severity, place) = risk.for_host(p.host);
-            format!("{severity} ({place})")
+            let (severity, exposure) = risk.for_host(p.host);
+            format!("{severity} ({})", exposure.label())
         }
         None => String::new(),
     }

@@ -51,32 +51,47 @@ retries = 1
 # max_parallel = 1000    # probes awaiting an answer at most
 probes = true            # identify services (NetBIOS, SMB, banners)
 
-# File servers: NetBIOS and SMB must never be reachable.
+# This machine's exposure: its listening sockets, read from the socket table
+# whenever one opens or closes. A socket bound to loopback is reachable from this
+# machine only and never breaks a rule; one bound to another address is judged by
+# the policy, rated with the firewall's verdict (as `portwatch local` shows it).
+# portwatch's own dashboard socket is left out. A local group has no targets,
+# exclude, ports or top; `every` re-reads the table (and the firewall) on a schedule.
 [[group]]
-name = "file-servers"
-targets = ["127.0.0.1"]          # addresses, 10.0.0.0/24, 10.0.0.1-20, hostnames
+name = "this-machine"
+source = "local"                 # "scan" (the default) scans `targets` instead
+every = "5m"
+[group.policy]
+must_be_closed = ["risky"]
+
+# Scanned groups: uncomment one and put your own addresses in `targets`.
+#
+# File servers: NetBIOS and SMB must never be reachable.
+# [[group]]
+# name = "file-servers"
+# targets = ["10.0.0.0/24"]        # addresses, 10.0.0.0/24, 10.0.0.1-20, hostnames
 # exclude = ["10.0.0.5"]
-every = "1m"
+# every = "1m"
 # notify = ["ops"]
-# Maintenance windows: alerts are held back (and sent after, if still true); a
-# resolve is held until the window ends (see resolve_in_window). Times and cron
-# expressions are in UTC.
+# # Maintenance windows: alerts are held back (and sent after, if still true);
+# # a resolve is held until the window ends (see resolve_in_window). Times and
+# # cron expressions are in UTC.
 # [[group.silence]]
 # cron = "0 2 * * SUN"
 # for = "2h"
 # reason = "weekly patching"
-[group.policy]
-# "risky" is portwatch's built-in set of ports that are dangerous on the internet.
-must_be_closed = ["T:137-139,445,U:137,138"]
-severity = "critical"
-
+# [group.policy]
+# # "risky" is portwatch's built-in set of ports that are dangerous on the internet.
+# must_be_closed = ["T:137-139,445,U:137,138"]
+# severity = "critical"
+#
 # Web servers: only SSH and HTTPS may be open; HTTPS must be up.
-[[group]]
-name = "web-servers"
-targets = ["127.0.0.1"]
-cron = "*/10 * * * *"            # in UTC; or every = "10m"
-[group.policy]
-must_be_closed = ["risky"]
-allowed_open = ["22", "443"]     # anything else open is unexpected (top 1000 TCP are scanned)
-expected_open = ["443"]          # closed means down
+# [[group]]
+# name = "web-servers"
+# targets = ["web1.example.org", "web2.example.org"]
+# cron = "*/10 * * * *"            # in UTC; or every = "10m"
+# [group.policy]
+# must_be_closed = ["risky"]
+# allowed_open = ["22", "443"]     # anything else open is unexpected (top 1000 TCP are scanned)
+# expected_open = ["443"]          # closed means down
 "#;

@@ -9,9 +9,9 @@ mod silence;
 mod validate;
 
 pub use example::EXAMPLE;
-pub use raw::{RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence};
+pub use raw::{RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource};
 pub use silence::{Silence, parse_instant};
-pub use validate::{Group, Policy, ScanOptions, Schedule, Settings, parse_port_set};
+pub use validate::{Group, Policy, ScanOptions, Schedule, Settings, Source, parse_port_set};
 
 use crate::error::{MonitorError, Result};
 use figment::Figment;
@@ -91,7 +91,56 @@ mod tests {
     #[test]
     fn example_is_valid() {
         let s = parse(EXAMPLE, &PathBuf::from("example.toml")).unwrap();
-        assert!(!s.groups.is_empty());
+        assert_eq!(s.groups.len(), 1);
+        assert_eq!(s.groups[0].source, Source::Local);
+    }
+
+    #[test]
+    fn example_scanned_groups_are_valid_once_uncommented() {
+        let start = EXAMPLE.find("# File servers").unwrap();
+        let uncommented: String = EXAMPLE[start..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            // (`notify` names the example notifiers, which stay commented out.)
+            .filter(|l| (l.starts_with('[') || l.contains(" = ")) && !l.starts_with("notify"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let text = format!("{}{uncommented}", &EXAMPLE[..start]);
+        let s = parse(&text, &PathBuf::from("example.toml")).unwrap();
+        let names: Vec<&str> = s.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["this-machine", "file-servers", "web-servers"]);
+        assert!(s.groups[1..].iter().all(|g| g.source == Source::Scan));
+    }
+
+    #[test]
+    fn a_local_group_has_no_targets_and_a_known_source() {
+        let s = parse(
+            "[[group]]\nname = \"me\"\nsource = \"local\"\n[group.policy]\nmust_be_closed = [\"risky\"]\n",
+            &PathBuf::from("pw.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.groups[0].source, Source::Local);
+        assert!(s.groups[0].targets.is_empty());
+        assert!(s.groups[0].ports.tcp.len() == 65535 && s.groups[0].ports.udp.len() == 65535);
+        let e = err(
+            "[[group]]\nname = \"me\"\nsource = \"locl\"\n[group.policy]\nmust_be_closed = [\"risky\"]\n",
+        );
+        assert!(
+            e.starts_with("pw.toml:3:"),
+            "an unknown source has a position: {e}"
+        );
+        assert!(e.contains("locl") && e.contains("local"), "{e}");
+        let e = err(
+            "[[group]]\nname = \"me\"\nsource = \"local\"\ntargets = [\"10.0.0.1\"]\n[group.policy]\nmust_be_closed = [\"risky\"]\n",
+        );
+        assert!(
+            e.contains("group \"me\" targets") && e.contains("remove `targets`"),
+            "{e}"
+        );
+        let e = err("[[group]]\nname = \"me\"\nsource = \"local\"\n");
+        assert!(e.contains("needs a policy"), "{e}");
+        let e = err("[[group]]\nname = \"me\"\n[group.policy]\nmust_be_closed = [\"22\"]\n");
+        assert!(e.contains("targets") && e.contains("source"), "{e}");
     }
 
     #[test]

@@ -79,7 +79,11 @@ pub struct RawDefaults {
 pub struct RawGroup {
     /// Unique name.
     pub name: String,
-    /// Addresses, CIDRs, ranges, hostnames.
+    /// What the group watches: `scan` (the default: scan `targets`) or `local` (this
+    /// machine's own listening sockets, continuously).
+    pub source: Option<RawSource>,
+    /// Addresses, CIDRs, ranges, hostnames (a `local` group has none).
+    #[serde(default)]
     pub targets: Vec<String>,
     /// Targets to leave out.
     #[serde(default)]
@@ -104,6 +108,16 @@ pub struct RawGroup {
     pub silence: Vec<RawSilence>,
     /// This group's `resolve_in_window` (default: the one of `[alerts]`).
     pub resolve_in_window: Option<String>,
+}
+
+/// What a group watches (`source = "scan"` or `"local"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawSource {
+    /// Scan the group's targets over the network.
+    Scan,
+    /// Watch this machine's listening sockets.
+    Local,
 }
 
 /// Port rules of a group.

@@ -1,7 +1,9 @@
 //! From what the file says to what portwatch runs: every target, port spec, duration and
 //! schedule parsed once, each error naming the group and key.
 
-use super::raw::{RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence};
+use super::raw::{
+    RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource,
+};
 use super::silence::{Silence, parse_instant};
 use crate::alerts::{AlertRules, ResolveInWindow};
 use crate::duration;
@@ -43,7 +45,9 @@ pub struct Settings {
 pub struct Group {
     /// Unique name.
     pub name: String,
-    /// Target tokens (each already checked to parse).
+    /// What the group watches.
+    pub source: Source,
+    /// Target tokens (each already checked to parse; empty for a local group).
     pub targets: Vec<String>,
     /// Exclusion tokens.
     pub exclude: Vec<String>,
@@ -95,6 +99,17 @@ impl Group {
             .as_ref()
             .is_none_or(|names| names.iter().any(|n| n == name))
     }
+}
+
+/// What a group watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Its targets, scanned over the network on its schedule.
+    #[default]
+    Scan,
+    /// This machine's listening sockets: read on every change of the socket tables (and on
+    /// the schedule), identified by connecting through loopback.
+    Local,
 }
 
 /// When a group is scanned.
@@ -368,26 +383,52 @@ pub(super) fn group(
     if g.name.trim().is_empty() {
         return Err(invalid("name", "must not be empty".into()));
     }
-    if g.targets.is_empty() {
+    let source = match g.source {
+        None | Some(RawSource::Scan) => Source::Scan,
+        Some(RawSource::Local) => Source::Local,
+    };
+    if source == Source::Local {
+        let scan_only = [
+            ("targets", !g.targets.is_empty()),
+            ("exclude", !g.exclude.is_empty()),
+            ("ports", g.ports.is_some()),
+            ("top", g.top.is_some()),
+        ];
+        if let Some((k, _)) = scan_only.iter().find(|(_, set)| *set) {
+            return Err(invalid(
+                k,
+                format!(
+                    "a `source = \"local\"` group watches every listening socket of this machine; remove `{k}`"
+                ),
+            ));
+        }
+    } else if g.targets.is_empty() {
         return Err(invalid(
             "targets",
-            "give at least one address, network or hostname".into(),
+            "give at least one address, network or hostname (or `source = \"local\"` to watch this machine's listening sockets)".into(),
         ));
     }
     for t in g.targets.iter().chain(&g.exclude) {
         TargetSpec::parse(t).map_err(|e| invalid("targets", e.to_string()))?;
     }
     let policy = policy(g.policy.unwrap_or_default(), &|k, m| invalid(k, m))?;
-    let mut ports = policy.ports();
+    let mut ports = match source {
+        // Every listening socket is seen: the whole port range is covered.
+        Source::Local => PortList {
+            tcp: (1..=u16::MAX).collect(),
+            udp: (1..=u16::MAX).collect(),
+        },
+        Source::Scan => policy.ports(),
+    };
     if let Some(spec) = &g.ports {
         let extra =
             parse_port_spec(spec, &[Proto::Tcp]).map_err(|e| invalid("ports", e.to_string()))?;
         ports = ports.union(&extra);
     }
-    let top =
-        g.top
-            .or((policy.allowed_open.is_some() && g.ports.is_none())
-                .then_some(DEFAULT_TOP_FOR_ALLOWED));
+    let top = g.top.or((source == Source::Scan
+        && policy.allowed_open.is_some()
+        && g.ports.is_none())
+    .then_some(DEFAULT_TOP_FOR_ALLOWED));
     if let Some(n) = top {
         let extra = PortList::top(n, &[Proto::Tcp]).map_err(|e| invalid("top", e.to_string()))?;
         ports = ports.union(&extra);
@@ -464,9 +505,16 @@ pub(super) fn group(
         .as_deref()
         .map(|t| resolve_in_window(t).map_err(|m| invalid("resolve_in_window", m)))
         .transpose()?;
+    if source == Source::Local && policy.is_empty() {
+        return Err(invalid(
+            "policy",
+            "a local group needs a policy, e.g. must_be_closed = [\"risky\"]".into(),
+        ));
+    }
     Ok(Group {
         resolve_in_window,
         name: g.name,
+        source,
         targets: g.targets,
         exclude: g.exclude,
         ports,

@@ -91,6 +91,8 @@ pub struct Daemon {
     clock: Clock,
     scan_cap: Mutex<usize>,
     config_text: RwLock<Option<String>>,
+    /// What `local` groups learned about their sockets through loopback.
+    local_ids: crate::local_source::Identities,
 }
 
 /// What a reload could not apply.
@@ -176,6 +178,7 @@ impl Daemon {
             events,
             unreadable,
             clock,
+            local_ids: Default::default(),
         }))
     }
 
@@ -259,6 +262,13 @@ impl Daemon {
                 let me = self.clone();
                 let group = group.clone();
                 let trigger = self.trigger(&group.name).await;
+                if group.source == crate::config::Source::Local {
+                    // The socket-table watcher wakes the group on every socket change, until
+                    // the group is retired.
+                    let trigger = trigger.clone();
+                    let retire = retire.clone();
+                    tasks.spawn(async move { crate::local_source::watch(trigger, retire).await });
+                }
                 let stop = shutdown.clone();
                 tasks.spawn(async move {
                     me.group_loop(group, trigger, stop, retire, generation)

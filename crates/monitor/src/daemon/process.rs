@@ -4,7 +4,7 @@
 use super::{Daemon, Event, store_error};
 use crate::alerts::{Coverage, Reprobe};
 use crate::config::Group;
-use crate::policy::{self, Finding};
+use crate::policy::Finding;
 use crate::runner;
 use portwatch_scan::ports::PortList;
 use portwatch_scan::{HostStatus, PortState, Proto};
@@ -73,8 +73,9 @@ impl Daemon {
     ) -> Vec<Reprobe> {
         let confirmation = only.is_some();
         let (targets, ports) = match &only {
-            Some(r) => reprobe_scope(group, r),
-            None => (group.targets.clone(), group.ports.clone()),
+            // A local group's confirmation reads the whole socket table again.
+            Some(r) if group.source != crate::config::Source::Local => reprobe_scope(group, r),
+            _ => (group.targets.clone(), group.ports.clone()),
         };
         let source = if confirmation {
             format!("monitor:{}:confirm", group.name)
@@ -114,7 +115,7 @@ impl Daemon {
         };
         let _stop_heartbeat = AbortOnDrop(heartbeat);
         let scanned = tokio::select! {
-            r = runner::scan_targets(group, &targets, &ports, !confirmation) => r,
+            r = self.observe(group, &targets, &ports, !confirmation) => r,
             () = stop.cancelled() => {
                 let _ = self.store.fail_scan(scan_id, "interrupted by shutdown").await;
                 return vec![];
@@ -150,6 +151,8 @@ impl Daemon {
         };
         let mut findings: Vec<Finding> = Vec::new();
         let seen_up = self.hosts_seen_up(&scan.hosts).await;
+        let mut verdicts: std::collections::BTreeMap<_, _> =
+            scan.evaluate(group).into_iter().collect();
         for h in &scan.hosts {
             match h.summary.status {
                 HostStatus::Up => coverage.up.insert(h.summary.host),
@@ -161,7 +164,7 @@ impl Daemon {
                 &h.summary,
                 seen_up.contains(&h.summary.host),
             ));
-            let verdict = policy::evaluate(&group.name, &group.policy, &h.summary, &h.results);
+            let verdict = verdicts.remove(&h.summary.host).unwrap_or_default();
             findings.extend(
                 verdict
                     .findings
@@ -251,6 +254,27 @@ impl Daemon {
             self.outbox_wake.notify_one();
         }
         decision.reprobes
+    }
+}
+
+impl Daemon {
+    /// A scan of `targets`, or for a `local` group the socket table now.
+    async fn observe(
+        &self,
+        group: &Group,
+        targets: &[String],
+        ports: &PortList,
+        identify: bool,
+    ) -> portwatch_scan::Result<runner::GroupScan> {
+        if group.source == crate::config::Source::Local {
+            return crate::local_source::observe(group, &self.local_ids).map_err(|e| {
+                portwatch_scan::ScanError::Io {
+                    op: "read this machine's listening sockets".into(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            });
+        }
+        runner::scan_targets(group, targets, ports, identify).await
     }
 }
 

@@ -254,6 +254,18 @@ pub fn evaluate(
     verdict
 }
 
+/// The severity of a finding: the group's `severity` when set, else the knowledge base's
+/// severity where the port is reachable, raised to `medium` for a must-be-closed port and to
+/// `low` for any other rule (a broken rule is never "none").
+pub fn severity(policy: &Policy, rule: Rule, kb_severity: Severity) -> Severity {
+    let floor = if rule == Rule::MustBeClosed {
+        Severity::Medium
+    } else {
+        Severity::Low
+    };
+    policy.severity.unwrap_or(kb_severity.max(floor))
+}
+
 fn finding(
     group: &str,
     policy: &Policy,
@@ -263,13 +275,7 @@ fn finding(
 ) -> Finding {
     let transport = r.proto.transport();
     let kb = portwatch_kb::risk(r.port, transport);
-    let internal = portwatch_scan::model::is_internal(host.host);
-    let kb_severity = if internal { kb.lan } else { kb.internet };
-    let floor = if rule == Rule::MustBeClosed {
-        Severity::Medium
-    } else {
-        Severity::Low
-    };
+    let (kb_severity, _) = portwatch_kb::severity_at(host.host, kb);
     let page = portwatch_kb::pages::page(r.port, transport);
     Finding {
         group: group.to_string(),
@@ -278,7 +284,7 @@ fn finding(
         port: Some(r.port),
         proto: Some(r.proto),
         rule,
-        severity: policy.severity.unwrap_or(kb_severity.max(floor)),
+        severity: severity(policy, rule, kb_severity),
         state: Some(r.state),
         service: r.service.clone(),
         answered: r

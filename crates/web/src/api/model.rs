@@ -262,7 +262,8 @@ impl From<&SpanRow> for PortSpan {
 /// The knowledge base's risk of an open port on this host.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PortRisk {
-    /// `lan` for private, loopback and link-local addresses, else `internet`.
+    /// `loopback` (this machine only), `lan` (private, link-local, unique-local, CGNAT) or
+    /// `internet`.
     #[schema(example = "lan")]
     pub exposure: String,
     /// The severity that applies to this exposure.
@@ -279,10 +280,10 @@ impl PortRisk {
     /// The risk of `port`/`proto` open on `host`.
     pub fn of(host: IpAddr, port: u16, proto: Proto) -> Self {
         let r = portwatch_kb::risk(port, proto.transport());
-        let internal = portwatch_scan::model::is_internal(host);
+        let (severity, exposure) = portwatch_kb::severity_at(host, r);
         PortRisk {
-            exposure: if internal { "lan" } else { "internet" }.to_string(),
-            severity: if internal { r.lan } else { r.internet }.into(),
+            exposure: exposure.as_str().to_string(),
+            severity: severity.into(),
             lan: r.lan.into(),
             internet: r.internet.into(),
             from_page: r.page,

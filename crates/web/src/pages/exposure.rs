@@ -3,8 +3,8 @@
 //!
 //! A port counts on a day when one of its `open` spans overlaps that day (UTC), once however
 //! many spans it had that day. It is risky when the knowledge base rates it `high` or
-//! `critical` where the host is: the LAN rating for private and loopback addresses, the
-//! internet rating otherwise.
+//! `critical` where the host is ([`portwatch_kb::severity_at`]): never on loopback, the LAN
+//! rating for private addresses, the internet rating otherwise.
 //!
 //! The series is computed from one query over the spans of the window, and cached. The cache key changes with every complete scan
 //! that found a host up (the only scans that open or close spans), with the day, and after
@@ -16,7 +16,6 @@ use super::format::{DAY_MS, now_ms};
 use crate::state::AppState;
 use portwatch_kb::Severity;
 use portwatch_scan::PortState;
-use portwatch_scan::model::is_internal;
 use portwatch_store::{HostRow, SpanRow};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -92,7 +91,7 @@ pub fn add_host(series: &mut Exposure, addr: IpAddr, spans: &[SpanRow], now: i64
     let Some(first) = series.days.first().map(|d| d.start_ms) else {
         return;
     };
-    let lan = is_internal(addr);
+    let class = portwatch_kb::Exposure::of(addr);
     let mut i = 0;
     while i < spans.len() {
         let (port, proto) = (spans[i].port, spans[i].proto);
@@ -109,8 +108,7 @@ pub fn add_host(series: &mut Exposure, addr: IpAddr, spans: &[SpanRow], now: i64
         if mask == 0 {
             continue;
         }
-        let risk = portwatch_kb::risk(port, proto.transport());
-        let severity = if lan { risk.lan } else { risk.internet };
+        let severity = portwatch_kb::risk(port, proto.transport()).at(class);
         for (bit, day) in series.days.iter_mut().enumerate() {
             if mask & (1 << bit) != 0 {
                 match severity {
@@ -321,5 +319,12 @@ mod tests {
         let mut s = empty(now);
         add_host(&mut s, "203.0.113.9".parse().unwrap(), &spans[2..3], now);
         assert_eq!((s.days[DAYS - 1].critical, s.days[DAYS - 1].high), (1, 0));
+
+        // On loopback it is reachable from this machine only: not a risky exposure.
+        for host in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            let mut s = empty(now);
+            add_host(&mut s, host.parse().unwrap(), &spans[2..3], now);
+            assert_eq!(s.days[DAYS - 1].total(), 0, "{host}");
+        }
     }
 }

@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use portwatch_kb::Severity;
 use portwatch_monitor::notify::Alert;
-use portwatch_scan::model::is_internal;
 use portwatch_store::{OutboxRow, SpanRow};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -68,9 +67,8 @@ struct HostPage {
     alerts: Vec<AlertLine>,
 }
 
-fn open_port(s: &SpanRow, lan: bool) -> OpenPort {
-    let risk = portwatch_kb::risk(s.port, s.proto.transport());
-    let severity = if lan { risk.lan } else { risk.internet };
+fn open_port(s: &SpanRow, exposure: portwatch_kb::Exposure) -> OpenPort {
+    let severity = portwatch_kb::risk(s.port, s.proto.transport()).at(exposure);
     OpenPort {
         label: format!("{}/{}", s.port, s.proto),
         url: svg::port_url(s.port, s.proto),
@@ -162,7 +160,7 @@ pub async fn host(
             "No scan has found {addr} up: there is no history for it."
         )));
     }
-    let lan = is_internal(addr);
+    let exposure = portwatch_kb::Exposure::of(addr);
     let mut open: Vec<&SpanRow> = spans.iter().filter(|s| s.to_scan.is_none()).collect();
     open.sort_by_key(|s| (s.proto, s.port));
     let start = spans
@@ -185,14 +183,10 @@ pub async fn host(
         ),
         addr: addr.to_string(),
         hostname,
-        location: if lan {
-            "LAN (private or loopback address): risk is rated for the local network"
-        } else {
-            "internet (public address): risk is rated for the internet"
-        },
+        location: exposure.describe(),
         first_seen: row.as_ref().and_then(|h| h.first_seen_at).map(format::when),
         last_seen: row.as_ref().and_then(|h| h.last_seen_at).map(format::when),
-        open: open.iter().map(|s| open_port(s, lan)).collect(),
+        open: open.iter().map(|s| open_port(s, exposure)).collect(),
         timelines: svg::timelines(&spans, start, now),
         timeline_from: format::when(start),
         violations: violations.into_iter().filter(|v| v.addr == addr).collect(),
