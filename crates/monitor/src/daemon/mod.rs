@@ -83,6 +83,7 @@ pub struct Daemon {
     triggers: Mutex<BTreeMap<String, Arc<Notify>>>,
     group_locks: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
     outbox_wake: Notify,
+    delivery: std::sync::Mutex<delivery::DeliveryState>,
     reloaded: Notify,
     events: broadcast::Sender<Event>,
 }
@@ -113,6 +114,7 @@ impl Daemon {
             triggers: Mutex::new(BTreeMap::new()),
             group_locks: Mutex::new(BTreeMap::new()),
             outbox_wake: Notify::new(),
+            delivery: Default::default(),
             reloaded: Notify::new(),
             events,
         }))
