@@ -46,11 +46,25 @@ pub(crate) fn post_json(
     client: &reqwest::Client,
     url: url::Url,
     body: &serde_json::Value,
+    key: &str,
 ) -> RequestBuilder {
-    client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_string())
+    with_key(
+        client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string()),
+        key,
+    )
+}
+
+/// Adds the message's idempotency key as `X-Portwatch-Key` (when HTTP allows the value; the
+/// body carries it in any case). Delivery is at least once; a peer or proxy that looks at the
+/// header can drop a repeat.
+pub(crate) fn with_key(request: RequestBuilder, key: &str) -> RequestBuilder {
+    match reqwest::header::HeaderValue::from_str(key) {
+        Ok(v) => request.header("X-Portwatch-Key", v),
+        Err(_) => request,
+    }
 }
 
 /// Sends one request and reads the answer: 2xx is a delivery; 429, 408 and 5xx are

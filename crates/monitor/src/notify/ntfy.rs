@@ -165,7 +165,8 @@ impl Ntfy {
         if let Some(token) = &self.token {
             request = request.header(AUTHORIZATION, header(format!("Bearer {token}"))?);
         }
-        Ok(request)
+        // ntfy has no deduplication of its own; the key is for proxies and logs.
+        Ok(super::http::with_key(request, &alert.key))
     }
 }
 

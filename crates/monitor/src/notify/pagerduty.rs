@@ -156,7 +156,7 @@ impl Notifier for PagerDuty {
     fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
         Box::pin(async move {
             let body = payload(alert, &self.routing_key);
-            let request = http::post_json(&self.client, self.url.clone(), &body);
+            let request = http::post_json(&self.client, self.url.clone(), &body, &alert.key);
             http::send(&self.name, request).await
         })
     }

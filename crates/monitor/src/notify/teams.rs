@@ -121,7 +121,8 @@ impl Notifier for Teams {
 
     fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
         Box::pin(async move {
-            let request = http::post_json(&self.client, self.url.clone(), &payload(alert));
+            let request =
+                http::post_json(&self.client, self.url.clone(), &payload(alert), &alert.key);
             http::send(&self.name, request).await
         })
     }

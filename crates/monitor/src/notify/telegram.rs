@@ -172,7 +172,7 @@ impl Notifier for Telegram {
     fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
         Box::pin(async move {
             let body = payload(alert, &self.chat_id);
-            let request = http::post_json(&self.client, self.endpoint.clone(), &body);
+            let request = http::post_json(&self.client, self.endpoint.clone(), &body, &alert.key);
             http::send(&self.name, request).await
         })
     }
