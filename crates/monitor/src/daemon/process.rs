@@ -4,7 +4,7 @@
 use super::{Daemon, Event, store_error};
 use crate::alerts::{Coverage, Reprobe};
 use crate::config::Group;
-use crate::policy::Finding;
+use crate::policy::{self, Finding};
 use crate::runner;
 use portwatch_scan::ports::PortList;
 use portwatch_scan::{HostStatus, PortState, Proto};
