@@ -331,8 +331,10 @@ async fn violations_alerts_policies_and_ports(db: TestDb) -> Result<()> {
         "{fs}"
     );
     let web = &groups[2];
+    // A bare number means the transports the knowledge base knows the port for: 443 is HTTPS
+    // on TCP and HTTP/3 (QUIC) on UDP.
     ensure!(
-        web["policy"]["allowed_open"] == "T:22,443" && web["schedule"]["cron"].is_string(),
+        web["policy"]["allowed_open"] == "T:22,443,U:443" && web["schedule"]["cron"].is_string(),
         "{web}"
     );
     ensure!(

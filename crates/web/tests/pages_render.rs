@@ -195,7 +195,7 @@ async fn port_page_has_the_knowledge_base_and_every_platforms_fix() -> Result<()
             "no {platform}"
         );
     }
-    assert!(html.contains("ufw deny"), "the ufw command itself");
+    assert!(html.contains("ufw prepend deny"), "the ufw command itself");
     // Samba has nothing to say about SSH: shown as not applicable, not as an error page.
     let (status, html) = get(&server, &cookie, "/ports/22").await?;
     assert_eq!(status, StatusCode::OK);
