@@ -128,6 +128,8 @@ pub enum Command {
     Notify(NotifyArgs),
     /// API and dashboard tokens.
     Token(TokenArgs),
+    /// Run an agent: scan from where it stands for a server's jobs (connects out only).
+    Agent(crate::commands::agent::AgentArgs),
     /// This machine's listening sockets: process, exposure, risk, firewall verdict (like ss -tulpn).
     Local(crate::commands::local::LocalArgs),
 }
@@ -544,6 +546,10 @@ pub struct RunArgs {
     /// cookies then cross the network in clear).
     #[arg(long)]
     pub insecure_http: bool,
+    /// How long an agent's claim of a job lasts unless renewed (the agent renews it while it
+    /// scans; a job whose agent went silent this long goes to another agent).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lease)]
+    pub agent_lease: std::time::Duration,
 }
 
 /// Arguments of `portwatch token`.
@@ -562,9 +568,12 @@ pub struct TokenArgs {
 pub enum TokenCommand {
     /// Create a token; it is printed once and stored hashed.
     Create {
-        /// viewer (read) or admin (read and act).
+        /// viewer (read), admin (read and act) or agent (the agent endpoints only; needs --vantage).
         #[arg(long, default_value = "viewer")]
         role: String,
+        /// For an agent token: the vantage its agent scans from (e.g. lan, internet, dmz).
+        #[arg(long, value_name = "NAME")]
+        vantage: Option<String>,
         /// A name to recognise it by.
         #[arg(long, default_value = "cli")]
         name: String,
@@ -686,4 +695,13 @@ fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     portwatch_monitor::duration::parse(s)
+}
+
+/// A lease: a duration from 1s to 1h.
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let d = portwatch_monitor::duration::parse(text)?;
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(3600) {
+        return Err(format!("'{text}': a lease must be from 1s to 1h"));
+    }
+    Ok(d)
 }

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod diff;
 pub mod duration;
 pub mod error;
+pub mod job;
 pub mod local_source;
 pub mod notify;
 pub mod policy;

@@ -250,6 +250,7 @@ fn observation(
         ports: group.ports.clone(),
         hosts,
         local_severities: severities,
+        jobs: Vec::new(),
     }
 }
 

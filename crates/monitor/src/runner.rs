@@ -37,6 +37,9 @@ pub struct GroupScan {
     /// For a `local` group: each listener's severity as `portwatch local` rates it (exposure
     /// and firewall), by (address, port, transport). Empty for a scan.
     pub local_severities: BTreeMap<(IpAddr, u16, portwatch_scan::Proto), portwatch_kb::Severity>,
+    /// The scan jobs whose results this is (empty for a scan run in this process); the
+    /// transaction that records it marks them applied.
+    pub jobs: Vec<i64>,
 }
 
 impl GroupScan {
@@ -82,16 +85,54 @@ pub async fn scan_targets(
     ports: &PortList,
     identify: bool,
 ) -> portwatch_scan::Result<GroupScan> {
+    let what = Scope {
+        group: &group.name,
+        scan: &group.scan,
+        exclude: &group.exclude,
+    };
+    scan_scope(what, targets, ports, identify).await
+}
+
+/// Runs a scan job (as an agent does) with the same engine as [`scan_targets`].
+pub async fn scan_job(spec: &crate::job::JobSpec) -> portwatch_scan::Result<GroupScan> {
+    let options = spec
+        .scan_options()
+        .map_err(|reason| portwatch_scan::ScanError::Io {
+            op: format!("read the scan options of job for group {}", spec.group),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
+        })?;
+    let what = Scope {
+        group: &spec.group,
+        scan: &options,
+        exclude: &spec.exclude,
+    };
+    scan_scope(what, &spec.targets, &spec.ports.to_list(), spec.identify).await
+}
+
+/// What a scan needs of its group.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    group: &'a str,
+    scan: &'a crate::config::ScanOptions,
+    exclude: &'a [String],
+}
+
+async fn scan_scope(
+    what: Scope<'_>,
+    targets: &[String],
+    ports: &PortList,
+    identify: bool,
+) -> portwatch_scan::Result<GroupScan> {
     let ports = ports.clone();
-    let config = group
+    let config = what
         .scan
-        .engine_config_with(identify && group.scan.identifies())?;
+        .engine_config_with(identify && what.scan.identifies())?;
     let opts = TargetOptions {
-        resolve: group.scan.resolve,
+        resolve: what.scan.resolve,
         dns_servers: Vec::new(),
         confirmed_large: true,
     };
-    let targets = scan::prepare_targets(targets, &group.exclude, &opts).await?;
+    let targets = scan::prepare_targets(targets, what.exclude, &opts).await?;
     let started = SystemTime::now();
     let clock = Instant::now();
     let (tx, mut rx) = mpsc::channel(1024);
@@ -130,11 +171,12 @@ pub async fn scan_targets(
         }
     }
     Ok(GroupScan {
-        group: group.name.clone(),
+        group: what.group.to_string(),
         started,
         elapsed: clock.elapsed(),
         ports,
         hosts,
         local_severities: BTreeMap::new(),
+        jobs: Vec::new(),
     })
 }

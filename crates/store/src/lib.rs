@@ -16,6 +16,7 @@ mod canon;
 mod db;
 mod diff;
 mod error;
+mod jobs;
 mod model;
 mod open;
 mod outbox;
@@ -28,6 +29,7 @@ mod transfer;
 
 pub use db::Dialect;
 pub use error::{Result, StoreError};
+pub use jobs::{AgentRow, AgentSeen, Completion, JobClaim, JobRow, JobStatus, NewJob};
 pub use model::{
     AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, HostOutcome, HostRow,
     NewOutboxMessage, NewScan, OutboxClaim, OutboxRow, PortSnapshot, PruneReport, ScanCounts,

@@ -139,6 +139,8 @@ pub struct Effects {
     pub alert_states: Vec<AlertStateRow>,
     /// Messages to queue.
     pub outbox: Vec<NewOutboxMessage>,
+    /// Jobs whose results this observation records: marked `applied` in its transaction.
+    pub jobs_applied: Vec<i64>,
 }
 
 /// A remembered port state: what a span holds.

@@ -140,6 +140,7 @@ async fn open_sqlite(url: &str) -> Result<Store> {
             backend: Backend::Sqlite { writer, reader },
             name,
             claimant: crate::store::new_claimant(&machine),
+            jobs_queued: tokio::sync::Notify::new(),
             machine,
         }),
     };
@@ -222,6 +223,7 @@ async fn open_postgres(url: &str) -> Result<Store> {
             backend: Backend::Postgres(pool),
             name,
             claimant: crate::store::new_claimant(&machine),
+            jobs_queued: tokio::sync::Notify::new(),
             machine,
         }),
     };

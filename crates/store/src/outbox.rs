@@ -54,7 +54,7 @@ impl Store {
             .await
             .map_err(self.err(op))?;
         }
-        Ok(())
+        self.jobs_applied_in(tx, &effects.jobs_applied).await
     }
 
     /// Every alert state, by key.

@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     pub(crate) machine: String,
     /// This instance's name on the outbox messages it claims (see `Store::claimant`).
     pub(crate) claimant: String,
+    /// Woken when this process queues a job (long-polling claimers wait on it).
+    pub(crate) jobs_queued: tokio::sync::Notify,
 }
 
 /// A claimant name unique to this opened store: machine, process id, and a counter.

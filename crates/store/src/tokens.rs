@@ -15,8 +15,11 @@ pub struct TokenRow {
     pub id: i64,
     /// What the admin called it.
     pub name: String,
-    /// `viewer` or `admin`.
+    /// `viewer`, `admin` or `agent`.
     pub role: String,
+    /// For an agent token: the vantage it scans from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<String>,
     /// When it was created (ms).
     pub created_at: i64,
     /// When it was last used (ms).
@@ -25,22 +28,35 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
 }
 
-const TOKEN_COLUMNS: &str = "id, name, role, created_at, last_used_at, revoked_at";
+const TOKEN_COLUMNS: &str = "id, name, role, vantage, created_at, last_used_at, revoked_at";
 
 impl Store {
     /// Stores a new token's hash; returns its id.
     pub async fn create_token(&self, name: &str, role: &str, token_hash: &str) -> Result<i64> {
+        self.create_token_for(name, role, None, token_hash).await
+    }
+
+    /// Stores a new token's hash, bound to `vantage` (required for the `agent` role, refused
+    /// by the database for the others); returns its id.
+    pub async fn create_token_for(
+        &self,
+        name: &str,
+        role: &str,
+        vantage: Option<&str>,
+        token_hash: &str,
+    ) -> Result<i64> {
         let op = "create an API token";
         let mut tx = self.write_tx(op, WriteKind::Row).await?;
         let row = tx
             .fetch_optional(
                 &Sql::new(
-                    "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                    "INSERT INTO api_tokens (name, role, token_hash, created_at, vantage) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
                 .bind(name)
                 .bind(role)
                 .bind(token_hash)
-                .bind(now_ms()),
+                .bind(now_ms())
+                .bind(vantage),
             )
             .await
             .map_err(self.err(op))?;
@@ -144,6 +160,7 @@ fn token_row(store: &Store, r: &DbRow, op: &'static str) -> Result<TokenRow> {
         id: r.int("id").map_err(&e)?,
         name: r.text("name").map_err(&e)?,
         role: r.text("role").map_err(&e)?,
+        vantage: r.opt_text("vantage").map_err(&e)?,
         created_at: r.int("created_at").map_err(&e)?,
         last_used_at: r.opt_int("last_used_at").map_err(&e)?,
         revoked_at: r.opt_int("revoked_at").map_err(&e)?,

@@ -27,13 +27,16 @@ use tokio_util::sync::CancellationToken;
 /// Every route: dashboard, API, auth, health and metrics, with the security layers.
 pub fn router(state: AppState) -> Router {
     let network = state.network().clone();
-    let app = Router::new()
-        .merge(health::router())
-        .merge(auth::router())
-        .merge(metrics::router())
-        .merge(api::router())
-        .merge(pages::router())
-        .with_state(state);
+    let app = security::body_limit(
+        Router::new()
+            .merge(health::router())
+            .merge(auth::router())
+            .merge(metrics::router())
+            .merge(api::router())
+            .merge(pages::router()),
+    )
+    .merge(api::agent_router())
+    .with_state(state);
     security::layers(app).layer(axum::middleware::from_fn_with_state(network, client::layer))
 }
 
@@ -75,6 +78,15 @@ pub async fn serve(
     serve_on(state, bind(listen).await?, shutdown).await
 }
 
+/// Ends the state's long polls when `shutdown` is cancelled (graceful shutdown waits for them).
+fn link_stop(state: &AppState, shutdown: &CancellationToken) {
+    let (stopping, shutdown) = (state.stopping().clone(), shutdown.clone());
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        stopping.cancel();
+    });
+}
+
 /// Serves `state` on a bound `listener` until `shutdown` is cancelled.
 pub async fn serve_on(
     state: AppState,
@@ -86,6 +98,7 @@ pub async fn serve_on(
         source,
     })?;
     tracing::info!(listen = %listen, "dashboard and API listening");
+    link_stop(&state, &shutdown);
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -112,6 +125,7 @@ pub async fn serve_tls_on(
     let listener = tls::TlsListener::new(listener, config)
         .map_err(|source| WebError::Bind { listen, source })?;
     tracing::info!(listen = %listen, cert = %certificates.cert_path().display(), "dashboard and API listening (HTTPS)");
+    link_stop(&state, &shutdown);
     // `tap_io` gives the listener axum's connect-info (the peer address) for free.
     axum::serve(
         listener.tap_io(|_| {}),

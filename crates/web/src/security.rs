@@ -14,13 +14,17 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
                        frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
+/// Limits request bodies to [`MAX_BODY_BYTES`] on `routes`.
+pub fn body_limit<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+}
+
 /// Wraps `app` in the security layers.
 pub fn layers(app: Router) -> Router {
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    app.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
+    app.layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))

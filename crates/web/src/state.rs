@@ -32,7 +32,19 @@ struct Inner {
     /// The host list as of a history version (see [`Store::hosts_version`]); loading it is
     /// the costliest read of the pages, and it changes only when a scan completes.
     hosts: tokio::sync::Mutex<Option<CachedHosts>>,
+    /// How long an agent's claim of a job lasts unless renewed, in ms.
+    agent_lease_ms: std::sync::atomic::AtomicI64,
+    /// How long an agent's poll waits for a job, in ms.
+    agent_poll_ms: std::sync::atomic::AtomicU64,
+    /// Cancelled when the server stops, so long polls end at once.
+    stopping: tokio_util::sync::CancellationToken,
 }
+
+/// How long an agent's claim lasts unless renewed, by default.
+pub const AGENT_LEASE: Duration = Duration::from_secs(30);
+
+/// How long an agent's poll waits for a job at most, by default.
+pub const AGENT_POLL_WAIT: Duration = Duration::from_secs(20);
 
 /// The host list with the history version it was read at.
 type CachedHosts = ((i64, i64), Arc<Vec<HostRow>>);
@@ -80,8 +92,50 @@ impl AppState {
                 config_text,
                 token_touched: Mutex::new(HashMap::new()),
                 hosts: tokio::sync::Mutex::new(None),
+                agent_lease_ms: std::sync::atomic::AtomicI64::new(AGENT_LEASE.as_millis() as i64),
+                agent_poll_ms: std::sync::atomic::AtomicU64::new(
+                    AGENT_POLL_WAIT.as_millis() as u64
+                ),
+                stopping: tokio_util::sync::CancellationToken::new(),
             }),
         }
+    }
+
+    /// Sets how long an agent's claim of a job lasts unless renewed (at least 1 ms).
+    pub fn set_agent_lease(&self, lease: Duration) {
+        let ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
+        self.inner
+            .agent_lease_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long an agent's claim of a job lasts unless renewed, in ms.
+    pub fn agent_lease_ms(&self) -> i64 {
+        self.inner
+            .agent_lease_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets how long an agent's poll waits for a job at most.
+    pub fn set_agent_poll_wait(&self, wait: Duration) {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .agent_poll_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long an agent's poll waits for a job at most.
+    pub fn agent_poll_wait(&self) -> Duration {
+        Duration::from_millis(
+            self.inner
+                .agent_poll_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Cancelled when the server stops serving.
+    pub fn stopping(&self) -> &tokio_util::sync::CancellationToken {
+        &self.inner.stopping
     }
 
     /// The store.
@@ -126,6 +180,10 @@ impl AppState {
             return Ok(None);
         };
         let role = row.role.parse::<Role>().unwrap_or(Role::Viewer);
+        // An agent token opens no dashboard session: it may call only the agent endpoints.
+        if role == Role::Agent {
+            return Ok(None);
+        }
         let session = Session::new(row.id, &row.name, role, now);
         self.inner.sessions.insert(&session, hash);
         if self.token_use_due(row.id) {

@@ -111,6 +111,7 @@ pub fn run_daemon(args: RunArgs) -> Result<u8> {
                 config_text,
                 network,
             );
+            state.set_agent_lease(args.agent_lease);
             let stop = shutdown.clone();
             if let Some(c) = &certificates {
                 let _ = SERVED_CERTIFICATES.set(c.clone());

@@ -1,5 +1,6 @@
 //! One module per command; each returns the process exit code.
 
+pub mod agent;
 pub mod check;
 pub mod config;
 pub mod daemon;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Watch(args) => daemon::run_watch(args),
         Command::Run(args) => daemon::run_daemon(args),
         Command::Token(args) => token::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Notify(args) => match args.command {
             crate::args::NotifyCommand::Test { config } => daemon::run_notify_test(&config),
         },

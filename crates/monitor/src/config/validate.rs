@@ -130,6 +130,38 @@ pub struct ScanOptions {
 }
 
 impl ScanOptions {
+    /// Checks raw options (durations, resolve mode, engine limits); an error names the key
+    /// (`scan.…`) and what is wrong.
+    pub fn from_raw(raw: RawScanOptions) -> Result<Self, (&'static str, String)> {
+        for (k, v) in [
+            ("scan.min_rtt_timeout", &raw.min_rtt_timeout),
+            ("scan.max_rtt_timeout", &raw.max_rtt_timeout),
+            ("scan.initial_rtt_timeout", &raw.initial_rtt_timeout),
+        ] {
+            if let Some(v) = v {
+                duration::parse(v).map_err(|m| (k, m))?;
+            }
+        }
+        let resolve = match raw.resolve.as_deref() {
+            None | Some("first") => ResolveMode::First,
+            Some("all") => ResolveMode::All,
+            Some(other) => {
+                return Err((
+                    "scan.resolve",
+                    format!("'{other}': expected \"first\" or \"all\""),
+                ));
+            }
+        };
+        let scan = ScanOptions { raw, resolve };
+        scan.engine_config().map_err(|e| ("scan", e.to_string()))?;
+        Ok(scan)
+    }
+
+    /// The options as configured.
+    pub fn raw(&self) -> &RawScanOptions {
+        &self.raw
+    }
+
     /// The engine configuration these options describe.
     pub fn engine_config(&self) -> portwatch_scan::Result<ScanConfig> {
         self.engine_config_with(self.raw.probes.unwrap_or(true))
@@ -459,29 +491,7 @@ pub(super) fn group(
         return Err(invalid("every", "must be at least 1s".into()));
     }
     let merged = merge_scan(&g.scan, defaults);
-    for (k, v) in [
-        ("scan.min_rtt_timeout", &merged.min_rtt_timeout),
-        ("scan.max_rtt_timeout", &merged.max_rtt_timeout),
-        ("scan.initial_rtt_timeout", &merged.initial_rtt_timeout),
-    ] {
-        if let Some(v) = v {
-            duration::parse(v).map_err(|m| invalid(k, m))?;
-        }
-    }
-    let resolve = match merged.resolve.as_deref() {
-        None | Some("first") => ResolveMode::First,
-        Some("all") => ResolveMode::All,
-        Some(other) => {
-            return Err(invalid(
-                "scan.resolve",
-                format!("'{other}': expected \"first\" or \"all\""),
-            ));
-        }
-    };
-    let scan = ScanOptions {
-        raw: merged,
-        resolve,
-    };
+    let scan = ScanOptions::from_raw(merged).map_err(|(k, m)| invalid(k, m))?;
     scan.engine_config()
         .map_err(|e| invalid("scan", e.to_string()))?;
     if let Some(names) = &g.notify

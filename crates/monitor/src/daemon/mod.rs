@@ -7,6 +7,7 @@ mod clock;
 mod delivery;
 mod payload;
 mod process;
+mod remote;
 mod schedule;
 
 use crate::alerts::{AlertBook, AlertRules, Entry, decode_entry, encode_entry};
@@ -236,6 +237,11 @@ impl Daemon {
             let stop = shutdown.clone();
             tasks.spawn(async move { me.retention_loop(stop).await });
         }
+        {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.rescue_loop(stop).await });
+        }
         // Per running group: its definition and the token that retires its loop.
         let mut running: BTreeMap<String, (Group, CancellationToken)> = BTreeMap::new();
         let mut generation = 0u64;
@@ -392,6 +398,7 @@ impl Daemon {
             .write_effects(&Effects {
                 alert_states: vec![row],
                 outbox: vec![],
+                ..Default::default()
             })
             .await
             .map_err(store_error)?;
@@ -449,6 +456,7 @@ fn effects_of(
                     })
             })
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -216,7 +216,8 @@ impl Daemon {
             group.silenced(now),
         );
         let alerts: Vec<_> = decision.messages.iter().map(super::alert_for).collect();
-        let effects = super::effects_of(&decision, &alerts, |_| notifiers.clone(), now);
+        let mut effects = super::effects_of(&decision, &alerts, |_| notifiers.clone(), now);
+        effects.jobs_applied.clone_from(&scan.jobs);
         metrics::counter!("portwatch_scans_total", "group" => group.name.clone(), "kind" => kind)
             .increment(1);
         metrics::histogram!("portwatch_scan_duration_seconds", "group" => group.name.clone(), "kind" => kind)

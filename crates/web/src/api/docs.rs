@@ -44,6 +44,7 @@ pub const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 
         (name = "alerts", description = "Messages sent to notifiers"),
         (name = "policies", description = "Target groups and their rules"),
         (name = "ports", description = "The port knowledge base"),
+        (name = "agents", description = "Remote agents: jobs for their vantage, results, and the list of agents"),
         (name = "docs", description = "This document and its viewer"),
     ),
     components(schemas(ErrorBody))

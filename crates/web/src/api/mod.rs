@@ -4,6 +4,7 @@
 //! parameters, bad path values and bad bodies included). Every route needs a bearer token or a
 //! dashboard session (with `X-CSRF-Token` on POST); acting routes need the admin role.
 
+pub mod agent;
 pub mod alerts;
 pub mod docs;
 pub mod extract;
@@ -63,18 +64,36 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(json_405(routes!(violations::silence)))
         .routes(json_405(routes!(alerts::list)))
         .routes(json_405(routes!(policies::list)))
-        .routes(json_405(routes!(ports::explain)));
+        .routes(json_405(routes!(ports::explain)))
+        .routes(json_405(routes!(agent::list)));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .nest(PREFIX, v1)
         .routes(json_405(routes!(docs::document)))
         .routes(json_405(routes!(docs::index)))
 }
 
+/// The agent routes (their bodies may be larger: a result lists a whole scan).
+fn documented_agent() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(json_405(routes!(agent::poll)))
+        .routes(json_405(routes!(agent::renew)))
+        .routes(json_405(routes!(agent::push)));
+    OpenApiRouter::new().nest(PREFIX, v1)
+}
+
 /// The OpenAPI document, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = documented().into_openapi();
+    let mut doc = documented().merge(documented_agent()).into_openapi();
     docs::finish(&mut doc);
     doc
+}
+
+/// The agent routes under `/api/v1/agent/`, with their own body limit.
+pub fn agent_router() -> Router<AppState> {
+    let (routes, _doc) = documented_agent().split_for_parts();
+    routes.layer(tower_http::limit::RequestBodyLimitLayer::new(
+        agent::MAX_RESULT_BYTES,
+    ))
 }
 
 /// API routes: `/api/v1/…`, `/api/openapi.json`, `/api/docs/`, and JSON 404s under `/api/`.

@@ -30,6 +30,20 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin(pub User);
 
+/// A request by an agent (bearer token with the `agent` role), and its vantage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentUser {
+    /// The token's id.
+    pub token_id: i64,
+    /// The token's name.
+    pub name: String,
+    /// The vantage the token is bound to.
+    pub vantage: String,
+}
+
+/// What an agent token may not do.
+const AGENT_ONLY: &str = "an agent token may call only the agent endpoints (/api/v1/agent/…)";
+
 /// A dashboard request with a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page(pub User);
@@ -67,7 +81,10 @@ pub(crate) async fn session_of(
     Ok(None)
 }
 
-async fn bearer_user(parts: &Parts, state: &AppState) -> Result<Option<User>, ApiError> {
+async fn bearer_user(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<(User, Option<String>)>, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -87,12 +104,15 @@ async fn bearer_user(parts: &Parts, state: &AppState) -> Result<Option<User>, Ap
         let _ = state.store().touch_token(row.id).await;
     }
     let role = row.role.parse::<Role>().map_err(ApiError::internal)?;
-    Ok(Some(User {
-        token_id: row.id,
-        name: row.name,
-        role,
-        session: None,
-    }))
+    Ok(Some((
+        User {
+            token_id: row.id,
+            name: row.name,
+            role,
+            session: None,
+        },
+        row.vantage,
+    )))
 }
 
 fn is_safe_method(m: &Method) -> bool {
@@ -106,12 +126,18 @@ impl FromRequestParts<AppState> for User {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(user) = bearer_user(parts, state).await? {
+        if let Some((user, _)) = bearer_user(parts, state).await? {
+            if user.role == Role::Agent {
+                return Err(ApiError::forbidden(AGENT_ONLY));
+            }
             return Ok(user);
         }
         let session = session_of(&parts.headers, state)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
+        if session.role == Role::Agent {
+            return Err(ApiError::forbidden(AGENT_ONLY));
+        }
         if !is_safe_method(&parts.method) {
             let provided = parts
                 .headers
@@ -145,6 +171,29 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::forbidden("this action needs an admin token"));
         }
         Ok(Admin(user))
+    }
+}
+
+impl FromRequestParts<AppState> for AgentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some((user, vantage)) = bearer_user(parts, state).await? else {
+            return Err(ApiError::unauthorized());
+        };
+        match (user.role, vantage) {
+            (Role::Agent, Some(vantage)) => Ok(AgentUser {
+                token_id: user.token_id,
+                name: user.name,
+                vantage,
+            }),
+            _ => Err(ApiError::forbidden(
+                "the agent endpoints need an agent token (portwatch token create --role agent --vantage NAME)",
+            )),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ mod login;
 mod session;
 pub mod tokens;
 
-pub use extract::{Admin, Page, PageAdmin, User, now_secs};
+pub use extract::{Admin, AgentUser, Page, PageAdmin, User, now_secs};
 pub use session::{SESSION_COOKIE, SESSION_SECONDS, Session};
 pub use tokens::Role;
 

@@ -13,14 +13,17 @@ pub enum Role {
     Viewer,
     /// Read everything and act: scan now, acknowledge, silence.
     Admin,
+    /// An agent of one vantage: only the agent endpoints (poll, renew, push results).
+    Agent,
 }
 
 impl Role {
-    /// `viewer` or `admin`.
+    /// `viewer`, `admin` or `agent`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
             Role::Admin => "admin",
+            Role::Agent => "agent",
         }
     }
 }
@@ -37,7 +40,10 @@ impl FromStr for Role {
         match s {
             "viewer" => Ok(Role::Viewer),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role '{other}' (expected viewer or admin)")),
+            "agent" => Ok(Role::Agent),
+            other => Err(format!(
+                "unknown role '{other}' (expected viewer, admin or agent)"
+            )),
         }
     }
 }
@@ -74,6 +80,29 @@ pub async fn create(
         .create_token(name, role.as_str(), &hash(&token))
         .await?;
     Ok((token, id))
+}
+
+/// Creates an agent token bound to `vantage`; returns the token text (shown once) and its id.
+pub async fn create_agent(
+    store: &portwatch_store::Store,
+    name: &str,
+    vantage: &str,
+) -> portwatch_store::Result<(String, i64)> {
+    let token = generate();
+    let id = store
+        .create_token_for(name, Role::Agent.as_str(), Some(vantage), &hash(&token))
+        .await?;
+    Ok((token, id))
+}
+
+/// Whether `name` may name a vantage: 1 to 64 characters of ASCII letters, digits, `-`, `_`
+/// and `.`, starting with a letter or digit.
+pub fn valid_vantage(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 #[cfg(test)]

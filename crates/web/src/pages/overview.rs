@@ -54,6 +54,31 @@ pub struct HostLine {
     open_ports: u64,
 }
 
+/// An agent's row.
+pub struct AgentLine {
+    name: String,
+    vantage: String,
+    version: String,
+    addr: String,
+    last_seen: String,
+    last_seen_iso: String,
+    jobs_done: i64,
+    current_job: Option<i64>,
+}
+
+fn agent_line(a: &portwatch_store::AgentRow) -> AgentLine {
+    AgentLine {
+        name: a.name.clone(),
+        vantage: a.vantage.clone(),
+        version: a.version.clone(),
+        addr: a.addr.clone(),
+        last_seen: format::when(a.last_seen_at),
+        last_seen_iso: format::iso(a.last_seen_at),
+        jobs_done: a.jobs_done,
+        current_job: a.current_job,
+    }
+}
+
 /// A day of the chart's data table.
 pub struct DayRow {
     date: String,
@@ -77,6 +102,7 @@ struct OverviewPage {
     days: Vec<DayRow>,
     chart_stale: bool,
     chart_computed: String,
+    agents: Vec<AgentLine>,
 }
 
 fn group_rows(
@@ -187,13 +213,14 @@ pub async fn overview(
         page_number(q.page.as_deref()),
         page_number(q.vpage.as_deref()),
     );
-    let (hosts, scans, violations, settings) = tokio::join!(
+    let (hosts, scans, violations, settings, agents) = tokio::join!(
         state.hosts(),
         state.store().scans(RECENT_SCANS, None),
         source::violations(&state),
         source::settings(&state),
+        state.store().agents(),
     );
-    let (hosts, scans, violations) = (hosts?, scans?, violations?);
+    let (hosts, scans, violations, agents) = (hosts?, scans?, violations?, agents?);
     let served = cache.get(&state, &hosts, now).await?;
 
     // Each pager's links keep the other list's page.
@@ -221,6 +248,7 @@ pub async fn overview(
         days: day_rows(&served.exposure),
         chart_stale: served.stale,
         chart_computed: format::when(served.exposure.computed_at),
+        agents: agents.iter().map(agent_line).collect(),
     };
     Ok(render(&page))
 }

@@ -1,0 +1,498 @@
+//! `portwatch agent` against a real `portwatch run` (SQLite, then PostgreSQL): jobs are queued
+//! through the store as the daemon queues them, the agent scans a listener on 127.0.0.1 and
+//! its result is stored once; an agent killed mid-job loses its lease and a second agent
+//! finishes the job; a result finished while the server is down waits in the spool and is
+//! delivered once when the server is back. Bad arguments exit 2 with a clear message.
+
+mod common;
+
+use common::{ChildGuard, free_port, portwatch, stderr, stdout};
+use portwatch_monitor::job::{JobResult, JobSpec, WirePorts};
+use portwatch_store::{JobRow, JobStatus, NewJob, Store};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The lease the test servers give (`--agent-lease`).
+const LEASE: &str = "2s";
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn pg_admin() -> String {
+    std::env::var("PORTWATCH_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A test's database: a SQLite file in its directory, or a PostgreSQL database dropped after.
+struct Db {
+    url: String,
+    pg: Option<String>,
+}
+
+impl Db {
+    fn new(backend: Backend, dir: &Path) -> Db {
+        match backend {
+            Backend::Sqlite => Db {
+                url: format!("sqlite://{}", dir.join("pw.db").display()),
+                pg: None,
+            },
+            Backend::Postgres => {
+                let name = format!("pwagent_{}_{}", std::process::id(), free_port());
+                psql(&pg_admin(), &format!("CREATE DATABASE {name}"));
+                let admin = pg_admin();
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                Db {
+                    url: format!("{base}/{name}"),
+                    pg: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg {
+            let _ = Command::new("psql")
+                .args([
+                    &pg_admin(),
+                    "-qAt",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .output();
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A running `portwatch run` and what it logged.
+struct Server {
+    child: ChildGuard,
+    log: Arc<Mutex<String>>,
+    port: u16,
+}
+
+fn start_server(dir: &Path, db: &Db, port: u16) -> Server {
+    let config = dir.join("pw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[group]]\nname = \"lab\"\ntargets = [\"127.0.0.1\"]\nevery = \"1h\"\n\
+             [group.policy]\nmust_be_closed = [\"{}\"]\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database", &db.url, "--agent-lease", LEASE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let err = child.stderr.take().unwrap();
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                log.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+    }
+    let server = Server {
+        child: ChildGuard(child),
+        log,
+        port,
+    };
+    wait_for("the server to listen", Duration::from_secs(30), || {
+        server.log.lock().unwrap().contains("dashboard and API listening")
+    });
+    server
+}
+
+/// A running `portwatch agent` and what it logged.
+struct Agent {
+    child: ChildGuard,
+    log: Arc<Mutex<String>>,
+}
+
+fn start_agent(port: u16, token: &str, spool: &Path, name: &str) -> Agent {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
+        .args(["agent", "--server", &format!("http://127.0.0.1:{port}")])
+        .args(["--token", token, "--name", name])
+        .args(["--spool", spool.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let err = child.stderr.take().unwrap();
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                log.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+    }
+    Agent {
+        child: ChildGuard(child),
+        log,
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn token(db: &Db, args: &[&str]) -> String {
+    let mut all = vec!["token", "create", "--database", &db.url];
+    all.extend_from_slice(args);
+    let out = portwatch(&all);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+/// One HTTP/1.1 request on loopback: (status, body).
+fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
+}
+
+/// Queues a job for vantage `lan` as the daemon does; returns its id.
+fn enqueue(db: &Db, group: &str, spec: &JobSpec) -> i64 {
+    rt().block_on(async {
+        let store = Store::open(&db.url).await.unwrap();
+        let job = NewJob {
+            group: group.into(),
+            vantage: "lan".into(),
+            shard: String::new(),
+            spec: serde_json::to_value(spec).unwrap(),
+        };
+        let (id, _) = store.job_enqueue(&job, now_ms()).await.unwrap();
+        store.close().await;
+        id
+    })
+}
+
+fn job(db: &Db, id: i64) -> JobRow {
+    rt().block_on(async {
+        let store = Store::open(&db.url).await.unwrap();
+        let row = store.job(id).await.unwrap().expect("the job exists");
+        store.close().await;
+        row
+    })
+}
+
+fn agents(db: &Db) -> Vec<portwatch_store::AgentRow> {
+    rt().block_on(async {
+        let store = Store::open(&db.url).await.unwrap();
+        let rows = store.agents().await.unwrap();
+        store.close().await;
+        rows
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A job that scans `ports` of 127.0.0.1 (no identification).
+fn spec(ports: Vec<u16>, rate: Option<u32>) -> JobSpec {
+    let mut scan = portwatch_monitor::config::RawScanOptions::default();
+    scan.rate = rate;
+    scan.assume_up = Some(true);
+    JobSpec {
+        group: "lab".into(),
+        targets: vec!["127.0.0.1".into()],
+        exclude: vec![],
+        ports: WirePorts {
+            tcp: ports,
+            udp: vec![],
+        },
+        scan,
+        identify: false,
+    }
+}
+
+/// A job that takes seconds: 150 closed ports at 30 probes/s, plus the listener's.
+fn slow_spec(listener: u16) -> JobSpec {
+    let mut ports: Vec<u16> = (40_000..40_150).collect();
+    ports.push(listener);
+    spec(ports, Some(30))
+}
+
+fn open_ports(row: &JobRow) -> Vec<u16> {
+    let result: JobResult =
+        serde_json::from_value(row.result.clone().expect("a result")).expect("a scan result");
+    result
+        .hosts
+        .iter()
+        .flat_map(|h| h.results.iter().map(|r| r.port))
+        .collect()
+}
+
+fn spooled(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn round_trip(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(backend, dir.path());
+    let agent_token = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "lan-1"]);
+    let admin = token(&db, &["--role", "admin", "--name", "ops"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = free_port();
+    let port = free_port();
+    let server = start_server(dir.path(), &db, port);
+
+    // Roles: an agent token reaches only the agent endpoints, others not those.
+    let (status, body) = http(port, "GET", "/api/v1/hosts", &agent_token, None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("only the agent endpoints"), "{body}");
+    let poll = r#"{"version":"test"}"#;
+    let (status, body) = http(port, "POST", "/api/v1/agent/poll", &admin, Some(poll));
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/v1/agent/poll",
+        &agent_token,
+        Some(r#"{"version": 3}"#),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+
+    let id = enqueue(&db, "lab", &spec(vec![open, closed], None));
+    let spool = dir.path().join("spool");
+    let agent = start_agent(port, &agent_token, &spool, "lan-1");
+    wait_for("the job to be done", Duration::from_secs(30), || {
+        job(&db, id).status == JobStatus::Done
+    });
+    let row = job(&db, id);
+    assert_eq!(row.attempt, 1);
+    assert_eq!(row.claimed_by.as_deref(), Some("lan-1"));
+    assert_eq!(open_ports(&row), vec![open], "only the listener is open");
+    wait_for("the agent to log the job", Duration::from_secs(10), || {
+        agent.log.lock().unwrap().contains("job finished and delivered")
+    });
+    assert!(spooled(&spool).is_empty(), "delivered results leave the spool");
+    let a = agents(&db);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!((a[0].vantage.as_str(), a[0].jobs_done), ("lan", 1), "{a:?}");
+    let (status, body) = http(port, "GET", "/api/v1/agents", &admin, None);
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["items"][0]["vantage"], "lan", "{body}");
+    assert_eq!(list["items"][0]["address"], "127.0.0.1", "{body}");
+    assert_eq!(list["items"][0]["jobs_done"], 1, "{body}");
+    // The same attempt pushed again changes nothing.
+    let again = format!(
+        r#"{{"token":"wrong","result":{}}}"#,
+        serde_json::to_string(row.result.as_ref().unwrap()).unwrap()
+    );
+    let path = format!("/api/v1/agent/jobs/{id}/attempts/1");
+    let (status, body) = http(port, "PUT", &path, &agent_token, Some(&again));
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("superseded"), "{body}");
+    assert_eq!(job(&db, id).result, row.result);
+    drop(agent);
+    drop(server);
+}
+
+fn killed_agent(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(backend, dir.path());
+    let t1 = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
+    let t2 = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "b"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let port = free_port();
+    let _server = start_server(dir.path(), &db, port);
+    let id = enqueue(&db, "lab", &slow_spec(open));
+    let mut a = start_agent(port, &t1, &dir.path().join("spool-a"), "a");
+    wait_for("agent a to claim the job", Duration::from_secs(20), || {
+        job(&db, id).status == JobStatus::Claimed
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    a.child.0.kill().unwrap();
+    let _ = a.child.0.wait();
+    let killed_at = Instant::now();
+    let _b = start_agent(port, &t2, &dir.path().join("spool-b"), "b");
+    wait_for("agent b to finish the job", Duration::from_secs(40), || {
+        job(&db, id).status == JobStatus::Done
+    });
+    let row = job(&db, id);
+    assert_eq!(row.attempt, 2, "{row:?}");
+    assert_eq!(row.claimed_by.as_deref(), Some("b"));
+    assert!(open_ports(&row).contains(&open));
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(2),
+        "not before the lease ran out"
+    );
+    let by_name: std::collections::BTreeMap<String, i64> =
+        agents(&db).into_iter().map(|a| (a.name, a.jobs_done)).collect();
+    assert_eq!(by_name.get("a"), Some(&0), "{by_name:?}");
+    assert_eq!(by_name.get("b"), Some(&1), "{by_name:?}");
+}
+
+fn spooled_while_server_down(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(backend, dir.path());
+    let t = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let port = free_port();
+    let server = start_server(dir.path(), &db, port);
+    let id = enqueue(&db, "lab", &slow_spec(open));
+    let spool = dir.path().join("spool");
+    let agent = start_agent(port, &t, &spool, "a");
+    wait_for("the agent to claim the job", Duration::from_secs(20), || {
+        job(&db, id).status == JobStatus::Claimed
+    });
+    drop(server);
+    wait_for("the result to be spooled", Duration::from_secs(30), || {
+        spooled(&spool).len() == 1
+    });
+    assert_ne!(job(&db, id).status, JobStatus::Done);
+    let _server = start_server(dir.path(), &db, port);
+    wait_for("the spooled result to arrive", Duration::from_secs(60), || {
+        job(&db, id).status == JobStatus::Done
+    });
+    wait_for("the spool to empty", Duration::from_secs(10), || {
+        spooled(&spool).is_empty()
+    });
+    let row = job(&db, id);
+    assert_eq!(row.attempt, 1, "{row:?}");
+    assert!(open_ports(&row).contains(&open));
+    assert_eq!(agents(&db)[0].jobs_done, 1, "delivered once");
+    let log = agent.log.lock().unwrap().clone();
+    assert_eq!(log.matches("job finished and delivered").count(), 1, "{log}");
+}
+
+#[test]
+fn round_trip_sqlite() {
+    round_trip(Backend::Sqlite);
+}
+
+#[test]
+fn round_trip_postgres() {
+    round_trip(Backend::Postgres);
+}
+
+#[test]
+fn killed_agent_sqlite() {
+    killed_agent(Backend::Sqlite);
+}
+
+#[test]
+fn killed_agent_postgres() {
+    killed_agent(Backend::Postgres);
+}
+
+#[test]
+fn spooled_while_server_down_sqlite() {
+    spooled_while_server_down(Backend::Sqlite);
+}
+
+#[test]
+fn spooled_while_server_down_postgres() {
+    spooled_while_server_down(Backend::Postgres);
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let good = format!("pw_{}", "a".repeat(64));
+    let cases: [(&[&str], &str); 4] = [
+        (&["--server", "ftp://x", "--token", &good], "http:// or https://"),
+        (&["--server", "not a url", "--token", &good], "not a URL"),
+        (&["--server", "http://127.0.0.1:1", "--token", "secret"], "--token"),
+        (
+            &["--server", "https://127.0.0.1:1", "--token", &good, "--ca", "/nonexistent/ca.pem"],
+            "--ca /nonexistent/ca.pem",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["agent", "--spool", spool.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = portwatch(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+    // An unknown token is refused by the server: exit 2, naming the refusal.
+    let db = Db::new(Backend::Sqlite, dir.path());
+    token(&db, &["--role", "admin", "--name", "ops"]);
+    let port = free_port();
+    let _server = start_server(dir.path(), &db, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let out = portwatch(&["agent", "--server", &url, "--token", &good, "--spool", spool.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("refused the token"), "{}", stderr(&out));
+    // Token creation: an agent token needs a vantage, other roles take none.
+    let out = portwatch(&["token", "create", "--database", &db.url, "--role", "agent"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--vantage"), "{}", stderr(&out));
+    let out = portwatch(&[
+        "token", "create", "--database", &db.url, "--role", "viewer", "--vantage", "lan",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("only for --role agent"), "{}", stderr(&out));
+}
