@@ -37,7 +37,11 @@ fn psql(url: &str, sql: &str) {
         .args([url, "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .output()
         .expect("run psql");
-    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A test's database: a SQLite file in its directory, or a PostgreSQL database dropped after.
@@ -91,9 +95,8 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// A running `portwatch run` and what it logged.
 struct Server {
-    child: ChildGuard,
+    _child: ChildGuard,
     log: Arc<Mutex<String>>,
-    port: u16,
 }
 
 fn start_server(dir: &Path, db: &Db, port: u16) -> Server {
@@ -126,12 +129,15 @@ fn start_server(dir: &Path, db: &Db, port: u16) -> Server {
         });
     }
     let server = Server {
-        child: ChildGuard(child),
+        _child: ChildGuard(child),
         log,
-        port,
     };
     wait_for("the server to listen", Duration::from_secs(30), || {
-        server.log.lock().unwrap().contains("dashboard and API listening")
+        server
+            .log
+            .lock()
+            .unwrap()
+            .contains("dashboard and API listening")
     });
     server
 }
@@ -200,7 +206,11 @@ fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) ->
     .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
-    let status = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, body.to_string())
 }
@@ -248,9 +258,11 @@ fn now_ms() -> i64 {
 
 /// A job that scans `ports` of 127.0.0.1 (no identification).
 fn spec(ports: Vec<u16>, rate: Option<u32>) -> JobSpec {
-    let mut scan = portwatch_monitor::config::RawScanOptions::default();
-    scan.rate = rate;
-    scan.assume_up = Some(true);
+    let scan = portwatch_monitor::config::RawScanOptions {
+        rate,
+        assume_up: Some(true),
+        ..Default::default()
+    };
     JobSpec {
         group: "lab".into(),
         targets: vec!["127.0.0.1".into()],
@@ -294,7 +306,10 @@ fn spooled(dir: &Path) -> Vec<PathBuf> {
 fn round_trip(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::new(backend, dir.path());
-    let agent_token = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "lan-1"]);
+    let agent_token = token(
+        &db,
+        &["--role", "agent", "--vantage", "lan", "--name", "lan-1"],
+    );
     let admin = token(&db, &["--role", "admin", "--name", "ops"]);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
@@ -330,9 +345,16 @@ fn round_trip(backend: Backend) {
     assert_eq!(row.claimed_by.as_deref(), Some("lan-1"));
     assert_eq!(open_ports(&row), vec![open], "only the listener is open");
     wait_for("the agent to log the job", Duration::from_secs(10), || {
-        agent.log.lock().unwrap().contains("job finished and delivered")
+        agent
+            .log
+            .lock()
+            .unwrap()
+            .contains("job finished and delivered")
     });
-    assert!(spooled(&spool).is_empty(), "delivered results leave the spool");
+    assert!(
+        spooled(&spool).is_empty(),
+        "delivered results leave the spool"
+    );
     let a = agents(&db);
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!((a[0].vantage.as_str(), a[0].jobs_done), ("lan", 1), "{a:?}");
@@ -386,8 +408,10 @@ fn killed_agent(backend: Backend) {
         killed_at.elapsed() >= Duration::from_secs(2),
         "not before the lease ran out"
     );
-    let by_name: std::collections::BTreeMap<String, i64> =
-        agents(&db).into_iter().map(|a| (a.name, a.jobs_done)).collect();
+    let by_name: std::collections::BTreeMap<String, i64> = agents(&db)
+        .into_iter()
+        .map(|a| (a.name, a.jobs_done))
+        .collect();
     assert_eq!(by_name.get("a"), Some(&0), "{by_name:?}");
     assert_eq!(by_name.get("b"), Some(&1), "{by_name:?}");
 }
@@ -403,18 +427,22 @@ fn spooled_while_server_down(backend: Backend) {
     let id = enqueue(&db, "lab", &slow_spec(open));
     let spool = dir.path().join("spool");
     let agent = start_agent(port, &t, &spool, "a");
-    wait_for("the agent to claim the job", Duration::from_secs(20), || {
-        job(&db, id).status == JobStatus::Claimed
-    });
+    wait_for(
+        "the agent to claim the job",
+        Duration::from_secs(20),
+        || job(&db, id).status == JobStatus::Claimed,
+    );
     drop(server);
     wait_for("the result to be spooled", Duration::from_secs(30), || {
         spooled(&spool).len() == 1
     });
     assert_ne!(job(&db, id).status, JobStatus::Done);
     let _server = start_server(dir.path(), &db, port);
-    wait_for("the spooled result to arrive", Duration::from_secs(60), || {
-        job(&db, id).status == JobStatus::Done
-    });
+    wait_for(
+        "the spooled result to arrive",
+        Duration::from_secs(60),
+        || job(&db, id).status == JobStatus::Done,
+    );
     wait_for("the spool to empty", Duration::from_secs(10), || {
         spooled(&spool).is_empty()
     });
@@ -423,7 +451,11 @@ fn spooled_while_server_down(backend: Backend) {
     assert!(open_ports(&row).contains(&open));
     assert_eq!(agents(&db)[0].jobs_done, 1, "delivered once");
     let log = agent.log.lock().unwrap().clone();
-    assert_eq!(log.matches("job finished and delivered").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("job finished and delivered").count(),
+        1,
+        "{log}"
+    );
 }
 
 #[test]
@@ -462,11 +494,24 @@ fn bad_arguments_exit_2_with_a_clear_message() {
     let spool = dir.path().join("spool");
     let good = format!("pw_{}", "a".repeat(64));
     let cases: [(&[&str], &str); 4] = [
-        (&["--server", "ftp://x", "--token", &good], "http:// or https://"),
-        (&["--server", "not a url", "--token", &good], "not a URL"),
-        (&["--server", "http://127.0.0.1:1", "--token", "secret"], "--token"),
         (
-            &["--server", "https://127.0.0.1:1", "--token", &good, "--ca", "/nonexistent/ca.pem"],
+            &["--server", "ftp://x", "--token", &good],
+            "http:// or https://",
+        ),
+        (&["--server", "not a url", "--token", &good], "not a URL"),
+        (
+            &["--server", "http://127.0.0.1:1", "--token", "secret"],
+            "--token",
+        ),
+        (
+            &[
+                "--server",
+                "https://127.0.0.1:1",
+                "--token",
+                &good,
+                "--ca",
+                "/nonexistent/ca.pem",
+            ],
             "--ca /nonexistent/ca.pem",
         ),
     ];
@@ -483,16 +528,39 @@ fn bad_arguments_exit_2_with_a_clear_message() {
     let port = free_port();
     let _server = start_server(dir.path(), &db, port);
     let url = format!("http://127.0.0.1:{port}");
-    let out = portwatch(&["agent", "--server", &url, "--token", &good, "--spool", spool.to_str().unwrap()]);
+    let out = portwatch(&[
+        "agent",
+        "--server",
+        &url,
+        "--token",
+        &good,
+        "--spool",
+        spool.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("refused the token"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refused the token"),
+        "{}",
+        stderr(&out)
+    );
     // Token creation: an agent token needs a vantage, other roles take none.
     let out = portwatch(&["token", "create", "--database", &db.url, "--role", "agent"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--vantage"), "{}", stderr(&out));
     let out = portwatch(&[
-        "token", "create", "--database", &db.url, "--role", "viewer", "--vantage", "lan",
+        "token",
+        "create",
+        "--database",
+        &db.url,
+        "--role",
+        "viewer",
+        "--vantage",
+        "lan",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("only for --role agent"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("only for --role agent"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -78,7 +78,8 @@ impl JobSpec {
 
     /// The scan options, checked as the configuration checks them.
     pub fn scan_options(&self) -> Result<ScanOptions, String> {
-        ScanOptions::from_raw(self.scan.clone()).map_err(|(key, message)| format!("{key}: {message}"))
+        ScanOptions::from_raw(self.scan.clone())
+            .map_err(|(key, message)| format!("{key}: {message}"))
     }
 }
 

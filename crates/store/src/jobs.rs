@@ -447,7 +447,9 @@ impl Store {
         let op = "read a scan job";
         let mut tx = self.read_tx(op).await?;
         let row = tx
-            .fetch_optional(&Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1")).bind(id))
+            .fetch_optional(
+                &Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1")).bind(id),
+            )
             .await
             .map_err(self.err(op))?;
         row.map(|r| self.job_row(&r, op)).transpose()
@@ -459,8 +461,10 @@ impl Store {
         let mut tx = self.read_tx(op).await?;
         let rows = tx
             .fetch_all(
-                &Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1"))
-                    .bind(i64::from(limit)),
+                &Sql::new(format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit)),
             )
             .await
             .map_err(self.err(op))?;

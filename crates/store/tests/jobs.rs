@@ -62,7 +62,10 @@ async fn concurrent_claimers_get_each_job_exactly_once(db: TestDb) -> Result<()>
     ensure!(seen.len() == 24 && distinct == queued, "{seen:?}");
     ensure!(!distinct.contains(&other));
     let row = s.job(seen[0]).await?.expect("the job exists");
-    ensure!(row.status == JobStatus::Claimed && row.attempt == 1, "{row:?}");
+    ensure!(
+        row.status == JobStatus::Claimed && row.attempt == 1,
+        "{row:?}"
+    );
     Ok(())
 }
 
@@ -79,7 +82,10 @@ async fn an_expired_lease_is_rescued_and_its_late_result_superseded(db: TestDb) 
     // The holder went silent: the lease ends, the rescuer queues it again.
     ensure!(s.jobs_rescue_expired(T0 + 1_600).await? == 1);
     ensure!(s.job(id).await?.expect("job").status == JobStatus::Queued);
-    let second = s.job_claim("lan", "a2", 1_000, T0 + 1_700).await?.expect("a job");
+    let second = s
+        .job_claim("lan", "a2", 1_000, T0 + 1_700)
+        .await?
+        .expect("a job");
     ensure!(second.id == id && second.attempt == 2 && second.token != first.token);
     ensure!(!s.job_renew(id, &first.token, 1_000, T0 + 1_800).await?);
     // The first attempt's late result is refused; the second's is the job's result.
@@ -96,7 +102,10 @@ async fn an_expired_lease_is_rescued_and_its_late_result_superseded(db: TestDb) 
     // A claim whose lease ran out is also taken by the next claimer without the rescuer.
     let (id2, _) = s.job_enqueue(&job("db", "lan"), T0).await?;
     let c1 = s.job_claim("lan", "a1", 1_000, T0).await?.expect("a job");
-    let c2 = s.job_claim("lan", "a2", 1_000, T0 + 1_001).await?.expect("a job");
+    let c2 = s
+        .job_claim("lan", "a2", 1_000, T0 + 1_001)
+        .await?
+        .expect("a job");
     ensure!(c1.id == id2 && c2.id == id2 && c2.attempt == 2);
     let late = s.job_fail(id2, 1, &c1.token, "boom", T0 + 1_100).await?;
     ensure!(late == Completion::Superseded);
@@ -107,8 +116,12 @@ async fn a_result_pushed_twice_is_already_accepted(db: TestDb) -> Result<()> {
     let s = db.open().await?;
     let (id, _) = s.job_enqueue(&job("web", "lan"), T0).await?;
     let c = s.job_claim("lan", "a1", 1_000, T0).await?.expect("a job");
-    let first = s.job_complete(id, 1, &c.token, &json!({"n": 1}), T0 + 10).await?;
-    let again = s.job_complete(id, 1, &c.token, &json!({"n": 2}), T0 + 20).await?;
+    let first = s
+        .job_complete(id, 1, &c.token, &json!({"n": 1}), T0 + 10)
+        .await?;
+    let again = s
+        .job_complete(id, 1, &c.token, &json!({"n": 2}), T0 + 20)
+        .await?;
     ensure!(first == Completion::Accepted && again == Completion::AlreadyAccepted);
     let row = s.job(id).await?.expect("job");
     ensure!(row.result == Some(json!({"n": 1})) && row.finished_at == Some(T0 + 10));
@@ -117,7 +130,9 @@ async fn a_result_pushed_twice_is_already_accepted(db: TestDb) -> Result<()> {
     let (id2, _) = s.job_enqueue(&job("db", "lan"), T0).await?;
     let c2 = s.job_claim("lan", "a1", 1_000, T0).await?.expect("a job");
     ensure!(s.jobs_rescue_expired(T0 + 5_000).await? == 1);
-    let late = s.job_complete(id2, 1, &c2.token, &json!({}), T0 + 6_000).await?;
+    let late = s
+        .job_complete(id2, 1, &c2.token, &json!({}), T0 + 6_000)
+        .await?;
     ensure!(late == Completion::Accepted, "{late:?}");
     Ok(())
 }
@@ -152,7 +167,11 @@ async fn enqueueing_a_live_job_again_finds_it(db: TestDb) -> Result<()> {
     let id = *ids.iter().next().expect("one id");
     let c = s.job_claim("lan", "a1", 1_000, T0).await?.expect("a job");
     ensure!(c.id == id);
-    ensure!(s.job_fail(id, 1, &c.token, "cannot resolve", T0 + 1).await? == Completion::Accepted);
+    ensure!(
+        s.job_fail(id, 1, &c.token, "cannot resolve", T0 + 1)
+            .await?
+            == Completion::Accepted
+    );
     let row = s.job(id).await?.expect("job");
     ensure!(row.status == JobStatus::Failed && row.error.as_deref() == Some("cannot resolve"));
     let (next, created) = s.job_enqueue(&job("web", "lan"), T0 + 2).await?;
@@ -192,12 +211,20 @@ async fn agents_are_listed_with_their_heartbeat_and_jobs_done(db: TestDb) -> Res
     };
     s.agent_seen(&seen(None), T0).await?;
     let (id, _) = s.job_enqueue(&job("web", "lan"), T0).await?;
-    let c = s.job_claim("lan", "lan-1", 1_000, T0).await?.expect("a job");
+    let c = s
+        .job_claim("lan", "lan-1", 1_000, T0)
+        .await?
+        .expect("a job");
     s.agent_seen(&seen(Some(id)), T0 + 100).await?;
     let agents = s.agents().await?;
-    ensure!(agents.len() == 1 && agents[0].current_job == Some(id), "{agents:?}");
-    s.job_complete(id, 1, &c.token, &json!({}), T0 + 200).await?;
-    s.job_complete(id, 1, &c.token, &json!({}), T0 + 300).await?;
+    ensure!(
+        agents.len() == 1 && agents[0].current_job == Some(id),
+        "{agents:?}"
+    );
+    s.job_complete(id, 1, &c.token, &json!({}), T0 + 200)
+        .await?;
+    s.job_complete(id, 1, &c.token, &json!({}), T0 + 300)
+        .await?;
     let a = &s.agents().await?[0];
     ensure!(a.jobs_done == 1 && a.current_job.is_none(), "{a:?}");
     ensure!(a.first_seen_at == T0 && a.last_seen_at == T0 + 100 && a.vantage == "lan");
@@ -206,12 +233,18 @@ async fn agents_are_listed_with_their_heartbeat_and_jobs_done(db: TestDb) -> Res
 
 async fn agent_tokens_are_bound_to_a_vantage(db: TestDb) -> Result<()> {
     let s: Store = db.open().await?;
-    let id = s.create_token_for("lan-agent", "agent", Some("lan"), "h1").await?;
+    let id = s
+        .create_token_for("lan-agent", "agent", Some("lan"), "h1")
+        .await?;
     let row = s.find_token("h1").await?.expect("the token");
     ensure!(row.id == id && row.role == "agent" && row.vantage.as_deref() == Some("lan"));
     // The database refuses an agent token without a vantage, and a vantage on another role.
     ensure!(s.create_token_for("x", "agent", None, "h2").await.is_err());
-    ensure!(s.create_token_for("x", "viewer", Some("lan"), "h3").await.is_err());
+    ensure!(
+        s.create_token_for("x", "viewer", Some("lan"), "h3")
+            .await
+            .is_err()
+    );
     ensure!(s.create_token("v", "viewer", "h4").await.is_ok());
     Ok(())
 }

@@ -25,20 +25,20 @@ pub fn layers(app: Router) -> Router {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
     app.layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
-        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(header(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ))
-        .layer(header(
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=()",
-        ))
-        .layer(header(header::CACHE_CONTROL, "no-store"))
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ))
+    .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+    .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+    .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+    .layer(header(header::REFERRER_POLICY, "no-referrer"))
+    .layer(header(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    ))
+    .layer(header(
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    ))
+    .layer(header(header::CACHE_CONTROL, "no-store"))
 }

@@ -93,9 +93,7 @@ impl AppState {
                 token_touched: Mutex::new(HashMap::new()),
                 hosts: tokio::sync::Mutex::new(None),
                 agent_lease_ms: std::sync::atomic::AtomicI64::new(AGENT_LEASE.as_millis() as i64),
-                agent_poll_ms: std::sync::atomic::AtomicU64::new(
-                    AGENT_POLL_WAIT.as_millis() as u64
-                ),
+                agent_poll_ms: std::sync::atomic::AtomicU64::new(AGENT_POLL_WAIT.as_millis() as u64),
                 stopping: tokio_util::sync::CancellationToken::new(),
             }),
         }

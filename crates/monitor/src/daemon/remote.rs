@@ -43,9 +43,9 @@ fn failure(op: &str, message: impl Into<String>) -> portwatch_scan::ScanError {
 /// A wait as people write it: `5m`, `90s`, `1500ms`.
 fn human(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 60_000 == 0 {
+    if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -94,7 +94,10 @@ impl Daemon {
                             failure(&op, format!("job {id} is done but has no result"))
                         })?;
                         let result: JobResult = serde_json::from_value(result).map_err(|e| {
-                            failure(&op, format!("job {id} has a result this build cannot read: {e}"))
+                            failure(
+                                &op,
+                                format!("job {id} has a result this build cannot read: {e}"),
+                            )
                         })?;
                         return Ok(result.into_group_scan(&group.name, id));
                     }
@@ -173,7 +176,11 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move {
                 loop {
-                    if let Some(c) = store.job_claim("lan", "a1", 10_000, now_ms()).await.unwrap() {
+                    if let Some(c) = store
+                        .job_claim("lan", "a1", 10_000, now_ms())
+                        .await
+                        .unwrap()
+                    {
                         let spec: JobSpec = serde_json::from_value(c.spec.clone()).unwrap();
                         let scan = runner::scan_job(&spec).await.unwrap();
                         let result = serde_json::to_value(JobResult::from(&scan)).unwrap();

@@ -231,12 +231,7 @@ pub async fn poll(
         let queued = store.job_queued_wait(POLL_EVERY);
         tokio::pin!(queued);
         if let Some(claim) = store
-            .job_claim(
-                &agent.vantage,
-                &name,
-                state.agent_lease_ms(),
-                now_ms(),
-            )
+            .job_claim(&agent.vantage, &name, state.agent_lease_ms(), now_ms())
             .await?
         {
             seen.current_job = Some(claim.id);

@@ -99,7 +99,10 @@ pub async fn create_agent(
 /// and `.`, starting with a letter or digit.
 pub fn valid_vantage(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))

@@ -78,9 +78,9 @@ fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig> {
                 bail!("--ca {}: no certificate in it", path.display());
             }
             for c in certs {
-                roots
-                    .add(c)
-                    .with_context(|| format!("--ca {}: a certificate cannot be used", path.display()))?;
+                roots.add(c).with_context(|| {
+                    format!("--ca {}: a certificate cannot be used", path.display())
+                })?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
@@ -98,8 +98,9 @@ fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig> {
 impl Server {
     /// Checks the URL, token and CA file, and builds the client.
     pub fn new(url: &str, token: &str, ca: Option<&Path>, name: &str) -> Result<Self> {
-        let mut base = reqwest::Url::parse(url.trim())
-            .with_context(|| format!("--server '{url}': not a URL (e.g. https://portwatch.example:8080)"))?;
+        let mut base = reqwest::Url::parse(url.trim()).with_context(|| {
+            format!("--server '{url}': not a URL (e.g. https://portwatch.example:8080)")
+        })?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             bail!("--server '{url}': the URL must start with http:// or https:// and name a host");
         }
@@ -112,7 +113,9 @@ impl Server {
         }
         let token = token.trim();
         if !well_formed(token) {
-            bail!("--token: not a portwatch token (pw_ followed by 64 hex digits; create one with `portwatch token create --role agent --vantage NAME`)");
+            bail!(
+                "--token: not a portwatch token (pw_ followed by 64 hex digits; create one with `portwatch token create --role agent --vantage NAME`)"
+            );
         }
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config(ca)?)
@@ -163,9 +166,7 @@ impl Server {
             Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
                 let status = r.status();
                 let text = error_text(r).await;
-                Answer::Refused(format!(
-                    "the server refused the token ({status}): {text}"
-                ))
+                Answer::Refused(format!("the server refused the token ({status}): {text}"))
             }
             Ok(r) => Answer::Ok(r),
         }
@@ -178,7 +179,10 @@ impl Server {
             "current_job": current_job,
             "name": &*self.name,
         });
-        let r = match self.send(reqwest::Method::POST, "api/v1/agent/poll", &body).await {
+        let r = match self
+            .send(reqwest::Method::POST, "api/v1/agent/poll", &body)
+            .await
+        {
             Answer::Ok(r) => r,
             Answer::Refused(m) => return Answer::Refused(m),
             Answer::Retry(m) => return Answer::Retry(m),
@@ -229,9 +233,15 @@ impl Server {
         match status {
             StatusCode::OK | StatusCode::CONFLICT => match r.json::<Pushed>().await {
                 Ok(p) => Answer::Ok(p.status),
-                Err(e) => Answer::Retry(format!("the server's answer cannot be read: {}", causes(&e))),
+                Err(e) => Answer::Retry(format!(
+                    "the server's answer cannot be read: {}",
+                    causes(&e)
+                )),
             },
-            s if s.is_client_error() && s != StatusCode::REQUEST_TIMEOUT && s != StatusCode::TOO_MANY_REQUESTS => {
+            s if s.is_client_error()
+                && s != StatusCode::REQUEST_TIMEOUT
+                && s != StatusCode::TOO_MANY_REQUESTS =>
+            {
                 let text = error_text(r).await;
                 tracing::error!(job = item.id, attempt = item.attempt, status = %s, error = %text, "the server refused a result for good; it is dropped");
                 Answer::Ok(format!("refused ({s})"))

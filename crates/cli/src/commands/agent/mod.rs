@@ -22,7 +22,12 @@ pub struct AgentArgs {
     #[arg(long, value_name = "URL")]
     pub server: String,
     /// An agent token (`portwatch token create --role agent --vantage NAME`).
-    #[arg(long, env = "PORTWATCH_AGENT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PORTWATCH_AGENT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: String,
     /// Trust only the CA certificates in this PEM file for the server (default: the system's roots).
     #[arg(long, value_name = "FILE")]

@@ -59,8 +59,7 @@ impl Spool {
         f.write_all(&text)
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
         std::fs::File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .with_context(|| format!("cannot sync {}", self.dir.display()))?;
