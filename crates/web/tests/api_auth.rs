@@ -15,7 +15,64 @@ both_backends!(
     session_cookies_need_csrf_and_integrity,
     login_then_docs_with_the_session,
     the_document_lists_every_route,
+    agent_tokens_reach_only_the_agent_endpoints,
 );
+
+/// An agent token is refused (403) by every route but the agent endpoints, and opens no
+/// dashboard session; on the agent endpoints it is heard (a heartbeat is recorded).
+async fn agent_tokens_reach_only_the_agent_endpoints(db: TestDb) -> Result<()> {
+    let api = Api::start(db, true).await?;
+    let (agent, _) = portwatch_web::auth::tokens::create_agent(&api.store, "lan-1", "lan").await?;
+    for (method, template) in ROUTES {
+        if template.starts_with("/api/v1/agent/") {
+            continue;
+        }
+        let path = api.fill(template);
+        let body = api.body_for(method, template);
+        let (status, answer) = api
+            .send(method, &path, Some(&agent), &[], body.as_ref())
+            .await?;
+        ensure!(
+            status == StatusCode::FORBIDDEN && error_of(&answer).contains("agent endpoints"),
+            "agent {method} {path}: {status} {answer}"
+        );
+    }
+    let heartbeat = serde_json::json!({"version": "9.9", "current_job": 5});
+    let (status, answer) = api
+        .send(
+            "post",
+            "/api/v1/agent/poll",
+            Some(&agent),
+            &[],
+            Some(&heartbeat),
+        )
+        .await?;
+    ensure!(status == StatusCode::NO_CONTENT, "{status} {answer}");
+    let agents = api.store.agents().await?;
+    ensure!(
+        agents.len() == 1
+            && agents[0].vantage == "lan"
+            && agents[0].version == "9.9"
+            && agents[0].current_job == Some(5),
+        "{agents:?}"
+    );
+    let listed = api.ok("/api/v1/agents").await?;
+    ensure!(listed["items"][0]["name"] == "lan-1", "{listed}");
+    let form = [("token", agent.as_str())];
+    let signed_in = api
+        .client
+        .post(format!("{}/login", api.base))
+        .form(&form)
+        .send()
+        .await?;
+    ensure!(
+        signed_in.status() == StatusCode::UNAUTHORIZED
+            && signed_in.headers().get("set-cookie").is_none(),
+        "an agent token opens no session: {}",
+        signed_in.status()
+    );
+    Ok(())
+}
 
 async fn every_route_needs_a_token(db: TestDb) -> Result<()> {
     let api = Api::start(db, true).await?;

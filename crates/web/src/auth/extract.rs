@@ -191,7 +191,8 @@ impl FromRequestParts<AppState> for AgentUser {
                 vantage,
             }),
             _ => Err(ApiError::forbidden(
-                "the agent endpoints need an agent token (portwatch token create --role agent --vantage NAME)",
+                "the agent endpoints need an agent token, not a viewer or admin token \
+                 (portwatch token create --role agent --vantage NAME)",
             )),
         }
     }

@@ -711,6 +711,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/alerts"),
     ("get", "/api/v1/policies"),
     ("get", "/api/v1/ports/{port}"),
+    ("get", "/api/v1/agents"),
+    ("post", "/api/v1/agent/poll"),
+    ("post", "/api/v1/agent/jobs/{id}/renew"),
+    ("put", "/api/v1/agent/jobs/{id}/attempts/{attempt}"),
     ("get", "/api/openapi.json"),
     ("get", "/api/docs/"),
 ];
@@ -723,11 +727,12 @@ impl Api {
             .replace("{id}", &self.seed.first.0.to_string())
             .replace("{key}", &enc(KEY_445))
             .replace("{port}", "445")
+            .replace("{attempt}", "1")
     }
 
-    /// A valid body for a POST route (None for GET).
+    /// A valid body for a POST or PUT route (None for GET).
     pub fn body_for(&self, method: &str, template: &str) -> Option<Value> {
-        (method == "post").then(|| {
+        (method == "post" || method == "put").then(|| {
             if template.ends_with("/silence") {
                 json!({"for": "1h"})
             } else if template.ends_with("/scans") {
@@ -750,6 +755,7 @@ impl Api {
         let url = format!("{}{path}", self.base);
         let mut req = match method {
             "post" => self.client.post(url),
+            "put" => self.client.put(url),
             _ => self.client.get(url),
         };
         if let Some(t) = token {
