@@ -100,6 +100,10 @@ struct Server {
 }
 
 fn start_server(dir: &Path, db: &Db, port: u16) -> Server {
+    start_server_with(dir, db, port, &[])
+}
+
+fn start_server_with(dir: &Path, db: &Db, port: u16, extra: &[&str]) -> Server {
     let config = dir.join("pw.toml");
     std::fs::write(
         &config,
@@ -114,6 +118,7 @@ fn start_server(dir: &Path, db: &Db, port: u16) -> Server {
         .args(["run", "--config", config.to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database", &db.url, "--agent-lease", LEASE])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -149,9 +154,14 @@ struct Agent {
 }
 
 fn start_agent(port: u16, token: &str, spool: &Path, name: &str) -> Agent {
+    start_agent_at(&format!("http://127.0.0.1:{port}"), token, spool, name, &[])
+}
+
+fn start_agent_at(url: &str, token: &str, spool: &Path, name: &str, extra: &[&str]) -> Agent {
     let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
-        .args(["agent", "--server", &format!("http://127.0.0.1:{port}")])
+        .args(["agent", "--server", url])
         .args(["--token", token, "--name", name])
+        .args(extra)
         .args(["--spool", spool.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -455,6 +465,126 @@ fn spooled_while_server_down(backend: Backend) {
         log.matches("job finished and delivered").count(),
         1,
         "{log}"
+    );
+}
+
+/// (As in web_serve.rs.) A CA and a server certificate for 127.0.0.1 signed by it (`openssl`): `<name>-ca.pem`,
+/// and `cert.pem`/`key.pem` (overwritten each time) in `dir`.
+fn make_pki(dir: &std::path::Path, name: &str) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca, ca_key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=portwatch test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+}
+
+/// Over HTTPS the agent verifies the server's certificate: against the system's roots a
+/// certificate from a private CA is refused (the agent keeps retrying, the job stays queued);
+/// with `--ca` naming that CA the job is done.
+#[test]
+fn tls_verifies_the_server_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path(), "lab");
+    let db = Db::new(Backend::Sqlite, dir.path());
+    let t = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
+    let port = free_port();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let _server = start_server_with(
+        dir.path(),
+        &db,
+        port,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let id = enqueue(&db, "lab", &spec(vec![free_port()], None));
+    let url = format!("https://127.0.0.1:{port}");
+    let untrusting = start_agent_at(&url, &t, &dir.path().join("s1"), "a", &[]);
+    wait_for("a certificate error", Duration::from_secs(20), || {
+        untrusting.log.lock().unwrap().contains("certificate")
+    });
+    assert_eq!(job(&db, id).status, JobStatus::Queued);
+    drop(untrusting);
+    let ca = dir.path().join("lab-ca.pem");
+    let _trusting = start_agent_at(
+        &url,
+        &t,
+        &dir.path().join("s2"),
+        "a",
+        &["--ca", ca.to_str().unwrap()],
+    );
+    wait_for(
+        "the job to be done over HTTPS",
+        Duration::from_secs(30),
+        || job(&db, id).status == JobStatus::Done,
     );
 }
 
