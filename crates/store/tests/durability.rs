@@ -113,14 +113,14 @@ async fn newer_schema_is_refused_untouched(db: TestDb) -> Result<()> {
             e,
             Err(StoreError::NewerSchema {
                 found: 9999,
-                known: 3,
+                known: 6,
                 ..
             })
         ),
         "{e:?}"
     );
     ensure!(
-        msg.contains("was written by a newer portwatch (schema 9999, this build knows up to 3)"),
+        msg.contains("was written by a newer portwatch (schema 9999, this build knows up to 6)"),
         "{msg}"
     );
     ensure!(db.counts().await? == before);
