@@ -265,3 +265,37 @@ async fn stylesheet_is_served_and_security_headers_hold() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn overview_lists_agents_once_one_was_heard_from() -> Result<()> {
+    let server = fixture(false).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (_, before) = get(&server, &cookie, "/").await?;
+    assert!(!before.contains("id=\"agents-h\""), "no agent, no section");
+    let seen = portwatch_store::AgentSeen {
+        name: "lan-<1>",
+        vantage: "lan",
+        token_id: 1,
+        version: "0.1.0",
+        addr: "10.9.0.7",
+        current_job: Some(42),
+    };
+    server.store.agent_seen(&seen, 1_800_000_000_000).await?;
+    let (status, html) = get(&server, &cookie, "/").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_plain_accessible_html("/", &html);
+    let section = html
+        .split("id=\"agents-h\"")
+        .nth(1)
+        .expect("an agents section");
+    for fact in [
+        "lan-&#60;1&#62;",
+        "<td>lan</td>",
+        "0.1.0",
+        "10.9.0.7",
+        "<td>42</td>",
+    ] {
+        assert!(section.contains(fact), "missing {fact}: {section}");
+    }
+    Ok(())
+}
