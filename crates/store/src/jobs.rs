@@ -228,10 +228,11 @@ impl Store {
         Ok((id, new))
     }
 
-    /// Waits until a job is queued through a store of this process, or `timeout` passes.
-    /// Another process's jobs wake nobody: poll [`Store::job_claim`] too.
-    pub async fn job_queued_wait(&self, timeout: std::time::Duration) {
-        let _ = tokio::time::timeout(timeout, self.inner.jobs_queued.notified()).await;
+    /// Resolves when a job is next queued through a store of this process (it counts from
+    /// this call, before the future is first awaited). Another process's jobs wake nobody:
+    /// poll [`Store::job_claim`] too.
+    pub fn job_queued(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        self.inner.jobs_queued.notified()
     }
 
     /// Claims the oldest job of `vantage` that is queued (or claimed with an expired lease)

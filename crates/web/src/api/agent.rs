@@ -228,7 +228,8 @@ pub async fn poll(
     }
     let deadline = tokio::time::Instant::now() + state.agent_poll_wait();
     loop {
-        let queued = store.job_queued_wait(POLL_EVERY);
+        // Armed before the claim, so a job queued in between wakes this poll.
+        let queued = store.job_queued();
         tokio::pin!(queued);
         if let Some(claim) = store
             .job_claim(&agent.vantage, &name, state.agent_lease_ms(), now_ms())
@@ -245,7 +246,7 @@ pub async fn poll(
         }
         tokio::select! {
             () = &mut queued => {}
-            () = tokio::time::sleep(left) => {}
+            () = tokio::time::sleep(left.min(POLL_EVERY)) => {}
             () = state.stopping().cancelled() => return Ok(StatusCode::NO_CONTENT.into_response()),
         }
     }
