@@ -46,7 +46,7 @@ pub fn pg_db_url(name: &str) -> String {
 }
 
 /// Every table of the schema, for row counts.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 10] = [
     "scans",
     "hosts",
     "target_sets",
@@ -55,6 +55,8 @@ pub const TABLES: [&str; 8] = [
     "outbox",
     "alert_states",
     "api_tokens",
+    "jobs",
+    "agents",
 ];
 
 /// Runs each named `async fn(TestDb) -> anyhow::Result<()>` on SQLite and on PostgreSQL.
