@@ -326,4 +326,7 @@ pub struct PruneReport {
     pub scans: u64,
     /// Target sets no scan refers to any more.
     pub target_sets: u64,
+    /// Scan jobs applied or failed before the cutoff.
+    #[serde(default)]
+    pub jobs: u64,
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 impl Store {
     /// Deletes spans that ended before now − `keep`, then finished scans older than that which
     /// no remaining span or host refers to, then target sets no scan uses. Current spans, and
-    /// the scans they start from, are never touched.
+    /// the scans they start from, are never touched. Scan jobs applied or failed before the
+    /// cutoff go too; live ones (queued, claimed, done) stay.
     pub async fn prune(&self, keep: Duration) -> Result<PruneReport> {
         let op = "prune old history";
         let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
@@ -46,11 +47,22 @@ impl Store {
             ))
             .await
             .map_err(self.err(op))?;
+        let jobs = tx
+            .execute(
+                &Sql::new(
+                    "DELETE FROM jobs WHERE status IN ('applied', 'failed') \
+                     AND COALESCE(finished_at, created_at) < $1",
+                )
+                .bind(cutoff),
+            )
+            .await
+            .map_err(self.err(op))?;
         tx.commit().await.map_err(self.err(op))?;
         Ok(PruneReport {
             spans,
             scans,
             target_sets,
+            jobs,
         })
     }
 }

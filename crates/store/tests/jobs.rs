@@ -19,7 +19,25 @@ both_backends!(
     a_recorded_observation_marks_its_job_applied,
     agents_are_listed_with_their_heartbeat_and_jobs_done,
     agent_tokens_are_bound_to_a_vantage,
+    pruning_forgets_finished_jobs_only,
 );
+
+async fn pruning_forgets_finished_jobs_only(db: TestDb) -> Result<()> {
+    let s = db.open().await?;
+    let (failed, _) = s.job_enqueue(&job("a", "lan"), T0).await?;
+    let c = s.job_claim("lan", "x", 1_000, T0).await?.expect("a job");
+    s.job_fail(failed, c.attempt, &c.token, "boom", T0 + 1)
+        .await?;
+    let (queued, _) = s.job_enqueue(&job("b", "lan"), T0).await?;
+    // T0 lies years ahead of now: a keep of zero is "before now" for none of them.
+    ensure!(s.prune(std::time::Duration::ZERO).await?.jobs == 0);
+    db.exec("UPDATE jobs SET created_at = 1, finished_at = 2")
+        .await?;
+    let r = s.prune(std::time::Duration::from_secs(1)).await?;
+    ensure!(r.jobs == 1, "{r:?}");
+    ensure!(s.job(failed).await?.is_none() && s.job(queued).await?.is_some());
+    Ok(())
+}
 
 const T0: i64 = 1_800_000_000_000;
 
