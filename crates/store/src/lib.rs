@@ -29,7 +29,7 @@ mod transfer;
 pub use db::Dialect;
 pub use error::{Result, StoreError};
 pub use model::{
-    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, HostOutcome, HostRow,
+    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, HostOutcome, HostRow, LOCAL_VANTAGE,
     NewOutboxMessage, NewScan, OutboxClaim, OutboxRow, PortSnapshot, PruneReport, ScanCounts,
     ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange, SpanRow,
 };

@@ -348,6 +348,7 @@ pub fn run_watch(args: WatchArgs) -> Result<u8> {
                 allowed_open: args.allowed_open.as_ref().map(|a| vec![a.clone()]),
                 expected_open: one(&args.expected_open),
                 severity: args.severity.clone(),
+                ..Default::default()
             }),
             ..Default::default()
         },
@@ -464,6 +465,7 @@ pub fn run_notify_test(config_path: &Path) -> Result<u8> {
             key: format!("test|{now}"),
             kind: portwatch_monitor::notify::AlertKind::Test,
             group: "test".into(),
+            vantage: "local".into(),
             host: "127.0.0.1".parse()?,
             hostname: None,
             port: Some(445),

@@ -7,6 +7,7 @@ mod clock;
 mod delivery;
 mod payload;
 mod process;
+mod remote;
 mod schedule;
 
 use crate::alerts::{AlertBook, AlertRules, Entry, decode_entry, encode_entry};
