@@ -535,11 +535,31 @@ mod tests {
             vantage: "internet".into(),
             ..coverage(&[445])
         };
-        let d = book.observe("g", &[from("internet", finding(445))], &from_internet, &rules, 0, false);
-        assert_eq!(d.messages[0].key, "g|10.0.0.5|445/tcp|MustBeClosed|from:internet");
+        let d = book.observe(
+            "g",
+            &[from("internet", finding(445))],
+            &from_internet,
+            &rules,
+            0,
+            false,
+        );
+        assert_eq!(
+            d.messages[0].key,
+            "g|10.0.0.5|445/tcp|MustBeClosed|from:internet"
+        );
         // lan sees 445 open too: a second entry, its own message.
-        let d = book.observe("g", &[from("lan", finding(445))], &from_lan, &rules, 1, false);
-        assert_eq!(d.messages[0].key, "g|10.0.0.5|445/tcp|MustBeClosed|from:lan");
+        let d = book.observe(
+            "g",
+            &[from("lan", finding(445))],
+            &from_lan,
+            &rules,
+            1,
+            false,
+        );
+        assert_eq!(
+            d.messages[0].key,
+            "g|10.0.0.5|445/tcp|MustBeClosed|from:lan"
+        );
         assert_eq!(book.entries.len(), 2);
         // lan sees it closed: only lan's entry resolves; what internet saw stays.
         let d = book.observe("g", &[], &from_lan, &rules, 2, false);
@@ -552,7 +572,17 @@ mod tests {
         assert!(d.messages.is_empty() && book.entries.len() == 1);
         // A reprobe goes back to the vantage that saw the change.
         let slow = AlertRules::default();
-        let d = book.observe("h", &[Finding { group: "h".into(), ..from("lan", finding(22)) }], &from_lan, &slow, 4, false);
+        let d = book.observe(
+            "h",
+            &[Finding {
+                group: "h".into(),
+                ..from("lan", finding(22))
+            }],
+            &from_lan,
+            &slow,
+            4,
+            false,
+        );
         assert_eq!(d.reprobes[0].vantage, "lan");
     }
 

@@ -394,12 +394,7 @@ async fn each_vantage_of_a_group_is_its_own_observation() {
     let receiver = Receiver::start().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let text = config(
-        port,
-        &receiver,
-        "",
-        "vantages = [\"local\", \"internet\"]",
-    );
+    let text = config(port, &receiver, "", "vantages = [\"local\", \"internet\"]");
     let mut run = start(&text, async |_| {}).await;
     assert!(run.daemon.scan_now("g").await);
     // From internet no agent runs: that observation fails with a reason naming the vantage,
@@ -425,7 +420,11 @@ async fn each_vantage_of_a_group_is_its_own_observation() {
     assert_eq!(keys, [&format!("g|127.0.0.1|{port}/tcp|MustBeClosed")]);
     let scans = run.daemon.store().scans(10, None).await.unwrap();
     let internet: Vec<_> = scans.iter().filter(|s| s.vantage == "internet").collect();
-    assert_eq!(internet.len(), 1, "the confirmation only re-probes from local");
+    assert_eq!(
+        internet.len(),
+        1,
+        "the confirmation only re-probes from local"
+    );
     assert_eq!(internet[0].status, ScanStatus::Failed);
     assert!(
         internet[0]

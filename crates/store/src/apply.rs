@@ -40,9 +40,7 @@ impl Store {
         let plan = plan(outcome)?;
         let mut tx = self.write_tx(OP, WriteKind::History).await?;
         let scan_row = tx
-            .fetch_optional(
-                &Sql::new("SELECT status, vantage FROM scans WHERE id = $1").bind(id.0),
-            )
+            .fetch_optional(&Sql::new("SELECT status, vantage FROM scans WHERE id = $1").bind(id.0))
             .await
             .map_err(self.err(OP))?;
         let (status, vantage) = match scan_row {

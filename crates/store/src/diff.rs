@@ -379,7 +379,11 @@ mod tests {
         let Ok(p) = p else {
             panic!("plan failed");
         };
-        let d = diff(&p, vec![span(1, 22), span(2, 80), span(3, 8080)], &Prior::default());
+        let d = diff(
+            &p,
+            vec![span(1, 22), span(2, 80), span(3, 8080)],
+            &Prior::default(),
+        );
         assert_eq!(d.close, vec![2]);
         assert_eq!(d.open.len(), 1);
         assert_eq!(d.open[0].port, 443);

@@ -620,7 +620,11 @@ async fn vantages_keep_apart_and_only_probed_ports_open(db: TestDb) -> Result<()
         &outcome(
             &[(A, true)],
             &[22, 443, 445, 8080],
-            vec![port(A, 22, "open"), port(A, 443, "open"), port(A, 8080, "open")],
+            vec![
+                port(A, 22, "open"),
+                port(A, 443, "open"),
+                port(A, 8080, "open"),
+            ],
         ),
     )
     .await?;
@@ -630,7 +634,12 @@ async fn vantages_keep_apart_and_only_probed_ports_open(db: TestDb) -> Result<()
         .map(|c| (c.port, c.covered_before, c.opened()))
         .collect();
     ensure!(
-        changes == vec![(443, false, false), (445, true, false), (8080, false, false)],
+        changes
+            == vec![
+                (443, false, false),
+                (445, true, false),
+                (8080, false, false)
+            ],
         "{changes:?}"
     );
     // 445 opens again from lan: probed before, so it opened.
@@ -669,11 +678,18 @@ async fn vantages_keep_apart_and_only_probed_ports_open(db: TestDb) -> Result<()
         r5.opened == 1 && r5.changed.len() == 1 && r5.changed[0].opened(),
         "{r5:?}"
     );
-    let history = store.history_from(A.parse()?, Some("internet"), None).await?;
+    let history = store
+        .history_from(A.parse()?, Some("internet"), None)
+        .await?;
     let ports: Vec<u16> = history.iter().map(|s| s.port).collect();
     ensure!(ports == vec![22, 445], "{ports:?}");
     ensure!(store.history(A.parse()?, None).await?.len() == 7);
     // The local row was never made: `host` finds the first vantage by name.
-    ensure!(store.host(A.parse()?).await?.is_some_and(|h| h.vantage == "internet"));
+    ensure!(
+        store
+            .host(A.parse()?)
+            .await?
+            .is_some_and(|h| h.vantage == "internet")
+    );
     Ok(())
 }

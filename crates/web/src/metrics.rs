@@ -205,7 +205,11 @@ fn vantage_named(known: &[Vantage], name: &str) -> Vantage {
         .iter()
         .find(|v| v.name == name)
         .cloned()
-        .or_else(|| portwatch_monitor::config::vantage::Known::default().get(name).ok())
+        .or_else(|| {
+            portwatch_monitor::config::vantage::Known::default()
+                .get(name)
+                .ok()
+        })
         .unwrap_or_else(|| Vantage {
             name: name.to_string(),
             reach: portwatch_monitor::config::Reach::Address,

@@ -118,11 +118,20 @@ mod tests {
         let text = format!("{}{uncommented}", &EXAMPLE[..start]);
         let s = parse(&text, &PathBuf::from("example.toml")).unwrap();
         let names: Vec<&str> = s.groups.iter().map(|g| g.name.as_str()).collect();
-        assert_eq!(names, ["this-machine", "file-servers", "web-servers", "office"]);
+        assert_eq!(
+            names,
+            ["this-machine", "file-servers", "web-servers", "office"]
+        );
         let office = &s.groups[3];
         let lan = office.policy_for("lan");
         assert!(!lan.must_be_closed.tcp.contains(&445));
-        assert!(office.policy_for("internet").must_be_closed.tcp.contains(&445));
+        assert!(
+            office
+                .policy_for("internet")
+                .must_be_closed
+                .tcp
+                .contains(&445)
+        );
         assert!(s.groups[1..].iter().all(|g| g.source == Source::Scan));
     }
 
@@ -312,34 +321,51 @@ mod tests {
         assert!(e.contains("'dmz'") && e.contains("[vantage.dmz]"), "{e}");
         // A bad name.
         let e = err(&format!("{group}vantages = [\"LAN\"]\n{policy}"));
-        assert!(e.starts_with("pw.toml:4:13:") && e.contains("lowercase"), "{e}");
+        assert!(
+            e.starts_with("pw.toml:4:13:") && e.contains("lowercase"),
+            "{e}"
+        );
         // Twice.
         let e = err(&format!("{group}vantages = [\"lan\", \"lan\"]\n{policy}"));
         assert!(e.starts_with("pw.toml:4:") && e.contains("twice"), "{e}");
         // Empty.
         let e = err(&format!("{group}vantages = []\n{policy}"));
-        assert!(e.starts_with("pw.toml:4:12:") && e.contains("at least one"), "{e}");
+        assert!(
+            e.starts_with("pw.toml:4:12:") && e.contains("at least one"),
+            "{e}"
+        );
         // A `from` table for a vantage the group is not scanned from.
         let e = err(&format!(
             "{group}vantages = [\"lan\"]\n{policy}[group.policy.from.internet]\nallow = [\"22\"]\n"
         ));
         assert!(e.starts_with("pw.toml:7:20:"), "{e}");
-        assert!(e.contains("policy.from.internet") && e.contains("not observed from"), "{e}");
+        assert!(
+            e.contains("policy.from.internet") && e.contains("not observed from"),
+            "{e}"
+        );
         // Without `vantages`, only `local` has a `from` table.
-        let e = err(&format!("{group}{policy}[group.policy.from.lan]\nallow = [\"22\"]\n"));
+        let e = err(&format!(
+            "{group}{policy}[group.policy.from.lan]\nallow = [\"22\"]\n"
+        ));
         assert!(e.starts_with("pw.toml:6:20:"), "{e}");
         // A local group has no other vantage.
         let e = err(
             "[[group]]\nname = \"me\"\nsource = \"local\"\nvantages = [\"internet\"]\n[group.policy]\nmust_be_closed = [\"risky\"]\n",
         );
-        assert!(e.starts_with("pw.toml:4:13:") && e.contains("socket"), "{e}");
+        assert!(
+            e.starts_with("pw.toml:4:13:") && e.contains("socket"),
+            "{e}"
+        );
         // Declared vantages: a reach is required and known, built-in names are taken.
         let e = err(&format!("[vantage.dmz]\n{group}{policy}"));
         assert!(e.starts_with("pw.toml:1:10:") && e.contains("reach"), "{e}");
         let e = err(&format!("[vantage.dmz]\nreach = \"mars\"\n{group}{policy}"));
         assert!(e.starts_with("pw.toml:1:10:") && e.contains("mars"), "{e}");
         let e = err(&format!("[vantage.lan]\nreach = \"lan\"\n{group}{policy}"));
-        assert!(e.starts_with("pw.toml:1:10:") && e.contains("built in"), "{e}");
+        assert!(
+            e.starts_with("pw.toml:1:10:") && e.contains("built in"),
+            "{e}"
+        );
         // Unknown keys in a `from` table are caught by the schema, with a position.
         let e = err(&format!(
             "{group}vantages = [\"lan\"]\n{policy}[group.policy.from.lan]\nalow = [\"22\"]\n"
@@ -349,6 +375,9 @@ mod tests {
         let e = err(&format!(
             "{group}vantages = [\"lan\"]\n{policy}[group.policy.from.lan]\nallow = [\"70000\"]\n"
         ));
-        assert!(e.contains("policy.from.lan.allow") && e.contains("70000"), "{e}");
+        assert!(
+            e.contains("policy.from.lan.allow") && e.contains("70000"),
+            "{e}"
+        );
     }
 }

@@ -5,8 +5,8 @@ use super::raw::{
     RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource,
     RawVantagePolicy,
 };
-use super::vantage::{self, Known, Vantage};
 use super::silence::{Silence, parse_instant};
+use super::vantage::{self, Known, Vantage};
 use crate::alerts::{AlertRules, ResolveInWindow};
 use crate::duration;
 use crate::error::{MonitorError, Result};
@@ -92,7 +92,11 @@ pub struct VantagePolicy {
 /// `list` without the ports of `minus`.
 fn without(list: &PortList, minus: &PortList) -> PortList {
     let keep = |ports: &[u16], gone: &[u16]| -> Vec<u16> {
-        ports.iter().copied().filter(|p| !gone.contains(p)).collect()
+        ports
+            .iter()
+            .copied()
+            .filter(|p| !gone.contains(p))
+            .collect()
     };
     PortList {
         tcp: keep(&list.tcp, &minus.tcp),
@@ -497,7 +501,10 @@ pub(super) fn group(
     for (name, o) in raw_from {
         let k = format!("policy.from.{name}");
         check_from(&name, &vantages).map_err(|m| invalid(&k, m))?;
-        from.insert(name, vantage_policy(o, &|sub, m| invalid(&format!("{k}.{sub}"), m))?);
+        from.insert(
+            name,
+            vantage_policy(o, &|sub, m| invalid(&format!("{k}.{sub}"), m))?,
+        );
     }
     let mut ports = match source {
         // Every listening socket is seen: the whole port range is covered.

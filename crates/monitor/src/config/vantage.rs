@@ -165,7 +165,10 @@ mod tests {
         assert!(check_name(&"a".repeat(33)).is_err());
         let k = Known::default();
         let addr: IpAddr = "10.0.0.5".parse().unwrap();
-        assert_eq!(k.get("internet").unwrap().exposure_of(addr), Exposure::Internet);
+        assert_eq!(
+            k.get("internet").unwrap().exposure_of(addr),
+            Exposure::Internet
+        );
         assert_eq!(k.get("local").unwrap().exposure_of(addr), Exposure::Lan);
         assert!(k.get("dmz").unwrap_err().contains("[vantage.dmz]"));
     }

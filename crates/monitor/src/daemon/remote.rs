@@ -20,10 +20,7 @@ impl Daemon {
     ) -> portwatch_scan::Result<GroupScan> {
         let _ = (targets, ports, identify);
         Err(portwatch_scan::ScanError::Io {
-            op: format!(
-                "observe group {} from vantage {vantage}",
-                group.name
-            ),
+            op: format!("observe group {} from vantage {vantage}", group.name),
             source: std::io::Error::other(format!(
                 "no agent has taken the job for vantage {vantage}: agents are not available in this build"
             )),

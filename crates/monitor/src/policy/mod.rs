@@ -226,9 +226,14 @@ pub fn evaluate_from(
         for &port in policy.must_be_closed.of(proto) {
             match state_of(port, proto) {
                 Some(r) if r.state == PortState::Open => {
-                    verdict
-                        .findings
-                        .push(finding(group, vantage, policy, host, r, Rule::MustBeClosed));
+                    verdict.findings.push(finding(
+                        group,
+                        vantage,
+                        policy,
+                        host,
+                        r,
+                        Rule::MustBeClosed,
+                    ));
                 }
                 Some(r) if r.state == PortState::OpenFiltered => {
                     verdict.unverified.push(Unverified {

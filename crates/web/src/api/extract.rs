@@ -155,7 +155,9 @@ pub fn parse_key(text: &str) -> Result<String, ApiError> {
         portwatch_monitor::config::vantage::check_name(vantage).map_err(|_| bad("bad vantage"))?;
         finding = rest;
     }
-    let (rest, rule) = finding.rsplit_once('|').ok_or_else(|| bad("too few parts"))?;
+    let (rest, rule) = finding
+        .rsplit_once('|')
+        .ok_or_else(|| bad("too few parts"))?;
     if !RULES.contains(&rule) {
         return Err(bad("unknown rule"));
     }
