@@ -450,16 +450,27 @@ async fn hosts_and_violations_carry_and_filter_by_vantage(db: TestDb) -> Result<
         "{pairs:?}"
     );
     let (found, body) = addresses(&api, "?vantage=internet").await?;
-    ensure!(found == ["10.0.0.5"] && body["items"][0]["open_ports"] == 0, "{body}");
+    ensure!(
+        found == ["10.0.0.5"] && body["items"][0]["open_ports"] == 0,
+        "{body}"
+    );
     let (found, _) = addresses(&api, "?vantage=local").await?;
     ensure!(found.len() == 4, "{found:?}");
     let scan = api.ok(&format!("/api/v1/scans/{}", id.0)).await?;
-    ensure!(scan.to_string().contains("\"vantage\":\"internet\""), "{scan}");
+    ensure!(
+        scan.to_string().contains("\"vantage\":\"internet\""),
+        "{scan}"
+    );
     let local = api.ok("/api/v1/violations?vantage=local").await?;
     let every = api.ok("/api/v1/violations").await?;
-    ensure!(local["total"] == every["total"], "the seeded violations are local: {local}");
     ensure!(
-        field(&every["items"], "vantage").iter().all(|v| *v == "local"),
+        local["total"] == every["total"],
+        "the seeded violations are local: {local}"
+    );
+    ensure!(
+        field(&every["items"], "vantage")
+            .iter()
+            .all(|v| *v == "local"),
         "{every}"
     );
     let none = api.ok("/api/v1/violations?vantage=internet").await?;
@@ -467,14 +478,22 @@ async fn hosts_and_violations_carry_and_filter_by_vantage(db: TestDb) -> Result<
     // A key seen from another vantage is a well-formed key: no such violation, not a bad key.
     let key = enc("file-servers|10.0.0.5|445/tcp|MustBeClosed|from:internet");
     let (status, answer) = api
-        .post(&format!("/api/v1/violations/{key}/ack"), &serde_json::json!({}))
+        .post(
+            &format!("/api/v1/violations/{key}/ack"),
+            &serde_json::json!({}),
+        )
         .await?;
     ensure!(status == StatusCode::NOT_FOUND, "{status} {answer}");
-    for path in ["/api/v1/hosts?vantage=LAN", "/api/v1/violations?vantage=a%20b"] {
+    for path in [
+        "/api/v1/hosts?vantage=LAN",
+        "/api/v1/violations?vantage=a%20b",
+    ] {
         let (status, answer) = api.get(path).await?;
         ensure!(
             status == StatusCode::BAD_REQUEST
-                && answer["error"].as_str().is_some_and(|e| e.contains("'vantage'")),
+                && answer["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("'vantage'")),
             "{path}: {status} {answer}"
         );
     }
