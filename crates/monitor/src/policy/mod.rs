@@ -460,4 +460,32 @@ mod tests {
         let v = evaluate("g", &p, &host(HostStatus::Down), &[]);
         assert_eq!(v.findings[0].rule, Rule::HostDown);
     }
+
+    #[test]
+    fn a_vantage_rates_what_it_sees_at_its_own_exposure() {
+        let p = policy(&["T:445"], None, &[]);
+        let results = [result(445, Proto::Tcp, PortState::Open)];
+        let risk = portwatch_kb::risk(445, portwatch_scan::Proto::Tcp.transport());
+        let local = evaluate("g", &p, &host(HostStatus::Up), &results);
+        assert_eq!(local.findings[0].vantage, "local");
+        assert_eq!(
+            local.findings[0].severity, risk.lan,
+            "10.0.0.5 by its address: LAN"
+        );
+        assert_eq!(local.findings[0].key(), "g|10.0.0.5|445/tcp|MustBeClosed");
+        let internet = crate::config::vantage::Known::default()
+            .get("internet")
+            .unwrap();
+        let seen = evaluate_from("g", &internet, &p, &host(HostStatus::Up), &results);
+        assert_eq!(seen.findings[0].vantage, "internet");
+        assert_eq!(seen.findings[0].severity, risk.internet);
+        assert!(
+            risk.internet > risk.lan,
+            "the knowledge base rates 445 worse from outside"
+        );
+        assert_eq!(
+            seen.findings[0].key(),
+            "g|10.0.0.5|445/tcp|MustBeClosed|from:internet"
+        );
+    }
 }
