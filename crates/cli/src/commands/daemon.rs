@@ -292,6 +292,7 @@ fn spawn_event_log(daemon: &Arc<Daemon>) {
             match e {
                 Event::Scanned {
                     group,
+                    vantage,
                     scan,
                     confirmation,
                     hosts,
@@ -299,6 +300,7 @@ fn spawn_event_log(daemon: &Arc<Daemon>) {
                     elapsed_s,
                 } => tracing::info!(
                     group,
+                    vantage,
                     scan,
                     confirmation,
                     hosts = hosts.0,

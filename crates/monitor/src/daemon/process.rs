@@ -279,6 +279,7 @@ impl Daemon {
         drop(book);
         self.emit(Event::Scanned {
             group: group.name.clone(),
+            vantage: vantage.name.clone(),
             scan: scan_id.0,
             confirmation,
             hosts: (scan.hosts.len(), coverage.up.len()),
