@@ -26,6 +26,7 @@ pub async fn save_scan(
     let id = store
         .begin_scan(&NewScan {
             source: source.to_string(),
+            vantage: portwatch_store::LOCAL_VANTAGE.into(),
             args: std::env::args().collect(),
             targets: targets.to_vec(),
             ports: ports.clone(),

@@ -1,4 +1,4 @@
-//! The alert state machine, one entry per (group, host, port, rule). A violation is
+//! The alert state machine, one entry per (group, vantage, host, port, rule). A violation is
 //! confirmed by re-probing before it alerts, alerts once, reminds while it lasts, and sends a
 //! resolve once its absence is confirmed the same way. The whole book is plain data, saved
 //! with the scan that changed it, so a restart picks up where it left off.
@@ -216,15 +216,20 @@ pub struct Message {
 pub struct Reprobe {
     /// The group.
     pub group: String,
+    /// The vantage to probe from (the one that saw the change).
+    pub vantage: String,
     /// The host.
     pub host: IpAddr,
     /// The port and transport (`None`: the host as a whole).
     pub port: Option<(u16, Proto)>,
 }
 
-/// What one observation covered: the hosts that answered and the ports probed on them.
-#[derive(Debug, Clone, Default)]
+/// What one observation covered: where it was made from, the hosts that answered and the
+/// ports probed on them.
+#[derive(Debug, Clone)]
 pub struct Coverage {
+    /// The vantage it was made from: only entries seen from there can be judged gone.
+    pub vantage: String,
     /// Hosts judged up in this observation.
     pub up: BTreeSet<IpAddr>,
     /// Hosts judged down.
@@ -233,8 +238,22 @@ pub struct Coverage {
     pub ports: BTreeSet<(u16, Proto)>,
 }
 
+impl Default for Coverage {
+    fn default() -> Self {
+        Coverage {
+            vantage: crate::config::vantage::LOCAL.to_string(),
+            up: BTreeSet::new(),
+            down: BTreeSet::new(),
+            ports: BTreeSet::new(),
+        }
+    }
+}
+
 impl Coverage {
     fn judged(&self, f: &Finding) -> bool {
+        if f.vantage != self.vantage {
+            return false;
+        }
         match (f.rule, f.port, f.proto) {
             (Rule::HostDown | Rule::CannotVerify, _, _) => {
                 self.up.contains(&f.host) || self.down.contains(&f.host)
@@ -264,7 +283,8 @@ pub struct AlertBook {
 }
 
 impl AlertBook {
-    /// Folds in what `group`'s scan (or re-probe) found at `now_ms`. `silenced` suppresses
+    /// Folds in what `group`'s scan (or re-probe) from `coverage.vantage` found at `now_ms`:
+    /// only entries of the same group and vantage can be resolved by it. `silenced` suppresses
     /// messages (the state still moves, and a violation still firing when the silence ends is
     /// announced then).
     pub fn observe(
@@ -441,6 +461,7 @@ impl AlertBook {
 fn reprobe(group: &str, f: &Finding) -> Reprobe {
     Reprobe {
         group: group.to_string(),
+        vantage: f.vantage.clone(),
         host: f.host,
         port: f.port.zip(f.proto),
     }
@@ -469,6 +490,7 @@ mod tests {
     fn finding(port: u16) -> Finding {
         Finding {
             group: "g".into(),
+            vantage: "local".into(),
             host: "10.0.0.5".parse().unwrap(),
             hostname: None,
             port: Some(port),
@@ -486,9 +508,82 @@ mod tests {
     fn coverage(ports: &[u16]) -> Coverage {
         Coverage {
             up: ["10.0.0.5".parse().unwrap()].into(),
-            down: BTreeSet::new(),
             ports: ports.iter().map(|p| (*p, Proto::Tcp)).collect(),
+            ..Default::default()
         }
+    }
+
+    fn from(vantage: &str, f: Finding) -> Finding {
+        Finding {
+            vantage: vantage.into(),
+            ..f
+        }
+    }
+
+    #[test]
+    fn vantages_of_one_group_keep_their_own_entries() {
+        let rules = AlertRules {
+            confirmations: 1,
+            ..Default::default()
+        };
+        let mut book = AlertBook::default();
+        let from_lan = Coverage {
+            vantage: "lan".into(),
+            ..coverage(&[445])
+        };
+        let from_internet = Coverage {
+            vantage: "internet".into(),
+            ..coverage(&[445])
+        };
+        let d = book.observe(
+            "g",
+            &[from("internet", finding(445))],
+            &from_internet,
+            &rules,
+            0,
+            false,
+        );
+        assert_eq!(
+            d.messages[0].key,
+            "g|10.0.0.5|445/tcp|MustBeClosed|from:internet"
+        );
+        // lan sees 445 open too: a second entry, its own message.
+        let d = book.observe(
+            "g",
+            &[from("lan", finding(445))],
+            &from_lan,
+            &rules,
+            1,
+            false,
+        );
+        assert_eq!(
+            d.messages[0].key,
+            "g|10.0.0.5|445/tcp|MustBeClosed|from:lan"
+        );
+        assert_eq!(book.entries.len(), 2);
+        // lan sees it closed: only lan's entry resolves; what internet saw stays.
+        let d = book.observe("g", &[], &from_lan, &rules, 2, false);
+        assert_eq!(kinds(&d), vec![MessageKind::Resolved]);
+        assert_eq!(d.messages[0].finding.vantage, "lan");
+        let keys: Vec<&String> = book.entries.keys().collect();
+        assert_eq!(keys, ["g|10.0.0.5|445/tcp|MustBeClosed|from:internet"]);
+        // Nor does the server's own (local) view resolve it.
+        let d = book.observe("g", &[], &coverage(&[445]), &rules, 3, false);
+        assert!(d.messages.is_empty() && book.entries.len() == 1);
+        // A reprobe goes back to the vantage that saw the change.
+        let slow = AlertRules::default();
+        let d = book.observe(
+            "h",
+            &[Finding {
+                group: "h".into(),
+                ..from("lan", finding(22))
+            }],
+            &from_lan,
+            &slow,
+            4,
+            false,
+        );
+        assert_eq!(d.reprobes[0].vantage, "lan");
     }
 
     fn kinds(d: &Decision) -> Vec<MessageKind> {

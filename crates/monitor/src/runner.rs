@@ -1,6 +1,6 @@
 //! Runs one group's scan and gathers each host's results, ready to evaluate and store.
 
-use crate::config::{Group, Source};
+use crate::config::{Group, Source, Vantage};
 use crate::policy::{self, HostVerdict};
 use portwatch_scan::engine::ScanProgress;
 use portwatch_scan::ports::PortList;
@@ -43,17 +43,24 @@ pub struct GroupScan {
 }
 
 impl GroupScan {
-    /// Judges every host against the group's policy.
+    /// Judges every host against the group's policy, as seen from this server.
     pub fn evaluate(&self, group: &Group) -> Vec<(IpAddr, HostVerdict)> {
+        self.evaluate_from(group, &Vantage::local())
+    }
+
+    /// Judges every host against the group's policy as seen from `vantage` (the scan is what
+    /// that vantage observed).
+    pub fn evaluate_from(&self, group: &Group, vantage: &Vantage) -> Vec<(IpAddr, HostVerdict)> {
         if group.source == Source::Local {
             return crate::local_source::evaluate(group, self);
         }
+        let policy = group.policy_for(&vantage.name);
         self.hosts
             .iter()
             .map(|h| {
                 (
                     h.summary.host,
-                    policy::evaluate(&group.name, &group.policy, &h.summary, &h.results),
+                    policy::evaluate_from(&group.name, vantage, &policy, &h.summary, &h.results),
                 )
             })
             .collect()

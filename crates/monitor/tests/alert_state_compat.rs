@@ -159,3 +159,30 @@ fn idempotency_keys_use_the_frozen_spellings() {
         ]
     );
 }
+
+#[tokio::test]
+async fn states_without_a_vantage_are_local_and_other_vantages_get_their_own_key() {
+    let mut rows = fixture_rows();
+    // Written before vantages existed: the finding has no `vantage`, so it is `local` and its
+    // key is the one stored.
+    assert!(rows[0].data["finding"].get("vantage").is_none());
+    let mut internet = rows[0].clone();
+    internet.data["finding"]["vantage"] = json!("internet");
+    internet.key = "file-servers|10.0.0.5|445/tcp|MustBeClosed|from:internet".into();
+    rows.push(internet);
+    let (_dir, store) = store_with(rows).await;
+    let daemon = Daemon::new(settings(), store).await.unwrap();
+    assert!(daemon.unreadable_states().is_empty());
+    let book = daemon.book().await;
+    let local = &book.entries["file-servers|10.0.0.5|445/tcp|MustBeClosed"];
+    assert_eq!(local.finding.vantage, "local");
+    let remote = &book.entries["file-servers|10.0.0.5|445/tcp|MustBeClosed|from:internet"];
+    assert_eq!(remote.finding.vantage, "internet");
+    for (key, entry) in &book.entries {
+        assert_eq!(&entry.finding.key(), key);
+    }
+    // Saved again, the local entry's JSON names its vantage and reads back the same.
+    let saved = state_row(&local.finding.key(), Some(local), 0);
+    assert_eq!(saved.data["finding"]["vantage"], json!("local"));
+    assert_eq!(decode_entry(saved.data).unwrap(), *local);
+}

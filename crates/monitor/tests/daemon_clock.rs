@@ -275,6 +275,7 @@ async fn host_that_answered_before_and_now_answers_nothing_raises_cannot_verify(
         let id = store
             .begin_scan(&NewScan {
                 source: "check".into(),
+                vantage: portwatch_store::LOCAL_VANTAGE.into(),
                 args: vec![],
                 targets: vec![silent.clone()],
                 ports: Default::default(),
@@ -386,4 +387,56 @@ async fn reload_lets_scans_in_progress_finish_and_names_what_needs_a_restart() {
         _ => None,
     })
     .await;
+}
+
+#[tokio::test]
+async fn each_vantage_of_a_group_is_its_own_observation() {
+    let receiver = Receiver::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let text = config(port, &receiver, "", "vantages = [\"local\", \"internet\"]");
+    let mut run = start(&text, async |_| {}).await;
+    assert!(run.daemon.scan_now("g").await);
+    // From internet no agent runs: that observation fails with a reason naming the vantage,
+    // and the server's own observation still goes ahead.
+    let error = run
+        .wait("the internet observation's failure", |e| match e {
+            Event::ScanFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(error.contains("vantage internet"), "{error}");
+    run.wait("confirmation scan", |e| match e {
+        Event::Scanned {
+            confirmation: true, ..
+        } => Some(()),
+        _ => None,
+    })
+    .await;
+    let title = run.delivered().await;
+    assert!(!title.contains(" from "), "seen from local: {title}");
+    let book = run.daemon.book().await;
+    let keys: Vec<&String> = book.entries.keys().collect();
+    assert_eq!(keys, [&format!("g|127.0.0.1|{port}/tcp|MustBeClosed")]);
+    let scans = run.daemon.store().scans(10, None).await.unwrap();
+    let internet: Vec<_> = scans.iter().filter(|s| s.vantage == "internet").collect();
+    assert_eq!(
+        internet.len(),
+        1,
+        "the confirmation only re-probes from local"
+    );
+    assert_eq!(internet[0].status, ScanStatus::Failed);
+    assert!(
+        internet[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no agent has taken the job for vantage internet"))
+    );
+    assert!(
+        scans
+            .iter()
+            .filter(|s| s.vantage == "local")
+            .all(|s| s.status == ScanStatus::Complete)
+    );
+    drop(listener);
 }

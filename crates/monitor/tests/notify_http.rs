@@ -91,6 +91,43 @@ async fn webhook_sends_the_alert_signed_over_the_exact_body() {
     assert_eq!(body["incident"], sent.incident_key());
     let echoed: Alert = serde_json::from_value(body["alert"].clone()).unwrap();
     assert_eq!(echoed, sent);
+    assert_eq!(body["vantage"], "local");
+    assert_eq!(body["alert"]["vantage"], "local");
+}
+
+#[tokio::test]
+async fn webhook_names_the_vantage_that_saw_the_port() {
+    let rx = Receiver::start().await;
+    let config = NotifierConfig::Webhook(WebhookConfig {
+        url: rx.url("/hooks/portwatch"),
+        secret: None,
+        headers: BTreeMap::new(),
+    });
+    let sent = Alert {
+        vantage: "internet".into(),
+        ..alert(AlertKind::Opened)
+    };
+    send(config, &sent).await.unwrap();
+    let body = rx.single().json();
+    assert_eq!(body["vantage"], "internet");
+    assert_eq!(body["alert"]["vantage"], "internet");
+    assert_eq!(
+        body["title"],
+        "OPEN 445/tcp on 10.0.0.5 from internet (file-servers): must be closed"
+    );
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("445/tcp reachable from internet"), "{text}");
+    assert!(text.contains("Seen from:"), "{text}");
+    assert_ne!(
+        sent.incident_key(),
+        alert(AlertKind::Opened).incident_key(),
+        "the same port seen from elsewhere is another incident"
+    );
+    // A payload written before vantages existed reads as local.
+    let mut old = serde_json::to_value(alert(AlertKind::Opened)).unwrap();
+    old.as_object_mut().unwrap().remove("vantage");
+    let back: Alert = serde_json::from_value(old).unwrap();
+    assert_eq!(back.vantage, "local");
 }
 
 #[tokio::test]

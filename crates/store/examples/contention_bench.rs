@@ -68,6 +68,7 @@ async fn main() -> Fallible<()> {
                     let id = store
                         .begin_scan(&NewScan {
                             source: "check".into(),
+                            vantage: portwatch_store::LOCAL_VANTAGE.into(),
                             args: vec![],
                             targets: vec![],
                             ports: o.coverage.clone(),

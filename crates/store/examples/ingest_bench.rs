@@ -171,6 +171,7 @@ async fn main() -> Fallible<()> {
         let id = store
             .begin_scan(&NewScan {
                 source: "monitor:bench".into(),
+                vantage: portwatch_store::LOCAL_VANTAGE.into(),
                 args: vec!["portwatch".into(), "run".into()],
                 targets: vec!["10.200.0.0/22".into()],
                 ports: outcome.coverage.clone(),

@@ -1,8 +1,8 @@
 //! `finish_scan`: applies a scan's outcome to the history in one write transaction.
 
-use crate::canon::{now_ms, sha256_hex};
+use crate::canon::{now_ms, set_digest};
 use crate::db::{Sql, Tx, batches, placeholders, value_rows};
-use crate::diff::{CurrentSpan, Plan, Remembered, diff, plan};
+use crate::diff::{CurrentSpan, Plan, Prior, ProbedSpecs, Remembered, diff, plan};
 use crate::error::Result;
 use crate::model::{ApplyReport, Effects, ScanId, ScanOutcome};
 use crate::store::{Store, WriteKind};
@@ -39,13 +39,17 @@ impl Store {
     {
         let plan = plan(outcome)?;
         let mut tx = self.write_tx(OP, WriteKind::History).await?;
-        let status = tx
-            .fetch_optional(&Sql::new("SELECT status FROM scans WHERE id = $1").bind(id.0))
+        let scan_row = tx
+            .fetch_optional(&Sql::new("SELECT status, vantage FROM scans WHERE id = $1").bind(id.0))
             .await
-            .map_err(self.err(OP))?
-            .map(|r| r.text("status"))
-            .transpose()
             .map_err(self.err(OP))?;
+        let (status, vantage) = match scan_row {
+            Some(r) => (
+                Some(r.text("status").map_err(self.err(OP))?),
+                r.text("vantage").map_err(self.err(OP))?,
+            ),
+            None => (None, String::new()),
+        };
         if status.as_deref() != Some("running") {
             return Err(self.not_running(&mut tx, id, "be finished").await);
         }
@@ -60,8 +64,12 @@ impl Store {
             .transpose()
             .map_err(self.err(OP))?
             .unwrap_or(1);
-        let ids = self.upsert_hosts(&mut tx, &plan, id, now).await?;
-        let set_id = self.target_set(&mut tx, &ids).await?;
+        let known = self.known_hosts(&mut tx, &vantage, &plan).await?;
+        let prior = Prior::of(&known, &plan);
+        let ids = self
+            .upsert_hosts(&mut tx, &plan, &vantage, &known, id, now)
+            .await?;
+        let set_id = self.target_set(&mut tx, &vantage, &ids).await?;
         let up_ids: Vec<i64> = plan
             .hosts
             .iter()
@@ -69,7 +77,7 @@ impl Store {
             .filter_map(|h| ids.get(&h.addr).copied())
             .collect();
         let current = self.current_spans(&mut tx, &up_ids).await?;
-        let d = diff(&plan, current);
+        let d = diff(&plan, current, &prior);
         self.close_spans(&mut tx, &d.close, id).await?;
         self.open_spans(&mut tx, &d.open, &ids, id).await?;
         let report = ApplyReport {
@@ -102,52 +110,87 @@ impl Store {
         Ok(report)
     }
 
-    /// Creates or updates the rows of up hosts (last seen now) and finds the rows of down hosts
-    /// seen before. A down host never seen up gets no row: there is nothing to remember of it.
+    /// The rows this vantage already has for the scan's hosts: id and `probed` spec by address.
+    async fn known_hosts(
+        &self,
+        tx: &mut Tx,
+        vantage: &str,
+        plan: &Plan,
+    ) -> Result<HashMap<IpAddr, (i64, Option<String>)>> {
+        let mut known = HashMap::new();
+        let addrs: Vec<String> = plan.hosts.iter().map(|h| h.addr.to_string()).collect();
+        for chunk in batches(self.dialect(), &addrs, |a| 8 + a.len()) {
+            let mut sql = Sql::dynamic(format!(
+                "SELECT id, addr, probed FROM hosts WHERE vantage = $1 AND addr IN ({})",
+                placeholders(2, chunk.len())
+            ));
+            sql.push(vantage);
+            for a in chunk {
+                sql.push(a.as_str());
+            }
+            for row in tx.fetch_all(&sql).await.map_err(self.err(OP))? {
+                let addr = row.text("addr").map_err(self.err(OP))?;
+                let addr = self.addr_col(&addr, OP)?;
+                let id = row.int("id").map_err(self.err(OP))?;
+                known.insert(addr, (id, row.opt_text("probed").map_err(self.err(OP))?));
+            }
+        }
+        Ok(known)
+    }
+
+    /// Creates or updates the rows of up hosts (last seen now, the scan's ports added to what
+    /// was probed) and takes the rows of down hosts seen before from `known`. A down host never
+    /// seen up gets no row: there is nothing to remember of it.
     async fn upsert_hosts(
         &self,
         tx: &mut Tx,
         plan: &Plan,
+        vantage: &str,
+        known: &HashMap<IpAddr, (i64, Option<String>)>,
         scan: ScanId,
         now: i64,
     ) -> Result<HashMap<IpAddr, i64>> {
         let mut ids = HashMap::new();
-        let up: Vec<_> = plan.hosts.iter().filter(|h| h.up).collect();
-        for chunk in batches(self.dialect(), &up, |h| {
-            48 + h.addr.to_string().len() + h.hostname.as_ref().map_or(0, String::len)
+        let mut probed = ProbedSpecs::new(&plan.coverage_list);
+        let up: Vec<(&crate::model::HostOutcome, String)> = plan
+            .hosts
+            .iter()
+            .filter(|h| h.up)
+            .map(|h| {
+                let before = known.get(&h.addr).and_then(|(_, p)| p.as_deref());
+                (h, probed.after(before))
+            })
+            .collect();
+        for chunk in batches(self.dialect(), &up, |(h, p)| {
+            64 + vantage.len()
+                + p.len()
+                + h.addr.to_string().len()
+                + h.hostname.as_ref().map_or(0, String::len)
         }) {
             let mut sql = Sql::dynamic(format!(
-                "INSERT INTO hosts (addr, hostname, first_seen_at, last_seen_at, last_scan_id) VALUES {} \
-                 ON CONFLICT (addr) DO UPDATE SET hostname = COALESCE(excluded.hostname, hosts.hostname), \
+                "INSERT INTO hosts (vantage, addr, hostname, first_seen_at, last_seen_at, last_scan_id, probed) VALUES {} \
+                 ON CONFLICT (vantage, addr) DO UPDATE SET hostname = COALESCE(excluded.hostname, hosts.hostname), \
                  first_seen_at = COALESCE(hosts.first_seen_at, excluded.first_seen_at), \
-                 last_seen_at = excluded.last_seen_at, last_scan_id = excluded.last_scan_id \
+                 last_seen_at = excluded.last_seen_at, last_scan_id = excluded.last_scan_id, \
+                 probed = excluded.probed \
                  RETURNING id, addr",
-                value_rows(chunk.len(), 5)
+                value_rows(chunk.len(), 7)
             ));
-            for h in chunk {
+            for (h, p) in chunk {
+                sql.push(vantage);
                 sql.push(h.addr.to_string());
                 sql.push(h.hostname.clone());
                 sql.push(now);
                 sql.push(now);
                 sql.push(scan.0);
+                sql.push(p.clone());
             }
             self.collect_host_ids(tx, &sql, &mut ids).await?;
         }
-        let down: Vec<String> = plan
-            .hosts
-            .iter()
-            .filter(|h| !h.up)
-            .map(|h| h.addr.to_string())
-            .collect();
-        for chunk in batches(self.dialect(), &down, |a| 8 + a.len()) {
-            let mut sql = Sql::dynamic(format!(
-                "SELECT id, addr FROM hosts WHERE addr IN ({})",
-                placeholders(1, chunk.len())
-            ));
-            for a in chunk {
-                sql.push(a.as_str());
+        for h in plan.hosts.iter().filter(|h| !h.up) {
+            if let Some((id, _)) = known.get(&h.addr) {
+                ids.insert(h.addr, *id);
             }
-            self.collect_host_ids(tx, &sql, &mut ids).await?;
         }
         Ok(ids)
     }
@@ -169,12 +212,15 @@ impl Store {
     }
 
     /// The id of the set of hosts this scan covered, shared by every scan of the same hosts.
-    async fn target_set(&self, tx: &mut Tx, ids: &HashMap<IpAddr, i64>) -> Result<i64> {
-        let mut members: Vec<(String, i64)> =
-            ids.iter().map(|(a, id)| (a.to_string(), *id)).collect();
-        members.sort();
-        let listing: Vec<&str> = members.iter().map(|(a, _)| a.as_str()).collect();
-        let digest = sha256_hex(&listing.join("\n"));
+    async fn target_set(
+        &self,
+        tx: &mut Tx,
+        vantage: &str,
+        ids: &HashMap<IpAddr, i64>,
+    ) -> Result<i64> {
+        let members: Vec<i64> = ids.values().copied().collect();
+        let mut listing: Vec<String> = ids.keys().map(IpAddr::to_string).collect();
+        let digest = set_digest(vantage, &mut listing);
         let found = tx
             .fetch_optional(
                 &Sql::new("SELECT id FROM target_sets WHERE digest = $1").bind(digest.as_str()),
@@ -198,7 +244,7 @@ impl Store {
             .transpose()
             .map_err(self.err(OP))?
             .ok_or_else(|| self.corrupt(OP, "the insert returned no id"))?;
-        self.insert_set_members(tx, set_id, members.iter().map(|(_, id)| *id))
+        self.insert_set_members(tx, set_id, members.into_iter())
             .await?;
         Ok(set_id)
     }

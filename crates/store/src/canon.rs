@@ -57,6 +57,19 @@ pub(crate) fn sha256_hex(text: &str) -> String {
     hex
 }
 
+/// The digest that names a target set: its members' addresses, sorted, one per line, after a
+/// first line naming the vantage when it is not `local` (so the sets of one vantage keep the
+/// digests they had before vantages existed, and two vantages never share a set).
+pub(crate) fn set_digest(vantage: &str, addrs: &mut [String]) -> String {
+    addrs.sort();
+    let listing = addrs.join("\n");
+    if vantage == crate::model::LOCAL_VANTAGE {
+        sha256_hex(&listing)
+    } else {
+        sha256_hex(&format!("vantage {vantage}\n{listing}"))
+    }
+}
+
 /// A port list as a compact spec (`T:22,80-90,U:53`), the form stored with each scan.
 pub(crate) fn port_spec(ports: &PortList) -> String {
     let mut parts = Vec::new();

@@ -1,11 +1,13 @@
 //! The pure part of applying a scan: which spans close and which open. No I/O here.
 
-use crate::canon::{canonical_json, sha256_hex};
+use crate::canon::{canonical_json, port_spec, sha256_hex};
 use crate::error::{Result, StoreError};
 use crate::model::{Details, HostOutcome, PortSnapshot, ScanCounts, ScanOutcome, SpanChange};
+use portwatch_scan::ports::{PortList, parse_port_spec};
 use portwatch_scan::{PortState, Proto, Reason};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A remembered state with its stored encodings.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +71,8 @@ pub(crate) struct Plan {
     pub(crate) hosts: Vec<HostOutcome>,
     /// Covered (transport, port) pairs.
     pub(crate) coverage: HashSet<(Proto, u16)>,
+    /// The same, as the outcome gave it.
+    pub(crate) coverage_list: PortList,
     /// Remembered results of up hosts.
     pub(crate) wanted: HashMap<IpAddr, BTreeMap<(Proto, u16), Remembered>>,
     /// Counts for the scan row.
@@ -134,10 +138,103 @@ pub(crate) fn plan(outcome: &ScanOutcome) -> Result<Plan> {
     Ok(Plan {
         hosts: outcome.hosts.clone(),
         coverage,
+        coverage_list: outcome.coverage.clone(),
         wanted,
         counts,
         identified: outcome.identified,
     })
+}
+
+/// What earlier observations from the scan's vantage probed on one host.
+#[derive(Debug, Clone)]
+pub(crate) enum Probed {
+    /// Nothing: the vantage never found the host up.
+    Nothing,
+    /// Not recorded (a host row from before vantages existed): every port counts as probed.
+    Unknown,
+    /// These ports.
+    Ports(Arc<HashSet<(Proto, u16)>>),
+}
+
+/// Per host of a scan, what earlier observations from its vantage probed.
+#[derive(Debug, Default)]
+pub(crate) struct Prior {
+    hosts: HashMap<IpAddr, Probed>,
+}
+
+fn parse_probed(spec: &str) -> Option<PortList> {
+    if spec.is_empty() {
+        return Some(PortList::default());
+    }
+    parse_port_spec(spec, &[Proto::Tcp]).ok()
+}
+
+fn port_set(list: &PortList) -> HashSet<(Proto, u16)> {
+    list.tcp
+        .iter()
+        .map(|p| (Proto::Tcp, *p))
+        .chain(list.udp.iter().map(|p| (Proto::Udp, *p)))
+        .collect()
+}
+
+impl Prior {
+    /// From the host rows the vantage had before the scan (id and `probed` by address).
+    pub(crate) fn of(known: &HashMap<IpAddr, (i64, Option<String>)>, plan: &Plan) -> Prior {
+        let mut parsed: HashMap<&str, Probed> = HashMap::new();
+        let mut hosts = HashMap::new();
+        for h in plan.hosts.iter().filter(|h| h.up) {
+            let probed = match known.get(&h.addr) {
+                None => Probed::Nothing,
+                Some((_, None)) => Probed::Unknown,
+                Some((_, Some(spec))) => parsed
+                    .entry(spec.as_str())
+                    .or_insert_with(|| match parse_probed(spec) {
+                        Some(list) => Probed::Ports(Arc::new(port_set(&list))),
+                        None => Probed::Unknown,
+                    })
+                    .clone(),
+            };
+            hosts.insert(h.addr, probed);
+        }
+        Prior { hosts }
+    }
+
+    /// Whether an earlier observation probed this port of this host.
+    fn covered(&self, host: IpAddr, proto: Proto, port: u16) -> bool {
+        match self.hosts.get(&host) {
+            None | Some(Probed::Nothing) => false,
+            Some(Probed::Unknown) => true,
+            Some(Probed::Ports(set)) => set.contains(&(proto, port)),
+        }
+    }
+}
+
+/// The `probed` spec of a host after a scan: what was probed before plus the scan's coverage
+/// (computed once per distinct earlier spec, since most hosts of a group share one).
+pub(crate) struct ProbedSpecs<'a> {
+    coverage: &'a PortList,
+    cache: HashMap<Option<String>, String>,
+}
+
+impl<'a> ProbedSpecs<'a> {
+    pub(crate) fn new(coverage: &'a PortList) -> Self {
+        ProbedSpecs {
+            coverage,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The spec after the scan, given the one before (`None`: none recorded).
+    pub(crate) fn after(&mut self, before: Option<&str>) -> String {
+        let coverage = self.coverage;
+        self.cache
+            .entry(before.map(str::to_string))
+            .or_insert_with(|| {
+                let earlier = before.and_then(parse_probed).unwrap_or_default();
+                port_spec(&earlier.union(coverage))
+            })
+            .clone()
+    }
 }
 
 /// A span that is current before the scan.
@@ -168,7 +265,7 @@ pub(crate) struct SpanDiff {
 }
 
 /// Compares the current spans of the up hosts with what the scan found on its covered ports.
-pub(crate) fn diff(plan: &Plan, current: Vec<CurrentSpan>) -> SpanDiff {
+pub(crate) fn diff(plan: &Plan, current: Vec<CurrentSpan>, prior: &Prior) -> SpanDiff {
     let names: HashMap<IpAddr, Option<String>> = plan
         .hosts
         .iter()
@@ -218,6 +315,7 @@ pub(crate) fn diff(plan: &Plan, current: Vec<CurrentSpan>) -> SpanDiff {
             proto,
             before: closed.get(&key).map(Remembered::snapshot),
             after: after.get(&key).map(Remembered::snapshot),
+            covered_before: closed.contains_key(&key) || prior.covered(host, proto, port),
         });
     }
     out.open.sort_by_key(|a| (a.host, a.proto, a.port));
@@ -281,7 +379,11 @@ mod tests {
         let Ok(p) = p else {
             panic!("plan failed");
         };
-        let d = diff(&p, vec![span(1, 22), span(2, 80), span(3, 8080)]);
+        let d = diff(
+            &p,
+            vec![span(1, 22), span(2, 80), span(3, 8080)],
+            &Prior::default(),
+        );
         assert_eq!(d.close, vec![2]);
         assert_eq!(d.open.len(), 1);
         assert_eq!(d.open[0].port, 443);
@@ -294,7 +396,7 @@ mod tests {
         let Ok(p) = plan(&outcome(vec![], false)) else {
             panic!("plan failed");
         };
-        let d = diff(&p, vec![span(1, 22)]);
+        let d = diff(&p, vec![span(1, 22)], &Prior::default());
         assert!(d.close.is_empty() && d.open.is_empty() && d.changes.is_empty());
     }
 
@@ -332,14 +434,14 @@ mod tests {
         let Ok(p) = plan(&bare) else {
             panic!("plan failed");
         };
-        let d = diff(&p, vec![with_banner.clone()]);
+        let d = diff(&p, vec![with_banner.clone()], &Prior::default());
         assert!(d.close.is_empty() && d.open.is_empty() && d.changes.is_empty());
         // The same answer from an identifying scan is a change of what answers.
         bare.identified = true;
         let Ok(p) = plan(&bare) else {
             panic!("plan failed");
         };
-        let d = diff(&p, vec![with_banner]);
+        let d = diff(&p, vec![with_banner], &Prior::default());
         assert_eq!((d.close.len(), d.open.len()), (1, 1));
     }
 }

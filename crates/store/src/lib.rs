@@ -31,7 +31,7 @@ pub use db::Dialect;
 pub use error::{Result, StoreError};
 pub use jobs::{AgentRow, AgentSeen, Completion, JobClaim, JobRow, JobStatus, NewJob};
 pub use model::{
-    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, HostOutcome, HostRow,
+    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, HostOutcome, HostRow, LOCAL_VANTAGE,
     NewOutboxMessage, NewScan, OutboxClaim, OutboxRow, PortSnapshot, PruneReport, ScanCounts,
     ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange, SpanRow,
 };

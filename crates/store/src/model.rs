@@ -66,11 +66,21 @@ impl FromStr for ScanStatus {
     }
 }
 
+/// The vantage of this server itself: what every scan run here observes from.
+pub const LOCAL_VANTAGE: &str = "local";
+
+fn local_vantage() -> String {
+    LOCAL_VANTAGE.to_string()
+}
+
 /// What a new scan is about, recorded when it begins.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewScan {
     /// Who runs it: `scan`, `check`, `monitor:GROUP`…
     pub source: String,
+    /// Where it observes from ([`LOCAL_VANTAGE`] for this server). Hosts, spans and the history
+    /// diff are kept apart per vantage.
+    pub vantage: String,
     /// The command line (or equivalent), for the record.
     pub args: Vec<String>,
     /// The targets as the user gave them.
@@ -171,6 +181,19 @@ pub struct SpanChange {
     pub before: Option<PortSnapshot>,
     /// The state now (`None`: closed or filtered).
     pub after: Option<PortSnapshot>,
+    /// Whether an earlier observation of the host from the same vantage probed this port. A
+    /// port found open that no earlier observation probed (a new host, or a port the group's
+    /// list just gained) was not seen to open: see [`SpanChange::opened`].
+    #[serde(default)]
+    pub covered_before: bool,
+}
+
+impl SpanChange {
+    /// Whether the port opened: remembered now, not before, and an earlier observation from the
+    /// same vantage probed it and found it closed.
+    pub fn opened(&self) -> bool {
+        self.before.is_none() && self.after.is_some() && self.covered_before
+    }
 }
 
 /// What applying a scan did to the history.
@@ -212,6 +235,9 @@ pub struct ScanRow {
     pub status: ScanStatus,
     /// Who ran it (`scan`, `check`, `monitor:GROUP`…).
     pub source: String,
+    /// Where it observed from.
+    #[serde(default = "local_vantage")]
+    pub vantage: String,
     /// Its command line.
     pub args: Vec<String>,
     /// Its targets as given.
@@ -235,6 +261,9 @@ pub struct ScanRow {
 pub struct HostRow {
     /// Its address.
     pub addr: IpAddr,
+    /// The vantage it was observed from (one row per address and vantage).
+    #[serde(default = "local_vantage")]
+    pub vantage: String,
     /// Its name, if one was ever given.
     pub hostname: Option<String>,
     /// When a complete scan first found it up.
@@ -252,6 +281,9 @@ pub struct HostRow {
 pub struct SpanRow {
     /// The host.
     pub host: IpAddr,
+    /// The vantage the state was observed from.
+    #[serde(default = "local_vantage")]
+    pub vantage: String,
     /// The host's name, if known.
     pub hostname: Option<String>,
     /// The port.

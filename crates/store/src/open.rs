@@ -379,4 +379,101 @@ mod tests {
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
     }
+
+    /// A SQLite history written by the release before vantages (schema 3) is rebuilt in place
+    /// on open: hosts keep their ids, the spans and target sets that refer to them stay
+    /// valid, every host and scan is `local`, and the next scan updates the same host row.
+    #[tokio::test]
+    async fn a_history_from_before_vantages_upgrades_in_place() {
+        use portwatch_scan::ports::PortList;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        SQLITE_MIGRATIONS.run_to(3, &pool).await.unwrap();
+        for stmt in [
+            "INSERT INTO scans (id, seq, started_at, finished_at, status, source, args, targets, ports) \
+             VALUES (1, 1, 1000, 2000, 'complete', 'scan', '[]', '[\"10.0.0.1\"]', 'T:22,445')",
+            "INSERT INTO hosts (id, addr, first_seen_at, last_seen_at, last_scan_id) \
+             VALUES (7, '10.0.0.1', 2000, 2000, 1)",
+            "INSERT INTO target_sets (id, digest, host_count) VALUES (3, 'x', 1)",
+            "INSERT INTO target_set_hosts (set_id, host_id) VALUES (3, 7)",
+            "UPDATE scans SET target_set_id = 3 WHERE id = 1",
+            "INSERT INTO spans (host_id, port, proto, state, reason, details, details_hash, from_scan) \
+             VALUES (7, 445, 'tcp', 'open', 'syn-ack', '{}', 'h', 1)",
+        ] {
+            sqlx::query(stmt).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = Store::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let hosts = store.hosts().await.unwrap();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(
+            (hosts[0].vantage.as_str(), hosts[0].open_ports),
+            ("local", 1)
+        );
+        let scan = store.scan(crate::ScanId(1)).await.unwrap().unwrap();
+        assert_eq!(scan.vantage, "local");
+        let mut tx = store.read_tx("check").await.unwrap();
+        let broken = tx
+            .fetch_all(&Sql::new("PRAGMA foreign_key_check"))
+            .await
+            .unwrap();
+        assert!(broken.is_empty(), "every reference to a host still holds");
+        drop(tx);
+        // The next scan of the host from this server updates row 7: 445 is still open, and
+        // 22 (probed before the upgrade, where nothing was recorded) opening counts as opened.
+        let id = store
+            .begin_scan(&crate::NewScan {
+                source: "scan".into(),
+                vantage: "local".into(),
+                args: vec![],
+                targets: vec!["10.0.0.1".into()],
+                ports: PortList {
+                    tcp: vec![22, 445],
+                    udp: vec![],
+                },
+            })
+            .await
+            .unwrap();
+        let result = |port: u16| -> portwatch_scan::PortResult {
+            serde_json::from_value(serde_json::json!({
+                "host": "10.0.0.1", "hostname": null, "port": port, "proto": "tcp",
+                "state": "open", "reason": "syn-ack", "service": null, "rtt_ms": null
+            }))
+            .unwrap()
+        };
+        let outcome = crate::ScanOutcome {
+            hosts: vec![crate::HostOutcome {
+                addr: "10.0.0.1".parse().unwrap(),
+                hostname: None,
+                up: true,
+            }],
+            coverage: PortList {
+                tcp: vec![22, 445],
+                udp: vec![],
+            },
+            results: vec![result(22), result(445)],
+            identified: false,
+        };
+        let report = store
+            .finish_scan(id, &outcome, &crate::Effects::default())
+            .await
+            .unwrap();
+        assert_eq!(report.changed.len(), 1);
+        assert!(report.changed[0].port == 22 && report.changed[0].opened());
+        let hosts = store.hosts().await.unwrap();
+        assert_eq!(hosts.len(), 1, "the same row, not a second one");
+        assert_eq!(hosts[0].open_ports, 2);
+    }
 }

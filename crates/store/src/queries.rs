@@ -9,13 +9,13 @@ use portwatch_scan::Proto;
 use std::net::IpAddr;
 
 /// Span columns with their host and the completion times of the scans that bound them.
-const SPAN_SELECT: &str = "SELECT h.addr, h.hostname, sp.port, sp.proto, sp.state, sp.reason, sp.service, \
+const SPAN_SELECT: &str = "SELECT h.addr, h.vantage, h.hostname, sp.port, sp.proto, sp.state, sp.reason, sp.service, \
      sp.details, sp.from_scan, COALESCE(f.finished_at, f.started_at) AS from_at, sp.to_scan, \
      COALESCE(t.finished_at, t.started_at) AS to_at \
      FROM spans sp JOIN hosts h ON h.id = sp.host_id JOIN scans f ON f.id = sp.from_scan \
      LEFT JOIN scans t ON t.id = sp.to_scan";
 
-const HOST_SELECT: &str = "SELECT h.addr, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
+const HOST_SELECT: &str = "SELECT h.addr, h.vantage, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
      (SELECT COUNT(*) FROM spans sp WHERE sp.host_id = h.id AND sp.to_scan IS NULL) AS open_ports";
 
 impl Store {
@@ -75,7 +75,8 @@ impl Store {
         rows.iter().map(|r| self.scan_row(r, op)).collect()
     }
 
-    /// Every host ever found up, by address, with its current number of remembered open ports.
+    /// Every host ever found up, one row per address and vantage, by address then vantage, with
+    /// its current number of remembered open ports.
     pub async fn hosts(&self) -> Result<Vec<HostRow>> {
         let op = "list hosts";
         let mut tx = self.read_tx(op).await?;
@@ -87,7 +88,7 @@ impl Store {
             .iter()
             .map(|r| self.host_row(r, op))
             .collect::<Result<Vec<_>>>()?;
-        hosts.sort_by_key(|h| h.addr);
+        hosts.sort_by(|a, b| (a.addr, &a.vantage).cmp(&(b.addr, &b.vantage)));
         Ok(hosts)
     }
 
@@ -111,24 +112,44 @@ impl Store {
         }
     }
 
-    /// One host, if a scan ever found it up.
+    /// One host, if a scan ever found it up: its `local` row, else the row of the first
+    /// vantage by name that saw it (see [`Store::host_rows`] for every vantage).
     pub async fn host(&self, addr: IpAddr) -> Result<Option<HostRow>> {
+        let rows = self.host_rows(addr, None).await?;
+        let local = rows
+            .iter()
+            .position(|r| r.vantage == crate::model::LOCAL_VANTAGE);
+        Ok(match local {
+            Some(i) => rows.into_iter().nth(i),
+            None => rows.into_iter().next(),
+        })
+    }
+
+    /// The rows of one address, one per vantage that found it up (only `vantage`'s when given),
+    /// by vantage name.
+    pub async fn host_rows(&self, addr: IpAddr, vantage: Option<&str>) -> Result<Vec<HostRow>> {
         let op = "read a host";
         let mut tx = self.read_tx(op).await?;
-        let row = tx
-            .fetch_optional(
-                &Sql::new(format!("{HOST_SELECT} FROM hosts h WHERE h.addr = $1"))
-                    .bind(addr.to_string()),
-            )
-            .await
-            .map_err(self.err(op))?;
-        row.map(|r| self.host_row(&r, op)).transpose()
+        let sql = match vantage {
+            Some(v) => Sql::new(format!(
+                "{HOST_SELECT} FROM hosts h WHERE h.addr = $1 AND h.vantage = $2 ORDER BY h.vantage"
+            ))
+            .bind(addr.to_string())
+            .bind(v),
+            None => Sql::new(format!(
+                "{HOST_SELECT} FROM hosts h WHERE h.addr = $1 ORDER BY h.vantage"
+            ))
+            .bind(addr.to_string()),
+        };
+        let rows = tx.fetch_all(&sql).await.map_err(self.err(op))?;
+        rows.iter().map(|r| self.host_row(r, op)).collect()
     }
 
     fn host_row(&self, r: &DbRow, op: &'static str) -> Result<HostRow> {
         let e = self.err(op);
         Ok(HostRow {
             addr: self.addr_col(&r.text("addr").map_err(&e)?, op)?,
+            vantage: r.text("vantage").map_err(&e)?,
             hostname: r.opt_text("hostname").map_err(&e)?,
             first_seen_at: r.opt_int("first_seen_at").map_err(&e)?,
             last_seen_at: r.opt_int("last_seen_at").map_err(&e)?,
@@ -137,21 +158,36 @@ impl Store {
         })
     }
 
-    /// Every span of a host (or of one of its ports), by transport, port and time.
+    /// Every span of a host (or of one of its ports) from every vantage, by vantage,
+    /// transport, port and time.
     pub async fn history(&self, addr: IpAddr, port: Option<(u16, Proto)>) -> Result<Vec<SpanRow>> {
+        self.history_from(addr, None, port).await
+    }
+
+    /// Like [`Store::history`], only what `vantage` observed when given.
+    pub async fn history_from(
+        &self,
+        addr: IpAddr,
+        vantage: Option<&str>,
+        port: Option<(u16, Proto)>,
+    ) -> Result<Vec<SpanRow>> {
         let op = "read the history of a host";
-        let order = "ORDER BY sp.proto, sp.port, f.seq";
-        let sql = match port {
-            Some((port, proto)) => Sql::new(format!(
-                "{SPAN_SELECT} WHERE h.addr = $1 AND sp.port = $2 AND sp.proto = $3 {order}"
-            ))
-            .bind(addr.to_string())
-            .bind(i64::from(port))
-            .bind(proto.as_str()),
-            None => {
-                Sql::new(format!("{SPAN_SELECT} WHERE h.addr = $1 {order}")).bind(addr.to_string())
-            }
-        };
+        let mut text = format!("{SPAN_SELECT} WHERE h.addr = $1");
+        let mut args: Vec<crate::db::Arg> = vec![addr.to_string().into()];
+        if let Some((port, proto)) = port {
+            text.push_str(" AND sp.port = $2 AND sp.proto = $3");
+            args.push(i64::from(port).into());
+            args.push(proto.as_str().into());
+        }
+        if let Some(v) = vantage {
+            text.push_str(&format!(" AND h.vantage = ${}", args.len() + 1));
+            args.push(v.into());
+        }
+        text.push_str(" ORDER BY h.vantage, sp.proto, sp.port, f.seq");
+        let mut sql = Sql::new(text);
+        for a in args {
+            sql.push(a);
+        }
         let mut tx = self.read_tx(op).await?;
         let rows = tx.fetch_all(&sql).await.map_err(self.err(op))?;
         rows.iter().map(|r| self.span_row(r, op)).collect()
@@ -226,6 +262,7 @@ impl Store {
         )?;
         Ok(SpanRow {
             host: self.addr_col(&r.text("addr").map_err(&e)?, op)?,
+            vantage: r.text("vantage").map_err(&e)?,
             hostname: r.opt_text("hostname").map_err(&e)?,
             port: self.port_col(r.int("port").map_err(&e)?)?,
             proto: self.parse_col(&r.text("proto").map_err(&e)?, "spans.proto")?,

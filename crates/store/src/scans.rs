@@ -15,17 +15,23 @@ pub const STALE_AFTER_MS: i64 = 10 * 60 * 1000;
 /// The columns of `scans` that [`Store::scan_row`] reads.
 pub(crate) const SCAN_COLUMNS: &str = "s.id, s.seq, s.started_at, s.finished_at, s.status, s.source, s.args, \
      s.targets, s.ports, s.pid, s.hostname, s.heartbeat_at, s.hosts_up, s.hosts_down, \
-     s.open_ports, s.open_filtered_ports, s.error";
+     s.open_ports, s.open_filtered_ports, s.error, s.vantage";
 
 impl Store {
     /// Records a new scan as `running` (with this process id, machine and a first heartbeat).
     pub async fn begin_scan(&self, scan: &NewScan) -> Result<ScanId> {
         let op = "record a new scan";
+        if scan.vantage.is_empty() {
+            return Err(StoreError::Usage {
+                op,
+                reason: "the scan names no vantage (use \"local\" for this server)".into(),
+            });
+        }
         let now = now_ms();
         let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
         let sql = Sql::new(
-            "INSERT INTO scans (started_at, status, source, args, targets, ports, pid, hostname, heartbeat_at) \
-             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $1) RETURNING id",
+            "INSERT INTO scans (started_at, status, source, args, targets, ports, pid, hostname, heartbeat_at, vantage) \
+             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $1, $8) RETURNING id",
         )
         .bind(now)
         .bind(scan.source.as_str())
@@ -33,7 +39,8 @@ impl Store {
         .bind(json(&scan.targets))
         .bind(port_spec(&scan.ports))
         .bind(i64::from(std::process::id()))
-        .bind(self.inner.machine.as_str());
+        .bind(self.inner.machine.as_str())
+        .bind(scan.vantage.as_str());
         let mut tx = self.write_tx(op, WriteKind::Row).await?;
         let row = tx.fetch_optional(&sql).await.map_err(self.err(op))?;
         let id = row
@@ -199,6 +206,7 @@ impl Store {
             finished_at: row.opt_int("finished_at").map_err(&e)?,
             status,
             source: row.text("source").map_err(&e)?,
+            vantage: row.text("vantage").map_err(&e)?,
             args: list("args")?,
             targets: list("targets")?,
             ports: row.text("ports").map_err(&e)?,

@@ -3,7 +3,9 @@
 mod common;
 
 use anyhow::{Result, ensure};
-use common::{TestDb, outcome, port, ports_of, run_scan, with_details, with_service};
+use common::{
+    TestDb, outcome, port, ports_of, run_scan, run_scan_from, with_details, with_service,
+};
 use portwatch_scan::{PortState, Proto};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, ScanStatus, StoreError};
 use serde_json::json;
@@ -24,6 +26,7 @@ both_backends!(
     prune_keeps_current_state,
     scan_lifecycle_errors,
     stale_running_scans_become_incomplete,
+    vantages_keep_apart_and_only_probed_ports_open,
 );
 
 async fn spans_open_close_and_change(db: TestDb) -> Result<()> {
@@ -568,5 +571,128 @@ async fn stale_running_scans_become_incomplete(db: TestDb) -> Result<()> {
     let e = store.finish_scan(quiet, &o, &Effects::default()).await;
     ensure!(matches!(e, Err(StoreError::ScanNotRunning { .. })), "{e:?}");
     ensure!(store.open_at(quiet).await.is_err());
+    Ok(())
+}
+
+/// The same address seen from two vantages is two hosts with their own spans; a port is only
+/// reported opened when an earlier observation from the SAME vantage probed it.
+async fn vantages_keep_apart_and_only_probed_ports_open(db: TestDb) -> Result<()> {
+    let store = db.open().await?;
+    // From lan: 22 and 445 open on A, the group probes 22 and 445.
+    let (_, r1) = run_scan_from(
+        &store,
+        "lan",
+        &outcome(
+            &[(A, true)],
+            &[22, 445],
+            vec![port(A, 22, "open"), port(A, 445, "open")],
+        ),
+    )
+    .await?;
+    ensure!(r1.opened == 2, "{r1:?}");
+    ensure!(
+        r1.changed.iter().all(|c| !c.covered_before && !c.opened()),
+        "a host seen for the first time has no port that opened: {r1:?}"
+    );
+    // From internet: only 22 answers. Nothing of lan's state is touched.
+    let (internet_scan, r2) = run_scan_from(
+        &store,
+        "internet",
+        &outcome(&[(A, true)], &[22, 445], vec![port(A, 22, "open")]),
+    )
+    .await?;
+    ensure!(r2.opened == 1 && r2.closed == 0, "{r2:?}");
+    let rows = store.host_rows(A.parse()?, None).await?;
+    let seen: Vec<(&str, u64)> = rows
+        .iter()
+        .map(|h| (h.vantage.as_str(), h.open_ports))
+        .collect();
+    ensure!(seen == vec![("internet", 1), ("lan", 2)], "{seen:?}");
+    let open = store.open_at(internet_scan).await?;
+    ensure!(
+        open.iter().all(|s| s.vantage == "internet") && ports_of(&open, A) == vec![22],
+        "{open:?}"
+    );
+    let scan = store.scan(internet_scan).await?;
+    ensure!(scan.is_some_and(|s| s.vantage == "internet"));
+    // lan's port list grows to 8080 (open all along) while 443 opens... 443 was never probed
+    // either: both are first observations. 445 closing is a change lan saw.
+    let (_, r3) = run_scan_from(
+        &store,
+        "lan",
+        &outcome(
+            &[(A, true)],
+            &[22, 443, 445, 8080],
+            vec![
+                port(A, 22, "open"),
+                port(A, 443, "open"),
+                port(A, 8080, "open"),
+            ],
+        ),
+    )
+    .await?;
+    let changes: Vec<(u16, bool, bool)> = r3
+        .changed
+        .iter()
+        .map(|c| (c.port, c.covered_before, c.opened()))
+        .collect();
+    ensure!(
+        changes
+            == vec![
+                (443, false, false),
+                (445, true, false),
+                (8080, false, false)
+            ],
+        "{changes:?}"
+    );
+    // 445 opens again from lan: probed before, so it opened.
+    let (_, r4) = run_scan_from(
+        &store,
+        "lan",
+        &outcome(
+            &[(A, true)],
+            &[22, 443, 445, 8080],
+            vec![
+                port(A, 22, "open"),
+                port(A, 443, "open"),
+                port(A, 445, "open"),
+                port(A, 8080, "open"),
+            ],
+        ),
+    )
+    .await?;
+    ensure!(
+        r4.changed.len() == 1 && r4.changed[0].port == 445 && r4.changed[0].opened(),
+        "{r4:?}"
+    );
+    // 445 from internet: the internet vantage probed it before (closed), so it opened there
+    // too, as a change of internet's own host row.
+    let (_, r5) = run_scan_from(
+        &store,
+        "internet",
+        &outcome(
+            &[(A, true)],
+            &[22, 445],
+            vec![port(A, 22, "open"), port(A, 445, "open")],
+        ),
+    )
+    .await?;
+    ensure!(
+        r5.opened == 1 && r5.changed.len() == 1 && r5.changed[0].opened(),
+        "{r5:?}"
+    );
+    let history = store
+        .history_from(A.parse()?, Some("internet"), None)
+        .await?;
+    let ports: Vec<u16> = history.iter().map(|s| s.port).collect();
+    ensure!(ports == vec![22, 445], "{ports:?}");
+    ensure!(store.history(A.parse()?, None).await?.len() == 7);
+    // The local row was never made: `host` finds the first vantage by name.
+    ensure!(
+        store
+            .host(A.parse()?)
+            .await?
+            .is_some_and(|h| h.vantage == "internet")
+    );
     Ok(())
 }

@@ -186,6 +186,7 @@ async fn fill(store: &Store, hosts: usize) -> Fallible<Vec<IpAddr>> {
         let id = store
             .begin_scan(&NewScan {
                 source: "monitor:office".into(),
+                vantage: portwatch_store::LOCAL_VANTAGE.into(),
                 args: vec![],
                 targets: vec!["10.20.0.0/16".into()],
                 ports: coverage.clone(),
@@ -237,6 +238,7 @@ fn violation(addr: IpAddr, port: u16) -> Fallible<AlertStateRow> {
     let since = i64::try_from(now)? - 3_600_000;
     let finding = Finding {
         group: "office".into(),
+        vantage: "local".into(),
         host: addr,
         hostname: None,
         port: Some(port),

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use portwatch_monitor::config::Vantage;
 use std::sync::OnceLock;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -73,12 +74,12 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
     (
         "portwatch_violations",
         Kind::Gauge,
-        "Policy violations firing now, by severity.",
+        "Policy violations firing now, by vantage and severity.",
     ),
     (
         "portwatch_open_ports",
         Kind::Gauge,
-        "Ports open now in the stored history, by the risk where the host is reachable.",
+        "Ports open now in the stored history, by vantage and the risk where the vantage reaches the host.",
     ),
 ];
 
@@ -134,17 +135,26 @@ async fn set_state_gauges(state: &AppState) {
         Severity::High,
         Severity::Critical,
     ];
+    let vantages = known_vantages(state).await;
     if let Some(daemon) = state.daemon() {
         let book = daemon.book().await;
-        for s in severities {
-            let n = book
-                .entries
-                .values()
-                .filter(|e| {
-                    e.status == portwatch_monitor::alerts::Status::Firing && e.finding.severity == s
-                })
-                .count();
-            metrics::gauge!("portwatch_violations", "severity" => s.to_string()).set(n as f64);
+        let mut names: std::collections::BTreeSet<String> =
+            vantages.iter().map(|v| v.name.clone()).collect();
+        names.extend(book.entries.values().map(|e| e.finding.vantage.clone()));
+        for v in &names {
+            for s in severities {
+                let n = book
+                    .entries
+                    .values()
+                    .filter(|e| {
+                        e.status == portwatch_monitor::alerts::Status::Firing
+                            && e.finding.severity == s
+                            && &e.finding.vantage == v
+                    })
+                    .count();
+                metrics::gauge!("portwatch_violations", "vantage" => v.clone(), "severity" => s.to_string())
+                    .set(n as f64);
+            }
         }
     }
     let started = std::time::Instant::now();
@@ -153,17 +163,55 @@ async fn set_state_gauges(state: &AppState) {
         metrics::histogram!("portwatch_store_latency_seconds", "query" => "current_spans")
             .record(started.elapsed().as_secs_f64());
         let mut by_risk = std::collections::BTreeMap::new();
+        let mut names: std::collections::BTreeSet<String> =
+            vantages.iter().map(|v| v.name.clone()).collect();
         for s in spans
             .iter()
             .filter(|s| s.to_scan.is_none() && s.snapshot.state == portwatch_scan::PortState::Open)
         {
             let risk = portwatch_kb::risk(s.port, s.proto.transport());
-            let (sev, _) = portwatch_kb::severity_at(s.host, risk);
-            *by_risk.entry(sev).or_insert(0u64) += 1;
+            let sev = risk.at(vantage_named(&vantages, &s.vantage).exposure_of(s.host));
+            *by_risk.entry((s.vantage.clone(), sev)).or_insert(0u64) += 1;
+            names.insert(s.vantage.clone());
         }
-        for s in severities {
-            metrics::gauge!("portwatch_open_ports", "risk" => s.to_string())
-                .set(*by_risk.get(&s).unwrap_or(&0) as f64);
+        for v in names {
+            for s in severities {
+                let n = *by_risk.get(&(v.clone(), s)).unwrap_or(&0);
+                metrics::gauge!("portwatch_open_ports", "vantage" => v.clone(), "risk" => s.to_string())
+                    .set(n as f64);
+            }
         }
     }
+}
+
+/// The vantages the configuration knows (with their reach): every group's, and `local`.
+async fn known_vantages(state: &AppState) -> Vec<Vantage> {
+    let mut out = vec![Vantage::local()];
+    if let Some(daemon) = state.daemon() {
+        for g in &daemon.settings().await.groups {
+            for v in &g.vantages {
+                if !out.iter().any(|o| o.name == v.name) {
+                    out.push(v.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The vantage called `name`: a configured one, else a built-in one, else rated by address.
+fn vantage_named(known: &[Vantage], name: &str) -> Vantage {
+    known
+        .iter()
+        .find(|v| v.name == name)
+        .cloned()
+        .or_else(|| {
+            portwatch_monitor::config::vantage::Known::default()
+                .get(name)
+                .ok()
+        })
+        .unwrap_or_else(|| Vantage {
+            name: name.to_string(),
+            reach: portwatch_monitor::config::Reach::Address,
+        })
 }

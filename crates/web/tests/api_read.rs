@@ -15,6 +15,7 @@ both_backends!(
     scans_list_and_detail,
     violations_alerts_policies_and_ports,
     without_a_daemon_the_store_answers,
+    hosts_and_violations_carry_and_filter_by_vantage,
 );
 
 fn field<'a>(items: &'a Value, name: &str) -> Vec<&'a Value> {
@@ -392,6 +393,107 @@ async fn without_a_daemon_the_store_answers(db: TestDb) -> Result<()> {
         let (status, answer) = api.post(path, &body).await?;
         ensure!(
             status == StatusCode::SERVICE_UNAVAILABLE && answer["error"].is_string(),
+            "{path}: {status} {answer}"
+        );
+    }
+    Ok(())
+}
+
+/// A host seen from a second vantage is its own entry; lists carry the vantage and filter by it.
+async fn hosts_and_violations_carry_and_filter_by_vantage(db: TestDb) -> Result<()> {
+    let api = Api::start(db, true).await?;
+    let outcome = portwatch_store::ScanOutcome {
+        identified: true,
+        hosts: vec![portwatch_store::HostOutcome {
+            addr: "10.0.0.5".parse()?,
+            hostname: None,
+            up: true,
+        }],
+        coverage: portwatch_scan::ports::PortList {
+            tcp: vec![445],
+            udp: vec![],
+        },
+        results: vec![],
+    };
+    let id = api
+        .store
+        .begin_scan(&portwatch_store::NewScan {
+            source: "monitor:file-servers".into(),
+            vantage: "internet".into(),
+            args: vec![],
+            targets: vec!["10.0.0.5".into()],
+            ports: outcome.coverage.clone(),
+        })
+        .await?;
+    api.store
+        .finish_scan(id, &outcome, &portwatch_store::Effects::default())
+        .await?;
+    let all = api.ok("/api/v1/hosts").await?;
+    let pairs: Vec<(String, String)> = all["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|h| {
+                    (
+                        h["address"].as_str().unwrap_or_default().to_string(),
+                        h["vantage"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure!(
+        pairs.iter().filter(|(a, _)| a == "10.0.0.5").count() == 2
+            && pairs.contains(&("10.0.0.5".into(), "internet".into()))
+            && pairs.contains(&("10.0.0.5".into(), "local".into())),
+        "{pairs:?}"
+    );
+    let (found, body) = addresses(&api, "?vantage=internet").await?;
+    ensure!(
+        found == ["10.0.0.5"] && body["items"][0]["open_ports"] == 0,
+        "{body}"
+    );
+    let (found, _) = addresses(&api, "?vantage=local").await?;
+    ensure!(found.len() == 4, "{found:?}");
+    let scan = api.ok(&format!("/api/v1/scans/{}", id.0)).await?;
+    ensure!(
+        scan.to_string().contains("\"vantage\":\"internet\""),
+        "{scan}"
+    );
+    let local = api.ok("/api/v1/violations?vantage=local").await?;
+    let every = api.ok("/api/v1/violations").await?;
+    ensure!(
+        local["total"] == every["total"],
+        "the seeded violations are local: {local}"
+    );
+    ensure!(
+        field(&every["items"], "vantage")
+            .iter()
+            .all(|v| *v == "local"),
+        "{every}"
+    );
+    let none = api.ok("/api/v1/violations?vantage=internet").await?;
+    ensure!(none["total"] == 0, "{none}");
+    // A key seen from another vantage is a well-formed key: no such violation, not a bad key.
+    let key = enc("file-servers|10.0.0.5|445/tcp|MustBeClosed|from:internet");
+    let (status, answer) = api
+        .post(
+            &format!("/api/v1/violations/{key}/ack"),
+            &serde_json::json!({}),
+        )
+        .await?;
+    ensure!(status == StatusCode::NOT_FOUND, "{status} {answer}");
+    for path in [
+        "/api/v1/hosts?vantage=LAN",
+        "/api/v1/violations?vantage=a%20b",
+    ] {
+        let (status, answer) = api.get(path).await?;
+        ensure!(
+            status == StatusCode::BAD_REQUEST
+                && answer["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("'vantage'")),
             "{path}: {status} {answer}"
         );
     }

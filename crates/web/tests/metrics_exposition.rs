@@ -59,6 +59,13 @@ async fn promtool_accepts_the_exposition() -> Result<()> {
             "{histogram} has no buckets:\n{text}"
         );
     }
+    // The per-violation and per-port gauges name the vantage.
+    for series in [
+        "portwatch_violations{vantage=\"local\",severity=\"high\"}",
+        "portwatch_open_ports{vantage=\"local\",risk=\"high\"}",
+    ] {
+        ensure!(text.contains(series), "no {series}:\n{text}");
+    }
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -299,3 +299,43 @@ async fn overview_lists_agents_once_one_was_heard_from() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn lists_show_the_vantage_once_a_second_one_appears() -> Result<()> {
+    let server = fixture(false).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (_, html) = get(&server, &cookie, "/").await?;
+    assert!(!html.contains("Seen from"), "one vantage: no column");
+    let ports = portwatch_scan::ports::PortList {
+        tcp: vec![445],
+        udp: vec![],
+    };
+    let id = server
+        .store
+        .begin_scan(&portwatch_store::NewScan {
+            source: "monitor:file-servers".into(),
+            vantage: "internet".into(),
+            args: vec![],
+            targets: vec![FILESRV.into()],
+            ports: ports.clone(),
+        })
+        .await?;
+    let outcome = portwatch_store::ScanOutcome {
+        identified: true,
+        hosts: vec![portwatch_store::HostOutcome {
+            addr: FILESRV.parse()?,
+            hostname: None,
+            up: true,
+        }],
+        coverage: ports,
+        results: vec![],
+    };
+    server
+        .store
+        .finish_scan(id, &outcome, &portwatch_store::Effects::default())
+        .await?;
+    let (_, html) = get(&server, &cookie, "/").await?;
+    assert!(html.contains("<th scope=\"col\">Seen from</th>"), "{html}");
+    assert!(html.contains("<td>internet</td>") && html.contains("<td>local</td>"));
+    Ok(())
+}

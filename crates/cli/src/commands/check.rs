@@ -131,6 +131,7 @@ fn groups(args: &CheckArgs) -> Result<(Vec<Group>, Option<String>)> {
                     allowed_open: args.allowed_open.as_ref().map(|a| vec![a.clone()]),
                     expected_open: split(&args.expected_open),
                     severity: args.severity.clone(),
+                    ..Default::default()
                 }),
                 ..Default::default()
             };

@@ -293,6 +293,7 @@ fn spawn_event_log(daemon: &Arc<Daemon>) {
             match e {
                 Event::Scanned {
                     group,
+                    vantage,
                     scan,
                     confirmation,
                     hosts,
@@ -300,6 +301,7 @@ fn spawn_event_log(daemon: &Arc<Daemon>) {
                     elapsed_s,
                 } => tracing::info!(
                     group,
+                    vantage,
                     scan,
                     confirmation,
                     hosts = hosts.0,
@@ -349,6 +351,7 @@ pub fn run_watch(args: WatchArgs) -> Result<u8> {
                 allowed_open: args.allowed_open.as_ref().map(|a| vec![a.clone()]),
                 expected_open: one(&args.expected_open),
                 severity: args.severity.clone(),
+                ..Default::default()
             }),
             ..Default::default()
         },
@@ -465,6 +468,7 @@ pub fn run_notify_test(config_path: &Path) -> Result<u8> {
             key: format!("test|{now}"),
             kind: portwatch_monitor::notify::AlertKind::Test,
             group: "test".into(),
+            vantage: "local".into(),
             host: "127.0.0.1".parse()?,
             hostname: None,
             port: Some(445),

@@ -94,4 +94,22 @@ must_be_closed = ["risky"]
 # must_be_closed = ["risky"]
 # allowed_open = ["22", "443"]     # anything else open is unexpected (top 1000 TCP are scanned)
 # expected_open = ["443"]          # closed means down
+#
+# Seen from several places: `vantages` names where a group is scanned from.
+# "local" (this server, the default), "lan" and "internet" are built in; a
+# vantage of your own is a top-level table, e.g. a "vantage.dmz" table whose
+# `reach` is "lan", "internet", or "address" (rated by each host's address).
+# A port found open from "internet" is rated at internet exposure.
+# The group's policy applies from every vantage. A "group.policy.from.NAME"
+# table changes it for that vantage only: each key it sets (must_be_closed,
+# allowed_open, expected_open, severity) replaces the group's key of the same
+# name, then its `allow` ports are taken out of must_be_closed.
+# [[group]]
+# name = "office"
+# targets = ["192.0.2.0/28"]
+# vantages = ["lan", "internet"]
+# [group.policy]
+# must_be_closed = ["risky"]
+# [group.policy.from.lan]
+# allow = ["T:139,445"]            # Samba is fine inside the office, never from outside
 "#;

@@ -4,14 +4,22 @@
 //! (`PORTWATCH_DATABASE`, `PORTWATCH_LISTEN`) > file > defaults.
 
 mod example;
+mod located;
 mod raw;
 mod silence;
 mod validate;
+pub mod vantage;
 
 pub use example::EXAMPLE;
-pub use raw::{RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource};
+pub use raw::{
+    RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource, RawVantage,
+    RawVantagePolicy,
+};
 pub use silence::{Silence, parse_instant};
-pub use validate::{Group, Policy, ScanOptions, Schedule, Settings, Source, parse_port_set};
+pub use validate::{
+    Group, Policy, ScanOptions, Schedule, Settings, Source, VantagePolicy, parse_port_set,
+};
+pub use vantage::{Reach, Vantage};
 
 use crate::error::{MonitorError, Result};
 use figment::Figment;
@@ -29,6 +37,7 @@ pub fn group_from_raw(raw: RawGroup, origin: &Path) -> Result<Group> {
         &RawScanOptions::default(),
         validate::DEFAULT_EVERY,
         &[],
+        &vantage::Known::default(),
         origin,
     )
 }
@@ -45,6 +54,7 @@ pub fn load(path: &Path) -> Result<Settings> {
 /// Parses and validates configuration text (`path` is only used in messages).
 pub fn parse(text: &str, path: &Path) -> Result<Settings> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
+    located::check(text, path)?;
     let raw = apply_env(raw)?;
     validate::validate(raw, path)
 }
@@ -108,7 +118,20 @@ mod tests {
         let text = format!("{}{uncommented}", &EXAMPLE[..start]);
         let s = parse(&text, &PathBuf::from("example.toml")).unwrap();
         let names: Vec<&str> = s.groups.iter().map(|g| g.name.as_str()).collect();
-        assert_eq!(names, ["this-machine", "file-servers", "web-servers"]);
+        assert_eq!(
+            names,
+            ["this-machine", "file-servers", "web-servers", "office"]
+        );
+        let office = &s.groups[3];
+        let lan = office.policy_for("lan");
+        assert!(!lan.must_be_closed.tcp.contains(&445));
+        assert!(
+            office
+                .policy_for("internet")
+                .must_be_closed
+                .tcp
+                .contains(&445)
+        );
         assert!(s.groups[1..].iter().all(|g| g.source == Source::Scan));
     }
 
@@ -234,6 +257,127 @@ mod tests {
         assert!(
             p.tcp.contains(&445) && p.tcp.contains(&3389) && p.udp.contains(&137),
             "{p:?}"
+        );
+    }
+
+    const TWO_VANTAGES: &str = "[vantage.dmz]\nreach = \"internet\"\n\
+        [[group]]\nname = \"office\"\ntargets = [\"10.0.0.5\"]\nvantages = [\"lan\", \"internet\", \"dmz\"]\n\
+        [group.policy]\nmust_be_closed = [\"T:139,445\"]\nallowed_open = [\"22\"]\n\
+        [group.policy.from.lan]\nallow = [\"T:139,445\"]\n\
+        [group.policy.from.dmz]\nmust_be_closed = [\"T:3389\"]\nseverity = \"critical\"\n";
+
+    #[test]
+    fn vantages_default_to_local_and_name_their_reach() {
+        let s = parse(
+            "[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\n[group.policy]\nmust_be_closed = [\"22\"]\n",
+            &PathBuf::from("pw.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.groups[0].vantages, vec![Vantage::local()]);
+        let s = parse(TWO_VANTAGES, &PathBuf::from("pw.toml")).unwrap();
+        let g = &s.groups[0];
+        let names: Vec<&str> = g.vantages.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["lan", "internet", "dmz"]);
+        let addr = "10.0.0.5".parse().unwrap();
+        let dmz = g.vantage("dmz").unwrap();
+        assert_eq!(dmz.exposure_of(addr), portwatch_kb::Exposure::Internet);
+        assert_eq!(
+            g.vantage("lan").unwrap().exposure_of(addr),
+            portwatch_kb::Exposure::Lan
+        );
+        // 3389 is only in dmz's policy, and still scanned.
+        assert!(g.ports.tcp.contains(&3389));
+    }
+
+    #[test]
+    fn policy_for_replaces_keys_then_takes_allow_out() {
+        let s = parse(TWO_VANTAGES, &PathBuf::from("pw.toml")).unwrap();
+        let g = &s.groups[0];
+        // internet has no `from` table: the group's policy as written.
+        let internet = g.policy_for("internet");
+        assert_eq!(internet.must_be_closed.tcp, vec![139, 445]);
+        assert_eq!(internet.allowed_open.as_ref().unwrap().tcp, vec![22]);
+        assert_eq!(internet.severity, None);
+        // lan: 139 and 445 taken out of must_be_closed and allowed instead.
+        let lan = g.policy_for("lan");
+        assert!(lan.must_be_closed.is_empty());
+        assert_eq!(lan.allowed_open.as_ref().unwrap().tcp, vec![22, 139, 445]);
+        // dmz: must_be_closed and severity replaced, allowed_open inherited.
+        let dmz = g.policy_for("dmz");
+        assert_eq!(dmz.must_be_closed.tcp, vec![3389]);
+        assert_eq!(dmz.allowed_open.as_ref().unwrap().tcp, vec![22]);
+        assert_eq!(dmz.severity, Some(portwatch_kb::Severity::Critical));
+        // A vantage the group does not have: the group's policy.
+        assert_eq!(g.policy_for("local").must_be_closed.tcp, vec![139, 445]);
+    }
+
+    #[test]
+    fn bad_vantages_name_line_and_column() {
+        let group = "[[group]]\nname = \"a\"\ntargets = [\"10.0.0.1\"]\n";
+        let policy = "[group.policy]\nmust_be_closed = [\"22\"]\n";
+        // An unknown vantage: at the name in the list.
+        let e = err(&format!("{group}vantages = [\"lan\", \"dmz\"]\n{policy}"));
+        assert!(e.starts_with("pw.toml:4:20:"), "{e}");
+        assert!(e.contains("'dmz'") && e.contains("[vantage.dmz]"), "{e}");
+        // A bad name.
+        let e = err(&format!("{group}vantages = [\"LAN\"]\n{policy}"));
+        assert!(
+            e.starts_with("pw.toml:4:13:") && e.contains("lowercase"),
+            "{e}"
+        );
+        // Twice.
+        let e = err(&format!("{group}vantages = [\"lan\", \"lan\"]\n{policy}"));
+        assert!(e.starts_with("pw.toml:4:") && e.contains("twice"), "{e}");
+        // Empty.
+        let e = err(&format!("{group}vantages = []\n{policy}"));
+        assert!(
+            e.starts_with("pw.toml:4:12:") && e.contains("at least one"),
+            "{e}"
+        );
+        // A `from` table for a vantage the group is not scanned from.
+        let e = err(&format!(
+            "{group}vantages = [\"lan\"]\n{policy}[group.policy.from.internet]\nallow = [\"22\"]\n"
+        ));
+        assert!(e.starts_with("pw.toml:7:20:"), "{e}");
+        assert!(
+            e.contains("policy.from.internet") && e.contains("not observed from"),
+            "{e}"
+        );
+        // Without `vantages`, only `local` has a `from` table.
+        let e = err(&format!(
+            "{group}{policy}[group.policy.from.lan]\nallow = [\"22\"]\n"
+        ));
+        assert!(e.starts_with("pw.toml:6:20:"), "{e}");
+        // A local group has no other vantage.
+        let e = err(
+            "[[group]]\nname = \"me\"\nsource = \"local\"\nvantages = [\"internet\"]\n[group.policy]\nmust_be_closed = [\"risky\"]\n",
+        );
+        assert!(
+            e.starts_with("pw.toml:4:13:") && e.contains("socket"),
+            "{e}"
+        );
+        // Declared vantages: a reach is required and known, built-in names are taken.
+        let e = err(&format!("[vantage.dmz]\n{group}{policy}"));
+        assert!(e.starts_with("pw.toml:1:10:") && e.contains("reach"), "{e}");
+        let e = err(&format!("[vantage.dmz]\nreach = \"mars\"\n{group}{policy}"));
+        assert!(e.starts_with("pw.toml:1:10:") && e.contains("mars"), "{e}");
+        let e = err(&format!("[vantage.lan]\nreach = \"lan\"\n{group}{policy}"));
+        assert!(
+            e.starts_with("pw.toml:1:10:") && e.contains("built in"),
+            "{e}"
+        );
+        // Unknown keys in a `from` table are caught by the schema, with a position.
+        let e = err(&format!(
+            "{group}vantages = [\"lan\"]\n{policy}[group.policy.from.lan]\nalow = [\"22\"]\n"
+        ));
+        assert!(e.starts_with("pw.toml:8:1:") && e.contains("alow"), "{e}");
+        // Bad ports in a `from` table name the key.
+        let e = err(&format!(
+            "{group}vantages = [\"lan\"]\n{policy}[group.policy.from.lan]\nallow = [\"70000\"]\n"
+        ));
+        assert!(
+            e.contains("policy.from.lan.allow") && e.contains("70000"),
+            "{e}"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The configuration as written: serde types that reject unknown keys.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -24,6 +25,17 @@ pub struct RawConfig {
     /// Where alerts go.
     #[serde(default)]
     pub notify: Vec<crate::notify::NotifierEntry>,
+    /// Vantages besides the built-in `local`, `lan` and `internet` (`[vantage.NAME]`).
+    #[serde(default)]
+    pub vantage: BTreeMap<String, RawVantage>,
+}
+
+/// A vantage of the config's own (`[vantage.dmz]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVantage {
+    /// How what it sees is rated: `lan`, `internet`, or `address` (by each host's address).
+    pub reach: Option<String>,
 }
 
 /// How alerts behave (`[alerts]`).
@@ -99,6 +111,8 @@ pub struct RawGroup {
     /// Scan options.
     #[serde(default)]
     pub scan: RawScanOptions,
+    /// The vantages it is observed from (default `["local"]`, this server).
+    pub vantages: Option<Vec<String>>,
     /// The policy.
     pub policy: Option<RawPolicy>,
     /// Notifiers for this group's alerts (default: all of them).
@@ -134,6 +148,27 @@ pub struct RawPolicy {
     pub expected_open: Vec<String>,
     /// Severity of this group's violations (default: the knowledge base's, for where the host is).
     pub severity: Option<String>,
+    /// What changes as seen from one vantage (`[group.policy.from.NAME]`).
+    #[serde(default)]
+    pub from: BTreeMap<String, RawVantagePolicy>,
+}
+
+/// The policy as seen from one vantage: each key set here replaces the group's key of the same
+/// name; `allow` then takes ports out of `must_be_closed` (see `Group::policy_for`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVantagePolicy {
+    /// Replaces the group's `must_be_closed`.
+    pub must_be_closed: Option<Vec<String>>,
+    /// Replaces the group's `allowed_open`.
+    pub allowed_open: Option<Vec<String>>,
+    /// Replaces the group's `expected_open`.
+    pub expected_open: Option<Vec<String>>,
+    /// Replaces the group's `severity`.
+    pub severity: Option<String>,
+    /// Ports that may be open from this vantage: taken out of `must_be_closed`.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 /// Scan options a group may set.

@@ -3,8 +3,10 @@
 
 use super::raw::{
     RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource,
+    RawVantagePolicy,
 };
 use super::silence::{Silence, parse_instant};
+use super::vantage::{self, Known, Vantage};
 use crate::alerts::{AlertRules, ResolveInWindow};
 use crate::duration;
 use crate::error::{MonitorError, Result};
@@ -15,7 +17,7 @@ use portwatch_scan::engine::ScanConfig;
 use portwatch_scan::ports::{PortList, parse_policy_spec, parse_port_spec};
 use portwatch_scan::resolve::ResolveMode;
 use portwatch_scan::targets::TargetSpec;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,8 +59,12 @@ pub struct Group {
     pub schedule: Schedule,
     /// How to scan.
     pub scan: ScanOptions,
-    /// The rules.
+    /// The vantages it is observed from, in config order (`local` by default).
+    pub vantages: Vec<Vantage>,
+    /// The rules, as seen from every vantage (see [`Group::policy_for`] for one vantage's).
     pub policy: Policy,
+    /// What changes as seen from one vantage, by vantage name.
+    pub from: BTreeMap<String, VantagePolicy>,
     /// Notifier names for this group's alerts (`None`: every notifier).
     pub notify: Option<Vec<String>>,
     /// Maintenance windows.
@@ -67,7 +73,73 @@ pub struct Group {
     pub resolve_in_window: Option<ResolveInWindow>,
 }
 
+/// A policy as seen from one vantage (`[group.policy.from.NAME]`): each rule given replaces
+/// the group's, then `allow` is taken out of `must_be_closed`.
+#[derive(Debug, Clone, Default)]
+pub struct VantagePolicy {
+    /// Replaces the group's `must_be_closed`.
+    pub must_be_closed: Option<PortList>,
+    /// Replaces the group's `allowed_open`.
+    pub allowed_open: Option<PortList>,
+    /// Replaces the group's `expected_open`.
+    pub expected_open: Option<PortList>,
+    /// Replaces the group's `severity`.
+    pub severity: Option<Severity>,
+    /// May be open from this vantage.
+    pub allow: PortList,
+}
+
+/// `list` without the ports of `minus`.
+fn without(list: &PortList, minus: &PortList) -> PortList {
+    let keep = |ports: &[u16], gone: &[u16]| -> Vec<u16> {
+        ports
+            .iter()
+            .copied()
+            .filter(|p| !gone.contains(p))
+            .collect()
+    };
+    PortList {
+        tcp: keep(&list.tcp, &minus.tcp),
+        udp: keep(&list.udp, &minus.udp),
+    }
+}
+
 impl Group {
+    /// The policy as seen from `vantage`. The one composition rule: start from the group's
+    /// `[group.policy]` (it applies from every vantage); each key that
+    /// `[group.policy.from.VANTAGE]` sets (`must_be_closed`, `allowed_open`, `expected_open`,
+    /// `severity`) replaces the group's key of the same name; then the ports of its `allow`
+    /// are taken out of `must_be_closed` (and, when the policy lists `allowed_open`, added to
+    /// it). A vantage without a `from` table gets the group's policy unchanged.
+    pub fn policy_for(&self, vantage: &str) -> Policy {
+        let mut p = self.policy.clone();
+        let Some(o) = self.from.get(vantage) else {
+            return p;
+        };
+        if let Some(m) = &o.must_be_closed {
+            p.must_be_closed = m.clone();
+        }
+        if let Some(a) = &o.allowed_open {
+            p.allowed_open = Some(a.clone());
+        }
+        if let Some(e) = &o.expected_open {
+            p.expected_open = e.clone();
+        }
+        if o.severity.is_some() {
+            p.severity = o.severity;
+        }
+        p.must_be_closed = without(&p.must_be_closed, &o.allow);
+        if let Some(a) = &p.allowed_open {
+            p.allowed_open = Some(a.union(&o.allow));
+        }
+        p
+    }
+
+    /// The vantage of this group called `name`, if the group is observed from it.
+    pub fn vantage(&self, name: &str) -> Option<&Vantage> {
+        self.vantages.iter().find(|v| v.name == name)
+    }
+
     /// The alert rules for this group: `[alerts]` with the group's own overrides.
     pub fn rules(&self, alerts: &AlertRules) -> AlertRules {
         AlertRules {
@@ -293,6 +365,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Settings> {
         }
     }
     let known: Vec<String> = notifier_names.into_iter().collect();
+    let vantages = vantage::declared(&raw.vantage).map_err(|(k, m)| invalid(k, m))?;
     let mut names = BTreeSet::new();
     let mut groups = Vec::new();
     for g in raw.groups {
@@ -302,7 +375,14 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Settings> {
                 "this name is used twice; group names must be unique".into(),
             ));
         }
-        groups.push(group(g, &raw.defaults.scan, default_every, &known, path)?);
+        groups.push(group(
+            g,
+            &raw.defaults.scan,
+            default_every,
+            &known,
+            &vantages,
+            path,
+        )?);
     }
     let (alerts, max_concurrent_scans) = alert_rules(&raw.alerts, path)?;
     Ok(Settings {
@@ -404,6 +484,7 @@ pub(super) fn group(
     defaults: &RawScanOptions,
     every: Duration,
     notifiers: &[String],
+    known_vantages: &Known,
     path: &Path,
 ) -> Result<Group> {
     let key = |k: &str| format!("group \"{}\" {k}", g.name);
@@ -443,7 +524,20 @@ pub(super) fn group(
     for t in g.targets.iter().chain(&g.exclude) {
         TargetSpec::parse(t).map_err(|e| invalid("targets", e.to_string()))?;
     }
-    let policy = policy(g.policy.unwrap_or_default(), &|k, m| invalid(k, m))?;
+    let mut raw_policy = g.policy.unwrap_or_default();
+    let raw_from = std::mem::take(&mut raw_policy.from);
+    let policy = policy(raw_policy, &|k, m| invalid(k, m))?;
+    let vantages = group_vantages(g.vantages.as_deref(), source, known_vantages)
+        .map_err(|m| invalid("vantages", m))?;
+    let mut from = BTreeMap::new();
+    for (name, o) in raw_from {
+        let k = format!("policy.from.{name}");
+        check_from(&name, &vantages).map_err(|m| invalid(&k, m))?;
+        from.insert(
+            name,
+            vantage_policy(o, &|sub, m| invalid(&format!("{k}.{sub}"), m))?,
+        );
+    }
     let mut ports = match source {
         // Every listening socket is seen: the whole port range is covered.
         Source::Local => PortList {
@@ -452,6 +546,16 @@ pub(super) fn group(
         },
         Source::Scan => policy.ports(),
     };
+    if source == Source::Scan {
+        for o in from.values() {
+            for list in [&o.must_be_closed, &o.allowed_open, &o.expected_open]
+                .into_iter()
+                .flatten()
+            {
+                ports = ports.union(list);
+            }
+        }
+    }
     if let Some(spec) = &g.ports {
         let extra =
             parse_port_spec(spec, &[Proto::Tcp]).map_err(|e| invalid("ports", e.to_string()))?;
@@ -530,9 +634,84 @@ pub(super) fn group(
         ports,
         schedule,
         scan,
+        vantages,
         policy,
+        from,
         notify: g.notify,
         silences,
+    })
+}
+
+/// A group's `vantages`: each known, none twice, `["local"]` when not given; a local group
+/// reads this machine's sockets, so `local` is its only vantage.
+pub(super) fn group_vantages(
+    names: Option<&[String]>,
+    source: Source,
+    known: &Known,
+) -> std::result::Result<Vec<Vantage>, String> {
+    let Some(names) = names else {
+        return Ok(vec![Vantage::local()]);
+    };
+    if names.is_empty() {
+        return Err("give at least one vantage (or leave `vantages` out for [\"local\"])".into());
+    }
+    let mut out: Vec<Vantage> = Vec::new();
+    for name in names {
+        let v = known.get(name)?;
+        if out.iter().any(|o| o.name == v.name) {
+            return Err(format!("'{name}' is listed twice"));
+        }
+        if source == Source::Local && !v.is_local() {
+            return Err(format!(
+                "a `source = \"local\"` group reads this machine's sockets; it has no vantage '{name}' (remove it)"
+            ));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// A `[group.policy.from.NAME]` must name one of the group's vantages.
+pub(super) fn check_from(name: &str, vantages: &[Vantage]) -> std::result::Result<(), String> {
+    if vantages.iter().any(|v| v.name == name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = vantages.iter().map(|v| v.name.as_str()).collect();
+    Err(format!(
+        "the group is not observed from '{name}' (vantages = {names:?}); add it to `vantages` or remove this table"
+    ))
+}
+
+fn vantage_policy(
+    o: RawVantagePolicy,
+    invalid: &dyn Fn(&str, String) -> MonitorError,
+) -> Result<VantagePolicy> {
+    let set = |k: &str, items: &[String]| parse_port_set(items).map_err(|m| invalid(k, m));
+    Ok(VantagePolicy {
+        must_be_closed: o
+            .must_be_closed
+            .as_deref()
+            .map(|v| set("must_be_closed", v))
+            .transpose()?,
+        allowed_open: o
+            .allowed_open
+            .as_deref()
+            .map(|v| set("allowed_open", v))
+            .transpose()?,
+        expected_open: o
+            .expected_open
+            .as_deref()
+            .map(|v| set("expected_open", v))
+            .transpose()?,
+        severity: o
+            .severity
+            .as_deref()
+            .map(|s| {
+                s.parse::<Severity>()
+                    .map_err(|e| invalid("severity", e.to_string()))
+            })
+            .transpose()?,
+        allow: set("allow", &o.allow)?,
     })
 }
 

@@ -29,6 +29,8 @@ pub enum Event {
     Scanned {
         /// The group.
         group: String,
+        /// The vantage it observed from.
+        vantage: String,
         /// The stored scan id.
         scan: i64,
         /// Whether it was a confirmation re-probe.

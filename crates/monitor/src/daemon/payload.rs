@@ -50,6 +50,7 @@ pub fn alert_for(m: &Message) -> Alert {
             MessageKind::Resolved => AlertKind::Resolved,
         },
         group: f.group.clone(),
+        vantage: f.vantage.clone(),
         host: f.host,
         hostname: f.hostname.clone(),
         port: f.port,

@@ -3,7 +3,7 @@
 
 use super::{Daemon, Event, store_error};
 use crate::alerts::{Coverage, Reprobe};
-use crate::config::Group;
+use crate::config::{Group, Vantage};
 use crate::policy::{self, Finding};
 use crate::runner;
 use portwatch_scan::ports::PortList;
@@ -31,9 +31,10 @@ fn reprobe_scope(group: &Group, reprobes: &[Reprobe]) -> (Vec<String>, PortList)
 }
 
 impl Daemon {
-    /// Which of the down hosts of a scan some earlier complete scan found up (the store's
-    /// `last_seen_at`), or that already have a cannot-verify entry; empty when none is down.
-    async fn hosts_seen_up(&self, hosts: &[runner::HostScan]) -> BTreeSet<IpAddr> {
+    /// Which of the down hosts of a scan some earlier complete scan from `vantage` found up
+    /// (the store's `last_seen_at`), or that already have a cannot-verify entry from there;
+    /// empty when none is down.
+    async fn hosts_seen_up(&self, vantage: &str, hosts: &[runner::HostScan]) -> BTreeSet<IpAddr> {
         let down: BTreeSet<IpAddr> = hosts
             .iter()
             .filter(|h| h.summary.status == HostStatus::Down)
@@ -45,7 +46,9 @@ impl Daemon {
         let mut seen: BTreeSet<IpAddr> = match self.store.hosts().await {
             Ok(rows) => rows
                 .into_iter()
-                .filter(|r| r.last_seen_at.is_some() && down.contains(&r.addr))
+                .filter(|r| {
+                    r.vantage == vantage && r.last_seen_at.is_some() && down.contains(&r.addr)
+                })
                 .map(|r| r.addr)
                 .collect(),
             Err(e) => {
@@ -58,16 +61,47 @@ impl Daemon {
             book.entries
                 .values()
                 .filter(|e| e.finding.rule == policy::Rule::CannotVerify)
+                .filter(|e| e.finding.vantage == vantage)
                 .map(|e| e.finding.host)
                 .filter(|h| down.contains(h)),
         );
         seen
     }
 
-    /// Scans, records and judges; returns the confirmations to run next.
+    /// Scans, records and judges, once per vantage of the group (a confirmation only from
+    /// the vantages its re-probes name); returns the confirmations to run next.
     pub(super) async fn scan_and_process(
         self: &Arc<Self>,
         group: &Group,
+        only: Option<Vec<Reprobe>>,
+        stop: &CancellationToken,
+    ) -> Vec<Reprobe> {
+        let mut next = Vec::new();
+        for vantage in &group.vantages {
+            let only = match &only {
+                None => None,
+                Some(all) => {
+                    let mine: Vec<Reprobe> = all
+                        .iter()
+                        .filter(|r| r.vantage == vantage.name)
+                        .cloned()
+                        .collect();
+                    if mine.is_empty() {
+                        continue;
+                    }
+                    Some(mine)
+                }
+            };
+            next.extend(self.process_vantage(group, vantage, only, stop).await);
+        }
+        next
+    }
+
+    /// One observation from one vantage: scanned, recorded and judged.
+    async fn process_vantage(
+        self: &Arc<Self>,
+        group: &Group,
+        vantage: &Vantage,
         only: Option<Vec<Reprobe>>,
         stop: &CancellationToken,
     ) -> Vec<Reprobe> {
@@ -86,6 +120,7 @@ impl Daemon {
             .store
             .begin_scan(&NewScan {
                 source,
+                vantage: vantage.name.clone(),
                 args: vec![],
                 targets: targets.clone(),
                 ports: ports.clone(),
@@ -115,7 +150,7 @@ impl Daemon {
         };
         let _stop_heartbeat = AbortOnDrop(heartbeat);
         let scanned = tokio::select! {
-            r = self.observe(group, &targets, &ports, !confirmation) => r,
+            r = self.observe(group, &vantage.name, &targets, &ports, !confirmation) => r,
             () = stop.cancelled() => {
                 let _ = self.store.fail_scan(scan_id, "interrupted by shutdown").await;
                 return vec![];
@@ -146,13 +181,15 @@ impl Daemon {
             .chain(ports.udp.iter().map(|p| (*p, Proto::Udp)))
             .collect();
         let mut coverage = Coverage {
+            vantage: vantage.name.clone(),
             ports: covered.clone(),
             ..Default::default()
         };
         let mut findings: Vec<Finding> = Vec::new();
-        let seen_up = self.hosts_seen_up(&scan.hosts).await;
+        let seen_up = self.hosts_seen_up(&vantage.name, &scan.hosts).await;
+        let policy = group.policy_for(&vantage.name);
         let mut verdicts: std::collections::BTreeMap<_, _> =
-            scan.evaluate(group).into_iter().collect();
+            scan.evaluate_from(group, vantage).into_iter().collect();
         for h in &scan.hosts {
             match h.summary.status {
                 HostStatus::Up => coverage.up.insert(h.summary.host),
@@ -160,7 +197,8 @@ impl Daemon {
             };
             findings.extend(policy::cannot_verify(
                 &group.name,
-                &group.policy,
+                vantage,
+                &policy,
                 &h.summary,
                 seen_up.contains(&h.summary.host),
             ));
@@ -242,6 +280,7 @@ impl Daemon {
         drop(book);
         self.emit(Event::Scanned {
             group: group.name.clone(),
+            vantage: vantage.name.clone(),
             scan: scan_id.0,
             confirmation,
             hosts: (scan.hosts.len(), coverage.up.len()),
@@ -259,14 +298,21 @@ impl Daemon {
 }
 
 impl Daemon {
-    /// A scan of `targets`, or for a `local` group the socket table now.
+    /// A scan of `targets` from `vantage`: from `local`, this server's own scan (or for a
+    /// `local` group the socket table now); from any other, what an agent there observed.
     async fn observe(
         &self,
         group: &Group,
+        vantage: &str,
         targets: &[String],
         ports: &PortList,
         identify: bool,
     ) -> portwatch_scan::Result<runner::GroupScan> {
+        if vantage != crate::config::vantage::LOCAL {
+            return self
+                .observe_remote(group, vantage, targets, ports, identify)
+                .await;
+        }
         if group.source == crate::config::Source::Local {
             return crate::local_source::observe(group, &self.local_ids).map_err(|e| {
                 portwatch_scan::ScanError::Io {

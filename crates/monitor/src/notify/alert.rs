@@ -54,6 +54,9 @@ pub struct Alert {
     pub kind: AlertKind,
     /// The target group whose policy was violated.
     pub group: String,
+    /// Where the port was seen from (`local`: this server).
+    #[serde(default = "local_vantage")]
+    pub vantage: String,
     /// The host.
     pub host: IpAddr,
     /// The host's name, when known.
@@ -86,13 +89,37 @@ pub struct Alert {
     pub fix_platform: Option<String>,
 }
 
+fn local_vantage() -> String {
+    crate::config::vantage::LOCAL.to_string()
+}
+
 impl Alert {
-    /// `445/tcp on 10.0.0.5`, or the address alone for a host-wide alert.
+    /// `445/tcp on 10.0.0.5`, or the address alone for a host-wide alert; seen from a vantage
+    /// other than `local`, ` from VANTAGE` follows.
     pub fn target(&self) -> String {
-        match self.port_label() {
+        let target = match self.port_label() {
             Some(port) => format!("{port} on {}", self.host),
             None => self.host.to_string(),
+        };
+        match self.remote_vantage() {
+            Some(v) => format!("{target} from {v}"),
+            None => target,
         }
+    }
+
+    /// The vantage, unless it is this server's own.
+    pub fn remote_vantage(&self) -> Option<&str> {
+        (self.vantage != crate::config::vantage::LOCAL).then_some(self.vantage.as_str())
+    }
+
+    /// `445/tcp reachable from internet` (`seen from internet` for a host-wide alert), for an
+    /// alert from a vantage other than `local`.
+    pub fn reachability(&self) -> Option<String> {
+        let v = self.remote_vantage()?;
+        Some(match self.port_label() {
+            Some(port) => format!("{port} reachable from {v}"),
+            None => format!("seen from {v}"),
+        })
     }
 
     /// `445/tcp`, when the alert is about a port.
@@ -125,10 +152,16 @@ impl Alert {
     /// One sentence on what this message means.
     pub fn lead(&self) -> String {
         match self.kind {
-            AlertKind::Opened => format!(
-                "portwatch confirmed a violation of the \"{}\" policy of group {}.",
-                self.rule, self.group
-            ),
+            AlertKind::Opened => match self.reachability() {
+                Some(seen) => format!(
+                    "portwatch confirmed a violation of the \"{}\" policy of group {}: {seen}.",
+                    self.rule, self.group
+                ),
+                None => format!(
+                    "portwatch confirmed a violation of the \"{}\" policy of group {}.",
+                    self.rule, self.group
+                ),
+            },
             AlertKind::Reminder => format!(
                 "This violation is still present after {}.",
                 human_span(self.at_ms - self.since_ms)
@@ -148,6 +181,9 @@ impl Alert {
         let mut facts = vec![("Host", self.host_label())];
         if let Some(port) = self.port_label() {
             facts.push(("Port", port));
+        }
+        if let Some(v) = self.remote_vantage() {
+            facts.push(("Seen from", v.to_string()));
         }
         let optional = [
             ("State", &self.state),
@@ -202,10 +238,13 @@ impl Alert {
     /// host, port, rule and start time), for PagerDuty's `dedup_key` and email threading.
     pub fn incident_key(&self) -> String {
         let port = self.port_label().unwrap_or_else(|| "host".into());
-        let readable = format!(
+        let mut readable = format!(
             "portwatch:{}:{}:{port}:{}:{}",
             self.group, self.host, self.rule, self.since_ms
         );
+        if let Some(v) = self.remote_vantage() {
+            readable.push_str(&format!(":from-{v}"));
+        }
         if readable.len() <= 200 {
             return readable;
         }

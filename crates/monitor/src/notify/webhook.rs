@@ -92,6 +92,7 @@ pub fn payload(alert: &Alert) -> Value {
         "text": alert.text(),
         "markdown": alert.markdown(),
         "incident": alert.incident_key(),
+        "vantage": alert.vantage,
         // The same on every attempt of this message (also in the X-Portwatch-Key header):
         // delivery is at least once, so a receiver drops a repeat by this key.
         "idempotency_key": alert.key,

@@ -1,7 +1,7 @@
 //! Policy evaluation: which open ports break a group's rules, which expected ones are down,
 //! each finding with its severity, what answered, and what the port is and how to close it.
 
-use crate::config::Policy;
+use crate::config::{Policy, Vantage};
 use portwatch_kb::Severity;
 use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState, Proto};
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,10 @@ impl Rule {
 pub struct Finding {
     /// The policy's group.
     pub group: String,
+    /// Where it was seen from (`local`: this server). Stored states from before vantages
+    /// existed read as `local`.
+    #[serde(default = "local_vantage")]
+    pub vantage: String,
     /// The host.
     pub host: IpAddr,
     /// Its name, if known.
@@ -83,15 +87,25 @@ pub struct Finding {
     pub fix: Option<String>,
 }
 
+fn local_vantage() -> String {
+    crate::config::vantage::LOCAL.to_string()
+}
+
 impl Finding {
     /// A stable key for this finding: `group|host|port/proto|Rule` (or `group|host|Rule` for
     /// a host-wide finding), built from explicit spellings ([`Rule::key_name`]), never from
-    /// `Debug`.
+    /// `Debug`; seen from a vantage other than `local`, `|from:VANTAGE` follows, so the keys of
+    /// `local` findings are the ones every earlier version stored.
     pub fn key(&self) -> String {
         let rule = self.rule.key_name();
-        match (self.port, self.proto) {
+        let key = match (self.port, self.proto) {
             (Some(p), Some(t)) => format!("{}|{}|{p}/{t}|{rule}", self.group, self.host),
             _ => format!("{}|{}|{rule}", self.group, self.host),
+        };
+        if self.vantage == crate::config::vantage::LOCAL {
+            key
+        } else {
+            format!("{key}|from:{}", self.vantage)
         }
     }
 }
@@ -101,6 +115,7 @@ impl Finding {
 /// `expected_open` rule already reports it down.
 pub fn cannot_verify(
     group: &str,
+    vantage: &Vantage,
     policy: &Policy,
     host: &HostSummary,
     seen_up: bool,
@@ -110,6 +125,7 @@ pub fn cannot_verify(
     }
     Some(Finding {
         group: group.to_string(),
+        vantage: vantage.name.clone(),
         host: host.host,
         hostname: host.hostname.clone(),
         port: None,
@@ -158,9 +174,22 @@ fn in_list(list: &portwatch_scan::ports::PortList, port: u16, proto: Proto) -> b
 }
 
 /// Judges one finished host of `group` against `policy`, from the results the scan reported
-/// for it (open and open|filtered ports at least).
+/// for it (open and open|filtered ports at least), as seen from this server.
 pub fn evaluate(
     group: &str,
+    policy: &Policy,
+    host: &HostSummary,
+    results: &[PortResult],
+) -> HostVerdict {
+    evaluate_from(group, &Vantage::local(), policy, host, results)
+}
+
+/// Like [`evaluate`], for what `vantage` saw: its findings name it and are rated at the
+/// exposure it stands for ([`Vantage::exposure_of`]). Give it the vantage's policy
+/// (`Group::policy_for`).
+pub fn evaluate_from(
+    group: &str,
+    vantage: &Vantage,
     policy: &Policy,
     host: &HostSummary,
     results: &[PortResult],
@@ -170,6 +199,7 @@ pub fn evaluate(
         if !policy.expected_open.is_empty() {
             verdict.findings.push(Finding {
                 group: group.to_string(),
+                vantage: vantage.name.clone(),
                 host: host.host,
                 hostname: host.hostname.clone(),
                 port: None,
@@ -196,9 +226,14 @@ pub fn evaluate(
         for &port in policy.must_be_closed.of(proto) {
             match state_of(port, proto) {
                 Some(r) if r.state == PortState::Open => {
-                    verdict
-                        .findings
-                        .push(finding(group, policy, host, r, Rule::MustBeClosed));
+                    verdict.findings.push(finding(
+                        group,
+                        vantage,
+                        policy,
+                        host,
+                        r,
+                        Rule::MustBeClosed,
+                    ));
                 }
                 Some(r) if r.state == PortState::OpenFiltered => {
                     verdict.unverified.push(Unverified {
@@ -218,6 +253,7 @@ pub fn evaluate(
                 }
                 found => verdict.findings.push(Finding {
                     group: group.to_string(),
+                    vantage: vantage.name.clone(),
                     host: host.host,
                     hostname: host.hostname.clone(),
                     port: Some(port),
@@ -244,7 +280,7 @@ pub fn evaluate(
             if !listed {
                 verdict
                     .findings
-                    .push(finding(group, policy, host, r, Rule::Unexpected));
+                    .push(finding(group, vantage, policy, host, r, Rule::Unexpected));
             }
         }
     }
@@ -268,6 +304,7 @@ pub fn severity(policy: &Policy, rule: Rule, kb_severity: Severity) -> Severity 
 
 fn finding(
     group: &str,
+    vantage: &Vantage,
     policy: &Policy,
     host: &HostSummary,
     r: &PortResult,
@@ -275,10 +312,11 @@ fn finding(
 ) -> Finding {
     let transport = r.proto.transport();
     let kb = portwatch_kb::risk(r.port, transport);
-    let (kb_severity, _) = portwatch_kb::severity_at(host.host, kb);
+    let kb_severity = kb.at(vantage.exposure_of(host.host));
     let page = portwatch_kb::pages::page(r.port, transport);
     Finding {
         group: group.to_string(),
+        vantage: vantage.name.clone(),
         host: host.host,
         hostname: host.hostname.clone(),
         port: Some(r.port),
@@ -421,5 +459,33 @@ mod tests {
         let p = policy(&[], None, &["443"]);
         let v = evaluate("g", &p, &host(HostStatus::Down), &[]);
         assert_eq!(v.findings[0].rule, Rule::HostDown);
+    }
+
+    #[test]
+    fn a_vantage_rates_what_it_sees_at_its_own_exposure() {
+        let p = policy(&["T:445"], None, &[]);
+        let results = [result(445, Proto::Tcp, PortState::Open)];
+        let risk = portwatch_kb::risk(445, portwatch_scan::Proto::Tcp.transport());
+        let local = evaluate("g", &p, &host(HostStatus::Up), &results);
+        assert_eq!(local.findings[0].vantage, "local");
+        assert_eq!(
+            local.findings[0].severity, risk.lan,
+            "10.0.0.5 by its address: LAN"
+        );
+        assert_eq!(local.findings[0].key(), "g|10.0.0.5|445/tcp|MustBeClosed");
+        let internet = crate::config::vantage::Known::default()
+            .get("internet")
+            .unwrap();
+        let seen = evaluate_from("g", &internet, &p, &host(HostStatus::Up), &results);
+        assert_eq!(seen.findings[0].vantage, "internet");
+        assert_eq!(seen.findings[0].severity, risk.internet);
+        assert!(
+            risk.internet > risk.lan,
+            "the knowledge base rates 445 worse from outside"
+        );
+        assert_eq!(
+            seen.findings[0].key(),
+            "g|10.0.0.5|445/tcp|MustBeClosed|from:internet"
+        );
     }
 }

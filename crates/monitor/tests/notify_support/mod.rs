@@ -40,6 +40,7 @@ pub fn alert(kind: AlertKind) -> Alert {
         ),
         kind,
         group: "file-servers".into(),
+        vantage: "local".into(),
         host: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)),
         hostname: Some("filesrv01".into()),
         port: Some(445),

@@ -118,6 +118,7 @@ fn result(host: IpAddr, port: u16, details: serde_json::Value) -> Fallible<PortR
 fn new_scan(tcp: Vec<u16>) -> NewScan {
     NewScan {
         source: "fixture".into(),
+        vantage: portwatch_store::LOCAL_VANTAGE.into(),
         args: std::env::args().collect(),
         targets: vec!["10.9.0.0/24".into()],
         ports: PortList { tcp, udp: vec![] },

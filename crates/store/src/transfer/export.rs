@@ -38,7 +38,7 @@ impl Store {
         )?;
         let mut after = 0;
         loop {
-            let rows = self.page(&mut tx, "SELECT id, addr, hostname, first_seen_at, last_seen_at, last_scan_id FROM hosts", after, op).await?;
+            let rows = self.page(&mut tx, "SELECT id, addr, hostname, first_seen_at, last_seen_at, last_scan_id, vantage, probed FROM hosts", after, op).await?;
             let Some(last) = rows.last() else { break };
             after = last.int("id").map_err(self.err(op))?;
             for r in &rows {
@@ -51,6 +51,8 @@ impl Store {
                         first_seen_at: r.opt_int("first_seen_at").map_err(&e)?,
                         last_seen_at: r.opt_int("last_seen_at").map_err(&e)?,
                         last_scan_id: r.opt_int("last_scan_id").map_err(&e)?,
+                        vantage: r.text("vantage").map_err(&e)?,
+                        probed: r.opt_text("probed").map_err(&e)?,
                     },
                     out,
                 )?;
@@ -86,7 +88,7 @@ impl Store {
                     &mut tx,
                     "SELECT id, seq, started_at, finished_at, status, source, args, targets, ports, pid, \
                      hostname, heartbeat_at, target_set_id, hosts_up, hosts_down, open_ports, \
-                     open_filtered_ports, error FROM scans",
+                     open_filtered_ports, error, vantage FROM scans",
                     after,
                     op,
                 )
@@ -119,6 +121,7 @@ impl Store {
                         open_ports: r.opt_int("open_ports").map_err(&e)?,
                         open_filtered_ports: r.opt_int("open_filtered_ports").map_err(&e)?,
                         error: r.opt_text("error").map_err(&e)?,
+                        vantage: r.text("vantage").map_err(&e)?,
                     },
                     out,
                 )?;

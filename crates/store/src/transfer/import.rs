@@ -111,16 +111,20 @@ impl Store {
                 first_seen_at,
                 last_seen_at,
                 last_scan_id,
+                vantage,
+                probed,
             } => Sql::new(
-                "INSERT INTO hosts (id, addr, hostname, first_seen_at, last_seen_at, last_scan_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO hosts (id, addr, hostname, first_seen_at, last_seen_at, last_scan_id, vantage, probed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(id)
             .bind(addr.to_string())
             .bind(hostname)
             .bind(first_seen_at)
             .bind(last_seen_at)
-            .bind(last_scan_id),
+            .bind(last_scan_id)
+            .bind(vantage)
+            .bind(probed),
             Line::TargetSet { id, hosts } => {
                 let addrs = self.set_digest(tx, &hosts).await?;
                 tx.execute(
@@ -152,11 +156,12 @@ impl Store {
                 open_ports,
                 open_filtered_ports,
                 error,
+                vantage,
             } => Sql::new(
                 "INSERT INTO scans (id, seq, started_at, finished_at, status, source, args, targets, ports, \
                  pid, hostname, heartbeat_at, target_set_id, hosts_up, hosts_down, open_ports, \
-                 open_filtered_ports, error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                 open_filtered_ports, error, vantage) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
             )
             .bind(id)
             .bind(seq)
@@ -175,7 +180,8 @@ impl Store {
             .bind(hosts_down)
             .bind(open_ports)
             .bind(open_filtered_ports)
-            .bind(error),
+            .bind(error)
+            .bind(vantage),
             Line::Span {
                 id,
                 host_id,
@@ -250,13 +256,15 @@ impl Store {
         Ok(())
     }
 
-    /// The digest of a target set from its members' addresses (as `finish_scan` computes it).
+    /// The digest of a target set from its members' vantage and addresses (as `finish_scan`
+    /// computes it).
     async fn set_digest(&self, tx: &mut Tx, host_ids: &[i64]) -> Result<String> {
         let op = "import a target set";
         let mut addrs = Vec::with_capacity(host_ids.len());
+        let mut vantage = crate::model::LOCAL_VANTAGE.to_string();
         for chunk in crate::db::batches(self.dialect(), host_ids, |_| 16) {
             let mut sql = Sql::dynamic(format!(
-                "SELECT addr FROM hosts WHERE id IN ({})",
+                "SELECT addr, vantage FROM hosts WHERE id IN ({})",
                 crate::db::placeholders(1, chunk.len())
             ));
             for id in chunk {
@@ -264,12 +272,12 @@ impl Store {
             }
             for r in tx.fetch_all(&sql).await.map_err(self.err(op))? {
                 addrs.push(r.text("addr").map_err(self.err(op))?);
+                vantage = r.text("vantage").map_err(self.err(op))?;
             }
         }
         if addrs.len() != host_ids.len() {
             return Err(self.corrupt(op, "a target set names a host that is not (yet) imported"));
         }
-        addrs.sort();
-        Ok(crate::canon::sha256_hex(&addrs.join("\n")))
+        Ok(crate::canon::set_digest(&vantage, &mut addrs))
     }
 }

@@ -11,6 +11,11 @@ use std::net::IpAddr;
 /// Version of the export format (the `format` of the header line).
 pub const EXPORT_FORMAT: u32 = 1;
 
+/// The vantage of lines written before vantages existed.
+fn local_vantage() -> String {
+    crate::model::LOCAL_VANTAGE.to_string()
+}
+
 /// One line of an export.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -26,6 +31,10 @@ pub(super) enum Line {
         first_seen_at: Option<i64>,
         last_seen_at: Option<i64>,
         last_scan_id: Option<i64>,
+        #[serde(default = "local_vantage")]
+        vantage: String,
+        #[serde(default)]
+        probed: Option<String>,
     },
     TargetSet {
         id: i64,
@@ -50,6 +59,8 @@ pub(super) enum Line {
         open_ports: Option<i64>,
         open_filtered_ports: Option<i64>,
         error: Option<String>,
+        #[serde(default = "local_vantage")]
+        vantage: String,
     },
     Span {
         id: i64,

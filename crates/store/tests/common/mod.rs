@@ -296,6 +296,7 @@ pub fn outcome(hosts: &[(&str, bool)], ports: &[u16], results: Vec<PortResult>) 
 pub fn new_scan(o: &ScanOutcome) -> NewScan {
     NewScan {
         source: "test".into(),
+        vantage: portwatch_store::LOCAL_VANTAGE.into(),
         args: vec!["portwatch".into(), "scan".into()],
         targets: o.hosts.iter().map(|h| h.addr.to_string()).collect(),
         ports: o.coverage.clone(),
@@ -305,6 +306,19 @@ pub fn new_scan(o: &ScanOutcome) -> NewScan {
 /// Begins and finishes a scan with no effects.
 pub async fn run_scan(store: &Store, o: &ScanOutcome) -> Result<(ScanId, ApplyReport)> {
     let id = store.begin_scan(&new_scan(o)).await?;
+    let report = store.finish_scan(id, o, &Effects::default()).await?;
+    Ok((id, report))
+}
+
+/// Begins and finishes a scan from `vantage` with no effects.
+pub async fn run_scan_from(
+    store: &Store,
+    vantage: &str,
+    o: &ScanOutcome,
+) -> Result<(ScanId, ApplyReport)> {
+    let mut scan = new_scan(o);
+    scan.vantage = vantage.to_string();
+    let id = store.begin_scan(&scan).await?;
     let report = store.finish_scan(id, o, &Effects::default()).await?;
     Ok((id, report))
 }

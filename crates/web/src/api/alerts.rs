@@ -55,6 +55,9 @@ pub struct AlertMessage {
     /// `opened`, `reminder`, `resolved` or `test`.
     #[schema(example = "opened")]
     pub kind: Option<String>,
+    /// The vantage that saw it (`local`: this server).
+    #[schema(example = "internet")]
+    pub vantage: Option<String>,
     /// One line: what happened where.
     #[schema(example = "OPEN 445/tcp on 10.0.0.5 (file-servers): must be closed")]
     pub title: Option<String>,
@@ -84,6 +87,7 @@ impl From<OutboxRow> for AlertMessage {
                 .then(|| time(row.next_attempt_at)),
             last_error: row.last_error,
             kind: alert.as_ref().map(|a| a.kind.as_str().to_string()),
+            vantage: alert.as_ref().map(|a| a.vantage.clone()),
             title: alert.as_ref().map(portwatch_monitor::notify::Alert::title),
             payload: row.payload,
         }

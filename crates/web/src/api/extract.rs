@@ -139,7 +139,8 @@ pub fn parse_key(text: &str) -> Result<String, ApiError> {
     let bad = |why: &str| {
         ApiError::bad_request(format!(
             "path parameter 'key': '{}' is not a violation key ({why}); keys look like \
-             GROUP|HOST|PORT/PROTO|RULE, percent-encoded",
+             GROUP|HOST|PORT/PROTO|RULE (then |from:VANTAGE when seen from a vantage other \
+             than local), percent-encoded",
             echo(text)
         ))
     };
@@ -149,7 +150,14 @@ pub fn parse_key(text: &str) -> Result<String, ApiError> {
     if text.chars().any(char::is_control) {
         return Err(bad("it contains control characters"));
     }
-    let (rest, rule) = text.rsplit_once('|').ok_or_else(|| bad("too few parts"))?;
+    let mut finding = text;
+    if let Some((rest, vantage)) = text.rsplit_once("|from:") {
+        portwatch_monitor::config::vantage::check_name(vantage).map_err(|_| bad("bad vantage"))?;
+        finding = rest;
+    }
+    let (rest, rule) = finding
+        .rsplit_once('|')
+        .ok_or_else(|| bad("too few parts"))?;
     if !RULES.contains(&rule) {
         return Err(bad("unknown rule"));
     }

@@ -23,6 +23,9 @@ pub struct HostSummary {
     /// Its address.
     #[schema(example = "10.0.0.5")]
     pub address: String,
+    /// The vantage it was observed from (one entry per address and vantage).
+    #[schema(example = "local")]
+    pub vantage: String,
     /// Its name, if one was ever given.
     pub hostname: Option<String>,
     /// When a complete scan first found it up.
@@ -41,6 +44,7 @@ impl From<&HostRow> for HostSummary {
     fn from(h: &HostRow) -> Self {
         HostSummary {
             address: h.addr.to_string(),
+            vantage: h.vantage.clone(),
             hostname: h.hostname.clone(),
             first_seen: h.first_seen_at.map(time),
             last_seen: h.last_seen_at.map(time),
@@ -91,6 +95,8 @@ pub struct HostsQuery {
     pub q: Option<String>,
     /// Only hosts with (`true`) or without (`false`) open ports now.
     pub has_open: Option<bool>,
+    /// Only hosts as this vantage observed them (`local`, `lan`, `internet`, …).
+    pub vantage: Option<String>,
     /// Items per page.
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<u32>,
@@ -105,6 +111,7 @@ impl FromQuery for HostsQuery {
             q: p.text("q", search_char, "letters, digits, '.', ':', '-' and '_'")?
                 .map(|q| q.to_ascii_lowercase()),
             has_open: p.boolean("has_open")?,
+            vantage: p.vantage()?,
             limit: p.limit()?,
             offset: p.offset()?,
         })
@@ -145,7 +152,7 @@ fn search_char(c: char) -> bool {
     tag = "hosts",
     params(HostsQuery),
     responses(
-        (status = 200, description = "A page of hosts, by address", body = Page<HostSummary>),
+        (status = 200, description = "A page of hosts, by address then vantage", body = Page<HostSummary>),
         (status = 400, description = "A bad query parameter", body = ErrorBody),
     )
 )]
@@ -157,6 +164,7 @@ pub async fn list(
     let HostsQuery {
         q,
         has_open,
+        vantage,
         limit,
         offset,
     } = query;
@@ -165,6 +173,7 @@ pub async fn list(
         .await?
         .iter()
         .filter(|h| has_open.is_none_or(|want| (h.open_ports > 0) == want))
+        .filter(|h| vantage.as_ref().is_none_or(|v| &h.vantage == v))
         .filter(|h| {
             q.as_deref().is_none_or(|q| {
                 h.addr.to_string().contains(q)

@@ -164,6 +164,9 @@ pub struct ScanSummary {
     /// Who ran it: `scan`, `check`, `monitor:GROUP`…
     #[schema(example = "monitor:file-servers")]
     pub source: String,
+    /// Where it observed from (`local`: this server).
+    #[schema(example = "local")]
+    pub vantage: String,
     /// When it began.
     #[schema(format = DateTime)]
     pub started: String,
@@ -189,6 +192,7 @@ impl From<&ScanRow> for ScanSummary {
             id: s.id.0,
             status: s.status.into(),
             source: s.source.clone(),
+            vantage: s.vantage.clone(),
             started: time(s.started_at),
             finished: s.finished_at.map(time),
             targets: s.targets.clone(),
@@ -211,6 +215,9 @@ pub struct PortSpan {
     /// The host.
     #[schema(example = "10.0.0.5")]
     pub address: String,
+    /// The vantage the state was observed from (`local`: this server).
+    #[schema(example = "local")]
+    pub vantage: String,
     /// Its name, if known.
     pub hostname: Option<String>,
     /// The port.
@@ -244,6 +251,7 @@ impl From<&SpanRow> for PortSpan {
     fn from(s: &SpanRow) -> Self {
         PortSpan {
             address: s.host.to_string(),
+            vantage: s.vantage.clone(),
             hostname: s.hostname.clone(),
             port: s.port,
             proto: s.proto.into(),

@@ -37,6 +37,27 @@ pub struct PolicyView {
     pub severity: Option<SeverityName>,
 }
 
+/// A group's rules as seen from one of its vantages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VantagePolicyView {
+    /// The vantage.
+    #[schema(example = "lan")]
+    pub vantage: String,
+    /// The rules from there (`[group.policy]` with the vantage's `from` table applied).
+    pub policy: PolicyView,
+}
+
+impl PolicyView {
+    fn of(p: &portwatch_monitor::config::Policy) -> Self {
+        PolicyView {
+            must_be_closed: p.must_be_closed.to_spec(),
+            allowed_open: p.allowed_open.as_ref().map(PortList::to_spec),
+            expected_open: p.expected_open.to_spec(),
+            severity: p.severity.map(SeverityName::from),
+        }
+    }
+}
+
 /// One target group.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupPolicy {
@@ -50,8 +71,10 @@ pub struct GroupPolicy {
     pub ports: String,
     /// When it is scanned.
     pub schedule: ScheduleView,
-    /// Its rules.
+    /// Its rules, from every vantage.
     pub policy: PolicyView,
+    /// The vantages it is observed from, each with its rules from there.
+    pub vantages: Vec<VantagePolicyView>,
     /// Notifiers its alerts go to (null: every notifier).
     pub notify: Option<Vec<String>>,
     /// How many maintenance windows it has.
@@ -94,12 +117,15 @@ impl From<&Group> for GroupPolicy {
                     cron: Some(c.to_string()),
                 },
             },
-            policy: PolicyView {
-                must_be_closed: g.policy.must_be_closed.to_spec(),
-                allowed_open: g.policy.allowed_open.as_ref().map(PortList::to_spec),
-                expected_open: g.policy.expected_open.to_spec(),
-                severity: g.policy.severity.map(SeverityName::from),
-            },
+            policy: PolicyView::of(&g.policy),
+            vantages: g
+                .vantages
+                .iter()
+                .map(|v| VantagePolicyView {
+                    vantage: v.name.clone(),
+                    policy: PolicyView::of(&g.policy_for(&v.name)),
+                })
+                .collect(),
             notify: g.notify.clone(),
             silences: g.silences.len(),
             windows: g

@@ -144,6 +144,20 @@ impl QueryParams {
         Ok(Some(v))
     }
 
+    /// A vantage name (`local`, `lan`, `internet`, …: 1 to 32 of `a-z`, `0-9`, `-`).
+    pub fn vantage(&mut self) -> Result<Option<String>, ApiError> {
+        let Some(v) = self.take("vantage")? else {
+            return Ok(None);
+        };
+        portwatch_monitor::config::vantage::check_name(&v).map_err(|_| {
+            ApiError::bad_request(format!(
+                "query parameter 'vantage': '{}' is not a vantage name (1 to 32 lowercase letters, digits and '-')",
+                echo(&v)
+            ))
+        })?;
+        Ok(Some(v))
+    }
+
     /// One of the words of `T`.
     pub fn choice<T: Choice>(&mut self, name: &'static str) -> Result<Option<T>, ApiError> {
         let Some(v) = self.take(name)? else {

@@ -86,6 +86,9 @@ pub struct Violation {
     pub status: ViolationStatus,
     /// The group whose policy it breaks.
     pub group: String,
+    /// Where it was seen from (`local`: this server).
+    #[schema(example = "internet")]
+    pub vantage: String,
     /// The host.
     pub address: String,
     /// The host's name, if known.
@@ -128,6 +131,7 @@ impl Violation {
             key: key.to_string(),
             status: e.status.into(),
             group: f.group.clone(),
+            vantage: f.vantage.clone(),
             address: f.host.to_string(),
             hostname: f.hostname.clone(),
             port: f.port,
@@ -162,6 +166,8 @@ pub struct ViolationList {
 pub struct ViolationsQuery {
     /// Only this group.
     pub group: Option<String>,
+    /// Only what this vantage saw (`local`, `lan`, `internet`, …).
+    pub vantage: Option<String>,
     /// Only this severity.
     #[param(inline)]
     pub severity: Option<SeverityName>,
@@ -174,6 +180,7 @@ impl FromQuery for ViolationsQuery {
     fn from_query(p: &mut QueryParams) -> Result<Self, ApiError> {
         Ok(ViolationsQuery {
             group: p.text("group", |c| !c.is_control(), "printable characters")?,
+            vantage: p.vantage()?,
             severity: p.choice("severity")?,
             status: p.choice("status")?,
         })
@@ -267,6 +274,7 @@ pub async fn list(
         .iter()
         .map(|(k, e)| Violation::new(k, e))
         .filter(|v| query.group.as_ref().is_none_or(|g| &v.group == g))
+        .filter(|v| query.vantage.as_ref().is_none_or(|w| &v.vantage == w))
         .filter(|v| query.severity.is_none_or(|s| v.severity == s))
         .filter(|v| query.status.is_none_or(|s| v.status == s))
         .collect();

@@ -265,6 +265,7 @@ mod tests {
     fn span(port: u16, from: i64, to: Option<i64>, state: PortState) -> SpanRow {
         SpanRow {
             host: "10.0.0.5".parse().unwrap(),
+            vantage: "local".into(),
             hostname: None,
             port,
             proto: Proto::Tcp,

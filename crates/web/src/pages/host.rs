@@ -64,6 +64,8 @@ struct HostPage {
     timelines: Vec<TimelineRow>,
     timeline_from: String,
     violations: Vec<Violation>,
+    /// Whether its violations come from more than one vantage (then shown per row).
+    multi_vantage: bool,
     alerts: Vec<AlertLine>,
 }
 
@@ -189,6 +191,12 @@ pub async fn host(
         open: open.iter().map(|s| open_port(s, exposure)).collect(),
         timelines: svg::timelines(&spans, start, now),
         timeline_from: format::when(start),
+        multi_vantage: source::several_vantages(
+            violations
+                .iter()
+                .filter(|v| v.addr == addr)
+                .map(|v| v.vantage.as_str()),
+        ),
         violations: violations.into_iter().filter(|v| v.addr == addr).collect(),
         alerts,
     };

@@ -47,6 +47,7 @@ pub struct GroupRow {
 /// A host's row.
 pub struct HostLine {
     addr: String,
+    vantage: String,
     url: String,
     hostname: Option<String>,
     last_seen: String,
@@ -94,6 +95,8 @@ struct OverviewPage {
     live: bool,
     groups: Vec<GroupRow>,
     violations: Vec<Violation>,
+    /// Whether more than one vantage appears: the lists then show each row's.
+    multi_vantage: bool,
     firing: usize,
     vpager: Pager,
     hosts: Vec<HostLine>,
@@ -171,6 +174,7 @@ fn host_line(h: &HostRow) -> HostLine {
     let seen = h.last_seen_at.unwrap_or(0);
     HostLine {
         addr: h.addr.to_string(),
+        vantage: h.vantage.clone(),
         url: format!("/hosts/{}", encode_component(&h.addr.to_string())),
         hostname: h.hostname.clone(),
         last_seen: h.last_seen_at.map_or_else(|| "never".into(), format::when),
@@ -235,11 +239,18 @@ pub async fn overview(
     let here = link(pager.page, vpager.page);
     let groups = group_rows(settings.as_deref(), &violations, &scans, now);
     let firing = violations.iter().filter(|v| v.status == "firing").count();
+    let multi_vantage = source::several_vantages(
+        hosts
+            .iter()
+            .map(|h| h.vantage.as_str())
+            .chain(violations.iter().map(|v| v.vantage.as_str())),
+    );
     let page = OverviewPage {
         chrome: Chrome::new(&user, Section::Overview, here, state.daemon().is_some()),
         live: state.daemon().is_some(),
         groups,
         violations: vpager.slice(&violations).to_vec(),
+        multi_vantage,
         firing,
         hosts: pager.slice(&hosts).iter().map(host_line).collect(),
         pager,

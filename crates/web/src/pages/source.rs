@@ -24,6 +24,8 @@ pub struct Violation {
     pub key_url: String,
     /// The group.
     pub group: String,
+    /// Where it was seen from.
+    pub vantage: String,
     /// How serious.
     pub severity: Severity,
     /// `firing`, `resolving` or `pending`.
@@ -73,6 +75,14 @@ impl Violation {
     }
 }
 
+/// Whether more than one vantage appears among `names` (the lists then show a vantage column).
+pub fn several_vantages<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
+    let Some(first) = names.next() else {
+        return false;
+    };
+    names.any(|n| n != first)
+}
+
 fn status_word(s: Status) -> &'static str {
     match s {
         Status::Pending => "pending",
@@ -94,6 +104,7 @@ fn violation(key: &str, e: &Entry, now: i64) -> Violation {
         key: key.to_string(),
         key_url: encode_component(key),
         group: f.group.clone(),
+        vantage: f.vantage.clone(),
         severity: f.severity,
         status: status_word(e.status),
         acknowledged: e.acknowledged,

@@ -277,6 +277,7 @@ mod tests {
     fn span(state: PortState, from: i64, to: Option<i64>) -> SpanRow {
         SpanRow {
             host: "10.0.0.1".parse().unwrap(),
+            vantage: "local".into(),
             hostname: None,
             port: 445,
             proto: Proto::Tcp,

@@ -296,6 +296,7 @@ async fn run_scan(store: &Store, o: &ScanOutcome) -> Result<ScanId> {
     let id = store
         .begin_scan(&NewScan {
             source: "scan".into(),
+            vantage: portwatch_store::LOCAL_VANTAGE.into(),
             args: vec!["portwatch".into(), "scan".into()],
             targets: o.hosts.iter().map(|h| h.addr.to_string()).collect(),
             ports: o.coverage.clone(),
@@ -308,6 +309,7 @@ async fn run_scan(store: &Store, o: &ScanOutcome) -> Result<ScanId> {
 fn finding(group: &str, host: &str, port: u16, rule: Rule, severity: Severity) -> Result<Finding> {
     Ok(Finding {
         group: group.into(),
+        vantage: "local".into(),
         host: host.parse()?,
         hostname: None,
         port: Some(port),
@@ -403,6 +405,7 @@ async fn seed(store: &Store) -> Result<Seed> {
     .await?;
     let scan = NewScan {
         source: "check".into(),
+        vantage: portwatch_store::LOCAL_VANTAGE.into(),
         args: vec![],
         targets: vec!["10.0.0.0/30".into()],
         ports: PortList {

@@ -208,6 +208,7 @@ pub async fn record_scan(
     let id = store
         .begin_scan(&NewScan {
             source: source.into(),
+            vantage: portwatch_store::LOCAL_VANTAGE.into(),
             args: vec![],
             targets: hosts.iter().map(|(h, _)| h.to_string()).collect(),
             ports: coverage.clone(),
@@ -241,6 +242,7 @@ pub fn violation_row(
     let since = now_ms() - 3_600_000;
     let finding = Finding {
         group: group.into(),
+        vantage: "local".into(),
         host: host.parse().expect("an address"),
         hostname: hostname.map(str::to_string),
         port: Some(port),
