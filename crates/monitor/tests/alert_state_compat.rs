@@ -34,6 +34,7 @@ async fn store_with(rows: Vec<AlertStateRow>) -> (tempfile::TempDir, Store) {
         .write_effects(&Effects {
             alert_states: rows,
             outbox: vec![],
+            ..Default::default()
         })
         .await
         .unwrap();

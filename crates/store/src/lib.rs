@@ -16,6 +16,7 @@ mod canon;
 mod db;
 mod diff;
 mod error;
+mod leases;
 mod model;
 mod open;
 mod outbox;
@@ -29,9 +30,9 @@ mod transfer;
 pub use db::Dialect;
 pub use error::{Result, StoreError};
 pub use model::{
-    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, HostOutcome, HostRow,
-    NewOutboxMessage, NewScan, OutboxClaim, OutboxRow, PortSnapshot, PruneReport, ScanCounts,
-    ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange, SpanRow,
+    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, Fence, HostOutcome, HostRow,
+    LeaseRow, LeaseTicket, NewOutboxMessage, NewScan, OutboxClaim, OutboxRow, PortSnapshot,
+    PruneReport, ScanCounts, ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange, SpanRow,
 };
 pub use scans::STALE_AFTER_MS;
 pub use store::Store;

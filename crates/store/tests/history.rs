@@ -416,6 +416,7 @@ async fn effects_and_outbox(db: TestDb) -> Result<()> {
     let effects = Effects {
         alert_states: vec![state.clone()],
         outbox: vec![message("open-22-1"), message("open-22-1")],
+        ..Default::default()
     };
     store.finish_scan(id, &o, &effects).await?;
     // Replaying the same transition (same key) queues nothing more.
@@ -429,6 +430,7 @@ async fn effects_and_outbox(db: TestDb) -> Result<()> {
                     ..state.clone()
                 }],
                 outbox: vec![message("open-22-1"), message("resolve-22-1")],
+                ..Default::default()
             }
         })
         .await?;
@@ -452,6 +454,7 @@ async fn effects_and_outbox(db: TestDb) -> Result<()> {
         .write_effects(&Effects {
             alert_states: vec![],
             outbox: vec![message("later")],
+            ..Default::default()
         })
         .await?;
     ensure!(db.counts().await?["outbox"] == 3);

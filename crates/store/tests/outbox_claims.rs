@@ -60,6 +60,7 @@ async fn queue(store: &Store, keys: impl IntoIterator<Item = String>, channel: &
         .write_effects(&Effects {
             alert_states: vec![],
             outbox,
+            ..Default::default()
         })
         .await?;
     Ok(())

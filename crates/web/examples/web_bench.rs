@@ -207,6 +207,7 @@ async fn fill(store: &Store, hosts: usize) -> Fallible<Vec<IpAddr>> {
         let effects = Effects {
             alert_states: std::mem::take(&mut violations),
             outbox: vec![],
+            ..Default::default()
         };
         store.finish_scan(id, &outcome, &effects).await?;
     }

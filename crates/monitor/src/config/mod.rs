@@ -9,9 +9,13 @@ mod silence;
 mod validate;
 
 pub use example::EXAMPLE;
-pub use raw::{RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource};
+pub use raw::{
+    RawAlerts, RawCluster, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource,
+};
 pub use silence::{Silence, parse_instant};
-pub use validate::{Group, Policy, ScanOptions, Schedule, Settings, Source, parse_port_set};
+pub use validate::{
+    Cluster, DEFAULT_LEASE, Group, Policy, ScanOptions, Schedule, Settings, Source, parse_port_set,
+};
 
 use crate::error::{MonitorError, Result};
 use figment::Figment;

@@ -24,6 +24,17 @@ pub struct RawConfig {
     /// Where alerts go.
     #[serde(default)]
     pub notify: Vec<crate::notify::NotifierEntry>,
+    /// Replicas on one database (`[cluster]`).
+    #[serde(default)]
+    pub cluster: RawCluster,
+}
+
+/// Replicas on one database (`[cluster]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// How long the scheduler lease lasts without renewal (e.g. `15s`).
+    pub lease: Option<String>,
 }
 
 /// How alerts behave (`[alerts]`).

@@ -205,7 +205,7 @@ impl Daemon {
             .filter(|n| group.notifies(n))
             .cloned()
             .collect();
-        let mut book = self.book.lock().await;
+        let mut book = self.fresh_book().await;
         let before = book.clone();
         let decision = book.observe(
             &group.name,
@@ -216,7 +216,7 @@ impl Daemon {
             group.silenced(now),
         );
         let alerts: Vec<_> = decision.messages.iter().map(super::alert_for).collect();
-        let effects = super::effects_of(&decision, &alerts, |_| notifiers.clone(), now);
+        let effects = self.effects_of(&decision, &alerts, |_| notifiers.clone(), now);
         metrics::counter!("portwatch_scans_total", "group" => group.name.clone(), "kind" => kind)
             .increment(1);
         metrics::histogram!("portwatch_scan_duration_seconds", "group" => group.name.clone(), "kind" => kind)

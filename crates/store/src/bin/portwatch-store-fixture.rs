@@ -158,6 +158,7 @@ async fn churn(url: &str, n: u32, tag: &str) -> Fallible<()> {
                 channel: "test".into(),
                 payload: json!({"round": round}),
             }],
+            ..Default::default()
         };
         let outcome = ScanOutcome {
             identified: true,
@@ -316,6 +317,7 @@ async fn recover(url: &str, ballast: &str) -> Fallible<()> {
             channel: "test".into(),
             payload: json!({"pad": "y".repeat(200_000)}),
         }],
+        ..Default::default()
     };
     let still = store.write_effects(&small).await;
     emit(json!({"while_full": still.as_ref().err().map(kind).unwrap_or("ok")}));

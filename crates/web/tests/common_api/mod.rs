@@ -460,6 +460,7 @@ async fn seed(store: &Store) -> Result<Seed> {
                 message("b|reminder", "ops", "reminder", 445),
                 message("c|opened", "mail", "opened", 139),
             ],
+            ..Default::default()
         })
         .await?;
     // The oldest message went out; the others are pending.

@@ -348,6 +348,7 @@ pub async fn fill_history(store: &Store) -> Result<()> {
                 outbox_message(&key, FILESRV, 445, "mail"),
                 outbox_message(&evil_key, EVIL, 445, "ops"),
             ],
+            ..Default::default()
         },
     )
     .await?;
