@@ -141,10 +141,8 @@ impl Daemon {
             );
         }
         let _ = scheduling.await;
-        if stopped {
-            if let Err(e) = self.store.lease_release(&ticket).await {
-                tracing::warn!(error = %e, "cannot release the scheduler lease");
-            }
+        if stopped && let Err(e) = self.store.lease_release(&ticket).await {
+            tracing::warn!(error = %e, "cannot release the scheduler lease");
         }
         self.emit(Event::Leadership {
             leader: false,
