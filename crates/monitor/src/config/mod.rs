@@ -117,6 +117,24 @@ mod tests {
     }
 
     #[test]
+    fn the_scheduler_lease_is_a_duration_in_range() {
+        let path = PathBuf::from("pw.toml");
+        assert_eq!(parse("", &path).unwrap().cluster.lease, DEFAULT_LEASE);
+        let s = parse("[cluster]\nlease = \"2s\"\n", &path).unwrap();
+        assert_eq!(s.cluster.lease, std::time::Duration::from_secs(2));
+        assert_eq!(s.cluster.lease_name, "scheduler");
+        let e = err("[cluster]\nlease = \"10ms\"\n");
+        assert!(
+            e.contains("cluster.lease") && e.contains("100ms to 1h"),
+            "{e}"
+        );
+        let e = err("[cluster]\nlease = \"soon\"\n");
+        assert!(e.contains("cluster.lease"), "{e}");
+        let e = err("[cluster]\nname = \"x\"\n");
+        assert!(e.contains("name"), "{e}");
+    }
+
+    #[test]
     fn a_local_group_has_no_targets_and_a_known_source() {
         let s = parse(
             "[[group]]\nname = \"me\"\nsource = \"local\"\n[group.policy]\nmust_be_closed = [\"risky\"]\n",
