@@ -137,6 +137,21 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A write made under a lease (see `Store::lease_acquire`) after another holder took it:
+    /// nothing of it was written.
+    #[error(
+        "database {db}: cannot {op}: the lease \"{lease}\" (token {token}) is no longer held by this process, another one took it over; nothing was written"
+    )]
+    Fenced {
+        /// The database.
+        db: String,
+        /// The operation.
+        op: &'static str,
+        /// The lease name.
+        lease: String,
+        /// The token the write carried.
+        token: i64,
+    },
     /// No scan has this id.
     #[error("database {db}: scan {id} does not exist")]
     ScanNotFound {

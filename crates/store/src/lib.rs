@@ -17,6 +17,7 @@ mod db;
 mod diff;
 mod error;
 mod jobs;
+mod leases;
 mod model;
 mod open;
 mod outbox;
@@ -31,9 +32,10 @@ pub use db::Dialect;
 pub use error::{Result, StoreError};
 pub use jobs::{AgentRow, AgentSeen, Completion, JobClaim, JobRow, JobStatus, NewJob};
 pub use model::{
-    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, HostOutcome, HostRow, LOCAL_VANTAGE,
-    NewOutboxMessage, NewScan, OutboxClaim, OutboxRow, PortSnapshot, PruneReport, ScanCounts,
-    ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange, SpanRow,
+    AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, Fence, HostOutcome, HostRow,
+    LOCAL_VANTAGE, LeaseRow, LeaseTicket, NewOutboxMessage, NewScan, OutboxClaim, OutboxRow,
+    PortSnapshot, PruneReport, ScanCounts, ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange,
+    SpanRow,
 };
 pub use scans::STALE_AFTER_MS;
 pub use store::Store;

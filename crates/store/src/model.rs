@@ -151,6 +151,56 @@ pub struct Effects {
     pub outbox: Vec<NewOutboxMessage>,
     /// Jobs whose results this observation records: marked `applied` in its transaction.
     pub jobs_applied: Vec<i64>,
+    /// The lease these writes are made under: when set, they are refused
+    /// ([`crate::StoreError::Fenced`]) unless the lease still has this token.
+    pub fence: Option<Fence>,
+}
+
+/// A lease and the token it had when its holder took it: the condition of a fenced write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease name.
+    pub lease: String,
+    /// Its token when taken.
+    pub token: i64,
+}
+
+/// A lease held: what [`crate::Store::lease_renew`] and [`crate::Store::lease_release`] need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseTicket {
+    /// The lease name.
+    pub name: String,
+    /// Who holds it.
+    pub holder: String,
+    /// The fencing token: one more on every change of holder.
+    pub token: i64,
+    /// When it runs out unless renewed (Unix ms, by the caller's clock).
+    pub expires_at: i64,
+}
+
+impl LeaseTicket {
+    /// The fence for writes made under this lease.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            lease: self.name.clone(),
+            token: self.token,
+        }
+    }
+}
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    /// The lease name.
+    pub name: String,
+    /// Its last holder (empty after a release).
+    pub holder: String,
+    /// The fencing token.
+    pub token: i64,
+    /// When the holder took it (Unix ms).
+    pub acquired_at: i64,
+    /// When it runs out (Unix ms); a lease is free from then on.
+    pub expires_at: i64,
 }
 
 /// A remembered port state: what a span holds.

@@ -16,7 +16,8 @@ impl Store {
     }
 
     /// Writes effects inside a caller's transaction. A message whose idempotency key is already
-    /// queued is skipped, so replaying a transition never sends twice.
+    /// queued is skipped, so replaying a transition never sends twice. With a fence, nothing is
+    /// written (and the caller's transaction must be dropped) unless the lease still holds.
     pub(crate) async fn write_effects_in(
         &self,
         tx: &mut Tx,
@@ -24,6 +25,9 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let op = "write alert states and outbox messages";
+        if let Some(fence) = &effects.fence {
+            self.check_fence(tx, fence, op).await?;
+        }
         for a in &effects.alert_states {
             tx.execute(
                 &Sql::new(

@@ -360,6 +360,7 @@ async fn postgres_restart_mid_run_the_next_write_succeeds() -> Result<()> {
                 channel: "webhook".into(),
                 payload: json!({}),
             }],
+            ..Default::default()
         })
         .await?;
     ensure!(store.outbox_due(i64::MAX, 10).await?.len() == 1);
@@ -576,6 +577,7 @@ async fn varied_history(store: &Store) -> Result<()> {
                 channel: "webhook".into(),
                 payload: json!({"text": "é ✓ \"quoted\"", "round": round}),
             }],
+            ..Default::default()
         };
         store.finish_scan(id, &o, &effects).await?;
     }

@@ -16,7 +16,37 @@ both_backends!(
     violations_alerts_policies_and_ports,
     without_a_daemon_the_store_answers,
     hosts_and_violations_carry_and_filter_by_vantage,
+    readyz_names_the_scheduler,
 );
+
+async fn readyz_names_the_scheduler(db: TestDb) -> Result<()> {
+    let alone = Api::start(common_api::TestDb::sqlite().await?, false).await?;
+    let (status, body) = alone.get("/readyz").await?;
+    ensure!(
+        status == StatusCode::OK && body == "ready\n",
+        "{status} {body}"
+    );
+    let api = Api::start(db, true).await?;
+    // The daemon takes the lease as it starts running.
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        body = api.ok("/readyz").await?;
+        if body.as_str().is_some_and(|b| b.contains("leader")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let me = api
+        .daemon
+        .as_ref()
+        .map(|d| d.leadership().me)
+        .unwrap_or_default();
+    ensure!(
+        body == format!("ready\nscheduler: leader (holder {me}, token 1)\n").as_str(),
+        "{body}"
+    );
+    Ok(())
+}
 
 fn field<'a>(items: &'a Value, name: &str) -> Vec<&'a Value> {
     items

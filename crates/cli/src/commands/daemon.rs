@@ -326,6 +326,9 @@ fn spawn_event_log(daemon: &Arc<Daemon>) {
                 } => {
                     tracing::warn!(channel, alert = %title, error, "delivery failed; will retry")
                 }
+                Event::Leadership { leader, token } => {
+                    tracing::info!(leader, token, "scheduler leadership changed")
+                }
             }
         }
     });
@@ -392,6 +395,11 @@ pub fn run_watch(args: WatchArgs) -> Result<u8> {
         },
         max_concurrent_scans: 1,
         notifiers,
+        // A lease of its own: a `watch` schedules beside a `run` on the same database.
+        cluster: portwatch_monitor::config::Cluster {
+            lease_name: format!("watch/{}", std::process::id()),
+            ..Default::default()
+        },
     };
     init_logging(args.log_format);
     super::runtime()?.block_on(async move {
@@ -452,6 +460,8 @@ fn print_event(e: &Event) {
         Event::DeliveryFailed { channel, error, .. } => {
             format!("{now} delivery to {channel} failed (will retry): {error}")
         }
+        Event::Leadership { leader: true, .. } => format!("{now} scheduling here"),
+        Event::Leadership { leader: false, .. } => format!("{now} scheduling stopped here"),
     };
     println!("{line}");
 }

@@ -41,6 +41,12 @@ resolve_in_window = "at-end"
 # from = "portwatch@example.org"
 # smtp = "smtp://user:password@mail.example.org:587?tls=starttls"
 
+[cluster]
+# Several `portwatch run` on one PostgreSQL database: one of them (the holder of
+# this lease) schedules the scans, every one delivers alerts. The leader renews
+# the lease every third of this; when it dies another takes over within it.
+lease = "15s"
+
 [defaults]
 # How often each group is scanned unless it says otherwise.
 every = "5m"

@@ -12,12 +12,13 @@ pub mod vantage;
 
 pub use example::EXAMPLE;
 pub use raw::{
-    RawAlerts, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource, RawVantage,
-    RawVantagePolicy,
+    RawAlerts, RawCluster, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource,
+    RawVantage, RawVantagePolicy,
 };
 pub use silence::{Silence, parse_instant};
 pub use validate::{
-    Group, Policy, ScanOptions, Schedule, Settings, Source, VantagePolicy, parse_port_set,
+    Cluster, DEFAULT_LEASE, Group, Policy, ScanOptions, Schedule, Settings, Source, VantagePolicy,
+    parse_port_set,
 };
 pub use vantage::{Reach, Vantage};
 
@@ -133,6 +134,24 @@ mod tests {
                 .contains(&445)
         );
         assert!(s.groups[1..].iter().all(|g| g.source == Source::Scan));
+    }
+
+    #[test]
+    fn the_scheduler_lease_is_a_duration_in_range() {
+        let path = PathBuf::from("pw.toml");
+        assert_eq!(parse("", &path).unwrap().cluster.lease, DEFAULT_LEASE);
+        let s = parse("[cluster]\nlease = \"2s\"\n", &path).unwrap();
+        assert_eq!(s.cluster.lease, std::time::Duration::from_secs(2));
+        assert_eq!(s.cluster.lease_name, "scheduler");
+        let e = err("[cluster]\nlease = \"10ms\"\n");
+        assert!(
+            e.contains("cluster.lease") && e.contains("100ms to 1h"),
+            "{e}"
+        );
+        let e = err("[cluster]\nlease = \"soon\"\n");
+        assert!(e.contains("cluster.lease"), "{e}");
+        let e = err("[cluster]\nname = \"x\"\n");
+        assert!(e.contains("name"), "{e}");
     }
 
     #[test]

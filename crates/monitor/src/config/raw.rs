@@ -28,6 +28,17 @@ pub struct RawConfig {
     /// Vantages besides the built-in `local`, `lan` and `internet` (`[vantage.NAME]`).
     #[serde(default)]
     pub vantage: BTreeMap<String, RawVantage>,
+    /// Replicas on one database (`[cluster]`).
+    #[serde(default)]
+    pub cluster: RawCluster,
+}
+
+/// Replicas on one database (`[cluster]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// How long the scheduler lease lasts without renewal (e.g. `15s`).
+    pub lease: Option<String>,
 }
 
 /// A vantage of the config's own (`[vantage.dmz]`).

@@ -40,6 +40,52 @@ pub struct Settings {
     pub max_concurrent_scans: usize,
     /// Where alerts go.
     pub notifiers: Vec<NotifierEntry>,
+    /// How replicas on one database share the work.
+    pub cluster: Cluster,
+}
+
+/// How replicas on one database share the work (`[cluster]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// How long the scheduler lease lasts unless renewed: the leader renews it every third of
+    /// this, and another replica takes over at most this long after the leader died.
+    pub lease: Duration,
+    /// The store lease whose holder schedules (not in the file: `watch` takes one of its own
+    /// so it runs beside a `run` on the same database).
+    pub lease_name: String,
+}
+
+/// The scheduler lease unless `[cluster] lease` says otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            lease: DEFAULT_LEASE,
+            lease_name: crate::daemon::leader::SCHEDULER.to_string(),
+        }
+    }
+}
+
+fn cluster(raw: &super::raw::RawCluster, path: &Path) -> Result<Cluster> {
+    let Some(text) = raw.lease.as_deref() else {
+        return Ok(Cluster::default());
+    };
+    let invalid = |message: String| MonitorError::Invalid {
+        path: path.to_path_buf(),
+        key: "cluster.lease".into(),
+        message,
+    };
+    let lease = duration::parse(text).map_err(invalid)?;
+    if lease < Duration::from_millis(100) || lease > Duration::from_secs(3600) {
+        return Err(invalid(format!(
+            "{text} is out of range: the scheduler lease must be 100ms to 1h"
+        )));
+    }
+    Ok(Cluster {
+        lease,
+        ..Cluster::default()
+    })
 }
 
 /// A validated target group.
@@ -394,6 +440,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Settings> {
         alerts,
         max_concurrent_scans,
         notifiers: raw.notify,
+        cluster: cluster(&raw.cluster, path)?,
     })
 }
 

@@ -311,7 +311,7 @@ impl Daemon {
                 .iter()
                 .any(|x| x.name == g && x.silenced(now))
         };
-        let mut book = self.book.lock().await;
+        let mut book = self.fresh_book().await;
         let before = book.clone();
         let decision = book.tick(&settings.alerts, now, silenced);
         if decision.messages.is_empty() && decision.changed.is_empty() {
@@ -319,7 +319,7 @@ impl Daemon {
         }
         let alerts: Vec<Alert> = decision.messages.iter().map(super::alert_for).collect();
         let notifiers: Vec<String> = self.notifiers.read().await.keys().cloned().collect();
-        let effects = super::effects_of(
+        let effects = self.effects_of(
             &decision,
             &alerts,
             |a| {

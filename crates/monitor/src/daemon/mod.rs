@@ -1,10 +1,12 @@
 //! The monitor daemon: one loop per group (interval or cron, with jitter, never overlapping
 //! itself, under a cap on concurrent scans), confirmation re-probes, the alert book, an outbox
 //! delivery loop with retries and backoff, and reminders. Every state change and the messages
-//! it causes are written in one transaction with the scan that caused them.
+//! it causes are written in one transaction with the scan that caused them. Replicas on one
+//! database take turns at scheduling (see [`leader`]); every one delivers.
 
 mod clock;
 mod delivery;
+pub mod leader;
 mod payload;
 mod process;
 mod remote;
@@ -20,6 +22,7 @@ use tokio::sync::{Mutex, Notify, RwLock, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
+pub use leader::Leadership;
 pub use payload::alert_for;
 
 /// Something that happened, for people watching (`watch` prints these; the web shows them).
@@ -69,6 +72,13 @@ pub enum Event {
         /// Why.
         error: String,
     },
+    /// This replica took the scheduler lease (`leader`) or stopped scheduling.
+    Leadership {
+        /// Whether it schedules from now on.
+        leader: bool,
+        /// The lease's fencing token of the term that began or ended.
+        token: i64,
+    },
 }
 
 /// Milliseconds since the Unix epoch.
@@ -97,6 +107,8 @@ pub struct Daemon {
     config_text: RwLock<Option<String>>,
     /// What `local` groups learned about their sockets through loopback.
     local_ids: crate::local_source::Identities,
+    /// Whether this replica schedules, and the fence of its term.
+    term: std::sync::Mutex<leader::Term>,
 }
 
 /// What a reload could not apply.
@@ -145,26 +157,14 @@ impl Daemon {
         clock: Clock,
     ) -> crate::Result<Arc<Daemon>> {
         let notifiers = build_notifiers(&settings)?;
-        let mut book = AlertBook::default();
-        let mut unreadable = Vec::new();
-        for row in store.alert_states().await.map_err(store_error)? {
-            if row.status == RESOLVED {
-                continue;
-            }
-            match decode_entry(row.data) {
-                Ok(entry) => {
-                    book.entries.insert(row.key, entry);
-                }
-                Err(e) => {
-                    tracing::error!(
-                        key = %row.key,
-                        error = %e,
-                        "a stored alert state cannot be read and is left out: if its violation \
-                         still holds it will be confirmed and announced again"
-                    );
-                    unreadable.push(row.key);
-                }
-            }
+        let (book, unreadable) = load_book(&store).await?;
+        for (key, error) in &unreadable {
+            tracing::error!(
+                key = %key,
+                error = %error,
+                "a stored alert state cannot be read and is left out: if its violation \
+                 still holds it will be confirmed and announced again"
+            );
         }
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Daemon {
@@ -181,9 +181,10 @@ impl Daemon {
             delivery: Default::default(),
             reloaded: Notify::new(),
             events,
-            unreadable,
+            unreadable: unreadable.into_iter().map(|(k, _)| k).collect(),
             clock,
             local_ids: Default::default(),
+            term: Default::default(),
         }))
     }
 
@@ -213,22 +214,54 @@ impl Daemon {
         self.settings.read().await.clone()
     }
 
-    /// A copy of the alert book.
+    /// A copy of the alert book, as the store has it now (a follower's acknowledgement and
+    /// the leader's decisions included).
     pub async fn book(&self) -> AlertBook {
-        self.book.lock().await.clone()
+        self.fresh_book().await.clone()
     }
 
-    /// Runs every loop until `shutdown` is cancelled (which interrupts scans in progress).
-    /// A reload ([`Daemon::reload`]) keeps the loops of unchanged groups running, lets
-    /// changed and removed groups finish the scan (and confirmations) they are in, then
-    /// stops them, and starts the new and changed ones.
+    /// The alert book, locked, after reading it again from the store.
+    ///
+    /// The rule that keeps replicas consistent: the store holds the book, and each replica's
+    /// copy is only a cache that every decision refreshes first, under the book's lock (the
+    /// leader's scans and reminders, and an acknowledgement or silence on any replica). Since
+    /// a decision's changes are written before the lock is let go, a refreshed copy holds
+    /// every decision of this replica and every committed change of the others. Reading
+    /// fails: the copy in memory is used.
+    pub(super) async fn fresh_book(&self) -> tokio::sync::MutexGuard<'_, AlertBook> {
+        let mut book = self.book.lock().await;
+        match load_book(&self.store).await {
+            Ok((fresh, _)) => *book = fresh,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the alert states again; using the copy in memory")
+            }
+        }
+        book
+    }
+
+    /// Reads the book from the store (a new leader's first step).
+    async fn reload_book(&self) {
+        drop(self.fresh_book().await);
+    }
+
+    /// Runs every loop until `shutdown` is cancelled (which interrupts scans in progress):
+    /// delivery always, scheduling while this replica holds the scheduler lease
+    /// ([`leader`]). A reload ([`Daemon::reload`]) keeps the loops of unchanged groups
+    /// running, lets changed and removed groups finish the scan (and confirmations) they are
+    /// in, then stops them, and starts the new and changed ones.
     pub async fn run(self: &Arc<Self>, shutdown: CancellationToken) {
-        let mut tasks = tokio::task::JoinSet::new();
-        {
+        let delivery = {
             let me = self.clone();
             let stop = shutdown.clone();
-            tasks.spawn(async move { me.delivery_loop(stop).await });
-        }
+            tokio::spawn(async move { me.delivery_loop(stop).await })
+        };
+        self.clone().leadership_loop(shutdown).await;
+        let _ = delivery.await;
+    }
+
+    /// The leader's loops (groups, confirmations, reminders, retention) until `shutdown`.
+    async fn schedule(self: &Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks = tokio::task::JoinSet::new();
         {
             let me = self.clone();
             let stop = shutdown.clone();
@@ -389,7 +422,7 @@ impl Daemon {
         key: &str,
         change: impl FnOnce(&mut Entry),
     ) -> crate::Result<bool> {
-        let mut book = self.book.lock().await;
+        let mut book = self.fresh_book().await;
         let Some(entry) = book.entries.get_mut(key) else {
             return Ok(false);
         };
@@ -399,7 +432,6 @@ impl Daemon {
         self.store
             .write_effects(&Effects {
                 alert_states: vec![row],
-                outbox: vec![],
                 ..Default::default()
             })
             .await
@@ -432,8 +464,45 @@ fn build_notifiers(settings: &Settings) -> crate::Result<BTreeMap<String, Arc<dy
         .collect()
 }
 
-/// The store's share of a book decision: the changed entries and one outbox row per message
-/// and notifier (`notifiers_for` names the notifiers of an alert's group).
+/// The alert book the store keeps (resolved entries left out), and the keys of the states
+/// that cannot be read, with why.
+async fn load_book(store: &Store) -> crate::Result<(AlertBook, Vec<(String, String)>)> {
+    let mut book = AlertBook::default();
+    let mut unreadable = Vec::new();
+    for row in store.alert_states().await.map_err(store_error)? {
+        if row.status == RESOLVED {
+            continue;
+        }
+        match decode_entry(row.data) {
+            Ok(entry) => {
+                book.entries.insert(row.key, entry);
+            }
+            Err(e) => {
+                unreadable.push((row.key, e.to_string()));
+            }
+        }
+    }
+    Ok((book, unreadable))
+}
+
+impl Daemon {
+    /// The store's share of a book decision: the changed entries and one outbox row per
+    /// message and notifier (`notifiers_for` names the notifiers of an alert's group), fenced
+    /// by the scheduler lease of this replica's term.
+    fn effects_of(
+        &self,
+        decision: &crate::alerts::Decision,
+        alerts: &[notify::Alert],
+        notifiers_for: impl Fn(&notify::Alert) -> Vec<String>,
+        now: i64,
+    ) -> Effects {
+        Effects {
+            fence: self.fence(),
+            ..effects_of(decision, alerts, notifiers_for, now)
+        }
+    }
+}
+
 fn effects_of(
     decision: &crate::alerts::Decision,
     alerts: &[notify::Alert],

@@ -243,7 +243,7 @@ impl Daemon {
             .filter(|n| group.notifies(n))
             .cloned()
             .collect();
-        let mut book = self.book.lock().await;
+        let mut book = self.fresh_book().await;
         let before = book.clone();
         let decision = book.observe(
             &group.name,
@@ -254,7 +254,7 @@ impl Daemon {
             group.silenced(now),
         );
         let alerts: Vec<_> = decision.messages.iter().map(super::alert_for).collect();
-        let mut effects = super::effects_of(&decision, &alerts, |_| notifiers.clone(), now);
+        let mut effects = self.effects_of(&decision, &alerts, |_| notifiers.clone(), now);
         effects.jobs_applied.clone_from(&scan.jobs);
         metrics::counter!("portwatch_scans_total", "group" => group.name.clone(), "kind" => kind)
             .increment(1);
