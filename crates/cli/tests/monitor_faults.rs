@@ -1,7 +1,10 @@
 //! The monitor's delivery under faults, with the real `portwatch watch` daemon: a notifier that
 //! hangs does not hold back the others, and a daemon killed after the peer got a message but
 //! before it was recorded sends it again (at least once) with the same idempotency key, and a
-//! delivery the database cannot record is not sent again meanwhile.
+//! delivery the database cannot record is not sent again meanwhile. A full disk (SQLite on a
+//! small tmpfs) and a PostgreSQL outage: scans fail and are logged, and once the database is
+//! back the alerts held meanwhile arrive, each once. Two daemons on one database send each
+//! message once.
 
 mod common;
 use common::{ChildGuard, free_port};
@@ -136,18 +139,92 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Got>>, hang: &AtomicBool, held: &Atomi
 }
 
 fn watch(port: u16, hooks: &[String], db: &str) -> ChildGuard {
+    let child = watch_command(port, hooks, db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start portwatch watch");
+    ChildGuard(child)
+}
+
+fn watch_command(port: u16, hooks: &[String], db: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
     cmd.args(["watch", "127.0.0.1", "--must-be-closed", &port.to_string()])
         .args(["--every", "1s", "--confirm-after", "1s", "--database", db]);
     for h in hooks {
         cmd.args(["--notify", &format!("webhook={h}")]);
     }
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start portwatch watch");
-    ChildGuard(child)
+    cmd
+}
+
+/// A `portwatch watch` whose printed lines (one per scan, failed scan, queued alert and
+/// delivery) the test reads as they come.
+struct Watched {
+    _child: ChildGuard,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Watched {
+    fn start(port: u16, hooks: &[String], db: &str) -> Watched {
+        let mut child = watch_command(port, hooks, db)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start portwatch watch");
+        let out = child.stdout.take().expect("piped stdout");
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Watched {
+            _child: ChildGuard(child),
+            lines,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Recorded scans so far (`scan #N` / `confirmation #N` lines).
+    fn recorded(&self) -> usize {
+        self.count(is_recorded)
+    }
+
+    /// Scans that could not be recorded so far.
+    fn failed(&self) -> usize {
+        self.count(|l| l.contains(" scan failed: "))
+    }
+
+    fn count(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .count()
+    }
+
+    /// Waits until `pred` holds for the counts, up to `limit`; fails the test with the lines
+    /// printed so far if it never does.
+    fn wait(&self, what: &str, limit: Duration, pred: impl Fn(&Watched) -> bool) {
+        let end = Instant::now() + limit;
+        while !pred(self) {
+            assert!(
+                Instant::now() < end,
+                "{what}: not within {limit:?}; printed:\n{}",
+                self.lines().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn is_recorded(line: &str) -> bool {
+    line.contains(" scan #") || line.contains(" confirmation #")
 }
 
 fn db(dir: &tempfile::TempDir) -> String {
@@ -323,4 +400,330 @@ fn a_delivery_the_database_cannot_record_is_sent_once_and_recorded_later() {
     }
     assert_eq!(psql(&url, "SELECT attempts FROM outbox"), "1");
     assert_eq!(peer.got().len(), 1, "{:?}", peer.got());
+}
+
+/// A small tmpfs mounted on a directory of its own, unmounted (lazily, so a process still
+/// holding a file there does not stop it) when the test ends.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount a tmpfs (needs root)");
+        Tmpfs { dir }
+    }
+
+    fn db(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("pw.db").display())
+    }
+
+    /// Fills the file system to the last byte with a filler file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.dir.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        // The last partial page too.
+        while f.write(&[0u8]).is_ok_and(|n| n == 1) {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The messages not marked delivered in the database at `url`.
+fn undelivered(url: &str) -> Vec<portwatch_store::OutboxRow> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = portwatch_store::Store::open(url)
+                .await
+                .expect("open the store");
+            let due = store
+                .outbox_due(i64::MAX, 1000)
+                .await
+                .expect("read the outbox");
+            store.close().await;
+            due
+        })
+}
+
+fn events(got: &[Got]) -> Vec<&str> {
+    got.iter().map(|g| g.event.as_str()).collect()
+}
+
+/// Fails unless no idempotency key arrived twice.
+fn assert_each_key_once(got: &[Got]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for g in got {
+        assert!(!g.key.is_empty(), "every message carries its key: {got:?}");
+        assert!(
+            seen.insert(g.key.as_str()),
+            "{} arrived twice: {got:?}",
+            g.key
+        );
+    }
+}
+
+#[test]
+fn a_full_disk_holds_the_resolve_until_there_is_room_and_sends_everything_once() {
+    let fs = Tmpfs::mount("8m");
+    let peer = Peer::start(Mode::Answer);
+    let port = free_port();
+    let w = Watched::start(port, &[peer.url()], &fs.db());
+    w.wait("the first scan", Duration::from_secs(20), |w| {
+        w.recorded() >= 1
+    });
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let got = peer.wait(Duration::from_secs(20), |g| !g.is_empty());
+    assert_eq!(events(&got), ["opened"], "{got:?}");
+
+    let filler = fs.fill();
+    drop(listener);
+    let failed = w.failed();
+    w.wait(
+        "scans failing on the full disk",
+        Duration::from_secs(20),
+        |w| w.failed() >= failed + 3,
+    );
+    assert_eq!(
+        events(&peer.got()),
+        ["opened"],
+        "nothing is sent again, and no resolve while it cannot be recorded"
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let got = peer.wait(Duration::from_secs(30), |g| g.len() >= 2);
+    assert_eq!(events(&got), ["opened", "resolved"], "{got:?}");
+    let recorded = w.recorded();
+    w.wait("scans recorded again", Duration::from_secs(20), |w| {
+        w.recorded() >= recorded + 3
+    });
+    let got = peer.got();
+    assert_eq!(events(&got), ["opened", "resolved"], "each once: {got:?}");
+    assert_each_key_once(&got);
+    assert!(
+        undelivered(&fs.db()).is_empty(),
+        "both recorded as delivered"
+    );
+}
+
+#[test]
+fn a_delivery_the_full_disk_cannot_record_is_sent_once_and_recorded_once_there_is_room() {
+    // The peer holds its answer while the disk fills, so the delivered mark cannot be
+    // written when it answers.
+    let fs = Tmpfs::mount("8m");
+    let peer = Peer::start(Mode::Hang);
+    let port = free_port();
+    let w = Watched::start(port, &[peer.url()], &fs.db());
+    let _listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let got = peer.wait(Duration::from_secs(20), |g| !g.is_empty());
+    assert_eq!(events(&got), ["opened"], "{got:?}");
+
+    let filler = fs.fill();
+    peer.hang.store(false, Ordering::SeqCst);
+    w.wait("the peer's answer", Duration::from_secs(20), |w| {
+        w.count(|l| l.contains(" delivered to webhook-1: ")) >= 1
+    });
+    // About 5 s of full disk: every scan fails to record, the delivery mark too.
+    let failed = w.failed();
+    w.wait("5 s of full disk", Duration::from_secs(30), |w| {
+        w.failed() >= failed + 5
+    });
+    assert_eq!(
+        events(&peer.got()),
+        ["opened"],
+        "sent once over the full disk"
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let end = Instant::now() + Duration::from_secs(30);
+    while !undelivered(&fs.db()).is_empty() {
+        assert!(Instant::now() < end, "the delivery was never recorded");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let recorded = w.recorded();
+    w.wait("scans recorded again", Duration::from_secs(20), |w| {
+        w.recorded() >= recorded + 2
+    });
+    let got = peer.got();
+    assert_eq!(events(&got), ["opened"], "{got:?}");
+}
+
+/// A PostgreSQL cluster of this test's own (the fault stops it), removed afterwards.
+struct OwnCluster {
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnCluster {
+    fn up() -> OwnCluster {
+        let port = free_port();
+        let cluster = OwnCluster {
+            port,
+            dir: std::path::PathBuf::from(format!("/var/tmp/pw-cli-fault-pg-{port}")),
+        };
+        cluster.ctl("up");
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `scripts/test-pg.sh` (or `$PORTWATCH_TEST_PG_CTL`) `up`, `start`, `stop`, `down`.
+    fn ctl(&self, what: &str) {
+        let script = std::env::var_os("PORTWATCH_TEST_PG_CTL")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| common::repo_root().join("scripts/test-pg.sh"));
+        let out = Command::new(&script)
+            .arg(what)
+            .env("PORTWATCH_TEST_PG_PORT", self.port.to_string())
+            .env("PORTWATCH_TEST_PG_DIR", &self.dir)
+            .output()
+            .expect("run the test cluster script");
+        assert!(
+            out.status.success(),
+            "{} {what}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.ctl("down");
+    }
+}
+
+#[test]
+fn a_postgresql_restart_while_a_port_opens_alerts_once_when_it_is_back() {
+    let pg = OwnCluster::up();
+    let peer = Peer::start(Mode::Answer);
+    let port = free_port();
+    let w = Watched::start(port, &[peer.url()], &pg.url());
+    w.wait("the first scan", Duration::from_secs(20), |w| {
+        w.recorded() >= 1
+    });
+    pg.ctl("stop");
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    // A store operation waits for a connection up to the pool's acquire timeout (30 s), so
+    // an outage shorter than that only delays a scan; this one outlasts it and a scan fails.
+    let failed = w.failed();
+    w.wait(
+        "a scan failing while PostgreSQL is down",
+        Duration::from_secs(60),
+        |w| w.failed() > failed,
+    );
+    assert!(peer.got().is_empty(), "{:?}", peer.got());
+    pg.ctl("start");
+    let got = peer.wait(Duration::from_secs(30), |g| !g.is_empty());
+    assert_eq!(events(&got), ["opened"], "{got:?}");
+    let recorded = w.recorded();
+    w.wait("scans recorded again", Duration::from_secs(20), |w| {
+        w.recorded() >= recorded + 3
+    });
+    let got = peer.got();
+    assert_eq!(events(&got), ["opened"], "once: {got:?}");
+    assert!(undelivered(&pg.url()).is_empty(), "recorded as delivered");
+    drop(listener);
+}
+
+/// Two daemons on one database, a port that opens and closes: whichever of them scans, the
+/// receiver gets each message (idempotency key) once, and at least one opening and one
+/// resolve.
+fn two_daemons_on_one_database(db: &str) {
+    let peer = Peer::start(Mode::Answer);
+    let port = free_port();
+    let a = Watched::start(port, &[peer.url()], db);
+    let b = Watched::start(port, &[peer.url()], db);
+    let scans = || a.recorded() + b.recorded();
+    let end = Instant::now() + Duration::from_secs(20);
+    while scans() < 2 {
+        assert!(
+            Instant::now() < end,
+            "no scans: {:?} {:?}",
+            a.lines(),
+            b.lines()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let got = peer.wait(Duration::from_secs(20), |g| !g.is_empty());
+    assert!(events(&got).contains(&"opened"), "{got:?}");
+    let settle = |what: &str| {
+        let from = scans();
+        let end = Instant::now() + Duration::from_secs(20);
+        while scans() < from + 6 {
+            assert!(
+                Instant::now() < end,
+                "{what}: {:?} {:?}",
+                a.lines(),
+                b.lines()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    settle("scans after the opening");
+    drop(listener);
+    let opened = events(&peer.got())
+        .iter()
+        .filter(|e| **e == "opened")
+        .count();
+    peer.wait(Duration::from_secs(30), |g| {
+        g.iter().filter(|m| m.event == "resolved").count() >= opened
+    });
+    settle("scans after the resolve");
+    let got = peer.got();
+    assert_each_key_once(&got);
+    let kinds = events(&got);
+    assert!(
+        kinds.contains(&"opened") && kinds.contains(&"resolved"),
+        "{got:?}"
+    );
+    assert!(
+        kinds.iter().all(|k| ["opened", "resolved"].contains(k)),
+        "{got:?}"
+    );
+    assert!(
+        undelivered(db).is_empty(),
+        "every message recorded as delivered"
+    );
+}
+
+#[test]
+fn two_daemons_on_one_sqlite_file_send_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    two_daemons_on_one_database(&db(&dir));
+}
+
+#[test]
+fn two_daemons_on_one_postgresql_database_send_each_message_once() {
+    let pg = PgDb::new();
+    two_daemons_on_one_database(&pg.url());
 }

@@ -226,9 +226,11 @@ fn cli_one_liners() {
             to,
             from,
             smtp,
+            password,
             accept_invalid_certs,
         }) => {
             assert_eq!(to, ["ops@example.com", "sec@example.com"]);
+            assert_eq!(password, None);
             assert_eq!(from, "portwatch@localhost");
             assert_eq!(smtp, "smtp://127.0.0.1:25?tls=none");
             assert!(!accept_invalid_certs);
@@ -413,5 +415,212 @@ fn one_incident_key_for_the_whole_life_of_a_violation() {
     assert!(
         long.incident_key().len() <= 255,
         "PagerDuty caps dedup_key at 255"
+    );
+}
+
+/// Secrets given by reference: `{ file = "/path" }` here, `{ credential = "NAME" }` in a child
+/// process of this test binary with its own `$CREDENTIALS_DIRECTORY` (see below).
+#[test]
+fn secrets_by_reference_are_read_from_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (url, secret, auth) = (
+        file("url", "https://alerts.example.com/T0KEN\n"),
+        file("secret", "hmac-key"),
+        file("auth", "Bearer abc\r\n"),
+    );
+    let entries = parse(&format!(
+        "[[notify]]\nname = \"hook\"\ntype = \"webhook\"\nurl = {{ file = {url:?} }}\n\
+         secret = {{ file = {secret:?} }}\nheaders = {{ Authorization = {{ file = {auth:?} }}, X-Team = \"ops\" }}\n"
+    ))
+    .unwrap();
+    match &entries[0].config {
+        NotifierConfig::Webhook(w) => {
+            assert_eq!(w.url, "https://alerts.example.com/T0KEN");
+            assert_eq!(w.secret.as_deref(), Some("hmac-key"));
+            assert_eq!(w.headers["Authorization"], "Bearer abc");
+            assert_eq!(w.headers["X-Team"], "ops");
+        }
+        other => panic!("{other:?}"),
+    }
+    entries[0].validate().unwrap();
+    let pw = file("pw", "p@ss:word/\n");
+    let entries = parse(&format!(
+        "[[notify]]\nname = \"mail\"\ntype = \"email\"\nto = [\"ops@example.com\"]\nfrom = \"pw@example.com\"\n\
+         smtp = \"smtp://portwatch@mail.example.com:587\"\npassword = {{ file = {pw:?} }}\n"
+    ))
+    .unwrap();
+    match &entries[0].config {
+        NotifierConfig::Email(e) => assert_eq!(e.password.as_deref(), Some("p@ss:word/")),
+        other => panic!("{other:?}"),
+    }
+    entries[0].validate().unwrap();
+    assert!(
+        !format!("{:?}", entries[0]).contains("p@ss"),
+        "Debug hides the password"
+    );
+
+    // Through the configuration loader (which applies the environment on top) too.
+    let text = format!(
+        "[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = {{ file = {url:?} }}\n\n\
+         [[group]]\nname = \"g\"\ntargets = [\"127.0.0.1\"]\n[group.policy]\nmust_be_closed = [\"445\"]\n"
+    );
+    let settings =
+        portwatch_monitor::config::parse(&text, std::path::Path::new("pw.toml")).unwrap();
+    match &settings.notifiers[0].config {
+        NotifierConfig::Webhook(w) => assert_eq!(w.url, "https://alerts.example.com/T0KEN"),
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_file(&url).unwrap();
+    let err = portwatch_monitor::config::parse(&text, std::path::Path::new("pw.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("pw.toml:") && err.contains(&format!("url: cannot read {url}")),
+        "{err}"
+    );
+
+    // Errors name the key and the path.
+    let missing = dir.path().join("nope").display().to_string();
+    let err = parse(&format!(
+        "[[notify]]\nname = \"t\"\ntype = \"ntfy\"\nurl = \"https://ntfy.sh/t\"\ntoken = {{ file = {missing:?} }}\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains(&format!("token: cannot read {missing}: No such file")),
+        "{err}"
+    );
+    let empty = file("empty", "\n");
+    let err = parse(&format!(
+        "[[notify]]\nname = \"p\"\ntype = \"pagerduty\"\nrouting_key = {{ file = {empty:?} }}\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains(&format!("routing_key: {empty} is empty")),
+        "{err}"
+    );
+    let err = parse("[[notify]]\nname = \"s\"\ntype = \"slack\"\nurl = { file = \"slack-url\" }\n")
+        .unwrap_err();
+    assert!(
+        err.contains("url: file \"slack-url\" is not an absolute path"),
+        "{err}"
+    );
+    let err =
+        parse("[[notify]]\nname = \"s\"\ntype = \"slack\"\nurl = { path = \"/x\" }\n").unwrap_err();
+    assert!(err.contains("unknown key `path` in a reference"), "{err}");
+    let err = parse(
+        "[[notify]]\nname = \"s\"\ntype = \"slack\"\nurl = { file = \"/x\", credential = \"y\" }\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("not both"), "{err}");
+    // A password in two places is refused.
+    let entries = parse(&format!(
+        "[[notify]]\nname = \"mail\"\ntype = \"email\"\nto = [\"ops@example.com\"]\nfrom = \"pw@example.com\"\n\
+         smtp = \"smtp://u:inline@mail.example.com\"\npassword = {{ file = {pw:?} }}\n"
+    ))
+    .unwrap();
+    let err = entries[0].validate().unwrap_err().to_string();
+    assert!(
+        err.contains("email.password: the smtp URL has a password too"),
+        "{err}"
+    );
+}
+
+/// Runs one of the `child_` tests below in a new process of this test binary with
+/// `CREDENTIALS_DIRECTORY` set to `dir` (or unset), and fails with its output if it fails.
+fn run_child(test: &str, dir: Option<&std::path::Path>) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        test,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    match dir {
+        Some(d) => cmd.env(portwatch_monitor::notify::CREDENTIALS_DIRECTORY, d),
+        None => cmd.env_remove(portwatch_monitor::notify::CREDENTIALS_DIRECTORY),
+    };
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{test}: {text}"
+    );
+}
+
+#[test]
+fn secrets_by_credential_are_read_from_the_credentials_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smtp-password"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("bot"), "123456:ABC-def_ghi\n").unwrap();
+    std::fs::write(dir.path().join("blank"), "").unwrap();
+    run_child("child_credentials_resolve", Some(dir.path()));
+    run_child("child_credentials_without_a_directory", None);
+}
+
+const CREDENTIAL_EMAIL: &str = "[[notify]]\nname = \"mail\"\ntype = \"email\"\nto = [\"ops@example.com\"]\n\
+    from = \"pw@example.com\"\nsmtp = \"smtp://portwatch@mail.example.com:587\"\n\
+    password = { credential = \"smtp-password\" }\n";
+
+#[test]
+#[ignore = "run by secrets_by_credential_are_read_from_the_credentials_directory"]
+fn child_credentials_resolve() {
+    let dir = std::env::var(portwatch_monitor::notify::CREDENTIALS_DIRECTORY).unwrap();
+    let entries = parse(CREDENTIAL_EMAIL).unwrap();
+    match &entries[0].config {
+        NotifierConfig::Email(e) => assert_eq!(e.password.as_deref(), Some("s3cret")),
+        other => panic!("{other:?}"),
+    }
+    let entries = parse(
+        "[[notify]]\nname = \"tg\"\ntype = \"telegram\"\nbot_token = { credential = \"bot\" }\nchat_id = \"@ops\"\n",
+    )
+    .unwrap();
+    match &entries[0].config {
+        NotifierConfig::Telegram(t) => assert_eq!(t.bot_token, "123456:ABC-def_ghi"),
+        other => panic!("{other:?}"),
+    }
+    let err = parse(
+        "[[notify]]\nname = \"d\"\ntype = \"discord\"\nurl = { credential = \"discord-url\" }\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "url: cannot read credential \"discord-url\" at {dir}/discord-url: No such file"
+        )),
+        "{err}"
+    );
+    let err =
+        parse("[[notify]]\nname = \"t\"\ntype = \"teams\"\nurl = { credential = \"blank\" }\n")
+            .unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "url: credential \"blank\" at {dir}/blank is empty"
+        )),
+        "{err}"
+    );
+    let err = parse(
+        "[[notify]]\nname = \"t\"\ntype = \"teams\"\nurl = { credential = \"../etc/passwd\" }\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("is not a credential name"), "{err}");
+}
+
+#[test]
+#[ignore = "run by secrets_by_credential_are_read_from_the_credentials_directory"]
+fn child_credentials_without_a_directory() {
+    let err = parse(CREDENTIAL_EMAIL).unwrap_err();
+    assert!(
+        err.contains("password: credential \"smtp-password\": $CREDENTIALS_DIRECTORY is not set")
+            && err.contains("LoadCredential=smtp-password:"),
+        "{err}"
     );
 }

@@ -143,6 +143,7 @@ fn email(smtp: String, to: &[&str], accept_invalid_certs: bool) -> NotifierConfi
         to: to.iter().map(|s| s.to_string()).collect(),
         from: "portwatch <portwatch@example.com>".into(),
         smtp,
+        password: None,
         accept_invalid_certs,
     })
 }

@@ -4,7 +4,9 @@
 mod common_pages;
 
 use anyhow::Result;
-use common_pages::{EVIL, HOSTILE_BANNER, HOSTILE_NAME, client, fixture};
+use common_pages::{
+    EVIL, HOSTILE_BANNER, HOSTILE_NAME, client, configured, fixture, windows_config,
+};
 use portwatch_web::auth::Role;
 
 #[tokio::test]
@@ -43,5 +45,29 @@ async fn hostile_hostnames_and_banners_are_escaped() -> Result<()> {
     assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
     let html = r.text().await?;
     assert!(!html.contains("<script>") && html.contains("&#60;script&#62;x"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_window_reason_from_the_config_is_shown_as_text() -> Result<()> {
+    let server = configured(&windows_config("<script>alert('why')</script> & co")).await?;
+    let cookie = server.cookie(Role::Admin).await?;
+    for path in ["/", "/config"] {
+        let html = client()
+            .get(server.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await?
+            .text()
+            .await?;
+        assert!(
+            !html.contains("<script"),
+            "{path}: unescaped markup: {html}"
+        );
+        assert!(
+            html.contains("<span class=\"muted\">&#60;script&#62;alert(&#39;why&#39;)&#60;/script&#62; &#38; co</span>"),
+            "{path}: the reason is shown escaped: {html}"
+        );
+    }
     Ok(())
 }

@@ -6,7 +6,7 @@
 mod common_pages;
 
 use anyhow::Result;
-use common_pages::{EVIL, FILESRV, Server, client, fixture};
+use common_pages::{EVIL, FILESRV, Server, client, configured, fixture, windows_config};
 use portwatch_web::auth::Role;
 use reqwest::StatusCode;
 
@@ -337,5 +337,31 @@ async fn lists_show_the_vantage_once_a_second_one_appears() -> Result<()> {
     let (_, html) = get(&server, &cookie, "/").await?;
     assert!(html.contains("<th scope=\"col\">Seen from</th>"), "{html}");
     assert!(html.contains("<td>internet</td>") && html.contains("<td>local</td>"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn maintenance_windows_are_listed_with_their_reason_on_the_overview_and_config() -> Result<()>
+{
+    let server = configured(&windows_config("Kernel patching, ticket OPS-1234")).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    for path in ["/", "/config"] {
+        let (status, html) = get(&server, &cookie, path).await?;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+        assert_plain_accessible_html(path, &html);
+        assert!(html.contains("Maintenance windows (UTC)"), "{path}: {html}");
+        let fixed = "<li><strong>now:</strong> 2000-01-01T00:00:00Z to 2099-01-01T00:00:00Z<br>\
+                     <span class=\"muted\">Kernel patching, ticket OPS-1234</span></li>";
+        assert!(
+            html.contains(fixed),
+            "{path}: the window in force, with why: {html}"
+        );
+        assert!(
+            html.contains(
+                "cron 0 2 * * 0 UTC, for 7200 s<br><span class=\"muted\">Sunday backups</span>"
+            ),
+            "{path}: the weekly one: {html}"
+        );
+    }
     Ok(())
 }

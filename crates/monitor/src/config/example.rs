@@ -28,18 +28,24 @@ max_concurrent_scans = 4
 resolve_in_window = "at-end"
 
 # Where alerts go (any number; groups can pick with notify = ["name"]).
+# A secret (url, secret, header values, bot_token, token, routing_key, smtp,
+# password) may be written inline or read from a file when the configuration is
+# loaded: { file = "/etc/portwatch/secrets/NAME" }, or, under systemd with
+# LoadCredential=NAME:/path, { credential = "NAME" } (read from
+# $CREDENTIALS_DIRECTORY/NAME). The file's trailing line break is dropped.
 # [[notify]]
 # name = "ops"
 # type = "webhook"                     # webhook, slack, discord, teams, telegram, ntfy, pagerduty, email
 # url = "https://hooks.example.org/portwatch"
-# secret = "change-me"                 # HMAC-SHA256 signature header
+# secret = { credential = "webhook-secret" }   # HMAC-SHA256 signature header
 #
 # [[notify]]
 # name = "mail"
 # type = "email"
 # to = ["ops@example.org"]
 # from = "portwatch@example.org"
-# smtp = "smtp://user:password@mail.example.org:587?tls=starttls"
+# smtp = "smtp://portwatch@mail.example.org:587?tls=starttls"
+# password = { file = "/etc/portwatch/secrets/smtp-password" }   # or in the URL: smtp://user:password@…
 
 [cluster]
 # Several `portwatch run` on one PostgreSQL database: one of them (the holder of

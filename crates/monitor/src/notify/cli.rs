@@ -117,6 +117,7 @@ fn email_from_cli(
             .collect(),
         from,
         smtp: smtp.clone().unwrap_or_else(|| DEFAULT_SMTP.to_string()),
+        password: None,
         accept_invalid_certs: false,
     };
     config.validate().map_err(|e| {

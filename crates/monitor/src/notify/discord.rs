@@ -22,6 +22,7 @@ const FIELD_MAX: usize = 1024;
 #[serde(deny_unknown_fields)]
 pub struct DiscordConfig {
     /// The webhook URL (a secret).
+    #[serde(deserialize_with = "super::secret::url")]
     pub url: String,
 }
 

@@ -25,7 +25,16 @@ pub struct EmailConfig {
     /// Sender address.
     pub from: String,
     /// `smtp://user:pass@host:587?tls=starttls|tls|none` (`smtps://` means implicit TLS).
+    #[serde(deserialize_with = "super::secret::smtp")]
     pub smtp: String,
+    /// The SMTP user's password, when it is not in the `smtp` URL (typically given by
+    /// reference: `password = { credential = "smtp-password" }`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::secret::password"
+    )]
+    pub password: Option<String>,
     /// Accept any server certificate. UNSAFE: anyone on the path can read the mail and the
     /// password. Only for self-signed test servers.
     #[serde(default)]
@@ -51,7 +60,25 @@ impl EmailConfig {
             .map(|addr| mailbox("email.to", addr))
             .collect::<Result<Vec<_>, _>>()?;
         let from = mailbox("email.from", &self.from)?;
-        let smtp = SmtpUrl::parse("email.smtp", &self.smtp)?;
+        let mut smtp = SmtpUrl::parse("email.smtp", &self.smtp)?;
+        if let Some(password) = &self.password {
+            let why = if smtp.user.is_none() {
+                "the smtp URL names no user to log in as (smtp://user@host)"
+            } else if smtp.password.is_some() {
+                "the smtp URL has a password too; give it in one place"
+            } else if password.is_empty() {
+                "is empty"
+            } else {
+                ""
+            };
+            if !why.is_empty() {
+                return Err(NotifyError::permanent(
+                    "email",
+                    format!("email.password: {why}"),
+                ));
+            }
+            smtp.password = Some(password.clone());
+        }
         Ok((to, from, smtp))
     }
 }
@@ -243,6 +270,7 @@ impl std::fmt::Debug for EmailConfig {
             .field("to", &self.to)
             .field("from", &self.from)
             .field("smtp", &smtp)
+            .field("password", &self.password.as_ref().map(|_| "***"))
             .field("accept_invalid_certs", &self.accept_invalid_certs)
             .finish()
     }

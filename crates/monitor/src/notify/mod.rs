@@ -21,6 +21,7 @@ pub mod format;
 mod http;
 pub mod ntfy;
 pub mod pagerduty;
+mod secret;
 pub mod slack;
 pub mod smtp_url;
 pub mod teams;
@@ -32,6 +33,7 @@ pub use alert::{Alert, AlertKind};
 pub use cli::{CLI_FORMS, DEFAULT_FROM, DEFAULT_SMTP, SMTP_ENV, SMTP_FROM_ENV};
 pub use config::{NotifierConfig, NotifierEntry};
 pub use error::NotifyError;
+pub use secret::CREDENTIALS_DIRECTORY;
 
 /// What a successful attempt reports (`HTTP 200 OK`, `250 2.0.0 queued as …`).
 #[derive(Debug, Clone, PartialEq, Eq)]

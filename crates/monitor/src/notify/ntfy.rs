@@ -19,8 +19,10 @@ const BODY_MAX: usize = 4000;
 #[serde(deny_unknown_fields)]
 pub struct NtfyConfig {
     /// Server and topic, e.g. `https://ntfy.sh/my-topic`.
+    #[serde(deserialize_with = "super::secret::url")]
     pub url: String,
     /// An access token (`tk_…`) for protected topics, sent as `Authorization: Bearer`.
+    #[serde(default, deserialize_with = "super::secret::token")]
     pub token: Option<String>,
     /// Tags added to the ones portwatch sets (emoji short codes show as emojis).
     #[serde(default)]

@@ -24,6 +24,7 @@ fn default_url() -> String {
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
     /// The integration's routing key (Events API v2, a secret).
+    #[serde(deserialize_with = "super::secret::routing_key")]
     pub routing_key: String,
     /// The endpoint (default `https://events.pagerduty.com/v2/enqueue`).
     #[serde(default = "default_url")]

@@ -20,6 +20,7 @@ const FIELDS_MAX: usize = 10;
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     /// The incoming-webhook URL (a secret).
+    #[serde(deserialize_with = "super::secret::url")]
     pub url: String,
 }
 

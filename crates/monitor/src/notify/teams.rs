@@ -18,6 +18,7 @@ const EXAMPLE: &str = "https://….logic.azure.com/workflows/… (the Workflows 
 #[serde(deny_unknown_fields)]
 pub struct TeamsConfig {
     /// The Workflows (or legacy incoming) webhook URL (a secret).
+    #[serde(deserialize_with = "super::secret::url")]
     pub url: String,
 }
 

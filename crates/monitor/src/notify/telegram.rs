@@ -23,6 +23,7 @@ fn default_api_url() -> String {
 #[serde(deny_unknown_fields)]
 pub struct TelegramConfig {
     /// The bot's token from @BotFather (`123456:ABC…`, a secret).
+    #[serde(deserialize_with = "super::secret::bot_token")]
     pub bot_token: String,
     /// The chat: a numeric id (`-1001234567890`) or a public channel (`@name`).
     pub chat_id: String,

@@ -30,11 +30,13 @@ const RESERVED: [&str; 4] = [
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Where to POST.
+    #[serde(deserialize_with = "super::secret::url")]
     pub url: String,
     /// Key of the HMAC-SHA256 signature; unsigned when absent.
+    #[serde(default, deserialize_with = "super::secret::secret")]
     pub secret: Option<String>,
     /// Extra headers (e.g. `Authorization`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::secret::headers")]
     pub headers: BTreeMap<String, String>,
 }
 

@@ -24,7 +24,7 @@ pub struct GroupConfig {
     expected_open: String,
     severity: String,
     notify: String,
-    silences: usize,
+    windows: Vec<source::WindowLine>,
 }
 
 /// The alert rules as configured.
@@ -53,6 +53,7 @@ pub async fn config(
     Page(user): Page,
 ) -> Result<Response, PageError> {
     let settings = source::settings(&state).await;
+    let now = format::now_ms();
     let groups = settings
         .iter()
         .flat_map(|s| s.groups.iter())
@@ -77,7 +78,7 @@ pub async fn config(
                 .notify
                 .as_ref()
                 .map_or_else(|| "every notifier".into(), |n| n.join(", ")),
-            silences: g.silences.len(),
+            windows: source::windows(g, now),
         })
         .collect();
     let alerts = settings.as_ref().map(|s| AlertConfig {
@@ -125,7 +126,8 @@ pub const HIDDEN: &str = "(hidden)";
 pub const UNPARSED: &str = "# The configuration text does not parse as TOML, so it is not shown.\n";
 
 /// The configuration text without secrets, redacted from the parsed document: every value of
-/// a `notify` table (array of tables or inline) but its name and type; every value whose key
+/// a `notify` table (array of tables or inline) but its name and type and the secret
+/// references (`{ credential = "NAME" }`, `{ file = "/path" }`); every value whose key
 /// names a secret (`secret`, `password`, `token`, `*_key`, `auth…`, `credential…`; a
 /// `*_file` key names a path and is shown) at any depth; and the credentials of every URL in
 /// any string or comment (`user:password@`, and query parameters such as `password=` or
@@ -166,6 +168,10 @@ fn redact_value(key: &str, value: &mut toml_edit::Value, in_notify: bool) {
         value,
         toml_edit::Value::InlineTable(_) | toml_edit::Value::Array(_)
     );
+    if in_notify && is_reference(value) {
+        // `{ credential = "NAME" }` or `{ file = "/path" }`: where the secret is, not the secret.
+        return;
+    }
     let hide = if in_notify {
         !NOTIFY_SHOWN.contains(&key) && !container
     } else {
@@ -195,6 +201,19 @@ fn redact_value(key: &str, value: &mut toml_edit::Value, in_notify: bool) {
         }
         _ => {}
     }
+}
+
+/// Whether a value is a secret given by reference (see `portwatch_monitor::notify`): an
+/// inline table with one string, under `credential` or `file`.
+fn is_reference(value: &toml_edit::Value) -> bool {
+    let toml_edit::Value::InlineTable(t) = value else {
+        return false;
+    };
+    let mut entries = t.iter();
+    matches!(
+        (entries.next(), entries.next()),
+        (Some((k, toml_edit::Value::String(_))), None) if k == "credential" || k == "file"
+    )
 }
 
 /// Replaces a value by a plain string, keeping the comments and spaces around it.
@@ -346,6 +365,23 @@ mod tests {
         let r = hidden_all(text, &["K1", "K2"]);
         assert!(r.contains("/run/credentials/portwatch.service/hook"), "{r}");
         assert!(r.contains("keep = \"30d\""), "{r}");
+    }
+
+    #[test]
+    fn secret_references_are_shown_and_inline_secrets_next_to_them_hidden() {
+        let text = "[[notify]]\nname = \"mail\"\ntype = \"email\"\nsmtp = \"smtp://u:INLINEPW@m.example\"\n\
+                    password = { credential = \"smtp-password\" }\n\
+                    notify = [{ name = \"h\", type = \"webhook\", url = { file = \"/etc/portwatch/hook\" }, secret = \"S3CRET\", headers = { A = { credential = \"auth\" }, B = \"HDR\" } }]\n";
+        let r = hidden_all(text, &["INLINEPW", "S3CRET", "HDR"]);
+        assert!(
+            r.contains("password = { credential = \"smtp-password\" }"),
+            "{r}"
+        );
+        assert!(
+            r.contains("url = { file = \"/etc/portwatch/hook\" }"),
+            "{r}"
+        );
+        assert!(r.contains("A = { credential = \"auth\" }"), "{r}");
     }
 
     #[test]

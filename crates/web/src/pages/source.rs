@@ -177,6 +177,30 @@ pub fn schedule(group: &Group) -> String {
     }
 }
 
+/// One maintenance window of a group, as the pages list it.
+#[derive(Debug, Clone)]
+pub struct WindowLine {
+    /// When, in UTC (`2026-11-24T22:00:00Z to …` or `cron 0 2 * * SUN UTC, for 7200 s`).
+    pub when: String,
+    /// Why, as the configuration says.
+    pub reason: Option<String>,
+    /// Whether it holds alerts back right now.
+    pub active: bool,
+}
+
+/// A group's maintenance windows, in configuration order.
+pub fn windows(group: &Group, now_ms: i64) -> Vec<WindowLine> {
+    group
+        .silences
+        .iter()
+        .map(|w| WindowLine {
+            when: w.describe(),
+            reason: w.reason().map(str::to_string),
+            active: w.covers(now_ms),
+        })
+        .collect()
+}
+
 /// A scan as a group's row shows it.
 #[derive(Debug, Clone)]
 pub struct LastScan {

@@ -116,6 +116,26 @@ pub async fn fixture(with_daemon: bool) -> Result<Server> {
     serve(dir, store, daemon, Some(text)).await
 }
 
+/// A server with a (not running) daemon configured by `text`, over an empty store.
+pub async fn configured(text: &str) -> Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let store = store_in(dir.path()).await?;
+    let settings = portwatch_monitor::config::parse(text, Path::new("test.toml"))?;
+    let daemon = Daemon::new(settings, store.clone()).await?;
+    serve(dir, store, Some(daemon), Some(text.to_string())).await
+}
+
+/// A group with two maintenance windows: a fixed one that covers now, whose reason is
+/// `reason`, and a weekly one.
+pub fn windows_config(reason: &str) -> String {
+    format!(
+        "[[group]]\nname = \"lab\"\ntargets = [\"127.0.0.1\"]\nevery = \"1h\"\n\
+         [group.policy]\nmust_be_closed = [\"T:445\"]\n\
+         [[group.silence]]\nfrom = \"2000-01-01T00:00:00Z\"\nuntil = \"2099-01-01T00:00:00Z\"\nreason = {reason:?}\n\
+         [[group.silence]]\ncron = \"0 2 * * SUN\"\nfor = \"2h\"\nreason = \"Sunday backups\"\n"
+    )
+}
+
 impl Server {
     /// A session cookie (`name=value`) for a new token of `role`, minted like the login does.
     pub async fn cookie(&self, role: Role) -> Result<String> {
