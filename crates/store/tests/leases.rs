@@ -117,6 +117,7 @@ fn effects(fence: Option<Fence>, tag: &str) -> Effects {
             payload: json!({}),
         }],
         fence,
+        jobs_applied: vec![],
     }
 }
 
