@@ -401,3 +401,17 @@ fn reminders_count_how_long_without_saying_open() {
         "{text}"
     );
 }
+
+#[test]
+fn a_down_port_seen_from_a_vantage_is_not_called_reachable() {
+    let down = message(Rule::ExpectedOpen, MessageKind::Opened, "internet").lead();
+    assert!(
+        down.ends_with(": 443/tcp not reachable from internet."),
+        "{down}"
+    );
+    let open = message(Rule::MustBeClosed, MessageKind::Opened, "internet").lead();
+    assert!(
+        open.ends_with(": 445/tcp reachable from internet."),
+        "{open}"
+    );
+}

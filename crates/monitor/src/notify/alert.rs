@@ -114,11 +114,15 @@ impl Alert {
         (self.vantage != crate::config::vantage::LOCAL).then_some(self.vantage.as_str())
     }
 
-    /// `445/tcp reachable from internet` (`seen from internet` for a host-wide alert), for an
-    /// alert from a vantage other than `local`.
+    /// `445/tcp reachable from internet` (`443/tcp not reachable from internet` for a port
+    /// expected open, `seen from internet` for a host-wide alert), for an alert from a
+    /// vantage other than `local`.
     pub fn reachability(&self) -> Option<String> {
         let v = self.remote_vantage()?;
         Some(match self.port_label() {
+            Some(port) if self.wording().advice == Advice::BringBack => {
+                format!("{port} not reachable from {v}")
+            }
             Some(port) => format!("{port} reachable from {v}"),
             None => format!("seen from {v}"),
         })
