@@ -55,7 +55,8 @@ while True:
 "#;
 
 /// The router's filter: forwarded SMB to the target is dropped.
-const DROP_SMB: &str = "add rule inet pwf forward ip daddr 10.226.10.2 tcp dport { 139, 445 } drop\n";
+const DROP_SMB: &str =
+    "add rule inet pwf forward ip daddr 10.226.10.2 tcp dport { 139, 445 } drop\n";
 
 fn run(cmd: &str, args: &[&str], stdin: Option<&str>) {
     let mut child = Command::new(cmd)
@@ -182,13 +183,32 @@ impl Topology {
             ("pwf-rtr-s", Some("pwf-rtr"), "10.226.20.1/24"),
             ("pwf-srv-t", Some("pwf-srv"), "10.226.20.2/24"),
         );
-        ip_in("pwf-inet", &["route", "add", "10.226.1.1/32", "via", "10.226.2.1"]);
-        ip_in("pwf-inet", &["route", "add", "10.226.10.2/32", "via", "10.226.30.1"]);
-        ip_in("pwf-rtr", &["route", "add", "10.226.10.2/32", "via", "10.226.20.2"]);
-        ip_in("pwf-srv", &["route", "add", "10.226.30.0/24", "via", "10.226.20.1"]);
+        ip_in(
+            "pwf-inet",
+            &["route", "add", "10.226.1.1/32", "via", "10.226.2.1"],
+        );
+        ip_in(
+            "pwf-inet",
+            &["route", "add", "10.226.10.2/32", "via", "10.226.30.1"],
+        );
+        ip_in(
+            "pwf-rtr",
+            &["route", "add", "10.226.10.2/32", "via", "10.226.20.2"],
+        );
+        ip_in(
+            "pwf-srv",
+            &["route", "add", "10.226.30.0/24", "via", "10.226.20.1"],
+        );
         run(
             "ip",
-            &["netns", "exec", "pwf-rtr", "sysctl", "-qw", "net.ipv4.ip_forward=1"],
+            &[
+                "netns",
+                "exec",
+                "pwf-rtr",
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
             None,
         );
         nft_in(
@@ -229,7 +249,10 @@ impl Topology {
             "internet route: {inet}"
         );
         let inet = route_dev(Some("pwf-inet"), SERVER);
-        assert!(inet.contains("dev pwf-inet-r "), "internet to server: {inet}");
+        assert!(
+            inet.contains("dev pwf-inet-r "),
+            "internet to server: {inet}"
+        );
     }
 
     /// Takes the router's SMB rule out (Some(false)) or puts it back (Some(true)).
@@ -274,7 +297,11 @@ impl Db {
     fn new() -> Db {
         let name = format!("pwtopo_{}_{}", std::process::id(), free_port());
         let out = psql(&format!("CREATE DATABASE {name}"));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let admin = pg_admin();
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
         Db {
@@ -299,7 +326,10 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        let _ = psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        let _ = psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
 }
 
@@ -416,17 +446,16 @@ fn rounds(db: &Db, before: (usize, usize), n: usize) -> (usize, usize) {
     now
 }
 
-/// Webhook events about a port: (event, vantage, port).
+/// Webhook events about a port: (event, vantage, port). The body names the vantage twice, at
+/// the top and in the alert: both must agree.
 fn port_events(got: &[Received]) -> Vec<(String, String, u64)> {
     got.iter()
         .map(Received::json)
         .filter_map(|j| {
             let port = j["alert"]["port"].as_u64()?;
-            Some((
-                j["event"].as_str()?.to_string(),
-                j["vantage"].as_str().unwrap_or("?").to_string(),
-                port,
-            ))
+            let vantage = j["alert"]["vantage"].as_str().unwrap_or("?").to_string();
+            assert_eq!(j["vantage"], j["alert"]["vantage"], "{j}");
+            Some((j["event"].as_str()?.to_string(), vantage, port))
         })
         .collect()
 }
@@ -463,10 +492,16 @@ fn each_vantage_sees_its_own_violations_through_the_router() {
     let url = format!("http://{SERVER}:{port}");
     let agent = |ns: &str, token: &str, name: &str| {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_portwatch"), "agent"])
-            .args(["--server", &url, "--token", token, "--name", name])
-            .arg("--spool")
-            .arg(dir.path().join(format!("spool-{name}")));
+        cmd.args([
+            "netns",
+            "exec",
+            ns,
+            env!("CARGO_BIN_EXE_portwatch"),
+            "agent",
+        ])
+        .args(["--server", &url, "--token", token, "--name", name])
+        .arg("--spool")
+        .arg(dir.path().join(format!("spool-{name}")));
         spawn_logged(cmd)
     };
     let lan = agent("pwf-lan", &lan_token, "lan-1");
@@ -483,7 +518,12 @@ fn each_vantage_sees_its_own_violations_through_the_router() {
     // The rule in place: lan sees all four open, internet only 22 and 443; no alert.
     let n = rounds(&db, (0, 0), 3);
     let jobs = db.jobs();
-    assert_eq!(seen_from(&jobs, "lan").1, vec![22, 139, 443, 445], "{}", logs());
+    assert_eq!(
+        seen_from(&jobs, "lan").1,
+        vec![22, 139, 443, 445],
+        "{}",
+        logs()
+    );
     assert_eq!(seen_from(&jobs, "internet").1, vec![22, 443], "{}", logs());
     assert_eq!(port_events(&rx.received()), vec![], "{}", logs());
 
@@ -493,14 +533,24 @@ fn each_vantage_sees_its_own_violations_through_the_router() {
         let e = port_events(g);
         count(&e, "opened", "internet", 139) >= 1 && count(&e, "opened", "internet", 445) >= 1
     });
-    assert_eq!(port_events(&got).len(), 2, "{:?}\n{}", port_events(&got), logs());
+    assert_eq!(
+        port_events(&got).len(),
+        2,
+        "{:?}\n{}",
+        port_events(&got),
+        logs()
+    );
     let n = rounds(&db, n, 3);
     assert_eq!(seen_from(&db.jobs(), "internet").1, vec![22, 139, 443, 445]);
     let events = port_events(&rx.received());
     for p in [139, 445] {
         assert_eq!(count(&events, "opened", "internet", p), 1, "{events:?}");
     }
-    assert_eq!(events.len(), 2, "nothing else, nothing from lan: {events:?}");
+    assert_eq!(
+        events.len(),
+        2,
+        "nothing else, nothing from lan: {events:?}"
+    );
 
     // The rule back: one RESOLVED per port.
     topo.smb_blocked(true);
