@@ -91,7 +91,7 @@ impl Replica {
     }
 
     async fn scan_and_confirm(&mut self, group: &str) {
-        assert!(self.daemon.scan_now(group).await);
+        assert!(self.daemon.scan_now(group).await.unwrap());
         self.wait("confirmation scan", |e| match e {
             Event::Scanned {
                 confirmation: true, ..
@@ -104,7 +104,7 @@ impl Replica {
     /// Scans the group now and waits until that scan is recorded (a scan that changes
     /// nothing asks for no confirmation).
     async fn scan_once(&mut self, group: &str) {
-        assert!(self.daemon.scan_now(group).await);
+        assert!(self.daemon.scan_now(group).await.unwrap());
         self.wait("scan", |e| match e {
             Event::Scanned {
                 confirmation: false,

@@ -23,6 +23,7 @@ mod open;
 mod outbox;
 mod prune;
 mod queries;
+mod scan_requests;
 mod scans;
 mod store;
 mod tokens;

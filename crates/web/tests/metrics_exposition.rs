@@ -13,7 +13,10 @@ use std::process::{Command, Stdio};
 /// The exposition as served, once it shows a recorded scan.
 async fn exposition(api: &Api) -> Result<String> {
     let daemon = api.daemon.as_ref().context("the test runs a daemon")?;
-    ensure!(daemon.scan_now("local").await, "no group named local");
+    ensure!(
+        daemon.scan_now("local").await.unwrap(),
+        "no group named local"
+    );
     common_api::eventually(30, || async {
         let (status, body) = api.get("/metrics").await?;
         ensure!(status == StatusCode::OK, "GET /metrics: {status}");

@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 /// The lease whose holder schedules the scans (`[cluster]`'s `lease_name` by default).
 pub const SCHEDULER: &str = "scheduler";
 
+/// How often the leader takes the "scan now" requests written by other replicas.
+const SCAN_REQUEST_POLL: Duration = Duration::from_secs(1);
+
 /// This replica's part, as the API shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leadership {
@@ -113,6 +116,19 @@ impl Daemon {
             let term = term.clone();
             tokio::spawn(async move { me.schedule(term).await })
         };
+        let requests = {
+            let me = self.clone();
+            let term = term.clone();
+            tokio::spawn(async move {
+                loop {
+                    me.take_scan_requests().await;
+                    tokio::select! {
+                        () = tokio::time::sleep(SCAN_REQUEST_POLL) => {}
+                        () = term.cancelled() => return,
+                    }
+                }
+            })
+        };
         let stopped = loop {
             let ttl = self.settings().await.cluster.lease;
             tokio::select! {
@@ -141,6 +157,7 @@ impl Daemon {
             );
         }
         let _ = scheduling.await;
+        let _ = requests.await;
         if stopped && let Err(e) = self.store.lease_release(&ticket).await {
             tracing::warn!(error = %e, "cannot release the scheduler lease");
         }

@@ -336,13 +336,36 @@ impl Daemon {
             .clone()
     }
 
-    /// Asks for an immediate scan of `group`; false if there is no such group.
-    pub async fn scan_now(&self, group: &str) -> bool {
+    /// Asks for an immediate scan of `group`; false if there is no such group. On the replica
+    /// that schedules the group's loop wakes at once; any other replica writes the request to
+    /// the store, where the leader takes it within a second ([`Daemon::take_scan_requests`]).
+    pub async fn scan_now(&self, group: &str) -> crate::Result<bool> {
         let known = self.settings().await.groups.iter().any(|g| g.name == group);
-        if known {
-            self.trigger(group).await.notify_one();
+        if !known {
+            return Ok(false);
         }
-        known
+        if self.leadership().leader {
+            self.trigger(group).await.notify_one();
+        } else {
+            self.store
+                .scan_request_add(group, self.clock.now_ms())
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(true)
+    }
+
+    /// Wakes the groups that other replicas were asked to scan now (leader only).
+    pub(super) async fn take_scan_requests(&self) {
+        match self.store.scan_requests_take().await {
+            Ok(groups) => {
+                for group in groups {
+                    tracing::info!(group = %group, "scan requested through another replica");
+                    self.trigger(&group).await.notify_one();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the scans other replicas asked for"),
+        }
     }
 
     /// Applies a new configuration (already validated) without interrupting scans in

@@ -156,7 +156,11 @@ pub async fn request(
     ApiJson(body): ApiJson<ScanRequest>,
 ) -> Result<(StatusCode, Json<ScanQueued>), ApiError> {
     let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
-    if !daemon.scan_now(&body.group).await {
+    if !daemon
+        .scan_now(&body.group)
+        .await
+        .map_err(ApiError::internal)?
+    {
         return Err(ApiError::not_found(format!(
             "no group named '{}' in the configuration",
             super::extract::echo(&body.group)

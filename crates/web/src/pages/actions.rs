@@ -60,7 +60,10 @@ pub async fn scan_now(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let daemon = admit(&user, &form, &state)?;
-    if !daemon.scan_now(&name).await {
+    if !daemon.scan_now(&name).await.map_err(|e| {
+        tracing::error!(error = %e, group = %name, "cannot ask for a scan");
+        PageError::Internal
+    })? {
         return Err(PageError::NotFound(format!(
             "There is no group named \"{name}\"."
         )));
