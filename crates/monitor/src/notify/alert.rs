@@ -138,8 +138,39 @@ impl Alert {
         }
     }
 
+    /// Whether it is about an agent gone quiet rather than a port (the agent's name is in
+    /// `hostname`, when it was last heard from in `answered`).
+    pub fn is_agent_stale(&self) -> bool {
+        self.rule == crate::policy::Rule::AgentStale.label()
+    }
+
+    /// `AGENT STALE lan-1 (vantage lan): not heard from since …`, or `AGENT BACK …` when
+    /// it is resolved.
+    fn agent_title(&self) -> String {
+        let name = self.hostname.as_deref().unwrap_or_default();
+        let last = self.answered.as_deref().unwrap_or("its last heartbeat");
+        match self.kind {
+            AlertKind::Resolved => format!(
+                "AGENT BACK {name} (vantage {}): heard from again after {} stale",
+                self.vantage,
+                human_span(self.at_ms - self.since_ms)
+            ),
+            AlertKind::Reminder => format!(
+                "REMINDER AGENT STALE {name} (vantage {}): not heard from since {last}",
+                self.vantage
+            ),
+            _ => format!(
+                "AGENT STALE {name} (vantage {}): not heard from since {last}",
+                self.vantage
+            ),
+        }
+    }
+
     /// One line: `OPEN 445/tcp on 10.0.0.5 (file-servers): must be closed`.
     pub fn title(&self) -> String {
+        if self.is_agent_stale() {
+            return self.agent_title();
+        }
         format!(
             "{} {} ({}): {}",
             self.kind.headline(),
@@ -151,6 +182,14 @@ impl Alert {
 
     /// One sentence on what this message means.
     pub fn lead(&self) -> String {
+        if self.is_agent_stale() && self.kind == AlertKind::Opened {
+            return format!(
+                "portwatch has not heard from agent {} for longer than [cluster] \
+                 agent_stale_after: nothing is checked from vantage {} meanwhile.",
+                self.hostname.as_deref().unwrap_or_default(),
+                self.vantage
+            );
+        }
         match self.kind {
             AlertKind::Opened => match self.reachability() {
                 Some(seen) => format!(
@@ -188,7 +227,14 @@ impl Alert {
         let optional = [
             ("State", &self.state),
             ("Service", &self.service),
-            ("Answered", &self.answered),
+            (
+                if self.is_agent_stale() {
+                    "Last heard"
+                } else {
+                    "Answered"
+                },
+                &self.answered,
+            ),
         ];
         for (label, value) in optional {
             if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
