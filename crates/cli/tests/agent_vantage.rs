@@ -5,8 +5,10 @@
 //! killed with SIGKILL gives one AGENT STALE alert, started again one AGENT BACK.
 
 mod common;
+#[path = "common/receiver.rs"]
+mod receiver;
 
-use common::receiver::{Received, Receiver};
+use receiver::{Received, Receiver};
 use common::{ChildGuard, free_port, portwatch, stderr, stdout};
 use portwatch_store::Store;
 use std::io::{BufRead, BufReader};
