@@ -8,9 +8,9 @@ mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use receiver::{Received, Receiver};
 use common::{ChildGuard, free_port, portwatch, stderr, stdout};
-use portwatch_store::Store;
+use portwatch_store::{JobStatus, Store};
+use receiver::{Received, Receiver};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -89,31 +89,99 @@ fn field<'a>(j: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     }
 }
 
-fn lan_scans(db: &str) -> usize {
+fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(async {
-            let store = Store::open(db).await.unwrap();
-            let scans = store.scans(100, None).await.unwrap();
-            store.close().await;
-            scans
-                .iter()
-                .filter(|s| s.source == "monitor:lab" && s.vantage == "lan")
-                .filter(|s| s.finished_at.is_some())
-                .count()
-        })
+}
+
+/// Finished scheduled scans of `lab` from `lan` in the store.
+fn lan_scans(db: &str) -> usize {
+    rt().block_on(async {
+        let store = Store::open(db).await.unwrap();
+        let scans = store.scans(100, None).await.unwrap();
+        store.close().await;
+        scans
+            .iter()
+            .filter(|s| s.source == "monitor:lab" && s.vantage == "lan")
+            .filter(|s| s.finished_at.is_some())
+            .count()
+    })
+}
+
+/// Jobs of `lab` from `lan` recorded as an observation (`applied`).
+fn applied_jobs(db: &str) -> usize {
+    rt().block_on(async {
+        let store = Store::open(db).await.unwrap();
+        let jobs = store.jobs(1000).await.unwrap();
+        store.close().await;
+        jobs.iter()
+            .filter(|j| j.group == "lab" && j.vantage == "lan")
+            .filter(|j| j.status == JobStatus::Applied)
+            .count()
+    })
+}
+
+fn pg_admin() -> String {
+    std::env::var("PORTWATCH_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn psql(sql: &str) {
+    let out = Command::new("psql")
+        .args([&pg_admin(), "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A PostgreSQL database of the test's own, dropped after.
+struct PgDb(String);
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                &pg_admin(),
+                "-qAt",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
+            ])
+            .output();
+    }
 }
 
 #[test]
-fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each() {
+fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("pw.db").display());
+    end_to_end(dir.path(), &db);
+}
+
+#[test]
+fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("pwvantage_{}_{}", std::process::id(), free_port());
+    psql(&format!("CREATE DATABASE {name}"));
+    let _drop = PgDb(name.clone());
+    let admin = pg_admin();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    end_to_end(dir.path(), &format!("{base}/{name}"));
+}
+
+fn end_to_end(dir: &Path, db: &str) {
+    let db = db.to_string();
     let rx = Receiver::start();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
-    let config = dir.path().join("pw.toml");
+    let config = dir.join("pw.toml");
     std::fs::write(
         &config,
         format!(
@@ -158,7 +226,7 @@ fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each() {
             .unwrap()
             .contains("dashboard and API listening")
     });
-    let spool = dir.path().join("spool");
+    let spool = dir.join("spool");
     let mut agent = start_agent(port, &token, &spool);
 
     // The open port: one OPEN, from lan.
@@ -178,6 +246,10 @@ fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each() {
     let text = j["text"].as_str().unwrap_or_default();
     assert!(text.contains("from lan"), "{text}");
     assert!(lan_scans(&db) >= 1, "a finished scan from lan is stored");
+    assert!(
+        applied_jobs(&db) >= 1,
+        "the agent's jobs are recorded as applied"
+    );
     // Two more rounds while it stays open: still one OPEN.
     let before = lan_scans(&db);
     wait_for("two more scans from lan", Duration::from_secs(20), || {
