@@ -108,7 +108,7 @@ fn alert_and_resolve_by_email() {
     let got = wait(2);
     assert_eq!(got.len(), 2);
     assert!(
-        got[1].contains(&format!("Subject: RESOLVED {port}/tcp")),
+        got[1].contains(&format!("Subject: CLOSED {port}/tcp")),
         "{}",
         got[1]
     );

@@ -340,11 +340,11 @@ fn titles_and_text_say_what_where_since_and_how_to_fix() {
     );
     assert_eq!(
         alert(AlertKind::Reminder).title(),
-        "REMINDER 445/tcp on 10.0.0.5 (file-servers): must be closed"
+        "STILL OPEN 445/tcp on 10.0.0.5 (file-servers): must be closed"
     );
     assert_eq!(
         alert(AlertKind::Resolved).title(),
-        "RESOLVED 445/tcp on 10.0.0.5 (file-servers): must be closed"
+        "CLOSED 445/tcp on 10.0.0.5 (file-servers): must be closed (was open)"
     );
     let mut host_wide = alert(AlertKind::Opened);
     host_wide.port = None;
@@ -382,6 +382,11 @@ fn titles_and_text_say_what_where_since_and_how_to_fix() {
         resolved.contains("Ended:") && resolved.contains("2025-06-01T10:05:00Z"),
         "{resolved}"
     );
+    assert!(
+        resolved.contains("State:    closed (was open)\n"),
+        "{resolved}"
+    );
+    assert!(!resolved.contains("How to close it"), "{resolved}");
 
     let md = alert(AlertKind::Opened).markdown();
     assert!(

@@ -144,7 +144,7 @@ async fn webhook_without_secret_is_unsigned() {
     assert_eq!(req.header("x-portwatch-event"), Some("resolved"));
     assert_eq!(
         req.json()["title"],
-        "RESOLVED 445/tcp on 10.0.0.5 (file-servers): must be closed"
+        "CLOSED 445/tcp on 10.0.0.5 (file-servers): must be closed (was open)"
     );
 }
 
@@ -257,7 +257,7 @@ async fn teams_sends_an_adaptive_card_attachment() {
     assert_eq!(card["body"][0]["type"], "TextBlock");
     assert_eq!(
         card["body"][0]["text"],
-        "REMINDER 445/tcp on 10.0.0.5 (file-servers): must be closed"
+        "STILL OPEN 445/tcp on 10.0.0.5 (file-servers): must be closed"
     );
     let facts = card["body"]
         .as_array()
@@ -269,7 +269,7 @@ async fn teams_sends_an_adaptive_card_attachment() {
         facts["facts"]
             .as_array()
             .unwrap()
-            .contains(&json!({"title": "Since", "value": "2025-06-01T08:00:00Z (open for 4h 0m)"}))
+            .contains(&json!({"title": "Since", "value": "2025-06-01T08:00:00Z (for 4h 0m)"}))
     );
 }
 

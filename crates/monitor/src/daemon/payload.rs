@@ -2,6 +2,7 @@
 //! with the fix commands for the host's platform when a banner gives it away.
 
 use crate::alerts::{Message, MessageKind};
+use crate::notify::wording::{Advice, wording};
 use crate::notify::{Alert, AlertKind};
 use portwatch_kb::fix::{self, Platform, Stage};
 
@@ -27,8 +28,17 @@ fn platform_hint(answered: Option<&str>) -> Option<Platform> {
 /// The notifier message for an alert-book message.
 pub fn alert_for(m: &Message) -> Alert {
     let f = &m.finding;
-    let platform = platform_hint(f.answered.as_deref());
+    let kind = match m.kind {
+        MessageKind::Opened => AlertKind::Opened,
+        MessageKind::Reminder => AlertKind::Reminder,
+        MessageKind::Resolved => AlertKind::Resolved,
+    };
+    // Close commands only where the message advises closing (never for a port that is
+    // expected open, nor once the violation is over).
+    let closes = wording(Some(f.rule), kind).advice == Advice::Close;
+    let platform = platform_hint(f.answered.as_deref()).filter(|_| closes);
     let fix = match (f.port, platform) {
+        _ if !closes => Vec::new(),
         (Some(port), Some(p)) => {
             fix::plan(u32::from(port), f.proto.map(|t| t.transport()), p, None)
                 .map(|plan| {
@@ -44,11 +54,7 @@ pub fn alert_for(m: &Message) -> Alert {
     };
     Alert {
         key: m.idempotency_key.clone(),
-        kind: match m.kind {
-            MessageKind::Opened => AlertKind::Opened,
-            MessageKind::Reminder => AlertKind::Reminder,
-            MessageKind::Resolved => AlertKind::Resolved,
-        },
+        kind,
         group: f.group.clone(),
         vantage: f.vantage.clone(),
         host: f.host,

@@ -68,37 +68,8 @@ impl Daemon {
         seen
     }
 
-    /// Scans, records and judges, once per vantage of the group (a confirmation only from
-    /// the vantages its re-probes name); returns the confirmations to run next.
-    pub(super) async fn scan_and_process(
-        self: &Arc<Self>,
-        group: &Group,
-        only: Option<Vec<Reprobe>>,
-        stop: &CancellationToken,
-    ) -> Vec<Reprobe> {
-        let mut next = Vec::new();
-        for vantage in &group.vantages {
-            let only = match &only {
-                None => None,
-                Some(all) => {
-                    let mine: Vec<Reprobe> = all
-                        .iter()
-                        .filter(|r| r.vantage == vantage.name)
-                        .cloned()
-                        .collect();
-                    if mine.is_empty() {
-                        continue;
-                    }
-                    Some(mine)
-                }
-            };
-            next.extend(self.process_vantage(group, vantage, only, stop).await);
-        }
-        next
-    }
-
     /// One observation from one vantage: scanned, recorded and judged.
-    async fn process_vantage(
+    pub(super) async fn process_vantage(
         self: &Arc<Self>,
         group: &Group,
         vantage: &Vantage,

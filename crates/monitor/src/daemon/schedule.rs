@@ -85,8 +85,11 @@ impl Daemon {
         }
     }
 
-    /// Runs one scan of `group` (or a confirmation re-probe) under the global cap and the
-    /// group's own lock, then schedules the confirmations it asks for. False when stopped.
+    /// Runs one scan of `group` (or a confirmation re-probe) from each of its vantages at
+    /// once (a confirmation only from the vantages its re-probes name). Each vantage has its
+    /// own lock, so one whose agent is slow to answer holds back neither the others nor their
+    /// confirmations; only an observation made in this process takes a place under the
+    /// global cap. False when stopped.
     pub(super) fn scan_group_now<'a>(
         self: &'a Arc<Self>,
         group: &'a Group,
@@ -94,25 +97,55 @@ impl Daemon {
         stop: &'a CancellationToken,
     ) -> futures::future::BoxFuture<'a, bool> {
         // Boxed: a confirmation schedules another run of this same function.
-        Box::pin(self.scan_group_inner(group, only, stop))
+        Box::pin(async move {
+            let observations = group.vantages.iter().filter_map(|vantage| {
+                let only = match &only {
+                    None => None,
+                    Some(all) => {
+                        let mine: Vec<_> = all
+                            .iter()
+                            .filter(|r| r.vantage == vantage.name)
+                            .cloned()
+                            .collect();
+                        if mine.is_empty() {
+                            return None;
+                        }
+                        Some(mine)
+                    }
+                };
+                Some(self.scan_vantage_now(group, vantage, only, stop))
+            });
+            futures::future::join_all(observations).await;
+            !stop.is_cancelled()
+        })
     }
 
-    async fn scan_group_inner(
+    /// One observation of `group` from `vantage` under that pair's lock, then the
+    /// confirmations it asks for.
+    async fn scan_vantage_now(
         self: &Arc<Self>,
         group: &Group,
+        vantage: &crate::config::Vantage,
         only: Option<Vec<crate::alerts::Reprobe>>,
         stop: &CancellationToken,
-    ) -> bool {
-        let lock = self.group_lock(&group.name).await;
+    ) {
+        let lock = self
+            .group_lock(&format!("{}\u{0}{}", group.name, vantage.name))
+            .await;
         let _mine = tokio::select! {
             g = lock.lock_owned() => g,
-            () = stop.cancelled() => return false,
+            () = stop.cancelled() => return,
         };
-        let _permit = tokio::select! {
-            p = self.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return false },
-            () = stop.cancelled() => return false,
+        // An agent scans remote vantages; waiting for its answer takes no local scan slot.
+        let _permit = if vantage.name == portwatch_store::LOCAL_VANTAGE {
+            tokio::select! {
+                p = self.permits.clone().acquire_owned() => match p { Ok(p) => Some(p), Err(_) => return },
+                () = stop.cancelled() => return,
+            }
+        } else {
+            None
         };
-        let reprobes = self.scan_and_process(group, only, stop).await;
+        let reprobes = self.process_vantage(group, vantage, only, stop).await;
         if !reprobes.is_empty() {
             let me = self.clone();
             let group = group.clone();
@@ -125,7 +158,6 @@ impl Daemon {
                 }
             });
         }
-        !stop.is_cancelled()
     }
 
     async fn group_lock(&self, group: &str) -> Arc<tokio::sync::Mutex<()>> {

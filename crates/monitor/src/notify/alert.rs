@@ -8,6 +8,7 @@ use portwatch_scan::Proto;
 use serde::{Deserialize, Serialize};
 
 use super::format::{escape_markdown, hex, human_span, rfc3339_utc};
+use super::wording::{self, Advice, StateLine, Tail, Wording};
 
 /// What an alert announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,7 +35,8 @@ impl AlertKind {
         }
     }
 
-    /// The word that starts a title (`OPEN`, `REMINDER`, `RESOLVED`, `TEST`).
+    /// The word that starts a title when the rule is unknown (`OPEN`, `REMINDER`,
+    /// `RESOLVED`, `TEST`); [`Alert::title`] uses the rule's own verb.
     pub fn headline(self) -> &'static str {
         match self {
             AlertKind::Opened => "OPEN",
@@ -69,7 +71,7 @@ pub struct Alert {
     pub rule: String,
     /// How bad it is.
     pub severity: Severity,
-    /// The port state seen (`open`, `closed`, …).
+    /// The port state seen when the violation was confirmed (`open`, `closed`, …).
     pub state: Option<String>,
     /// The service name, when known.
     pub service: Option<String>,
@@ -112,11 +114,15 @@ impl Alert {
         (self.vantage != crate::config::vantage::LOCAL).then_some(self.vantage.as_str())
     }
 
-    /// `445/tcp reachable from internet` (`seen from internet` for a host-wide alert), for an
-    /// alert from a vantage other than `local`.
+    /// `445/tcp reachable from internet` (`443/tcp not reachable from internet` for a port
+    /// expected open, `seen from internet` for a host-wide alert), for an alert from a
+    /// vantage other than `local`.
     pub fn reachability(&self) -> Option<String> {
         let v = self.remote_vantage()?;
         Some(match self.port_label() {
+            Some(port) if self.wording().advice == Advice::BringBack => {
+                format!("{port} not reachable from {v}")
+            }
             Some(port) => format!("{port} reachable from {v}"),
             None => format!("seen from {v}"),
         })
@@ -138,46 +144,99 @@ impl Alert {
         }
     }
 
+    /// What this message says happened: the one place that picks title verb, state line
+    /// and advice for the alert's rule and kind.
+    pub fn wording(&self) -> Wording {
+        wording::wording(wording::rule_of(&self.rule), self.kind)
+    }
+
     /// Whether it is about an agent gone quiet rather than a port (the agent's name is in
     /// `hostname`, when it was last heard from in `answered`).
     pub fn is_agent_stale(&self) -> bool {
         self.rule == crate::policy::Rule::AgentStale.label()
     }
 
-    /// `AGENT STALE lan-1 (vantage lan): not heard from since …`, or `AGENT BACK …` when
-    /// it is resolved.
-    fn agent_title(&self) -> String {
+    /// `AGENT STALE lan-1 (vantage lan): not heard from since …`, or
+    /// `AGENT BACK lan-1 (vantage lan): heard from again after 2m stale`.
+    fn agent_title(&self, verb: &str) -> String {
         let name = self.hostname.as_deref().unwrap_or_default();
-        let last = self.answered.as_deref().unwrap_or("its last heartbeat");
         match self.kind {
             AlertKind::Resolved => format!(
-                "AGENT BACK {name} (vantage {}): heard from again after {} stale",
+                "{verb} {name} (vantage {}): heard from again after {} stale",
                 self.vantage,
                 human_span(self.at_ms - self.since_ms)
             ),
-            AlertKind::Reminder => format!(
-                "REMINDER AGENT STALE {name} (vantage {}): not heard from since {last}",
-                self.vantage
-            ),
             _ => format!(
-                "AGENT STALE {name} (vantage {}): not heard from since {last}",
-                self.vantage
+                "{verb} {name} (vantage {}): not heard from since {}",
+                self.vantage,
+                self.answered.as_deref().unwrap_or("its last heartbeat")
             ),
         }
     }
 
-    /// One line: `OPEN 445/tcp on 10.0.0.5 (file-servers): must be closed`.
+    /// One line: `OPEN 445/tcp on 10.0.0.5 (file-servers): must be closed`,
+    /// `CLOSED 445/tcp on 10.0.0.5 (file-servers): must be closed (was open)`,
+    /// `DOWN 443/tcp on 10.0.0.7 (web): expected open`.
     pub fn title(&self) -> String {
+        let w = self.wording();
         if self.is_agent_stale() {
-            return self.agent_title();
+            return self.agent_title(w.verb);
         }
-        format!(
-            "{} {} ({}): {}",
-            self.kind.headline(),
-            self.target(),
-            self.group,
-            self.rule
-        )
+        let tail = match w.tail {
+            Tail::Rule => self.rule.clone(),
+            Tail::RuleWas(was) => format!("{} (was {was})", self.rule),
+            Tail::Says(text) => text.to_string(),
+        };
+        format!("{} {} ({}): {tail}", w.verb, self.target(), self.group)
+    }
+
+    /// The `State:` line's value, if there is one.
+    pub fn state_line(&self) -> Option<String> {
+        let seen = self.state.as_deref().filter(|s| !s.is_empty());
+        match self.wording().state {
+            StateLine::Observed => seen.map(str::to_string),
+            StateLine::Now(now) => Some(now.to_string()),
+            StateLine::NowWasObserved(now) => Some(match seen {
+                Some(seen) => format!("{now} (was {seen})"),
+                None => now.to_string(),
+            }),
+        }
+    }
+
+    /// The advice after the facts: a heading and its lines, unless there is nothing to do.
+    pub fn advice(&self) -> Option<AdviceText> {
+        let port = self.port_label().unwrap_or_else(|| "the port".into());
+        let from = match self.remote_vantage() {
+            Some(v) => format!("from {v}"),
+            None => "from this server".to_string(),
+        };
+        match self.wording().advice {
+            Advice::Close if !self.fix.is_empty() => Some(AdviceText {
+                heading: self.fix_heading(),
+                lines: self.fix.clone(),
+                commands: true,
+            }),
+            Advice::Close | Advice::None => None,
+            Advice::BringBack => Some(AdviceText {
+                heading: "How to bring it back".into(),
+                lines: vec![
+                    format!(
+                        "Check that the service on {} is running and listening on {port}.",
+                        self.host
+                    ),
+                    format!("Check that no firewall blocks {port} {from}."),
+                ],
+                commands: false,
+            }),
+            Advice::CheckHost => Some(AdviceText {
+                heading: "How to check the host".into(),
+                lines: vec![format!(
+                    "Check that {} is up and reachable {from} (power, network, firewall).",
+                    self.host
+                )],
+                commands: false,
+            }),
+        }
     }
 
     /// One sentence on what this message means.
@@ -224,18 +283,15 @@ impl Alert {
         if let Some(v) = self.remote_vantage() {
             facts.push(("Seen from", v.to_string()));
         }
-        let optional = [
-            ("State", &self.state),
-            ("Service", &self.service),
-            (
-                if self.is_agent_stale() {
-                    "Last heard"
-                } else {
-                    "Answered"
-                },
-                &self.answered,
-            ),
-        ];
+        if let Some(state) = self.state_line() {
+            facts.push(("State", state));
+        }
+        let answered = if self.is_agent_stale() {
+            "Last heard"
+        } else {
+            "Answered"
+        };
+        let optional = [("Service", &self.service), (answered, &self.answered)];
         for (label, value) in optional {
             if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
                 facts.push((label, value.clone()));
@@ -251,8 +307,8 @@ impl Alert {
                 facts.push(("Confirmed", at));
             }
             AlertKind::Reminder => {
-                let open_for = human_span(self.at_ms - self.since_ms);
-                facts.push(("Since", format!("{since} (open for {open_for})")));
+                let span = human_span(self.at_ms - self.since_ms);
+                facts.push(("Since", format!("{since} (for {span})")));
             }
             AlertKind::Resolved => {
                 facts.push(("Began", since));
@@ -310,10 +366,10 @@ impl Alert {
         if let Some(explain) = self.explain.as_deref().filter(|e| !e.is_empty()) {
             let _ = write!(out, "\nWhat it is\n{}\n", indent(explain));
         }
-        if !self.fix.is_empty() {
-            let _ = write!(out, "\n{}\n", self.fix_heading());
-            for command in &self.fix {
-                let _ = writeln!(out, "  {command}");
+        if let Some(advice) = self.advice() {
+            let _ = write!(out, "\n{}\n", advice.heading);
+            for line in &advice.lines {
+                let _ = writeln!(out, "  {line}");
             }
         }
         if let Some(details) = self.details_json() {
@@ -337,19 +393,38 @@ impl Alert {
         if let Some(explain) = self.explain.as_deref().filter(|e| !e.is_empty()) {
             let _ = write!(out, "\n**What it is:** {}\n", escape_markdown(explain));
         }
-        if !self.fix.is_empty() {
-            let _ = write!(
-                out,
-                "\n**{}:**\n\n```sh\n{}\n```\n",
-                escape_markdown(&self.fix_heading()),
-                self.fix.join("\n").replace("```", "'''")
-            );
+        if let Some(advice) = self.advice() {
+            let heading = escape_markdown(&advice.heading);
+            if advice.commands {
+                let _ = write!(
+                    out,
+                    "\n**{heading}:**\n\n```sh\n{}\n```\n",
+                    advice.lines.join("\n").replace("```", "'''")
+                );
+            } else {
+                let _ = write!(out, "\n**{heading}:**\n\n");
+                for line in &advice.lines {
+                    let _ = writeln!(out, "- {}", escape_markdown(line));
+                }
+            }
         }
         if let Some(details) = self.details_json() {
             let _ = write!(out, "\n**Details:** `{}`\n", details.replace('`', "'"));
         }
         out
     }
+}
+
+/// The advice of a message as rendered: `How to close it (ufw)` and its commands, or
+/// `How to bring it back` and what to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdviceText {
+    /// The heading.
+    pub heading: String,
+    /// The lines under it.
+    pub lines: Vec<String>,
+    /// Whether the lines are shell commands (shown as code) or sentences.
+    pub commands: bool,
 }
 
 /// Indents every line by two spaces.

@@ -59,12 +59,14 @@ pub fn payload(alert: &Alert) -> Value {
     if let Some(explain) = alert.explain.as_deref().filter(|e| !e.is_empty()) {
         description.push_str(&format!("\n\n**What it is:** {}", escape_markdown(explain)));
     }
-    if !alert.fix.is_empty() {
-        let commands = alert.fix.join("\n").replace("```", "'''");
-        description.push_str(&format!(
-            "\n\n**{}:**\n```sh\n{commands}\n```",
-            alert.fix_heading()
-        ));
+    if let Some(advice) = alert.advice() {
+        let body = if advice.commands {
+            let commands = advice.lines.join("\n").replace("```", "'''");
+            format!("```sh\n{commands}\n```")
+        } else {
+            escape_markdown(&advice.lines.join("\n"))
+        };
+        description.push_str(&format!("\n\n**{}:**\n{body}", advice.heading));
     }
     json!({
         "content": truncate_chars(&alert.title(), CONTENT_MAX),

@@ -28,8 +28,9 @@ pub mod teams;
 pub mod telegram;
 mod validate;
 pub mod webhook;
+pub mod wording;
 
-pub use alert::{Alert, AlertKind};
+pub use alert::{AdviceText, Alert, AlertKind};
 pub use cli::{CLI_FORMS, DEFAULT_FROM, DEFAULT_SMTP, SMTP_ENV, SMTP_FROM_ENV};
 pub use config::{NotifierConfig, NotifierEntry};
 pub use error::NotifyError;

@@ -115,8 +115,8 @@ fn custom_details(alert: &Alert) -> Value {
     if let Some(explain) = &alert.explain {
         details.insert("what it is".into(), json!(explain));
     }
-    if !alert.fix.is_empty() {
-        details.insert(alert.fix_heading().to_lowercase(), json!(alert.fix));
+    if let Some(advice) = alert.advice() {
+        details.insert(advice.heading.to_lowercase(), json!(advice.lines));
     }
     if alert.details_json().is_some() {
         details.insert("details".into(), alert.details.clone());

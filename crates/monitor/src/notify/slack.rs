@@ -50,12 +50,14 @@ pub fn payload(alert: &Alert) -> Value {
     if let Some(explain) = alert.explain.as_deref().filter(|e| !e.is_empty()) {
         blocks.push(section(&format!("*What it is*\n{}", escape_html(explain))));
     }
-    if !alert.fix.is_empty() {
-        let commands = escape_html(&alert.fix.join("\n")).replace("```", "'''");
-        blocks.push(section(&format!(
-            "*{}*\n```{commands}```",
-            alert.fix_heading()
-        )));
+    if let Some(advice) = alert.advice() {
+        let lines = escape_html(&advice.lines.join("\n"));
+        let body = if advice.commands {
+            format!("```{}```", lines.replace("```", "'''"))
+        } else {
+            lines
+        };
+        blocks.push(section(&format!("*{}*\n{body}", advice.heading)));
     }
     blocks.push(json!({
         "type": "context",

@@ -59,10 +59,17 @@ pub fn card(alert: &Alert) -> Value {
         );
         body.push(json!({"type": "TextBlock", "text": explain, "wrap": true, "spacing": "Small"}));
     }
-    if !alert.fix.is_empty() {
-        body.push(json!({"type": "TextBlock", "text": alert.fix_heading(), "weight": "Bolder", "wrap": true}));
+    if let Some(advice) = alert.advice() {
         body.push(
-            json!({"type": "TextBlock", "text": alert.fix.join("\n\n"), "fontType": "Monospace",
+            json!({"type": "TextBlock", "text": advice.heading, "weight": "Bolder", "wrap": true}),
+        );
+        let font = if advice.commands {
+            "Monospace"
+        } else {
+            "Default"
+        };
+        body.push(
+            json!({"type": "TextBlock", "text": advice.lines.join("\n\n"), "fontType": font,
                          "wrap": true, "spacing": "Small"}),
         );
     }

@@ -92,7 +92,11 @@ pub fn html(alert: &Alert) -> String {
         head.push_str(&format!("<b>{label}:</b> {}\n", escape_html(&value)));
     }
     let explain = alert.explain.clone().unwrap_or_default();
-    let fix = alert.fix.join("\n");
+    let advice = alert.advice();
+    let fix = advice
+        .as_ref()
+        .map(|a| a.lines.join("\n"))
+        .unwrap_or_default();
     let tail = format!("\n<i>portwatch · {}</i>", escape_html(&alert.key));
     // Cut the raw text, then escape, until it fits: an entity is never split.
     let (mut explain_max, mut fix_max) = (explain.chars().count(), fix.chars().count());
@@ -104,11 +108,16 @@ pub fn html(alert: &Alert) -> String {
                 escape_html(&truncate_chars(&explain, explain_max))
             ));
         }
-        if fix_max > 0 {
+        if let Some(advice) = advice.as_ref().filter(|_| fix_max > 0) {
+            let lines = escape_html(&truncate_chars(&fix, fix_max));
+            let lines = if advice.commands {
+                format!("<pre>{lines}</pre>")
+            } else {
+                lines
+            };
             text.push_str(&format!(
-                "\n<b>{}:</b>\n<pre>{}</pre>\n",
-                escape_html(&alert.fix_heading()),
-                escape_html(&truncate_chars(&fix, fix_max))
+                "\n<b>{}:</b>\n{lines}\n",
+                escape_html(&advice.heading)
             ));
         }
         text.push_str(&tail);
