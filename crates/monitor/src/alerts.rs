@@ -236,6 +236,9 @@ pub struct Coverage {
     pub down: BTreeSet<IpAddr>,
     /// (port, proto) probed on every host of the observation.
     pub ports: BTreeSet<(u16, Proto)>,
+    /// Whether it is a look at every agent's heartbeat, the only observation that can judge
+    /// an agent-stale entry gone (see `daemon::agents`).
+    pub agents: bool,
 }
 
 impl Default for Coverage {
@@ -245,12 +248,16 @@ impl Default for Coverage {
             up: BTreeSet::new(),
             down: BTreeSet::new(),
             ports: BTreeSet::new(),
+            agents: false,
         }
     }
 }
 
 impl Coverage {
     fn judged(&self, f: &Finding) -> bool {
+        if f.rule == Rule::AgentStale || self.agents {
+            return f.rule == Rule::AgentStale && self.agents;
+        }
         if f.vantage != self.vantage {
             return false;
         }

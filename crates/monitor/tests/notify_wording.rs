@@ -22,6 +22,7 @@ fn every_rule() -> Vec<Rule> {
         Rule::ExpectedOpen,
         Rule::HostDown,
         Rule::CannotVerify,
+        Rule::AgentStale,
     ];
     for rule in all {
         match rule {
@@ -29,7 +30,8 @@ fn every_rule() -> Vec<Rule> {
             | Rule::Unexpected
             | Rule::ExpectedOpen
             | Rule::HostDown
-            | Rule::CannotVerify => {}
+            | Rule::CannotVerify
+            | Rule::AgentStale => {}
         }
     }
     all.to_vec()
@@ -53,7 +55,7 @@ fn finding(rule: Rule, vantage: &str) -> Finding {
     let (port, state) = match rule {
         Rule::MustBeClosed | Rule::Unexpected => (Some(445), Some(PortState::Open)),
         Rule::ExpectedOpen => (Some(443), Some(PortState::Closed)),
-        Rule::HostDown | Rule::CannotVerify => (None, None),
+        Rule::HostDown | Rule::CannotVerify | Rule::AgentStale => (None, None),
     };
     Finding {
         group: "servers".into(),
@@ -75,6 +77,22 @@ fn finding(rule: Rule, vantage: &str) -> Finding {
 
 fn expected(rule: Rule, kind: MessageKind, vantage: &str) -> Expected {
     use MessageKind as K;
+    if rule == Rule::AgentStale {
+        // About the agent (named in `hostname`), not a port of a group.
+        let quiet = "not heard from since its last heartbeat";
+        let check = Some("how to check the host");
+        let (verb, ends, advice) = match kind {
+            K::Opened => ("AGENT STALE", quiet, check),
+            K::Reminder => ("AGENT STILL STALE", quiet, check),
+            K::Resolved => ("AGENT BACK", " stale", None),
+        };
+        return Expected {
+            starts: format!("{verb} srv01 (vantage {vantage}): "),
+            ends,
+            state: None,
+            advice,
+        };
+    }
     let from = if vantage == "local" {
         String::new()
     } else {
@@ -180,6 +198,7 @@ fn expected(rule: Rule, kind: MessageKind, vantage: &str) -> Expected {
             None,
             None,
         ),
+        (Rule::AgentStale, _) => unreachable!("answered above"),
     };
     Expected {
         starts: format!("{verb} {}", target(port)),

@@ -54,6 +54,7 @@ pub fn run_daemon(args: RunArgs) -> Result<u8> {
         None => config::parse(DEFAULT_CONFIG, Path::new("<built-in default>"))?,
     };
     let database = args.db.database.clone().or(settings.database.clone());
+    let agent_stale_after = settings.cluster.agent_stale_after;
     let listen: std::net::SocketAddr = match (args.listen, &settings.listen) {
         (Some(l), _) => l,
         (None, Some(text)) => text
@@ -112,6 +113,10 @@ pub fn run_daemon(args: RunArgs) -> Result<u8> {
                 network,
             );
             state.set_agent_lease(args.agent_lease);
+            // A live agent must be heard from well within `agent_stale_after`.
+            state.set_agent_poll_wait(
+                portwatch_web::state::AGENT_POLL_WAIT.min(agent_stale_after / 3),
+            );
             let stop = shutdown.clone();
             if let Some(c) = &certificates {
                 let _ = SERVED_CERTIFICATES.set(c.clone());

@@ -52,6 +52,9 @@ resolve_in_window = "at-end"
 # this lease) schedules the scans, every one delivers alerts. The leader renews
 # the lease every third of this; when it dies another takes over within it.
 lease = "15s"
+# An agent not heard from for this long raises an AGENT STALE alert through
+# every notifier, and AGENT BACK when it is heard from again.
+agent_stale_after = "1m"
 
 [defaults]
 # How often each group is scanned unless it says otherwise.

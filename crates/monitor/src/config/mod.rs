@@ -17,8 +17,8 @@ pub use raw::{
 };
 pub use silence::{Silence, parse_instant};
 pub use validate::{
-    Cluster, DEFAULT_LEASE, Group, Policy, ScanOptions, Schedule, Settings, Source, VantagePolicy,
-    parse_port_set,
+    Cluster, DEFAULT_AGENT_STALE_AFTER, DEFAULT_LEASE, Group, Policy, ScanOptions, Schedule,
+    Settings, Source, VantagePolicy, parse_port_set,
 };
 pub use vantage::{Reach, Vantage};
 
@@ -152,6 +152,25 @@ mod tests {
         assert!(e.contains("cluster.lease"), "{e}");
         let e = err("[cluster]\nname = \"x\"\n");
         assert!(e.contains("name"), "{e}");
+    }
+
+    #[test]
+    fn agent_stale_after_is_a_duration_in_range() {
+        let path = PathBuf::from("pw.toml");
+        let s = parse("", &path).unwrap();
+        assert_eq!(s.cluster.agent_stale_after, DEFAULT_AGENT_STALE_AFTER);
+        let s = parse("[cluster]\nagent_stale_after = \"3s\"\n", &path).unwrap();
+        assert_eq!(
+            s.cluster.agent_stale_after,
+            std::time::Duration::from_secs(3)
+        );
+        let e = err("[cluster]\nagent_stale_after = \"10ms\"\n");
+        assert!(
+            e.contains("cluster.agent_stale_after") && e.contains("1s to 7d"),
+            "{e}"
+        );
+        let e = err("[cluster]\nagent_stale_after = \"later\"\n");
+        assert!(e.contains("cluster.agent_stale_after"), "{e}");
     }
 
     #[test]

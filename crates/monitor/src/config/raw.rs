@@ -39,6 +39,8 @@ pub struct RawConfig {
 pub struct RawCluster {
     /// How long the scheduler lease lasts without renewal (e.g. `15s`).
     pub lease: Option<String>,
+    /// How long an agent may go unheard before an agent-stale alert (e.g. `1m`).
+    pub agent_stale_after: Option<String>,
 }
 
 /// A vantage of the config's own (`[vantage.dmz]`).

@@ -53,38 +53,63 @@ pub struct Cluster {
     /// The store lease whose holder schedules (not in the file: `watch` takes one of its own
     /// so it runs beside a `run` on the same database).
     pub lease_name: String,
+    /// An agent not heard from for this long is stale (an alert through the notifiers);
+    /// agents' long polls are kept to a third of it, so a live agent is heard from in time.
+    pub agent_stale_after: Duration,
 }
 
 /// The scheduler lease unless `[cluster] lease` says otherwise.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+/// How long an agent may go unheard unless `[cluster] agent_stale_after` says otherwise:
+/// three times the longest long poll (20 s).
+pub const DEFAULT_AGENT_STALE_AFTER: Duration = Duration::from_secs(60);
 
 impl Default for Cluster {
     fn default() -> Self {
         Cluster {
             lease: DEFAULT_LEASE,
             lease_name: crate::daemon::leader::SCHEDULER.to_string(),
+            agent_stale_after: DEFAULT_AGENT_STALE_AFTER,
         }
     }
 }
 
 fn cluster(raw: &super::raw::RawCluster, path: &Path) -> Result<Cluster> {
-    let Some(text) = raw.lease.as_deref() else {
-        return Ok(Cluster::default());
+    let within = |key: &str, text: Option<&str>, min: Duration, max: Duration, what: &str| {
+        let invalid = |message: String| MonitorError::Invalid {
+            path: path.to_path_buf(),
+            key: format!("cluster.{key}"),
+            message,
+        };
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let d = duration::parse(text).map_err(invalid)?;
+        if d < min || d > max {
+            return Err(invalid(format!("{text} is out of range: {what}")));
+        }
+        Ok(Some(d))
     };
-    let invalid = |message: String| MonitorError::Invalid {
-        path: path.to_path_buf(),
-        key: "cluster.lease".into(),
-        message,
-    };
-    let lease = duration::parse(text).map_err(invalid)?;
-    if lease < Duration::from_millis(100) || lease > Duration::from_secs(3600) {
-        return Err(invalid(format!(
-            "{text} is out of range: the scheduler lease must be 100ms to 1h"
-        )));
-    }
+    let defaults = Cluster::default();
     Ok(Cluster {
-        lease,
-        ..Cluster::default()
+        lease: within(
+            "lease",
+            raw.lease.as_deref(),
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
+            "the scheduler lease must be 100ms to 1h",
+        )?
+        .unwrap_or(defaults.lease),
+        agent_stale_after: within(
+            "agent_stale_after",
+            raw.agent_stale_after.as_deref(),
+            Duration::from_secs(1),
+            Duration::from_secs(7 * 86_400),
+            "agents must be allowed 1s to 7d before they count as stale",
+        )?
+        .unwrap_or(defaults.agent_stale_after),
+        ..defaults
     })
 }
 

@@ -326,10 +326,12 @@ impl Daemon {
                 notifiers
                     .iter()
                     .filter(|n| {
-                        settings
-                            .groups
-                            .iter()
-                            .any(|g| g.name == a.group && g.notifies(n))
+                        // Agent alerts go to every notifier, as they go out first.
+                        a.is_agent_stale()
+                            || settings
+                                .groups
+                                .iter()
+                                .any(|g| g.name == a.group && g.notifies(n))
                     })
                     .cloned()
                     .collect()

@@ -4,6 +4,7 @@
 //! it causes are written in one transaction with the scan that caused them. Replicas on one
 //! database take turns at scheduling (see [`leader`]); every one delivers.
 
+mod agents;
 mod clock;
 mod delivery;
 pub mod leader;
@@ -259,7 +260,8 @@ impl Daemon {
         let _ = delivery.await;
     }
 
-    /// The leader's loops (groups, confirmations, reminders, retention) until `shutdown`.
+    /// The leader's loops (groups, confirmations, reminders, retention, job rescue, stale
+    /// agents) until `shutdown`.
     async fn schedule(self: &Arc<Self>, shutdown: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
         {
@@ -276,6 +278,11 @@ impl Daemon {
             let me = self.clone();
             let stop = shutdown.clone();
             tasks.spawn(async move { me.rescue_loop(stop).await });
+        }
+        {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { me.agents_loop(stop).await });
         }
         // Per running group: its definition and the token that retires its loop.
         let mut running: BTreeMap<String, (Group, CancellationToken)> = BTreeMap::new();

@@ -150,11 +150,38 @@ impl Alert {
         wording::wording(wording::rule_of(&self.rule), self.kind)
     }
 
+    /// Whether it is about an agent gone quiet rather than a port (the agent's name is in
+    /// `hostname`, when it was last heard from in `answered`).
+    pub fn is_agent_stale(&self) -> bool {
+        self.rule == crate::policy::Rule::AgentStale.label()
+    }
+
+    /// `AGENT STALE lan-1 (vantage lan): not heard from since …`, or
+    /// `AGENT BACK lan-1 (vantage lan): heard from again after 2m stale`.
+    fn agent_title(&self, verb: &str) -> String {
+        let name = self.hostname.as_deref().unwrap_or_default();
+        match self.kind {
+            AlertKind::Resolved => format!(
+                "{verb} {name} (vantage {}): heard from again after {} stale",
+                self.vantage,
+                human_span(self.at_ms - self.since_ms)
+            ),
+            _ => format!(
+                "{verb} {name} (vantage {}): not heard from since {}",
+                self.vantage,
+                self.answered.as_deref().unwrap_or("its last heartbeat")
+            ),
+        }
+    }
+
     /// One line: `OPEN 445/tcp on 10.0.0.5 (file-servers): must be closed`,
     /// `CLOSED 445/tcp on 10.0.0.5 (file-servers): must be closed (was open)`,
     /// `DOWN 443/tcp on 10.0.0.7 (web): expected open`.
     pub fn title(&self) -> String {
         let w = self.wording();
+        if self.is_agent_stale() {
+            return self.agent_title(w.verb);
+        }
         let tail = match w.tail {
             Tail::Rule => self.rule.clone(),
             Tail::RuleWas(was) => format!("{} (was {was})", self.rule),
@@ -214,6 +241,14 @@ impl Alert {
 
     /// One sentence on what this message means.
     pub fn lead(&self) -> String {
+        if self.is_agent_stale() && self.kind == AlertKind::Opened {
+            return format!(
+                "portwatch has not heard from agent {} for longer than [cluster] \
+                 agent_stale_after: nothing is checked from vantage {} meanwhile.",
+                self.hostname.as_deref().unwrap_or_default(),
+                self.vantage
+            );
+        }
         match self.kind {
             AlertKind::Opened => match self.reachability() {
                 Some(seen) => format!(
@@ -251,7 +286,12 @@ impl Alert {
         if let Some(state) = self.state_line() {
             facts.push(("State", state));
         }
-        let optional = [("Service", &self.service), ("Answered", &self.answered)];
+        let answered = if self.is_agent_stale() {
+            "Last heard"
+        } else {
+            "Answered"
+        };
+        let optional = [("Service", &self.service), (answered, &self.answered)];
         for (label, value) in optional {
             if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
                 facts.push((label, value.clone()));

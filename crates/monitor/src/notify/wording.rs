@@ -119,16 +119,23 @@ pub fn wording(rule: Option<Rule>, kind: AlertKind) -> Wording {
             S::Observed,
             A::None,
         ),
+        // The agent's title is its own (`Alert::title`): only the verb comes from here.
+        (Rule::AgentStale, K::Opened) => w("AGENT STALE", T::Rule, S::Observed, A::CheckHost),
+        (Rule::AgentStale, K::Reminder) => {
+            w("AGENT STILL STALE", T::Rule, S::Observed, A::CheckHost)
+        }
+        (Rule::AgentStale, _) => w("AGENT BACK", T::Rule, S::Observed, A::None),
     }
 }
 
 /// Every rule, for reading a rule back from its label.
-const RULES: [Rule; 5] = [
+const RULES: [Rule; 6] = [
     Rule::MustBeClosed,
     Rule::Unexpected,
     Rule::ExpectedOpen,
     Rule::HostDown,
     Rule::CannotVerify,
+    Rule::AgentStale,
 ];
 
 /// The rule whose label is `label` (the alert stores the label).

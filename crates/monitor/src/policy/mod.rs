@@ -26,7 +26,14 @@ pub enum Rule {
     /// A host that answered before answers nothing now, so its rules cannot be verified.
     #[serde(rename = "cannot-verify")]
     CannotVerify,
+    /// An agent has not been heard from within `[cluster] agent_stale_after`: nobody checks
+    /// what its vantage sees.
+    #[serde(rename = "agent-stale")]
+    AgentStale,
 }
+
+/// The group name of agent-stale findings (their key is `agents|NAME|agent-stale`).
+pub const AGENTS_GROUP: &str = "agents";
 
 impl Rule {
     /// The rule's part of an alert key. Frozen: these are the spellings alert keys have had
@@ -39,6 +46,7 @@ impl Rule {
             Rule::ExpectedOpen => "ExpectedOpen",
             Rule::HostDown => "HostDown",
             Rule::CannotVerify => "CannotVerify",
+            Rule::AgentStale => "agent-stale",
         }
     }
 
@@ -50,6 +58,7 @@ impl Rule {
             Rule::ExpectedOpen => "expected open",
             Rule::HostDown => "host down",
             Rule::CannotVerify => "cannot verify",
+            Rule::AgentStale => "agent stale",
         }
     }
 }
@@ -95,9 +104,14 @@ impl Finding {
     /// A stable key for this finding: `group|host|port/proto|Rule` (or `group|host|Rule` for
     /// a host-wide finding), built from explicit spellings ([`Rule::key_name`]), never from
     /// `Debug`; seen from a vantage other than `local`, `|from:VANTAGE` follows, so the keys of
-    /// `local` findings are the ones every earlier version stored.
+    /// `local` findings are the ones every earlier version stored. An agent-stale finding
+    /// names the agent in `hostname`; its key is `agents|NAME|agent-stale`.
     pub fn key(&self) -> String {
         let rule = self.rule.key_name();
+        if self.rule == Rule::AgentStale {
+            let name = self.hostname.as_deref().unwrap_or_default();
+            return format!("{}|{name}|{rule}", self.group);
+        }
         let key = match (self.port, self.proto) {
             (Some(p), Some(t)) => format!("{}|{}|{p}/{t}|{rule}", self.group, self.host),
             _ => format!("{}|{}|{rule}", self.group, self.host),

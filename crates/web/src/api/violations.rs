@@ -62,6 +62,8 @@ pub enum RuleName {
     HostDown,
     /// A host that answered before answers nothing now: its rules cannot be verified.
     CannotVerify,
+    /// An agent has not been heard from for too long.
+    AgentStale,
 }
 
 impl From<Rule> for RuleName {
@@ -72,6 +74,7 @@ impl From<Rule> for RuleName {
             Rule::ExpectedOpen => Self::ExpectedOpen,
             Rule::HostDown => Self::HostDown,
             Rule::CannotVerify => Self::CannotVerify,
+            Rule::AgentStale => Self::AgentStale,
         }
     }
 }
