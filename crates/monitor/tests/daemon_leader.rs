@@ -299,3 +299,54 @@ async fn a_single_daemon_leads_at_once_and_hands_the_lease_back_on_shutdown() {
     let mut b = Replica::start(&url, &text, &clock).await;
     assert_eq!(b.becomes_leader().await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_now_asked_of_the_follower_runs_on_the_leader_once() {
+    let receiver = Receiver::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
+    let text = config(port, &receiver, "0");
+    let clock = Clock::manual(T0);
+    let mut a = Replica::start(&url, &text, &clock).await;
+    a.becomes_leader().await;
+    let mut b = Replica::start(&url, &text, &clock).await;
+    assert!(!b.daemon.leadership().leader);
+    assert!(!b.daemon.scan_now("nope").await.unwrap(), "unknown group");
+
+    // The group's schedule is once a year: only the request can start this scan.
+    assert!(b.daemon.scan_now("g").await.unwrap());
+    a.wait("scan on the leader", |e| match e {
+        Event::Scanned {
+            confirmation: false,
+            ..
+        } => Some(()),
+        _ => None,
+    })
+    .await;
+    a.wait("its confirmation", |e| match e {
+        Event::Scanned {
+            confirmation: true, ..
+        } => Some(()),
+        _ => None,
+    })
+    .await;
+    received(&receiver, 1).await;
+    assert_eq!(kinds(&receiver), ["opened"]);
+    assert_eq!(b.scans_seen(), 0, "the follower scanned");
+    // The request was taken once: no second scheduled scan follows.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = a.scans_seen();
+    assert_eq!(again, 0, "the request ran {again} more time(s)");
+    assert!(
+        a.daemon
+            .store()
+            .scan_requests_take()
+            .await
+            .unwrap()
+            .is_empty(),
+        "the request is still pending"
+    );
+    drop(listener);
+}

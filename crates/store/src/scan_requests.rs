@@ -2,7 +2,7 @@
 //! takes them (deleting them in the same statement, so each is taken once) and runs the
 //! groups they name.
 
-use crate::db::{DbRow, Sql};
+use crate::db::Sql;
 use crate::error::Result;
 use crate::store::{Store, WriteKind};
 
