@@ -369,3 +369,30 @@ fn down_addresses_inside_an_answering_range_are_not_errors() {
     );
     assert!(stdout(&out).contains("compliant"), "{}", stdout(&out));
 }
+
+#[test]
+fn config_check_shows_each_vantages_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pw.toml");
+    std::fs::write(
+        &path,
+        "[[group]]\nname = \"files\"\ntargets = [\"10.0.5.0/28\"]\nvantages = [\"lan\", \"internet\"]\n\
+         [group.policy]\nmust_be_closed = [\"T:22,139,445\"]\n[group.policy.from.lan]\nallow = [\"T:139,445\"]\n",
+    )
+    .unwrap();
+    let out = portwatch(&["config", "check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("files: 1 target, 3 ports, every 5m; seen from 2 vantages"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    from lan: must be closed: 1, allowed open: any"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    from internet: must be closed: 3, allowed open: any"),
+        "{text}"
+    );
+}

@@ -20,20 +20,34 @@ pub fn run(args: ConfigArgs) -> Result<u8> {
                     Schedule::Every(d) => format!("every {}", human(*d)),
                     Schedule::Cron(c) => format!("cron \"{}\"", c.as_str()),
                 };
-                let p = &g.policy;
-                println!(
-                    "  {}: {} target{}, {} port{}, {when}; must be closed: {}, allowed open: {}, expected open: {}",
+                let rules = |p: &config::Policy| {
+                    format!(
+                        "must be closed: {}, allowed open: {}, expected open: {}",
+                        p.must_be_closed.len(),
+                        p.allowed_open
+                            .as_ref()
+                            .map_or("any".to_string(), |a| a.len().to_string()),
+                        p.expected_open.len(),
+                    )
+                };
+                let head = format!(
+                    "  {}: {} target{}, {} port{}, {when}",
                     g.name,
                     g.targets.len(),
                     if g.targets.len() == 1 { "" } else { "s" },
                     g.ports.len(),
                     if g.ports.len() == 1 { "" } else { "s" },
-                    p.must_be_closed.len(),
-                    p.allowed_open
-                        .as_ref()
-                        .map_or("any".to_string(), |a| a.len().to_string()),
-                    p.expected_open.len(),
                 );
+                let only_local =
+                    g.vantages.len() == 1 && g.vantages[0].name == portwatch_store::LOCAL_VANTAGE;
+                if only_local {
+                    println!("{head}; {}", rules(&g.policy));
+                } else {
+                    println!("{head}; seen from {} vantages", g.vantages.len());
+                    for v in &g.vantages {
+                        println!("    from {}: {}", v.name, rules(&g.policy_for(&v.name)));
+                    }
+                }
             }
             Ok(crate::exit::OK)
         }
