@@ -33,12 +33,16 @@ impl Drop for Running {
 }
 
 async fn start(config_text: &str, seed: impl AsyncFnOnce(&Store)) -> Running {
+    start_at(config_text, seed, T0).await
+}
+
+async fn start_at(config_text: &str, seed: impl AsyncFnOnce(&Store), t0: i64) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("pw.db").display());
     let store = Store::open(&url).await.unwrap();
     seed(&store).await;
     let settings = config::parse(config_text, Path::new("test.toml")).unwrap();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual(t0);
     let daemon = Daemon::with_clock(settings, store, clock.clone())
         .await
         .unwrap();
@@ -433,4 +437,41 @@ async fn each_vantage_of_a_group_is_its_own_observation() {
             .all(|s| s.status == ScanStatus::Complete)
     );
     drop(listener);
+}
+
+#[tokio::test]
+async fn a_cron_group_runs_each_occurrence_once_by_the_daemons_clock() {
+    // The daemon's clock reads 150 ms before a minute boundary and stays there, as if the
+    // timer ran ahead of the clock: the occurrence runs once, then the next one is a minute
+    // away.
+    let text = r#"
+[[group]]
+name = "g"
+targets = ["127.0.0.1"]
+cron = "* * * * *"
+[group.scan]
+probes = false
+[group.policy]
+must_be_closed = ["T:9"]
+"#;
+    let mut run = start_at(text, async |_| {}, T0 - 150).await;
+    run.wait("the scan at the occurrence", |e| match e {
+        Event::Scanned {
+            confirmation: false,
+            ..
+        } => Some(()),
+        _ => None,
+    })
+    .await;
+    let again = tokio::time::timeout(Duration::from_millis(1500), async {
+        loop {
+            if let Ok(Event::Scanned { .. }) = run.events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(again.is_err(), "one occurrence ran twice");
+    let scans = run.daemon.store().scans(10, None).await.unwrap();
+    assert_eq!(scans.len(), 1, "{scans:?}");
 }

@@ -22,14 +22,18 @@ fn jitter(group: &str, round: u64, interval: Duration) -> Duration {
     Duration::from_nanos(h.finish() % spread.as_nanos().max(1) as u64)
 }
 
-/// How long to wait before the next run, given when the last one started and the time now
-/// (Unix ms; cron expressions are evaluated in UTC).
+/// How long to wait before the next run, given when the last one started, the time now and
+/// (for a cron schedule) the occurrence the last timed run was for (Unix ms; cron expressions
+/// are evaluated in UTC). For a cron schedule also the occurrence waited for: the next one
+/// after both `now_ms` and `fired_ms`, so a timer that fires a little before the clock reaches
+/// an occurrence does not run that occurrence twice.
 pub(super) fn next_delay(
     group: &Group,
     round: u64,
     last_start: Option<Instant>,
     now_ms: i64,
-) -> Duration {
+    fired_ms: Option<i64>,
+) -> (Duration, Option<i64>) {
     match &group.schedule {
         Schedule::Every(every) => {
             let base = match last_start {
@@ -42,16 +46,21 @@ pub(super) fn next_delay(
             } else {
                 *every
             };
-            base + jitter(&group.name, round, spread)
+            (base + jitter(&group.name, round, spread), None)
         }
         Schedule::Cron(cron) => {
             use chrono::TimeZone;
-            let Some(now) = chrono::Utc.timestamp_millis_opt(now_ms).single() else {
-                return Duration::from_secs(3600);
+            let from_ms = fired_ms.map_or(now_ms, |f| f.max(now_ms));
+            let Some(from) = chrono::Utc.timestamp_millis_opt(from_ms).single() else {
+                return (Duration::from_secs(3600), None);
             };
-            match cron.find_next_occurrence(&now, false) {
-                Ok(next) => (next - now).to_std().unwrap_or_default(),
-                Err(_) => Duration::from_secs(3600),
+            match cron.find_next_occurrence(&from, false) {
+                Ok(next) => {
+                    let at = next.timestamp_millis();
+                    let wait = u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0);
+                    (Duration::from_millis(wait), Some(at))
+                }
+                Err(_) => (Duration::from_secs(3600), None),
             }
         }
     }
@@ -67,12 +76,14 @@ impl Daemon {
         generation: u64,
     ) {
         let mut last_start = None;
+        let mut fired = None;
         let mut round = generation << 32;
         loop {
-            let delay = next_delay(&group, round, last_start, self.clock.now_ms());
+            let (delay, occurrence) =
+                next_delay(&group, round, last_start, self.clock.now_ms(), fired);
             round += 1;
             tokio::select! {
-                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep(delay) => fired = occurrence.or(fired),
                 () = trigger.notified() => {}
                 () = retire.cancelled() => return,
             }
@@ -173,6 +184,48 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 2026-06-01T00:00:00Z, a minute boundary.
+    const T0: i64 = 1_780_272_000_000;
+
+    fn every_minute() -> Group {
+        let text = "[[group]]\nname = \"g\"\ntargets = [\"127.0.0.1\"]\ncron = \"* * * * *\"\n\
+                    [group.policy]\nmust_be_closed = [\"T:445\"]\n";
+        let settings = crate::config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        settings.groups[0].clone()
+    }
+
+    #[test]
+    fn a_cron_occurrence_is_waited_for_by_the_clock_and_run_once() {
+        let g = every_minute();
+        // 200 ms before an occurrence: wait for it.
+        assert_eq!(
+            next_delay(&g, 0, None, T0 - 200, None),
+            (Duration::from_millis(200), Some(T0))
+        );
+        // The timer fired for it while the clock still reads 200 ms before it: the next
+        // wait is for the following occurrence, not the same one again.
+        assert_eq!(
+            next_delay(&g, 1, None, T0 - 200, Some(T0)),
+            (Duration::from_millis(60_200), Some(T0 + 60_000))
+        );
+        // Half a minute after the occurrence that ran.
+        assert_eq!(
+            next_delay(&g, 2, None, T0 + 30_000, Some(T0)),
+            (Duration::from_secs(30), Some(T0 + 60_000))
+        );
+        // Exactly on an occurrence with none run yet: the next one (as before).
+        assert_eq!(
+            next_delay(&g, 0, None, T0, None),
+            (Duration::from_secs(60), Some(T0 + 60_000))
+        );
+        // A clock far past the last occurrence run (a suspended machine): the next one from
+        // now, not a catch-up of every missed one.
+        assert_eq!(
+            next_delay(&g, 3, None, T0 + 3_600_500, Some(T0)),
+            (Duration::from_millis(59_500), Some(T0 + 3_660_000))
+        );
+    }
 
     #[test]
     fn jitter_is_small_and_spread() {
