@@ -7,7 +7,18 @@ cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
 # Everything `up` makes, `down` removes, also after a failure or an interrupted run.
-trap 'scripts/testbed.sh down; scripts/test-pg.sh down' EXIT
+# The test files that build namespaces of their own blackhole their whole ranges while they
+# run and leave those routes for a crashed run's leftovers; once no test host is left, the
+# routes go too, so the machine's routing table ends as it was.
+test_ranges_down() {
+    if ! ip netns list 2>/dev/null | grep -q '^pw'; then
+        for range in 10.215.0.0/16 10.216.0.0/16 10.226.0.0/16; do
+            ip route del blackhole "$range" 2>/dev/null || true
+        done
+        ip -6 route del blackhole fd00:216::/32 2>/dev/null || true
+    fi
+}
+trap 'scripts/testbed.sh down; scripts/test-pg.sh down; test_ranges_down' EXIT
 scripts/test-pg.sh up
 PORTWATCH_TEST_PG_URL=$(scripts/test-pg.sh url)
 PORTWATCH_TEST_PG_CTL=$PWD/scripts/test-pg.sh
