@@ -6,14 +6,13 @@
 
 mod common;
 
-use common::{ChildGuard, free_port, portwatch, stderr, stdout};
+use common::{Logged, free_port, portwatch, spawn_logged, stderr, stdout, wait_for};
 use portwatch_monitor::job::{JobResult, JobSpec, WirePorts};
 use portwatch_store::{JobRow, JobStatus, NewJob, Store};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The lease the test servers give (`--agent-lease`).
@@ -94,10 +93,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// A running `portwatch run` and what it logged.
-struct Server {
-    _child: ChildGuard,
-    log: Arc<Mutex<String>>,
-}
+type Server = Logged;
 
 fn start_server(dir: &Path, db: &Db, port: u16) -> Server {
     start_server_with(dir, db, port, &[])
@@ -114,29 +110,12 @@ fn start_server_with(dir: &Path, db: &Db, port: u16, extra: &[&str]) -> Server {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
-        .args(["run", "--config", config.to_str().unwrap()])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
+    cmd.args(["run", "--config", config.to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database", &db.url, "--agent-lease", LEASE])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let err = child.stderr.take().unwrap();
-    {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                log.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-    }
-    let server = Server {
-        _child: ChildGuard(child),
-        log,
-    };
+        .args(extra);
+    let server = spawn_logged(cmd);
     wait_for("the server to listen", Duration::from_secs(30), || {
         server
             .log
@@ -148,50 +127,19 @@ fn start_server_with(dir: &Path, db: &Db, port: u16, extra: &[&str]) -> Server {
 }
 
 /// A running `portwatch agent` and what it logged.
-struct Agent {
-    child: ChildGuard,
-    log: Arc<Mutex<String>>,
-}
+type Agent = Logged;
 
 fn start_agent(port: u16, token: &str, spool: &Path, name: &str) -> Agent {
     start_agent_at(&format!("http://127.0.0.1:{port}"), token, spool, name, &[])
 }
 
 fn start_agent_at(url: &str, token: &str, spool: &Path, name: &str, extra: &[&str]) -> Agent {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
-        .args(["agent", "--server", url])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
+    cmd.args(["agent", "--server", url])
         .args(["--token", token, "--name", name])
         .args(extra)
-        .args(["--spool", spool.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let err = child.stderr.take().unwrap();
-    {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                log.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-    }
-    Agent {
-        child: ChildGuard(child),
-        log,
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
+        .args(["--spool", spool.to_str().unwrap()]);
+    spawn_logged(cmd)
 }
 
 fn token(db: &Db, args: &[&str]) -> String {

@@ -8,53 +8,18 @@ mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use common::{ChildGuard, free_port, portwatch, stderr, stdout};
+use common::{Logged, free_port, portwatch, stderr, stdout, wait_for};
 use portwatch_store::{JobStatus, Store};
 use receiver::{Received, Receiver};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-/// A process and what it logged on stderr.
-struct Logged {
-    child: ChildGuard,
-    log: Arc<Mutex<String>>,
-}
-
+/// `portwatch ARGS`, with what it logs on stderr.
 fn spawn_logged(args: &[&str]) -> Logged {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let err = child.stderr.take().unwrap();
-    {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                log.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-    }
-    Logged {
-        child: ChildGuard(child),
-        log,
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
+    cmd.args(args);
+    common::spawn_logged(cmd)
 }
 
 fn start_agent(port: u16, token: &str, spool: &Path) -> Logged {

@@ -16,15 +16,14 @@ mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use common::{ChildGuard, free_port, portwatch, stderr, stdout};
+use common::{ChildGuard, free_port, portwatch, spawn_logged, stderr, stdout, wait_for};
 use portwatch_monitor::job::JobResult;
 use portwatch_store::{JobRow, JobStatus, Store};
 use receiver::{Received, Receiver};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The target's address, on its link to `pwf-lan`.
 const TARGET: &str = "10.226.10.2";
@@ -331,45 +330,6 @@ impl Drop for Db {
             self.name
         ));
     }
-}
-
-/// A child and what it wrote to stderr.
-struct Logged {
-    _child: ChildGuard,
-    log: Arc<Mutex<String>>,
-}
-
-fn spawn_logged(mut cmd: Command) -> Logged {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let err = child.stderr.take().unwrap();
-    {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                log.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-    }
-    Logged {
-        _child: ChildGuard(child),
-        log,
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn token(db: &Db, vantage: &str, name: &str) -> String {

@@ -106,3 +106,47 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A child process (killed when dropped) and what it has written to stderr so far.
+pub struct Logged {
+    /// The process.
+    pub child: ChildGuard,
+    /// Its stderr lines, each ending in a newline.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `cmd` with stdout discarded and stderr collected, line by line, into the log.
+pub fn spawn_logged(mut cmd: Command) -> Logged {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the process");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let err = child.stderr.take().expect("piped stderr");
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                log.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+    }
+    Logged {
+        child: ChildGuard(child),
+        log,
+    }
+}
+
+/// Polls `ok` until it holds; panics naming `what` once `limit` has passed.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
