@@ -448,6 +448,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_done_shard_is_reused_while_fresh_and_superseded_when_old_or_changed() {
+        let (d, store, _group, _dir) = daemon(40_031, "1m").await;
+        let job = |targets: &str| NewJob {
+            group: "big".into(),
+            vantage: "lan".into(),
+            shard: "a0/p0".into(),
+            spec: serde_json::json!({ "group": "big", "targets": [targets] }),
+        };
+        let now = now_ms();
+        let (id, _) = store.job_enqueue(&job("127.0.0.4"), now).await.unwrap();
+        let c = store
+            .job_claim("lan", "lan-1", 10_000, now)
+            .await
+            .unwrap()
+            .unwrap();
+        // Done two minutes ago.
+        let done = store
+            .job_complete(
+                id,
+                c.attempt,
+                &c.token,
+                &serde_json::json!({}),
+                now - 120_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(done, Completion::Accepted);
+        // Fresh enough for a round that reuses results up to three minutes old ...
+        assert_eq!(
+            d.enqueue_valid(&job("127.0.0.4"), now - 180_000).await,
+            Ok(id)
+        );
+        // ... but not for one that reuses them up to one minute old.
+        let fresh = d
+            .enqueue_valid(&job("127.0.0.4"), now - 60_000)
+            .await
+            .unwrap();
+        assert_ne!(fresh, id);
+        let old = store.job(id).await.unwrap().unwrap();
+        assert_eq!(old.status, JobStatus::Failed);
+        assert_eq!(
+            old.error.as_deref(),
+            Some("superseded: its result is older than one round")
+        );
+        // A queued shard whose spec the configuration changed is superseded too.
+        let changed = d.enqueue_valid(&job("127.0.0.5"), now).await.unwrap();
+        assert_ne!(changed, fresh);
+        let replaced = store.job(fresh).await.unwrap().unwrap();
+        assert_eq!(
+            replaced.error.as_deref(),
+            Some("superseded: the group's configuration changed")
+        );
+        let live: Vec<i64> = shard_jobs(&store)
+            .await
+            .iter()
+            .filter(|j| j.status == JobStatus::Queued)
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(live, vec![changed]);
+    }
+
+    #[tokio::test]
     async fn a_shard_not_done_within_the_wait_fails_the_round_naming_it() {
         let (d, store, group, _dir) = daemon(40_021, "1s").await;
         let err = d
