@@ -117,7 +117,7 @@ fn one_row_per_round(db: &str) -> Vec<JobRow> {
     let after = rounds(db);
     let applied = applied_shards(&jobs);
     assert!(
-        before >= 1 && applied % 4 == 0 && (before..=after).contains(&(applied / 4)),
+        before >= 1 && applied.is_multiple_of(4) && (before..=after).contains(&(applied / 4)),
         "{applied} applied shards, {before}..={after} rounds"
     );
     jobs

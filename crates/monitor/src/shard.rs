@@ -147,7 +147,7 @@ fn token(s: Span) -> String {
     }
     let len = s.len();
     let bits = if s.v6 { 128 } else { 32 };
-    if len.is_power_of_two() && s.lo % len == 0 {
+    if len.is_power_of_two() && s.lo.is_multiple_of(len) {
         let prefix = bits - len.trailing_zeros();
         return format!("{lo}/{prefix}");
     }
