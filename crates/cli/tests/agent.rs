@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Logged, free_port, portwatch, spawn_logged, stderr, stdout, wait_for};
+use common::{Logged, PgDb, free_port, portwatch, spawn_logged, stderr, stdout, wait_for};
 use portwatch_monitor::job::{JobResult, JobSpec, WirePorts};
 use portwatch_store::{JobRow, JobStatus, NewJob, Store};
 use std::io::{Read, Write};
@@ -24,29 +24,10 @@ enum Backend {
     Postgres,
 }
 
-fn pg_admin() -> String {
-    std::env::var("PORTWATCH_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([url, "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A test's database: a SQLite file in its directory, or a PostgreSQL database dropped after.
 struct Db {
     url: String,
-    pg: Option<String>,
+    _pg: Option<PgDb>,
 }
 
 impl Db {
@@ -54,33 +35,15 @@ impl Db {
         match backend {
             Backend::Sqlite => Db {
                 url: format!("sqlite://{}", dir.join("pw.db").display()),
-                pg: None,
+                _pg: None,
             },
             Backend::Postgres => {
-                let name = format!("pwagent_{}_{}", std::process::id(), free_port());
-                psql(&pg_admin(), &format!("CREATE DATABASE {name}"));
-                let admin = pg_admin();
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                let pg = PgDb::create("pwagent");
                 Db {
-                    url: format!("{base}/{name}"),
-                    pg: Some(name),
+                    url: pg.url.clone(),
+                    _pg: Some(pg),
                 }
             }
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some(name) = &self.pg {
-            let _ = Command::new("psql")
-                .args([
-                    &pg_admin(),
-                    "-qAt",
-                    "-c",
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                ])
-                .output();
         }
     }
 }

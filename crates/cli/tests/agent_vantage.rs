@@ -8,7 +8,7 @@ mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use common::{Logged, free_port, portwatch, stderr, stdout, wait_for};
+use common::{Logged, PgDb, free_port, portwatch, stderr, stdout, wait_for};
 use portwatch_store::{JobStatus, Store};
 use receiver::{Received, Receiver};
 use std::path::Path;
@@ -79,41 +79,6 @@ fn applied_jobs(db: &str) -> usize {
     })
 }
 
-fn pg_admin() -> String {
-    std::env::var("PORTWATCH_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args([&pg_admin(), "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A PostgreSQL database of the test's own, dropped after.
-struct PgDb(String);
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &pg_admin(),
-                "-qAt",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
-            ])
-            .output();
-    }
-}
-
 #[test]
 fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,12 +89,8 @@ fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each_sqlite() {
 #[test]
 fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each_postgres() {
     let dir = tempfile::tempdir().unwrap();
-    let name = format!("pwvantage_{}_{}", std::process::id(), free_port());
-    psql(&format!("CREATE DATABASE {name}"));
-    let _drop = PgDb(name.clone());
-    let admin = pg_admin();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    end_to_end(dir.path(), &format!("{base}/{name}"));
+    let db = PgDb::create("pwvantage");
+    end_to_end(dir.path(), &db.url);
 }
 
 fn end_to_end(dir: &Path, db: &str) {

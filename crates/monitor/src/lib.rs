@@ -16,5 +16,6 @@ pub mod local_source;
 pub mod notify;
 pub mod policy;
 pub mod runner;
+pub mod shard;
 
 pub use error::{MonitorError, Result};

@@ -424,6 +424,30 @@ impl Store {
         Ok(answer)
     }
 
+    /// Ends a live job (queued, claimed or done) that is no longer wanted, e.g. a shard
+    /// whose result is too old or whose spec the configuration changed: it becomes failed
+    /// with `reason`, so the next enqueue makes a new job, and a result from its claim is
+    /// refused. False if the job was not live.
+    pub async fn job_supersede(&self, id: i64, reason: &str, now: i64) -> Result<bool> {
+        let op = "supersede a scan job";
+        let mut tx = self.write_tx(op, WriteKind::Row).await?;
+        let n = tx
+            .execute(
+                &Sql::new(
+                    "UPDATE jobs SET status = 'failed', error = $1, token = NULL, \
+                     finished_at = $2, lease_expires_at = NULL \
+                     WHERE id = $3 AND status IN ('queued', 'claimed', 'done')",
+                )
+                .bind(reason)
+                .bind(now)
+                .bind(id),
+            )
+            .await
+            .map_err(self.err(op))?;
+        tx.commit().await.map_err(self.err(op))?;
+        Ok(n == 1)
+    }
+
     /// Puts every claimed job whose lease expired before `now` back in the queue (the next
     /// claim is a new attempt with a new token); returns how many.
     pub async fn jobs_rescue_expired(&self, now: i64) -> Result<u64> {

@@ -20,7 +20,108 @@ both_backends!(
     agents_are_listed_with_their_heartbeat_and_jobs_done,
     agent_tokens_are_bound_to_a_vantage,
     pruning_forgets_finished_jobs_only,
+    the_shards_of_a_round_are_queued_once_by_concurrent_rounds,
+    concurrent_claimers_take_distinct_shards_of_one_group,
+    a_superseded_shard_refuses_its_claims_result_and_is_queued_anew,
 );
+
+fn shard(group: &str, name: &str) -> NewJob {
+    NewJob {
+        shard: name.into(),
+        spec: json!({"group": group, "targets": [name]}),
+        ..job(group, "lan")
+    }
+}
+
+const SHARDS: [&str; 4] = [
+    "a0/p0 127.0.0.0-127.0.0.7 T:1-20",
+    "a0/p1 127.0.0.0-127.0.0.7 T:21-40",
+    "a1/p0 127.0.0.8-127.0.0.15 T:1-20",
+    "a1/p1 127.0.0.8-127.0.0.15 T:21-40",
+];
+
+async fn the_shards_of_a_round_are_queued_once_by_concurrent_rounds(db: TestDb) -> Result<()> {
+    // Three rounds (as from three replicas) queue the same four shards at once.
+    let mut rounds = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let store = db.open().await?;
+        rounds.spawn(async move {
+            let mut ids = Vec::new();
+            for name in SHARDS {
+                ids.push(store.job_enqueue(&shard("big", name), T0).await?);
+            }
+            anyhow::Ok(ids)
+        });
+    }
+    let mut ids = BTreeSet::new();
+    let mut new = 0;
+    while let Some(r) = rounds.join_next().await {
+        for (id, created) in r?? {
+            ids.insert(id);
+            new += usize::from(created);
+        }
+    }
+    ensure!(ids.len() == 4 && new == 4, "{ids:?} {new}");
+    ensure!(db.scalar("SELECT COUNT(*) FROM jobs").await? == 4);
+    Ok(())
+}
+
+async fn concurrent_claimers_take_distinct_shards_of_one_group(db: TestDb) -> Result<()> {
+    let s = db.open().await?;
+    let mut queued = BTreeSet::new();
+    for n in 0..16 {
+        queued.insert(
+            s.job_enqueue(&shard("big", &format!("a{n}/p0")), T0)
+                .await?
+                .0,
+        );
+    }
+    // Four agents of the vantage claim one shard each at the same moment, then the rest.
+    let mut claimers = tokio::task::JoinSet::new();
+    for c in 0..4 {
+        let store = db.open().await?;
+        claimers.spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(claim) = store
+                .job_claim("lan", &format!("agent-{c}"), 60_000, T0 + 1)
+                .await?
+            {
+                mine.push(claim.id);
+            }
+            anyhow::Ok(mine)
+        });
+    }
+    let mut seen = Vec::new();
+    while let Some(r) = claimers.join_next().await {
+        seen.extend(r??);
+    }
+    let distinct: BTreeSet<i64> = seen.iter().copied().collect();
+    ensure!(seen.len() == 16 && distinct == queued, "{seen:?}");
+    let holders = db
+        .scalar("SELECT COUNT(DISTINCT claimed_by) FROM jobs WHERE status = 'claimed'")
+        .await?;
+    ensure!((1..=4).contains(&holders), "{holders}");
+    Ok(())
+}
+
+async fn a_superseded_shard_refuses_its_claims_result_and_is_queued_anew(db: TestDb) -> Result<()> {
+    let s = db.open().await?;
+    let (id, _) = s.job_enqueue(&shard("big", SHARDS[0]), T0).await?;
+    let c = s.job_claim("lan", "a1", 60_000, T0).await?.expect("a job");
+    ensure!(s.job_supersede(id, "superseded: test", T0 + 1).await?);
+    ensure!(!s.job_supersede(id, "again", T0 + 2).await?);
+    let row = s.job(id).await?.expect("job");
+    ensure!(row.status == JobStatus::Failed && row.error.as_deref() == Some("superseded: test"));
+    // Its holder can neither renew nor push.
+    ensure!(!s.job_renew(id, &c.token, 60_000, T0 + 3).await?);
+    let late = s
+        .job_complete(id, c.attempt, &c.token, &json!({}), T0 + 4)
+        .await?;
+    ensure!(late == Completion::Superseded, "{late:?}");
+    let (next, created) = s.job_enqueue(&shard("big", SHARDS[0]), T0 + 5).await?;
+    ensure!(created && next != id);
+    Ok(())
+}
 
 async fn pruning_forgets_finished_jobs_only(db: TestDb) -> Result<()> {
     let s = db.open().await?;

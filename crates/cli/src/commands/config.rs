@@ -30,8 +30,33 @@ pub fn run(args: ConfigArgs) -> Result<u8> {
                         p.expected_open.len(),
                     )
                 };
+                let split = match &g.shard {
+                    None => String::new(),
+                    Some(s) => {
+                        let count =
+                            portwatch_monitor::shard::plan(&g.targets, &g.exclude, &g.ports, s)
+                                .map_or_else(
+                                    |e| format!("cannot be split: {e}"),
+                                    |p| {
+                                        format!(
+                                            "{} shard{}",
+                                            p.len(),
+                                            if p.len() == 1 { "" } else { "s" }
+                                        )
+                                    },
+                                );
+                        let per = |n: Option<u64>, what: &str| {
+                            n.map_or(format!("all {what}"), |n| format!("{n} {what}"))
+                        };
+                        format!(
+                            ", in {count} of {} × {}",
+                            per(s.addresses, "addresses"),
+                            per(s.ports, "ports")
+                        )
+                    }
+                };
                 let head = format!(
-                    "  {}: {} target{}, {} port{}, {when}",
+                    "  {}: {} target{}, {} port{}, {when}{split}",
                     g.name,
                     g.targets.len(),
                     if g.targets.len() == 1 { "" } else { "s" },

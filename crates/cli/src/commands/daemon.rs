@@ -104,6 +104,8 @@ pub fn run_daemon(args: RunArgs) -> Result<u8> {
             "portwatch starting"
         );
         let daemon = Daemon::new(settings, store.clone()).await?;
+        // This replica's own claims of `local` shards last as long as an agent's.
+        daemon.set_shard_lease(args.agent_lease);
         let shutdown = CancellationToken::new();
         spawn_signals(daemon.clone(), args.config.clone(), shutdown.clone())?;
         spawn_event_log(&daemon);

@@ -127,4 +127,16 @@ must_be_closed = ["risky"]
 # must_be_closed = ["risky"]
 # [group.policy.from.lan]
 # allow = ["T:139,445"]            # Samba is fine inside the office, never from outside
+#
+# A big group can be split into shards that several agents of one vantage (or,
+# for "local", several replicas on one PostgreSQL) scan at once: blocks of
+# `addresses` addresses x ranges of `ports` ports. The shards' results are
+# recorded as one observation; if one shard fails, the whole round fails.
+# Both keys are optional; without `shard` a round is one job.
+# [[group]]
+# name = "campus"
+# targets = ["10.16.0.0/12"]
+# ports = "1-1000"
+# vantages = ["lan"]
+# shard = { addresses = 65536, ports = 500 }
 "#;

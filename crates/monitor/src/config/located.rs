@@ -3,6 +3,7 @@
 //! reported at its line and column.
 
 use super::raw::{RawSource, RawVantage};
+use super::shard::check_count;
 use super::validate::{check_from, group_vantages};
 use super::vantage;
 use super::{Source, line_col};
@@ -26,6 +27,13 @@ struct Group {
     source: Option<RawSource>,
     vantages: Option<Spanned<Vec<Spanned<String>>>>,
     policy: Option<Policy>,
+    shard: Option<Shard>,
+}
+
+#[derive(Deserialize)]
+struct Shard {
+    addresses: Option<Spanned<u64>>,
+    ports: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -34,7 +42,7 @@ struct Policy {
     from: BTreeMap<Spanned<String>, toml::Value>,
 }
 
-/// Checks `[vantage.*]`, every group's `vantages` and `[group.policy.from.*]` tables.
+/// Checks `[vantage.*]`, every group's `vantages`, `[group.policy.from.*]` tables and `shard`.
 pub(super) fn check(text: &str, path: &Path) -> Result<()> {
     let Ok(doc) = toml::from_str::<Doc>(text) else {
         // The full reading reports what is wrong with the text itself.
@@ -98,6 +106,19 @@ pub(super) fn check(text: &str, path: &Path) -> Result<()> {
                 return Err(at(
                     key.span().start,
                     format!("group \"{name}\" policy.from.{}: {message}", key.get_ref()),
+                ));
+            }
+        }
+        let counts = g.shard.iter().flat_map(|s| {
+            [("addresses", &s.addresses), ("ports", &s.ports)]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        });
+        for (key, value) in counts {
+            if let Err(message) = check_count(key, *value.get_ref()) {
+                return Err(at(
+                    value.span().start,
+                    format!("group \"{name}\" {message}"),
                 ));
             }
         }

@@ -6,15 +6,17 @@
 mod example;
 mod located;
 mod raw;
+mod shard;
 mod silence;
 mod validate;
 pub mod vantage;
 
 pub use example::EXAMPLE;
 pub use raw::{
-    RawAlerts, RawCluster, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawSilence, RawSource,
-    RawVantage, RawVantagePolicy,
+    RawAlerts, RawCluster, RawConfig, RawGroup, RawPolicy, RawScanOptions, RawShard, RawSilence,
+    RawSource, RawVantage, RawVantagePolicy,
 };
+pub use shard::Sharding;
 pub use silence::{Silence, parse_instant};
 pub use validate::{
     Cluster, DEFAULT_AGENT_STALE_AFTER, DEFAULT_LEASE, Group, Policy, ScanOptions, Schedule,
@@ -121,7 +123,20 @@ mod tests {
         let names: Vec<&str> = s.groups.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(
             names,
-            ["this-machine", "file-servers", "web-servers", "office"]
+            [
+                "this-machine",
+                "file-servers",
+                "web-servers",
+                "office",
+                "campus"
+            ]
+        );
+        assert_eq!(
+            s.groups[4].shard,
+            Some(Sharding {
+                addresses: Some(65_536),
+                ports: Some(500)
+            })
         );
         let office = &s.groups[3];
         let lan = office.policy_for("lan");
@@ -417,5 +432,65 @@ mod tests {
             e.contains("policy.from.lan.allow") && e.contains("70000"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_shard_table_sets_addresses_and_ports_per_shard() {
+        let group = "[[group]]\nname = \"big\"\ntargets = [\"10.0.0.0/16\"]\nports = \"1-100\"\n";
+        let inline = parse(
+            &format!("{group}shard = {{ addresses = 4096, ports = 50 }}\n"),
+            &PathBuf::from("pw.toml"),
+        )
+        .unwrap();
+        let want = Sharding {
+            addresses: Some(4096),
+            ports: Some(50),
+        };
+        assert_eq!(inline.groups[0].shard, Some(want));
+        let table = parse(
+            &format!("{group}[group.shard]\naddresses = 4096\nports = 50\n"),
+            &PathBuf::from("pw.toml"),
+        )
+        .unwrap();
+        assert_eq!(table.groups[0].shard, Some(want));
+        let one_key = parse(
+            &format!("{group}shard = {{ ports = 10 }}\n"),
+            &PathBuf::from("pw.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            one_key.groups[0].shard,
+            Some(Sharding {
+                addresses: None,
+                ports: Some(10)
+            })
+        );
+        let plain = parse(group, &PathBuf::from("pw.toml")).unwrap();
+        assert_eq!(plain.groups[0].shard, None);
+        let empty = parse(&format!("{group}shard = {{}}\n"), &PathBuf::from("pw.toml")).unwrap();
+        assert_eq!(empty.groups[0].shard, None);
+    }
+
+    #[test]
+    fn bad_shard_keys_name_line_and_column() {
+        let group = "[[group]]\nname = \"big\"\ntargets = [\"10.0.0.0/16\"]\nports = \"1-100\"\n";
+        let e = err(&format!("{group}shard = {{ addresses = 0, ports = 5 }}\n"));
+        assert!(
+            e.starts_with("pw.toml:5:23:") && e.contains("shard.addresses must be a positive"),
+            "{e}"
+        );
+        let e = err(&format!("{group}[group.shard]\nports = 0\n"));
+        assert!(
+            e.starts_with("pw.toml:6:9:") && e.contains("shard.ports must be a positive"),
+            "{e}"
+        );
+        let e = err(&format!("{group}shard = {{ addresses = -1 }}\n"));
+        assert!(e.starts_with("pw.toml:5:"), "{e}");
+        let e = err(&format!("{group}shard = {{ hosts = 5 }}\n"));
+        assert!(e.starts_with("pw.toml:5:") && e.contains("hosts"), "{e}");
+        let e = err(
+            "[[group]]\nname = \"me\"\nsource = \"local\"\nshard = { ports = 5 }\n[group.policy]\nmust_be_closed = [\"risky\"]\n",
+        );
+        assert!(e.contains("never split"), "{e}");
     }
 }

@@ -135,6 +135,18 @@ pub struct RawGroup {
     pub silence: Vec<RawSilence>,
     /// This group's `resolve_in_window` (default: the one of `[alerts]`).
     pub resolve_in_window: Option<String>,
+    /// How a round's scan is split into shards (default: one shard).
+    pub shard: Option<RawShard>,
+}
+
+/// How a group's scan is split (`shard = { addresses = 65536, ports = 1000 }`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShard {
+    /// Addresses per shard (default: every address in one shard).
+    pub addresses: Option<u64>,
+    /// Ports per shard, TCP and UDP counted together (default: every port in one shard).
+    pub ports: Option<u64>,
 }
 
 /// What a group watches (`source = "scan"` or `"local"`).

@@ -142,6 +142,8 @@ pub struct Group {
     pub silences: Vec<Silence>,
     /// When a resolve confirmed in one of its windows is sent (`None`: as `[alerts]` says).
     pub resolve_in_window: Option<ResolveInWindow>,
+    /// How a round's scan is split into shards (`None`: one shard).
+    pub shard: Option<super::Sharding>,
 }
 
 /// A policy as seen from one vantage (`[group.policy.from.NAME]`): each rule given replaces
@@ -691,6 +693,16 @@ pub(super) fn group(
         .as_deref()
         .map(|t| resolve_in_window(t).map_err(|m| invalid("resolve_in_window", m)))
         .transpose()?;
+    let shard = super::shard::sharding(g.shard.as_ref()).map_err(|m| invalid("shard", m))?;
+    if source == Source::Local && shard.is_some() {
+        return Err(invalid(
+            "shard",
+            "a `source = \"local\"` group reads this machine's sockets and is never split; remove `shard`".into(),
+        ));
+    }
+    if let Some(s) = &shard {
+        crate::shard::plan(&g.targets, &g.exclude, &ports, s).map_err(|m| invalid("shard", m))?;
+    }
     if source == Source::Local && policy.is_empty() {
         return Err(invalid(
             "policy",
@@ -711,6 +723,7 @@ pub(super) fn group(
         from,
         notify: g.notify,
         silences,
+        shard,
     })
 }
 

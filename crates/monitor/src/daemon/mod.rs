@@ -2,7 +2,8 @@
 //! itself, under a cap on concurrent scans), confirmation re-probes, the alert book, an outbox
 //! delivery loop with retries and backoff, and reminders. Every state change and the messages
 //! it causes are written in one transaction with the scan that caused them. Replicas on one
-//! database take turns at scheduling (see [`leader`]); every one delivers.
+//! database take turns at scheduling (see [`leader`]); every one delivers and scans the
+//! `local` shards of sharded groups.
 
 mod agents;
 mod clock;
@@ -12,6 +13,8 @@ mod payload;
 mod process;
 mod remote;
 mod schedule;
+mod sharded;
+mod worker;
 
 use crate::alerts::{AlertBook, AlertRules, Entry, decode_entry, encode_entry};
 use crate::config::{Group, Settings};
@@ -110,6 +113,8 @@ pub struct Daemon {
     local_ids: crate::local_source::Identities,
     /// Whether this replica schedules, and the fence of its term.
     term: std::sync::Mutex<leader::Term>,
+    /// How long this replica's shard worker claims a job for (ms).
+    shard_lease_ms: std::sync::atomic::AtomicI64,
 }
 
 /// What a reload could not apply.
@@ -186,6 +191,7 @@ impl Daemon {
             clock,
             local_ids: Default::default(),
             term: Default::default(),
+            shard_lease_ms: worker::DEFAULT_SHARD_LEASE_MS.into(),
         }))
     }
 
@@ -246,7 +252,7 @@ impl Daemon {
     }
 
     /// Runs every loop until `shutdown` is cancelled (which interrupts scans in progress):
-    /// delivery always, scheduling while this replica holds the scheduler lease
+    /// delivery and the shard worker (claiming `local` shard jobs) always, scheduling while this replica holds the scheduler lease
     /// ([`leader`]). A reload ([`Daemon::reload`]) keeps the loops of unchanged groups
     /// running, lets changed and removed groups finish the scan (and confirmations) they are
     /// in, then stops them, and starts the new and changed ones.
@@ -256,8 +262,14 @@ impl Daemon {
             let stop = shutdown.clone();
             tokio::spawn(async move { me.delivery_loop(stop).await })
         };
+        let worker = {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move { me.shard_worker_loop(stop).await })
+        };
         self.clone().leadership_loop(shutdown).await;
         let _ = delivery.await;
+        let _ = worker.await;
     }
 
     /// The leader's loops (groups, confirmations, reminders, retention, job rescue, stale

@@ -269,9 +269,10 @@ impl Daemon {
 }
 
 impl Daemon {
-    /// A scan of `targets` from `vantage`: from `local`, this server's own scan (or for a
+    /// A scan of `targets` from `vantage`: a sharded group's round is split into shard jobs
+    /// ([`Daemon::observe_sharded`]); otherwise from `local`, this server's own scan (or for a
     /// `local` group the socket table now); from any other, what an agent there observed.
-    async fn observe(
+    pub(super) async fn observe(
         &self,
         group: &Group,
         vantage: &str,
@@ -279,6 +280,12 @@ impl Daemon {
         ports: &PortList,
         identify: bool,
     ) -> portwatch_scan::Result<runner::GroupScan> {
+        // A round of a sharded group is split (from `local` too); a confirmation is not.
+        if identify && let Some(sharding) = &group.shard {
+            return self
+                .observe_sharded(group, vantage, targets, ports, sharding)
+                .await;
+        }
         if vantage != crate::config::vantage::LOCAL {
             return self
                 .observe_remote(group, vantage, targets, ports, identify)
@@ -297,7 +304,7 @@ impl Daemon {
 }
 
 /// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How often the daemon looks whether a queued job is done.
-const DONE_POLL: Duration = Duration::from_millis(250);
+pub(super) const DONE_POLL: Duration = Duration::from_millis(250);
 
 /// How often the rescuer looks for expired leases.
 pub(super) const RESCUE_EVERY: Duration = Duration::from_secs(1);
@@ -33,7 +33,7 @@ pub(super) fn remote_wait(group: &Group) -> Duration {
     }
 }
 
-fn failure(op: &str, message: impl Into<String>) -> portwatch_scan::ScanError {
+pub(super) fn failure(op: &str, message: impl Into<String>) -> portwatch_scan::ScanError {
     portwatch_scan::ScanError::Io {
         op: op.to_string(),
         source: std::io::Error::other(message.into()),
@@ -41,7 +41,7 @@ fn failure(op: &str, message: impl Into<String>) -> portwatch_scan::ScanError {
 }
 
 /// A wait as people write it: `5m`, `90s`, `1500ms`.
-fn human(d: Duration) -> String {
+pub(super) fn human(d: Duration) -> String {
     let ms = d.as_millis();
     if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
