@@ -8,6 +8,8 @@ pub const OK: u8 = 0;
 pub const FINDINGS: u8 = 1;
 /// Bad input or an error that stopped the command.
 pub const USAGE: u8 = 2;
+/// Stopped by Ctrl-C (SIGINT) after writing what was found: 128 + 2, as shells report it.
+pub const INTERRUPTED: u8 = 130;
 
 /// Prints an error as one line (with its causes) and returns the error exit code.
 pub fn report(e: &anyhow::Error) -> ExitCode {

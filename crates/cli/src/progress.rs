@@ -3,9 +3,10 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use portwatch_scan::engine::ScanProgress;
 use std::io::IsTerminal;
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Draws `progress` until the returned handle is dropped or finished.
 pub struct ProgressView {
@@ -25,23 +26,38 @@ impl ProgressView {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ports {per_sec} ETA {eta} {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ports {msg} ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let view = bar.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let started = Instant::now();
             loop {
                 tick.tick().await;
+                let done = progress.done.load(Ordering::Relaxed);
                 view.set_length(progress.total.load(Ordering::Relaxed));
-                view.set_position(progress.done.load(Ordering::Relaxed));
-                view.set_message(format!("{} open", progress.open.load(Ordering::Relaxed)));
+                view.set_position(done);
+                view.set_message(status_message(
+                    done,
+                    progress.open.load(Ordering::Relaxed),
+                    started.elapsed(),
+                ));
             }
         });
         ProgressView {
             bar,
             task: Some(task),
+        }
+    }
+
+    /// Wraps the writer of standard output so that each write first takes the bar off the
+    /// screen and draws it again after: results never land on (or under) a bar frame.
+    pub fn around<W: Write>(&self, inner: W) -> AroundBar<W> {
+        AroundBar {
+            inner,
+            bar: self.bar.clone(),
         }
     }
 
@@ -51,5 +67,47 @@ impl ProgressView {
             task.abort();
         }
         self.bar.finish_and_clear();
+    }
+}
+
+/// A writer that suspends the progress bar while it writes (see [`ProgressView::around`]).
+pub struct AroundBar<W> {
+    inner: W,
+    bar: ProgressBar,
+}
+
+impl<W: Write> Write for AroundBar<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let inner = &mut self.inner;
+        self.bar.suspend(|| {
+            let n = inner.write(buf)?;
+            inner.flush()?;
+            Ok(n)
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The bar's message: ports found open so far and the mean rate, in whole ports a second.
+fn status_message(done: u64, open: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    format!("{open} open, {rate:.0}/s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_shows_open_ports_and_a_whole_rate() {
+        assert_eq!(
+            status_message(1234, 2, Duration::from_millis(1500)),
+            "2 open, 823/s"
+        );
+        assert_eq!(status_message(0, 0, Duration::ZERO), "0 open, 0/s");
     }
 }

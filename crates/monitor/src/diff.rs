@@ -119,6 +119,91 @@ impl Snapshot {
         Ok(Snapshot::from_results(label, &results))
     }
 
+    /// Parses our `--format json` document: every host with its status and reported ports.
+    pub fn from_json(label: &str, doc: &serde_json::Value) -> Result<Snapshot, String> {
+        let hosts = doc
+            .get("hosts")
+            .and_then(|h| h.as_array())
+            .ok_or_else(|| format!("{label}: not a portwatch JSON scan (no \"hosts\" list)"))?;
+        let mut snap = Snapshot {
+            label: label.to_string(),
+            ..Default::default()
+        };
+        for (i, host) in hosts.iter().enumerate() {
+            let addr = host
+                .get("host")
+                .and_then(|a| a.as_str())
+                .ok_or_else(|| format!("{label}: host {} has no \"host\" address", i + 1))?;
+            let results: Vec<PortResult> = match host.get("ports") {
+                Some(ports) => serde_json::from_value(ports.clone()).map_err(|e| {
+                    format!("{label}: ports of host {addr}: not portwatch results: {e}")
+                })?,
+                None => Vec::new(),
+            };
+            let mut entry = Snapshot::from_results(label, &results)
+                .hosts
+                .remove(addr)
+                .unwrap_or_default();
+            entry.status = host
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or("unknown")
+                .to_string();
+            snap.hosts.insert(addr.to_string(), entry);
+        }
+        Ok(snap)
+    }
+
+    /// Parses our `--format csv` rows (the header names the columns).
+    pub fn from_csv(label: &str, text: &str) -> Result<Snapshot, String> {
+        let mut rows = csv_rows(text).into_iter();
+        let header = rows.next().unwrap_or_default();
+        let column = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| format!("{label}: CSV header has no \"{name}\" column"))
+        };
+        let (host, port, proto, state, service, details) = (
+            column("host")?,
+            column("port")?,
+            column("proto")?,
+            column("state")?,
+            column("service")?,
+            column("details")?,
+        );
+        let mut snap = Snapshot {
+            label: label.to_string(),
+            ..Default::default()
+        };
+        for (i, row) in rows.enumerate() {
+            let line = i + 2;
+            let cell = |c: usize| row.get(c).map(String::as_str).unwrap_or_default();
+            let port_no: u16 = cell(port)
+                .parse()
+                .map_err(|_| format!("{label}: row {line}: bad port {:?}", cell(port)))?;
+            let answered = serde_json::from_str::<serde_json::Value>(cell(details))
+                .ok()
+                .and_then(|d| d.get("summary")?.as_str().map(String::from));
+            let entry = snap
+                .hosts
+                .entry(cell(host).to_string())
+                .or_insert_with(|| HostSnap {
+                    status: "up".into(),
+                    ports: BTreeMap::new(),
+                });
+            entry.ports.insert(
+                (port_no, cell(proto).to_string()),
+                PortSnap {
+                    state: cell(state).to_string(),
+                    service: Some(cell(service).to_string()).filter(|s| !s.is_empty()),
+                    answered,
+                },
+            );
+        }
+        Ok(snap)
+    }
+
     /// Parses nmap XML (nmap's own or portwatch's `--format xml`).
     pub fn from_nmap_xml(label: &str, text: &str) -> Result<Snapshot, String> {
         use quick_xml::Reader;
@@ -241,20 +326,64 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// Parses either format, telling them apart by the first character.
+    /// Parses any format `scan` writes (except `table`, which is for people), telling them
+    /// apart by their first characters: XML, one JSON document, JSON lines, or CSV.
     pub fn parse(label: &str, text: &str) -> Result<Snapshot, String> {
-        match text.trim_start().chars().next() {
+        let start = text.trim_start();
+        if start.starts_with("host,") {
+            return Snapshot::from_csv(label, text);
+        }
+        match start.chars().next() {
             Some('<') => Snapshot::from_nmap_xml(label, text),
-            Some('{') => Snapshot::from_jsonl(label, text),
+            Some('{') => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(doc) if doc.get("hosts").is_some() => Snapshot::from_json(label, &doc),
+                _ => Snapshot::from_jsonl(label, text),
+            },
             None => Ok(Snapshot {
                 label: label.to_string(),
                 ..Default::default()
             }),
             Some(_) => Err(format!(
-                "{label}: neither portwatch JSON lines nor nmap XML"
+                "{label}: not a scan portwatch can read (nmap XML, or portwatch's json, jsonl or csv)"
             )),
         }
     }
+}
+
+/// Splits CSV text into rows of fields (RFC 4180: quoted fields may hold separators, doubled
+/// quotes and line breaks). Empty lines are skipped.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.is_empty() => quoted = true,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                if row.len() > 1 || !row[0].is_empty() {
+                    rows.push(std::mem::take(&mut row));
+                } else {
+                    row.clear();
+                }
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
 }
 
 fn is_open(state: &str) -> bool {
@@ -369,6 +498,24 @@ mod tests {
             ]
         );
         assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn json_document_and_csv_read_like_jsonl() {
+        let json = r#"{"scanner":"portwatch","hosts":[
+            {"host":"10.0.0.5","status":"up","ports":[
+                {"host":"10.0.0.5","hostname":null,"port":22,"proto":"tcp","state":"open","reason":"syn-ack","service":"ssh","rtt_ms":null}]},
+            {"host":"10.0.0.6","status":"down","ports":[]}]}"#;
+        let csv = "host,hostname,port,proto,state,reason,service,rtt_ms,details,risk_lan,risk_internet\n\
+                   10.0.0.5,,22,tcp,open,syn-ack,ssh,0.1,\"{\"\"summary\"\":\"\"OpenSSH, 9\"\"}\",low,high\n";
+        let a = Snapshot::parse("a.json", json).unwrap();
+        assert_eq!(a.hosts["10.0.0.6"].status, "down");
+        assert_eq!(a.hosts["10.0.0.5"].ports[&(22, "tcp".into())].state, "open");
+        let b = Snapshot::parse("b.csv", csv).unwrap();
+        let p = &b.hosts["10.0.0.5"].ports[&(22, "tcp".into())];
+        assert_eq!(p.answered.as_deref(), Some("OpenSSH, 9"));
+        let kinds: Vec<ChangeKind> = diff(&a, &b).iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, vec![ChangeKind::HostRemoved]);
     }
 
     #[test]

@@ -26,15 +26,9 @@ impl Store {
     /// [`StoreError::ReadOnly`]) or `postgres://USER[:PASS]@HOST[:PORT]/DB`.
     /// Scans left `running` by dead processes become `incomplete`, and their outbox claims end.
     pub async fn open(url: &str) -> Result<Store> {
-        let store = if url.starts_with("sqlite:") {
-            open_sqlite(url).await?
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            open_postgres(url).await?
-        } else {
-            return Err(StoreError::BadUrl {
-                url: redact(url),
-                reason: "unknown scheme".into(),
-            });
+        let store = match Dialect::of_url(url)? {
+            Dialect::Sqlite => open_sqlite(url).await?,
+            Dialect::Postgres => open_postgres(url).await?,
         };
         store.recover_stale_scans().await?;
         store.release_dead_claims().await?;
@@ -62,6 +56,30 @@ impl Store {
             .map(|m| m.version)
             .max()
             .unwrap_or(0)
+    }
+}
+
+impl Dialect {
+    /// The engine a database URL names, checked without connecting (so a configuration can be
+    /// checked before it is used): `sqlite:` or `postgres://`/`postgresql://`; any other
+    /// scheme (mysql://, a bare path…) is refused with the ones supported.
+    pub fn of_url(url: &str) -> Result<Dialect> {
+        if url.starts_with("sqlite:") {
+            return Ok(Dialect::Sqlite);
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Dialect::Postgres);
+        }
+        let reason = match url.split_once("://") {
+            Some((scheme, _)) if !scheme.is_empty() => {
+                format!("'{scheme}' is not a supported database (only SQLite and PostgreSQL are)")
+            }
+            _ => "it has no scheme".into(),
+        };
+        Err(StoreError::BadUrl {
+            url: redact(url),
+            reason,
+        })
     }
 }
 
@@ -369,6 +387,26 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_sqlite_and_postgres_urls_are_accepted() {
+        assert_eq!(
+            Dialect::of_url("sqlite:///tmp/x.db").unwrap(),
+            Dialect::Sqlite
+        );
+        assert_eq!(
+            Dialect::of_url("postgresql://h/db").unwrap(),
+            Dialect::Postgres
+        );
+        let e = Dialect::of_url("mysql://u:pw@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'mysql' is not a supported database"), "{e}");
+        assert!(e.contains("sqlite://PATH or postgres://"), "{e}");
+        assert!(!e.contains("pw"), "{e}");
+        let e = Dialect::of_url("/var/lib/pw.db").unwrap_err().to_string();
+        assert!(e.contains("no scheme"), "{e}");
+    }
 
     #[test]
     fn redact_hides_only_the_password() {

@@ -217,12 +217,17 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
              found by the port scan's connects, not by ARP/ICMP discovery"
         );
     }
+    let progress = Arc::new(ScanProgress::default());
+    let view = ProgressView::start(progress.clone(), !args.no_progress);
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
                 .with_context(|| format!("cannot write output file {}", path.display()))?,
         )),
-        None => Box::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+        None => Box::new(BufWriter::with_capacity(
+            64 * 1024,
+            view.around(std::io::stdout()),
+        )),
     };
     let info = RunInfo {
         args: std::env::args().collect::<Vec<_>>().join(" "),
@@ -237,8 +242,6 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
             .collect(),
     };
     let mut sink = output::sink(args.format(), out, info, args.all);
-    let progress = Arc::new(ScanProgress::default());
-    let view = ProgressView::start(progress.clone(), !args.no_progress);
     let (tx, mut rx) = mpsc::channel::<ScanEvent>(4096);
     let started = Instant::now();
     let config = plan.config.clone();
@@ -247,53 +250,53 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
         // Fail before scanning if the database cannot be opened.
         crate::db::open(args.db.url(), None).await?;
     }
+    let interrupt = interrupt_listener()?;
     let engine = tokio::spawn({
         let progress = progress.clone();
         async move { scan::run(&config, &targets, &ports, tx, progress).await }
     });
-    let mut totals = RunTotals::default();
+    let mut run = Collected::new(args.save);
     let mut write_result = Ok(());
-    let mut saved: Vec<(portwatch_scan::HostSummary, Vec<portwatch_scan::PortResult>)> = Vec::new();
-    let mut pending: std::collections::HashMap<IpAddr, Vec<portwatch_scan::PortResult>> =
-        std::collections::HashMap::new();
-    while let Some(event) = rx.recv().await {
-        if args.save {
-            match &event {
-                ScanEvent::Port(p)
-                    if matches!(
-                        p.state,
-                        portwatch_scan::PortState::Open | portwatch_scan::PortState::OpenFiltered
-                    ) =>
-                {
-                    pending.entry(p.host).or_default().push(p.clone());
-                }
-                ScanEvent::Host(h) => {
-                    saved.push((h.clone(), pending.remove(&h.host).unwrap_or_default()));
-                }
-                ScanEvent::Port(_) => {}
+    let interrupted = tokio::select! {
+        biased;
+        () = interrupt => true,
+        r = run.consume(&mut rx, &mut *sink) => {
+            write_result = r;
+            false
+        }
+    };
+    if interrupted {
+        // What the engine already sent is final: keep it, then stop the engine (its workers
+        // are aborted with it, closing their sockets).
+        while let Ok(event) = rx.try_recv() {
+            if write_result.is_ok() {
+                write_result = run.event(event, &mut *sink);
             }
         }
-        let r = match &event {
-            ScanEvent::Port(p) => sink.port(p),
-            ScanEvent::Host(h) => {
-                totals.add(h);
-                sink.host(h)
-            }
-        };
-        if let Err(e) = r {
-            write_result = Err(e);
-            break;
-        }
+        engine.abort();
     }
     drop(rx);
-    let engine_result = engine.await.context("scan engine stopped")?;
+    let engine_result = match engine.await {
+        Ok(r) => Some(r),
+        Err(e) if e.is_cancelled() => None,
+        Err(e) => return Err(e).context("scan engine stopped"),
+    };
     view.finish();
     write_result.context("cannot write output")?;
-    engine_result?;
+    if let Some(r) = engine_result {
+        r?;
+    }
+    let mut totals = run.totals;
     totals.elapsed = started.elapsed();
-    if args.save {
+    totals.interrupted = interrupted;
+    totals.unfinished = run.unfinished.len() as u64;
+    if args.save && interrupted {
+        eprintln!(
+            "portwatch: the scan was interrupted: not saved (history keeps whole scans only)"
+        );
+    } else if args.save {
         let store = crate::db::open(args.db.url(), None).await?;
-        let id = crate::db::save_scan(&store, "scan", &plan.targets, &plan.ports, &saved)
+        let id = crate::db::save_scan(&store, "scan", &plan.targets, &plan.ports, &run.saved)
             .await
             .with_context(|| format!("cannot save the scan in {}", store.name()))?;
         eprintln!("saved as scan #{id} in {}", store.name());
@@ -303,5 +306,95 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
     if !on_stdout {
         eprintln!("{}", totals.line());
     }
-    Ok(crate::exit::OK)
+    Ok(if interrupted {
+        crate::exit::INTERRUPTED
+    } else {
+        crate::exit::OK
+    })
+}
+
+/// A future that completes on the first SIGINT (Ctrl-C). The handler is installed now, before
+/// the scan starts, so an early Ctrl-C is not lost to the default action.
+fn interrupt_listener() -> Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint =
+            signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C (SIGINT)")?;
+        Ok(async move {
+            sigint.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}
+
+/// What the front end keeps of the events: totals, the hosts with results and no verdict yet,
+/// and (with `--save`) each finished host's open ports.
+struct Collected {
+    save: bool,
+    totals: RunTotals,
+    unfinished: std::collections::HashSet<IpAddr>,
+    saved: Vec<(portwatch_scan::HostSummary, Vec<portwatch_scan::PortResult>)>,
+    pending: std::collections::HashMap<IpAddr, Vec<portwatch_scan::PortResult>>,
+}
+
+impl Collected {
+    fn new(save: bool) -> Self {
+        Collected {
+            save,
+            totals: RunTotals::default(),
+            unfinished: std::collections::HashSet::new(),
+            saved: Vec::new(),
+            pending: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Feeds every event to `sink` until the engine is done; a streaming sink is told each
+    /// time the channel runs dry, so results reach the reader as soon as they are final.
+    async fn consume(
+        &mut self,
+        rx: &mut mpsc::Receiver<ScanEvent>,
+        sink: &mut dyn output::Sink,
+    ) -> std::io::Result<()> {
+        while let Some(event) = rx.recv().await {
+            self.event(event, sink)?;
+            if rx.is_empty() {
+                sink.idle()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, event: ScanEvent, sink: &mut dyn output::Sink) -> std::io::Result<()> {
+        match &event {
+            ScanEvent::Port(p) => {
+                self.unfinished.insert(p.host);
+                if self.save
+                    && matches!(
+                        p.state,
+                        portwatch_scan::PortState::Open | portwatch_scan::PortState::OpenFiltered
+                    )
+                {
+                    self.pending.entry(p.host).or_default().push(p.clone());
+                }
+                sink.port(p)
+            }
+            ScanEvent::Host(h) => {
+                self.unfinished.remove(&h.host);
+                if self.save {
+                    let ports = self.pending.remove(&h.host).unwrap_or_default();
+                    self.saved.push((h.clone(), ports));
+                }
+                self.totals.add(h);
+                sink.host(h)
+            }
+        }
+    }
 }

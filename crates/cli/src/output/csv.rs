@@ -68,6 +68,10 @@ impl Sink for CsvSink {
     }
 
     fn host(&mut self, _h: &HostSummary) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn idle(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 

@@ -36,20 +36,19 @@ impl Sink for JsonSink {
     fn host(&mut self, h: &HostSummary) -> io::Result<()> {
         let mut ports = self.pending.remove(&h.host).unwrap_or_default();
         ports.sort_by_key(|p| (p.proto, p.port));
-        let mut host = serde_json::to_value(h)?;
-        if let Value::Object(map) = &mut host {
-            map.insert("ports".into(), serde_json::to_value(ports)?);
-        }
-        self.hosts.push(host);
-        Ok(())
+        self.push_host(h, ports, true)
     }
 
     fn finish(&mut self, t: &RunTotals) -> io::Result<()> {
+        for (h, ports) in super::drain_unfinished(&mut self.pending) {
+            self.push_host(&h, ports, false)?;
+        }
         let doc = json!({
             "scanner": "portwatch",
             "version": env!("CARGO_PKG_VERSION"),
             "args": self.info.args,
             "start": unix_secs(self.info.started),
+            "interrupted": t.interrupted,
             "elapsed_s": (t.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "hosts": self.hosts,
             "summary": {
@@ -61,5 +60,24 @@ impl Sink for JsonSink {
         serde_json::to_writer_pretty(&mut self.out, &doc)?;
         self.out.write_all(b"\n")?;
         self.out.flush()
+    }
+}
+
+impl JsonSink {
+    /// Adds one host with its ports; `finished` false marks a host the run was interrupted on
+    /// (its ports are only those found so far).
+    fn push_host(
+        &mut self,
+        h: &HostSummary,
+        ports: Vec<PortResult>,
+        finished: bool,
+    ) -> io::Result<()> {
+        let mut host = serde_json::to_value(h)?;
+        if let Value::Object(map) = &mut host {
+            map.insert("finished".into(), Value::Bool(finished));
+            map.insert("ports".into(), serde_json::to_value(ports)?);
+        }
+        self.hosts.push(host);
+        Ok(())
     }
 }

@@ -23,6 +23,10 @@ impl Sink for JsonlSink {
     }
 
     fn host(&mut self, _h: &HostSummary) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn idle(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 

@@ -11,7 +11,7 @@ mod table;
 mod xml;
 
 use crate::args::ScanFormat;
-use portwatch_scan::{HostSummary, PortResult};
+use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState};
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
@@ -45,6 +45,10 @@ pub struct RunTotals {
     pub open_filtered: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Whether the run was stopped (Ctrl-C) before every host was finished.
+    pub interrupted: bool,
+    /// Hosts with results but no verdict yet when the run was interrupted.
+    pub unfinished: u64,
 }
 
 impl RunTotals {
@@ -62,24 +66,40 @@ impl RunTotals {
         self.open_filtered += u64::from(h.open_filtered);
     }
 
-    /// The one-line summary: hosts, ports of the up hosts, counts per state, elapsed.
+    /// The one-line summary: hosts, ports of the up hosts, counts per state, elapsed. An
+    /// interrupted run says so first; its counts are those of the finished hosts, and the
+    /// hosts it did not finish are counted apart.
     pub fn line(&self) -> String {
-        let mut s = format!(
-            "{} host{} scanned ({} up, {} down), {} ports: {} open, {} closed, {} filtered",
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        let hosts = format!(
+            "{} host{} {} ({} up, {} down)",
             self.hosts,
-            if self.hosts == 1 { "" } else { "s" },
+            plural(self.hosts),
+            if self.interrupted {
+                "finished"
+            } else {
+                "scanned"
+            },
             self.up,
             self.hosts - self.up,
-            self.ports,
-            self.open,
-            self.closed,
-            self.filtered,
+        );
+        let mut ports = format!(
+            "{} ports: {} open, {} closed, {} filtered",
+            self.ports, self.open, self.closed, self.filtered,
         );
         if self.open_filtered > 0 {
-            s.push_str(&format!(", {} open|filtered", self.open_filtered));
+            ports.push_str(&format!(", {} open|filtered", self.open_filtered));
         }
-        s.push_str(&format!(" in {:.2} s", self.elapsed.as_secs_f64()));
-        s
+        let elapsed = format!("{:.2} s", self.elapsed.as_secs_f64());
+        if self.interrupted {
+            format!(
+                "scan interrupted, results incomplete: {hosts} with {ports}; {} host{} unfinished; after {elapsed}",
+                self.unfinished,
+                plural(self.unfinished),
+            )
+        } else {
+            format!("{hosts}, {ports} in {elapsed}")
+        }
     }
 }
 
@@ -89,7 +109,12 @@ pub trait Sink {
     fn port(&mut self, r: &PortResult) -> io::Result<()>;
     /// A host is finished.
     fn host(&mut self, h: &HostSummary) -> io::Result<()>;
-    /// The run is over.
+    /// The channel of results is momentarily empty: a streaming sink writes out what it has.
+    fn idle(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// The run is over (`totals.interrupted`: stopped early; a sink that holds results of
+    /// unfinished hosts writes them now, marked as such).
     fn finish(&mut self, totals: &RunTotals) -> io::Result<()>;
     /// Whether the summary line belongs on stdout (people) or stderr (programs).
     fn summary_on_stdout(&self) -> bool {
@@ -106,6 +131,41 @@ pub fn sink(format: ScanFormat, out: Box<dyn Write>, info: RunInfo, all: bool) -
         ScanFormat::Csv => Box::new(csv::CsvSink::new(out)),
         ScanFormat::Xml => Box::new(xml::XmlSink::new(out, info)),
     }
+}
+
+/// A stand-in summary for a host the run was interrupted on: up (it has results), with the
+/// counts of the results the sink saw, which are all that is known.
+pub(crate) fn unfinished_host(results: &[PortResult]) -> Option<HostSummary> {
+    let first = results.first()?;
+    let count = |state: PortState| results.iter().filter(|r| r.state == state).count() as u32;
+    Some(HostSummary {
+        host: first.host,
+        hostname: first.hostname.clone(),
+        status: HostStatus::Up,
+        reason: None,
+        ports_scanned: results.len() as u32,
+        ports_skipped: 0,
+        open: count(PortState::Open),
+        closed: count(PortState::Closed),
+        filtered: count(PortState::Filtered),
+        open_filtered: count(PortState::OpenFiltered),
+        srtt_ms: None,
+    })
+}
+
+/// The results held for hosts that never finished, one host at a time, in address order.
+pub(crate) fn drain_unfinished(
+    pending: &mut std::collections::HashMap<std::net::IpAddr, Vec<PortResult>>,
+) -> Vec<(HostSummary, Vec<PortResult>)> {
+    let mut hosts: Vec<_> = pending.drain().collect();
+    hosts.sort_by_key(|(addr, _)| *addr);
+    hosts
+        .into_iter()
+        .filter_map(|(_, mut ports)| {
+            ports.sort_by_key(|p| (p.proto, p.port));
+            unfinished_host(&ports).map(|h| (h, ports))
+        })
+        .collect()
 }
 
 /// Seconds since the Unix epoch.

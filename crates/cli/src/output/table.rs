@@ -44,7 +44,7 @@ impl Sink for TableSink {
     }
 
     fn host(&mut self, h: &HostSummary) -> io::Result<()> {
-        let mut ports = self.pending.remove(&h.host).unwrap_or_default();
+        let ports = self.pending.remove(&h.host).unwrap_or_default();
         if h.status == HostStatus::Down {
             if self.all {
                 return self.down_line(h);
@@ -52,47 +52,13 @@ impl Sink for TableSink {
             self.down.push(h.clone());
             return Ok(());
         }
-        let rtt = h
-            .srtt_ms
-            .map(|ms| format!(", rtt {ms:.2} ms"))
-            .unwrap_or_default();
-        writeln!(self.out, "{}: up{rtt}", host_label(h))?;
-        ports.sort_by_key(|p| (p.proto, p.port));
-        if !ports.is_empty() {
-            let mut table = Table::new();
-            table.load_style(presets::NOTHING);
-            table.set_header(["PORT", "STATE", "SERVICE", "REASON", "RISK", "DETAILS"]);
-            for p in &ports {
-                table.add_row([
-                    format!("{}/{}", p.port, p.proto),
-                    p.state.to_string(),
-                    p.service.clone().unwrap_or_default(),
-                    p.reason.to_string(),
-                    risk_cell(p),
-                    details_line(p),
-                ]);
-            }
-            writeln!(self.out, "{table}")?;
-        }
-        let hidden: Vec<String> = [
-            (PortState::Closed, h.closed),
-            (PortState::Filtered, h.filtered),
-        ]
-        .into_iter()
-        .filter(|(_, n)| *n > 0 && !self.all)
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect();
-        if !hidden.is_empty() {
-            writeln!(self.out, "  not shown: {}", hidden.join(", "))?;
-        }
-        if ports.is_empty() && hidden.is_empty() {
-            writeln!(self.out, "  no ports")?;
-        }
-        writeln!(self.out)?;
-        self.out.flush()
+        self.block(h, ports, false)
     }
 
     fn finish(&mut self, totals: &RunTotals) -> io::Result<()> {
+        for (h, ports) in super::drain_unfinished(&mut self.pending) {
+            self.block(&h, ports, true)?;
+        }
         let down = std::mem::take(&mut self.down);
         if totals.hosts == 1 {
             for h in &down {
@@ -116,6 +82,59 @@ impl Sink for TableSink {
 }
 
 impl TableSink {
+    /// The block of an up host: its line, its ports, what is not shown. `unfinished`: the run
+    /// was interrupted before the host was finished, so the block holds only what was found.
+    fn block(
+        &mut self,
+        h: &HostSummary,
+        mut ports: Vec<PortResult>,
+        unfinished: bool,
+    ) -> io::Result<()> {
+        let rtt = h
+            .srtt_ms
+            .map(|ms| format!(", rtt {ms:.2} ms"))
+            .unwrap_or_default();
+        let note = if unfinished {
+            " (unfinished: the scan was interrupted; only the ports found so far)"
+        } else {
+            ""
+        };
+        writeln!(self.out, "{}: up{rtt}{note}", host_label(h))?;
+        ports.sort_by_key(|p| (p.proto, p.port));
+        if !ports.is_empty() {
+            let mut table = Table::new();
+            table.load_style(presets::NOTHING);
+            table.set_header(["PORT", "STATE", "SERVICE", "REASON", "RISK", "DETAILS"]);
+            for p in &ports {
+                table.add_row([
+                    format!("{}/{}", p.port, p.proto),
+                    p.state.to_string(),
+                    p.service.clone().unwrap_or_default(),
+                    p.reason.to_string(),
+                    risk_cell(p),
+                    details_line(p),
+                ]);
+            }
+            writeln!(self.out, "{table}")?;
+        }
+        let hidden: Vec<String> = [
+            (PortState::Closed, h.closed),
+            (PortState::Filtered, h.filtered),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0 && !self.all && !unfinished)
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+        if !hidden.is_empty() {
+            writeln!(self.out, "  not shown: {}", hidden.join(", "))?;
+        }
+        if ports.is_empty() && hidden.is_empty() {
+            writeln!(self.out, "  no ports")?;
+        }
+        writeln!(self.out)?;
+        self.out.flush()
+    }
+
     /// One line for a down host: why, and how many ports went unanswered or were skipped.
     fn down_line(&mut self, h: &HostSummary) -> io::Result<()> {
         let why = h.reason.map_or("no answer", |r| r.as_str());

@@ -71,11 +71,55 @@ impl Sink for XmlSink {
     }
 
     fn host(&mut self, h: &HostSummary) -> io::Result<()> {
+        let mut ports = self.pending.remove(&h.host).unwrap_or_default();
+        ports.sort_by_key(|p| (p.proto, p.port));
+        self.write_host(h, &ports, true)
+    }
+
+    fn finish(&mut self, t: &RunTotals) -> io::Result<()> {
+        self.prologue()?;
+        for (h, ports) in super::drain_unfinished(&mut self.pending) {
+            self.write_host(&h, &ports, false)?;
+        }
+        let now = unix_secs(SystemTime::now());
+        // nmap's DTD: `exit` is success or error, `errormsg` says why a run ended early.
+        let exit = if t.interrupted {
+            r#"exit="error" errormsg="interrupted by the user (SIGINT): hosts without an endtime were not finished""#
+        } else {
+            r#"exit="success""#
+        };
+        writeln!(
+            self.out,
+            r#"<runstats><finished time="{now}" elapsed="{:.2}" summary="{}" {exit}/><hosts up="{}" down="{}" total="{}"/></runstats>"#,
+            t.elapsed.as_secs_f64(),
+            escape(t.line()),
+            t.up,
+            t.hosts - t.up,
+            t.hosts
+        )?;
+        writeln!(self.out, "</nmaprun>")?;
+        self.out.flush()
+    }
+}
+
+impl XmlSink {
+    /// One `<host>` element. A host the run was interrupted on (`finished` false) has no
+    /// `endtime` and a `comment` saying so (both allowed by nmap's DTD).
+    fn write_host(
+        &mut self,
+        h: &HostSummary,
+        ports: &[PortResult],
+        finished: bool,
+    ) -> io::Result<()> {
         self.prologue()?;
         let now = unix_secs(SystemTime::now());
         let start = self.host_started.remove(&h.host).unwrap_or(now);
-        let mut ports = self.pending.remove(&h.host).unwrap_or_default();
-        ports.sort_by_key(|p| (p.proto, p.port));
+        let end = if finished {
+            format!(r#"endtime="{now}""#)
+        } else {
+            r#"comment="unfinished: the scan was interrupted; only the ports found so far""#
+                .to_string()
+        };
         let status = match h.status {
             HostStatus::Up => "up",
             HostStatus::Down => "down",
@@ -83,7 +127,7 @@ impl Sink for XmlSink {
         let reason = h.reason.map_or("conn-refused", |r| r.as_str());
         writeln!(
             self.out,
-            r#"<host starttime="{start}" endtime="{now}"><status state="{status}" reason="{reason}" reason_ttl="0"/>"#
+            r#"<host starttime="{start}" {end}><status state="{status}" reason="{reason}" reason_ttl="0"/>"#
         )?;
         writeln!(
             self.out,
@@ -115,7 +159,7 @@ impl Sink for XmlSink {
                     )?;
                 }
             }
-            for p in &ports {
+            for p in ports {
                 write!(
                     self.out,
                     r#"<port protocol="{}" portid="{}"><state state="{}" reason="{}" reason_ttl="0"/>"#,
@@ -137,22 +181,6 @@ impl Sink for XmlSink {
             writeln!(self.out, r#"<times srtt="{us}" rttvar="0" to="100000"/>"#)?;
         }
         writeln!(self.out, "</host>")?;
-        self.out.flush()
-    }
-
-    fn finish(&mut self, t: &RunTotals) -> io::Result<()> {
-        self.prologue()?;
-        let now = unix_secs(SystemTime::now());
-        writeln!(
-            self.out,
-            r#"<runstats><finished time="{now}" elapsed="{:.2}" summary="{}" exit="success"/><hosts up="{}" down="{}" total="{}"/></runstats>"#,
-            t.elapsed.as_secs_f64(),
-            escape(t.line()),
-            t.up,
-            t.hosts - t.up,
-            t.hosts
-        )?;
-        writeln!(self.out, "</nmaprun>")?;
         self.out.flush()
     }
 }

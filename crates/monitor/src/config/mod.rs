@@ -4,6 +4,7 @@
 //! (`PORTWATCH_DATABASE`, `PORTWATCH_LISTEN`) > file > defaults.
 
 mod example;
+mod locate;
 mod located;
 mod raw;
 mod shard;
@@ -59,7 +60,26 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
     located::check(text, path)?;
     let raw = apply_env(raw)?;
-    validate::validate(raw, path)
+    validate::validate(raw, path).map_err(|e| located_at(text, e))
+}
+
+/// A value error with its line and column when its key is written in `text`.
+fn located_at(text: &str, e: MonitorError) -> MonitorError {
+    let MonitorError::Invalid { path, key, message } = e else {
+        return e;
+    };
+    match locate::offset_of(text, &key, &message) {
+        Some(offset) => {
+            let (line, column) = line_col(text, offset);
+            MonitorError::Syntax {
+                path,
+                line,
+                column,
+                message: format!("{key}: {message}"),
+            }
+        }
+        None => MonitorError::Invalid { path, key, message },
+    }
 }
 
 fn apply_env(raw: RawConfig) -> Result<RawConfig> {

@@ -113,7 +113,9 @@ pub struct RawGroup {
     /// Targets to leave out.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// Ports to scan besides the policy's own (a port spec like `1-1024,U:161`).
+    /// Ports to scan besides the policy's own: a port spec like `"1-1024,U:161"`, or a list
+    /// like the policy keys (`["1-1024", "U:161"]`, numbers allowed), kept as one spec.
+    #[serde(default, deserialize_with = "spec_or_list")]
     pub ports: Option<String>,
     /// The N most common TCP ports, scanned besides the policy's own.
     pub top: Option<usize>,
@@ -220,4 +222,51 @@ pub struct RawScanOptions {
     pub probes: Option<bool>,
     /// Scan every address of a hostname (`all`) or the first (`first`).
     pub resolve: Option<String>,
+}
+
+/// A port spec given as one string or as a list of specs and numbers, joined with commas (an
+/// empty list adds nothing).
+fn spec_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::{self, SeqAccess, Visitor};
+    struct Spec;
+    impl<'de> Visitor<'de> for Spec {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a port spec (\"22,80,U:161\") or a list of them ([\"22\", \"U:161\"])")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Spec)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<toml::Value>()? {
+                match item {
+                    toml::Value::String(s) => items.push(s),
+                    toml::Value::Integer(n) => items.push(n.to_string()),
+                    other => {
+                        return Err(de::Error::custom(format!(
+                            "ports: {other} is not a port spec; write ports like \"22\" or \"U:161\""
+                        )));
+                    }
+                }
+            }
+            Ok((!items.is_empty()).then(|| items.join(",")))
+        }
+    }
+    d.deserialize_option(Spec)
 }

@@ -414,6 +414,10 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Settings> {
         key,
         message,
     };
+    if let Some(url) = &raw.database {
+        portwatch_store::Dialect::of_url(url)
+            .map_err(|e| invalid("database".into(), e.to_string()))?;
+    }
     let keep = raw
         .keep
         .as_deref()
