@@ -11,8 +11,10 @@ set -euo pipefail
 readonly APT_PACKAGES=(
   samba smbclient nmap nftables nbtscan iproute2 python3 hyperfine time
   dnsmasq-base snmpd ndiff openssl chromium chromium-driver wrk prometheus
-  ufw iptables
+  ufw iptables libxml2-utils
 )
+# Python consumers of portwatch's output, pinned: the OpenAPI fuzzer and a JUnit reader.
+readonly PIP_PACKAGES=(schemathesis==4.32.5 junitparser==5.0.3)
 readonly POLICY_RC=/usr/sbin/policy-rc.d
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
@@ -39,7 +41,7 @@ debian_python() { [[ $(command -v python3) == /usr/bin/python3 ]]; }
 
 install_apt_packages() {
   local wanted=("${APT_PACKAGES[@]}") missing
-  if debian_python; then wanted+=(python3-aiosmtpd); fi
+  if debian_python; then wanted+=(python3-aiosmtpd python3-pip); fi
   mapfile -t missing < <(missing_packages "${wanted[@]}")
   if ((${#missing[@]} == 0)); then
     log "apt packages present"
@@ -79,11 +81,32 @@ install_aiosmtpd() {
   python3 -m pip install --quiet aiosmtpd
 }
 
+# Installs each of PIP_PACKAGES that python3 does not have at its pinned version. Nothing is
+# downloaded when the tests run: they use what is installed here.
+install_pip_packages() {
+  local spec missing=()
+  for spec in "${PIP_PACKAGES[@]}"; do
+    if ! python3 -m pip show "${spec%%==*}" 2>/dev/null | grep -qx "Version: ${spec#*==}"; then
+      missing+=("$spec")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    log "pip packages present"
+    return
+  fi
+  log "installing with pip: ${missing[*]}"
+  local extra=()
+  # Debian's own python3 refuses pip installs into it unless told (PEP 668).
+  if debian_python; then extra+=(--break-system-packages); fi
+  python3 -m pip install --quiet "${extra[@]}" "${missing[@]}"
+}
+
 main() {
   ((EUID == 0)) || die "run as root (apt-get)"
   install_apt_packages
   install_nextest
   install_aiosmtpd
+  install_pip_packages
 }
 
 main "$@"

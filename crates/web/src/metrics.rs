@@ -39,7 +39,7 @@ const CATALOGUE: &[(&str, Kind, &str)] = &[
     (
         "portwatch_scans_total",
         Kind::Counter,
-        "Group scans recorded, by group and kind (scheduled or confirmation).",
+        "Group scans recorded, by group and kind (scheduled, requested through the API or dashboard, or confirmation).",
     ),
     (
         "portwatch_scan_failures_total",

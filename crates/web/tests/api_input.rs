@@ -260,7 +260,6 @@ async fn query_parameters_are_checked(db: TestDb) -> Result<()> {
         ("/api/v1/scans/1?open=true", "open"),
         ("/api/v1/violations?severity=urgent", "severity"),
         ("/api/v1/violations?status=resolved", "status"),
-        ("/api/v1/violations?group=nope", "group"),
         ("/api/v1/alerts?status=sent", "status"),
         ("/api/v1/alerts?limit=1000", "limit"),
         ("/api/v1/policies?group=local", "group"),
@@ -278,6 +277,13 @@ async fn query_parameters_are_checked(db: TestDb) -> Result<()> {
             "{path}: {answer}"
         );
     }
+    // A group the configuration does not have is a resource that is not there: 404, naming it.
+    let (status, answer) = api.get("/api/v1/violations?group=nope").await?;
+    ensure!(
+        status == StatusCode::NOT_FOUND
+            && error_of(&answer).contains("'group': no group named 'nope'"),
+        "{status} {answer}"
+    );
     let long = "a".repeat(300);
     let (status, answer) = api.get(&format!("/api/v1/hosts?q={long}")).await?;
     ensure!(status == StatusCode::BAD_REQUEST, "{status} {answer}");
@@ -310,24 +316,40 @@ async fn path_parameters_are_checked(db: TestDb) -> Result<()> {
         );
         ensure!(error_of(&answer).contains(name), "{path}: {answer}");
     }
-    let keys = [
-        "garbage",
-        "g|10.0.0.5|445/tcp|Bogus",
-        "g|not-an-ip|445/tcp|MustBeClosed",
-        "g|10.0.0.5|0/tcp|MustBeClosed",
-        "g|10.0.0.5|445/sctp|MustBeClosed",
-        "|10.0.0.5|MustBeClosed",
-        "g|10.0.0.5|445/tcp|MustBeClosed\n",
+    // Text that is not a key names no violation: 404, saying why it is not a key.
+    let not_keys = [
+        ("garbage", "too few parts"),
+        ("g|10.0.0.5|445/tcp|Bogus", "unknown rule"),
+        ("g|not-an-ip|445/tcp|MustBeClosed", "bad host address"),
+        ("g|10.0.0.5|0/tcp|MustBeClosed", "bad port"),
+        ("g|10.0.0.5|445/sctp|MustBeClosed", "bad protocol"),
+        ("|10.0.0.5|MustBeClosed", "empty group"),
     ];
-    for key in keys {
+    for (key, why) in not_keys {
         let (status, answer) = api
             .post(&format!("/api/v1/violations/{}/ack", enc(key)), &json!({}))
             .await?;
         ensure!(
-            status == StatusCode::BAD_REQUEST && error_of(&answer).contains("'key'"),
+            status == StatusCode::NOT_FOUND
+                && error_of(&answer).contains("is not a violation key")
+                && error_of(&answer).contains(why),
             "{key:?}: {status} {answer}"
         );
     }
+    // What the OpenAPI document forbids (a control character, over 512 characters): 400.
+    let (status, answer) = api
+        .post(
+            &format!(
+                "/api/v1/violations/{}/ack",
+                enc("g|10.0.0.5|445/tcp|MustBeClosed\n")
+            ),
+            &json!({}),
+        )
+        .await?;
+    ensure!(
+        status == StatusCode::BAD_REQUEST && error_of(&answer).contains("'key'"),
+        "control character: {status} {answer}"
+    );
     let long = format!("g|10.0.0.5|445/tcp|MustBeClosed{}", "x".repeat(600));
     let (status, _) = api
         .post(

@@ -1,6 +1,7 @@
 //! From a finished scan to stored history, alert states and queued messages, in one
 //! transaction.
 
+use super::schedule::Run;
 use super::{Daemon, Event, store_error};
 use crate::alerts::{Coverage, Reprobe};
 use crate::config::{Group, Vantage};
@@ -73,13 +74,15 @@ impl Daemon {
         self: &Arc<Self>,
         group: &Group,
         vantage: &Vantage,
-        only: Option<Vec<Reprobe>>,
+        run: Run,
         stop: &CancellationToken,
     ) -> Vec<Reprobe> {
-        let confirmation = only.is_some();
-        let (targets, ports) = match &only {
+        let confirmation = matches!(run, Run::Confirm(_));
+        let (targets, ports) = match &run {
             // A local group's confirmation reads the whole socket table again.
-            Some(r) if group.source != crate::config::Source::Local => reprobe_scope(group, r),
+            Run::Confirm(r) if group.source != crate::config::Source::Local => {
+                reprobe_scope(group, r)
+            }
             _ => (group.targets.clone(), group.ports.clone()),
         };
         let source = if confirmation {
@@ -127,11 +130,7 @@ impl Daemon {
                 return vec![];
             }
         };
-        let kind = if confirmation {
-            "confirmation"
-        } else {
-            "scheduled"
-        };
+        let kind = run.metric_kind();
         let scan = match scanned {
             Ok(s) => s,
             Err(e) => {

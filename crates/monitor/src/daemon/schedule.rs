@@ -66,6 +66,37 @@ pub(super) fn next_delay(
     }
 }
 
+/// What started a full scan of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cause {
+    /// The group's interval or cron schedule came due.
+    Scheduled,
+    /// Someone asked for it now (`POST /api/v1/scans`, the dashboard's "scan now", or a
+    /// request written by another replica).
+    Requested,
+}
+
+/// One run of a group from its vantages: a full scan, or the re-probes that confirm findings.
+#[derive(Debug, Clone)]
+pub(super) enum Run {
+    /// The group's targets and ports, for this reason.
+    Full(Cause),
+    /// Only these re-probes (each names its vantage).
+    Confirm(Vec<crate::alerts::Reprobe>),
+}
+
+impl Run {
+    /// The `kind` label this run is counted under in `portwatch_scans_total` and
+    /// `portwatch_scan_duration_seconds`.
+    pub(super) fn metric_kind(&self) -> &'static str {
+        match self {
+            Run::Full(Cause::Scheduled) => "scheduled",
+            Run::Full(Cause::Requested) => "requested",
+            Run::Confirm(_) => "confirmation",
+        }
+    }
+}
+
 impl Daemon {
     pub(super) async fn group_loop(
         self: Arc<Self>,
@@ -82,15 +113,19 @@ impl Daemon {
             let (delay, occurrence) =
                 next_delay(&group, round, last_start, self.clock.now_ms(), fired);
             round += 1;
-            tokio::select! {
-                () = tokio::time::sleep(delay) => fired = occurrence.or(fired),
-                () = trigger.notified() => {}
+            let cause = tokio::select! {
+                () = tokio::time::sleep(delay) => {
+                    fired = occurrence.or(fired);
+                    Cause::Scheduled
+                }
+                () = trigger.notified() => Cause::Requested,
                 () = retire.cancelled() => return,
-            }
+            };
             last_start = Some(Instant::now());
             // Only a shutdown interrupts a scan; a reload that retires this loop lets the
             // scan (and its confirmations) finish first.
-            if !self.scan_group_now(&group, None, &stop).await || retire.is_cancelled() {
+            if !self.scan_group_now(&group, Run::Full(cause), &stop).await || retire.is_cancelled()
+            {
                 return;
             }
         }
@@ -104,15 +139,15 @@ impl Daemon {
     pub(super) fn scan_group_now<'a>(
         self: &'a Arc<Self>,
         group: &'a Group,
-        only: Option<Vec<crate::alerts::Reprobe>>,
+        run: Run,
         stop: &'a CancellationToken,
     ) -> futures::future::BoxFuture<'a, bool> {
         // Boxed: a confirmation schedules another run of this same function.
         Box::pin(async move {
             let observations = group.vantages.iter().filter_map(|vantage| {
-                let only = match &only {
-                    None => None,
-                    Some(all) => {
+                let run = match &run {
+                    Run::Full(cause) => Run::Full(*cause),
+                    Run::Confirm(all) => {
                         let mine: Vec<_> = all
                             .iter()
                             .filter(|r| r.vantage == vantage.name)
@@ -121,10 +156,10 @@ impl Daemon {
                         if mine.is_empty() {
                             return None;
                         }
-                        Some(mine)
+                        Run::Confirm(mine)
                     }
                 };
-                Some(self.scan_vantage_now(group, vantage, only, stop))
+                Some(self.scan_vantage_now(group, vantage, run, stop))
             });
             futures::future::join_all(observations).await;
             !stop.is_cancelled()
@@ -137,7 +172,7 @@ impl Daemon {
         self: &Arc<Self>,
         group: &Group,
         vantage: &crate::config::Vantage,
-        only: Option<Vec<crate::alerts::Reprobe>>,
+        run: Run,
         stop: &CancellationToken,
     ) {
         let lock = self
@@ -156,7 +191,7 @@ impl Daemon {
         } else {
             None
         };
-        let reprobes = self.process_vantage(group, vantage, only, stop).await;
+        let reprobes = self.process_vantage(group, vantage, run, stop).await;
         if !reprobes.is_empty() {
             let me = self.clone();
             let group = group.clone();
@@ -164,7 +199,7 @@ impl Daemon {
             let wait = me.rules().await.confirm_after;
             tokio::spawn(async move {
                 tokio::select! {
-                    () = tokio::time::sleep(wait) => { me.scan_group_now(&group, Some(reprobes), &stop).await; }
+                    () = tokio::time::sleep(wait) => { me.scan_group_now(&group, Run::Confirm(reprobes), &stop).await; }
                     () = stop.cancelled() => {}
                 }
             });

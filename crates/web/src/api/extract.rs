@@ -134,22 +134,32 @@ const KEY_MAX: usize = 512;
 const RULES: [&str; 4] = ["MustBeClosed", "Unexpected", "ExpectedOpen", "HostDown"];
 
 /// The `key` path parameter of a violation: `GROUP|HOST|PORT/PROTO|RULE` or `GROUP|HOST|RULE`
-/// (the group may itself contain `|`, so the key is read from the right).
+/// (the group may itself contain `|`, so the key is read from the right). A key longer than
+/// [`KEY_MAX`] characters or with a control character is a bad request (400), as the OpenAPI
+/// document states; any other text that is not a key names no violation (404), with the
+/// reason in the message.
 pub fn parse_key(text: &str) -> Result<String, ApiError> {
-    let bad = |why: &str| {
-        ApiError::bad_request(format!(
-            "path parameter 'key': '{}' is not a violation key ({why}); keys look like \
-             GROUP|HOST|PORT/PROTO|RULE (then |from:VANTAGE when seen from a vantage other \
-             than local), percent-encoded",
+    let explain = |why: &str| {
+        format!(
+            "'{}' is not a violation key ({why}); keys look like GROUP|HOST|PORT/PROTO|RULE \
+             (then |from:VANTAGE when seen from a vantage other than local), percent-encoded",
             echo(text)
-        ))
+        )
     };
-    if text.len() > KEY_MAX {
-        return Err(bad("too long"));
+    if text.chars().count() > KEY_MAX {
+        return Err(ApiError::bad_request(format!(
+            "path parameter 'key': {}",
+            explain("longer than 512 characters")
+        )));
     }
     if text.chars().any(char::is_control) {
-        return Err(bad("it contains control characters"));
+        return Err(ApiError::bad_request(format!(
+            "path parameter 'key': {}",
+            explain("it contains control characters")
+        )));
     }
+    let bad =
+        |why: &str| ApiError::not_found(format!("no current violation with key: {}", explain(why)));
     let mut finding = text;
     if let Some((rest, vantage)) = text.rsplit_once("|from:") {
         portwatch_monitor::config::vantage::check_name(vantage).map_err(|_| bad("bad vantage"))?;

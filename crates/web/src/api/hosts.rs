@@ -2,7 +2,7 @@
 //! a host's history of port states.
 
 use super::extract::{ApiPath, parse_addr};
-use super::model::{ErrorBody, Page, PortRisk, PortSpan, ProtoName, ScanSummary, time};
+use super::model::{ErrorBody, IpAddress, Page, PortRisk, PortSpan, ProtoName, ScanSummary, time};
 use super::query::{ApiQuery, FromQuery, NoQuery, Pagination, QueryParams};
 use crate::auth::User;
 use crate::error::ApiError;
@@ -92,16 +92,18 @@ pub struct HostHistory {
 #[into_params(parameter_in = Query)]
 pub struct HostsQuery {
     /// Part of the address or hostname (letters, digits, `.`, `:`, `-`, `_`), case-insensitive.
+    #[param(min_length = 1, max_length = 255, pattern = r"^[A-Za-z0-9.:_-]+$")]
     pub q: Option<String>,
     /// Only hosts with (`true`) or without (`false`) open ports now.
     pub has_open: Option<bool>,
     /// Only hosts as this vantage observed them (`local`, `lan`, `internet`, …).
+    #[param(pattern = r"^[a-z0-9-]{1,32}$")]
     pub vantage: Option<String>,
     /// Items per page.
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<u32>,
-    /// Items to skip.
-    #[param(default = 0)]
+    /// Items to skip (up to 4294967295).
+    #[param(minimum = 0, maximum = 4294967295.0, format = Int64, default = 0)]
     pub offset: Option<u32>,
 }
 
@@ -202,7 +204,7 @@ async fn find_host(state: &AppState, addr: std::net::IpAddr) -> Result<HostRow, 
     path = "/hosts/{addr}",
     operation_id = "get_host",
     tag = "hosts",
-    params(("addr" = String, Path, description = "IPv4 or IPv6 address", example = "10.0.0.5")),
+    params(("addr" = inline(IpAddress), Path, description = "IPv4 or IPv6 address", example = "10.0.0.5")),
     responses(
         (status = 200, description = "The host", body = HostDetail),
         (status = 400, description = "Not an IP address", body = ErrorBody),
@@ -250,7 +252,7 @@ pub async fn detail(
     operation_id = "get_host_history",
     tag = "hosts",
     params(
-        ("addr" = String, Path, description = "IPv4 or IPv6 address", example = "10.0.0.5"),
+        ("addr" = inline(IpAddress), Path, description = "IPv4 or IPv6 address", example = "10.0.0.5"),
         HistoryQuery,
     ),
     responses(

@@ -26,8 +26,31 @@ pub struct Page<T> {
     /// The page size asked for.
     pub limit: u32,
     /// How many matching items come before this page.
+    #[schema(format = Int64, maximum = 4294967295.0)]
     pub offset: u32,
 }
+
+/// The schema of an IPv4 or IPv6 address in a path: exactly what the server parses.
+pub struct IpAddress;
+
+impl utoipa::PartialSchema for IpAddress {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let address = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        OneOfBuilder::new()
+            .item(address(KnownFormat::Ipv4))
+            .item(address(KnownFormat::Ipv6))
+            .into()
+    }
+}
+
+impl ToSchema for IpAddress {}
 
 /// A Unix time in milliseconds as RFC 3339 UTC (`2026-05-01T12:00:00.000Z`).
 pub fn time(ms: i64) -> String {

@@ -24,8 +24,8 @@ pub struct ScansQuery {
     /// Items per page.
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<u32>,
-    /// Items to skip.
-    #[param(default = 0)]
+    /// Items to skip (up to 4294967295).
+    #[param(minimum = 0, maximum = 4294967295.0, format = Int64, default = 0)]
     pub offset: Option<u32>,
 }
 

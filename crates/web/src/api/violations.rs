@@ -167,9 +167,15 @@ pub struct ViolationList {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ViolationsQuery {
-    /// Only this group.
+    /// Only this group (1 to 255 characters, none of them a control character).
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub group: Option<String>,
     /// Only what this vantage saw (`local`, `lan`, `internet`, …).
+    #[param(pattern = r"^[a-z0-9-]{1,32}$")]
     pub vantage: Option<String>,
     /// Only this severity.
     #[param(inline)]
@@ -199,18 +205,26 @@ pub struct Acknowledged {
     pub acknowledged: bool,
 }
 
-/// How long to silence a violation: `until` an RFC 3339 time, or `for` a duration; at most
-/// 30 days ahead.
+/// How long to silence a violation: exactly one of `until`, an RFC 3339 time, or `for`, a
+/// duration; in the future and at most 30 days ahead.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1, max_properties = 1)]
 pub struct SilenceRequest {
     /// Until when (RFC 3339).
-    #[schema(example = "2026-06-01T08:00:00Z")]
+    #[serde(default, deserialize_with = "given")]
+    #[schema(format = DateTime, nullable = false, example = "2026-06-01T08:00:00Z")]
     pub until: Option<String>,
     /// For how long (`90m`, `2h`, `1d`…).
-    #[serde(rename = "for")]
-    #[schema(example = "2h")]
+    #[serde(rename = "for", default, deserialize_with = "given")]
+    #[schema(nullable = false, min_length = 1, example = "2h")]
     pub duration: Option<String>,
+}
+
+/// A field that, when present, is a string: `null` is refused (422) as the document says,
+/// rather than read as absent.
+fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 /// The answer to a silence.
@@ -251,7 +265,8 @@ async fn book(state: &AppState) -> Result<BTreeMap<String, Entry>, ApiError> {
     params(ViolationsQuery),
     responses(
         (status = 200, description = "The violations, by key", body = ViolationList),
-        (status = 400, description = "A bad query parameter (or an unknown group)", body = ErrorBody),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 404, description = "No group of that name in the configuration", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -267,7 +282,7 @@ pub async fn list(
             .iter()
             .any(|g| &g.name == group)
     {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::not_found(format!(
             "query parameter 'group': no group named '{}' in the configuration",
             echo(group)
         )));
@@ -293,12 +308,13 @@ pub async fn list(
     path = "/violations/{key}/ack",
     operation_id = "acknowledge_violation",
     tag = "violations",
-    params(("key" = String, Path, description = "The violation's key, percent-encoded",
+    params(("key" = String, Path, description = "The violation's key, percent-encoded", max_length = 512,
+             pattern = r"^[^\x00-\x1f\x7f-\x9f]+$",
              example = "file-servers%7C10.0.0.5%7C445%2Ftcp%7CMustBeClosed")),
     responses(
         (status = 200, description = "Acknowledged", body = Acknowledged),
-        (status = 400, description = "Not a violation key", body = ErrorBody),
-        (status = 404, description = "No such violation", body = ErrorBody),
+        (status = 400, description = "A key too long or with a control character", body = ErrorBody),
+        (status = 404, description = "No such violation (the message says why when the text is not a key)", body = ErrorBody),
         (status = 503, description = "No monitor runs in this process", body = ErrorBody),
     )
 )]
@@ -363,13 +379,14 @@ pub fn silence_end(req: &SilenceRequest, now_ms: i64) -> Result<i64, ApiError> {
     path = "/violations/{key}/silence",
     operation_id = "silence_violation",
     tag = "violations",
-    params(("key" = String, Path, description = "The violation's key, percent-encoded",
+    params(("key" = String, Path, description = "The violation's key, percent-encoded", max_length = 512,
+             pattern = r"^[^\x00-\x1f\x7f-\x9f]+$",
              example = "file-servers%7C10.0.0.5%7C445%2Ftcp%7CMustBeClosed")),
     request_body = SilenceRequest,
     responses(
         (status = 200, description = "Silenced", body = Silenced),
-        (status = 400, description = "Not a key, malformed JSON, or a bad, past or too distant time", body = ErrorBody),
-        (status = 404, description = "No such violation", body = ErrorBody),
+        (status = 400, description = "A key too long or with a control character, malformed JSON, or a bad, past or too distant time", body = ErrorBody),
+        (status = 404, description = "No such violation (the message says why when the text is not a key)", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Extra or mistyped fields", body = ErrorBody),
         (status = 503, description = "No monitor runs in this process", body = ErrorBody),
