@@ -1,5 +1,5 @@
 //! Command-line grammar (clap). nmap spellings users type by habit (`-iL`, `-Pn`, `-sU`,
-//! `-sT`, `--top-ports`) are accepted as aliases.
+//! `-sT`, `-sS`, `--top-ports`) are accepted as aliases.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -19,7 +19,7 @@ pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsStrin
             "-iL" => &["--input-list"],
             "-Pn" => &["--assume-up"],
             "-sU" => &["--udp"],
-            "-sT" => &["--tcp"],
+            "-sT" => &["--tcp", "--connect"],
             "-sn" => &["--discover-only"],
             "-oX" => &["--format=xml", "--output"],
             "-oN" => &["--format=table", "--output"],
@@ -31,10 +31,7 @@ pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsStrin
                 return Err("-oA (all formats at once) is not supported: pick one, e.g.                             -o BASE.xml (nmap XML) or -o BASE.jsonl"
                     .into());
             }
-            "-sS" => {
-                return Err("-sS (SYN scan) is not supported: portwatch scans with connects                             like nmap -sT; leave -sS out"
-                    .into());
-            }
+            "-sS" => &["--syn"],
             "-sV" => {
                 return Err("-sV is not needed: services are identified by default                             (--no-probes turns it off); leave -sV out"
                     .into());
@@ -207,6 +204,16 @@ pub struct ScanArgs {
     /// Scan TCP too when --udp is given (TCP is the default otherwise). Alias: -sT.
     #[arg(long)]
     pub tcp: bool,
+
+    /// Probe TCP ports with half-open SYNs from a raw socket (needs root or CAP_NET_RAW; the
+    /// default when that privilege is there). Open ports are still identified by connects.
+    /// Alias: -sS.
+    #[arg(long, conflicts_with = "connect")]
+    pub syn: bool,
+
+    /// Probe TCP ports with full connects even when SYN probes are possible.
+    #[arg(long)]
+    pub connect: bool,
 
     /// Output format (default: from the -o file's extension, .xml .json .jsonl .csv .txt,
     /// else table). nmap's -oX FILE and -oN FILE work too.

@@ -114,7 +114,6 @@ fn nmap_options_without_equivalent_get_a_hint() {
     assert_usage_error(&["scan", "127.0.0.1", "-oG", "out.gnmap"], "-oG");
     assert_usage_error(&["scan", "127.0.0.1", "-oG", "out.gnmap"], "-oX");
     assert_usage_error(&["scan", "127.0.0.1", "-oA", "base"], "-o BASE.xml");
-    assert_usage_error(&["scan", "127.0.0.1", "-sS"], "-sT");
     assert_usage_error(&["scan", "127.0.0.1", "-T4"], "--rate");
     assert_usage_error(&["scan", "127.0.0.1", "-sV"], "--no-probes");
 }

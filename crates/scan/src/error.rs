@@ -62,6 +62,12 @@ pub enum ScanError {
         /// What is wrong.
         reason: String,
     },
+    /// `--syn` was asked for without the privilege raw sockets need.
+    #[error(
+        "--syn needs raw sockets: run as root or give the binary CAP_NET_RAW \
+         (setcap cap_net_raw+ep), or use --connect"
+    )]
+    SynNeedsPrivilege,
     /// A system call failed in a way the engine cannot adapt to.
     #[error("{op}: {source}")]
     Io {

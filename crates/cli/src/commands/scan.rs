@@ -4,7 +4,7 @@ use crate::args::{ResolveArg, ScanArgs};
 use crate::output::{self, RunInfo, RunTotals};
 use crate::progress::ProgressView;
 use anyhow::{Context, Result, bail};
-use portwatch_scan::engine::{ScanConfig, ScanProgress};
+use portwatch_scan::engine::{ScanConfig, ScanProgress, TcpMethod};
 use portwatch_scan::ports::{PortList, parse_port_spec};
 use portwatch_scan::resolve::ResolveMode;
 use portwatch_scan::scan::{self, TargetOptions};
@@ -83,7 +83,12 @@ impl Plan {
             .report_all(args.all)
             .assume_up(args.assume_up)
             .identify(!args.no_probes)
-            .sequential(args.sequential);
+            .sequential(args.sequential)
+            .tcp_method(match (args.syn, args.connect) {
+                (true, _) => TcpMethod::Syn,
+                (_, true) => TcpMethod::Connect,
+                _ => TcpMethod::Auto,
+            });
         if let Some(n) = args.retries {
             b = b.retries(n);
         }
@@ -210,6 +215,15 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
     let targets = scan::prepare_targets(&plan.targets, &plan.exclude, &plan.target_opts).await?;
     if args.discover_only {
         return discover_only(args, &plan, &targets).await;
+    }
+    if !plan.ports.tcp.is_empty()
+        && plan.config.tcp_method_in_effect()? == TcpMethod::Connect
+        && plan.config.tcp_method() == TcpMethod::Auto
+    {
+        eprintln!(
+            "portwatch: note: no raw-socket privilege (root or CAP_NET_RAW): TCP ports are \
+             probed with connects instead of SYN probes"
+        );
     }
     if scan::liveness(&plan.config, &targets) == scan::Liveness::ConnectFallback {
         eprintln!(

@@ -13,7 +13,7 @@
 //! Without privilege the front end falls back to the port scan's connect-based liveness.
 
 mod iface;
-mod raw;
+pub(crate) mod raw;
 pub mod wire;
 
 use crate::engine::timing::{RttEstimator, TimeoutBounds};
@@ -548,7 +548,7 @@ fn send_error_reason(e: &io::Error) -> Reason {
 }
 
 /// The source address the kernel would use towards `dst` (no packet is sent).
-fn source_for(dst: IpAddr) -> Option<IpAddr> {
+pub(crate) fn source_for(dst: IpAddr) -> Option<IpAddr> {
     let bind: SocketAddr = if dst.is_ipv4() {
         "0.0.0.0:0".parse().ok()?
     } else {

@@ -30,6 +30,13 @@ impl RawSocket {
         })
     }
 
+    /// Asks for a receive buffer of `bytes`, above the system's `rmem_max` (the privilege that
+    /// opened the socket allows it); best effort.
+    pub fn force_recv_buffer(&self, bytes: usize) {
+        let _ =
+            nix::sys::socket::setsockopt(&self.fd, nix::sys::socket::sockopt::RcvBufForce, &bytes);
+    }
+
     /// An `AF_PACKET` socket that receives every ARP frame on every interface.
     pub fn arp() -> io::Result<Self> {
         let proto = i32::from(super::wire::ETHERTYPE_ARP.to_be());

@@ -34,6 +34,10 @@ pub mod icmp_type {
     pub const ECHO6: u8 = 128;
     /// ICMPv6 echo reply.
     pub const ECHO6_REPLY: u8 = 129;
+    /// IPv4 destination unreachable.
+    pub const DEST_UNREACH: u8 = 3;
+    /// ICMPv6 destination unreachable.
+    pub const DEST_UNREACH6: u8 = 1;
 }
 
 /// A broadcast ARP request "who has `target`? tell `sender_ip`" from `sender_mac`.
@@ -143,6 +147,62 @@ pub fn parse_ipv4(p: &[u8]) -> Option<(Ipv4Addr, u8, &[u8])> {
         return None;
     }
     Some((ipv4(p, 12)?, p[9], &p[ihl..]))
+}
+
+/// The start of the TCP segment an ICMP error quotes: whom it was sent to, from which port,
+/// and its sequence number (the first 8 bytes of the TCP header are all RFC 792 promises).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedTcp {
+    /// Destination address of the quoted packet.
+    pub dst: IpAddr,
+    /// Its source port.
+    pub src_port: u16,
+    /// Its destination port.
+    pub dst_port: u16,
+    /// Its sequence number.
+    pub seq: u32,
+}
+
+/// A "destination unreachable" ICMP (or ICMPv6, `v6`) message `p` about a TCP segment: its
+/// code and the quoted segment. `p` starts at the ICMP header. Anything else is `None`; an
+/// IPv6 quote with extension headers before TCP is not followed.
+pub fn parse_unreachable_tcp(v6: bool, p: &[u8]) -> Option<(u8, QuotedTcp)> {
+    let kind = *p.first()?;
+    let code = *p.get(1)?;
+    let inner = p.get(8..)?;
+    let (dst, proto, tcp) = if v6 {
+        if kind != icmp_type::DEST_UNREACH6 || inner.first()? >> 4 != 6 {
+            return None;
+        }
+        let dst: [u8; 16] = inner.get(24..40)?.try_into().ok()?;
+        (IpAddr::V6(Ipv6Addr::from(dst)), inner[6], inner.get(40..)?)
+    } else {
+        if kind != icmp_type::DEST_UNREACH {
+            return None;
+        }
+        let first = *inner.first()?;
+        let ihl = usize::from(first & 0x0f) * 4;
+        if first >> 4 != 4 || ihl < 20 {
+            return None;
+        }
+        (
+            IpAddr::V4(ipv4(inner, 16)?),
+            *inner.get(9)?,
+            inner.get(ihl..)?,
+        )
+    };
+    if proto != 6 {
+        return None;
+    }
+    Some((
+        code,
+        QuotedTcp {
+            dst,
+            src_port: be16(tcp, 0)?,
+            dst_port: be16(tcp, 2)?,
+            seq: be32(tcp, 4)?,
+        },
+    ))
 }
 
 /// A bare TCP segment (no options, no payload) with a correct checksum.
@@ -320,5 +380,68 @@ mod tests {
         assert_eq!(parse_ipv4(&[0x65; 40]), None, "not version 4");
         assert_eq!(parse_icmp(&[0, 0, 0]), None);
         assert_eq!(TcpSegment::parse(&[0; 19]), None);
+        assert_eq!(
+            parse_unreachable_tcp(false, &[3, 13, 0, 0, 0, 0, 0, 0]),
+            None
+        );
+        assert_eq!(
+            parse_unreachable_tcp(true, &[1, 1, 0, 0, 0, 0, 0, 0, 0x60]),
+            None
+        );
+    }
+
+    #[test]
+    fn unreachable_messages_give_back_the_quoted_segment() {
+        let src: IpAddr = "10.0.0.1".parse().unwrap();
+        let dst: IpAddr = "10.0.0.2".parse().unwrap();
+        let seg = TcpSegment {
+            src_port: 40000,
+            dst_port: 443,
+            seq: 0x0102_0304,
+            ack: 0,
+            flags: flags::SYN,
+        };
+        let mut msg = vec![icmp_type::DEST_UNREACH, 13, 0, 0, 0, 0, 0, 0];
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        ip[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        msg.extend_from_slice(&ip);
+        msg.extend_from_slice(&seg.build(src, dst)[..8]);
+        let quoted = QuotedTcp {
+            dst,
+            src_port: 40000,
+            dst_port: 443,
+            seq: 0x0102_0304,
+        };
+        assert_eq!(parse_unreachable_tcp(false, &msg), Some((13, quoted)));
+        assert_eq!(
+            parse_unreachable_tcp(false, &msg[..35]),
+            None,
+            "quote cut short"
+        );
+        assert_eq!(parse_unreachable_tcp(true, &msg), None, "not ICMPv6");
+        msg[8 + 9] = 17;
+        assert_eq!(parse_unreachable_tcp(false, &msg), None, "quotes UDP");
+
+        let dst6: IpAddr = "fd00::2".parse().unwrap();
+        let mut msg6 = vec![icmp_type::DEST_UNREACH6, 1, 0, 0, 0, 0, 0, 0];
+        let mut ip6 = [0u8; 40];
+        ip6[0] = 0x60;
+        ip6[6] = 6;
+        ip6[24..40].copy_from_slice(&v6(dst6).octets());
+        msg6.extend_from_slice(&ip6);
+        msg6.extend_from_slice(&seg.build(src, dst)[..8]);
+        assert_eq!(
+            parse_unreachable_tcp(true, &msg6),
+            Some((
+                1,
+                QuotedTcp {
+                    dst: dst6,
+                    ..quoted
+                }
+            ))
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The ICMP type and code behind a failed IPv4 probe, from the socket's error queue
 //! (IP_RECVERR). Linux folds "administratively prohibited" into EHOSTUNREACH otherwise.
 
-use crate::model::Reason;
+use crate::model::{PortState, Reason};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt};
 use socket2::Socket;
 use std::io::IoSliceMut;
@@ -36,12 +36,37 @@ pub fn read(socket: &Socket, addr: SocketAddr) -> Option<Reason> {
             && err.ee_origin == ORIGIN_ICMP
             && err.ee_type == DEST_UNREACH
         {
-            return Some(match err.ee_code {
-                0 | 6 | 11 => Reason::NetUnreach,
-                9 | 10 | 13 => Reason::AdminProhibited,
-                _ => Reason::HostUnreach,
-            });
+            return Some(v4_unreach_reason(err.ee_code));
         }
     }
     None
+}
+
+/// The reason an IPv4 "destination unreachable" with `code` gives a filtered port.
+fn v4_unreach_reason(code: u8) -> Reason {
+    match code {
+        0 | 6 | 11 => Reason::NetUnreach,
+        9 | 10 | 13 => Reason::AdminProhibited,
+        _ => Reason::HostUnreach,
+    }
+}
+
+/// What a "destination unreachable" (ICMPv6 when `v6`) with `code` says about a TCP port,
+/// read the way the kernel reads it for a connect: "port unreachable" is a refusal,
+/// "fragmentation needed" is no answer at all, the rest filter the port.
+pub fn unreachable_answer(v6: bool, code: u8) -> Option<(PortState, Reason)> {
+    let filtered = |reason| Some((PortState::Filtered, reason));
+    if v6 {
+        return match code {
+            0 => filtered(Reason::NetUnreach),
+            1 | 5 | 6 => filtered(Reason::AdminProhibited),
+            4 => Some((PortState::Closed, Reason::ConnRefused)),
+            _ => filtered(Reason::HostUnreach),
+        };
+    }
+    match code {
+        3 => Some((PortState::Closed, Reason::ConnRefused)),
+        4 => None,
+        c => filtered(v4_unreach_reason(c)),
+    }
 }

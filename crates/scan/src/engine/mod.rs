@@ -8,6 +8,7 @@ mod host;
 mod icmp;
 pub mod limits;
 mod outcome;
+pub mod syn;
 mod tcp;
 pub mod timing;
 mod udp;
@@ -66,6 +67,31 @@ pub mod defaults {
     ];
 }
 
+/// How TCP ports are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TcpMethod {
+    /// SYN probes when the process may open raw sockets, connects otherwise (as nmap does).
+    Auto,
+    /// Half-open SYN probes from a raw socket ([`syn`]); needs root or CAP_NET_RAW.
+    Syn,
+    /// Full connects through the kernel; needs no privilege.
+    #[default]
+    Connect,
+}
+
+impl TcpMethod {
+    /// The method a scan uses: `Auto` decided by `privileged`, and an error for `Syn`
+    /// without it.
+    pub fn resolve(self, privileged: bool) -> Result<TcpMethod> {
+        match (self, privileged) {
+            (TcpMethod::Syn, false) => Err(ScanError::SynNeedsPrivilege),
+            (TcpMethod::Auto, true) => Ok(TcpMethod::Syn),
+            (TcpMethod::Auto, false) => Ok(TcpMethod::Connect),
+            (method, _) => Ok(method),
+        }
+    }
+}
+
 /// Validated scan options (build them with [`ScanConfig::builder`]).
 #[derive(Debug, Clone)]
 pub struct ScanConfig {
@@ -80,6 +106,7 @@ pub struct ScanConfig {
     randomize: bool,
     workers: usize,
     identify: bool,
+    tcp_method: TcpMethod,
 }
 
 impl ScanConfig {
@@ -91,6 +118,17 @@ impl ScanConfig {
     /// Whether closed and filtered ports are reported (not only counted).
     pub fn report_all(&self) -> bool {
         self.report_all
+    }
+
+    /// How TCP ports are to be probed, as asked (see [`ScanConfig::tcp_method_in_effect`]).
+    pub fn tcp_method(&self) -> TcpMethod {
+        self.tcp_method
+    }
+
+    /// How TCP ports will be probed on this machine: `Auto` resolved by whether raw sockets
+    /// can be opened; an error when SYN probes were asked for without that privilege.
+    pub fn tcp_method_in_effect(&self) -> Result<TcpMethod> {
+        self.tcp_method.resolve(crate::discover::privileged())
     }
 
     /// Whether every host is taken as up (no discovery, no down verdict).
@@ -143,6 +181,7 @@ pub struct ScanConfigBuilder {
     sequential: bool,
     workers: Option<usize>,
     no_identify: bool,
+    tcp_method: TcpMethod,
 }
 
 impl ScanConfigBuilder {
@@ -204,6 +243,11 @@ impl ScanConfigBuilder {
     /// Identify what answers on open ports (NetBIOS, SMB, banners); on by default.
     pub fn identify(mut self, yes: bool) -> Self {
         self.no_identify = !yes;
+        self
+    }
+    /// How TCP ports are probed (default: connects).
+    pub fn tcp_method(mut self, method: TcpMethod) -> Self {
+        self.tcp_method = method;
         self
     }
     /// Worker tasks (default: one per core).
@@ -274,6 +318,7 @@ impl ScanConfigBuilder {
             randomize: !self.sequential,
             workers,
             identify: !self.no_identify,
+            tcp_method: self.tcp_method,
         })
     }
 }
@@ -366,6 +411,16 @@ pub async fn run_on(
             CongestionWindow::new(defaults::INITIAL_WINDOW, defaults::MIN_WINDOW, max_window),
         )
     });
+    let syn = if !ports.tcp.is_empty() && cfg.tcp_method_in_effect()? == TcpMethod::Syn {
+        Some(Arc::new(syn::SynProber::open().map_err(|e| {
+            ScanError::Io {
+                op: "open raw sockets for SYN probes".into(),
+                source: e,
+            }
+        })?))
+    } else {
+        None
+    };
     let dispatcher = Dispatcher::new(targets, order, cfg.host_group, new_host);
     let rate = cfg.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
     let ctx = Arc::new(Ctx {
@@ -377,6 +432,7 @@ pub async fn run_on(
         rate,
         fatal: Mutex::new(None),
         udp_ids: AtomicU64::new(seed | 1),
+        syn,
     });
     let per_worker = (cfg.max_parallel / cfg.workers).max(1);
     let mut workers = tokio::task::JoinSet::new();
@@ -406,6 +462,8 @@ struct Ctx {
     rate: Option<DefaultDirectRateLimiter>,
     fatal: Mutex<Option<ScanError>>,
     udp_ids: AtomicU64,
+    /// SYN probing, when TCP ports are probed that way.
+    syn: Option<Arc<syn::SynProber>>,
 }
 
 type TryFuture = Pin<Box<dyn std::future::Future<Output = (Probe, Outcome, Duration)> + Send>>;
@@ -567,6 +625,14 @@ impl Ctx {
     fn start(&self, mut probe: Probe, pool: &mut tcp::SocketPool) -> Result<Started> {
         let addr = SocketAddr::new(probe.host.target.addr, probe.port);
         let want_detail = !addr.ip().is_loopback();
+        if let (Proto::Tcp, Some(syn)) = (probe.proto, &self.syn) {
+            let syn = syn.clone();
+            let timeout = probe.host.timeout();
+            return Ok(Started::Waiting(Box::pin(async move {
+                let (outcome, rtt) = syn.try_port(addr, timeout).await;
+                (probe, outcome, rtt)
+            })));
+        }
         match probe.proto {
             Proto::Tcp => match tcp::start(addr, want_detail, pool) {
                 Ok(Start::Done(outcome, rtt)) => Ok(Started::Done(probe, outcome, rtt)),
@@ -659,6 +725,14 @@ impl Ctx {
                 } else {
                     (PortState::Open, Reason::SynAck, None, rtt_ms(rtt))
                 }
+            }
+            Outcome::HalfOpen => {
+                host.on_answer(probe.try_no, Some(rtt));
+                if self.cfg.identify {
+                    probe.rtt = Some(rtt);
+                    return Ok(Next::Identify(probe));
+                }
+                (PortState::Open, Reason::SynAck, None, rtt_ms(rtt))
             }
             Outcome::Identified(identity) => (
                 PortState::Open,

@@ -13,6 +13,8 @@ pub enum Outcome {
         /// Our end of the connection.
         local: SocketAddr,
     },
+    /// A SYN-ACK answered a raw SYN: open (no connection exists, so nothing to confirm).
+    HalfOpen,
     /// A UDP datagram came back.
     Response(Vec<u8>),
     /// Identification of an open port finished.

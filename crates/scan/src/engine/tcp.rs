@@ -165,6 +165,15 @@ fn connected(socket: &Socket, addr: SocketAddr) -> Outcome {
 }
 
 pub(super) fn classify(socket: &Socket, addr: SocketAddr, e: &io::Error) -> Outcome {
+    classify_error(e, || super::icmp::read(socket, addr))
+}
+
+/// The outcome a failed connect (or send) reports; `icmp_detail` reads the ICMP type behind
+/// an unreachable error when the socket queued one.
+pub(super) fn classify_error(
+    e: &io::Error,
+    icmp_detail: impl FnOnce() -> Option<Reason>,
+) -> Outcome {
     let Some(code) = e.raw_os_error() else {
         return Outcome::Answer(PortState::Filtered, Reason::HostUnreach);
     };
@@ -172,11 +181,11 @@ pub(super) fn classify(socket: &Socket, addr: SocketAddr, e: &io::Error) -> Outc
     match code {
         libc::ECONNREFUSED | libc::ECONNRESET => answer(PortState::Closed, Reason::ConnRefused),
         libc::EHOSTUNREACH | libc::EHOSTDOWN => {
-            let reason = super::icmp::read(socket, addr).unwrap_or(Reason::HostUnreach);
+            let reason = icmp_detail().unwrap_or(Reason::HostUnreach);
             answer(PortState::Filtered, reason)
         }
         libc::ENETUNREACH | libc::ENETDOWN => {
-            let reason = super::icmp::read(socket, addr).unwrap_or(Reason::NetUnreach);
+            let reason = icmp_detail().unwrap_or(Reason::NetUnreach);
             answer(PortState::Filtered, reason)
         }
         libc::EACCES | libc::EPERM => answer(PortState::Filtered, Reason::AdminProhibited),

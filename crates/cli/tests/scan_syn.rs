@@ -1,0 +1,454 @@
+//! SYN probes (`--syn`) against the real kernel: on a network namespace host behind a veth
+//! (IPv4 and IPv6) every state and reason equals what the connect engine reports for the same
+//! ports (listening, nothing listening, nftables reset / drop / ICMP admin-prohibited / host-
+//! unreachable / port-unreachable); a full 1-65535 pass on loopback inside a namespace finds
+//! exactly the listeners /proc/net/tcp lists there; without CAP_NET_RAW `--syn` is a usage
+//! error and the default falls back to connects with a notice.
+//!
+//! Namespaces are `pwh-…`, addresses 10.232.K.0/24 and fd00:232:K::/64, both ranges
+//! blackholed in the root namespace first; everything is removed on drop.
+
+mod common;
+use common::{ChildGuard, json_lines, stderr, stdout};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Output, Stdio};
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Listens on every port given in argv (dual-stack, or on 127.0.0.1 when the first argument
+/// is `lo`), prints `ready`, and sleeps until killed.
+const LISTENER: &str = r#"
+import socket, sys, time
+args = sys.argv[1:]
+lo = args[:1] == ["lo"]
+socks = []
+for p in args[1:] if lo else args:
+    if lo:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        addr = ("127.0.0.1", int(p))
+    else:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        addr = ("::", int(p))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr)
+    s.listen(64)
+    socks.append(s)
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"#;
+
+/// A namespace `pwh-sK` behind the veth `pwh-rK` / `pwh-hK`: the host is 10.232.K.2 and
+/// fd00:232:K::2, the root side .1 / ::1.
+struct Host {
+    k: u8,
+    children: Vec<ChildGuard>,
+}
+
+impl Host {
+    fn up(k: u8) -> Host {
+        let host = Host {
+            k,
+            children: Vec::new(),
+        };
+        host.teardown();
+        let (ns, r, h) = (host.ns(), format!("pwh-r{k}"), format!("pwh-h{k}"));
+        sh("ip route replace blackhole 10.232.0.0/16");
+        sh("ip -6 route replace blackhole fd00:232::/32");
+        sh(&format!("ip netns add {ns}"));
+        sh(&format!("ip link add {r} type veth peer name {h}"));
+        sh(&format!("ip link set {h} netns {ns}"));
+        sh(&format!(
+            "ip addr add 10.232.{k}.1/24 dev {r} && ip -6 addr add fd00:232:{k}::1/64 dev {r} nodad \
+             && ip link set {r} up"
+        ));
+        sh(&format!(
+            "ip netns exec {ns} sh -c 'ip link set lo up && ip link set {h} up \
+             && ip addr add 10.232.{k}.2/24 dev {h} && ip -6 addr add fd00:232:{k}::2/64 dev {h} nodad'"
+        ));
+        host
+    }
+
+    fn ns(&self) -> String {
+        format!("pwh-s{}", self.k)
+    }
+
+    fn v4(&self) -> String {
+        format!("10.232.{}.2", self.k)
+    }
+
+    fn v6(&self) -> String {
+        format!("fd00:232:{}::2", self.k)
+    }
+
+    /// Refuses to go on unless `addr` leaves through this test's veth.
+    fn assert_route(&self, addr: &str) {
+        let out = Command::new("ip")
+            .args(["route", "get", addr])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("dev pwh-r{} ", self.k)),
+            "refusing to scan {addr}: route is {text}"
+        );
+    }
+
+    /// Listeners on `ports` inside the namespace, up before this returns.
+    fn listen(&mut self, ports: &[u16]) {
+        let child = listener(Some(&self.ns()), false, ports);
+        self.children.push(child);
+    }
+
+    /// Loads nftables input rules (one statement per line) into the namespace.
+    fn nft(&self, rules: &[&str]) {
+        let mut text = String::from("table inet pwhsyn {\nchain input {\n");
+        text.push_str("type filter hook input priority 0; policy accept;\n");
+        for r in rules {
+            text.push_str(r);
+            text.push('\n');
+        }
+        text.push_str("}\n}\n");
+        let path = std::env::temp_dir().join(format!("{}.nft", self.ns()));
+        std::fs::write(&path, text).unwrap();
+        sh(&format!(
+            "ip netns exec {} nft -f {}",
+            self.ns(),
+            path.display()
+        ));
+        let _ = std::fs::remove_file(path);
+    }
+
+    fn teardown(&self) {
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "ip netns del {} 2>/dev/null; ip link del pwh-r{} 2>/dev/null; true",
+                    self.ns(),
+                    self.k
+                ),
+            ])
+            .status();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.children.clear();
+        self.teardown();
+    }
+}
+
+/// Starts [`LISTENER`] (in namespace `ns` when given) and waits for its `ready`.
+fn listener(ns: Option<&str>, loopback: bool, ports: &[u16]) -> ChildGuard {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "python3"]);
+            c
+        }
+        None => Command::new("python3"),
+    };
+    cmd.args(["-c", LISTENER]);
+    if loopback {
+        cmd.arg("lo");
+    }
+    cmd.args(ports.iter().map(u16::to_string));
+    let mut child = ChildGuard(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the listener"),
+    );
+    let mut line = String::new();
+    let out = child.0.stdout.take().unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "the listener did not start");
+    child
+}
+
+/// (state, reason) of every reported port.
+fn states(out: &Output) -> BTreeMap<u16, (String, String)> {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    json_lines(&stdout(out))
+        .iter()
+        .map(|v: &Value| {
+            (
+                v["port"].as_u64().unwrap() as u16,
+                (
+                    v["state"].as_str().unwrap().to_string(),
+                    v["reason"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+const PORTS: &str = "22-29,80,81,8080,8081";
+
+fn scan(addr: &str, method: &str) -> Output {
+    common::portwatch(&[
+        "scan",
+        addr,
+        method,
+        "-p",
+        PORTS,
+        "--all",
+        "--no-probes",
+        "--format",
+        "jsonl",
+        "--max-rtt-timeout",
+        "500ms",
+    ])
+}
+
+/// What both engines must report for [`PORTS`] under the rules of [`filtered_host`].
+fn expected() -> BTreeMap<u16, (String, String)> {
+    let s = |state: &str, reason: &str| (state.to_string(), reason.to_string());
+    BTreeMap::from([
+        (22, s("open", "syn-ack")),
+        (23, s("closed", "conn-refused")),
+        (24, s("closed", "conn-refused")),
+        (25, s("filtered", "timeout")),
+        (26, s("filtered", "timeout")),
+        (27, s("filtered", "admin-prohibited")),
+        (28, s("filtered", "host-unreach")),
+        (29, s("closed", "conn-refused")),
+        (80, s("open", "syn-ack")),
+        (81, s("closed", "conn-refused")),
+        (8080, s("open", "syn-ack")),
+        (8081, s("filtered", "timeout")),
+    ])
+}
+
+fn filtered_host(k: u8) -> Host {
+    let mut host = Host::up(k);
+    host.listen(&[22, 80, 8080, 8081]);
+    host.nft(&[
+        "tcp dport 24 reject with tcp reset",
+        "tcp dport { 25, 26, 8081 } drop",
+        "tcp dport 27 reject with icmpx admin-prohibited",
+        "tcp dport 28 reject with icmpx host-unreachable",
+        "tcp dport 29 reject with icmpx port-unreachable",
+    ]);
+    host
+}
+
+#[test]
+fn syn_and_connect_give_the_same_answers_over_ipv4() {
+    let host = filtered_host(1);
+    host.assert_route(&host.v4());
+    let syn = states(&scan(&host.v4(), "--syn"));
+    assert_eq!(syn, expected(), "SYN probes");
+    let connect = states(&scan(&host.v4(), "--connect"));
+    assert_eq!(syn, connect, "SYN probes and connects differ");
+}
+
+#[test]
+fn syn_and_connect_give_the_same_answers_over_ipv6() {
+    let host = filtered_host(2);
+    host.assert_route(&host.v6());
+    let syn = states(&scan(&host.v6(), "--syn"));
+    assert_eq!(syn, expected(), "SYN probes");
+    let connect = states(&scan(&host.v6(), "--connect"));
+    assert_eq!(syn, connect, "SYN probes and connects differ");
+}
+
+#[test]
+fn syn_probes_identify_open_ports_with_a_connection() {
+    let mut host = Host::up(3);
+    let banner = Command::new("ip")
+        .args(["netns", "exec", &host.ns(), "socat"])
+        .args([
+            "TCP-LISTEN:2222,bind=0.0.0.0,fork,reuseaddr",
+            "SYSTEM:echo SSH-2.0-OpenSSH_9.2p1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start socat");
+    host.children.push(ChildGuard(banner));
+    common::wait_for(
+        "socat listening",
+        std::time::Duration::from_secs(20),
+        || {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &host.ns(), "ss", "-Htln"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).contains(":2222")
+        },
+    );
+    host.assert_route(&host.v4());
+    let out = common::portwatch(&[
+        "scan",
+        &host.v4(),
+        "--syn",
+        "-p",
+        "2222",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let results = json_lines(&stdout(&out));
+    assert_eq!(results.len(), 1, "{}", stdout(&out));
+    assert_eq!(results[0]["state"], "open");
+    assert_eq!(results[0]["reason"], "syn-ack");
+    assert_eq!(results[0]["service"], "ssh", "{}", results[0]);
+}
+
+/// TCP listeners on 127.0.0.1 or 0.0.0.0 in namespace `ns`, from its /proc.
+fn loopback_listeners(ns: &str) -> BTreeSet<u16> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "cat", "/proc/net/tcp"])
+        .output()
+        .expect("read /proc/net/tcp");
+    let mut ports = BTreeSet::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 4 || cols[3] != "0A" {
+            continue;
+        }
+        let (addr, port) = cols[1].split_once(':').unwrap();
+        if addr == "0100007F" || addr == "00000000" {
+            ports.insert(u16::from_str_radix(port, 16).unwrap());
+        }
+    }
+    ports
+}
+
+/// A namespace with only `lo`, so the listeners there are exactly the test's.
+struct LoopbackNs(&'static str);
+
+impl LoopbackNs {
+    fn up(name: &'static str) -> LoopbackNs {
+        let ns = LoopbackNs(name);
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        sh(&format!("ip netns add {name}"));
+        sh(&format!("ip netns exec {name} ip link set lo up"));
+        ns
+    }
+}
+
+impl Drop for LoopbackNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", self.0]).status();
+    }
+}
+
+#[test]
+fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
+    let ns = LoopbackNs::up("pwh-lo");
+    // Both ends of the range, the well-known and the ephemeral ranges.
+    let ports: Vec<u16> = [
+        1, 2, 79, 443, 1023, 1024, 8080, 33000, 40000, 50000, 60999, 61000,
+    ]
+    .into_iter()
+    .chain((0..40).map(|i| 20000 + i * 997))
+    .chain([65534, 65535])
+    .collect();
+    let _listening = listener(Some(ns.0), true, &ports);
+    let truth = loopback_listeners(ns.0);
+    assert_eq!(truth, ports.iter().copied().collect(), "listeners in /proc");
+    for pass in 0..3 {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns.0, env!("CARGO_BIN_EXE_portwatch")])
+            .args([
+                "scan",
+                "127.0.0.1",
+                "--syn",
+                "-p-",
+                "--no-probes",
+                "--format",
+                "jsonl",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let found: BTreeSet<u16> = json_lines(&stdout(&out))
+            .iter()
+            .map(|v| {
+                assert_eq!(v["reason"], "syn-ack", "{v}");
+                v["port"].as_u64().unwrap() as u16
+            })
+            .collect();
+        assert_eq!(
+            found, truth,
+            "pass {pass}: open set differs from /proc/net/tcp"
+        );
+    }
+}
+
+fn without_net_raw(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--bounding-set",
+            "-net_raw",
+            env!("CARGO_BIN_EXE_portwatch"),
+        ])
+        .args(args)
+        .output()
+        .expect("run setpriv")
+}
+
+#[test]
+fn syn_without_raw_socket_privilege_is_a_usage_error() {
+    let out = without_net_raw(&["scan", "127.0.0.1", "--syn", "-p", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--syn needs raw sockets"), "{err}");
+    assert!(
+        err.contains("CAP_NET_RAW") && err.contains("--connect"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(stdout(&out).is_empty(), "nothing scanned: {}", stdout(&out));
+}
+
+#[test]
+fn without_raw_socket_privilege_the_default_is_connects_with_a_notice() {
+    let ns = LoopbackNs::up("pwh-np");
+    let _listening = listener(Some(ns.0), true, &[4321]);
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.0,
+            "setpriv",
+            "--bounding-set",
+            "-net_raw",
+        ])
+        .arg(env!("CARGO_BIN_EXE_portwatch"))
+        .args([
+            "scan",
+            "127.0.0.1",
+            "-p",
+            "4320-4322",
+            "--all",
+            "--no-probes",
+        ])
+        .args(["--format", "jsonl"])
+        .output()
+        .expect("run setpriv");
+    let err = stderr(&out);
+    assert!(
+        err.contains("TCP ports are probed with connects"),
+        "notice missing: {err}"
+    );
+    let s = states(&out);
+    assert_eq!(s[&4321], ("open".to_string(), "syn-ack".to_string()));
+    assert_eq!(s[&4320], ("closed".to_string(), "conn-refused".to_string()));
+}
