@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import socket
 import statistics
@@ -243,7 +244,9 @@ def sharding_supported(binary, prefix, ports, hosts):
         sweep_config(cfg, prefix, ports, 2, hosts)
         out = subprocess.run([str(binary), "config", "check", str(cfg)], capture_output=True, text=True)
         message = (out.stderr or out.stdout).strip().splitlines()
-        return out.returncode == 0, [message[0].split(": error: ", 1)[-1] if message else ""]
+        reason = message[0].split(": error: ", 1)[-1] if message else ""
+        reason = re.sub(r"^\S+:\d+:\d+: ", "", reason).split(", expected", 1)[0]
+        return out.returncode == 0, [reason]
 
 
 def token(binary, db, name):
