@@ -199,7 +199,7 @@ impl ResultBuilder {
         if let Some((&(f, first), &(count, c))) = self.runs.range(..(v6, n)).next_back()
             && f == v6
             && c == counts
-            && first + count == n
+            && first.checked_add(count) == Some(n)
         {
             self.runs.remove(&(f, first));
             start = first;
@@ -288,7 +288,7 @@ impl JobResult {
         for run in &self.quiet {
             let (v6, first) = as_number(run.first);
             let last = if v6 { u128::MAX } else { u128::from(u32::MAX) };
-            let count = u128::from(run.count).min(last - first + 1);
+            let count = u128::from(run.count).min((last - first).saturating_add(1));
             hosts.extend((0..count).map(|i| HostScan {
                 summary: HostSummary {
                     host: from_number(v6, first + i),
