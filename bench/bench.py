@@ -649,6 +649,9 @@ def write_report():
     ]
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
+        if data.get("kind") in ("scale", "failover"):
+            lines += scale_report(data)
+            continue
         if data.get("kind") == "table":
             lines += [f"## {data['title']}", "", f"Measured {data['date']} on {data['machine']}. {data['truth']}.", ""]
             keys = list(data["rows"][0].keys()) if data["rows"] else []
@@ -679,6 +682,66 @@ def write_report():
             lines += ["", extra]
         lines.append("")
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+def mb(kb):
+    return f"{kb / 1024:.1f}"
+
+
+def scale_report(data):
+    """The section of bench/scale.py's results (scale.json: the sweep; failover.json)."""
+    lines = [f"## {data['title']}", "",
+             f"Measured {data['date']} on {data['machine']}; {data['runs']} run(s); {data['build']}. "
+             f"Written by `bench/scale.py`. Truth: {data['truth']}.", ""]
+    if data["kind"] == "failover":
+        lines += ["| what | median s | min s | max s | runs | correct | last run |", "|---|---:|---:|---:|---:|---|---|"]
+        for name, runs in data["results"].items():
+            if not runs:
+                lines.append(f"| {name} | | | | 0 | not run | |")
+                continue
+            secs = [r["seconds"] for r in runs]
+            ok = all(r["correct"] for r in runs)
+            lines.append(f"| {name} | {statistics.median(secs):.2f} | {min(secs):.2f} | {max(secs):.2f} | "
+                         f"{len(runs)} | {'yes' if ok else 'NO'} | {runs[-1]['note']} |")
+        lines.append("")
+        return lines
+    hosts, ports, details = data["hosts"], len(data["ports"]), []
+    scan_runs = [r for r in data["results"]["portwatch scan"] if "seconds" in r]
+    base = statistics.median(r["seconds"] for r in scan_runs) if scan_runs else None
+    lines += [f"Ports {data['ports']}; sharding: {data['sharding']}. Wall time of an agent scenario: the "
+              "server's scan row, from start (job queued) to finish (result applied in PostgreSQL). "
+              "Overhead: that time over the plain scan's median, minus 1. Rows: inserted + updated + "
+              "deleted (pg_stat_user_tables); WAL: bytes of the cluster's WAL written during the scan.", "",
+              "| scenario | scan | wall s | overhead | probes/s | jobs/s | result bytes | PG rows | WAL bytes | "
+              "server RSS MB | agent RSS MB | correct |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name, runs in data["results"].items():
+        for r in runs:
+            if name == "portwatch scan":
+                lines.append(f"| {name} | | {r['seconds']:.1f} | | {hosts * ports / r['seconds']:,.0f} | | "
+                             f"{r['output_bytes']:,} (jsonl) | | | {mb(r['rss_kb'])} (the scan) | | "
+                             f"{'yes' if r['correct'] else 'NO'}: {r['note']} |")
+            elif "not_run" in r:
+                lines.append(f"| {name} | | not run: {r['not_run']} | | | | | | | | | |")
+            elif "failed" in r:
+                lines.append(f"| {name} | | FAILED: {r['failed']} | | | | | | | {mb(r['server_rss_kb'])} | "
+                             f"{mb(r['agent_rss_kb'])} | NO |")
+            else:
+                for sc in r["scans"]:
+                    over = f"{sc['seconds'] / base - 1:+.0%}" if base and sc["scan"] == 1 else ""
+                    label = "first" if sc["scan"] == 1 else "second, unchanged"
+                    lines.append(f"| {name} | {label} | {sc['seconds']:.1f} | {over} | {sc['probes_per_s']:,.0f} | "
+                                 f"{sc['jobs_per_s']:.3f} | {sc['result_bytes']:,} | {sc['pg']['rows']:,} | "
+                                 f"{sc['pg']['wal_bytes']:,} | {mb(r['server_rss_kb'])} | {mb(r['agent_rss_kb'])} | "
+                                 f"{'yes' if sc['correct'] else 'NO'} |")
+                second = r["scans"][-1]["pg"]["tables"]
+                details.append(f"- {name}, rows written by the second scan per table (inserted/updated/"
+                               "deleted): " + (", ".join(f"{t} {v['inserted']}/{v['updated']}/{v['deleted']}"
+                                                         for t, v in sorted(second.items())) or "none"))
+    lines += ["", *details, ""]
+    for note in data.get("notes", []):
+        lines += [note, ""]
+    return lines
 
 
 def main():

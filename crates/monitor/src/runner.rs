@@ -100,8 +100,10 @@ pub async fn scan_targets(
     scan_scope(what, targets, ports, identify).await
 }
 
-/// Runs a scan job (as an agent does) with the same engine as [`scan_targets`].
-pub async fn scan_job(spec: &crate::job::JobSpec) -> portwatch_scan::Result<GroupScan> {
+/// Runs a scan job (as an agent does) with the same engine as [`scan_targets`], and returns
+/// its result in the wire form; quiet hosts are folded into runs as they finish, so memory
+/// grows with what was found, not with the number of addresses.
+pub async fn scan_job(spec: &crate::job::JobSpec) -> portwatch_scan::Result<crate::job::JobResult> {
     let options = spec
         .scan_options()
         .map_err(|reason| portwatch_scan::ScanError::Io {
@@ -113,7 +115,13 @@ pub async fn scan_job(spec: &crate::job::JobSpec) -> portwatch_scan::Result<Grou
         scan: &options,
         exclude: &spec.exclude,
     };
-    scan_scope(what, &spec.targets, &spec.ports.to_list(), spec.identify).await
+    let ports = spec.ports.to_list();
+    let mut result = crate::job::ResultBuilder::default();
+    let (started, elapsed) = scan_each(what, &spec.targets, &ports, spec.identify, |h| {
+        result.push(h)
+    })
+    .await?;
+    Ok(result.finish(started, elapsed, &ports))
 }
 
 /// What a scan needs of its group.
@@ -130,7 +138,28 @@ async fn scan_scope(
     ports: &PortList,
     identify: bool,
 ) -> portwatch_scan::Result<GroupScan> {
-    let ports = ports.clone();
+    let mut hosts = Vec::new();
+    let (started, elapsed) = scan_each(what, targets, ports, identify, |h| hosts.push(h)).await?;
+    Ok(GroupScan {
+        group: what.group.to_string(),
+        started,
+        elapsed,
+        ports: ports.clone(),
+        hosts,
+        local_severities: BTreeMap::new(),
+        jobs: Vec::new(),
+    })
+}
+
+/// Scans and hands each finished host to `on_host`; returns when it started and how long it
+/// took.
+async fn scan_each(
+    what: Scope<'_>,
+    targets: &[String],
+    ports: &PortList,
+    identify: bool,
+    mut on_host: impl FnMut(HostScan),
+) -> portwatch_scan::Result<(SystemTime, Duration)> {
     let config = what
         .scan
         .engine_config_with(identify && what.scan.identifies())?;
@@ -157,14 +186,13 @@ async fn scan_scope(
         })
     };
     let mut pending: HashMap<IpAddr, Vec<PortResult>> = HashMap::new();
-    let mut hosts = Vec::new();
     while let Some(event) = rx.recv().await {
         match event {
             ScanEvent::Port(r) => pending.entry(r.host).or_default().push(r),
             ScanEvent::Host(summary) => {
                 let mut results = pending.remove(&summary.host).unwrap_or_default();
                 results.sort_by_key(|r| (r.proto, r.port));
-                hosts.push(HostScan { summary, results });
+                on_host(HostScan { summary, results });
             }
         }
     }
@@ -177,13 +205,5 @@ async fn scan_scope(
             });
         }
     }
-    Ok(GroupScan {
-        group: what.group.to_string(),
-        started,
-        elapsed: clock.elapsed(),
-        ports,
-        hosts,
-        local_severities: BTreeMap::new(),
-        jobs: Vec::new(),
-    })
+    Ok((started, clock.elapsed()))
 }

@@ -104,10 +104,15 @@ pub fn liveness(cfg: &ScanConfig, targets: &TargetSet) -> Liveness {
     }
 }
 
+/// Host discovery takes the targets in blocks of this many, and each block's live hosts are
+/// port scanned before the next block is discovered: a scan of a million addresses holds one
+/// block of targets and verdicts at a time, not a million.
+pub const DISCOVERY_BLOCK: usize = 65_536;
+
 /// Runs every engine the port list needs and reports events until all hosts are done. A
 /// multi-host scan with raw-socket privilege discovers the live hosts first (see
-/// [`crate::discover`]); the others are reported down with every port skipped, and the live
-/// ones are port scanned without a down verdict.
+/// [`crate::discover`]), block by block ([`DISCOVERY_BLOCK`]); the others are reported down
+/// with every port skipped, and the live ones are port scanned without a down verdict.
 pub async fn run(
     cfg: &ScanConfig,
     targets: &TargetSet,
@@ -121,11 +126,40 @@ pub async fn run(
     if liveness(cfg, targets) != Liveness::Discovery {
         return engine::run(cfg, targets, ports, events, progress).await;
     }
-    let list: Vec<Target> = targets.iter().collect();
-    let verdicts = discover::discover(&list, &cfg.discover_options()).await?;
+    discover_in_blocks(cfg, targets, ports, &events, &progress, DISCOVERY_BLOCK).await
+}
+
+/// [`run`]'s discovery path with blocks of `size` targets.
+async fn discover_in_blocks(
+    cfg: &ScanConfig,
+    targets: &TargetSet,
+    ports: &PortList,
+    events: &mpsc::Sender<ScanEvent>,
+    progress: &Arc<ScanProgress>,
+    size: usize,
+) -> Result<()> {
+    let mut all = targets.iter();
+    loop {
+        let block: Vec<Target> = all.by_ref().take(size).collect();
+        if block.is_empty() || events.is_closed() {
+            return Ok(());
+        }
+        discover_then_scan(cfg, block, ports, events, progress).await?;
+    }
+}
+
+/// Discovers which of `block` are up, reports the others down, and port scans the live ones.
+async fn discover_then_scan(
+    cfg: &ScanConfig,
+    block: Vec<Target>,
+    ports: &PortList,
+    events: &mpsc::Sender<ScanEvent>,
+    progress: &Arc<ScanProgress>,
+) -> Result<()> {
+    let verdicts = discover::discover(&block, &cfg.discover_options()).await?;
     let skipped = ports.len() as u32;
     let mut live = Vec::new();
-    for (target, verdict) in list.into_iter().zip(verdicts) {
+    for (target, verdict) in block.into_iter().zip(verdicts) {
         let reason = match verdict {
             Verdict::Up(_) => {
                 live.push(target);
@@ -156,14 +190,17 @@ pub async fn run(
             return Ok(());
         }
     }
+    if live.is_empty() {
+        return Ok(());
+    }
     let count = live.len() as u128;
     engine::run_on(
         &cfg.with_assume_up(true),
         Box::new(live.into_iter()),
         count,
         ports,
-        events,
-        progress,
+        events.clone(),
+        progress.clone(),
     )
     .await
 }
@@ -241,4 +278,58 @@ pub async fn discover_hosts(
             (t, verdict)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Blocks of 5 over 16 loopback addresses (all up at once): each host is reported once, up,
+    /// with its port counted, and the listener's port open on its address only.
+    #[tokio::test]
+    async fn discovery_in_blocks_reports_every_host_once() {
+        if !discover::privileged() {
+            eprintln!("skipped: host discovery needs raw sockets (root or CAP_NET_RAW)");
+            return;
+        }
+        let listener = std::net::TcpListener::bind("127.83.0.7:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let targets = TargetSet::new(
+            vec![TargetSpec::parse("127.83.0.0/28").unwrap()],
+            vec![],
+            vec![],
+        );
+        let ports = PortList {
+            tcp: vec![port],
+            udp: vec![],
+        };
+        let cfg = ScanConfig::builder().build().unwrap();
+        let (tx, mut rx) = mpsc::channel(64);
+        let progress = Arc::new(ScanProgress::default());
+        let collect = tokio::spawn(async move {
+            let mut hosts: BTreeMap<IpAddr, Vec<HostSummary>> = BTreeMap::new();
+            let mut open = Vec::new();
+            while let Some(event) = rx.recv().await {
+                match event {
+                    ScanEvent::Host(h) => hosts.entry(h.host).or_default().push(h),
+                    ScanEvent::Port(p) => open.push((p.host, p.port)),
+                }
+            }
+            (hosts, open)
+        });
+        discover_in_blocks(&cfg, &targets, &ports, &tx, &progress, 5)
+            .await
+            .unwrap();
+        drop(tx);
+        let (hosts, open) = collect.await.unwrap();
+        assert_eq!(hosts.len(), 16);
+        for (addr, seen) in &hosts {
+            assert_eq!(seen.len(), 1, "{addr} reported {} times", seen.len());
+            assert_eq!(seen[0].status, HostStatus::Up, "{addr}");
+            assert_eq!(seen[0].ports_scanned, 1, "{addr}");
+        }
+        assert_eq!(open, vec![("127.83.0.7".parse().unwrap(), port)]);
+        drop(listener);
+    }
 }

@@ -182,8 +182,8 @@ mod tests {
                         .unwrap()
                     {
                         let spec: JobSpec = serde_json::from_value(c.spec.clone()).unwrap();
-                        let scan = runner::scan_job(&spec).await.unwrap();
-                        let result = serde_json::to_value(JobResult::from(&scan)).unwrap();
+                        let result =
+                            serde_json::to_value(runner::scan_job(&spec).await.unwrap()).unwrap();
                         let done = store
                             .job_complete(c.id, c.attempt, &c.token, &result, now_ms())
                             .await

@@ -9,7 +9,7 @@ mod spool;
 
 use anyhow::{Result, bail};
 use http::{Answer, Server};
-use portwatch_monitor::job::{JobResult, JobSpec};
+use portwatch_monitor::job::JobSpec;
 use spool::{Spool, Spooled};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -215,14 +215,12 @@ impl Agent {
         };
         renewer.abort();
         let item = match outcome {
-            Ok(scan) => {
-                let hosts = scan.hosts.len();
-                let open: usize = scan.hosts.iter().map(|h| h.results.len()).sum();
+            Ok(result) => {
+                let open: usize = result.hosts.iter().map(|h| h.results.len()).sum();
                 tracing::debug!(
                     job = offer.id,
                     attempt = offer.attempt,
-                    group = %scan.group,
-                    hosts,
+                    hosts = result.host_count(),
                     open,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "job scanned"
@@ -231,7 +229,7 @@ impl Agent {
                     id: offer.id,
                     attempt: offer.attempt,
                     token: offer.token,
-                    result: Some(serde_json::to_value(JobResult::from(&scan))?),
+                    result: Some(serde_json::to_value(&result)?),
                     error: None,
                 }
             }
