@@ -185,6 +185,7 @@ impl Daemon {
 mod tests {
     use super::*;
     use crate::config::Vantage;
+    use crate::daemon::schedule::{Cause, Run};
     use portwatch_store::{Completion, JobRow, ScanStatus, Store};
     use std::path::Path;
     use std::sync::Arc;
@@ -239,8 +240,8 @@ mod tests {
                 let done = match act(&row.shard) {
                     Act::Scan => {
                         let spec: JobSpec = serde_json::from_value(c.spec.clone()).unwrap();
-                        let scan = runner::scan_job(&spec).await.unwrap();
-                        let result = serde_json::to_value(JobResult::from(&scan)).unwrap();
+                        let result =
+                            serde_json::to_value(runner::scan_job(&spec).await.unwrap()).unwrap();
                         store
                             .job_complete(c.id, c.attempt, &c.token, &result, now_ms())
                             .await
@@ -276,7 +277,8 @@ mod tests {
             agent(&store, "lan-1", |_| Act::Scan, &stop),
             agent(&store, "lan-2", |_| Act::Scan, &stop),
         ];
-        d.process_vantage(&group, &lan(&group), None, &stop).await;
+        d.process_vantage(&group, &lan(&group), Run::Full(Cause::Scheduled), &stop)
+            .await;
         stop.cancel();
         for a in agents {
             a.await.unwrap();
@@ -405,7 +407,10 @@ mod tests {
             let d = d.clone();
             let group = group.clone();
             let stop = stop.clone();
-            tokio::spawn(async move { d.process_vantage(&group, &lan(&group), None, &stop).await })
+            tokio::spawn(async move {
+                d.process_vantage(&group, &lan(&group), Run::Full(Cause::Scheduled), &stop)
+                    .await
+            })
         };
         // A claimer takes the first shard for 300 ms and dies with it.
         let dead = loop {

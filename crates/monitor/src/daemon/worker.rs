@@ -5,7 +5,7 @@
 
 use super::{Daemon, now_ms};
 use crate::config::vantage::LOCAL;
-use crate::job::{JobResult, JobSpec};
+use crate::job::JobSpec;
 use crate::runner;
 use portwatch_store::{Completion, JobClaim};
 use std::sync::Arc;
@@ -91,7 +91,7 @@ impl Daemon {
             () = stop.cancelled() => return,
         };
         let recorded = match outcome {
-            Ok(scan) => match serde_json::to_value(JobResult::from(&scan)) {
+            Ok(result) => match serde_json::to_value(&result) {
                 Ok(result) => {
                     self.store
                         .job_complete(id, attempt, &token, &result, now_ms())
