@@ -345,7 +345,11 @@ fn spooled_while_server_down(backend: Backend) {
     let open = listener.local_addr().unwrap().port();
     let port = free_port();
     let server = start_server(dir.path(), &db, port);
-    let id = enqueue(&db, "lab", &slow_spec(open));
+    // About 10 s of probing, so that a loaded machine's slow polls still see the job claimed
+    // and stop the server before the agent can push its result.
+    let mut slower = slow_spec(open);
+    slower.ports.tcp = (40_000..40_300).chain([open]).collect();
+    let id = enqueue(&db, "lab", &slower);
     let spool = dir.path().join("spool");
     let agent = start_agent(port, &t, &spool, "a");
     wait_for(
@@ -354,7 +358,7 @@ fn spooled_while_server_down(backend: Backend) {
         || job(&db, id).status == JobStatus::Claimed,
     );
     drop(server);
-    wait_for("the result to be spooled", Duration::from_secs(30), || {
+    wait_for("the result to be spooled", Duration::from_secs(60), || {
         spooled(&spool).len() == 1
     });
     assert_ne!(job(&db, id).status, JobStatus::Done);

@@ -67,8 +67,9 @@ impl SlowTarget {
         }
     }
 
-    /// `portwatch scan` of both ports, without probes (the open port is concluded by its
-    /// connect), waiting 60 s for each unanswered try.
+    /// `portwatch scan` of both ports by connect scanning (as root the default would be SYN
+    /// probes, which never complete the handshake the test waits for), without probes (the open
+    /// port is concluded by its connect), waiting 60 s for each unanswered try.
     fn scan(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
         cmd.args([
@@ -76,6 +77,7 @@ impl SlowTarget {
             "127.0.0.1",
             "-p",
             &format!("{},{}", self.open, self.silent),
+            "--connect",
             "--no-probes",
             "--no-progress",
             "--min-rtt-timeout",

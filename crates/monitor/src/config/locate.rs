@@ -66,7 +66,7 @@ mod tests {
         assert_eq!(at("group \"web\"", "used twice"), Some((8, 8)));
         assert_eq!(
             at("group \"web\" targets", "'10.0.0.300' is not an address"),
-            Some((9, 25))
+            Some((9, 24))
         );
         assert_eq!(
             at("group \"web\" policy.must_be_closed", "x"),
