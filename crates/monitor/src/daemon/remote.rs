@@ -7,7 +7,7 @@ use crate::config::{Group, Schedule};
 use crate::job::{JobResult, JobSpec};
 use crate::runner;
 use portwatch_scan::ports::PortList;
-use portwatch_store::{JobStatus, NewJob};
+use portwatch_store::{JobRow, JobStatus, NewJob};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,41 @@ pub(super) fn failure(op: &str, message: impl Into<String>) -> portwatch_scan::S
     portwatch_scan::ScanError::Io {
         op: op.to_string(),
         source: std::io::Error::other(message.into()),
+    }
+}
+
+/// What a job row says about the result a daemon waits for.
+pub(super) enum JobProgress {
+    /// Queued or claimed: an agent has not finished it yet.
+    Waiting,
+    /// Done: its result, as the group's scan (recording it marks the job applied).
+    Finished(runner::GroupScan),
+}
+
+/// Reads job `row` of `group`, seen from `vantage`: its scan, "still waiting", or why there
+/// will be no result. `what` names the job in the message (`job 7`, `shard a0/p1 (job 7)`).
+/// The one place that turns a job row into an observation, for whole-group and shard jobs.
+pub(super) fn job_progress(
+    row: JobRow,
+    group: &str,
+    vantage: &str,
+    what: &str,
+) -> Result<JobProgress, String> {
+    match row.status {
+        JobStatus::Queued | JobStatus::Claimed => Ok(JobProgress::Waiting),
+        JobStatus::Done => {
+            let result = row
+                .result
+                .ok_or_else(|| format!("{what} is done but has no result"))?;
+            let result: JobResult = serde_json::from_value(result)
+                .map_err(|e| format!("{what} has a result this build cannot read: {e}"))?;
+            Ok(JobProgress::Finished(result.into_group_scan(group, row.id)))
+        }
+        JobStatus::Failed => Err(format!(
+            "{what} failed on vantage {vantage}: {}",
+            row.error.unwrap_or_default()
+        )),
+        JobStatus::Applied => Err(format!("{what} was recorded by another process")),
     }
 }
 
@@ -88,36 +123,13 @@ impl Daemon {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match self.store.job(id).await {
-                Ok(Some(row)) => match row.status {
-                    JobStatus::Done => {
-                        let result = row.result.ok_or_else(|| {
-                            failure(&op, format!("job {id} is done but has no result"))
-                        })?;
-                        let result: JobResult = serde_json::from_value(result).map_err(|e| {
-                            failure(
-                                &op,
-                                format!("job {id} has a result this build cannot read: {e}"),
-                            )
-                        })?;
-                        return Ok(result.into_group_scan(&group.name, id));
+                Ok(Some(row)) => {
+                    match job_progress(row, &group.name, vantage, &format!("job {id}")) {
+                        Ok(JobProgress::Finished(scan)) => return Ok(scan),
+                        Ok(JobProgress::Waiting) => {}
+                        Err(message) => return Err(failure(&op, message)),
                     }
-                    JobStatus::Failed => {
-                        return Err(failure(
-                            &op,
-                            format!(
-                                "the agent of vantage {vantage} failed job {id}: {}",
-                                row.error.unwrap_or_default()
-                            ),
-                        ));
-                    }
-                    JobStatus::Applied => {
-                        return Err(failure(
-                            &op,
-                            format!("job {id} was recorded by another process"),
-                        ));
-                    }
-                    JobStatus::Queued | JobStatus::Claimed => {}
-                },
+                }
                 Ok(None) => return Err(failure(&op, format!("job {id} vanished"))),
                 Err(e) => tracing::warn!(job = id, error = %e, "cannot read a scan job; retrying"),
             }

@@ -10,10 +10,10 @@
 //! round's start, else it is superseded and queued again; one whose spec the configuration
 //! changed is superseded and queued again.
 
-use super::remote::{DONE_POLL, failure, human, remote_wait};
+use super::remote::{DONE_POLL, JobProgress, failure, human, job_progress, remote_wait};
 use super::{Daemon, now_ms};
 use crate::config::{Group, Sharding};
-use crate::job::{JobResult, JobSpec};
+use crate::job::JobSpec;
 use crate::{runner, shard};
 use portwatch_scan::ports::PortList;
 use portwatch_store::{JobStatus, NewJob};
@@ -77,49 +77,11 @@ impl Daemon {
                         continue;
                     }
                 };
-                match row.status {
-                    JobStatus::Done => {
-                        let result = row.result.ok_or_else(|| {
-                            failure(
-                                &op,
-                                format!(
-                                    "shard {} (job {}) is done but has no result",
-                                    q.name, q.id
-                                ),
-                            )
-                        })?;
-                        let result: JobResult = serde_json::from_value(result).map_err(|e| {
-                            failure(
-                                &op,
-                                format!(
-                                    "shard {} (job {}) has a result this build cannot read: {e}",
-                                    q.name, q.id
-                                ),
-                            )
-                        })?;
-                        parts.push(result.into_group_scan(&group.name, q.id));
-                    }
-                    JobStatus::Failed => {
-                        return Err(failure(
-                            &op,
-                            format!(
-                                "shard {} (job {}) failed on vantage {vantage}: {}",
-                                q.name,
-                                q.id,
-                                row.error.unwrap_or_default()
-                            ),
-                        ));
-                    }
-                    JobStatus::Applied => {
-                        return Err(failure(
-                            &op,
-                            format!(
-                                "shard {} (job {}) was recorded by another process",
-                                q.name, q.id
-                            ),
-                        ));
-                    }
-                    JobStatus::Queued | JobStatus::Claimed => still.push(q),
+                let what = format!("shard {} (job {})", q.name, q.id);
+                match job_progress(row, &group.name, vantage, &what) {
+                    Ok(JobProgress::Finished(scan)) => parts.push(scan),
+                    Ok(JobProgress::Waiting) => still.push(q),
+                    Err(message) => return Err(failure(&op, message)),
                 }
             }
             pending = still;
