@@ -171,7 +171,17 @@ fn headline(
         } else {
             ""
         };
-        return format!("Port {label} is {} ({}){more}.", page.title, page.name);
+        // A page's name is IANA's where IANA has one, and that name can mislead (9200 is
+        // "wap-wsp", an old WAP service): say whose name it is.
+        let iana = crate::registry::entries_for_port(port)
+            .iter()
+            .any(|e| e.name.eq_ignore_ascii_case(&page.name));
+        let name = if iana {
+            format!("IANA name {}", page.name)
+        } else {
+            page.name.clone()
+        };
+        return format!("Port {label} is {} ({name}){more}.", page.title);
     }
     if let [entry, ..] = registry {
         let what = if entry.description.is_empty() {

@@ -51,17 +51,25 @@ pub fn risky_ports() -> Vec<(u16, Transport)> {
     risky
 }
 
-/// The service name of `port` on `transport`: the page's name first, then IANA's.
+/// The service name of `port` on `transport`: the page's name first, then IANA's, then the
+/// first common name of `data/aliases.toml` (4222 is `nats`, 6010 `x11`).
 pub fn service_name(port: u16, transport: Transport) -> Option<&'static str> {
     pages::page(port, transport)
         .map(|page| page.name.as_str())
         .or_else(|| registry::lookup(port, transport).map(|entry| entry.name))
+        .or_else(|| {
+            aliases::for_port(port)
+                .into_iter()
+                .find(|a| a.transports.contains(&transport))
+                .map(|a| a.name.as_str())
+        })
 }
 
 /// Every (port, transport) a service name stands for, ignoring letter case.
 ///
 /// Order: pages whose name matches, then pages with a matching alias, then the common names of
-/// `data/aliases.toml` (a range gives every port in it), then IANA entries with that name (without
+/// `data/aliases.toml` (a range gives every port in it; `x11-3` the one port 6003), then IANA
+/// entries with that name (without
 /// repeats). So `smb` gives 445/tcp, `netbios-ssn` gives 139/tcp (the page) before 139/udp
 /// (IANA), and `whois` gives 43/tcp. Empty when nothing knows the name.
 pub fn resolve_name(name: &str) -> Vec<(u16, Transport)> {
@@ -89,6 +97,11 @@ pub fn resolve_name(name: &str) -> Vec<(u16, Transport)> {
             }
         }
     }
+    if let Some((alias, port)) = aliases::member(name) {
+        for &transport in &alias.transports {
+            push((port, transport));
+        }
+    }
     for entry in registry::entries_named(name) {
         push((entry.port, entry.transport));
     }
@@ -110,6 +123,8 @@ pub fn service_ports(name: &str) -> Vec<(u16, Transport)> {
                 || aliases::named(name)
                     .iter()
                     .any(|a| a.covers_port(port) && a.transports.contains(&transport))
+                || aliases::member(name)
+                    .is_some_and(|(a, p)| p == port && a.transports.contains(&transport))
         })
         .collect();
     if curated.is_empty() {
