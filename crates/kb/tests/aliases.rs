@@ -1,8 +1,8 @@
 //! Common names and unofficial assignments: every alias is explained and resolves to its ports.
 
 use portwatch_kb::{
-    Transport, aliases, explain, explain_name, port_transports, resolve_name, service_name,
-    service_ports,
+    Risk, Severity, Transport, aliases, explain, explain_name, port_transports, resolve_name, risk,
+    service_name, service_ports,
 };
 
 #[test]
@@ -146,4 +146,21 @@ fn service_and_port_transports() {
     assert!(port_transports(137).contains(&Transport::Udp));
     assert_eq!(port_transports(4222), [Transport::Tcp]);
     assert!(port_transports(41999).is_empty());
+}
+
+#[test]
+fn ports_inside_a_range_are_rated_and_explained_by_the_ranges_page() {
+    let display_0 = risk(6000, Transport::Tcp);
+    assert!(display_0.page && display_0.internet >= Severity::High);
+    assert_eq!(risk(6003, Transport::Tcp), display_0);
+    assert_eq!(risk(6063, Transport::Tcp), display_0);
+    assert_eq!(risk(6064, Transport::Tcp), Risk::DEFAULT);
+    assert_eq!(risk(6003, Transport::Udp), Risk::DEFAULT);
+    let e = explain(6003, Some(Transport::Tcp)).unwrap();
+    assert_eq!(e.pages.len(), 1);
+    assert_eq!(e.pages[0].port, 6000);
+    assert!(e.risks[0].page, "{:?}", e.risks);
+    // IRC's range takes the page of its usual port, 6667.
+    assert_eq!(risk(6665, Transport::Tcp), risk(6667, Transport::Tcp));
+    assert!(risk(6665, Transport::Tcp).page);
 }
