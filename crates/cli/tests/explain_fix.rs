@@ -171,6 +171,18 @@ fn explain_related_ports_use_curated_titles_and_common_names() {
         nats.contains("NATS") && !nats.contains("unassigned"),
         "{nats}"
     );
+    let bo = ok(&["explain", "31337"]);
+    assert!(
+        bo.starts_with("Port 31337 is Back Orifice") && bo.contains("(IANA name eldim)"),
+        "{bo}"
+    );
+    let imap = ok(&["explain", "143"]);
+    assert!(imap.contains("Also called: imap4, imap2."), "{imap}");
+    let hprop = ok(&["explain", "hprop"]);
+    assert!(
+        hprop.contains("754/tcp  krb-prop, kprop, krb_prop, krb5_prop, hprop"),
+        "{hprop}"
+    );
     let whois = ok(&["explain", "whois"]);
     assert!(
         whois.contains("43/tcp") && whois.contains("RFC 3912"),

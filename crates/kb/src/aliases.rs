@@ -2,7 +2,9 @@
 //!
 //! The IANA registry names some ports otherwise than admins do (43 is `nicname`, people say
 //! `whois`), has nothing for ports everyone knows (4222, NATS), and its npm data drops ranges
-//! (x11, 6000-6063). This table fills those gaps, each entry with its source.
+//! (x11, 6000-6063). This table fills those gaps, each entry with its source. An entry may carry
+//! other names for the same assignment (`also`), and a range may name its members by number
+//! (`numbered`: x11-3 is display 3, port 6003).
 
 use std::sync::OnceLock;
 
@@ -18,6 +20,12 @@ const ALIASES_TOML: &str = include_str!("../data/aliases.toml");
 pub struct Alias {
     /// The lowercase name people use.
     pub name: String,
+    /// Other lowercase names for the same assignment (older spellings, daemon names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
+    /// Whether each port of the range is also called `NAME-N`, N counted from 0 at `first`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub numbered: bool,
     /// The first port of the assignment.
     pub first: u16,
     /// The last port (the same as `first` for one port).
@@ -34,6 +42,16 @@ impl Alias {
     /// Whether the alias covers `port` (on any of its transports).
     pub fn covers_port(&self, port: u16) -> bool {
         (self.first..=self.last).contains(&port)
+    }
+
+    /// Every name of the entry: `name`, then `also`.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.also.iter().map(String::as_str))
+    }
+
+    /// Whether `name` is one of the entry's names, ignoring letter case.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.names().any(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// The ports as people write them: `43` or `6000-6063`.
@@ -62,11 +80,17 @@ pub fn all() -> &'static [Alias] {
 pub(crate) fn parse() -> Result<Vec<Alias>, String> {
     let file: File = toml::from_str(ALIASES_TOML).map_err(|e| e.to_string())?;
     for a in &file.alias {
-        if a.name.is_empty() || a.name != a.name.to_ascii_lowercase() {
+        if let Some(bad) = a
+            .names()
+            .find(|n| n.is_empty() || *n != n.to_ascii_lowercase())
+        {
             return Err(format!(
-                "alias {:?}: names are lowercase and not empty",
+                "alias {:?}: names are lowercase and not empty ({bad:?})",
                 a.name
             ));
+        }
+        if a.numbered && a.first == a.last {
+            return Err(format!("alias {:?}: only a range can be numbered", a.name));
         }
         if a.first == 0 || a.first > a.last {
             return Err(format!("alias {:?}: ports {}-{}", a.name, a.first, a.last));
@@ -86,13 +110,27 @@ pub fn for_port(port: u16) -> Vec<&'static Alias> {
     all().iter().filter(|a| a.covers_port(port)).collect()
 }
 
-/// The aliases called `name`, ignoring letter case.
+/// The aliases called `name` (by their name or one in `also`), ignoring letter case.
 pub fn named(name: &str) -> Vec<&'static Alias> {
     let name = name.trim();
-    all()
-        .iter()
-        .filter(|a| a.name.eq_ignore_ascii_case(name))
-        .collect()
+    all().iter().filter(|a| a.answers_to(name)).collect()
+}
+
+/// A numbered member of a range (`x11-3`): the range and the port the number stands for.
+pub fn member(name: &str) -> Option<(&'static Alias, u16)> {
+    let (base, number) = name.trim().rsplit_once('-')?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // "x11-03" is not a name anybody writes; only the plain decimal counts.
+    if number.len() > 1 && number.starts_with('0') {
+        return None;
+    }
+    let offset: u16 = number.parse().ok()?;
+    all().iter().find_map(|a| {
+        let port = a.first.checked_add(offset)?;
+        (a.numbered && a.answers_to(base) && port <= a.last).then_some((a, port))
+    })
 }
 
 #[cfg(test)]
@@ -112,5 +150,32 @@ mod tests {
         assert_eq!(x11[0].ports(), "6000-6063");
         assert!(for_port(6063).iter().any(|a| a.name == "x11"));
         assert!(for_port(6064).iter().all(|a| a.name != "x11"));
+    }
+
+    #[test]
+    fn numbered_members_stand_for_one_port_of_their_range() {
+        assert_eq!(
+            member("x11-0").map(|(a, p)| (a.name.as_str(), p)),
+            Some(("x11", 6000))
+        );
+        assert_eq!(member("X11-7").map(|(_, p)| p), Some(6007));
+        assert_eq!(member("x11-63").map(|(_, p)| p), Some(6063));
+        for outside in [
+            "x11-64",
+            "x11-",
+            "x11-03",
+            "x11-x",
+            "x11",
+            "whois-1",
+            "x11-99999",
+        ] {
+            assert_eq!(member(outside), None, "{outside}");
+        }
+    }
+
+    #[test]
+    fn other_names_find_the_entry() {
+        let kprop = named("hprop");
+        assert!(kprop.iter().any(|a| a.first == 754), "{kprop:?}");
     }
 }

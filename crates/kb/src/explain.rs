@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::aliases::{self, Alias};
 use crate::error::{KbError, Result};
-use crate::lookup::{resolve_name, risk};
+use crate::lookup::{page_for, resolve_name, risk};
 use crate::pages::{self, Page};
 use crate::registry::{self, RegistryEntry};
 use crate::severity::Severity;
@@ -55,10 +55,18 @@ pub fn explain(port: u32, transport: Option<Transport>) -> Result<Explanation> {
         .into_iter()
         .filter(|e| wanted(e.transport))
         .collect();
-    let pages: Vec<&'static Page> = pages::pages_for_port(port)
+    let mut pages: Vec<&'static Page> = pages::pages_for_port(port)
         .into_iter()
         .filter(|p| p.transports.iter().any(|&t| wanted(t)))
         .collect();
+    if pages.is_empty() {
+        // A port inside a range (x11 display 3 on 6003) is explained by the range's page.
+        for t in [Transport::Tcp, Transport::Udp] {
+            if let Some(page) = page_for(port, t).filter(|p| wanted(t) && !pages.contains(p)) {
+                pages.push(page);
+            }
+        }
+    }
     let aliases: Vec<&'static Alias> = aliases::for_port(port)
         .into_iter()
         .filter(|a| a.transports.iter().any(|&t| wanted(t)))
@@ -171,7 +179,17 @@ fn headline(
         } else {
             ""
         };
-        return format!("Port {label} is {} ({}){more}.", page.title, page.name);
+        // A page's name is IANA's where IANA has one, and that name can mislead (9200 is
+        // "wap-wsp", an old WAP service): say whose name it is.
+        let iana = crate::registry::entries_for_port(port)
+            .iter()
+            .any(|e| e.name.eq_ignore_ascii_case(&page.name));
+        let name = if iana {
+            format!("IANA name {}", page.name)
+        } else {
+            page.name.clone()
+        };
+        return format!("Port {label} is {} ({name}){more}.", page.title);
     }
     if let [entry, ..] = registry {
         let what = if entry.description.is_empty() {

@@ -208,6 +208,15 @@ mod tests {
     }
 
     #[test]
+    fn loopback_is_described_as_this_machine_only_never_as_lan() {
+        // The host page and every other place that says where a host is use this sentence.
+        let lo = Exposure::of("127.0.0.1".parse().unwrap()).describe();
+        assert!(lo.contains("reachable from this machine only"), "{lo}");
+        assert!(!lo.contains("LAN") && !lo.contains("private"), "{lo}");
+        assert!(!Exposure::Lan.describe().contains("loopback"));
+    }
+
+    #[test]
     fn names_round_trip_through_serde() {
         for e in Exposure::ALL {
             let json = serde_json::to_string(&e).unwrap();

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::aliases;
-use crate::pages;
+use crate::pages::{self, Page};
 use crate::registry;
 use crate::severity::Severity;
 use crate::transport::Transport;
@@ -29,39 +29,78 @@ impl Risk {
     };
 }
 
-/// The risk of `port` on `transport`: the page's severities, or [`Risk::DEFAULT`].
+/// The page that speaks for `port` on `transport`: its own, or else the page of a range it
+/// belongs to (`data/aliases.toml`: x11 is 6000-6063, and the x11 page on 6000 also rates
+/// display 3 on 6003). A range's page is one inside the range that answers to the range's name.
+pub(crate) fn page_for(port: u16, transport: Transport) -> Option<&'static Page> {
+    pages::page(port, transport).or_else(|| range_page(port, transport))
+}
+
+fn range_page(port: u16, transport: Transport) -> Option<&'static Page> {
+    aliases::for_port(port)
+        .into_iter()
+        .filter(|a| a.first < a.last && a.transports.contains(&transport))
+        .find_map(|a| {
+            pages::all().iter().find(|p| {
+                a.covers_port(p.port)
+                    && p.transports.contains(&transport)
+                    && a.names().any(|n| p.answers_to(n))
+            })
+        })
+}
+
+/// The risk of `port` on `transport`: the severities of the page that speaks for it (see
+/// [`page_for`]), or [`Risk::DEFAULT`].
 pub fn risk(port: u16, transport: Transport) -> Risk {
-    pages::page(port, transport).map_or(Risk::DEFAULT, |page| Risk {
+    page_for(port, transport).map_or(Risk::DEFAULT, |page| Risk {
         lan: page.lan_severity,
         internet: page.internet_severity,
         page: true,
     })
 }
 
-/// The built-in `risky` set: every paged (port, transport) whose internet severity is at least
-/// `high`, sorted. Policies refer to it as `must_be_closed = ["risky"]`.
+/// The built-in `risky` set: every (port, transport) whose page (its own or its range's, see
+/// [`page_for`]) rates the internet at least `high`, sorted. Policies refer to it as
+/// `must_be_closed = ["risky"]`.
 pub fn risky_ports() -> Vec<(u16, Transport)> {
+    let ranges = aliases::all()
+        .iter()
+        .filter(|a| a.first < a.last)
+        .flat_map(|a| {
+            (a.first..=a.last).flat_map(move |port| a.transports.iter().map(move |&t| (port, t)))
+        });
     let mut risky: Vec<(u16, Transport)> = pages::all()
         .iter()
-        .filter(|page| page.internet_severity >= Severity::High)
         .flat_map(|page| page.transports.iter().map(move |&t| (page.port, t)))
+        .chain(ranges)
+        .filter(|&(port, t)| {
+            page_for(port, t).is_some_and(|p| p.internet_severity >= Severity::High)
+        })
         .collect();
     risky.sort_unstable();
     risky.dedup();
     risky
 }
 
-/// The service name of `port` on `transport`: the page's name first, then IANA's.
+/// The service name of `port` on `transport`: the page's name first, then IANA's, then the
+/// first common name of `data/aliases.toml` (4222 is `nats`, 6010 `x11`).
 pub fn service_name(port: u16, transport: Transport) -> Option<&'static str> {
     pages::page(port, transport)
         .map(|page| page.name.as_str())
         .or_else(|| registry::lookup(port, transport).map(|entry| entry.name))
+        .or_else(|| {
+            aliases::for_port(port)
+                .into_iter()
+                .find(|a| a.transports.contains(&transport))
+                .map(|a| a.name.as_str())
+        })
 }
 
 /// Every (port, transport) a service name stands for, ignoring letter case.
 ///
 /// Order: pages whose name matches, then pages with a matching alias, then the common names of
-/// `data/aliases.toml` (a range gives every port in it), then IANA entries with that name (without
+/// `data/aliases.toml` (a range gives every port in it; `x11-3` the one port 6003), then IANA
+/// entries with that name (without
 /// repeats). So `smb` gives 445/tcp, `netbios-ssn` gives 139/tcp (the page) before 139/udp
 /// (IANA), and `whois` gives 43/tcp. Empty when nothing knows the name.
 pub fn resolve_name(name: &str) -> Vec<(u16, Transport)> {
@@ -89,6 +128,11 @@ pub fn resolve_name(name: &str) -> Vec<(u16, Transport)> {
             }
         }
     }
+    if let Some((alias, port)) = aliases::member(name) {
+        for &transport in &alias.transports {
+            push((port, transport));
+        }
+    }
     for entry in registry::entries_named(name) {
         push((entry.port, entry.transport));
     }
@@ -110,6 +154,8 @@ pub fn service_ports(name: &str) -> Vec<(u16, Transport)> {
                 || aliases::named(name)
                     .iter()
                     .any(|a| a.covers_port(port) && a.transports.contains(&transport))
+                || aliases::member(name)
+                    .is_some_and(|(a, p)| p == port && a.transports.contains(&transport))
         })
         .collect();
     if curated.is_empty() {

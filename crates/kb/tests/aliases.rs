@@ -1,32 +1,88 @@
 //! Common names and unofficial assignments: every alias is explained and resolves to its ports.
 
 use portwatch_kb::{
-    Transport, aliases, explain, explain_name, port_transports, resolve_name, service_ports,
+    Risk, Severity, Transport, aliases, explain, explain_name, port_transports, resolve_name, risk,
+    service_name, service_ports,
 };
 
 #[test]
 fn every_alias_is_explained_by_name_and_names_its_port() {
     for alias in aliases::all() {
-        let explained =
-            explain_name(&alias.name).unwrap_or_else(|e| panic!("explain {}: {e}", alias.name));
-        let first = explained
-            .iter()
-            .find(|e| e.port == alias.first)
-            .unwrap_or_else(|| panic!("explain {} does not cover {}", alias.name, alias.first));
-        assert!(
-            first.aliases.iter().any(|a| a.name == alias.name) || !first.pages.is_empty(),
-            "{}: {first:?}",
-            alias.name
-        );
-        for port in alias.first..=alias.last {
-            for &t in &alias.transports {
-                assert!(
-                    resolve_name(&alias.name).contains(&(port, t)),
-                    "{} {port}/{t}",
-                    alias.name
-                );
+        for name in alias.names() {
+            let explained = explain_name(name).unwrap_or_else(|e| panic!("explain {name}: {e}"));
+            let first = explained
+                .iter()
+                .find(|e| e.port == alias.first)
+                .unwrap_or_else(|| panic!("explain {name} does not cover {}", alias.first));
+            assert!(
+                first.aliases.iter().any(|a| a.answers_to(name)) || !first.pages.is_empty(),
+                "{name}: {first:?}"
+            );
+            for port in alias.first..=alias.last {
+                for &t in &alias.transports {
+                    assert!(resolve_name(name).contains(&(port, t)), "{name} {port}/{t}");
+                }
             }
         }
+    }
+}
+
+#[test]
+fn every_numbered_member_is_explained_as_its_own_port() {
+    for alias in aliases::all().iter().filter(|a| a.numbered) {
+        for port in alias.first..=alias.last {
+            let name = format!("{}-{}", alias.name, port - alias.first);
+            let explained = explain_name(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(explained.len(), 1, "{name}");
+            assert_eq!(explained[0].port, port, "{name}");
+            assert!(explained[0].aliases.contains(&alias), "{name}");
+        }
+    }
+    assert_eq!(resolve_name("x11-3"), [(6003, Transport::Tcp)]);
+    assert!(explain_name("x11-64").is_err());
+}
+
+#[test]
+fn other_names_and_old_spellings_reach_the_same_port() {
+    for (name, port, transport) in [
+        ("hprop", 754, Transport::Tcp),
+        ("krb5_prop", 754, Transport::Tcp),
+        ("sge_qmaster", 6444, Transport::Tcp),
+        ("null", 9, Transport::Udp),
+        ("fspd", 21, Transport::Udp),
+        ("imap2", 143, Transport::Tcp),
+        ("loc-srv", 135, Transport::Tcp),
+        ("route", 520, Transport::Udp),
+        ("snmp-trap", 162, Transport::Tcp),
+        ("ircu", 6665, Transport::Udp),
+    ] {
+        assert!(
+            resolve_name(name).contains(&(port, transport)),
+            "{name}: {:?}",
+            resolve_name(name)
+        );
+    }
+}
+
+#[test]
+fn scan_service_names_fill_the_registrys_gaps_from_common_names() {
+    // IANA's name where there is one, the common name where IANA has none.
+    assert_eq!(service_name(43, Transport::Tcp), Some("nicname"));
+    assert_eq!(service_name(4222, Transport::Tcp), Some("nats"));
+    assert_eq!(service_name(6010, Transport::Tcp), Some("x11"));
+    assert_eq!(service_name(6668, Transport::Tcp), Some("ircu"));
+    assert_eq!(service_name(4222, Transport::Udp), None);
+}
+
+#[test]
+fn headlines_say_when_a_pages_name_is_only_ianas() {
+    for (port, iana) in [(9200, "wap-wsp"), (6443, "sun-sr-https")] {
+        let e = explain(port, Some(Transport::Tcp)).unwrap();
+        assert!(
+            e.headline.contains(&format!("(IANA name {iana})")),
+            "{}",
+            e.headline
+        );
     }
 }
 
@@ -43,6 +99,10 @@ fn names_admins_use_are_known() {
         ("fido", 60179),
         ("nats", 4222),
         ("x11", 6000),
+        ("x11-7", 6007),
+        ("spamd", 783),
+        ("sip-tls", 5061),
+        ("kerberos4", 750),
     ] {
         let e = explain_name(name).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(e[0].port, port, "{name}");
@@ -86,4 +146,21 @@ fn service_and_port_transports() {
     assert!(port_transports(137).contains(&Transport::Udp));
     assert_eq!(port_transports(4222), [Transport::Tcp]);
     assert!(port_transports(41999).is_empty());
+}
+
+#[test]
+fn ports_inside_a_range_are_rated_and_explained_by_the_ranges_page() {
+    let display_0 = risk(6000, Transport::Tcp);
+    assert!(display_0.page && display_0.internet >= Severity::High);
+    assert_eq!(risk(6003, Transport::Tcp), display_0);
+    assert_eq!(risk(6063, Transport::Tcp), display_0);
+    assert_eq!(risk(6064, Transport::Tcp), Risk::DEFAULT);
+    assert_eq!(risk(6003, Transport::Udp), Risk::DEFAULT);
+    let e = explain(6003, Some(Transport::Tcp)).unwrap();
+    assert_eq!(e.pages.len(), 1);
+    assert_eq!(e.pages[0].port, 6000);
+    assert!(e.risks[0].page, "{:?}", e.risks);
+    // IRC's range takes the page of its usual port, 6667.
+    assert_eq!(risk(6665, Transport::Tcp), risk(6667, Transport::Tcp));
+    assert!(risk(6665, Transport::Tcp).page);
 }

@@ -101,12 +101,13 @@ fn render(out: &mut impl Write, e: &Explanation, st: &Styles) -> Result<()> {
         heading(out, "Common names and unofficial assignments", st)?;
         for a in &e.aliases {
             let transports: Vec<&str> = a.transports.iter().map(|t| t.as_str()).collect();
+            let names: Vec<&str> = a.names().collect();
             writeln!(
                 out,
                 "  {}/{}  {}  {} (source: {})",
                 a.ports(),
                 transports.join("+"),
-                a.name,
+                names.join(", "),
                 a.service,
                 a.source
             )?;
@@ -140,6 +141,9 @@ fn render(out: &mut impl Write, e: &Explanation, st: &Styles) -> Result<()> {
 fn render_page(out: &mut impl Write, p: &Page, st: &Styles) -> Result<()> {
     writeln!(out)?;
     paragraph(out, &p.summary)?;
+    if !p.aliases.is_empty() {
+        paragraph(out, &format!("Also called: {}.", p.aliases.join(", ")))?;
+    }
     heading(out, "What it is", st)?;
     paragraph(out, &p.description)?;
     heading(out, "History", st)?;

@@ -114,6 +114,17 @@ fn check_fields(page: &Page, report: &mut impl FnMut(String)) {
     if page.related.contains(&page.port) {
         report("field `related` lists the page's own port".to_owned());
     }
+    // The headline already says "Port N is <title>"; a title that repeats it reads twice.
+    if page
+        .title
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("port ")
+    {
+        report(
+            "field `title` starts with \"Port\": the headline names the port already".to_owned(),
+        );
+    }
     let steps = [
         ("fix.linux", &page.fix.linux),
         ("fix.windows", &page.fix.windows),
@@ -310,6 +321,19 @@ tags = ["web"]
                 "missing {e:?} in {messages:#?}"
             );
         }
+    }
+
+    #[test]
+    fn titles_do_not_repeat_the_headlines_port() {
+        let text = page_text(514, r#"["udp"]"#, "syslog", "[]", "[]")
+            .replace(r#"title = "t""#, r#"title = "Port 514: syslog""#);
+        let problems = validate_sources(&[("00514-udp.toml", text.as_str())]);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("`title` starts with")),
+            "{problems:?}"
+        );
     }
 
     #[test]
