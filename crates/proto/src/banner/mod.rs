@@ -4,14 +4,18 @@
 //! Telnet): read before sending anything. Others wait for the client:
 //! [`tcp_probe_for`] gives the bytes that make them talk, and
 //! [`generic_probe`] is the fallback for unknown ports. [`identify`] then
-//! names what answered. Banners are untrusted: every returned string is
-//! capped and stripped of control characters.
+//! names what answered, and [`view`] gives the printable form of the answer
+//! (text, or escaped bytes for binary protocols). Banners are untrusted: every
+//! returned string is capped and stripped of control characters.
 
 mod binary;
 mod databases;
 mod http;
 pub mod probes;
 mod text_banners;
+mod view;
+
+pub use view::{BannerView, view};
 
 use crate::text;
 
