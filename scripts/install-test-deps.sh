@@ -12,6 +12,14 @@ readonly APT_PACKAGES=(
   samba smbclient nmap nftables nbtscan iproute2 python3 hyperfine time
   dnsmasq-base snmpd ndiff openssl chromium chromium-driver wrk prometheus
   ufw iptables libxml2-utils
+  openssh-server vsftpd nginx mariadb-server redis-server rabbitmq-server mosquitto
+)
+# The servers crates/cli/tests/banners_live.rs runs inside its own namespace, with the
+# systemd unit each package enables. A package this script installs gets its unit disabled
+# again, so the machine boots with the services it had; one already installed is left alone.
+readonly SERVER_UNITS=(
+  openssh-server:ssh vsftpd:vsftpd nginx:nginx mariadb-server:mariadb
+  redis-server:redis-server rabbitmq-server:rabbitmq-server mosquitto:mosquitto
 )
 # Python consumers of portwatch's output, pinned: the OpenAPI fuzzer and a JUnit reader.
 readonly PIP_PACKAGES=(schemathesis==4.32.5 junitparser==5.0.3)
@@ -59,6 +67,20 @@ install_apt_packages() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}"
+  disable_new_server_units "${missing[@]}"
+}
+
+# Disables the boot-time unit of each server package among "$@" (the ones just installed).
+disable_new_server_units() {
+  local entry pkg
+  for entry in "${SERVER_UNITS[@]}"; do
+    for pkg in "$@"; do
+      if [[ $pkg == "${entry%%:*}" ]]; then
+        # Works without a running systemd too: it only removes the unit's links.
+        systemctl disable "${entry#*:}.service" >/dev/null 2>&1 || true
+      fi
+    done
+  done
 }
 
 install_nextest() {

@@ -43,6 +43,28 @@ pub fn hex_joined(bytes: &[u8], sep: &str) -> String {
         .join(sep)
 }
 
+/// The first `max` bytes of `bytes` as printable ASCII, the way nmap prints fingerprints:
+/// printable ASCII stays, a backslash is doubled, CR, LF, tab and NUL become `\r`, `\n`,
+/// `\t` and `\0`, every other byte becomes `\xNN`; `…` marks bytes left out.
+pub fn escaped(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    for &b in bytes.iter().take(max) {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            0 => out.push_str("\\0"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if bytes.len() > max {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +80,12 @@ mod tests {
     fn decodes_utf16() {
         assert_eq!(utf16le(&[b'S', 0, b'A', 0, b'M', 0, 0], 10), "SAM");
         assert_eq!(hex_joined(&[0xaa, 0x01], ":"), "aa:01");
+    }
+
+    #[test]
+    fn escapes_what_is_not_printable_ascii() {
+        assert_eq!(escaped(b"d\0\0\0\x0a5.5\\", 16), "d\\0\\0\\0\\n5.5\\\\");
+        assert_eq!(escaped(&[0x01, 0xff, b'S'], 16), "\\x01\\xffS");
+        assert_eq!(escaped(b"abcdef", 3), "abc…");
     }
 }

@@ -1,7 +1,7 @@
 //! Banner identification against answers captured from this machine's loopback
 //! services (MariaDB, PostgreSQL, Redis, Mosquitto, RabbitMQ; see tests/capture/).
 
-use portwatch_proto::banner::identify;
+use portwatch_proto::banner::{self, identify};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -63,4 +63,40 @@ fn rabbitmq_connection_start() {
             .starts_with("AMQP 0-9, Erlang/OTP"),
         "{m:?}"
     );
+}
+
+/// The printable form of a captured answer (what tables, JSON and the dashboard show).
+fn shown(name: &str) -> banner::BannerView {
+    let data = fixture(name);
+    banner::view(&data, identify(&data).as_ref())
+}
+
+#[test]
+fn binary_answers_are_escaped_never_lossy_text() {
+    // The dashboard showed "d", "S" and a replacement character for these three.
+    let mariadb = shown("banner_mysql.bin");
+    assert_eq!(mariadb.text, None);
+    let escaped = mariadb.escaped.unwrap();
+    assert!(
+        escaped.contains("\\0\\0\\0\\n5.5.5-10.11.19-MariaDB-0+deb12u1\\0"),
+        "{escaped}"
+    );
+    let postgres = shown("banner_postgres.bin");
+    assert_eq!(
+        (postgres.text, postgres.escaped.as_deref()),
+        (None, Some("S"))
+    );
+    let rabbit = shown("banner_amqp.bin");
+    assert_eq!(rabbit.text, None);
+    let escaped = rabbit.escaped.unwrap();
+    assert!(escaped.starts_with("\\x01\\0\\0\\0\\0"), "{escaped}");
+    assert!(escaped.ends_with('…'), "{escaped}");
+    assert!(!escaped.contains('\u{fffd}'), "{escaped}");
+}
+
+#[test]
+fn text_answers_stay_text() {
+    let redis = shown("banner_redis.bin");
+    assert_eq!(redis.text.as_deref(), Some("+PONG"));
+    assert_eq!(redis.escaped, None);
 }

@@ -131,6 +131,23 @@ proptest! {
         run_all_parsers(&bytes);
     }
 
+    /// Whatever a server sends, its printable form has no control character and no
+    /// replacement character, and a non-empty answer always has one.
+    #[test]
+    fn banner_view_is_printable(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let found = banner::identify(&bytes);
+        let v = banner::view(&bytes, found.as_ref());
+        prop_assert!(v.text.is_none() || v.escaped.is_none());
+        for line in [&v.text, &v.escaped].into_iter().flatten() {
+            prop_assert!(!line.chars().any(char::is_control), "{line:?}");
+            prop_assert!(!line.contains('\u{fffd}'), "{line:?}");
+        }
+        if let Some(escaped) = &v.escaped {
+            prop_assert!(escaped.chars().all(|c| c.is_ascii_graphic() || c == ' ' || c == '…'));
+        }
+        prop_assert_eq!(v.line().is_some(), !bytes.is_empty());
+    }
+
     #[test]
     fn mutated_fixtures(
         which in 0..FIXTURES.len(),

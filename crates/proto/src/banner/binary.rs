@@ -151,7 +151,48 @@ pub(super) fn mqtt(data: &[u8]) -> Option<ServiceMatch> {
         _ => "refused",
     };
     let version = if remaining == 2 { "3.1.1" } else { "5" };
-    Some(ServiceMatch::new("mqtt").info(format!("MQTT {version} CONNACK: {meaning}")))
+    let m = ServiceMatch::new("mqtt").info(format!("MQTT {version} CONNACK: {meaning}"));
+    let after = rest.get(usize::from(remaining)..).unwrap_or_default();
+    Some(match mqtt_broker_version(after) {
+        Some(announced) => match announced.strip_prefix("mosquitto version ") {
+            Some(v) => m.product("Mosquitto").version(v),
+            None => m.product(announced),
+        },
+        None => m,
+    })
+}
+
+/// The payload of a PUBLISH on the broker's version topic among the packets that follow
+/// the CONNACK (a SUBACK, then the retained message).
+fn mqtt_broker_version(mut data: &[u8]) -> Option<String> {
+    for _ in 0..8 {
+        let (&kind, rest) = data.split_first()?;
+        // Remaining length: up to four bytes, seven bits each.
+        let mut len = 0usize;
+        let mut used = 0;
+        loop {
+            let b = *rest.get(used)?;
+            len |= usize::from(b & 0x7f) << (7 * used);
+            used += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            if used == 4 {
+                return None;
+            }
+        }
+        let body = rest.get(used..used.checked_add(len)?)?;
+        if kind >> 4 == 3 && kind & 0x06 == 0 {
+            let topic_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+            let topic = body.get(2..2 + topic_len)?;
+            if topic == super::probes::MQTT_VERSION_TOPIC.as_bytes() {
+                let announced = text::printable(&body[2 + topic_len..], 80);
+                return (!announced.is_empty()).then_some(announced);
+            }
+        }
+        data = &rest[used + len..];
+    }
+    None
 }
 
 /// X11: the connection setup reply (little-endian, as requested).
@@ -230,6 +271,26 @@ mod tests {
             identify(&fail).unwrap().info.as_deref(),
             Some("negotiation failure: CredSSP (NLA) required by server")
         );
+    }
+
+    #[test]
+    fn mosquitto_announces_its_version() {
+        let mut answer = vec![0x20, 2, 0, 0, 0x90, 3, 0, 1, 0];
+        let topic = b"$SYS/broker/version";
+        let payload = b"mosquitto version 2.0.11";
+        answer.extend_from_slice(&[0x31, (2 + topic.len() + payload.len()) as u8, 0, 19]);
+        answer.extend_from_slice(topic);
+        answer.extend_from_slice(payload);
+        let m = identify(&answer).unwrap();
+        assert_eq!(
+            m.summary(),
+            "mqtt Mosquitto 2.0.11 (MQTT 3.1.1 CONNACK: connection accepted)"
+        );
+        // Cut anywhere after the CONNACK, it is still MQTT, without a version.
+        for cut in 4..answer.len() {
+            let m = identify(&answer[..cut]).unwrap();
+            assert_eq!((m.service, m.version), ("mqtt", None), "{cut}");
+        }
     }
 
     #[test]

@@ -4,14 +4,18 @@
 //! Telnet): read before sending anything. Others wait for the client:
 //! [`tcp_probe_for`] gives the bytes that make them talk, and
 //! [`generic_probe`] is the fallback for unknown ports. [`identify`] then
-//! names what answered. Banners are untrusted: every returned string is
-//! capped and stripped of control characters.
+//! names what answered, and [`view`] gives the printable form of the answer
+//! (text, or escaped bytes for binary protocols). Banners are untrusted: every
+//! returned string is capped and stripped of control characters.
 
 mod binary;
 mod databases;
 mod http;
 pub mod probes;
 mod text_banners;
+mod view;
+
+pub use view::{BannerView, view};
 
 use crate::text;
 
@@ -133,12 +137,16 @@ pub fn tcp_probe_for(port: u16, host: &str) -> Option<TcpProbe> {
         10255 => ("kubelet-healthz", probes::http_get(host, "/healthz")),
         389 => ("ldap-bind", probes::ldap_anonymous_bind(1)),
         1433 => ("mssql-prelogin", probes::mssql_prelogin()),
-        1883 => ("mqtt-connect", probes::mqtt_connect("portwatch")),
+        1883 => {
+            let mut both = probes::mqtt_connect("portwatch");
+            both.extend_from_slice(&probes::mqtt_subscribe_version());
+            ("mqtt-connect", both)
+        }
         3389 => ("rdp-negotiation", probes::rdp_connection_request()),
         5432 => ("postgres-sslrequest", probes::postgres_ssl_request()),
         5672 => ("amqp-header", probes::amqp_header()),
         6000..=6063 => ("x11-setup", probes::x11_setup()),
-        6379 => ("redis-ping", probes::redis_ping()),
+        6379 => ("redis-info", probes::redis_info()),
         11211 => ("memcached-version", probes::memcached_version()),
         27017..=27019 => ("mongodb-hello", probes::mongodb_hello(1)),
         _ => return None,

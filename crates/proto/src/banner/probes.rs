@@ -42,6 +42,12 @@ pub fn redis_ping() -> Vec<u8> {
     b"*1\r\n$4\r\nPING\r\n".to_vec()
 }
 
+/// Redis `INFO server` as a RESP array: the version when no password is set, and the same
+/// refusals as `PING` otherwise.
+pub fn redis_info() -> Vec<u8> {
+    b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n".to_vec()
+}
+
 /// memcached text protocol `version`.
 pub fn memcached_version() -> Vec<u8> {
     b"version\r\n".to_vec()
@@ -59,6 +65,22 @@ pub fn mqtt_connect(client_id: &str) -> Vec<u8> {
     var.extend_from_slice(&(id.len() as u16).to_be_bytes());
     var.extend_from_slice(id);
     let mut out = vec![0x10, var.len() as u8];
+    out.extend_from_slice(&var);
+    out
+}
+
+/// The topic on which Mosquitto publishes its version, retained, to any subscriber.
+pub const MQTT_VERSION_TOPIC: &str = "$SYS/broker/version";
+
+/// MQTT 3.1.1 SUBSCRIBE (packet id 1, QoS 0) to [`MQTT_VERSION_TOPIC`]. Sent right behind
+/// CONNECT: a broker handles the two in order, and one that refused the CONNECT has closed.
+pub fn mqtt_subscribe_version() -> Vec<u8> {
+    let topic = MQTT_VERSION_TOPIC.as_bytes();
+    let mut var = vec![0x00, 0x01];
+    var.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    var.extend_from_slice(topic);
+    var.push(0x00);
+    let mut out = vec![0x82, var.len() as u8];
     out.extend_from_slice(&var);
     out
 }

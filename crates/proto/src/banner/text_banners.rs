@@ -49,10 +49,17 @@ pub(super) fn vnc(data: &[u8]) -> Option<ServiceMatch> {
     Some(ServiceMatch::new("vnc").info(format!("protocol {major}.{minor}")))
 }
 
-/// Redis answers to `PING`, or its refusals.
+/// Redis answers to `INFO server` (a bulk string naming its version) or `PING`, or its
+/// refusals.
 pub(super) fn redis(data: &[u8]) -> Option<ServiceMatch> {
     let line = first_line(data);
     let m = ServiceMatch::new("redis").product("Redis");
+    if line.starts_with('$') && line[1..].parse::<u32>().is_ok() {
+        return redis_info(data).map(|(version, mode)| {
+            m.version(version)
+                .info(format!("{mode} mode, no authentication required"))
+        });
+    }
     if line == "+PONG" {
         Some(m.info("no authentication required"))
     } else if line.starts_with("-NOAUTH") || line.starts_with("-WRONGPASS") {
@@ -64,6 +71,25 @@ pub(super) fn redis(data: &[u8]) -> Option<ServiceMatch> {
     } else {
         None
     }
+}
+
+/// `redis_version` and `redis_mode` from the `# Server` section of an INFO answer.
+fn redis_info(data: &[u8]) -> Option<(String, String)> {
+    let body = String::from_utf8_lossy(&data[..data.len().min(8192)]);
+    let mut lines = body.lines().skip(1);
+    if lines.next()?.trim() != "# Server" {
+        return None;
+    }
+    let mut version = None;
+    let mut mode = "standalone".to_string();
+    for line in lines.take(64) {
+        if let Some(v) = line.strip_prefix("redis_version:") {
+            version = Some(text::clean_str(v, 40));
+        } else if let Some(v) = line.strip_prefix("redis_mode:") {
+            mode = text::clean_str(v, 40);
+        }
+    }
+    Some((version?, mode))
 }
 
 /// NATS opens with `INFO {json}` naming its version.
@@ -148,6 +174,17 @@ fn smtp(rest: &str) -> ServiceMatch {
     }
     if find("OpenSMTPD").is_some() {
         return m.product("OpenSMTPD");
+    }
+    // aiosmtpd greets with "Python SMTP <its version>" (the old smtpd module said
+    // "Python SMTP proxy version 0.3", which names no version of its own).
+    if let Some(i) = words
+        .windows(2)
+        .position(|w| w[0] == "Python" && w[1] == "SMTP")
+        && let Some(v) = words
+            .get(i + 2)
+            .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return m.product("aiosmtpd").version(v);
     }
     if rest.contains("Microsoft ESMTP MAIL Service") {
         return m.product("Microsoft ESMTP");
@@ -239,6 +276,33 @@ mod tests {
             )
         );
         assert_eq!(id(b"SSH-1.99-Cisco-1.25\r\n").2.as_deref(), Some("1.25"));
+    }
+
+    #[test]
+    fn aiosmtpd_and_redis_info() {
+        assert_eq!(
+            identify(b"220 mail.pwo.test Python SMTP 1.4.3\r\n")
+                .unwrap()
+                .summary(),
+            "smtp aiosmtpd 1.4.3 (host mail.pwo.test)"
+        );
+        assert_eq!(
+            id(b"220 h Python SMTP proxy version 0.3\r\n").1,
+            None,
+            "the old smtpd module names no version"
+        );
+        let info = b"$585\r\n# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\nredis_mode:standalone\r\n";
+        assert_eq!(
+            identify(info).unwrap().summary(),
+            "redis Redis 7.0.15 (standalone mode, no authentication required)"
+        );
+        assert_eq!(
+            identify(b"-NOAUTH Authentication required.\r\n")
+                .unwrap()
+                .info
+                .as_deref(),
+            Some("authentication required")
+        );
     }
 
     #[test]

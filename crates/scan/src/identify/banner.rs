@@ -5,12 +5,8 @@
 use super::io;
 use super::{Budget, Identity};
 use portwatch_proto::banner::{self, ServiceMatch};
-use portwatch_proto::text;
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
-
-/// Longest banner text kept in details.
-const MAX_TEXT: usize = 200;
 
 /// Identifies the service on `addr` from its greeting or its answer to a probe.
 pub async fn identify(addr: SocketAddr, budget: Budget) -> Identity {
@@ -39,11 +35,13 @@ fn describe(data: &[u8], found: Option<ServiceMatch>) -> Identity {
     if data.is_empty() {
         return Identity::default();
     }
-    let first_line = data.split(|b| *b == b'\n').next().unwrap_or_default();
-    let text = text::printable(first_line, MAX_TEXT);
+    let shown = banner::view(data, found.as_ref());
     let mut banner = Map::new();
-    if !text.is_empty() {
+    if let Some(text) = &shown.text {
         banner.insert("text".into(), json!(text));
+    }
+    if let Some(escaped) = &shown.escaped {
+        banner.insert("escaped".into(), json!(escaped));
     }
     let mut id = Identity::default();
     let summary = match found {
@@ -61,7 +59,7 @@ fn describe(data: &[u8], found: Option<ServiceMatch>) -> Identity {
             m.summary()
         }
         // Unrecognised but talkative: show what it said.
-        None => text.chars().take(60).collect(),
+        None => shown.line().unwrap_or_default().chars().take(60).collect(),
     };
     id.details.insert("banner".into(), Value::Object(banner));
     id.with_summary(summary)
@@ -81,16 +79,28 @@ mod tests {
     }
 
     #[test]
-    fn unknown_bytes_are_kept_as_text_only() {
+    fn unknown_bytes_are_kept_escaped() {
         let data = b"\x01\x02hello\x00world\n";
         let id = describe(data, None);
         assert!(id.service.is_none());
-        assert!(
-            id.details["banner"]["text"]
-                .as_str()
-                .unwrap()
-                .contains("hello")
+        assert_eq!(
+            id.details["banner"]["escaped"],
+            "\\x01\\x02hello\\0world\\n"
         );
+        assert!(id.details["banner"].get("text").is_none());
         assert!(id.details["summary"].as_str().unwrap().contains("hello"));
+    }
+
+    #[test]
+    fn binary_answers_are_shown_by_their_facts_not_their_bytes() {
+        let data = b"N";
+        let id = describe(data, banner::identify(data));
+        assert_eq!(id.service.as_deref(), Some("postgresql"));
+        assert!(id.details["banner"].get("text").is_none());
+        assert_eq!(id.details["banner"]["escaped"], "N");
+        assert_eq!(
+            id.details["summary"],
+            "postgresql PostgreSQL (SSL not supported)"
+        );
     }
 }

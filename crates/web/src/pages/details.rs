@@ -102,10 +102,17 @@ pub fn facts(details: &Details) -> Vec<Fact> {
                     .filter_map(Value::as_str)
                     .collect::<Vec<_>>()
                     .join(" ");
+                // A binary answer (`escaped`, see `portwatch_proto::banner::view`) is shown
+                // by its decoded facts; its escaped bytes only when nothing was decoded.
+                let shown = match b.get("text") {
+                    Some(text) => Some(text),
+                    None if product.is_empty() => b.get("escaped"),
+                    None => None,
+                };
                 if !product.is_empty() {
                     push(&mut out, "Software", Some(&Value::String(product)));
                 }
-                push(&mut out, "Banner", b.get("text"));
+                push(&mut out, "Banner", shown);
             }
             (other, v) => {
                 let compact = match v {
@@ -145,5 +152,23 @@ mod tests {
         assert_eq!(get("Signing").as_deref(), Some("enabled-not-required"));
         assert_eq!(get("Software").as_deref(), Some("OpenSSH 9.2p1"));
         assert_eq!(get("Banner").as_deref(), Some("SSH-2.0-OpenSSH_9.2p1"));
+    }
+
+    #[test]
+    fn binary_banners_show_their_facts_or_escaped_bytes() {
+        let d = json!({"banner": {"escaped": "d\\0\\0\\0\\n5.5.5-10.11.19-MariaDB\\0", "product": "MariaDB",
+            "version": "10.11.19"}});
+        let f = facts(d.as_object().unwrap());
+        assert_eq!(
+            f,
+            vec![Fact {
+                label: "Software".into(),
+                value: "MariaDB 10.11.19".into()
+            }]
+        );
+        let d = json!({"banner": {"escaped": "\\x01\\x02hi"}});
+        let f = facts(d.as_object().unwrap());
+        assert_eq!(f[0].label, "Banner");
+        assert_eq!(f[0].value, "\\x01\\x02hi");
     }
 }
