@@ -615,4 +615,24 @@ mod tests {
         assert!(s.host("10.0.0.6".parse().unwrap(), "local").is_none());
         assert_eq!(s.days[DAYS - 1].total(), 2, "but it was open today");
     }
+
+    /// A violation that starts firing (or changes severity) between two scans changes the
+    /// cache key, so the chart is recomputed rather than served stale.
+    #[test]
+    fn the_cache_key_follows_the_ratings() {
+        let none = Ratings::default();
+        let mut rated = Ratings::default();
+        let addr: IpAddr = "127.0.0.1".parse().unwrap();
+        rated.add_violation(addr, "local", 41400, Proto::Tcp, Severity::Critical);
+        assert_ne!(Key::of(&[], NOW, &none), Key::of(&[], NOW, &rated));
+        let mut again = Ratings::default();
+        again.add_violation(addr, "local", 41400, Proto::Tcp, Severity::Critical);
+        assert_eq!(Key::of(&[], NOW, &rated), Key::of(&[], NOW, &again));
+        again.add_violation(addr, "local", 41400, Proto::Tcp, Severity::High);
+        assert_eq!(
+            Key::of(&[], NOW, &rated),
+            Key::of(&[], NOW, &again),
+            "the worst severity of one port counts"
+        );
+    }
 }
