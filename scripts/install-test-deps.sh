@@ -23,6 +23,10 @@ readonly SERVER_UNITS=(
 )
 # Python consumers of portwatch's output, pinned: the OpenAPI fuzzer and a JUnit reader.
 readonly PIP_PACKAGES=(schemathesis==4.32.5 junitparser==5.0.3)
+# The accessibility checker the browser test injects into the pages it drives, pinned, from
+# the npm registry into a directory the test reads (never fetched while the tests run).
+readonly AXE_VERSION=4.14.1
+readonly AXE_DIR=/var/cache/portwatch-test
 readonly POLICY_RC=/usr/sbin/policy-rc.d
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
@@ -123,9 +127,27 @@ install_pip_packages() {
   python3 -m pip install --quiet "${extra[@]}" "${missing[@]}"
 }
 
+# Installs axe-core at AXE_VERSION under AXE_DIR/node_modules unless it is there already.
+install_axe_core() {
+  local manifest=$AXE_DIR/node_modules/axe-core/package.json
+  if [[ -f $manifest ]] && grep -q "\"version\": \"$AXE_VERSION\"" "$manifest"; then
+    log "axe-core $AXE_VERSION present"
+    return
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    # Debian's npm (the machine may have another node with its own npm: that one is used).
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 npm
+  fi
+  log "installing axe-core $AXE_VERSION into $AXE_DIR"
+  mkdir -p "$AXE_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$AXE_DIR" "axe-core@$AXE_VERSION"
+}
+
 main() {
   ((EUID == 0)) || die "run as root (apt-get)"
   install_apt_packages
+  install_axe_core
   install_nextest
   install_aiosmtpd
   install_pip_packages

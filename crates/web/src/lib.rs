@@ -33,7 +33,8 @@ pub fn router(state: AppState) -> Router {
             .merge(auth::router())
             .merge(metrics::router())
             .merge(api::router())
-            .merge(pages::router()),
+            .merge(pages::router())
+            .fallback(pages::not_found),
     )
     .merge(api::agent_router())
     .with_state(state);

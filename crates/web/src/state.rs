@@ -4,6 +4,7 @@
 
 use crate::auth::{Role, Session};
 use crate::client::Network;
+use crate::pages::layout::Flash;
 use crate::ratelimit::LoginLimiter;
 use portwatch_monitor::daemon::Daemon;
 use portwatch_store::{HostRow, Store};
@@ -233,6 +234,21 @@ impl AppState {
         self.inner.sessions.len()
     }
 
+    /// Keeps `flash` for the next page `user`'s session shows (one at a time: a newer one
+    /// replaces it). Without a session (a bearer token) there is no page to show it on.
+    pub fn set_flash(&self, user: &crate::auth::User, flash: Flash) {
+        if let Some(s) = &user.session {
+            self.inner.sessions.set_flash(&s.sid, flash);
+        }
+    }
+
+    /// The flash waiting for `user`'s session, taken (it shows once).
+    pub fn take_flash(&self, user: &crate::auth::User) -> Option<Flash> {
+        user.session
+            .as_ref()
+            .and_then(|s| self.inner.sessions.take_flash(&s.sid))
+    }
+
     /// Whether `client` may try to log in now; if not, how long until it may.
     pub fn login_allowed(&self, client: IpAddr) -> Result<(), Duration> {
         match self.inner.login_limiter.lock() {
@@ -287,6 +303,8 @@ pub struct Sessions {
 struct SessionRecord {
     token_hash: String,
     exp: i64,
+    /// What the session's last dashboard action did, until a page shows it.
+    flash: Option<Flash>,
 }
 
 impl Sessions {
@@ -311,6 +329,7 @@ impl Sessions {
             SessionRecord {
                 token_hash,
                 exp: session.exp,
+                flash: None,
             },
         );
     }
@@ -325,6 +344,18 @@ impl Sessions {
             }
             None => None,
         }
+    }
+
+    fn set_flash(&self, sid: &str, flash: Flash) {
+        if let Ok(mut map) = self.map.lock()
+            && let Some(r) = map.get_mut(sid)
+        {
+            r.flash = Some(flash);
+        }
+    }
+
+    fn take_flash(&self, sid: &str) -> Option<Flash> {
+        self.map.lock().ok()?.get_mut(sid)?.flash.take()
     }
 
     fn remove(&self, sid: &str) {

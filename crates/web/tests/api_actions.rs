@@ -1,6 +1,6 @@
 //! Actions through the API against a real monitor daemon over the same store: scan a group
 //! now (it scans 127.0.0.1, where the fixture holds a port the policy forbids), acknowledge
-//! and silence violations.
+//! and silence violations, and take both back.
 
 mod common_api;
 
@@ -13,6 +13,7 @@ both_backends!(
     scan_now_runs_the_group_and_its_violation_fires,
     acknowledge_is_remembered,
     silence_for_and_until,
+    acknowledgements_and_silences_are_undone_with_delete,
 );
 
 async fn scan_now_runs_the_group_and_its_violation_fires(db: TestDb) -> Result<()> {
@@ -178,5 +179,48 @@ async fn silence_for_and_until(db: TestDb) -> Result<()> {
     );
     let (status, _) = api.post(&unknown, &json!({"for": "1h"})).await?;
     ensure!(status == StatusCode::NOT_FOUND, "{status}");
+    Ok(())
+}
+
+async fn acknowledgements_and_silences_are_undone_with_delete(db: TestDb) -> Result<()> {
+    let api = Api::start(db, true).await?;
+    let ack = format!("/api/v1/violations/{}/ack", enc(KEY_445));
+    let silence = format!("/api/v1/violations/{}/silence", enc(KEY_445));
+    ensure!(api.post(&ack, &json!({})).await?.0 == StatusCode::OK);
+    ensure!(api.post(&silence, &json!({"for": "1h"})).await?.0 == StatusCode::OK);
+
+    let (status, body) = api.delete(&ack).await?;
+    ensure!(
+        status == StatusCode::OK && body == json!({"key": KEY_445, "acknowledged": false}),
+        "{status} {body}"
+    );
+    let (status, body) = api.delete(&silence).await?;
+    ensure!(
+        status == StatusCode::OK && body == json!({"key": KEY_445, "silenced": false}),
+        "{status} {body}"
+    );
+    let v = api.ok("/api/v1/violations?status=firing").await?;
+    ensure!(
+        v["items"][0]["acknowledged"] == false && v["items"][0]["silenced_until"].is_null(),
+        "{v}"
+    );
+    // The store keeps the undoing too.
+    let rows = api.store.alert_states().await?;
+    let row = rows.iter().find(|r| r.key == KEY_445);
+    ensure!(
+        row.is_some_and(
+            |r| r.data["acknowledged"] == false && r.data["silenced_until_ms"].is_null()
+        ),
+        "{row:?}"
+    );
+    // Undoing twice is fine; an unknown key is 404; a viewer may not.
+    ensure!(api.delete(&ack).await?.0 == StatusCode::OK);
+    let unknown = format!(
+        "/api/v1/violations/{}/ack",
+        enc("file-servers|10.0.0.5|22/tcp|MustBeClosed")
+    );
+    ensure!(api.delete(&unknown).await?.0 == StatusCode::NOT_FOUND);
+    let (status, _) = api.delete_as(Some(&api.viewer), &silence).await?;
+    ensure!(status == StatusCode::FORBIDDEN, "{status}");
     Ok(())
 }

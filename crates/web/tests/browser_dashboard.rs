@@ -1,16 +1,20 @@
 //! The dashboard in a real browser: headless Debian Chromium through chromedriver, against the
 //! real router, a real store and a real monitor daemon watching 127.0.0.1 with a port that
 //! must be closed. The test signs in through the login form, opens that port, watches the
-//! violation appear on the overview, acknowledges it from the page, and reads the port's
-//! timeline on the host page. Screenshots go to `artifacts/screenshots/` at the repository root.
+//! violation appear on the overview (with the host's risk and what is reachable from where),
+//! acknowledges it from the page, reads the confirmation, undoes it, reads the port's timeline
+//! on the host page and the port page's one platform plan. Every page is checked with axe-core
+//! run in the driven page (no serious or critical violation) and photographed at a desktop and
+//! a phone width: `target/screenshots/` at the repository root.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (scripts/install-test-deps.sh); fails with
-//! a message saying so when they are missing.
+//! Needs Debian's `chromium` and `chromium-driver`, and axe-core under /var/cache/portwatch-test
+//! (all from scripts/install-test-deps.sh); fails with a message saying so when one is missing.
 
 mod common_pages;
 
 use anyhow::{Context, Result, bail, ensure};
 use axum::routing::post;
+use common_pages::axe;
 use common_pages::webdriver::Browser;
 use common_pages::{serve, store_in};
 use portwatch_monitor::daemon::Daemon;
@@ -25,7 +29,47 @@ use tokio_util::sync::CancellationToken;
 const BANNER: &str = "SSH-2.0-Evil<script>alert(1)</script>\r\n";
 
 fn screenshots() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/screenshots")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+}
+
+/// The widths every page is photographed at: a laptop and a phone.
+const WIDTHS: [u32; 2] = [1280, 390];
+
+/// Checks the page the browser shows with axe-core (no serious or critical violation), then
+/// at each of [`WIDTHS`] checks that it does not scroll sideways and saves a full-page
+/// screenshot as `NAME-WIDTH.png`.
+async fn check_page(browser: &Browser, name: &str) -> Result<()> {
+    let found = axe::check(browser).await?;
+    for v in &found {
+        eprintln!(
+            "axe on {name}: {} ({}): {} at {:?}",
+            v.id,
+            v.impact.as_deref().unwrap_or("?"),
+            v.help,
+            v.nodes
+        );
+    }
+    let serious: Vec<&axe::Violation> = found.iter().filter(|v| v.is_serious()).collect();
+    ensure!(
+        serious.is_empty(),
+        "{name}: serious accessibility violations: {serious:#?}"
+    );
+    for width in WIDTHS {
+        browser.resize(width, 900).await?;
+        let height = browser.page_height().await?.clamp(600, 6000);
+        browser.resize(width, height + 120).await?;
+        // Wide tables and code scroll inside themselves; the page never scrolls sideways.
+        let fit = browser.overflowing().await?;
+        ensure!(
+            fit["scroll"].as_u64() <= fit["width"].as_u64(),
+            "{name} is wider than a {width} px window: {fit}"
+        );
+        browser
+            .screenshot(&screenshots().join(format!("{name}-{width}.png")))
+            .await?;
+    }
+    browser.resize(1280, 1000).await?;
+    Ok(())
 }
 
 /// A free loopback TCP port that is not 2024 (not ours on this machine).
@@ -126,7 +170,6 @@ async fn drive(browser: &Browser) -> Result<()> {
     let server = serve(dir, store.clone(), Some(daemon.clone()), Some(config)).await?;
     let (token, _) =
         portwatch_web::auth::tokens::create(&store, "browser-admin", Role::Admin).await?;
-    let shots = screenshots();
 
     // Sign in through the form.
     browser.goto(&server.url("/")).await?;
@@ -134,9 +177,9 @@ async fn drive(browser: &Browser) -> Result<()> {
         browser.url().await?.contains("/login"),
         "no session: the login page"
     );
+    check_page(browser, "login").await?;
     let field = browser.find("#token").await?;
     browser.type_into(&field, &token).await?;
-    browser.screenshot(&shots.join("login.png")).await?;
     browser
         .click(&browser.find("button[type=submit]").await?)
         .await?;
@@ -162,20 +205,35 @@ async fn drive(browser: &Browser) -> Result<()> {
         html.contains("Violating"),
         "the group is not compliant: {html}"
     );
-    browser.resize(1280, 1400).await?;
-    browser.screenshot(&shots.join("overview.png")).await?;
+    // A loopback port is reachable from this machine only; its violation rates it (the
+    // knowledge base rates nothing on loopback) in the summary and the host's risk column.
+    ensure!(
+        html.contains("<th scope=\"row\">From this machine only</th><td class=\"num\">1</td>"),
+        "the summary: {html}"
+    );
+    ensure!(
+        html.contains("<td>loopback</td>") && html.contains("class=\"sev sev-medium\">medium"),
+        "the host's risk: {html}"
+    );
+    check_page(browser, "overview").await?;
 
-    // Acknowledge it from the page.
+    // Acknowledge it from the page: the page says so, counts it, and offers to undo it.
     browser
         .click(&browser.find("form[action$='/ack'] button").await?)
         .await?;
-    browser
+    let html = browser
         .wait_for_text(
             "<span class=\"tag\">acknowledged</span>",
             Duration::from_secs(10),
         )
         .await
         .context("the page shows the acknowledgement")?;
+    ensure!(
+        html.contains(&format!(
+            "Acknowledged {label} on 127.0.0.1 (group lab, must be closed)"
+        )) && html.contains("1 acknowledged"),
+        "the confirmation and the count: {html}"
+    );
     let book = daemon.book().await;
     ensure!(
         book.entries
@@ -183,14 +241,34 @@ async fn drive(browser: &Browser) -> Result<()> {
             .any(|e| e.acknowledged && e.finding.port == Some(watched)),
         "the monitor has it acknowledged"
     );
+    check_page(browser, "overview-acknowledged").await?;
+    browser
+        .click(&browser.find(".flash form button").await?)
+        .await?;
+    browser
+        .wait_for_text("is no longer acknowledged", Duration::from_secs(10))
+        .await
+        .context("the undo is confirmed")?;
+    ensure!(
+        daemon
+            .book()
+            .await
+            .entries
+            .values()
+            .all(|e| !e.acknowledged),
+        "the monitor has it unacknowledged"
+    );
 
-    // The host page: the port with its (escaped) banner and its timeline.
+    // The host page: the port with its (escaped) banner and its timeline, coloured by risk on
+    // a date axis.
     let html = wait_for(
         browser,
         &server.url("/hosts/127.0.0.1"),
         &[
             "class=\"timeline-bar\"",
-            &format!("aria-label=\"{label}: open since"),
+            &format!("aria-label=\"{label} (medium risk): open since"),
+            "class=\"tl-medium\"",
+            "class=\"timeline-axis\"",
         ],
         Duration::from_secs(20),
     )
@@ -207,10 +285,23 @@ async fn drive(browser: &Browser) -> Result<()> {
     );
     let title = browser.title().await?;
     ensure!(title == "Host 127.0.0.1 · portwatch", "title {title:?}");
-    browser.screenshot(&shots.join("host.png")).await?;
+    check_page(browser, "host").await?;
 
-    // And the port's knowledge-base page, linked from the host page.
-    browser.goto(&server.url("/ports/445?proto=tcp")).await?;
-    browser.screenshot(&shots.join("port.png")).await?;
+    // The port page linked from the host page: one platform's plan, the others as links.
+    browser
+        .goto(&server.url("/ports/445?proto=tcp&host=127.0.0.1"))
+        .await?;
+    let plans = browser.find_all("section.plan").await?;
+    ensure!(plans.len() == 1, "{} plans on the port page", plans.len());
+    check_page(browser, "port").await?;
+
+    browser.goto(&server.url("/config")).await?;
+    check_page(browser, "config").await?;
+    browser.goto(&server.url("/no/such/page")).await?;
+    ensure!(
+        browser.title().await? == "404 Not Found · portwatch",
+        "the 404 page"
+    );
+    check_page(browser, "not-found").await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Who may see and do what on the dashboard: pages send people without a session to the
 //! login page; actions need an admin session and the session's CSRF token, answer 303 back
-//! to the page, and really reach the monitor.
+//! to the page, really reach the monitor, are confirmed on the page they return to (once),
+//! and can be undone from there.
 
 mod common_pages;
 
@@ -245,5 +246,140 @@ async fn signing_in_through_the_form_gives_a_working_session_and_logout_ends_it(
     let r = post(&server, Some(&cookie), "/logout", &[("_csrf", &csrf)]).await?;
     assert!(r.status().is_redirection());
     assert!(r.headers()["set-cookie"].to_str()?.contains("Max-Age=0"));
+    Ok(())
+}
+
+async fn page(server: &Server, cookie: &str, path: &str) -> Result<String> {
+    Ok(client()
+        .get(server.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await?
+        .text()
+        .await?)
+}
+
+#[tokio::test]
+async fn actions_say_what_they_did_once_update_the_counts_and_can_be_undone() -> Result<()> {
+    let server = fixture(true).await?;
+    let admin = server.cookie(Role::Admin).await?;
+    let csrf = server.csrf_of(&admin)?;
+    let daemon = server.daemon.clone().expect("a daemon");
+    let (ack, unack, silence, unsilence) = (
+        format!("/violations/{}/ack", key_url()),
+        format!("/violations/{}/unack", key_url()),
+        format!("/violations/{}/silence", key_url()),
+        format!("/violations/{}/unsilence", key_url()),
+    );
+    let before = page(&server, &admin, "/").await?;
+    assert!(before.contains("0 acknowledged · 0 silenced"), "{before}");
+    assert!(!before.contains("class=\"flash\""));
+
+    let r = post(
+        &server,
+        Some(&admin),
+        &ack,
+        &[("_csrf", &csrf), ("next", "/")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = page(&server, &admin, "/").await?;
+    assert!(
+        html.contains("<div class=\"flash\" role=\"status\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "Acknowledged 445/tcp on {FILESRV} (group file-servers, must be closed)"
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("action=\"{unack}\"")),
+        "an undo button"
+    );
+    assert!(html.contains("Undo the acknowledgement"));
+    assert!(html.contains("1 acknowledged · 0 silenced"), "the counts");
+    // Shown once: the next page has no flash, but the row keeps its own undo button.
+    let again = page(&server, &admin, "/").await?;
+    assert!(!again.contains("class=\"flash\""));
+    assert!(again.contains("Unacknowledge"));
+
+    let r = post(
+        &server,
+        Some(&admin),
+        &unack,
+        &[("_csrf", &csrf), ("next", "/")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(!daemon.book().await.entries[&filesrv_key()].acknowledged);
+    let html = page(&server, &admin, "/").await?;
+    assert!(
+        html.contains("is no longer acknowledged: reminders resume"),
+        "{html}"
+    );
+    assert!(html.contains("0 acknowledged · 0 silenced"));
+
+    let r = post(
+        &server,
+        Some(&admin),
+        &silence,
+        &[("_csrf", &csrf), ("duration", "1h"), ("next", "/")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = page(&server, &admin, "/").await?;
+    assert!(
+        html.contains(&format!("Silenced 445/tcp on {FILESRV}")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("action=\"{unsilence}\"")));
+    assert!(html.contains("0 acknowledged · 1 silenced"));
+    let r = post(
+        &server,
+        Some(&admin),
+        &unsilence,
+        &[("_csrf", &csrf), ("next", "/")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        daemon.book().await.entries[&filesrv_key()]
+            .silenced_until_ms
+            .is_none()
+    );
+    let html = page(&server, &admin, "/").await?;
+    assert!(html.contains("is lifted"), "{html}");
+    assert!(html.contains("0 acknowledged · 0 silenced"));
+
+    let r = post(
+        &server,
+        Some(&admin),
+        "/groups/lab/scan",
+        &[("_csrf", &csrf), ("next", "/")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = page(&server, &admin, "/").await?;
+    assert!(html.contains("Scan of group lab asked for"), "{html}");
+
+    // The undoing actions are guarded like the others.
+    let viewer = server.cookie(Role::Viewer).await?;
+    let viewer_csrf = server.csrf_of(&viewer)?;
+    for path in [unack.as_str(), unsilence.as_str()] {
+        let r = post(&server, Some(&viewer), path, &[("_csrf", &viewer_csrf)]).await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "viewer {path}");
+        let r = post(&server, Some(&admin), path, &[]).await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "missing CSRF {path}");
+    }
+    let r = post(
+        &server,
+        Some(&admin),
+        "/violations/nope/unack",
+        &[("_csrf", &csrf)],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     Ok(())
 }

@@ -152,9 +152,16 @@ async fn host_page_shows_services_risk_timeline_and_alerts() -> Result<()> {
     }
     // 445/tcp on the LAN is rated high by the knowledge base.
     assert!(html.contains("<span class=\"sev sev-high\">high</span>"));
-    // One timeline per port, each an SVG with a text alternative.
+    // One timeline per port, each an SVG with a text alternative naming the port's risk here:
+    // 445 at its violation's severity (the group rates it critical), 139 as the knowledge
+    // base rates it on the LAN; open periods filled in that colour, on a date axis.
     assert_eq!(html.matches("class=\"timeline-bar\"").count(), 2, "{html}");
-    assert!(html.contains("aria-label=\"445/tcp: open since"));
+    assert!(html.contains("aria-label=\"445/tcp (critical risk): open since"));
+    assert!(html.contains("aria-label=\"139/tcp (high risk): open since"));
+    assert!(html.contains("class=\"tl-critical\"") && html.contains("class=\"tl-high\""));
+    assert!(html.contains("class=\"timeline-axis\""), "a date axis");
+    // Port links carry the host, so the port page can pick its platform.
+    assert!(html.contains(&format!("href=\"/ports/445?proto=tcp&#38;host={FILESRV}\"")));
     // Alerts: one message to two channels is one line.
     assert!(
         html.contains("mail, ops") || html.contains("ops, mail"),
@@ -165,7 +172,8 @@ async fn host_page_shows_services_risk_timeline_and_alerts() -> Result<()> {
 }
 
 #[tokio::test]
-async fn port_page_has_the_knowledge_base_and_every_platforms_fix() -> Result<()> {
+async fn port_page_has_the_knowledge_base_and_one_platforms_fix_with_links_to_the_others()
+-> Result<()> {
     let server = fixture(false).await?;
     let cookie = server.cookie(Role::Viewer).await?;
     let (_, html) = get(&server, &cookie, "/ports/445?proto=tcp").await?;
@@ -181,8 +189,11 @@ async fn port_page_has_the_knowledge_base_and_every_platforms_fix() -> Result<()
     ] {
         assert!(html.contains(part), "missing {part}");
     }
+    // One platform's plan, not seven: ufw when nothing says which; the others are links.
+    assert_eq!(html.matches("<h3 id=\"fix-").count(), 1, "{html}");
+    assert!(html.contains("<h3 id=\"fix-ufw\">"));
+    assert!(html.contains("no host or platform was given"));
     for platform in [
-        "ufw",
         "firewalld",
         "nftables",
         "iptables",
@@ -191,13 +202,28 @@ async fn port_page_has_the_knowledge_base_and_every_platforms_fix() -> Result<()
         "samba",
     ] {
         assert!(
-            html.contains(&format!("<h3 id=\"fix-{platform}\">")),
-            "no {platform}"
+            html.contains(&format!(
+                "href=\"/ports/445?proto=tcp&#38;platform={platform}\""
+            )),
+            "no link to {platform}"
         );
     }
+    let (_, windows) = get(&server, &cookie, "/ports/445?proto=tcp&platform=windows").await?;
+    assert_eq!(windows.matches("<h3 id=\"fix-").count(), 1);
+    assert!(windows.contains("<h3 id=\"fix-windows\">"));
+    assert!(windows.contains("chosen on this page"));
+    assert!(windows.contains("platform=ufw\""), "and back to ufw");
+    // The host page's link: nothing the file server answered names its system.
+    let (_, host) = get(
+        &server,
+        &cookie,
+        &format!("/ports/445?proto=tcp&host={FILESRV}"),
+    )
+    .await?;
+    assert!(host.contains(&format!("nothing {FILESRV} answered names its system")));
     assert!(html.contains("ufw prepend deny"), "the ufw command itself");
     // Samba has nothing to say about SSH: shown as not applicable, not as an error page.
-    let (status, html) = get(&server, &cookie, "/ports/22").await?;
+    let (status, html) = get(&server, &cookie, "/ports/22?platform=samba").await?;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Not applicable"));
     for (path, code) in [
@@ -205,6 +231,8 @@ async fn port_page_has_the_knowledge_base_and_every_platforms_fix() -> Result<()
         ("/ports/0", StatusCode::NOT_FOUND),
         ("/ports/smb", StatusCode::BAD_REQUEST),
         ("/ports/445?proto=icmp", StatusCode::BAD_REQUEST),
+        ("/ports/445?platform=solaris", StatusCode::BAD_REQUEST),
+        ("/ports/445?host=nowhere", StatusCode::BAD_REQUEST),
         ("/hosts/not-an-address", StatusCode::BAD_REQUEST),
         ("/hosts/192.0.2.77", StatusCode::NOT_FOUND),
     ] {
@@ -336,7 +364,10 @@ async fn lists_show_the_vantage_once_a_second_one_appears() -> Result<()> {
         .await?;
     let (_, html) = get(&server, &cookie, "/").await?;
     assert!(html.contains("<th scope=\"col\">Seen from</th>"), "{html}");
-    assert!(html.contains("<td>internet</td>") && html.contains("<td>local</td>"));
+    // Riskiest first: the host seen from the internet has nothing open, so it is on page 2.
+    let (_, page2) = get(&server, &cookie, "/?page=2").await?;
+    let both = html + &page2;
+    assert!(both.contains("<td>internet</td>") && both.contains("<td>local</td>"));
     Ok(())
 }
 
@@ -363,5 +394,111 @@ async fn maintenance_windows_are_listed_with_their_reason_on_the_overview_and_co
             "{path}: the weekly one: {html}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn overview_rates_each_host_and_sums_up_what_is_reachable_from_where() -> Result<()> {
+    let server = fixture(true).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (_, html) = get(&server, &cookie, "/").await?;
+    let reach = &html[html.find("id=\"reach-h\"").expect("a summary")..];
+    let reach = &reach[..reach.find("</table>").expect("its table")];
+    // Every fixture host is on the LAN; nothing is reachable from the internet or loopback.
+    assert!(
+        reach.contains("<th scope=\"row\">From the internet</th><td class=\"num\">0</td>"),
+        "{reach}"
+    );
+    assert!(
+        reach.contains("<th scope=\"row\">From the LAN</th><td class=\"num\">252</td>"),
+        "{reach}"
+    );
+    assert!(reach.contains("From this machine only"), "{reach}");
+    // 445/tcp on both file-servers hosts is critical by the group's severity (their
+    // violation), which is what the chart counts too.
+    assert!(
+        reach.contains("<span class=\"sev sev-critical\">2</span>"),
+        "{reach}"
+    );
+    // The hosts list has a risk column, riskiest first: the two hosts with a critical port.
+    let hosts = &html[html.find("id=\"hosts-h\"").expect("the hosts")..];
+    assert!(hosts.contains("<th scope=\"col\">Risk</th>"));
+    let rows: Vec<&str> = hosts.split("<tr><th scope=\"row\">").skip(1).collect();
+    for row in &rows[..2] {
+        assert!(
+            row.contains("sev-critical") && row.contains("<td>LAN</td>"),
+            "{row}"
+        );
+        assert!(
+            row.contains(FILESRV) || row.contains(EVIL),
+            "the file servers first: {row}"
+        );
+    }
+    assert!(!rows[2].contains("sev-critical"), "{}", rows[2]);
+    let days = &html[html.find("Exposure data table").expect("the chart's table")..];
+    assert!(
+        days.contains("<td>2</td><td>1</td><td>3</td>"),
+        "critical 2, high 1: {days}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_404_page_and_json_under_the_api() -> Result<()> {
+    let server = fixture(false).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    for path in ["/nope", "/hosts", "/ports/445/extra", "/static/nope.css"] {
+        let (status, html) = get(&server, &cookie, path).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(html.starts_with("<!doctype html>"), "{path}: {html}");
+        assert!(html.contains("<title>404 Not Found · portwatch</title>"));
+        assert!(
+            html.contains(&format!("There is no page at {path}.")),
+            "{path}: {html}"
+        );
+        assert!(html.contains("href=\"/\""), "a way back");
+    }
+    // Without a session too (it tells nothing the login page would not), escaped.
+    let r = client().get(server.url("/%3Cb%3Ex")).send().await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let html = r.text().await?;
+    assert!(!html.contains("<b>x"), "{html}");
+    // Under /api/ the answer stays JSON.
+    let r = client()
+        .get(server.url("/api/v1/nope"))
+        .header("cookie", &cookie)
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()?
+            .starts_with("application/json")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn config_page_shows_the_configuration_in_force_after_a_reload() -> Result<()> {
+    let server = configured(&windows_config("before")).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (_, html) = get(&server, &cookie, "/config").await?;
+    assert!(html.contains("<th scope=\"row\">lab</th>"), "{html}");
+    let text = "[[group]]\nname = \"reloaded\"\ntargets = [\"127.0.0.2\"]\nevery = \"5m\"\n\
+                [group.policy]\nmust_be_closed = [\"T:23\"]\n";
+    let settings = portwatch_monitor::config::parse(text, std::path::Path::new("new.toml"))?;
+    let daemon = server.daemon.clone().expect("a daemon");
+    daemon.reload(settings, Some(text.to_string())).await?;
+    let (_, html) = get(&server, &cookie, "/config").await?;
+    assert!(html.contains("<th scope=\"row\">reloaded</th>"), "{html}");
+    assert!(
+        !html.contains("<th scope=\"row\">lab</th>"),
+        "the old group is gone"
+    );
+    assert!(
+        html.contains("name = &#34;reloaded&#34;"),
+        "the new text: {html}"
+    );
+    assert!(html.contains("every 5 min"));
     Ok(())
 }

@@ -458,6 +458,17 @@ impl Daemon {
             .await
     }
 
+    /// Takes an acknowledgement back (reminders resume); false if it is not tracked.
+    pub async fn unacknowledge(&self, key: &str) -> crate::Result<bool> {
+        self.update_entry(key, |e| e.acknowledged = false).await
+    }
+
+    /// Ends a violation's silence now (its next message is sent as usual); false if it is
+    /// not tracked.
+    pub async fn unsilence(&self, key: &str) -> crate::Result<bool> {
+        self.update_entry(key, |e| e.silenced_until_ms = None).await
+    }
+
     /// Changes one tracked entry and saves it; false if `key` is not tracked.
     async fn update_entry(
         &self,

@@ -34,7 +34,7 @@ pub const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 
         description = "Scan history, open ports and their risk, policy violations and alerts of a \
                        portwatch monitor. Authenticate with `Authorization: Bearer <token>` (create \
                        one with `portwatch token create`), or with the dashboard's session cookie \
-                       plus the `X-CSRF-Token` header on POST. Times are RFC 3339 UTC."
+                       plus the `X-CSRF-Token` header on POST and DELETE. Times are RFC 3339 UTC."
     ),
     security(("bearer" = []), ("session" = [])),
     tags(

@@ -60,8 +60,14 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(json_405(routes!(scans::list, scans::request)))
         .routes(json_405(routes!(scans::detail)))
         .routes(json_405(routes!(violations::list)))
-        .routes(json_405(routes!(violations::acknowledge)))
-        .routes(json_405(routes!(violations::silence)))
+        .routes(json_405(routes!(
+            violations::acknowledge,
+            violations::unacknowledge
+        )))
+        .routes(json_405(routes!(
+            violations::silence,
+            violations::unsilence
+        )))
         .routes(json_405(routes!(alerts::list)))
         .routes(json_405(routes!(policies::list)))
         .routes(json_405(routes!(ports::explain)))

@@ -1,5 +1,6 @@
 //! `/api/v1/violations`: the alert book (pending, firing and resolving violations, each with
-//! its stable key), acknowledging one, and silencing one for a while.
+//! its stable key), acknowledging one, and silencing one for a while; both can be undone
+//! (`DELETE` on the same path).
 
 use super::extract::{ApiJson, ApiPath, echo, parse_key};
 use super::model::{ErrorBody, ProtoName, SeverityName, time};
@@ -201,8 +202,17 @@ impl FromQuery for ViolationsQuery {
 pub struct Acknowledged {
     /// The violation.
     pub key: String,
-    /// Always true.
+    /// True after an acknowledgement, false after one was taken back.
     pub acknowledged: bool,
+}
+
+/// The answer to lifting a silence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unsilenced {
+    /// The violation.
+    pub key: String,
+    /// Always false: its messages are sent as usual from now on.
+    pub silenced: bool,
 }
 
 /// How long to silence a violation: exactly one of `until`, an RFC 3339 time, or `for`, a
@@ -338,6 +348,80 @@ pub async fn acknowledge(
 
 fn unknown_key(key: &str) -> ApiError {
     ApiError::not_found(format!("no current violation with key '{}'", echo(key)))
+}
+
+/// Takes an acknowledgement back: reminders about the violation resume (admin). Answers the
+/// same whether or not it was acknowledged.
+#[utoipa::path(
+    delete,
+    path = "/violations/{key}/ack",
+    operation_id = "unacknowledge_violation",
+    tag = "violations",
+    params(("key" = String, Path, description = "The violation's key, percent-encoded", max_length = 512,
+             pattern = r"^[^\x00-\x1f\x7f-\x9f]+$",
+             example = "file-servers%7C10.0.0.5%7C445%2Ftcp%7CMustBeClosed")),
+    responses(
+        (status = 200, description = "Not acknowledged (any more)", body = Acknowledged),
+        (status = 400, description = "A key too long or with a control character", body = ErrorBody),
+        (status = 404, description = "No such violation (the message says why when the text is not a key)", body = ErrorBody),
+        (status = 503, description = "No monitor runs in this process", body = ErrorBody),
+    )
+)]
+pub async fn unacknowledge(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(key): ApiPath<String>,
+    _query: ApiQuery<NoQuery>,
+) -> Result<Json<Acknowledged>, ApiError> {
+    let key = parse_key(&key)?;
+    let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
+    if !daemon
+        .unacknowledge(&key)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(unknown_key(&key));
+    }
+    tracing::info!(%key, "acknowledgement taken back through the API");
+    Ok(Json(Acknowledged {
+        key,
+        acknowledged: false,
+    }))
+}
+
+/// Lifts a violation's silence now: its next message is sent as usual (admin). Answers the
+/// same whether or not it was silenced.
+#[utoipa::path(
+    delete,
+    path = "/violations/{key}/silence",
+    operation_id = "unsilence_violation",
+    tag = "violations",
+    params(("key" = String, Path, description = "The violation's key, percent-encoded", max_length = 512,
+             pattern = r"^[^\x00-\x1f\x7f-\x9f]+$",
+             example = "file-servers%7C10.0.0.5%7C445%2Ftcp%7CMustBeClosed")),
+    responses(
+        (status = 200, description = "Not silenced (any more)", body = Unsilenced),
+        (status = 400, description = "A key too long or with a control character", body = ErrorBody),
+        (status = 404, description = "No such violation (the message says why when the text is not a key)", body = ErrorBody),
+        (status = 503, description = "No monitor runs in this process", body = ErrorBody),
+    )
+)]
+pub async fn unsilence(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(key): ApiPath<String>,
+    _query: ApiQuery<NoQuery>,
+) -> Result<Json<Unsilenced>, ApiError> {
+    let key = parse_key(&key)?;
+    let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
+    if !daemon.unsilence(&key).await.map_err(ApiError::internal)? {
+        return Err(unknown_key(&key));
+    }
+    tracing::info!(%key, "silence lifted through the API");
+    Ok(Json(Unsilenced {
+        key,
+        silenced: false,
+    }))
 }
 
 /// When a silence asked for ends (Unix ms), checked against `now_ms`.

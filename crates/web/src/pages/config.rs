@@ -106,7 +106,8 @@ pub async fn config(
             Section::Config,
             "/config".into(),
             state.daemon().is_some(),
-        ),
+        )
+        .with_flash(state.take_flash(&user)),
         text: state.config_text().await.as_deref().map(redact),
         groups,
         alerts,

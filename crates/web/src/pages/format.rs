@@ -38,6 +38,16 @@ pub fn month_day(ms: i64) -> String {
     utc(ms).map_or_else(String::new, |t| t.format("%m-%d").to_string())
 }
 
+/// `12:34` (UTC time of day), for chart axes.
+pub fn hour_minute(ms: i64) -> String {
+    utc(ms).map_or_else(String::new, |t| t.format("%H:%M").to_string())
+}
+
+/// `2024-05` (year and month), for long chart axes.
+pub fn year_month(ms: i64) -> String {
+    utc(ms).map_or_else(String::new, |t| t.format("%Y-%m").to_string())
+}
+
 /// `2024-05-01`.
 pub fn date(ms: i64) -> String {
     utc(ms).map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())

@@ -1,13 +1,14 @@
 //! `GET /hosts/{addr}`: a host's open ports with what answered and their risk where the host
-//! is, a timeline per port, its violations, and the alerts sent about it.
+//! is, a timeline per port (coloured by that risk, on a date axis), its violations, and the alerts sent about it.
 
 use super::details::{self, Fact};
 use super::error::PageError;
+use super::exposure::Ratings;
 use super::format::{self, encode_component};
 use super::layout::{Chrome, Section};
 use super::render;
 use super::source::{self, Violation};
-use super::svg::{self, TimelineRow};
+use super::svg::{self, TimeAxis, TimelineRow};
 use crate::auth::Page;
 use crate::state::AppState;
 use askama::Template;
@@ -62,6 +63,7 @@ struct HostPage {
     last_seen: Option<String>,
     open: Vec<OpenPort>,
     timelines: Vec<TimelineRow>,
+    axis: TimeAxis,
     timeline_from: String,
     violations: Vec<Violation>,
     /// Whether its violations come from more than one vantage (then shown per row).
@@ -69,11 +71,11 @@ struct HostPage {
     alerts: Vec<AlertLine>,
 }
 
-fn open_port(s: &SpanRow, exposure: portwatch_kb::Exposure) -> OpenPort {
-    let severity = portwatch_kb::risk(s.port, s.proto.transport()).at(exposure);
+fn open_port(s: &SpanRow, ratings: &Ratings) -> OpenPort {
+    let severity = ratings.severity(s.host, &s.vantage, s.port, s.proto);
     OpenPort {
         label: format!("{}/{}", s.port, s.proto),
-        url: svg::port_url(s.port, s.proto),
+        url: for_host(svg::port_url(s.port, s.proto), s.host),
         state: s.snapshot.state.to_string(),
         reason: s.snapshot.reason.to_string(),
         service: s.snapshot.service.clone(),
@@ -83,6 +85,11 @@ fn open_port(s: &SpanRow, exposure: portwatch_kb::Exposure) -> OpenPort {
         since_iso: format::iso(s.from_at),
         facts: details::facts(&s.snapshot.details),
     }
+}
+
+/// A port page's link that names `addr`, so the page shows the fix for that host's platform.
+fn for_host(port_url: String, addr: IpAddr) -> String {
+    format!("{port_url}&host={}", encode_component(&addr.to_string()))
 }
 
 /// The alerts about `addr` among the newest outbox messages, newest first; the channels of
@@ -149,11 +156,12 @@ pub async fn host(
         PageError::BadRequest(format!("\"{text}\" is not an IPv4 or IPv6 address."))
     })?;
     let now = format::now_ms();
-    let (row, spans, violations, alerts) = tokio::join!(
+    let (row, spans, violations, alerts, settings) = tokio::join!(
         state.store().host(addr),
         state.store().history(addr, None),
         source::violations(&state),
         alerts_for(&state, addr),
+        source::settings(&state),
     );
     let (spans, violations, alerts) = (spans?, violations?, alerts?);
     let row = row?;
@@ -163,6 +171,7 @@ pub async fn host(
         )));
     }
     let exposure = portwatch_kb::Exposure::of(addr);
+    let ratings = Ratings::new(settings.as_deref(), &violations);
     let mut open: Vec<&SpanRow> = spans.iter().filter(|s| s.to_scan.is_none()).collect();
     open.sort_by_key(|s| (s.proto, s.port));
     let start = spans
@@ -182,14 +191,24 @@ pub async fn host(
             Section::Hosts,
             format!("/hosts/{}", encode_component(&addr.to_string())),
             state.daemon().is_some(),
-        ),
+        )
+        .with_flash(state.take_flash(&user)),
         addr: addr.to_string(),
         hostname,
         location: exposure.describe(),
         first_seen: row.as_ref().and_then(|h| h.first_seen_at).map(format::when),
         last_seen: row.as_ref().and_then(|h| h.last_seen_at).map(format::when),
-        open: open.iter().map(|s| open_port(s, exposure)).collect(),
-        timelines: svg::timelines(&spans, start, now),
+        open: open.iter().map(|s| open_port(s, &ratings)).collect(),
+        timelines: svg::timelines(&spans, start, now, |s| {
+            ratings.severity(s.host, &s.vantage, s.port, s.proto)
+        })
+        .into_iter()
+        .map(|mut t| {
+            t.port_url = for_host(t.port_url, addr);
+            t
+        })
+        .collect(),
+        axis: svg::time_axis(start, now),
         timeline_from: format::when(start),
         multi_vantage: source::several_vantages(
             violations

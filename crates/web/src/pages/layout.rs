@@ -1,5 +1,5 @@
 //! What every signed-in page carries in its frame: who is signed in, whether they may act,
-//! the CSRF token for forms, and which section is current.
+//! the CSRF token for forms, which section is current, and what the last action did.
 
 use crate::auth::{Role, User};
 
@@ -31,6 +31,27 @@ pub struct Chrome {
     pub section: Section,
     /// This page's path (with query), where actions return to.
     pub here: String,
+    /// What the last action did, shown once after its redirect.
+    pub flash: Option<Flash>,
+}
+
+/// What an action did, for the page it returns to: a sentence and, when the action can be
+/// undone, the form that undoes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// What was done, in one or two sentences.
+    pub message: String,
+    /// The undoing action.
+    pub undo: Option<Undo>,
+}
+
+/// A form that undoes what a flash reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undo {
+    /// Where it posts (a dashboard action path).
+    pub action: String,
+    /// Its button's text.
+    pub label: String,
 }
 
 impl Chrome {
@@ -48,7 +69,14 @@ impl Chrome {
                 .unwrap_or_default(),
             section,
             here,
+            flash: None,
         }
+    }
+
+    /// The frame with the flash the session had waiting (taken: it shows once).
+    pub fn with_flash(mut self, flash: Option<Flash>) -> Self {
+        self.flash = flash;
+        self
     }
 
     /// Whether `section` (`overview`, `hosts`, `ports`, `config`) is the current one.

@@ -4,7 +4,9 @@
 //!
 //! Pages: `/` (overview), `/hosts/{addr}`, `/ports/{port}`, `/config`. Admin actions are POST
 //! forms carrying the session's CSRF token, answered with a 303 back to the page:
-//! `/groups/{name}/scan`, `/violations/{key}/ack`, `/violations/{key}/silence`.
+//! `/groups/{name}/scan`, `/violations/{key}/ack`, `/violations/{key}/silence`, and their
+//! undoing `/violations/{key}/unack`, `/violations/{key}/unsilence`; the page they return to
+//! says what was done. Any other path gets the 404 page ([`not_found`]).
 
 mod actions;
 mod config;
@@ -41,6 +43,8 @@ pub fn router() -> Router<AppState> {
         .route("/groups/{name}/scan", post(actions::scan_now))
         .route("/violations/{key}/ack", post(actions::acknowledge))
         .route("/violations/{key}/silence", post(actions::silence))
+        .route("/violations/{key}/unack", post(actions::unacknowledge))
+        .route("/violations/{key}/unsilence", post(actions::unsilence))
         .route("/static/portwatch.css", get(css))
         .layer(Extension(Arc::new(exposure::ExposureCache::default())))
 }
@@ -58,6 +62,15 @@ pub(crate) fn render<T: Template>(page: &T) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Any path no route serves (outside `/api/`, which answers JSON): the 404 page, naming the
+/// path, with a way back to the overview.
+pub async fn not_found(uri: axum::http::Uri) -> error::PageError {
+    error::PageError::NotFound(format!(
+        "There is no page at {}.",
+        crate::api::extract::echo(uri.path())
+    ))
 }
 
 async fn css() -> impl IntoResponse {

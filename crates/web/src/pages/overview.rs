@@ -1,8 +1,9 @@
 //! `GET /`: the groups and whether they comply, the violations (firing first, worst first),
-//! the hosts (paged), and the exposure chart of the last 30 days.
+//! what is reachable now from the internet, the LAN and this machine only, the hosts (riskiest
+//! first, paged, each with its risk), and the exposure chart of the last 30 days.
 
 use super::error::PageError;
-use super::exposure::{Exposure, ExposureCache};
+use super::exposure::{Exposure, ExposureCache, Ratings, Reach};
 use super::format::{self, encode_component};
 use super::layout::{Chrome, Section};
 use super::pager::{Pager, page_number};
@@ -54,6 +55,37 @@ pub struct HostLine {
     last_seen: String,
     last_seen_iso: String,
     open_ports: u64,
+    /// Its worst open port's rating where it can be reached from.
+    risk: portwatch_kb::Severity,
+    risk_class: &'static str,
+    /// From where it can be reached (`internet`, `LAN`, `loopback`).
+    reach: &'static str,
+    /// Ports rated high or critical among those open now.
+    risky: u32,
+}
+
+/// One line of the "reachable now" summary.
+pub struct ReachLine {
+    /// `From the internet`, `From the LAN`, `From this machine only`.
+    place: &'static str,
+    hosts: u32,
+    open: u32,
+    high: u32,
+    critical: u32,
+}
+
+fn reach_line(r: &Reach) -> ReachLine {
+    ReachLine {
+        place: match r.exposure {
+            portwatch_kb::Exposure::Internet => "From the internet",
+            portwatch_kb::Exposure::Lan => "From the LAN",
+            portwatch_kb::Exposure::Loopback => "From this machine only",
+        },
+        hosts: r.hosts,
+        open: r.open,
+        high: r.high,
+        critical: r.critical,
+    }
 }
 
 /// An agent's row.
@@ -99,11 +131,15 @@ struct OverviewPage {
     /// Whether more than one vantage appears: the lists then show each row's.
     multi_vantage: bool,
     firing: usize,
+    /// Tracked violations acknowledged, and silenced now.
+    acknowledged: usize,
+    silenced: usize,
     vpager: Pager,
     hosts: Vec<HostLine>,
     pager: Pager,
     chart: BarChart,
     days: Vec<DayRow>,
+    reach: Vec<ReachLine>,
     chart_stale: bool,
     chart_computed: String,
     agents: Vec<AgentLine>,
@@ -172,9 +208,17 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn host_line(h: &HostRow) -> HostLine {
+fn host_line(h: &HostRow, exposure: &Exposure, ratings: &Ratings) -> HostLine {
     let seen = h.last_seen_at.unwrap_or(0);
+    let now = exposure.host(h.addr, &h.vantage);
+    let risk = now.map_or(portwatch_kb::Severity::None, |n| n.worst);
     HostLine {
+        risk,
+        risk_class: format::severity_class(risk),
+        reach: now
+            .map_or_else(|| ratings.exposure(h.addr, &h.vantage), |n| n.exposure)
+            .label(),
+        risky: now.map_or(0, |n| n.risky),
         addr: h.addr.to_string(),
         vantage: h.vantage.clone(),
         url: format!("/hosts/{}", encode_component(&h.addr.to_string())),
@@ -183,6 +227,19 @@ fn host_line(h: &HostRow) -> HostLine {
         last_seen_iso: format::iso(seen),
         open_ports: h.open_ports,
     }
+}
+
+/// The hosts with the worst open port first; hosts of equal risk keep the store's order.
+fn riskiest_first<'a>(hosts: &'a [HostRow], exposure: &Exposure) -> Vec<&'a HostRow> {
+    let mut ordered: Vec<&HostRow> = hosts.iter().collect();
+    ordered.sort_by_cached_key(|h| {
+        std::cmp::Reverse(
+            exposure
+                .host(h.addr, &h.vantage)
+                .map_or(portwatch_kb::Severity::None, |n| n.worst),
+        )
+    });
+    ordered
 }
 
 fn day_rows(e: &Exposure) -> Vec<DayRow> {
@@ -227,7 +284,8 @@ pub async fn overview(
         state.store().agents(),
     );
     let (hosts, scans, violations, agents) = (hosts?, scans?, violations?, agents?);
-    let served = cache.get(&state, &hosts, now).await?;
+    let ratings = Ratings::new(settings.as_deref(), &violations);
+    let served = cache.get(&state, &hosts, now, ratings.clone()).await?;
 
     // Each pager's links keep the other list's page.
     let vpage = Pager::new(vpage, violations.len(), VIOLATIONS_PER_PAGE, |_| {
@@ -241,6 +299,11 @@ pub async fn overview(
     let here = link(pager.page, vpager.page);
     let groups = group_rows(settings.as_deref(), &violations, &scans, now);
     let firing = violations.iter().filter(|v| v.status == "firing").count();
+    let acknowledged = violations.iter().filter(|v| v.acknowledged).count();
+    let silenced = violations
+        .iter()
+        .filter(|v| v.silenced_until.is_some())
+        .count();
     let multi_vantage = source::several_vantages(
         hosts
             .iter()
@@ -248,17 +311,25 @@ pub async fn overview(
             .chain(violations.iter().map(|v| v.vantage.as_str())),
     );
     let page = OverviewPage {
-        chrome: Chrome::new(&user, Section::Overview, here, state.daemon().is_some()),
+        chrome: Chrome::new(&user, Section::Overview, here, state.daemon().is_some())
+            .with_flash(state.take_flash(&user)),
         live: state.daemon().is_some(),
         groups,
         violations: vpager.slice(&violations).to_vec(),
         multi_vantage,
         firing,
-        hosts: pager.slice(&hosts).iter().map(host_line).collect(),
+        acknowledged,
+        silenced,
+        hosts: pager
+            .slice(&riskiest_first(&hosts, &served.exposure))
+            .iter()
+            .map(|h| host_line(h, &served.exposure, &ratings))
+            .collect(),
         pager,
         vpager,
         chart: svg::exposure_chart(&served.exposure),
         days: day_rows(&served.exposure),
+        reach: served.exposure.reach.iter().map(reach_line).collect(),
         chart_stale: served.stale,
         chart_computed: format::when(served.exposure.computed_at),
         agents: agents.iter().map(agent_line).collect(),

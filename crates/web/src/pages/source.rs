@@ -58,6 +58,8 @@ pub struct Violation {
     pub rule: &'static str,
     /// The host as an address value, to match on host pages.
     pub addr: std::net::IpAddr,
+    /// The port and transport as values, when the finding is about a port.
+    pub port_proto: Option<(u16, portwatch_scan::Proto)>,
 }
 
 impl Violation {
@@ -121,6 +123,7 @@ fn violation(key: &str, e: &Entry, now: i64) -> Violation {
         since_ms: e.since_ms,
         rule: f.rule.label(),
         addr: f.host,
+        port_proto: port,
     }
 }
 

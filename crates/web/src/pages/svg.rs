@@ -3,6 +3,7 @@
 
 use super::exposure::Exposure;
 use super::format;
+use portwatch_kb::Severity;
 use portwatch_scan::{PortState, Proto};
 use portwatch_store::SpanRow;
 
@@ -155,11 +156,12 @@ pub fn exposure_chart(e: &Exposure) -> BarChart {
 /// One remembered state of a port on a timeline.
 #[derive(Debug, Clone)]
 pub struct Segment {
-    /// Left edge, 0 to 1000.
+    /// Left edge, in percent of the row.
     pub x: f64,
-    /// Width (at least one unit, so a short span stays visible).
+    /// Width in percent (at least [`MIN_SEGMENT`], so a short span stays visible).
     pub width: f64,
-    /// `open` or `open-filtered`.
+    /// The fill: `tl-critical` … `tl-none` for open (by the port's rating), `tl-of` for
+    /// open|filtered.
     pub class: &'static str,
     /// When, in words, for the tooltip.
     pub title: String,
@@ -178,24 +180,115 @@ pub struct TimelineRow {
     pub summary: String,
     /// Whether the port is open now.
     pub open_now: bool,
+    /// How serious an open period of it is where the host is.
+    pub severity: Severity,
+    /// The severity badge's class.
+    pub severity_class: &'static str,
 }
 
+/// The date axis under the timelines: labelled ticks, in percent of the row.
+#[derive(Debug, Clone)]
+pub struct TimeAxis {
+    /// The ticks, left to right.
+    pub ticks: Vec<AxisTick>,
+}
+
+/// A tick of the date axis.
+#[derive(Debug, Clone)]
+pub struct AxisTick {
+    /// Where it is, 0 to 100 (percent of the row).
+    pub pos: f64,
+    /// Its label.
+    pub label: String,
+    /// The label's text anchor: `start` near the left edge, `end` near the right one.
+    pub anchor: &'static str,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Tick steps the axis chooses from, shortest first.
+const STEPS: [i64; 12] = [
+    HOUR_MS,
+    3 * HOUR_MS,
+    6 * HOUR_MS,
+    12 * HOUR_MS,
+    format::DAY_MS,
+    2 * format::DAY_MS,
+    7 * format::DAY_MS,
+    14 * format::DAY_MS,
+    30 * format::DAY_MS,
+    91 * format::DAY_MS,
+    182 * format::DAY_MS,
+    365 * format::DAY_MS,
+];
+
+/// Most ticks on the axis.
+const MAX_TICKS: i64 = 6;
+
+/// The axis from `start` to `end` (ms): ticks at whole steps of UTC time (the shortest step
+/// that gives at most [`MAX_TICKS`]), labelled by time of day under a day, else by date.
+pub fn time_axis(start: i64, end: i64) -> TimeAxis {
+    let length = (end - start).max(1);
+    let step = STEPS
+        .into_iter()
+        .find(|s| length / s < MAX_TICKS)
+        .unwrap_or(365 * format::DAY_MS);
+    let mut ticks = Vec::new();
+    let mut t = (start.div_euclid(step) + 1) * step;
+    while t < end {
+        let label = if step < format::DAY_MS {
+            if t.rem_euclid(format::DAY_MS) == 0 {
+                format::month_day(t)
+            } else {
+                format::hour_minute(t)
+            }
+        } else if step >= 182 * format::DAY_MS {
+            format::year_month(t)
+        } else {
+            format::month_day(t)
+        };
+        let pos = r1((t - start) as f64 / length as f64 * 100.0);
+        ticks.push(AxisTick {
+            pos,
+            label,
+            anchor: match pos {
+                p if p < 5.0 => "start",
+                p if p > 95.0 => "end",
+                _ => "middle",
+            },
+        });
+        t += step;
+    }
+    TimeAxis { ticks }
+}
+
+/// The narrowest a period is drawn, in percent of the row (a few pixels on a laptop), so a
+/// port open for a moment is still seen.
+const MIN_SEGMENT: f64 = 0.6;
+
 /// Timelines of a host's ports from `start` to `end` (ms), one row per transport and port in
-/// the order `history` gives them.
-pub fn timelines(spans: &[SpanRow], start: i64, end: i64) -> Vec<TimelineRow> {
+/// the order `history` gives them; `rate` says how serious an open period of a port is (the
+/// open periods are filled in that severity's colour).
+pub fn timelines(
+    spans: &[SpanRow],
+    start: i64,
+    end: i64,
+    rate: impl Fn(&SpanRow) -> Severity,
+) -> Vec<TimelineRow> {
     let length = (end - start).max(1) as f64;
-    let pos = |t: i64| ((t.clamp(start, end) - start) as f64 / length * 1000.0).clamp(0.0, 1000.0);
+    let pos = |t: i64| ((t.clamp(start, end) - start) as f64 / length * 100.0).clamp(0.0, 100.0);
     // One period per unbroken state: the store starts a new span whenever what answers
     // changes (a banner read, a version learned), which is history but not a new period.
-    let mut ports: Vec<(String, u16, Proto, Vec<Period>)> = Vec::new();
+    let mut ports: Vec<(String, u16, Proto, Severity, Vec<Period>)> = Vec::new();
     for s in spans {
         let label = format!("{}/{}", s.port, s.proto);
         if ports.last().is_none_or(|(l, ..)| *l != label) {
-            ports.push((label, s.port, s.proto, Vec::new()));
+            ports.push((label, s.port, s.proto, Severity::None, Vec::new()));
         }
-        let Some((_, _, _, periods)) = ports.last_mut() else {
+        let Some((_, _, _, severity, periods)) = ports.last_mut() else {
             continue;
         };
+        *severity = (*severity).max(rate(s));
         let open = s.snapshot.state == PortState::Open;
         match periods.last_mut() {
             Some(last) if last.open == open && last.to == Some(s.from_at) => last.to = s.to_at,
@@ -208,16 +301,23 @@ pub fn timelines(spans: &[SpanRow], start: i64, end: i64) -> Vec<TimelineRow> {
     }
     ports
         .into_iter()
-        .map(|(label, port, proto, periods)| {
+        .map(|(label, port, proto, severity, periods)| {
             let segments: Vec<Segment> = periods
                 .iter()
                 .map(|p| {
-                    let x = pos(p.from);
+                    let from = pos(p.from);
+                    let width = (pos(p.to.unwrap_or(end)) - from).max(MIN_SEGMENT);
+                    // A period that began a moment ago stays inside the row, at its right end.
+                    let x = from.min(100.0 - width);
                     let state = if p.open { "open" } else { "open|filtered" };
                     Segment {
                         x: r1(x),
-                        width: r1((pos(p.to.unwrap_or(end)) - x).max(1.0)),
-                        class: if p.open { "open" } else { "open-filtered" },
+                        width: r1(width),
+                        class: if p.open {
+                            fill_class(severity)
+                        } else {
+                            "tl-of"
+                        },
                         title: match p.to {
                             Some(to) => format!(
                                 "{state} from {} to {}",
@@ -232,13 +332,26 @@ pub fn timelines(spans: &[SpanRow], start: i64, end: i64) -> Vec<TimelineRow> {
             let parts: Vec<&str> = segments.iter().map(|s| s.title.as_str()).collect();
             TimelineRow {
                 port_url: port_url(port, proto),
-                summary: format!("{label}: {}", parts.join("; ")),
+                summary: format!("{label} ({severity} risk): {}", parts.join("; ")),
                 open_now: periods.iter().any(|p| p.to.is_none()),
                 label,
                 segments,
+                severity,
+                severity_class: format::severity_class(severity),
             }
         })
         .collect()
+}
+
+/// The fill of an open period rated `s`.
+fn fill_class(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "tl-critical",
+        Severity::High => "tl-high",
+        Severity::Medium => "tl-medium",
+        Severity::Low => "tl-low",
+        Severity::None => "tl-none",
+    }
 }
 
 /// An unbroken period in one state.
@@ -301,11 +414,66 @@ mod tests {
             span(PortState::Open, 2_000, Some(3_000)),
             span(PortState::Open, 5_000, None),
         ];
-        let rows = timelines(&spans, 0, 10_000);
+        let rows = timelines(&spans, 0, 10_000, |_| Severity::High);
         assert_eq!(rows.len(), 1);
+        assert!(rows[0].segments.iter().all(|s| s.class == "tl-high"));
         let titles: Vec<_> = rows[0].segments.iter().map(|s| s.title.as_str()).collect();
         assert_eq!(titles.len(), 2, "{titles:?}");
         assert!(titles[1].starts_with("open since"), "{titles:?}");
         assert!(rows[0].open_now);
+    }
+
+    #[test]
+    fn open_periods_are_filled_by_the_ports_rating_and_open_filtered_apart() {
+        let spans = [
+            span(PortState::OpenFiltered, 1_000, Some(2_000)),
+            span(PortState::Open, 5_000, None),
+        ];
+        for (severity, class) in [
+            (Severity::Critical, "tl-critical"),
+            (Severity::Low, "tl-low"),
+            (Severity::None, "tl-none"),
+        ] {
+            let rows = timelines(&spans, 0, 10_000, |_| severity);
+            let classes: Vec<_> = rows[0].segments.iter().map(|s| s.class).collect();
+            assert_eq!(classes, ["tl-of", class]);
+            assert!(rows[0].summary.contains(&format!("({severity} risk)")));
+        }
+        let rows = timelines(&spans, 0, 10_000, |_| Severity::Low);
+        let (x, w) = (rows[0].segments[1].x, rows[0].segments[1].width);
+        assert_eq!((x, w), (50.0, 50.0), "percent of the row");
+        // Opened a moment ago: still drawn, inside the row.
+        let rows = timelines(&spans[1..], 0, 5_001, |_| Severity::Low);
+        let s = &rows[0].segments[0];
+        assert!(s.width >= MIN_SEGMENT && s.x + s.width <= 100.0, "{s:?}");
+    }
+
+    #[test]
+    fn the_axis_ticks_whole_utc_steps_and_labels_them_by_date_or_time() {
+        let day = format::DAY_MS;
+        // Ten days: ticks every two days at midnight, labelled by date.
+        let a = time_axis(100 * day + 5 * HOUR_MS, 110 * day + 5 * HOUR_MS);
+        let labels: Vec<_> = a.ticks.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(labels.len(), 5, "{labels:?}");
+        assert_eq!(labels[0], format::month_day(102 * day));
+        assert!(a.ticks.windows(2).all(|w| w[0].pos < w[1].pos));
+        assert!(a.ticks.iter().all(|t| (0.0..=100.0).contains(&t.pos)));
+        // Five hours: hourly ticks by time of day, and a date at midnight.
+        let a = time_axis(100 * day - 2 * HOUR_MS - 1, 100 * day + 3 * HOUR_MS);
+        let labels: Vec<_> = a.ticks.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "22:00",
+                "23:00",
+                &format::month_day(100 * day),
+                "01:00",
+                "02:00"
+            ]
+        );
+        // Three years: by month.
+        let a = time_axis(0, 3 * 365 * day);
+        assert_eq!(a.ticks[0].label, "1971-01");
+        assert!(a.ticks.len() <= 6);
     }
 }

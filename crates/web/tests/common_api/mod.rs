@@ -618,6 +618,20 @@ impl Api {
         self.post_as(Some(&self.admin), path, body).await
     }
 
+    /// DELETE `path` with `token`.
+    pub async fn delete_as(&self, token: Option<&str>, path: &str) -> Result<(StatusCode, Value)> {
+        let mut req = self.client.delete(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        answer(req.send().await?).await
+    }
+
+    /// DELETE as admin.
+    pub async fn delete(&self, path: &str) -> Result<(StatusCode, Value)> {
+        self.delete_as(Some(&self.admin), path).await
+    }
+
     /// A session cookie value for the admin (or viewer) token, signed in like the login does,
     /// expiring `exp_offset_s` from now, and its CSRF token.
     pub async fn session(&self, role: Role, exp_offset_s: i64) -> Result<(String, String)> {
@@ -712,7 +726,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/scans/{id}"),
     ("get", "/api/v1/violations"),
     ("post", "/api/v1/violations/{key}/ack"),
+    ("delete", "/api/v1/violations/{key}/ack"),
     ("post", "/api/v1/violations/{key}/silence"),
+    ("delete", "/api/v1/violations/{key}/silence"),
     ("get", "/api/v1/alerts"),
     ("get", "/api/v1/policies"),
     ("get", "/api/v1/ports/{port}"),
@@ -761,6 +777,7 @@ impl Api {
         let mut req = match method {
             "post" => self.client.post(url),
             "put" => self.client.put(url),
+            "delete" => self.client.delete(url),
             _ => self.client.get(url),
         };
         if let Some(t) = token {

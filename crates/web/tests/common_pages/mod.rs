@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod axe;
 pub mod webdriver;
 
 use anyhow::{Context, Result};

@@ -274,6 +274,59 @@ impl Browser {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
+    /// Runs `script` in the page as an asynchronous WebDriver script (its last argument is
+    /// the callback that ends it) and gives back what it passed to the callback; it may run
+    /// for `within` at most.
+    pub async fn execute_async(&self, script: &str, within: Duration) -> Result<Value> {
+        self.call(
+            reqwest::Method::POST,
+            "/timeouts",
+            Some(json!({"script": within.as_millis() as u64})),
+        )
+        .await?;
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// The page's full height in CSS pixels (to size full-page screenshots).
+    pub async fn page_height(&self) -> Result<u32> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({
+                    "script": "return document.documentElement.scrollHeight;",
+                    "args": []
+                })),
+            )
+            .await?;
+        Ok(v.as_u64().unwrap_or(1000) as u32)
+    }
+
+    /// Elements whose right edge lies beyond the viewport, as `tag.class (right edge)`, and
+    /// the viewport's width: what makes a page scroll sideways.
+    pub async fn overflowing(&self) -> Result<Value> {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "const w = document.documentElement.clientWidth; \
+                           const out = []; \
+                           for (const e of document.querySelectorAll('body *')) { \
+                             const r = e.getBoundingClientRect(); \
+                             if (r.right > w + 1 && !e.closest('table') && !e.closest('figure')) out.push(e.tagName + '.' + e.className + ' (' + Math.round(r.right) + ')'); \
+                           } \
+                           return {width: w, scroll: document.documentElement.scrollWidth, over: out.slice(0, 8)};",
+                "args": []
+            })),
+        )
+        .await
+    }
+
     /// Saves a PNG screenshot of the viewport.
     pub async fn screenshot(&self, path: &Path) -> Result<()> {
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await?;
