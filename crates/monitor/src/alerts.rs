@@ -290,6 +290,24 @@ pub struct AlertBook {
 }
 
 impl AlertBook {
+    /// How many entries seen from `vantage` at `severity` are firing (announced or silenced,
+    /// not pending and not on their way out).
+    pub fn firing(&self, vantage: &str, severity: portwatch_kb::Severity) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.status == Status::Firing)
+            .filter(|e| e.finding.vantage == vantage && e.finding.severity == severity)
+            .count()
+    }
+
+    /// The vantages the entries were seen from.
+    pub fn vantages(&self) -> BTreeSet<String> {
+        self.entries
+            .values()
+            .map(|e| e.finding.vantage.clone())
+            .collect()
+    }
+
     /// Folds in what `group`'s scan (or re-probe) from `coverage.vantage` found at `now_ms`:
     /// only entries of the same group and vantage can be resolved by it. `silenced` suppresses
     /// messages (the state still moves, and a violation still firing when the silence ends is

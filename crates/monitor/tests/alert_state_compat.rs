@@ -22,6 +22,7 @@ fn fixture_rows() -> Vec<AlertStateRow> {
             since: r["since"].as_i64().unwrap(),
             data: r["data"].clone(),
             updated_at: r["since"].as_i64().unwrap(),
+            version: 0,
         })
         .collect()
 }

@@ -152,6 +152,21 @@ pub enum StoreError {
         /// The token the write carried.
         token: i64,
     },
+    /// An alert state was changed by another writer after this one read it (see
+    /// [`crate::AlertStateRow::version`]): nothing of the write was written.
+    #[error(
+        "database {db}: cannot {op}: alert state \"{key}\" was changed by another writer since it was read (expected version {expected}); nothing was written, read it again and decide again"
+    )]
+    Conflict {
+        /// The database.
+        db: String,
+        /// The operation.
+        op: &'static str,
+        /// The alert state's key.
+        key: String,
+        /// The version the writer had read (0: no row).
+        expected: i64,
+    },
     /// No scan has this id.
     #[error("database {db}: scan {id} does not exist")]
     ScanNotFound {
@@ -284,5 +299,10 @@ impl StoreError {
     /// Whether waiting and retrying may help (another writer holds the lock).
     pub(crate) fn is_busy(&self) -> bool {
         matches!(self, StoreError::Busy { .. })
+    }
+
+    /// Whether another writer changed what this write was based on: read again and retry.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
     }
 }

@@ -39,6 +39,6 @@ pub use model::{
     SpanRow,
 };
 pub use scans::STALE_AFTER_MS;
-pub use store::Store;
+pub use store::{PG_HISTORY_LOCK, Store};
 pub use tokens::TokenRow;
 pub use transfer::EXPORT_FORMAT;

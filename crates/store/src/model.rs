@@ -129,6 +129,12 @@ pub struct AlertStateRow {
     pub data: serde_json::Value,
     /// When the monitor last wrote it.
     pub updated_at: i64,
+    /// The row's version (optimistic concurrency). Read: the version the row has (from 1).
+    /// Written: the version the writer read (0: there was no row), and the write is refused
+    /// with [`crate::StoreError::Conflict`] if the row has another one by then; a written row
+    /// has the next version.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// A message for a notifier, written in the same transaction as the state that caused it.

@@ -2,7 +2,7 @@
 
 use crate::canon::{canonical_json, now_ms};
 use crate::db::{DbRow, Sql, Tx};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::model::{AlertStateRow, ClaimTicket, Effects, OutboxClaim, OutboxRow};
 use crate::store::{Store, WriteKind};
 
@@ -29,20 +29,7 @@ impl Store {
             self.check_fence(tx, fence, op).await?;
         }
         for a in &effects.alert_states {
-            tx.execute(
-                &Sql::new(
-                    "INSERT INTO alert_states (key, status, since, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (key) DO UPDATE SET status = excluded.status, since = excluded.since, \
-                     data = excluded.data, updated_at = excluded.updated_at",
-                )
-                .bind(a.key.as_str())
-                .bind(a.status.as_str())
-                .bind(a.since)
-                .bind(canonical_json(&a.data))
-                .bind(a.updated_at),
-            )
-            .await
-            .map_err(self.err(op))?;
+            self.write_alert_state(tx, a, op).await?;
         }
         for m in &effects.outbox {
             tx.execute(
@@ -61,13 +48,55 @@ impl Store {
         self.jobs_applied_in(tx, &effects.jobs_applied).await
     }
 
+    /// Writes one alert state if its row still has the version the writer read (no row, for
+    /// version 0), as the next version; otherwise [`StoreError::Conflict`].
+    async fn write_alert_state(
+        &self,
+        tx: &mut Tx,
+        a: &AlertStateRow,
+        op: &'static str,
+    ) -> Result<()> {
+        let sql = if a.version == 0 {
+            Sql::new(
+                "INSERT INTO alert_states (key, status, since, data, updated_at, version) \
+                 VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (key) DO NOTHING",
+            )
+        } else {
+            Sql::new(
+                "UPDATE alert_states SET status = $2, since = $3, data = $4, updated_at = $5, \
+                 version = version + 1 WHERE key = $1 AND version = $6",
+            )
+        };
+        let sql = sql
+            .bind(a.key.as_str())
+            .bind(a.status.as_str())
+            .bind(a.since)
+            .bind(canonical_json(&a.data))
+            .bind(a.updated_at);
+        let sql = if a.version == 0 {
+            sql
+        } else {
+            sql.bind(a.version)
+        };
+        let written = tx.execute(&sql).await.map_err(self.err(op))?;
+        if written == 1 {
+            return Ok(());
+        }
+        Err(StoreError::Conflict {
+            db: self.name().to_string(),
+            op,
+            key: a.key.clone(),
+            expected: a.version,
+        })
+    }
+
     /// Every alert state, by key.
     pub async fn alert_states(&self) -> Result<Vec<AlertStateRow>> {
         let op = "read alert states";
         let mut tx = self.read_tx(op).await?;
         let rows = tx
             .fetch_all(&Sql::new(
-                "SELECT key, status, since, data, updated_at FROM alert_states ORDER BY key",
+                "SELECT key, status, since, data, updated_at, version FROM alert_states ORDER BY key",
             ))
             .await
             .map_err(self.err(op))?;
@@ -82,6 +111,7 @@ impl Store {
             since: r.int("since").map_err(&e)?,
             data: self.json_col(&r.text("data").map_err(&e)?, "alert_states.data", op)?,
             updated_at: r.int("updated_at").map_err(&e)?,
+            version: r.int("version").map_err(&e)?,
         })
     }
 

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many times a write transaction tries to get the SQLite write lock.
 const SQLITE_LOCK_TRIES: u32 = 3;
-/// PostgreSQL advisory lock that serialises the writers of the history (one `finish_scan` at a time).
-const PG_HISTORY_LOCK: i64 = 0x706f_7274_7761_7463;
+/// PostgreSQL advisory lock that serialises the writers of the history (one `finish_scan` at
+/// a time); public so that a test can hold a scan's transaction where it waits for it.
+pub const PG_HISTORY_LOCK: i64 = 0x706f_7274_7761_7463;
 
 /// A handle on one portwatch database (SQLite file or PostgreSQL database). Cheap to clone.
 #[derive(Clone)]

@@ -571,6 +571,9 @@ async fn varied_history(store: &Store) -> Result<()> {
                 since: 1000 + i64::from(round),
                 data: json!({"round": round, "nested": {"z": true, "a": null}}),
                 updated_at: 2000,
+                // Rounds 0 and 1 create k0 and k1; each later round updates the version the
+                // round two before left.
+                version: i64::from(round / 2),
             }],
             outbox: vec![NewOutboxMessage {
                 idempotency_key: format!("m{round}"),

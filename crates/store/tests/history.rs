@@ -414,6 +414,7 @@ async fn effects_and_outbox(db: TestDb) -> Result<()> {
         since: 1_700_000_000_000,
         data: json!({"confirmations": 2}),
         updated_at: 1_700_000_000_000,
+        version: 0,
     };
     let id = store.begin_scan(&common::new_scan(&o)).await?;
     let effects = Effects {
@@ -430,6 +431,7 @@ async fn effects_and_outbox(db: TestDb) -> Result<()> {
             Effects {
                 alert_states: vec![AlertStateRow {
                     status: "resolved".into(),
+                    version: 1,
                     ..state.clone()
                 }],
                 outbox: vec![message("open-22-1"), message("resolve-22-1")],

@@ -110,6 +110,7 @@ fn effects(fence: Option<Fence>, tag: &str) -> Effects {
             since: T0,
             data: json!({"tag": tag}),
             updated_at: T0,
+            version: 0,
         }],
         outbox: vec![NewOutboxMessage {
             idempotency_key: format!("m-{tag}"),

@@ -140,18 +140,10 @@ async fn set_state_gauges(state: &AppState) {
         let book = daemon.book().await;
         let mut names: std::collections::BTreeSet<String> =
             vantages.iter().map(|v| v.name.clone()).collect();
-        names.extend(book.entries.values().map(|e| e.finding.vantage.clone()));
+        names.extend(book.vantages());
         for v in &names {
             for s in severities {
-                let n = book
-                    .entries
-                    .values()
-                    .filter(|e| {
-                        e.status == portwatch_monitor::alerts::Status::Firing
-                            && e.finding.severity == s
-                            && &e.finding.vantage == v
-                    })
-                    .count();
+                let n = book.firing(v, s);
                 metrics::gauge!("portwatch_violations", "vantage" => v.clone(), "severity" => s.to_string())
                     .set(n as f64);
             }

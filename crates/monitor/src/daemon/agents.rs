@@ -93,28 +93,35 @@ impl Daemon {
             ..settings.alerts.clone()
         };
         let notifiers: Vec<String> = self.notifiers.read().await.keys().cloned().collect();
-        let mut book = self.fresh_book().await;
-        let before = book.clone();
-        let mut decision = book.observe(AGENTS_GROUP, &findings, &coverage, &rules, now, false);
-        // An agent that stays stale changes nothing worth a write.
-        decision
-            .changed
-            .retain(|k, e| before.entries.get(k) != e.as_ref());
-        if decision.changed.is_empty() && decision.messages.is_empty() {
-            return;
-        }
-        let alerts: Vec<_> = decision.messages.iter().map(super::alert_for).collect();
-        let effects = self.effects_of(&decision, &alerts, |_| notifiers.clone(), now);
-        if let Err(e) = self.store.write_effects(&effects).await {
-            *book = before;
-            tracing::warn!(error = %e, "cannot record which agents are stale");
-            return;
-        }
-        drop(book);
+        let decided = self
+            .decide(super::book::Write::Effects, |book| {
+                let before = book.clone();
+                let mut decision =
+                    book.observe(AGENTS_GROUP, &findings, &coverage, &rules, now, false);
+                // An agent that stays stale changes nothing worth a write.
+                decision
+                    .changed
+                    .retain(|k, e| before.entries.get(k) != e.as_ref());
+                if decision.changed.is_empty() && decision.messages.is_empty() {
+                    return None;
+                }
+                let alerts: Vec<_> = decision.messages.iter().map(super::alert_for).collect();
+                Some(self.plan_of(decision.changed, alerts, |_| notifiers.clone()))
+            })
+            .await;
+        let alerts = match decided {
+            Ok(Some(alerts)) => alerts,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record which agents are stale");
+                return;
+            }
+        };
+        let queued = !alerts.is_empty() && !notifiers.is_empty();
         for a in alerts {
             self.emit(super::Event::Queued(Box::new(a)));
         }
-        if !effects.outbox.is_empty() {
+        if queued {
             self.outbox_wake.notify_one();
         }
     }

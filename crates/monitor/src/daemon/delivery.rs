@@ -311,38 +311,33 @@ impl Daemon {
                 .iter()
                 .any(|x| x.name == g && x.silenced(now))
         };
-        let mut book = self.fresh_book().await;
-        let before = book.clone();
-        let decision = book.tick(&settings.alerts, now, silenced);
-        if decision.messages.is_empty() && decision.changed.is_empty() {
-            return;
-        }
-        let alerts: Vec<Alert> = decision.messages.iter().map(super::alert_for).collect();
         let notifiers: Vec<String> = self.notifiers.read().await.keys().cloned().collect();
-        let effects = self.effects_of(
-            &decision,
-            &alerts,
-            |a| {
-                notifiers
-                    .iter()
-                    .filter(|n| {
-                        // Agent alerts go to every notifier, as they go out first.
-                        a.is_agent_stale()
-                            || settings
-                                .groups
-                                .iter()
-                                .any(|g| g.name == a.group && g.notifies(n))
-                    })
-                    .cloned()
-                    .collect()
-            },
-            now,
-        );
-        if self.store.write_effects(&effects).await.is_err() {
-            *book = before;
+        let decided = self
+            .decide(super::book::Write::Effects, |book| {
+                let decision = book.tick(&settings.alerts, now, silenced);
+                if decision.messages.is_empty() && decision.changed.is_empty() {
+                    return None;
+                }
+                let alerts: Vec<Alert> = decision.messages.iter().map(super::alert_for).collect();
+                Some(self.plan_of(decision.changed, alerts, |a| {
+                    notifiers
+                        .iter()
+                        .filter(|n| {
+                            // Agent alerts go to every notifier, as they go out first.
+                            a.is_agent_stale()
+                                || settings
+                                    .groups
+                                    .iter()
+                                    .any(|g| g.name == a.group && g.notifies(n))
+                        })
+                        .cloned()
+                        .collect()
+                }))
+            })
+            .await;
+        let Ok(Some(alerts)) = decided else {
             return;
-        }
-        drop(book);
+        };
         for a in alerts {
             self.emit(Event::Queued(Box::new(a)));
         }

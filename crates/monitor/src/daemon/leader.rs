@@ -100,7 +100,8 @@ impl Daemon {
     /// `shutdown` (the lease is then released), false when the lease was lost.
     async fn lead(self: &Arc<Self>, mut ticket: LeaseTicket, shutdown: &CancellationToken) -> bool {
         let fence = ticket.fence();
-        self.reload_book().await;
+        // Refresh the copy in memory (each decision reads the book again anyway).
+        self.read_copy().await;
         *self.term() = Term {
             leader: true,
             fence: Some(fence.clone()),

@@ -6,6 +6,7 @@
 //! `local` shards of sharded groups.
 
 mod agents;
+mod book;
 mod clock;
 mod delivery;
 pub mod leader;
@@ -16,15 +17,16 @@ mod schedule;
 mod sharded;
 mod worker;
 
-use crate::alerts::{AlertBook, AlertRules, Entry, decode_entry, encode_entry};
+use crate::alerts::{AlertBook, AlertRules, Entry};
 use crate::config::{Group, Settings};
 use crate::notify::{self, Notifier};
-use portwatch_store::{AlertStateRow, Effects, Store};
+use portwatch_store::{Effects, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify, RwLock, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+pub use book::{state_row, stored_book};
 pub use clock::Clock;
 pub use leader::Leadership;
 pub use payload::alert_for;
@@ -97,7 +99,17 @@ pub struct Daemon {
     settings: RwLock<Arc<Settings>>,
     store: Store,
     notifiers: RwLock<BTreeMap<String, Arc<dyn Notifier>>>,
-    book: Mutex<AlertBook>,
+    /// The last copy of the alert book this replica read from the store or wrote to it.
+    ///
+    /// The lock rule: this lock guards the copy in memory and nothing else. It is held only
+    /// to copy the book in or out, never across an `.await` (a `std` mutex, so that clippy's
+    /// `await_holding_lock` and the `Send` bound of spawned tasks refuse it), so no reader
+    /// waits for a scan and no scan for another. What keeps decisions from overwriting one
+    /// another is the store, not this lock: each decision reads the book afresh, decides on
+    /// its own copy and writes its entries under the row versions it read, deciding again
+    /// when one was changed meanwhile (see [`book`]). Holds on one replica and across
+    /// replicas alike.
+    book: std::sync::Mutex<book::BookCopy>,
     permits: Arc<Semaphore>,
     triggers: Mutex<BTreeMap<String, Arc<Notify>>>,
     group_locks: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
@@ -163,7 +175,7 @@ impl Daemon {
         clock: Clock,
     ) -> crate::Result<Arc<Daemon>> {
         let notifiers = build_notifiers(&settings)?;
-        let (book, unreadable) = load_book(&store).await?;
+        let (book, unreadable) = book::read(&store).await.map_err(store_error)?;
         for (key, error) in &unreadable {
             tracing::error!(
                 key = %key,
@@ -180,7 +192,7 @@ impl Daemon {
             settings: RwLock::new(Arc::new(settings)),
             store,
             notifiers: RwLock::new(notifiers),
-            book: Mutex::new(book),
+            book: std::sync::Mutex::new(book),
             triggers: Mutex::new(BTreeMap::new()),
             group_locks: Mutex::new(BTreeMap::new()),
             outbox_wake: Notify::new(),
@@ -221,34 +233,11 @@ impl Daemon {
         self.settings.read().await.clone()
     }
 
-    /// A copy of the alert book, as the store has it now (a follower's acknowledgement and
-    /// the leader's decisions included).
+    /// The alert book as the store has it now (a follower's acknowledgement and the leader's
+    /// decisions included); the last copy this replica read when the store cannot be read.
+    /// Waits for no scan in progress.
     pub async fn book(&self) -> AlertBook {
-        self.fresh_book().await.clone()
-    }
-
-    /// The alert book, locked, after reading it again from the store.
-    ///
-    /// The rule that keeps replicas consistent: the store holds the book, and each replica's
-    /// copy is only a cache that every decision refreshes first, under the book's lock (the
-    /// leader's scans and reminders, and an acknowledgement or silence on any replica). Since
-    /// a decision's changes are written before the lock is let go, a refreshed copy holds
-    /// every decision of this replica and every committed change of the others. Reading
-    /// fails: the copy in memory is used.
-    pub(super) async fn fresh_book(&self) -> tokio::sync::MutexGuard<'_, AlertBook> {
-        let mut book = self.book.lock().await;
-        match load_book(&self.store).await {
-            Ok((fresh, _)) => *book = fresh,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the alert states again; using the copy in memory")
-            }
-        }
-        book
-    }
-
-    /// Reads the book from the store (a new leader's first step).
-    async fn reload_book(&self) {
-        drop(self.fresh_book().await);
+        self.read_copy().await.book
     }
 
     /// Runs every loop until `shutdown` is cancelled (which interrupts scans in progress):
@@ -470,26 +459,20 @@ impl Daemon {
     }
 
     /// Changes one tracked entry and saves it; false if `key` is not tracked.
-    async fn update_entry(
-        &self,
-        key: &str,
-        change: impl FnOnce(&mut Entry),
-    ) -> crate::Result<bool> {
-        let mut book = self.fresh_book().await;
-        let Some(entry) = book.entries.get_mut(key) else {
-            return Ok(false);
-        };
-        change(entry);
-        let row = state_row(key, Some(entry), self.clock.now_ms());
-        drop(book);
-        self.store
-            .write_effects(&Effects {
-                alert_states: vec![row],
-                ..Default::default()
+    async fn update_entry(&self, key: &str, change: impl Fn(&mut Entry)) -> crate::Result<bool> {
+        let written = self
+            .decide(book::Write::Effects, |book| {
+                let entry = book.entries.get_mut(key)?;
+                change(entry);
+                Some(book::Plan {
+                    changed: [(key.to_string(), Some(entry.clone()))].into(),
+                    effects: Effects::default(),
+                    value: (),
+                })
             })
             .await
             .map_err(store_error)?;
-        Ok(true)
+        Ok(written.is_some())
     }
 
     fn emit(&self, event: Event) {
@@ -517,92 +500,45 @@ fn build_notifiers(settings: &Settings) -> crate::Result<BTreeMap<String, Arc<dy
         .collect()
 }
 
-/// The alert book the store keeps (resolved entries left out), and the keys of the states
-/// that cannot be read, with why.
-async fn load_book(store: &Store) -> crate::Result<(AlertBook, Vec<(String, String)>)> {
-    let mut book = AlertBook::default();
-    let mut unreadable = Vec::new();
-    for row in store.alert_states().await.map_err(store_error)? {
-        if row.status == RESOLVED {
-            continue;
-        }
-        match decode_entry(row.data) {
-            Ok(entry) => {
-                book.entries.insert(row.key, entry);
-            }
-            Err(e) => {
-                unreadable.push((row.key, e.to_string()));
-            }
-        }
-    }
-    Ok((book, unreadable))
-}
-
 impl Daemon {
-    /// The store's share of a book decision: the changed entries and one outbox row per
-    /// message and notifier (`notifiers_for` names the notifiers of an alert's group), fenced
-    /// by the scheduler lease of this replica's term.
-    fn effects_of(
+    /// What a book decision writes: its changed entries and one outbox row per message and
+    /// notifier (`notifiers_for` names the notifiers of an alert's group), fenced by the
+    /// scheduler lease of this replica's term.
+    /// The plan keeps the alerts, to announce once it is written.
+    fn plan_of(
         &self,
-        decision: &crate::alerts::Decision,
-        alerts: &[notify::Alert],
+        changed: BTreeMap<String, Option<Entry>>,
+        alerts: Vec<notify::Alert>,
         notifiers_for: impl Fn(&notify::Alert) -> Vec<String>,
-        now: i64,
-    ) -> Effects {
-        Effects {
-            fence: self.fence(),
-            ..effects_of(decision, alerts, notifiers_for, now)
+    ) -> book::Plan<Vec<notify::Alert>> {
+        book::Plan {
+            changed,
+            effects: Effects {
+                fence: self.fence(),
+                outbox: outbox_rows(&alerts, notifiers_for),
+                ..Default::default()
+            },
+            value: alerts,
         }
     }
 }
 
-fn effects_of(
-    decision: &crate::alerts::Decision,
+fn outbox_rows(
     alerts: &[notify::Alert],
     notifiers_for: impl Fn(&notify::Alert) -> Vec<String>,
-    now: i64,
-) -> Effects {
-    Effects {
-        alert_states: decision
-            .changed
-            .iter()
-            .map(|(k, e)| state_row(k, e.as_ref(), now))
-            .collect(),
-        outbox: alerts
-            .iter()
-            .flat_map(|a| {
-                notifiers_for(a)
-                    .into_iter()
-                    .map(move |n| portwatch_store::NewOutboxMessage {
-                        idempotency_key: format!("{}|{n}", a.key),
-                        channel: n,
-                        payload: serde_json::to_value(a).unwrap_or_default(),
-                    })
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
-/// The store row for an alert entry (`None`: resolved and forgotten), as the daemon saves it
-/// and restores it on start.
-pub fn state_row(key: &str, entry: Option<&Entry>, now: i64) -> AlertStateRow {
-    match entry {
-        Some(e) => AlertStateRow {
-            key: key.to_string(),
-            status: e.status.as_str().to_string(),
-            since: e.since_ms,
-            data: encode_entry(e),
-            updated_at: now,
-        },
-        None => AlertStateRow {
-            key: key.to_string(),
-            status: RESOLVED.to_string(),
-            since: now,
-            data: serde_json::Value::Null,
-            updated_at: now,
-        },
-    }
+) -> Vec<portwatch_store::NewOutboxMessage> {
+    alerts
+        .iter()
+        .flat_map(|a| {
+            notifiers_for(a)
+                .into_iter()
+                .map(move |n| portwatch_store::NewOutboxMessage {
+                    idempotency_key: format!("{}|{n}", a.key),
+                    channel: n,
+                    payload: serde_json::to_value(a).unwrap_or_default(),
+                })
+        })
+        .collect()
 }
 
 fn store_error(e: portwatch_store::StoreError) -> crate::MonitorError {

@@ -1,6 +1,7 @@
 //! From a finished scan to stored history, alert states and queued messages, in one
 //! transaction.
 
+use super::book::Write;
 use super::schedule::Run;
 use super::{Daemon, Event, store_error};
 use crate::alerts::{Coverage, Reprobe};
@@ -57,9 +58,10 @@ impl Daemon {
                 BTreeSet::new()
             }
         };
-        let book = self.book.lock().await;
+        let copy = self.cache();
         seen.extend(
-            book.entries
+            copy.book
+                .entries
                 .values()
                 .filter(|e| e.finding.rule == policy::Rule::CannotVerify)
                 .filter(|e| e.finding.vantage == vantage)
@@ -213,19 +215,7 @@ impl Daemon {
             .filter(|n| group.notifies(n))
             .cloned()
             .collect();
-        let mut book = self.fresh_book().await;
-        let before = book.clone();
-        let decision = book.observe(
-            &group.name,
-            &findings,
-            &coverage,
-            &rules,
-            now,
-            group.silenced(now),
-        );
-        let alerts: Vec<_> = decision.messages.iter().map(super::alert_for).collect();
-        let mut effects = self.effects_of(&decision, &alerts, |_| notifiers.clone(), now);
-        effects.jobs_applied.clone_from(&scan.jobs);
+        let silenced = group.silenced(now);
         metrics::counter!("portwatch_scans_total", "group" => group.name.clone(), "kind" => kind)
             .increment(1);
         metrics::histogram!("portwatch_scan_duration_seconds", "group" => group.name.clone(), "kind" => kind)
@@ -233,21 +223,31 @@ impl Daemon {
         metrics::counter!("portwatch_ports_probed_total")
             .increment((scan.hosts.len() * ports.len()) as u64);
         let store_started = std::time::Instant::now();
-        let applied = self.store.finish_scan(scan_id, &outcome, &effects).await;
+        let decided = self
+            .decide(Write::Scan(scan_id, &outcome), |book| {
+                let decision =
+                    book.observe(&group.name, &findings, &coverage, &rules, now, silenced);
+                let alerts: Vec<_> = decision.messages.iter().map(super::alert_for).collect();
+                let mut plan = self.plan_of(decision.changed, alerts, |_| notifiers.clone());
+                plan.effects.jobs_applied.clone_from(&scan.jobs);
+                Some(plan.map(|alerts| (decision.reprobes, alerts)))
+            })
+            .await;
         metrics::histogram!("portwatch_store_latency_seconds", "query" => "finish_scan")
             .record(store_started.elapsed().as_secs_f64());
-        if let Err(e) = applied {
-            // Nothing was written: forget the book's changes too.
-            *book = before;
-            drop(book);
-            let _ = self.store.fail_scan(scan_id, &e.to_string()).await;
-            self.emit(Event::ScanFailed {
-                group: group.name.clone(),
-                error: store_error(e).to_string(),
-            });
-            return vec![];
-        }
-        drop(book);
+        let (reprobes, alerts) = match decided {
+            Ok(Some(kept)) => kept,
+            Ok(None) => (vec![], vec![]),
+            Err(e) => {
+                // Nothing was written.
+                let _ = self.store.fail_scan(scan_id, &e.to_string()).await;
+                self.emit(Event::ScanFailed {
+                    group: group.name.clone(),
+                    error: store_error(e).to_string(),
+                });
+                return vec![];
+            }
+        };
         self.emit(Event::Scanned {
             group: group.name.clone(),
             vantage: vantage.name.clone(),
@@ -257,13 +257,14 @@ impl Daemon {
             violations: findings.len(),
             elapsed_s: scan.elapsed.as_secs_f64(),
         });
+        let queued = !alerts.is_empty() && !notifiers.is_empty();
         for a in alerts {
             self.emit(Event::Queued(Box::new(a)));
         }
-        if !effects.outbox.is_empty() {
+        if queued {
             self.outbox_wake.notify_one();
         }
-        decision.reprobes
+        reprobes
     }
 }
 

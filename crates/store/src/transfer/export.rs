@@ -166,7 +166,7 @@ impl Store {
         }
         let states = tx
             .fetch_all(&Sql::new(
-                "SELECT key, status, since, data, updated_at FROM alert_states ORDER BY key",
+                "SELECT key, status, since, data, updated_at, version FROM alert_states ORDER BY key",
             ))
             .await
             .map_err(self.err(op))?;

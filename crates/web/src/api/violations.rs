@@ -252,18 +252,9 @@ async fn book(state: &AppState) -> Result<BTreeMap<String, Entry>, ApiError> {
     if let Some(daemon) = state.daemon() {
         return Ok(daemon.book().await.entries);
     }
-    Ok(state
-        .store()
-        .alert_states()
+    Ok(portwatch_monitor::daemon::stored_book(state.store())
         .await?
-        .into_iter()
-        .filter(|row| row.status != "resolved")
-        .filter_map(|row| {
-            serde_json::from_value::<Entry>(row.data)
-                .ok()
-                .map(|e| (row.key, e))
-        })
-        .collect())
+        .entries)
 }
 
 /// Lists the current violations.

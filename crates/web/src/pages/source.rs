@@ -139,15 +139,11 @@ pub async fn violations(state: &AppState) -> Result<Vec<Violation>, PageError> {
             .iter()
             .map(|(k, e)| violation(k, e, now))
             .collect(),
-        None => state
-            .store()
-            .alert_states()
+        None => portwatch_monitor::daemon::stored_book(state.store())
             .await?
-            .into_iter()
-            .filter_map(|row| {
-                let entry: Entry = serde_json::from_value(row.data).ok()?;
-                Some(violation(&row.key, &entry, now))
-            })
+            .entries
+            .iter()
+            .map(|(k, e)| violation(k, e, now))
             .collect(),
     };
     list.sort_by(|a, b| {

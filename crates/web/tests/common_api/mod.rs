@@ -348,6 +348,7 @@ fn state_row(
         since,
         data: serde_json::to_value(&entry)?,
         updated_at: since,
+        version: 0,
     })
 }
 
