@@ -4,7 +4,7 @@
 
 use super::{Daemon, now_ms};
 use crate::config::{Group, Schedule};
-use crate::job::{JobResult, JobSpec};
+use crate::job::{self, JobSpec};
 use crate::runner;
 use portwatch_scan::ports::PortList;
 use portwatch_store::{JobStatus, NewJob};
@@ -93,12 +93,8 @@ impl Daemon {
                         let result = row.result.ok_or_else(|| {
                             failure(&op, format!("job {id} is done but has no result"))
                         })?;
-                        let result: JobResult = serde_json::from_value(result).map_err(|e| {
-                            failure(
-                                &op,
-                                format!("job {id} has a result this build cannot read: {e}"),
-                            )
-                        })?;
+                        let result = job::read_result(&row.spec, result)
+                            .map_err(|e| failure(&op, format!("the result of job {id} {e}")))?;
                         return Ok(result.into_group_scan(&group.name, id));
                     }
                     JobStatus::Failed => {

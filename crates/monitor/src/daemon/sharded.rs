@@ -13,7 +13,7 @@
 use super::remote::{DONE_POLL, failure, human, remote_wait};
 use super::{Daemon, now_ms};
 use crate::config::{Group, Sharding};
-use crate::job::{JobResult, JobSpec};
+use crate::job::{self, JobSpec};
 use crate::{runner, shard};
 use portwatch_scan::ports::PortList;
 use portwatch_store::{JobStatus, NewJob};
@@ -88,13 +88,10 @@ impl Daemon {
                                 ),
                             )
                         })?;
-                        let result: JobResult = serde_json::from_value(result).map_err(|e| {
+                        let result = job::read_result(&row.spec, result).map_err(|e| {
                             failure(
                                 &op,
-                                format!(
-                                    "shard {} (job {}) has a result this build cannot read: {e}",
-                                    q.name, q.id
-                                ),
+                                format!("the result of shard {} (job {}) {e}", q.name, q.id),
                             )
                         })?;
                         parts.push(result.into_group_scan(&group.name, q.id));
