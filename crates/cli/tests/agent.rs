@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Logged, PgDb, free_port, portwatch, spawn_logged, stderr, stdout, wait_for};
-use portwatch_monitor::job::{JobResult, JobSpec, WirePorts};
+use portwatch_monitor::job::{JobResult, JobSpec, QuietRun, WirePorts};
 use portwatch_store::{JobRow, JobStatus, NewJob, Store};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -294,6 +294,27 @@ fn round_trip(backend: Backend) {
     let (status, body) = http(port, "PUT", &path, &agent_token, Some(&again));
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("superseded"), "{body}");
+    assert_eq!(job(&db, id).result, row.result);
+    // A result claiming a run of 2^40 quiet hosts for a job of one address is refused with the
+    // limit before anything expands it.
+    let mut huge: JobResult = serde_json::from_value(row.result.clone().unwrap()).unwrap();
+    huge.quiet.push(QuietRun {
+        first: "127.0.0.2".parse().unwrap(),
+        count: 1 << 40,
+        closed: 2,
+        filtered: 0,
+        skipped: 0,
+    });
+    let body = format!(
+        r#"{{"token":"wrong","result":{}}}"#,
+        serde_json::to_string(&huge).unwrap()
+    );
+    let (status, body) = http(port, "PUT", &path, &agent_token, Some(&body));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("covers 1099511627777 hosts, more than the job's targets name (1,"),
+        "{body}"
+    );
     assert_eq!(job(&db, id).result, row.result);
     drop(agent);
     drop(server);

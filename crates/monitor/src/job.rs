@@ -4,11 +4,16 @@
 use crate::config::{Group, RawScanOptions, ScanOptions};
 use crate::runner::{GroupScan, HostScan};
 use portwatch_scan::ports::PortList;
+use portwatch_scan::targets::TargetSpec;
 use portwatch_scan::{HostStatus, HostSummary, PortResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How many addresses a hostname among a job's targets may stand for in a result: the name is
+/// resolved where the job runs, so the server cannot count them.
+pub const NAME_ADDRESSES: u64 = 256;
 
 /// Ports by transport, as sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +80,18 @@ impl JobSpec {
             scan: group.scan.raw().clone(),
             identify,
         }
+    }
+
+    /// The most hosts a result of this job can cover: the addresses its target tokens name
+    /// (before exclusions), a hostname counted as [`NAME_ADDRESSES`].
+    pub fn host_bound(&self) -> u128 {
+        self.targets
+            .iter()
+            .map(|t| match TargetSpec::parse(t) {
+                Ok(TargetSpec::Host(_)) | Err(_) => u128::from(NAME_ADDRESSES),
+                Ok(spec) => spec.count(),
+            })
+            .fold(0, u128::saturating_add)
     }
 
     /// The scan options, checked as the configuration checks them.
@@ -152,6 +169,21 @@ fn quiet_counts(host: &HostScan) -> Option<QuietCounts> {
         && s.open_filtered == 0
         && s.ports_scanned == s.closed + s.filtered;
     quiet.then_some((s.closed, s.filtered, s.ports_skipped))
+}
+
+/// Reads a job's result as pushed or stored, given the job's stored spec: refuses one that is
+/// not a result or that covers more hosts than the job can have scanned ([`JobResult::check`]),
+/// before anything expands its quiet runs. The error completes "the result …".
+pub fn read_result(
+    spec: &serde_json::Value,
+    result: serde_json::Value,
+) -> Result<JobResult, String> {
+    let result: JobResult =
+        serde_json::from_value(result).map_err(|e| format!("is not a scan result: {e}"))?;
+    let spec: JobSpec = serde_json::from_value(spec.clone())
+        .map_err(|e| format!("cannot be checked: the job's spec does not read: {e}"))?;
+    result.check(&spec)?;
+    Ok(result)
 }
 
 /// Collects a job's result host by host without keeping a record per quiet host: quiet hosts
@@ -270,8 +302,24 @@ impl From<&GroupScan> for JobResult {
 
 impl JobResult {
     /// How many hosts the result covers.
-    pub fn host_count(&self) -> u64 {
-        self.hosts.len() as u64 + self.quiet.iter().map(|r| r.count).sum::<u64>()
+    pub fn host_count(&self) -> u128 {
+        self.quiet
+            .iter()
+            .map(|r| u128::from(r.count))
+            .fold(self.hosts.len() as u128, u128::saturating_add)
+    }
+
+    /// Refuses a result that covers more hosts than its job can have scanned
+    /// ([`JobSpec::host_bound`]): reading it would make a host record for each.
+    pub fn check(&self, spec: &JobSpec) -> Result<(), String> {
+        let (count, bound) = (self.host_count(), spec.host_bound());
+        if count > bound {
+            return Err(format!(
+                "covers {count} hosts, more than the job's targets name \
+                 ({bound}, a hostname counted as {NAME_ADDRESSES})"
+            ));
+        }
+        Ok(())
     }
 
     /// The group scan this result describes, as the result of job `job`: the listed hosts,
@@ -514,5 +562,61 @@ mod tests {
         let r: JobResult = serde_json::from_value(json).expect("decodes");
         assert!(r.quiet.is_empty());
         assert_eq!(r.into_group_scan("g", 1).hosts.len(), 1);
+    }
+
+    fn spec_of(targets: &[&str]) -> JobSpec {
+        JobSpec {
+            targets: targets.iter().map(|t| (*t).to_string()).collect(),
+            ..JobSpec::default()
+        }
+    }
+
+    fn with_quiet(first: &str, count: u64) -> JobResult {
+        JobResult {
+            started_ms: 0,
+            elapsed_ms: 0,
+            ports: WirePorts::default(),
+            hosts: Vec::new(),
+            quiet: vec![QuietRun {
+                first: first.parse().unwrap(),
+                count,
+                closed: 1,
+                filtered: 0,
+                skipped: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_job_bounds_its_result_by_the_addresses_its_targets_name() {
+        let spec = spec_of(&[
+            "10.0.0.0/16",
+            "10.1.0.1-10.1.0.4",
+            "10.2.0.9",
+            "files.example",
+        ]);
+        assert_eq!(
+            spec.host_bound(),
+            65_536 + 4 + 1 + u128::from(NAME_ADDRESSES)
+        );
+        assert!(with_quiet("10.0.0.0", 65_536).check(&spec).is_ok());
+    }
+
+    #[test]
+    fn a_result_claiming_more_hosts_than_its_job_names_is_refused_before_expansion() {
+        let spec = spec_of(&["10.0.0.0/16"]);
+        let huge = with_quiet("10.0.0.0", 1 << 40);
+        let e = huge.check(&spec).unwrap_err();
+        assert!(
+            e.contains("covers 1099511627776 hosts") && e.contains("targets name (65536,"),
+            "{e}"
+        );
+        let pushed = serde_json::to_value(&huge).unwrap();
+        let stored_spec = serde_json::to_value(&spec).unwrap();
+        assert_eq!(read_result(&stored_spec, pushed).unwrap_err(), e);
+        let mut two = with_quiet("::", u64::MAX);
+        two.quiet.push(two.quiet[0]);
+        assert_eq!(two.host_count(), 2 * u128::from(u64::MAX), "no overflow");
+        assert!(two.check(&spec).is_err());
     }
 }

@@ -4,6 +4,7 @@ use crate::canon::{now_ms, set_digest};
 use crate::db::{Sql, Tx, batches, placeholders, value_rows};
 use crate::diff::{CurrentSpan, Plan, Prior, ProbedSpecs, Remembered, diff, plan};
 use crate::error::Result;
+use crate::last_seen;
 use crate::model::{ApplyReport, Effects, ScanId, ScanOutcome};
 use crate::store::{Store, WriteKind};
 use portwatch_scan::{PortState, Reason};
@@ -11,6 +12,15 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 const OP: &str = "apply a finished scan";
+
+/// A host row of the scan's vantage as it was before the scan.
+struct KnownHost {
+    id: i64,
+    hostname: Option<String>,
+    probed: Option<String>,
+    /// Found down by a scan since it was last seen up.
+    down: bool,
+}
 
 impl Store {
     /// Applies a finished scan in ONE transaction: hosts, spans of up hosts on covered ports,
@@ -65,7 +75,7 @@ impl Store {
             .map_err(self.err(OP))?
             .unwrap_or(1);
         let known = self.known_hosts(&mut tx, &vantage, &plan).await?;
-        let prior = Prior::of(&known, &plan);
+        let prior = Prior::of(|a| known.get(a).map(|k| k.probed.as_deref()), &plan);
         let ids = self
             .upsert_hosts(&mut tx, &plan, &vantage, &known, id, now)
             .await?;
@@ -110,18 +120,19 @@ impl Store {
         Ok(report)
     }
 
-    /// The rows this vantage already has for the scan's hosts: id and `probed` spec by address.
+    /// The rows this vantage already has for the scan's hosts, by address.
     async fn known_hosts(
         &self,
         tx: &mut Tx,
         vantage: &str,
         plan: &Plan,
-    ) -> Result<HashMap<IpAddr, (i64, Option<String>)>> {
+    ) -> Result<HashMap<IpAddr, KnownHost>> {
         let mut known = HashMap::new();
         let addrs: Vec<String> = plan.hosts.iter().map(|h| h.addr.to_string()).collect();
         for chunk in batches(self.dialect(), &addrs, |a| 8 + a.len()) {
             let mut sql = Sql::dynamic(format!(
-                "SELECT id, addr, probed FROM hosts WHERE vantage = $1 AND addr IN ({})",
+                "SELECT id, addr, hostname, probed, down_at_scan FROM hosts \
+                 WHERE vantage = $1 AND addr IN ({})",
                 placeholders(2, chunk.len())
             ));
             sql.push(vantage);
@@ -129,39 +140,60 @@ impl Store {
                 sql.push(a.as_str());
             }
             for row in tx.fetch_all(&sql).await.map_err(self.err(OP))? {
-                let addr = row.text("addr").map_err(self.err(OP))?;
-                let addr = self.addr_col(&addr, OP)?;
-                let id = row.int("id").map_err(self.err(OP))?;
-                known.insert(addr, (id, row.opt_text("probed").map_err(self.err(OP))?));
+                let e = self.err(OP);
+                let addr = self.addr_col(&row.text("addr").map_err(&e)?, OP)?;
+                known.insert(
+                    addr,
+                    KnownHost {
+                        id: row.int("id").map_err(&e)?,
+                        hostname: row.opt_text("hostname").map_err(&e)?,
+                        probed: row.opt_text("probed").map_err(&e)?,
+                        down: row.opt_int("down_at_scan").map_err(&e)?.is_some(),
+                    },
+                );
             }
         }
         Ok(known)
     }
 
-    /// Creates or updates the rows of up hosts (last seen now, the scan's ports added to what
-    /// was probed) and takes the rows of down hosts seen before from `known`. A down host never
-    /// seen up gets no row: there is nothing to remember of it.
+    /// Writes the host rows this scan changes and returns the id of every covered host that
+    /// has a row. An up host is written when it is new, comes back from down, has a new name or
+    /// had a port probed for the first time; a host found down after being up is marked down
+    /// with when it was last seen. Any other host is not written: its newest covering scan,
+    /// this one, says when it was last seen (see `last_seen`). A down host never seen up gets
+    /// no row: there is nothing to remember of it.
     async fn upsert_hosts(
         &self,
         tx: &mut Tx,
         plan: &Plan,
         vantage: &str,
-        known: &HashMap<IpAddr, (i64, Option<String>)>,
+        known: &HashMap<IpAddr, KnownHost>,
         scan: ScanId,
         now: i64,
     ) -> Result<HashMap<IpAddr, i64>> {
-        let mut ids = HashMap::new();
+        let mut ids: HashMap<IpAddr, i64> = known.iter().map(|(addr, k)| (*addr, k.id)).collect();
         let mut probed = ProbedSpecs::new(&plan.coverage_list);
-        let up: Vec<(&crate::model::HostOutcome, String)> = plan
-            .hosts
-            .iter()
-            .filter(|h| h.up)
-            .map(|h| {
-                let before = known.get(&h.addr).and_then(|(_, p)| p.as_deref());
-                (h, probed.after(before))
-            })
-            .collect();
-        for chunk in batches(self.dialect(), &up, |(h, p)| {
+        let mut write = Vec::new();
+        let mut gone = Vec::new();
+        for h in &plan.hosts {
+            let before = known.get(&h.addr);
+            if !h.up {
+                if let Some(k) = before.filter(|k| !k.down) {
+                    gone.push(k.id);
+                }
+                continue;
+            }
+            let after = probed.after(before.and_then(|k| k.probed.as_deref()));
+            let changed = before.is_none_or(|k| {
+                k.down
+                    || k.probed.as_deref() != Some(after.as_str())
+                    || (h.hostname.is_some() && h.hostname != k.hostname)
+            });
+            if changed {
+                write.push((h, after));
+            }
+        }
+        for chunk in batches(self.dialect(), &write, |(h, p)| {
             64 + vantage.len()
                 + p.len()
                 + h.addr.to_string().len()
@@ -172,7 +204,7 @@ impl Store {
                  ON CONFLICT (vantage, addr) DO UPDATE SET hostname = COALESCE(excluded.hostname, hosts.hostname), \
                  first_seen_at = COALESCE(hosts.first_seen_at, excluded.first_seen_at), \
                  last_seen_at = excluded.last_seen_at, last_scan_id = excluded.last_scan_id, \
-                 probed = excluded.probed \
+                 probed = excluded.probed, down_at_scan = NULL \
                  RETURNING id, addr",
                 value_rows(chunk.len(), 7)
             ));
@@ -187,12 +219,29 @@ impl Store {
             }
             self.collect_host_ids(tx, &sql, &mut ids).await?;
         }
-        for h in plan.hosts.iter().filter(|h| !h.up) {
-            if let Some((id, _)) = known.get(&h.addr) {
-                ids.insert(h.addr, *id);
-            }
-        }
+        self.mark_down(tx, &gone, scan).await?;
         Ok(ids)
+    }
+
+    /// Marks hosts found down by `scan` after being up, storing when they were last seen up:
+    /// their newest covering scan before this one (which is still running, so not counted).
+    async fn mark_down(&self, tx: &mut Tx, host_ids: &[i64], scan: ScanId) -> Result<()> {
+        let seq = last_seen::newest_covering_seq("hosts.id");
+        for chunk in batches(self.dialect(), host_ids, |_| 16) {
+            let mut sql = Sql::dynamic(format!(
+                "UPDATE hosts SET down_at_scan = $1, \
+                 last_seen_at = COALESCE((SELECT ls.finished_at FROM scans ls WHERE ls.seq = {seq}), last_seen_at), \
+                 last_scan_id = COALESCE((SELECT ls.id FROM scans ls WHERE ls.seq = {seq}), last_scan_id) \
+                 WHERE id IN ({})",
+                placeholders(2, chunk.len())
+            ));
+            sql.push(scan.0);
+            for id in chunk {
+                sql.push(*id);
+            }
+            tx.execute(&sql).await.map_err(self.err(OP))?;
+        }
+        Ok(())
     }
 
     async fn collect_host_ids(

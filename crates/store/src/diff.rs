@@ -178,16 +178,20 @@ fn port_set(list: &PortList) -> HashSet<(Proto, u16)> {
 }
 
 impl Prior {
-    /// From the host rows the vantage had before the scan (id and `probed` by address).
-    pub(crate) fn of(known: &HashMap<IpAddr, (i64, Option<String>)>, plan: &Plan) -> Prior {
+    /// From the host rows the vantage had before the scan: `probed_of` gives a known host's
+    /// `probed` spec (`Some(None)`: none recorded) and `None` for a host with no row.
+    pub(crate) fn of<'a>(
+        probed_of: impl Fn(&IpAddr) -> Option<Option<&'a str>>,
+        plan: &Plan,
+    ) -> Prior {
         let mut parsed: HashMap<&str, Probed> = HashMap::new();
         let mut hosts = HashMap::new();
         for h in plan.hosts.iter().filter(|h| h.up) {
-            let probed = match known.get(&h.addr) {
+            let probed = match probed_of(&h.addr) {
                 None => Probed::Nothing,
-                Some((_, None)) => Probed::Unknown,
-                Some((_, Some(spec))) => parsed
-                    .entry(spec.as_str())
+                Some(None) => Probed::Unknown,
+                Some(Some(spec)) => parsed
+                    .entry(spec)
                     .or_insert_with(|| match parse_probed(spec) {
                         Some(list) => Probed::Ports(Arc::new(port_set(&list))),
                         None => Probed::Unknown,

@@ -17,6 +17,7 @@ mod db;
 mod diff;
 mod error;
 mod jobs;
+mod last_seen;
 mod leases;
 mod model;
 mod open;

@@ -514,4 +514,94 @@ mod tests {
         assert_eq!(hosts.len(), 1, "the same row, not a second one");
         assert_eq!(hosts[0].open_ports, 2);
     }
+
+    /// A history from before "last seen" came from scan rows (schema 7): a host that its newest
+    /// covering scan found down keeps the time it was last seen up; one that scan found up is
+    /// seen by it, and by every later scan that finds it up, without a write of its row.
+    #[tokio::test]
+    async fn a_history_from_before_derived_last_seen_keeps_when_hosts_were_last_up() {
+        use portwatch_scan::ports::PortList;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        SQLITE_MIGRATIONS.run_to(7, &pool).await.unwrap();
+        for stmt in [
+            "INSERT INTO scans (id, seq, started_at, finished_at, status, source, args, targets, ports) \
+             VALUES (1, 1, 1000, 2000, 'complete', 'scan', '[]', '[]', 'T:22'), \
+                    (2, 2, 2500, 3000, 'complete', 'scan', '[]', '[]', 'T:22')",
+            // 10.0.0.1 was up in scan 1 only, 10.0.0.2 in both.
+            "INSERT INTO hosts (id, addr, first_seen_at, last_seen_at, last_scan_id, probed) \
+             VALUES (7, '10.0.0.1', 2000, 2000, 1, 'T:22'), (8, '10.0.0.2', 2000, 3000, 2, 'T:22')",
+            "INSERT INTO target_sets (id, digest, host_count) VALUES (3, 'x', 2)",
+            "INSERT INTO target_set_hosts (set_id, host_id) VALUES (3, 7), (3, 8)",
+            "UPDATE scans SET target_set_id = 3",
+        ] {
+            sqlx::query(stmt).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = Store::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let seen = |hosts: &[crate::HostRow]| -> Vec<(Option<i64>, Option<i64>)> {
+            hosts
+                .iter()
+                .map(|h| (h.last_seen_at, h.last_scan_id.map(|s| s.0)))
+                .collect()
+        };
+        let hosts = store.hosts().await.unwrap();
+        assert_eq!(
+            seen(&hosts),
+            vec![(Some(2000), Some(1)), (Some(3000), Some(2))]
+        );
+
+        let id = store
+            .begin_scan(&crate::NewScan {
+                source: "scan".into(),
+                vantage: "local".into(),
+                args: vec![],
+                targets: vec!["10.0.0.1".into(), "10.0.0.2".into()],
+                ports: PortList {
+                    tcp: vec![22],
+                    udp: vec![],
+                },
+            })
+            .await
+            .unwrap();
+        let outcome = crate::ScanOutcome {
+            hosts: ["10.0.0.1", "10.0.0.2"]
+                .iter()
+                .map(|a| crate::HostOutcome {
+                    addr: a.parse().unwrap(),
+                    hostname: None,
+                    up: *a == "10.0.0.2",
+                })
+                .collect(),
+            coverage: PortList {
+                tcp: vec![22],
+                udp: vec![],
+            },
+            results: vec![],
+            identified: false,
+        };
+        store
+            .finish_scan(id, &outcome, &crate::Effects::default())
+            .await
+            .unwrap();
+        let at = store.scan(id).await.unwrap().unwrap().finished_at;
+        let hosts = store.hosts().await.unwrap();
+        assert_eq!(
+            seen(&hosts),
+            vec![(Some(2000), Some(1)), (at, Some(id.0))],
+            "the down host keeps scan 1; the up one is seen by the new scan"
+        );
+    }
 }

@@ -3,13 +3,15 @@
 use crate::canon::now_ms;
 use crate::db::Sql;
 use crate::error::Result;
+use crate::last_seen;
 use crate::model::PruneReport;
 use crate::store::{Store, WriteKind};
 use std::time::Duration;
 
 impl Store {
     /// Deletes spans that ended before now − `keep`, then finished scans older than that which
-    /// no remaining span or host refers to, then target sets no scan uses. Current spans, and
+    /// no remaining span or host refers to (a host's newest covering scan says when it was last
+    /// seen), then target sets no scan uses. Current spans, and
     /// the scans they start from, are never touched. Scan jobs applied or failed before the
     /// cutoff go too; live ones (queued, claimed, done) stay.
     pub async fn prune(&self, keep: Duration) -> Result<PruneReport> {
@@ -29,13 +31,16 @@ impl Store {
             .map_err(self.err(op))?;
         let scans = tx
             .execute(
-                &Sql::new(
+                &Sql::new(format!(
                     "DELETE FROM scans WHERE status <> 'running' \
                      AND COALESCE(finished_at, started_at) < $1 \
                      AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.from_scan = scans.id) \
                      AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.to_scan = scans.id) \
-                     AND id NOT IN (SELECT last_scan_id FROM hosts WHERE last_scan_id IS NOT NULL)",
-                )
+                     AND id NOT IN (SELECT last_scan_id FROM hosts WHERE last_scan_id IS NOT NULL) \
+                     AND id NOT IN (SELECT ls.id FROM hosts JOIN scans ls ON ls.seq = {}\
+                      WHERE hosts.down_at_scan IS NULL)",
+                    last_seen::newest_covering_seq("hosts.id")
+                ))
                 .bind(cutoff),
             )
             .await

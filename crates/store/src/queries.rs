@@ -1,7 +1,8 @@
 //! Reading the history: scans, hosts, spans. Only complete scans describe ports.
 
-use crate::db::{DbRow, Sql};
+use crate::db::{DbRow, Sql, batches, placeholders};
 use crate::error::{Result, StoreError};
+use crate::last_seen;
 use crate::model::{HostRow, ScanId, ScanRow, ScanStatus, SpanRow};
 use crate::scans::SCAN_COLUMNS;
 use crate::store::Store;
@@ -15,8 +16,17 @@ const SPAN_SELECT: &str = "SELECT h.addr, h.vantage, h.hostname, sp.port, sp.pro
      FROM spans sp JOIN hosts h ON h.id = sp.host_id JOIN scans f ON f.id = sp.from_scan \
      LEFT JOIN scans t ON t.id = sp.to_scan";
 
-const HOST_SELECT: &str = "SELECT h.addr, h.vantage, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
-     (SELECT COUNT(*) FROM spans sp WHERE sp.host_id = h.id AND sp.to_scan IS NULL) AS open_ports";
+/// Host columns with their newest covering scan (see `last_seen`) and open port count, from
+/// `hosts h`; callers add the filter.
+fn host_select() -> String {
+    format!(
+        "SELECT h.addr, h.vantage, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
+         h.down_at_scan, {}, \
+         (SELECT COUNT(*) FROM spans sp WHERE sp.host_id = h.id AND sp.to_scan IS NULL) AS open_ports \
+         FROM hosts h",
+        last_seen::newest_covering_columns()
+    )
+}
 
 impl Store {
     /// One scan, if it exists.
@@ -81,7 +91,7 @@ impl Store {
         let op = "list hosts";
         let mut tx = self.read_tx(op).await?;
         let rows = tx
-            .fetch_all(&Sql::new(format!("{HOST_SELECT} FROM hosts h")))
+            .fetch_all(&Sql::new(host_select()))
             .await
             .map_err(self.err(op))?;
         let mut hosts = rows
@@ -90,6 +100,33 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         hosts.sort_by(|a, b| (a.addr, &a.vantage).cmp(&(b.addr, &b.vantage)));
         Ok(hosts)
+    }
+
+    /// Which of `addrs` some complete scan from `vantage` found up (they have a host row there),
+    /// without reading the rest of the host list.
+    pub async fn seen_up(
+        &self,
+        vantage: &str,
+        addrs: &[IpAddr],
+    ) -> Result<std::collections::BTreeSet<IpAddr>> {
+        let op = "read which hosts were seen up";
+        let mut tx = self.read_tx(op).await?;
+        let texts: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for chunk in batches(self.dialect(), &texts, |a| 8 + a.len()) {
+            let mut sql = Sql::dynamic(format!(
+                "SELECT addr FROM hosts WHERE vantage = $1 AND addr IN ({})",
+                placeholders(2, chunk.len())
+            ));
+            sql.push(vantage);
+            for a in chunk {
+                sql.push(a.as_str());
+            }
+            for row in tx.fetch_all(&sql).await.map_err(self.err(op))? {
+                seen.insert(self.addr_col(&row.text("addr").map_err(self.err(op))?, op)?);
+            }
+        }
+        Ok(seen)
     }
 
     /// A value that changes whenever the host list may have: the newest complete scan's
@@ -132,12 +169,14 @@ impl Store {
         let mut tx = self.read_tx(op).await?;
         let sql = match vantage {
             Some(v) => Sql::new(format!(
-                "{HOST_SELECT} FROM hosts h WHERE h.addr = $1 AND h.vantage = $2 ORDER BY h.vantage"
+                "{} WHERE h.addr = $1 AND h.vantage = $2 ORDER BY h.vantage",
+                host_select()
             ))
             .bind(addr.to_string())
             .bind(v),
             None => Sql::new(format!(
-                "{HOST_SELECT} FROM hosts h WHERE h.addr = $1 ORDER BY h.vantage"
+                "{} WHERE h.addr = $1 ORDER BY h.vantage",
+                host_select()
             ))
             .bind(addr.to_string()),
         };
@@ -147,13 +186,24 @@ impl Store {
 
     fn host_row(&self, r: &DbRow, op: &'static str) -> Result<HostRow> {
         let e = self.err(op);
+        let (last_seen_at, last_scan_id) = last_seen::last_seen(
+            r.opt_int("down_at_scan").map_err(&e)?,
+            (
+                r.opt_int("last_seen_at").map_err(&e)?,
+                r.opt_int("last_scan_id").map_err(&e)?,
+            ),
+            (
+                r.opt_int("newest_at").map_err(&e)?,
+                r.opt_int("newest_id").map_err(&e)?,
+            ),
+        );
         Ok(HostRow {
             addr: self.addr_col(&r.text("addr").map_err(&e)?, op)?,
             vantage: r.text("vantage").map_err(&e)?,
             hostname: r.opt_text("hostname").map_err(&e)?,
             first_seen_at: r.opt_int("first_seen_at").map_err(&e)?,
-            last_seen_at: r.opt_int("last_seen_at").map_err(&e)?,
-            last_scan_id: r.opt_int("last_scan_id").map_err(&e)?.map(ScanId),
+            last_seen_at,
+            last_scan_id: last_scan_id.map(ScanId),
             open_ports: r.int("open_ports").map_err(&e)?.max(0).unsigned_abs(),
         })
     }

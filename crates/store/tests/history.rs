@@ -9,6 +9,7 @@ use common::{
 use portwatch_scan::{PortState, Proto};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, ScanStatus, StoreError};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 const A: &str = "10.0.0.1";
 const B: &str = "10.0.0.2";
@@ -17,6 +18,7 @@ const PORTS: [u16; 4] = [22, 80, 443, 8080];
 both_backends!(
     spans_open_close_and_change,
     unchanged_scan_adds_only_its_scan_row,
+    unchanged_scans_write_only_their_scan_row,
     down_hosts_keep_their_spans,
     uncovered_ports_are_left_alone,
     caller_mistakes_change_nothing,
@@ -158,6 +160,85 @@ async fn unchanged_scan_adds_only_its_scan_row(db: TestDb) -> Result<()> {
         counts.is_some_and(|c| c.hosts_up == 2 && c.open == 2),
         "{counts:?}"
     );
+    Ok(())
+}
+
+/// Rows written per table, counted by triggers: a scan that changes nothing writes only its
+/// scan row (inserted when it begins, updated when it finishes), also while a host stays down;
+/// a host found down, or back up, writes its host row once. "Last seen" follows.
+async fn unchanged_scans_write_only_their_scan_row(db: TestDb) -> Result<()> {
+    let store = db.open().await?;
+    db.count_writes().await?;
+    let both_up = outcome(
+        &[(A, true), (B, true)],
+        &PORTS,
+        vec![port(A, 22, "open"), port(B, 80, "open")],
+    );
+    let b_down = outcome(&[(A, true), (B, false)], &PORTS, vec![port(A, 22, "open")]);
+    let scan_only = BTreeMap::from([("scans".to_string(), 2)]);
+    let scan_and_host = BTreeMap::from([("hosts".to_string(), 1), ("scans".to_string(), 2)]);
+    let last_seen = |id: portwatch_store::ScanId| {
+        let store = &store;
+        async move {
+            let at = store.scan(id).await?.and_then(|s| s.finished_at);
+            anyhow::Ok((at, Some(id)))
+        }
+    };
+    let seen_of = |addr: &'static str| {
+        let store = &store;
+        async move {
+            let h = store.host(addr.parse()?).await?;
+            anyhow::Ok(h.map(|h| (h.last_seen_at, h.last_scan_id)))
+        }
+    };
+
+    run_scan(&store, &both_up).await?;
+    db.take_writes().await?;
+    let (second, _) = run_scan(&store, &both_up).await?;
+    let w = db.take_writes().await?;
+    ensure!(w == scan_only, "second scan, nothing changed: {w:?}");
+    ensure!(seen_of(A).await? == Some(last_seen(second).await?));
+    ensure!(seen_of(B).await? == Some(last_seen(second).await?));
+
+    let (third, _) = run_scan(&store, &b_down).await?;
+    let w = db.take_writes().await?;
+    ensure!(w == scan_and_host, "B found down: {w:?}");
+    let (fourth, _) = run_scan(&store, &b_down).await?;
+    let w = db.take_writes().await?;
+    ensure!(w == scan_only, "B still down: {w:?}");
+    ensure!(seen_of(A).await? == Some(last_seen(fourth).await?));
+    ensure!(
+        seen_of(B).await? == Some(last_seen(second).await?),
+        "B was last seen up by the second scan, not by {third:?} or {fourth:?}"
+    );
+    let history: Vec<u16> = ports_of(&store.open_at(fourth).await?, B);
+    ensure!(
+        history == vec![80],
+        "a down host keeps its spans: {history:?}"
+    );
+    // An export and import keeps when each host was last seen up.
+    let mut export = Vec::new();
+    store.export(&mut export).await?;
+    let copy_db = TestDb::sqlite().await?;
+    let copy = copy_db.open().await?;
+    copy.import(&export[..]).await?;
+    for addr in [A, B] {
+        let h = copy.host(addr.parse()?).await?;
+        let copied = h.map(|h| (h.last_seen_at, h.last_scan_id));
+        ensure!(
+            copied == seen_of(addr).await?,
+            "{addr} after import: {copied:?}"
+        );
+    }
+
+    let (fifth, _) = run_scan(&store, &both_up).await?;
+    let w = db.take_writes().await?;
+    ensure!(w == scan_and_host, "B back up: {w:?}");
+    ensure!(seen_of(B).await? == Some(last_seen(fifth).await?));
+    let (sixth, _) = run_scan(&store, &both_up).await?;
+    let w = db.take_writes().await?;
+    ensure!(w == scan_only, "both up again, nothing changed: {w:?}");
+    ensure!(seen_of(B).await? == Some(last_seen(sixth).await?));
     Ok(())
 }
 

@@ -34,8 +34,8 @@ fn reprobe_scope(group: &Group, reprobes: &[Reprobe]) -> (Vec<String>, PortList)
 
 impl Daemon {
     /// Which of the down hosts of a scan some earlier complete scan from `vantage` found up
-    /// (the store's `last_seen_at`), or that already have a cannot-verify entry from there;
-    /// empty when none is down.
+    /// (`Store::seen_up`), or that already have a cannot-verify entry from there; empty when
+    /// none is down.
     async fn hosts_seen_up(&self, vantage: &str, hosts: &[runner::HostScan]) -> BTreeSet<IpAddr> {
         let down: BTreeSet<IpAddr> = hosts
             .iter()
@@ -45,14 +45,9 @@ impl Daemon {
         if down.is_empty() {
             return BTreeSet::new();
         }
-        let mut seen: BTreeSet<IpAddr> = match self.store.hosts().await {
-            Ok(rows) => rows
-                .into_iter()
-                .filter(|r| {
-                    r.vantage == vantage && r.last_seen_at.is_some() && down.contains(&r.addr)
-                })
-                .map(|r| r.addr)
-                .collect(),
+        let down_list: Vec<IpAddr> = down.iter().copied().collect();
+        let mut seen: BTreeSet<IpAddr> = match self.store.seen_up(vantage, &down_list).await {
+            Ok(seen) => seen,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read which hosts answered before");
                 BTreeSet::new()

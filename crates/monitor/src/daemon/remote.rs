@@ -4,7 +4,7 @@
 
 use super::{Daemon, now_ms};
 use crate::config::{Group, Schedule};
-use crate::job::{JobResult, JobSpec};
+use crate::job::{self, JobSpec};
 use crate::runner;
 use portwatch_scan::ports::PortList;
 use portwatch_store::{JobRow, JobStatus, NewJob};
@@ -63,8 +63,8 @@ pub(super) fn job_progress(
             let result = row
                 .result
                 .ok_or_else(|| format!("{what} is done but has no result"))?;
-            let result: JobResult = serde_json::from_value(result)
-                .map_err(|e| format!("{what} has a result this build cannot read: {e}"))?;
+            let result = job::read_result(&row.spec, result)
+                .map_err(|e| format!("the result of {what} {e}"))?;
             Ok(JobProgress::Finished(result.into_group_scan(group, row.id)))
         }
         JobStatus::Failed => Err(format!(

@@ -38,19 +38,37 @@ impl Store {
         )?;
         let mut after = 0;
         loop {
-            let rows = self.page(&mut tx, "SELECT id, addr, hostname, first_seen_at, last_seen_at, last_scan_id, vantage, probed FROM hosts", after, op).await?;
+            let select = format!(
+                "SELECT h.id, h.addr, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
+                 h.down_at_scan, {}, h.vantage, h.probed FROM hosts h",
+                crate::last_seen::newest_covering_columns()
+            );
+            let rows = self.page(&mut tx, &select, after, op).await?;
             let Some(last) = rows.last() else { break };
             after = last.int("id").map_err(self.err(op))?;
             for r in &rows {
                 let e = self.err(op);
+                // The host's last sighting as readers see it; the import marks hosts down
+                // again from it (`last_seen::mark_down_from_stored`).
+                let (last_seen_at, last_scan_id) = crate::last_seen::last_seen(
+                    r.opt_int("down_at_scan").map_err(&e)?,
+                    (
+                        r.opt_int("last_seen_at").map_err(&e)?,
+                        r.opt_int("last_scan_id").map_err(&e)?,
+                    ),
+                    (
+                        r.opt_int("newest_at").map_err(&e)?,
+                        r.opt_int("newest_id").map_err(&e)?,
+                    ),
+                );
                 emit(
                     &Line::Host {
                         id: r.int("id").map_err(&e)?,
                         addr: self.addr_col(&r.text("addr").map_err(&e)?, op)?,
                         hostname: r.opt_text("hostname").map_err(&e)?,
                         first_seen_at: r.opt_int("first_seen_at").map_err(&e)?,
-                        last_seen_at: r.opt_int("last_seen_at").map_err(&e)?,
-                        last_scan_id: r.opt_int("last_scan_id").map_err(&e)?,
+                        last_seen_at,
+                        last_scan_id,
                         vantage: r.text("vantage").map_err(&e)?,
                         probed: r.opt_text("probed").map_err(&e)?,
                     },

@@ -58,6 +58,9 @@ impl Store {
                 reason: "empty input: no header line".into(),
             });
         }
+        for stmt in crate::last_seen::mark_down_from_stored() {
+            tx.execute(&Sql::new(stmt)).await.map_err(self.err(op))?;
+        }
         if self.dialect() == Dialect::Postgres {
             for (table, identity) in TABLES {
                 if identity {

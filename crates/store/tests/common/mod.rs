@@ -165,6 +165,87 @@ impl TestDb {
         Ok(v)
     }
 
+    /// From now on, counts every row inserted, updated or deleted in any table of the schema,
+    /// by table (row triggers that add a row to `pw_writes`); read with [`TestDb::take_writes`].
+    pub async fn count_writes(&self) -> Result<()> {
+        let tables = self
+            .texts(match self.kind {
+                Kind::Sqlite => {
+                    "SELECT name FROM sqlite_master WHERE type = 'table' \
+                     AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'"
+                }
+                Kind::Postgres => {
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
+                     AND tablename <> '_sqlx_migrations'"
+                }
+            })
+            .await?;
+        self.exec("CREATE TABLE pw_writes (tbl TEXT NOT NULL)")
+            .await?;
+        if self.kind == Kind::Postgres {
+            self.exec(
+                "CREATE FUNCTION pw_count_write() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN INSERT INTO pw_writes VALUES (TG_TABLE_NAME); RETURN NULL; END $$",
+            )
+            .await?;
+        }
+        for t in tables {
+            match self.kind {
+                Kind::Sqlite => {
+                    for (what, on) in [("i", "INSERT"), ("u", "UPDATE"), ("d", "DELETE")] {
+                        self.exec(&format!(
+                            "CREATE TRIGGER pw_{what}_{t} AFTER {on} ON {t} FOR EACH ROW \
+                             BEGIN INSERT INTO pw_writes VALUES ('{t}'); END"
+                        ))
+                        .await?;
+                    }
+                }
+                Kind::Postgres => {
+                    self.exec(&format!(
+                        "CREATE TRIGGER pw_count_{t} AFTER INSERT OR UPDATE OR DELETE ON {t} \
+                         FOR EACH ROW EXECUTE FUNCTION pw_count_write()"
+                    ))
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows written per table since [`TestDb::count_writes`] or the last call, then
+    /// forgets them.
+    pub async fn take_writes(&self) -> Result<BTreeMap<String, i64>> {
+        let mut out = BTreeMap::new();
+        for t in self.texts("SELECT tbl FROM pw_writes").await? {
+            *out.entry(t).or_insert(0) += 1;
+        }
+        self.exec("DELETE FROM pw_writes").await?;
+        Ok(out)
+    }
+
+    /// The first column of every row of a query outside the store, as text.
+    pub async fn texts(&self, sql: &str) -> Result<Vec<String>> {
+        Ok(match self.kind {
+            Kind::Sqlite => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?;
+                let mut c = sqlx::SqliteConnection::connect_with(&opts).await?;
+                let v = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut c)
+                    .await?;
+                c.close().await?;
+                v
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await?;
+                let v = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut c)
+                    .await?;
+                c.close().await?;
+                v
+            }
+        })
+    }
+
     /// Row count of every table.
     pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>> {
         let mut out = BTreeMap::new();

@@ -177,9 +177,13 @@ fn job_id(text: &str) -> Result<i64, ApiError> {
 }
 
 /// The job, if it exists and belongs to the agent's vantage (any other is "no such job").
-async fn own_job(state: &AppState, agent: &AgentUser, id: i64) -> Result<(), ApiError> {
+async fn own_job(
+    state: &AppState,
+    agent: &AgentUser,
+    id: i64,
+) -> Result<portwatch_store::JobRow, ApiError> {
     match state.store().job(id).await? {
-        Some(job) if job.vantage == agent.vantage => Ok(()),
+        Some(job) if job.vantage == agent.vantage => Ok(job),
         _ => Err(ApiError::not_found(format!(
             "no job {id} for vantage {}",
             agent.vantage
@@ -315,7 +319,7 @@ pub async fn renew(
         (status = 200, description = "Accepted now or before", body = Pushed),
         (status = 404, description = "No such job of this vantage", body = ErrorBody),
         (status = 409, description = "Superseded by another attempt", body = Pushed),
-        (status = 422, description = "Not exactly one of result and error, or a result of the wrong shape", body = ErrorBody),
+        (status = 422, description = "Not exactly one of result and error, a result of the wrong shape, or one covering more hosts than the job's targets name", body = ErrorBody),
     )
 )]
 pub async fn push(
@@ -333,17 +337,15 @@ pub async fn push(
         .ok_or_else(|| {
             ApiError::bad_request(format!("'{}' is not an attempt number", echo(&attempt)))
         })?;
-    own_job(&state, &agent, id).await?;
+    let job = own_job(&state, &agent, id).await?;
     let store = state.store();
     let now = now_ms();
     let done = match (&body.result, &body.error) {
         (Some(result), None) => {
-            if let Err(e) =
-                serde_json::from_value::<portwatch_monitor::job::JobResult>(result.clone())
-            {
+            if let Err(e) = portwatch_monitor::job::read_result(&job.spec, result.clone()) {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("'result' is not a scan result: {e}"),
+                    format!("'result' {e}"),
                 ));
             }
             store
