@@ -366,10 +366,12 @@ fn spooled_while_server_down(backend: Backend) {
     let open = listener.local_addr().unwrap().port();
     let port = free_port();
     let server = start_server(dir.path(), &db, port);
-    // About 10 s of probing, so that a loaded machine's slow polls still see the job claimed
-    // and stop the server before the agent can push its result.
+    // 901 ports at 30 probes/s: about 30 s of probing, paced by the rate, so never faster on a
+    // loaded machine. The wait for the claim below gives up after 20 s, so when it sees the job
+    // claimed the probing cannot be over yet, and the server is stopped before the agent can
+    // push (a 10 s job lost that race once under CI's load, with PostgreSQL's slower polls).
     let mut slower = slow_spec(open);
-    slower.ports.tcp = (40_000..40_300).chain([open]).collect();
+    slower.ports.tcp = (40_000..40_900).chain([open]).collect();
     let id = enqueue(&db, "lab", &slower);
     let spool = dir.path().join("spool");
     let agent = start_agent(port, &t, &spool, "a");
@@ -379,7 +381,7 @@ fn spooled_while_server_down(backend: Backend) {
         || job(&db, id).status == JobStatus::Claimed,
     );
     drop(server);
-    wait_for("the result to be spooled", Duration::from_secs(60), || {
+    wait_for("the result to be spooled", Duration::from_secs(120), || {
         spooled(&spool).len() == 1
     });
     assert_ne!(job(&db, id).status, JobStatus::Done);
