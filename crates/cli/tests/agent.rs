@@ -406,6 +406,63 @@ fn spooled_while_server_down(backend: Backend) {
     );
 }
 
+/// Two replicas of the server on one database; the agent names both. Replica A, which the
+/// agent talks to first, is killed with SIGKILL while the agent is scanning: the agent renews
+/// its claim through replica B within the lease, so the job ends in its first attempt, and the
+/// result is stored once.
+fn replica_failover(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(backend, dir.path());
+    let t = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let (port_a, port_b) = (free_port(), free_port());
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    let mut replica_a = start_server(&dir.path().join("a"), &db, port_a);
+    let _replica_b = start_server(&dir.path().join("b"), &db, port_b);
+    let id = enqueue(&db, "lab", &slow_spec(open));
+    let servers = format!("http://127.0.0.1:{port_a},http://127.0.0.1:{port_b}");
+    let agent = start_agent_at(&servers, &t, &dir.path().join("spool"), "a", &[]);
+    wait_for(
+        "the agent to claim the job",
+        Duration::from_secs(20),
+        || job(&db, id).status == JobStatus::Claimed,
+    );
+    replica_a.child.0.kill().unwrap();
+    let _ = replica_a.child.0.wait();
+    wait_for("the job to be done", Duration::from_secs(60), || {
+        job(&db, id).status == JobStatus::Done
+    });
+    let row = job(&db, id);
+    assert_eq!(
+        row.attempt, 1,
+        "the claim was renewed through replica B: {row:?}"
+    );
+    assert_eq!(row.claimed_by.as_deref(), Some("a"));
+    assert!(open_ports(&row).contains(&open));
+    wait_for(
+        "the agent to log the delivery",
+        Duration::from_secs(10),
+        || {
+            agent
+                .log
+                .lock()
+                .unwrap()
+                .contains("job finished and delivered")
+        },
+    );
+    let log = agent.log.lock().unwrap().clone();
+    assert!(log.contains("switched to another server"), "{log}");
+    assert!(log.contains(&format!("127.0.0.1:{port_b}")), "{log}");
+    assert_eq!(
+        log.matches("job finished and delivered").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(agents(&db)[0].jobs_done, 1, "delivered once");
+}
+
 /// (As in web_serve.rs.) A CA and a server certificate for 127.0.0.1 signed by it (`openssl`): `<name>-ca.pem`,
 /// and `cert.pem`/`key.pem` (overwritten each time) in `dir`.
 fn make_pki(dir: &std::path::Path, name: &str) {
@@ -554,6 +611,16 @@ fn spooled_while_server_down_sqlite() {
 #[test]
 fn spooled_while_server_down_postgres() {
     spooled_while_server_down(Backend::Postgres);
+}
+
+#[test]
+fn replica_failover_sqlite() {
+    replica_failover(Backend::Sqlite);
+}
+
+#[test]
+fn replica_failover_postgres() {
+    replica_failover(Backend::Postgres);
 }
 
 #[test]

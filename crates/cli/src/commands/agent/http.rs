@@ -1,5 +1,10 @@
 //! The agent's side of the agent endpoints: poll, renew, push. Every answer is sorted into
 //! done, refused for good (a bad token: stop), or worth retrying (network, 5xx).
+//!
+//! An agent may know several replicas of one server (`--server` repeated): they share one
+//! database, so any of them can take any request. Requests go to the replica that answered
+//! last; when it cannot be reached or answers 5xx, the others are tried in turn before the
+//! request counts as failed, so one dead replica costs a request's connect time, not a backoff.
 
 use super::spool::Spooled;
 use anyhow::{Context, Result, bail};
@@ -9,6 +14,7 @@ use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How long one request may take (a poll waits up to about 20 s on the server).
@@ -47,13 +53,33 @@ struct Pushed {
     status: String,
 }
 
-/// The server, as this agent reaches it.
+/// The server, as this agent reaches it: one or more replicas.
 #[derive(Clone)]
 pub struct Server {
     client: reqwest::Client,
-    base: reqwest::Url,
+    bases: Arc<[reqwest::Url]>,
+    /// The replica that answered last (an index into `bases`), tried first.
+    current: Arc<AtomicUsize>,
     token: Arc<str>,
     name: Arc<str>,
+}
+
+/// Checks one `--server` URL and makes it a base URL that relative paths join onto.
+fn base_url(url: &str) -> Result<reqwest::Url> {
+    let mut base = reqwest::Url::parse(url.trim()).with_context(|| {
+        format!("--server '{url}': not a URL (e.g. https://portwatch.example:8080)")
+    })?;
+    if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+        bail!("--server '{url}': the URL must start with http:// or https:// and name a host");
+    }
+    if base.query().is_some() || base.fragment().is_some() {
+        bail!("--server '{url}': give the server's base URL, without ?query or #fragment");
+    }
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    Ok(base)
 }
 
 fn well_formed(token: &str) -> bool {
@@ -96,20 +122,17 @@ fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig> {
 }
 
 impl Server {
-    /// Checks the URL, token and CA file, and builds the client.
-    pub fn new(url: &str, token: &str, ca: Option<&Path>, name: &str) -> Result<Self> {
-        let mut base = reqwest::Url::parse(url.trim()).with_context(|| {
-            format!("--server '{url}': not a URL (e.g. https://portwatch.example:8080)")
-        })?;
-        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
-            bail!("--server '{url}': the URL must start with http:// or https:// and name a host");
+    /// Checks the URLs (one per replica), token and CA file, and builds the client.
+    pub fn new(urls: &[String], token: &str, ca: Option<&Path>, name: &str) -> Result<Self> {
+        let mut bases = Vec::with_capacity(urls.len());
+        for url in urls.iter().filter(|u| !u.trim().is_empty()) {
+            let base = base_url(url)?;
+            if !bases.contains(&base) {
+                bases.push(base);
+            }
         }
-        if base.query().is_some() || base.fragment().is_some() {
-            bail!("--server '{url}': give the server's base URL, without ?query or #fragment");
-        }
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
+        if bases.is_empty() {
+            bail!("--server: give the server's URL (e.g. https://portwatch.example:8080)");
         }
         let token = token.trim();
         if !well_formed(token) {
@@ -127,15 +150,17 @@ impl Server {
             .context("HTTP client setup")?;
         Ok(Server {
             client,
-            base,
+            bases: bases.into(),
+            current: Arc::new(AtomicUsize::new(0)),
             token: token.into(),
             name: name.into(),
         })
     }
 
-    /// The server's base URL.
-    pub fn base(&self) -> &str {
-        self.base.as_str()
+    /// The replicas' base URLs, comma-separated (for the log).
+    pub fn bases(&self) -> String {
+        let urls: Vec<&str> = self.bases.iter().map(reqwest::Url::as_str).collect();
+        urls.join(",")
     }
 
     /// The agent's name.
@@ -143,33 +168,51 @@ impl Server {
         &self.name
     }
 
-    fn url(&self, path: &str) -> reqwest::Url {
-        // The path is ours and relative: joining cannot fail.
-        self.base.join(path).unwrap_or_else(|_| self.base.clone())
-    }
-
+    /// Sends a request to the replica that answered last, then to each other replica while
+    /// the answer is a network error or a 5xx; the last failure is what is returned.
     async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: &impl serde::Serialize,
     ) -> Answer<reqwest::Response> {
-        let sent = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(&*self.token)
-            .json(body)
-            .send()
-            .await;
-        match sent {
-            Err(e) => Answer::Retry(causes(&e)),
-            Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                let status = r.status();
-                let text = error_text(r).await;
-                Answer::Refused(format!("the server refused the token ({status}): {text}"))
+        let first = self.current.load(Ordering::Relaxed) % self.bases.len();
+        let mut failed = String::new();
+        for i in 0..self.bases.len() {
+            let at = (first + i) % self.bases.len();
+            let base = &self.bases[at];
+            // The path is ours and relative: joining cannot fail.
+            let url = base.join(path).unwrap_or_else(|_| base.clone());
+            let sent = self
+                .client
+                .request(method.clone(), url)
+                .bearer_auth(&*self.token)
+                .json(body)
+                .send()
+                .await;
+            let answer = match sent {
+                Err(e) => {
+                    failed = format!("{base}: {}", causes(&e));
+                    continue;
+                }
+                Ok(r) if r.status().is_server_error() && i + 1 < self.bases.len() => {
+                    failed = format!("{base}: {}", r.status());
+                    continue;
+                }
+                Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                    let status = r.status();
+                    let text = error_text(r).await;
+                    Answer::Refused(format!("the server refused the token ({status}): {text}"))
+                }
+                Ok(r) => Answer::Ok(r),
+            };
+            if at != first {
+                tracing::warn!(from = %self.bases[first], to = %base, reason = %failed, "switched to another server");
+                self.current.store(at, Ordering::Relaxed);
             }
-            Ok(r) => Answer::Ok(r),
+            return answer;
         }
+        Answer::Retry(failed)
     }
 
     /// Asks for a job (`current_job: None`), or sends a heartbeat while running one.

@@ -19,8 +19,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
     /// The server's base URL (http:// or https://), e.g. https://portwatch.example:8080.
-    #[arg(long, value_name = "URL")]
-    pub server: String,
+    /// Name every replica of the server (repeat the option or separate URLs with commas):
+    /// the agent keeps to the one that answers and moves to another when it cannot be reached.
+    #[arg(long, value_name = "URL", required = true, value_delimiter = ',')]
+    pub server: Vec<String>,
     /// An agent token (`portwatch token create --role agent --vantage NAME`).
     #[arg(
         long,
@@ -127,7 +129,7 @@ struct Agent {
 
 impl Agent {
     async fn run(&self) -> Result<u8> {
-        tracing::info!(server = %self.server.base(), name = %self.server.name(), "agent starting");
+        tracing::info!(servers = %self.server.bases(), name = %self.server.name(), "agent starting");
         let mut backoff = Backoff::new();
         loop {
             self.deliver_spool().await?;
