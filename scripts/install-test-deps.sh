@@ -9,7 +9,7 @@
 set -euo pipefail
 
 readonly APT_PACKAGES=(
-  samba smbclient nmap nftables nbtscan iproute2 python3 hyperfine time
+  samba smbclient nmap nftables nbtscan iproute2 python3 hyperfine time ieee-data
   dnsmasq-base snmpd ndiff openssl chromium chromium-driver wrk prometheus
   ufw iptables libxml2-utils
   openssh-server vsftpd nginx mariadb-server redis-server rabbitmq-server mosquitto

@@ -244,9 +244,11 @@ pub struct ScanArgs {
     #[arg(long)]
     pub assume_up: bool,
 
-    /// Only list the hosts that are up and why (arp-response, echo-reply, timestamp-reply,
-    /// syn-ack, reset; MAC when ARP answered); no port scan. As root: ARP on directly
-    /// connected subnets, else ICMP echo and timestamp, TCP SYN to 443 and ACK to 80;
+    /// Only list the hosts that are up and why (arp-response, nd-response, echo-reply,
+    /// timestamp-reply, syn-ack, reset; MAC, and its vendor from /usr/share/ieee-data if
+    /// installed, when ARP or ND answered); no port scan. As root:
+    /// ARP on directly connected subnets, IPv6 neighbour solicitation in directly connected
+    /// prefixes, else ICMP echo and timestamp, TCP SYN to 443 and ACK to 80;
     /// without privilege: connects to 80 and 443. Alias: -sn.
     #[arg(long, conflicts_with_all = ["ports", "top", "udp", "assume_up"])]
     pub discover_only: bool,

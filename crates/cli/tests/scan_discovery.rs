@@ -1,8 +1,10 @@
 //! Host discovery against the real kernel: a /24 on one veth with a few live addresses in a
 //! network namespace (ARP), addresses routed through that namespace (ICMP echo, ICMP
 //! timestamp, TCP SYN to 443, TCP ACK to 80), the unprivileged fallback, and a sweep that port
-//! scans only the live hosts. Each test builds its own namespace (prefix `pwx-sc-`) in its own
-//! /22 of 10.216.0.0/16, blackholed in the root namespace first, and removes it on drop.
+//! scans only the live hosts; for IPv6, neighbour solicitation on the link and echo, SYN and
+//! ACK beyond it. Each test builds its own namespace (prefix `pwx-sc-`) in its own /22 of
+//! 10.216.0.0/16 or its own /64s of fd00:216::/32, blackholed in the root namespace first, and
+//! removes it on drop.
 
 mod common;
 use common::{ChildGuard, json_lines, portwatch, stderr, stdout};
@@ -46,6 +48,10 @@ impl Lan {
         sh(&format!("ip netns add {ns}"));
         sh(&format!("ip link add {r} type veth peer name {h}"));
         sh(&format!("ip link set {h} netns {ns}"));
+        // A MAC of a registered block (PCS Systemtechnik, VirtualBox's), so the vendor shows.
+        sh(&format!(
+            "ip netns exec {ns} ip link set {h} address 08:00:27:21:60:{k:02x}"
+        ));
         sh(&format!(
             "ip addr add 10.216.{a}.1/24 dev {r} && ip link set {r} up"
         ));
@@ -208,6 +214,7 @@ fn lan_hosts_are_found_by_arp_with_their_mac_and_the_rest_is_down() {
         if LIVE.contains(&last) {
             assert_eq!(status_reason(v), ("up", "arp-response"), "{v}");
             assert_eq!(v["mac"].as_str(), Some(mac.as_str()), "{v}");
+            assert_eq!(v["vendor"], "PCS Systemtechnik GmbH", "{v}");
         } else if last == 1 {
             assert_eq!(status_reason(v), ("up", "localhost-response"), "{v}");
         } else {
@@ -220,6 +227,13 @@ fn lan_hosts_are_found_by_arp_with_their_mac_and_the_rest_is_down() {
         "{table}"
     );
     assert!(table.contains("256 hosts (6 up, 250 down)"), "{table}");
+    assert!(
+        table.contains(&format!(
+            "{}: up (arp-response, MAC {mac} (PCS Systemtechnik GmbH)",
+            lan.lan(10)
+        )),
+        "{table}"
+    );
 }
 
 #[test]
@@ -364,68 +378,131 @@ fn a_sweep_port_scans_only_the_live_hosts() {
     );
 }
 
-/// A namespace `pwx-sc-v6` on fd00:216:6::/64 (blackholed fd00:216::/32 first), removed on drop.
-struct Lan6(ChildGuard);
+/// A namespace `pwx-sc-v6K` on the link fd00:216:6K::/64 (root side ::1, hosts ::10, ::11,
+/// ::12) with fd00:216:7K::10-12 routed through ::10, all blackholed in fd00:216::/32 first,
+/// removed on drop. Its firewall drops TCP to ::10, echo requests to ::11 and ::12, and port
+/// 80 on ::12, and resets 443 on ::11, for the link's and the routed addresses alike; 443 is
+/// open on ::12.
+struct Lan6 {
+    k: u8,
+    _listener: ChildGuard,
+}
 
 impl Lan6 {
-    fn up() -> Lan6 {
-        Lan6::teardown();
+    fn up(k: u8) -> Lan6 {
+        let (ns, r, h) = Lan6::names(k);
+        Lan6::teardown(k);
         sh("ip -6 route replace blackhole fd00:216::/32");
-        sh("ip netns add pwx-sc-v6");
-        sh("ip link add pwx-sc-r6 type veth peer name pwx-sc-h6");
-        sh("ip link set pwx-sc-h6 netns pwx-sc-v6");
-        sh("ip addr add fd00:216:6::1/64 dev pwx-sc-r6 nodad && ip link set pwx-sc-r6 up");
-        sh(
-            "ip netns exec pwx-sc-v6 ip link set lo up && ip netns exec pwx-sc-v6 ip link set pwx-sc-h6 up",
-        );
+        sh(&format!("ip netns add {ns}"));
+        sh(&format!("ip link add {r} type veth peer name {h}"));
+        sh(&format!("ip link set {h} netns {ns}"));
+        sh(&format!(
+            "ip netns exec {ns} ip link set {h} address 08:00:27:21:66:{k:02x}"
+        ));
+        sh(&format!(
+            "ip addr add fd00:216:6{k}::1/64 dev {r} nodad && ip link set {r} up"
+        ));
+        sh(&format!(
+            "ip netns exec {ns} ip link set lo up && ip netns exec {ns} ip link set {h} up"
+        ));
         for i in [10, 11, 12] {
             sh(&format!(
-                "ip netns exec pwx-sc-v6 ip addr add fd00:216:6::{i}/64 dev pwx-sc-h6 nodad"
+                "ip netns exec {ns} ip addr add fd00:216:6{k}::{i}/64 dev {h} nodad && \
+                 ip netns exec {ns} ip addr add fd00:216:7{k}::{i}/128 dev lo"
             ));
         }
-        let rules = "table inet pwxsc {\nchain input {\ntype filter hook input priority 0; policy accept;\n\
-                     ip6 daddr fd00:216:6::10 meta l4proto tcp drop\n\
-                     ip6 daddr fd00:216:6::11 icmpv6 type echo-request drop\n\
-                     ip6 daddr fd00:216:6::12 icmpv6 type echo-request drop\n\
-                     ip6 daddr fd00:216:6::12 tcp dport 80 drop\n}\n}\n";
-        let path = std::env::temp_dir().join("pwx-sc-v6.nft");
-        std::fs::write(&path, rules).unwrap();
         sh(&format!(
-            "ip netns exec pwx-sc-v6 nft -f {}",
-            path.display()
+            "ip -6 route replace fd00:216:7{k}::/64 via fd00:216:6{k}::10 dev {r}"
         ));
+        let mut rules = String::from(
+            "table inet pwxsc {\nchain input {\ntype filter hook input priority 0; policy accept;\n",
+        );
+        for net in [6, 7] {
+            rules.push_str(&format!(
+                "ip6 daddr fd00:216:{net}{k}::10 meta l4proto tcp drop\n\
+                 ip6 daddr fd00:216:{net}{k}::11 icmpv6 type echo-request drop\n\
+                 ip6 daddr fd00:216:{net}{k}::11 tcp dport 443 reject with tcp reset\n\
+                 ip6 daddr fd00:216:{net}{k}::12 icmpv6 type echo-request drop\n\
+                 ip6 daddr fd00:216:{net}{k}::12 tcp dport 80 drop\n"
+            ));
+        }
+        rules.push_str("}\n}\n");
+        let path = std::env::temp_dir().join(format!("{ns}.nft"));
+        std::fs::write(&path, rules).unwrap();
+        sh(&format!("ip netns exec {ns} nft -f {}", path.display()));
+        let _ = std::fs::remove_file(&path);
         let child = Command::new("ip")
             .args([
                 "netns",
                 "exec",
-                "pwx-sc-v6",
+                &ns,
                 "socat",
-                "TCP6-LISTEN:443,bind=[fd00:216:6::12],fork,reuseaddr",
-                "/dev/null",
+                "TCP6-LISTEN:443,fork,reuseaddr",
             ])
+            .arg("/dev/null")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start socat");
-        let guard = Lan6(ChildGuard(child));
+        let lan = Lan6 {
+            k,
+            _listener: ChildGuard(child),
+        };
         for _ in 0..200 {
             let out = Command::new("ip")
-                .args(["netns", "exec", "pwx-sc-v6", "ss", "-Htln"])
+                .args(["netns", "exec", &ns, "ss", "-Htln"])
                 .output()
                 .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains("[fd00:216:6::12]:443") {
-                return guard;
+            if String::from_utf8_lossy(&out.stdout).contains(":443 ") {
+                return lan;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         panic!("IPv6 listener did not come up");
     }
 
-    fn teardown() {
+    /// Namespace, root-side veth, namespace-side veth.
+    fn names(k: u8) -> (String, String, String) {
+        (
+            format!("pwx-sc-v6{k}"),
+            format!("pwx-sc-r6{k}"),
+            format!("pwx-sc-h6{k}"),
+        )
+    }
+
+    /// Refuses to go on unless `addr` leaves through this test's veth.
+    fn assert_route(&self, addr: &str) {
+        let out = Command::new("ip")
+            .args(["-6", "route", "get", addr])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("dev {} ", Lan6::names(self.k).1)),
+            "refusing to scan {addr}: route is {text}"
+        );
+    }
+
+    /// The MAC of the namespace's end of the veth.
+    fn host_mac(&self) -> String {
+        let (ns, _, h) = Lan6::names(self.k);
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns, "cat"])
+            .arg(format!("/sys/class/net/{h}/address"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn teardown(k: u8) {
+        let (ns, r, _) = Lan6::names(k);
         let _ = Command::new("sh")
             .args([
                 "-c",
-                "ip netns del pwx-sc-v6 2>/dev/null; ip link del pwx-sc-r6 2>/dev/null; true",
+                &format!(
+                    "ip netns del {ns} 2>/dev/null; ip link del {r} 2>/dev/null; \
+                     ip -6 route del fd00:216:7{k}::/64 2>/dev/null; true"
+                ),
             ])
             .status();
     }
@@ -433,33 +510,51 @@ impl Lan6 {
 
 impl Drop for Lan6 {
     fn drop(&mut self) {
-        let _ = self.0.0.kill();
-        Lan6::teardown();
+        Lan6::teardown(self.k);
     }
 }
 
 #[test]
-fn ipv6_hosts_prove_life_by_echo_syn_ack_and_reset() {
-    let _lan = Lan6::up();
-    for a in ["fd00:216:6::10", "fd00:216:6::99"] {
-        let out = Command::new("ip")
-            .args(["-6", "route", "get", a])
-            .output()
-            .unwrap();
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("dev pwx-sc-r6 "),
-            "refusing to scan {a}"
-        );
+fn ipv6_hosts_beyond_the_link_prove_life_by_echo_syn_ack_and_reset() {
+    let lan = Lan6::up(1);
+    for a in ["fd00:216:71::10", "fd00:216:71::99"] {
+        lan.assert_route(a);
     }
     let (hosts, _) = discover(&[
-        "fd00:216:6::10",
-        "fd00:216:6::11",
-        "fd00:216:6::12",
-        "fd00:216:6::99",
+        "fd00:216:71::10",
+        "fd00:216:71::11",
+        "fd00:216:71::12",
+        "fd00:216:71::99",
     ]);
     let got = |a: &str| status_reason(&hosts[a]);
-    assert_eq!(got("fd00:216:6::10"), ("up", "echo-reply"));
-    assert_eq!(got("fd00:216:6::11"), ("up", "reset"));
-    assert_eq!(got("fd00:216:6::12"), ("up", "syn-ack"));
-    assert_eq!(got("fd00:216:6::99"), ("down", "no-response"));
+    assert_eq!(got("fd00:216:71::10"), ("up", "echo-reply"));
+    assert_eq!(got("fd00:216:71::11"), ("up", "reset"));
+    assert_eq!(got("fd00:216:71::12"), ("up", "syn-ack"));
+    assert_eq!(got("fd00:216:71::99"), ("down", "no-response"));
+}
+
+/// On the link, neighbour solicitation answers for every live address, whatever its firewall
+/// does to echo requests and TCP, with the host's MAC; an address nobody holds stays silent.
+#[test]
+fn ipv6_neighbours_prove_life_by_neighbour_advertisement() {
+    let lan = Lan6::up(2);
+    for a in ["fd00:216:62::10", "fd00:216:62::99"] {
+        lan.assert_route(a);
+    }
+    let (hosts, _) = discover(&[
+        "fd00:216:62::10",
+        "fd00:216:62::11",
+        "fd00:216:62::12",
+        "fd00:216:62::99",
+    ]);
+    let mac = lan.host_mac();
+    for a in ["fd00:216:62::10", "fd00:216:62::11", "fd00:216:62::12"] {
+        assert_eq!(status_reason(&hosts[a]), ("up", "nd-response"), "{a}");
+        assert_eq!(hosts[a]["mac"].as_str(), Some(mac.as_str()), "{a}");
+        assert_eq!(hosts[a]["vendor"], "PCS Systemtechnik GmbH", "{a}");
+    }
+    assert_eq!(
+        status_reason(&hosts["fd00:216:62::99"]),
+        ("down", "no-response")
+    );
 }

@@ -1,6 +1,7 @@
 //! Property tests of the target and port-spec parsers: any input gives a value or a clear
 //! error (never a panic), and what a spec says is exactly what it selects.
 
+use portwatch_scan::discover::wire;
 use portwatch_scan::model::Proto;
 use portwatch_scan::ports::{PortList, parse_port_spec};
 use portwatch_scan::targets::{TargetSet, TargetSpec};
@@ -105,5 +106,29 @@ proptest! {
         let token = format!("10.{o}.0.1");
         let err = TargetSpec::parse(&token).unwrap_err().to_string();
         prop_assert!(err.contains(&o.to_string()), "{}", err);
+    }
+
+    #[test]
+    fn neighbour_advertisements_from_the_wire_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+        let _ = wire::parse_neighbor_advert(&bytes);
+    }
+
+    #[test]
+    fn a_neighbour_advertisement_reads_back_its_target_and_mac(
+        target in any::<u128>(),
+        mac in any::<[u8; 6]>(),
+        pad in 0usize..3,
+    ) {
+        let target = std::net::Ipv6Addr::from(target);
+        let mut na = wire::neighbor_solicitation(mac, target).to_vec();
+        na[0] = 136;
+        na[24] = 2;
+        // Options this parser does not know are stepped over by their length.
+        for _ in 0..pad {
+            na.extend_from_slice(&[14, 1, 0, 0, 0, 0, 0, 0]);
+        }
+        let got = wire::parse_neighbor_advert(&na).expect("an advertisement");
+        prop_assert_eq!(got.target, target);
+        prop_assert_eq!(got.mac, Some(mac));
     }
 }

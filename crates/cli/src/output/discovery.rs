@@ -1,7 +1,7 @@
 //! `scan --discover-only`: which hosts are up and why, in every format but xml.
 
 use crate::args::ScanFormat;
-use portwatch_scan::discover::{Verdict, format_mac};
+use portwatch_scan::discover::{Verdict, format_mac, vendor};
 use portwatch_scan::targets::Target;
 use serde_json::{Value, json};
 use std::io::{self, Write};
@@ -20,6 +20,7 @@ fn record(t: &Target, v: &Verdict) -> Value {
             "status": "up",
             "reason": live.reason.as_str(),
             "mac": live.mac.map(format_mac),
+            "vendor": live.mac.and_then(vendor::vendor),
             "rtt_ms": live.rtt.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
         }),
         Verdict::Down(reason) => json!({
@@ -28,6 +29,7 @@ fn record(t: &Target, v: &Verdict) -> Value {
             "status": "down",
             "reason": reason.as_str(),
             "mac": null,
+            "vendor": null,
             "rtt_ms": null,
         }),
     }
@@ -70,6 +72,9 @@ pub fn write(
                         let mut extra = String::new();
                         if let Some(mac) = live.mac {
                             extra.push_str(&format!(", MAC {}", format_mac(mac)));
+                            if let Some(name) = vendor::vendor(mac) {
+                                extra.push_str(&format!(" ({name})"));
+                            }
                         }
                         if let Some(rtt) = live.rtt {
                             extra.push_str(&format!(", {:.2} ms", rtt.as_secs_f64() * 1e3));
@@ -111,22 +116,23 @@ pub fn write(
             out.write_all(b"\n")?;
         }
         ScanFormat::Csv => {
-            writeln!(out, "host,hostname,status,reason,mac,rtt_ms")?;
+            writeln!(out, "host,hostname,status,reason,mac,vendor,rtt_ms")?;
             for (t, v) in hosts {
                 let r = record(t, v);
                 let text = |k: &str| match &r[k] {
                     Value::Null => String::new(),
-                    Value::String(s) => s.clone(),
+                    Value::String(s) => super::csv::field(s),
                     other => other.to_string(),
                 };
                 writeln!(
                     out,
-                    "{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{}",
                     text("host"),
                     text("hostname"),
                     text("status"),
                     text("reason"),
                     text("mac"),
+                    text("vendor"),
                     text("rtt_ms")
                 )?;
             }

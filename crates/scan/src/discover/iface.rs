@@ -1,12 +1,13 @@
 //! The machine's own interfaces: which targets sit on a directly connected Ethernet subnet
-//! (those are found by ARP), and which addresses are this machine's own.
+//! (those are found by ARP, or by neighbour solicitation for IPv6), and which addresses are
+//! this machine's own.
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::InterfaceFlags;
 use nix::sys::socket::LinkAddr;
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One IPv4 subnet on an Ethernet-like interface that does ARP.
 #[derive(Debug, Clone)]
@@ -23,11 +24,27 @@ pub struct Lan {
     pub net: Ipv4Net,
 }
 
+/// One IPv6 prefix on an Ethernet-like interface, where neighbour solicitation finds hosts.
+/// Link-local prefixes are left out: their addresses mean nothing without an interface.
+#[derive(Debug, Clone)]
+pub struct Lan6 {
+    /// Interface name.
+    pub name: String,
+    /// The interface's index (the scope of the solicited-node multicast address).
+    pub ifindex: u32,
+    /// Its MAC (the source link-layer option of our solicitations).
+    pub mac: [u8; 6],
+    /// The prefix.
+    pub net: Ipv6Net,
+}
+
 /// What the interfaces say about the machine.
 #[derive(Debug, Default)]
 pub struct Interfaces {
     /// Subnets where ARP finds hosts.
     pub lans: Vec<Lan>,
+    /// IPv6 prefixes where neighbour solicitation finds hosts.
+    pub lans6: Vec<Lan6>,
     /// Addresses of this machine.
     pub local: HashSet<IpAddr>,
 }
@@ -40,6 +57,7 @@ impl Interfaces {
         };
         let mut links: HashMap<String, LinkAddr> = HashMap::new();
         let mut nets: Vec<(String, InterfaceFlags, Ipv4Addr, Ipv4Net)> = Vec::new();
+        let mut nets6: Vec<(String, InterfaceFlags, Ipv6Addr, Ipv6Net)> = Vec::new();
         let mut local = HashSet::new();
         for ifa in all {
             let Some(address) = ifa.address else { continue };
@@ -57,7 +75,17 @@ impl Interfaces {
                     nets.push((ifa.interface_name.clone(), ifa.flags, ip, net.trunc()));
                 }
             } else if let Some(v6) = address.as_sockaddr_in6() {
-                local.insert(IpAddr::V6(v6.ip()));
+                let ip = v6.ip();
+                local.insert(IpAddr::V6(ip));
+                let prefix = ifa
+                    .netmask
+                    .as_ref()
+                    .and_then(|m| m.as_sockaddr_in6())
+                    .map_or(128, |m| u128::from(m.ip()).count_ones() as u8);
+                let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+                if let (false, Ok(net)) = (link_local, Ipv6Net::new(ip, prefix)) {
+                    nets6.push((ifa.interface_name.clone(), ifa.flags, ip, net.trunc()));
+                }
             }
         }
         let arp_capable = |f: InterfaceFlags| {
@@ -83,7 +111,21 @@ impl Interfaces {
                 })
             })
             .collect();
-        Interfaces { lans, local }
+        let lans6 = nets6
+            .into_iter()
+            .filter(|(_, flags, _, net)| arp_capable(*flags) && net.prefix_len() < 127)
+            .filter_map(|(name, _, _, net)| {
+                let link = links.get(&name)?;
+                let mac = link.addr()?;
+                (mac != [0; 6]).then_some(Lan6 {
+                    ifindex: u32::try_from(link.ifindex()).ok()?,
+                    name,
+                    mac,
+                    net,
+                })
+            })
+            .collect();
+        Interfaces { lans, lans6, local }
     }
 
     /// The subnet on which `addr` is found by ARP, if it is directly connected (the most
@@ -93,6 +135,16 @@ impl Interfaces {
         self.lans
             .iter()
             .filter(|l| l.net.contains(&v4))
+            .max_by_key(|l| l.net.prefix_len())
+    }
+
+    /// The IPv6 prefix on which `addr` is found by neighbour solicitation, if it is directly
+    /// connected (the most specific one wins).
+    pub fn lan6_of(&self, addr: IpAddr) -> Option<&Lan6> {
+        let IpAddr::V6(v6) = addr else { return None };
+        self.lans6
+            .iter()
+            .filter(|l| l.net.contains(&v6))
             .max_by_key(|l| l.net.prefix_len())
     }
 

@@ -1,9 +1,11 @@
 //! Host discovery before a port scan (nmap's ping scan): which targets are up, and why.
 //!
 //! With raw-socket privilege (root or CAP_NET_RAW): addresses on a directly connected
-//! Ethernet subnet get ARP requests; every other address gets an ICMP echo request, an ICMP
-//! timestamp request (IPv4), a TCP SYN to port 443 and a TCP ACK to port 80. The first
-//! answer proves the host up: `arp-response`, `echo-reply`, `timestamp-reply`, `syn-ack`
+//! Ethernet subnet get ARP requests, and IPv6 addresses in a directly connected prefix
+//! neighbour solicitations to their solicited-node multicast address; every other address
+//! gets an ICMP echo request, an ICMP timestamp request (IPv4), a TCP SYN to port 443 and a
+//! TCP ACK to port 80. The first answer proves the host up: `arp-response`, `nd-response`
+//! (a neighbour advertisement for the address), `echo-reply`, `timestamp-reply`, `syn-ack`
 //! (a SYN-ACK from 443) or `reset` (a RST from 443 or 80). TCP answers are matched to the
 //! probe by a keyed cookie in the sequence number; anything else is ignored. This
 //! machine's own addresses are up at once (`localhost-response`). Unanswered addresses are
@@ -14,6 +16,7 @@
 
 mod iface;
 pub(crate) mod raw;
+pub mod vendor;
 pub mod wire;
 
 use crate::engine::timing::{RttEstimator, TimeoutBounds};
@@ -30,7 +33,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,6 +49,8 @@ pub enum LiveReason {
     LocalhostResponse,
     /// It answered an ARP request.
     ArpResponse,
+    /// It answered an IPv6 neighbour solicitation.
+    NdResponse,
     /// It answered an ICMP echo request.
     EchoReply,
     /// It answered an ICMP timestamp request.
@@ -64,6 +69,7 @@ impl LiveReason {
         match self {
             LiveReason::LocalhostResponse => "localhost-response",
             LiveReason::ArpResponse => "arp-response",
+            LiveReason::NdResponse => "nd-response",
             LiveReason::EchoReply => "echo-reply",
             LiveReason::TimestampReply => "timestamp-reply",
             LiveReason::SynAck => "syn-ack",
@@ -84,7 +90,7 @@ impl fmt::Display for LiveReason {
 pub struct LiveHost {
     /// The first answer that came back.
     pub reason: LiveReason,
-    /// Hardware address, when ARP answered.
+    /// Hardware address, when ARP or neighbour discovery answered.
     pub mac: Option<[u8; 6]>,
     /// Time from the last request to the answer.
     pub rtt: Option<Duration>,
@@ -129,6 +135,7 @@ const ACK_PORT: u16 = 80;
 enum Route {
     Local,
     Lan(usize),
+    Lan6(usize),
     Remote,
 }
 
@@ -139,6 +146,8 @@ struct Book {
     sent: Vec<Option<Instant>>,
     /// For ARP targets: the interface the answer must arrive on.
     ifindex: Vec<Option<usize>>,
+    /// Targets asked by neighbour solicitation: only for those does an advertisement count.
+    by_nd: Vec<bool>,
     rtt: RttEstimator,
     remaining: usize,
 }
@@ -158,6 +167,19 @@ impl Shared {
 
     fn cookie(&self, addr: IpAddr, port: u16) -> u32 {
         self.keys.hash_one((addr, port, self.src_port)) as u32
+    }
+
+    /// Records a neighbour advertisement for `target`: it counts only for targets that were
+    /// asked by neighbour solicitation.
+    fn answer_nd(&self, advert: wire::NeighborAdvert) {
+        let addr = IpAddr::V6(advert.target);
+        let asked = {
+            let book = self.book();
+            book.index.get(&addr).is_some_and(|&i| book.by_nd[i])
+        };
+        if asked {
+            self.answer(addr, LiveReason::NdResponse, advert.mac, None);
+        }
     }
 
     /// Records an answer from `addr`; answers from addresses not asked about are ignored.
@@ -210,6 +232,14 @@ pub async fn discover(targets: &[Target], opts: &DiscoverOptions) -> Result<Vec<
                         .position(|l| l.name == lan.name && l.net == lan.net)
                         .unwrap_or(0),
                 )
+            } else if let Some(lan) = ifaces.lan6_of(t.addr) {
+                Route::Lan6(
+                    ifaces
+                        .lans6
+                        .iter()
+                        .position(|l| l.name == lan.name && l.net == lan.net)
+                        .unwrap_or(0),
+                )
             } else {
                 Route::Remote
             }
@@ -229,6 +259,7 @@ pub async fn discover(targets: &[Target], opts: &DiscoverOptions) -> Result<Vec<
                     _ => None,
                 })
                 .collect(),
+            by_nd: routes.iter().map(|r| matches!(r, Route::Lan6(_))).collect(),
             rtt: RttEstimator::new(opts.timeouts),
             remaining: 0,
         }),
@@ -269,6 +300,7 @@ pub async fn discover(targets: &[Target], opts: &DiscoverOptions) -> Result<Vec<
     };
     let remote4 = need(&|t, r| matches!(r, Route::Remote) && t.addr.is_ipv4());
     let remote6 = need(&|t, r| matches!(r, Route::Remote) && t.addr.is_ipv6());
+    let lan6 = need(&|_, r| matches!(r, Route::Lan6(_)));
     let sockets = Sockets {
         arp: if need(&|_, r| matches!(r, Route::Lan(_))) {
             Some(Arc::new(RawSocket::arp().map_err(|e| ScanError::Io {
@@ -279,10 +311,18 @@ pub async fn discover(targets: &[Target], opts: &DiscoverOptions) -> Result<Vec<
             None
         },
         icmp4: open(remote4, Domain::IPV4, Type::RAW, Protocol::ICMPV4)?,
-        icmp6: open(remote6, Domain::IPV6, Type::RAW, Protocol::ICMPV6)?,
+        icmp6: open(remote6 || lan6, Domain::IPV6, Type::RAW, Protocol::ICMPV6)?,
         tcp4: open(remote4, Domain::IPV4, Type::RAW, Protocol::TCP)?,
         tcp6: open(remote6, Domain::IPV6, Type::RAW, Protocol::TCP)?,
     };
+    if let (true, Some(sock)) = (lan6, &sockets.icmp6) {
+        // Receivers drop neighbour discovery messages that crossed a router (RFC 4861
+        // section 7.1.1): they must leave with the largest hop limit.
+        sock.set_multicast_hops_v6(255).map_err(|e| ScanError::Io {
+            op: "set the hop limit of neighbour solicitations".into(),
+            source: e,
+        })?;
+    }
     let receivers = spawn_receivers(&sockets, &shared);
     let result = send_rounds(targets, &routes, &ifaces, &sockets, &shared, opts).await;
     for r in receivers {
@@ -359,7 +399,11 @@ fn spawn_receivers(s: &Sockets, shared: &Arc<Shared>) -> Vec<tokio::task::JoinHa
                 let (Some(h), Some(from)) = (wire::parse_icmp(&buf[..n]), from) else {
                     continue;
                 };
-                if h.kind == icmp_type::ECHO6_REPLY && h.id == shared.icmp_id {
+                if h.kind == icmp_type::NEIGHBOR_ADVERT {
+                    if let Some(advert) = wire::parse_neighbor_advert(&buf[..n]) {
+                        shared.answer_nd(advert);
+                    }
+                } else if h.kind == icmp_type::ECHO6_REPLY && h.id == shared.icmp_id {
                     shared.answer(IpAddr::V6(from.ip()), LiveReason::EchoReply, None, None);
                 }
             }
@@ -478,6 +522,21 @@ async fn send_rounds(
                             .await,
                     );
                 }
+                Route::Lan6(l) => {
+                    let (lan, IpAddr::V6(v6), Some(sock)) = (&ifaces.lans6[l], addr, &s.icmp6)
+                    else {
+                        continue;
+                    };
+                    let group = SocketAddrV6::new(wire::solicited_node(v6), 0, 0, lan.ifindex);
+                    limit(&rate).await;
+                    note(
+                        sock.send_ip(
+                            &wire::neighbor_solicitation(lan.mac, v6),
+                            SocketAddr::V6(group),
+                        )
+                        .await,
+                    );
+                }
                 Route::Remote => {
                     let v6 = addr.is_ipv6();
                     let to = SocketAddr::new(addr, 0);
@@ -589,6 +648,7 @@ mod tests {
                 up: vec![None; targets.len()],
                 sent: vec![None; targets.len()],
                 ifindex: vec![None; targets.len()],
+                by_nd: vec![false; targets.len()],
                 rtt: RttEstimator::new(TimeoutBounds::default()),
                 remaining: targets.len(),
             }),
@@ -666,6 +726,27 @@ mod tests {
         assert_eq!(
             book.up[0].as_ref().map(|l| l.reason),
             Some(LiveReason::EchoReply)
+        );
+    }
+
+    #[test]
+    fn advertisements_count_only_for_targets_asked_by_solicitation() {
+        let s = shared(&[addr("fd00::2"), addr("fd00::3")]);
+        s.book().by_nd[0] = true;
+        let advert = |a: &str| wire::NeighborAdvert {
+            target: a.parse().unwrap(),
+            mac: Some([2, 0, 0, 0, 0, 2]),
+        };
+        s.answer_nd(advert("fd00::3"));
+        s.answer_nd(advert("fd00::9"));
+        assert_eq!(s.book().remaining, 2, "not asked by solicitation");
+        s.answer_nd(advert("fd00::2"));
+        let book = s.book();
+        assert_eq!(book.remaining, 1);
+        let live = book.up[0].as_ref().unwrap();
+        assert_eq!(
+            (live.reason, live.mac),
+            (LiveReason::NdResponse, Some([2, 0, 0, 0, 0, 2]))
         );
     }
 

@@ -37,6 +37,11 @@ impl RawSocket {
             nix::sys::socket::setsockopt(&self.fd, nix::sys::socket::sockopt::RcvBufForce, &bytes);
     }
 
+    /// The hop limit of multicast packets this (IPv6) socket sends.
+    pub fn set_multicast_hops_v6(&self, hops: u32) -> io::Result<()> {
+        SockRef::from(&self.fd).set_multicast_hops_v6(hops)
+    }
+
     /// An `AF_PACKET` socket that receives every ARP frame on every interface.
     pub fn arp() -> io::Result<Self> {
         let proto = i32::from(super::wire::ETHERTYPE_ARP.to_be());

@@ -1,5 +1,6 @@
 //! The few packets host discovery sends and reads, built and parsed by hand: ARP over
-//! Ethernet, ICMP echo and timestamp, bare TCP segments. Every parser checks lengths and
+//! Ethernet, IPv6 neighbour solicitation and advertisement (RFC 4861), ICMP echo and
+//! timestamp, bare TCP segments. Every parser checks lengths and
 //! returns `None` for anything it does not understand.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -38,6 +39,82 @@ pub mod icmp_type {
     pub const DEST_UNREACH: u8 = 3;
     /// ICMPv6 destination unreachable.
     pub const DEST_UNREACH6: u8 = 1;
+    /// ICMPv6 neighbour solicitation.
+    pub const NEIGHBOR_SOLICIT: u8 = 135;
+    /// ICMPv6 neighbour advertisement.
+    pub const NEIGHBOR_ADVERT: u8 = 136;
+}
+
+/// Neighbour discovery option: source link-layer address.
+const ND_OPT_SOURCE_LINK: u8 = 1;
+/// Neighbour discovery option: target link-layer address.
+const ND_OPT_TARGET_LINK: u8 = 2;
+
+/// The solicited-node multicast address of `target` (RFC 4291 section 2.7.1): ff02::1:ff
+/// followed by the address's low 24 bits. A neighbour solicitation goes there, so only the
+/// hosts whose addresses share those bits look at it.
+pub fn solicited_node(target: Ipv6Addr) -> Ipv6Addr {
+    let o = target.octets();
+    Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        u16::from_be_bytes([o[14], o[15]]),
+    )
+}
+
+/// An ICMPv6 neighbour solicitation for `target` carrying our link-layer address, so the
+/// answer needs no solicitation of its own. The checksum is left zero: the kernel fills it
+/// in for raw ICMPv6 sockets (the hop limit of 255 that receivers insist on is a socket
+/// option).
+pub fn neighbor_solicitation(sender_mac: [u8; 6], target: Ipv6Addr) -> [u8; 32] {
+    let mut p = [0u8; 32];
+    p[0] = icmp_type::NEIGHBOR_SOLICIT;
+    p[8..24].copy_from_slice(&target.octets());
+    p[24] = ND_OPT_SOURCE_LINK;
+    p[25] = 1; // in units of 8 bytes
+    p[26..32].copy_from_slice(&sender_mac);
+    p
+}
+
+/// A neighbour advertisement read from an ICMPv6 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighborAdvert {
+    /// The address the advertisement is for.
+    pub target: Ipv6Addr,
+    /// Its link-layer address, when the advertisement carries one.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// The neighbour advertisement in ICMPv6 message `p` (as a raw ICMPv6 socket delivers it),
+/// if it is one. Options are walked by their length fields; a zero length or one running
+/// past the end makes the message malformed (RFC 4861 section 4.6 says to drop it).
+pub fn parse_neighbor_advert(p: &[u8]) -> Option<NeighborAdvert> {
+    if p.len() < 24 || p[0] != icmp_type::NEIGHBOR_ADVERT || p[1] != 0 {
+        return None;
+    }
+    let octets: [u8; 16] = p[8..24].try_into().ok()?;
+    let mut mac = None;
+    let mut at = 24;
+    while at < p.len() {
+        let kind = *p.get(at)?;
+        let len = usize::from(*p.get(at + 1)?) * 8;
+        if len == 0 || at + len > p.len() {
+            return None;
+        }
+        if kind == ND_OPT_TARGET_LINK && len == 8 {
+            mac = p[at + 2..at + 8].try_into().ok();
+        }
+        at += len;
+    }
+    Some(NeighborAdvert {
+        target: Ipv6Addr::from(octets),
+        mac,
+    })
 }
 
 /// A broadcast ARP request "who has `target`? tell `sender_ip`" from `sender_mac`.
@@ -348,6 +425,60 @@ mod tests {
         let src6: IpAddr = "fd00::1".parse().unwrap();
         let dst6: IpAddr = "fd00::2".parse().unwrap();
         assert_eq!(tcp_checksum(src6, dst6, &seg.build(src6, dst6)), 0);
+    }
+
+    #[test]
+    fn solicited_node_addresses_keep_the_low_24_bits() {
+        let a: Ipv6Addr = "fd00:216:60::1:2a0b:c0de".parse().unwrap();
+        assert_eq!(
+            solicited_node(a),
+            "ff02::1:ff0b:c0de".parse::<Ipv6Addr>().unwrap()
+        );
+        assert!(solicited_node(a).is_multicast());
+    }
+
+    #[test]
+    fn a_solicitation_names_its_target_and_our_mac() {
+        let target: Ipv6Addr = "fd00::9".parse().unwrap();
+        let mac = [2, 0, 0, 0, 0, 1];
+        let ns = neighbor_solicitation(mac, target);
+        assert_eq!(ns[0], 135);
+        assert_eq!(&ns[8..24], &target.octets());
+        assert_eq!(&ns[24..32], &[1, 1, 2, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            parse_neighbor_advert(&ns),
+            None,
+            "a solicitation is not an answer"
+        );
+    }
+
+    #[test]
+    fn advertisements_are_read_with_or_without_their_mac() {
+        let target: Ipv6Addr = "fd00::9".parse().unwrap();
+        let mut na = neighbor_solicitation([0; 6], target);
+        na[0] = 136;
+        na[4] = 0x60; // solicited, override
+        na[24] = 2;
+        na[26..32].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+        assert_eq!(
+            parse_neighbor_advert(&na),
+            Some(NeighborAdvert {
+                target,
+                mac: Some([2, 0, 0, 0, 0, 9])
+            })
+        );
+        assert_eq!(
+            parse_neighbor_advert(&na[..24]),
+            Some(NeighborAdvert { target, mac: None })
+        );
+        assert_eq!(parse_neighbor_advert(&na[..23]), None, "short message");
+        assert_eq!(
+            parse_neighbor_advert(&na[..30]),
+            None,
+            "option past the end"
+        );
+        na[25] = 0;
+        assert_eq!(parse_neighbor_advert(&na), None, "zero-length option");
     }
 
     #[test]
