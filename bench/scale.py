@@ -378,6 +378,45 @@ def bench_sweep(binary, prefix, runs, agent_counts, timeout):
             "results": results}
 
 
+def goal_notes(data):
+    """Issue 12's goals at this size, judged from the measurements alone (no text by hand)."""
+    res = data["results"]
+    plain = [r["seconds"] for r in res.get("portwatch scan", []) if "seconds" in r]
+    base = statistics.median(plain) if plain else None
+    one = [r for r in res.get("1 agent(s)", []) if "scans" in r]
+    notes = []
+    if base and one:
+        first = statistics.median(r["scans"][0]["seconds"] for r in one)
+        over = first / base - 1
+        notes.append(f"distribution overhead at 1 agent <= 10 %: {'met' if over <= 0.10 else 'MISSED'} "
+                     f"({over:+.0%}: median first scan {first:.1f} s against the plain scan's median {base:.1f} s)")
+    seconds = [r["scans"][-1]["pg"] for runs in res.values() for r in runs if "scans" in r]
+    if seconds:
+        rows = max(pg["rows"] for pg in seconds)
+        hosts_rows = max(sum(pg["tables"].get("hosts", {}).get(k, 0) for k in ("inserted", "updated", "deleted"))
+                         for pg in seconds)
+        wal = max(pg["wal_bytes"] for pg in seconds)
+        ok = hosts_rows == 0 and rows < max(100, data["hosts"] // 100)
+        notes.append(f"PostgreSQL writes O(changes): {'met' if ok else 'MISSED'} (a second, unchanged scan "
+                     f"wrote at most {rows:,} rows, {hosts_rows:,} of them host rows, and {wal:,} WAL bytes, "
+                     f"for {data['hosts']:,} addresses)")
+    agents = [r["agent_rss_kb"] for runs in res.values() for r in runs if "scans" in r]
+    servers = [r["server_rss_kb"] for runs in res.values() for r in runs if "scans" in r]
+    if agents:
+        peak = max(agents) / 1024
+        notes.append(f"agent RSS <= 50 MB: {'met' if peak <= 50 else 'MISSED'} (peak {peak:.1f} MB); "
+                     f"server peak RSS {max(servers) / 1024:.1f} MB")
+    failed = [f"{name}: {r['failed']}" for name, runs in res.items() for r in runs if "failed" in r]
+    load = os.getloadavg()
+    lines = ["Goals of issue 12 at this size: " + "; ".join(notes) + "." if notes else
+             "Goals of issue 12: nothing to judge (no complete agent run)."]
+    if failed:
+        lines.append("Failed runs: " + "; ".join(failed))
+    lines.append(f"Load average at the end of the sweep: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1, 5, 15 "
+                 "min) on a machine shared with builds and tests, so absolute rates are a floor.")
+    return lines
+
+
 # ---------------------------------------------------------------- failover
 
 def scans_since(db, since_ms):
@@ -525,6 +564,7 @@ def main():
         print(f"== sweep {args.prefix}", flush=True)
         data = bench_sweep(binary, args.prefix, args.runs, [int(a) for a in args.agents.split(",")], args.timeout)
         data.update(meta, runs=args.runs)
+        data["notes"] = goal_notes(data)
         (RESULTS / (args.out or "scale.json")).write_text(json.dumps(data, indent=1))
     if "failover" in names:
         print("== failover", flush=True)

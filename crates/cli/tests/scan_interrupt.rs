@@ -1,6 +1,6 @@
 //! A scan that behaves like a good Unix tool: Ctrl-C (SIGINT) keeps what was found, in every
 //! output format, marked as interrupted, exit 130; `--format jsonl` streams each result as
-//! soon as it is final. Loopback only, no DNS.
+//! soon as it is final; on a terminal, the progress bar is cleared first. Loopback only, no DNS.
 //!
 //! The slow target is this machine: one port that accepts at once, and one whose accept
 //! queue is full (`listen(0)` plus one connection never accepted), so the kernel drops every
@@ -289,4 +289,87 @@ fn diff_reads_the_json_that_scan_writes() {
     assert!(text.contains(&format!("- {open}/tcp")), "{text}");
     let same = diff(&before, &before);
     assert_eq!(same.status.code(), Some(0), "{}", common::stderr(&same));
+}
+
+/// The pid of the `portwatch scan` whose command line holds `needle` (a scan started under
+/// `script` runs as its grandchild or child, depending on the shell).
+fn scan_pid(needle: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.find_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        (args.first()? == env!("CARGO_BIN_EXE_portwatch")
+            && args.get(1).map(String::as_str) == Some("scan")
+            && args.iter().any(|a| a == needle))
+        .then_some(pid)
+    })
+}
+
+/// On a real terminal (a pseudo-terminal from util-linux's `script`), Ctrl-C takes the progress
+/// bar off the screen before the results and the interrupted notice are written: the last
+/// frame of the bar is followed by a line clear, and no frame comes after the notice.
+#[test]
+fn ctrl_c_on_a_terminal_clears_the_progress_bar() {
+    let target = SlowTarget::new();
+    let ports = format!("{},{}", target.open, target.silent);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("terminal.log");
+    let command = format!(
+        "{} scan 127.0.0.1 -p {ports} --connect --no-probes --min-rtt-timeout 60s --max-rtt-timeout 60s",
+        env!("CARGO_BIN_EXE_portwatch")
+    );
+    let mut script = ChildGuard(
+        Command::new("script")
+            .args(["-q", "-f", "-e", "-c", &command])
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run script (util-linux)"),
+    );
+    wait_for(
+        "the open port to be probed",
+        Duration::from_secs(60),
+        || target.accepted.load(Ordering::SeqCst) > 0,
+    );
+    // The bar redraws every 100 ms; two seconds give it many frames before the interrupt.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut pid = None;
+    wait_for("the scan's process", Duration::from_secs(10), || {
+        pid = scan_pid(&ports);
+        pid.is_some()
+    });
+    let status = Command::new("kill")
+        .args(["-INT", &pid.unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = exit_status(&mut script);
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "script passes on the scan's exit code"
+    );
+    let screen = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    let frame = "/2 ports";
+    let last_frame = screen
+        .rfind(frame)
+        .unwrap_or_else(|| panic!("no bar drawn: {screen:?}"));
+    let notice = screen
+        .find("scan interrupted, results incomplete")
+        .unwrap_or_else(|| panic!("no notice: {screen:?}"));
+    assert!(last_frame < notice, "a frame after the notice: {screen:?}");
+    let between = &screen[last_frame..notice];
+    assert!(
+        between.contains("\r\x1b[2K"),
+        "the bar is not cleared before the notice: {between:?}"
+    );
+    assert!(
+        screen.contains(&format!("{}/tcp", target.open)),
+        "the open port is shown: {screen:?}"
+    );
 }
