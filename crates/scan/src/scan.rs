@@ -185,6 +185,7 @@ async fn discover_then_scan(
             filtered: 0,
             open_filtered: 0,
             srtt_ms: None,
+            tcp_method: None,
         };
         if events.send(ScanEvent::Host(summary)).await.is_err() {
             return Ok(());
