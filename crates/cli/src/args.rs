@@ -205,13 +205,15 @@ pub struct ScanArgs {
     #[arg(long)]
     pub tcp: bool,
 
-    /// Probe TCP ports with half-open SYNs from a raw socket (needs root or CAP_NET_RAW; the
-    /// default when that privilege is there). Open ports are still identified by connects.
-    /// Alias: -sS.
+    /// Probe every target's TCP ports with half-open SYNs from a raw socket, this machine's
+    /// own addresses too (needs root or CAP_NET_RAW). Without --syn or --connect, other
+    /// machines get SYNs when that privilege is there and connects otherwise; loopback and
+    /// this machine's own addresses always get connects. Open ports are still identified by
+    /// connects. Alias: -sS.
     #[arg(long, conflicts_with = "connect")]
     pub syn: bool,
 
-    /// Probe TCP ports with full connects even when SYN probes are possible.
+    /// Probe every target's TCP ports with full connects, even where SYN probes are possible.
     #[arg(long)]
     pub connect: bool,
 

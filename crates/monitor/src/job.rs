@@ -350,6 +350,7 @@ impl JobResult {
                     filtered: run.filtered,
                     open_filtered: 0,
                     srtt_ms: None,
+                    tcp_method: None,
                 },
                 results: Vec::new(),
             }));
@@ -406,6 +407,7 @@ mod tests {
             filtered: 0,
             open_filtered: 0,
             srtt_ms: Some(0.05),
+            tcp_method: None,
         }
     }
 

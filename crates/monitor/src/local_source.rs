@@ -238,6 +238,7 @@ fn observation(
                     filtered: 0,
                     open_filtered: 0,
                     srtt_ms: None,
+                    tcp_method: None,
                 },
                 results,
             }

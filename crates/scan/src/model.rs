@@ -250,6 +250,32 @@ impl PortRisk {
     }
 }
 
+/// How a host's TCP ports were probed (what `TcpMethod::Auto` and the flags come to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeMethod {
+    /// Half-open SYN probes from a raw socket.
+    Syn,
+    /// Full connects through the kernel.
+    Connect,
+}
+
+impl ProbeMethod {
+    /// The lowercase name used in every output format (and nmap's `scaninfo` type).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeMethod::Syn => "syn",
+            ProbeMethod::Connect => "connect",
+        }
+    }
+}
+
+impl fmt::Display for ProbeMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Whether a host answered at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -285,6 +311,10 @@ pub struct HostSummary {
     pub open_filtered: u32,
     /// Smoothed round-trip time to the host in milliseconds, if measured.
     pub srtt_ms: Option<f64>,
+    /// How its TCP ports were probed; `None` when none were (UDP only, or found down by
+    /// host discovery before any port was probed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_method: Option<ProbeMethod>,
 }
 
 /// What the engine reports, in the order it learns it.

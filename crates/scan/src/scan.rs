@@ -185,6 +185,7 @@ async fn discover_then_scan(
             filtered: 0,
             open_filtered: 0,
             srtt_ms: None,
+            tcp_method: None,
         };
         if events.send(ScanEvent::Host(summary)).await.is_err() {
             return Ok(());
@@ -284,6 +285,55 @@ pub async fn discover_hosts(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    /// The host summaries of a scan of `target` × `ports` with `method`.
+    async fn summaries(
+        target: &str,
+        ports: PortList,
+        method: engine::TcpMethod,
+    ) -> Vec<HostSummary> {
+        let targets = TargetSet::new(vec![TargetSpec::parse(target).unwrap()], vec![], vec![]);
+        let cfg = ScanConfig::builder().tcp_method(method).build().unwrap();
+        let (tx, mut rx) = mpsc::channel(64);
+        let progress = Arc::new(ScanProgress::default());
+        run(&cfg, &targets, &ports, tx, progress).await.unwrap();
+        let mut hosts = Vec::new();
+        while let Some(event) = rx.recv().await {
+            if let ScanEvent::Host(h) = event {
+                hosts.push(h);
+            }
+        }
+        hosts
+    }
+
+    /// Loopback is scanned by connects by default, with or without raw-socket privilege, and
+    /// each host says so; a scan without TCP ports names no TCP method.
+    #[tokio::test]
+    async fn hosts_report_their_tcp_method() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tcp = || PortList {
+            tcp: vec![port],
+            udp: vec![],
+        };
+        for method in [engine::TcpMethod::Auto, engine::TcpMethod::Connect] {
+            let hosts = summaries("127.0.0.1", tcp(), method).await;
+            assert_eq!(hosts.len(), 1, "{method:?}");
+            assert_eq!(hosts[0].open, 1, "{method:?}");
+            assert_eq!(
+                hosts[0].tcp_method,
+                Some(crate::model::ProbeMethod::Connect),
+                "{method:?}"
+            );
+        }
+        let udp_only = PortList {
+            tcp: vec![],
+            udp: vec![port],
+        };
+        let hosts = summaries("127.0.0.1", udp_only, engine::TcpMethod::Auto).await;
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0].tcp_method, None);
+    }
 
     /// Blocks of 5 over 16 loopback addresses (all up at once): each host is reported once, up,
     /// with its port counted, and the listener's port open on its address only.

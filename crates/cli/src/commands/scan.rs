@@ -1,10 +1,10 @@
 //! `portwatch scan`: parse, resolve, run the engine, render events as they arrive.
 
 use crate::args::{ResolveArg, ScanArgs};
-use crate::output::{self, RunInfo, RunTotals};
+use crate::output::{self, RunInfo, RunTotals, ScanInfo};
 use crate::progress::ProgressView;
 use anyhow::{Context, Result, bail};
-use portwatch_scan::engine::{ScanConfig, ScanProgress, TcpMethod};
+use portwatch_scan::engine::{ScanConfig, ScanProgress, TcpMethod, TcpPlanner};
 use portwatch_scan::ports::{PortList, parse_port_spec};
 use portwatch_scan::resolve::ResolveMode;
 use portwatch_scan::scan::{self, TargetOptions};
@@ -211,15 +211,47 @@ fn describe_ports(ports: &[u16]) -> String {
     parts.join(",")
 }
 
+/// The scan types of a run (nmap's `scaninfo`, written only by the XML output): one per TCP
+/// method some target is planned for, then UDP.
+fn scan_types(
+    ports: &PortList,
+    tcp: Option<&TcpPlanner>,
+    targets: &portwatch_scan::targets::TargetSet,
+) -> Vec<ScanInfo> {
+    let info = |kind, proto| ScanInfo {
+        kind,
+        proto,
+        count: ports.of(proto).len(),
+        services: describe_ports(ports.of(proto)),
+    };
+    let mut types: Vec<ScanInfo> = tcp
+        .map(|tcp| tcp.methods_for(targets.iter().map(|t| t.addr)))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|method| info(method.as_str(), Proto::Tcp))
+        .collect();
+    if !ports.udp.is_empty() {
+        types.push(info("udp", Proto::Udp));
+    }
+    types
+}
+
 async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
     let targets = scan::prepare_targets(&plan.targets, &plan.exclude, &plan.target_opts).await?;
     if args.discover_only {
         return discover_only(args, &plan, &targets).await;
     }
-    if !plan.ports.tcp.is_empty()
-        && plan.config.tcp_method_in_effect()? == TcpMethod::Connect
-        && plan.config.tcp_method() == TcpMethod::Auto
-    {
+    // One plan of which target gets SYN probes, shared by the engine and the output.
+    let tcp = if plan.ports.tcp.is_empty() {
+        None
+    } else {
+        Some(plan.config.tcp_planner()?)
+    };
+    if tcp.as_ref().is_some_and(|tcp| {
+        targets
+            .iter()
+            .any(|t| tcp.connects_for_lack_of_privilege(t.addr))
+    }) {
         eprintln!(
             "portwatch: note: no raw-socket privilege (root or CAP_NET_RAW): TCP ports are \
              probed with connects instead of SYN probes"
@@ -246,19 +278,20 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
     let info = RunInfo {
         args: std::env::args().collect::<Vec<_>>().join(" "),
         started: SystemTime::now(),
-        services: [Proto::Tcp, Proto::Udp]
-            .into_iter()
-            .filter(|p| !plan.ports.of(*p).is_empty())
-            .map(|p| {
-                let list = plan.ports.of(p);
-                (p.to_string(), list.len(), describe_ports(list))
-            })
-            .collect(),
+        services: if args.format() == crate::args::ScanFormat::Xml {
+            scan_types(&plan.ports, tcp.as_deref(), &targets)
+        } else {
+            Vec::new()
+        },
+        tcp: tcp.clone(),
     };
     let mut sink = output::sink(args.format(), out, info, args.all);
     let (tx, mut rx) = mpsc::channel::<ScanEvent>(4096);
     let started = Instant::now();
-    let config = plan.config.clone();
+    let config = match &tcp {
+        Some(tcp) => plan.config.with_tcp_planner(tcp.clone()),
+        None => plan.config.clone(),
+    };
     let ports = plan.ports.clone();
     if args.save {
         // Fail before scanning if the database cannot be opened.

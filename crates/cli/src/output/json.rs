@@ -40,7 +40,8 @@ impl Sink for JsonSink {
     }
 
     fn finish(&mut self, t: &RunTotals) -> io::Result<()> {
-        for (h, ports) in super::drain_unfinished(&mut self.pending) {
+        let tcp = self.info.tcp.clone();
+        for (h, ports) in super::drain_unfinished(&mut self.pending, tcp.as_deref()) {
             self.push_host(&h, ports, false)?;
         }
         let doc = json!({
@@ -74,6 +75,8 @@ impl JsonSink {
     ) -> io::Result<()> {
         let mut host = serde_json::to_value(h)?;
         if let Value::Object(map) = &mut host {
+            // Always present: `null` when no TCP port was probed.
+            map.entry("tcp_method").or_insert(Value::Null);
             map.insert("finished".into(), Value::Bool(finished));
             map.insert("ports".into(), serde_json::to_value(ports)?);
         }

@@ -11,8 +11,10 @@ mod table;
 mod xml;
 
 use crate::args::ScanFormat;
-use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState};
+use portwatch_scan::engine::TcpPlanner;
+use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState, Proto};
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Facts about the whole run that summaries and headers need.
@@ -22,8 +24,24 @@ pub struct RunInfo {
     pub args: String,
     /// When the scan started.
     pub started: SystemTime,
-    /// Port spec description per transport for headers (e.g. `tcp` → `1-1024`).
-    pub services: Vec<(String, usize, String)>,
+    /// What was scanned how, for headers: one entry per scan type used.
+    pub services: Vec<ScanInfo>,
+    /// How each host's TCP ports are probed (`None` without TCP ports): the plan the engine
+    /// follows, for formats that write a port before its host is finished.
+    pub tcp: Option<Arc<TcpPlanner>>,
+}
+
+/// One scan type of the run (nmap's `scaninfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanInfo {
+    /// `syn`, `connect` or `udp`.
+    pub kind: &'static str,
+    /// The transport.
+    pub proto: Proto,
+    /// How many ports.
+    pub count: usize,
+    /// The ports as a compact spec (`22,80,1000-2000`).
+    pub services: String,
 }
 
 /// Totals at the end of a run.
@@ -126,7 +144,7 @@ pub trait Sink {
 pub fn sink(format: ScanFormat, out: Box<dyn Write>, info: RunInfo, all: bool) -> Box<dyn Sink> {
     match format {
         ScanFormat::Table => Box::new(table::TableSink::new(out, all)),
-        ScanFormat::Jsonl => Box::new(jsonl::JsonlSink::new(out)),
+        ScanFormat::Jsonl => Box::new(jsonl::JsonlSink::new(out, info.tcp)),
         ScanFormat::Json => Box::new(json::JsonSink::new(out, info)),
         ScanFormat::Csv => Box::new(csv::CsvSink::new(out)),
         ScanFormat::Xml => Box::new(xml::XmlSink::new(out, info)),
@@ -134,8 +152,12 @@ pub fn sink(format: ScanFormat, out: Box<dyn Write>, info: RunInfo, all: bool) -
 }
 
 /// A stand-in summary for a host the run was interrupted on: up (it has results), with the
-/// counts of the results the sink saw, which are all that is known.
-pub(crate) fn unfinished_host(results: &[PortResult]) -> Option<HostSummary> {
+/// counts of the results the sink saw, which are all that is known, and its planned TCP
+/// method.
+pub(crate) fn unfinished_host(
+    results: &[PortResult],
+    tcp: Option<&TcpPlanner>,
+) -> Option<HostSummary> {
     let first = results.first()?;
     let count = |state: PortState| results.iter().filter(|r| r.state == state).count() as u32;
     Some(HostSummary {
@@ -150,12 +172,14 @@ pub(crate) fn unfinished_host(results: &[PortResult]) -> Option<HostSummary> {
         filtered: count(PortState::Filtered),
         open_filtered: count(PortState::OpenFiltered),
         srtt_ms: None,
+        tcp_method: tcp.map(|p| p.method_for(first.host)),
     })
 }
 
 /// The results held for hosts that never finished, one host at a time, in address order.
 pub(crate) fn drain_unfinished(
     pending: &mut std::collections::HashMap<std::net::IpAddr, Vec<PortResult>>,
+    tcp: Option<&TcpPlanner>,
 ) -> Vec<(HostSummary, Vec<PortResult>)> {
     let mut hosts: Vec<_> = pending.drain().collect();
     hosts.sort_by_key(|(addr, _)| *addr);
@@ -163,7 +187,7 @@ pub(crate) fn drain_unfinished(
         .into_iter()
         .filter_map(|(_, mut ports)| {
             ports.sort_by_key(|p| (p.proto, p.port));
-            unfinished_host(&ports).map(|h| (h, ports))
+            unfinished_host(&ports, tcp).map(|h| (h, ports))
         })
         .collect()
 }

@@ -56,7 +56,7 @@ impl Sink for TableSink {
     }
 
     fn finish(&mut self, totals: &RunTotals) -> io::Result<()> {
-        for (h, ports) in super::drain_unfinished(&mut self.pending) {
+        for (h, ports) in super::drain_unfinished(&mut self.pending, None) {
             self.block(&h, ports, true)?;
         }
         let down = std::mem::take(&mut self.down);
@@ -206,6 +206,7 @@ mod tests {
             filtered: if up { 1 } else { 100 },
             open_filtered: 0,
             srtt_ms: None,
+            tcp_method: None,
         }
     }
 

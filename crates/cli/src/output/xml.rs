@@ -44,12 +44,14 @@ impl XmlSink {
             escape(&self.info.args),
             env!("CARGO_PKG_VERSION"),
         )?;
-        for (proto, count, services) in &self.info.services {
+        for info in &self.info.services {
             writeln!(
                 self.out,
-                r#"<scaninfo type="{}" protocol="{proto}" numservices="{count}" services="{}"/>"#,
-                if proto == "udp" { "udp" } else { "connect" },
-                escape(services),
+                r#"<scaninfo type="{}" protocol="{}" numservices="{}" services="{}"/>"#,
+                info.kind,
+                info.proto,
+                info.count,
+                escape(&info.services),
             )?;
         }
         writeln!(self.out, r#"<verbose level="0"/>"#)?;
@@ -78,7 +80,8 @@ impl Sink for XmlSink {
 
     fn finish(&mut self, t: &RunTotals) -> io::Result<()> {
         self.prologue()?;
-        for (h, ports) in super::drain_unfinished(&mut self.pending) {
+        let tcp = self.info.tcp.clone();
+        for (h, ports) in super::drain_unfinished(&mut self.pending, tcp.as_deref()) {
             self.write_host(&h, &ports, false)?;
         }
         let now = unix_secs(SystemTime::now());

@@ -393,6 +393,7 @@ mod tests {
             filtered: 0,
             open_filtered: 0,
             srtt_ms: None,
+            tcp_method: None,
         }
     }
 

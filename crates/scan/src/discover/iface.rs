@@ -1,6 +1,7 @@
 //! The machine's own interfaces: which targets sit on a directly connected Ethernet subnet
 //! (those are found by ARP, or by neighbour solicitation for IPv6), and which addresses are
-//! this machine's own.
+//! this machine's own ([`LocalAddrs`], the one rule for "this machine" that discovery and the
+//! TCP planner both use).
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use nix::ifaddrs::getifaddrs;
@@ -46,7 +47,34 @@ pub struct Interfaces {
     /// IPv6 prefixes where neighbour solicitation finds hosts.
     pub lans6: Vec<Lan6>,
     /// Addresses of this machine.
-    pub local: HashSet<IpAddr>,
+    pub local: LocalAddrs,
+}
+
+/// The addresses of this machine: loopback and whatever its interfaces carry.
+#[derive(Debug, Clone, Default)]
+pub struct LocalAddrs {
+    addrs: HashSet<IpAddr>,
+}
+
+impl LocalAddrs {
+    /// This machine's interface addresses now (only loopback if the system refuses to say).
+    pub fn read() -> Self {
+        Interfaces::read().local
+    }
+
+    /// The given interface addresses (and loopback, which is always local).
+    pub fn new(addrs: impl IntoIterator<Item = IpAddr>) -> Self {
+        LocalAddrs {
+            addrs: addrs.into_iter().map(|a| a.to_canonical()).collect(),
+        }
+    }
+
+    /// Whether `addr` is this machine: loopback (127.0.0.0/8, ::1), an interface address, or
+    /// either of those written as an IPv4-mapped IPv6 address.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        addr.is_loopback() || self.addrs.contains(&addr)
+    }
 }
 
 impl Interfaces {
@@ -58,14 +86,14 @@ impl Interfaces {
         let mut links: HashMap<String, LinkAddr> = HashMap::new();
         let mut nets: Vec<(String, InterfaceFlags, Ipv4Addr, Ipv4Net)> = Vec::new();
         let mut nets6: Vec<(String, InterfaceFlags, Ipv6Addr, Ipv6Net)> = Vec::new();
-        let mut local = HashSet::new();
+        let mut local = Vec::new();
         for ifa in all {
             let Some(address) = ifa.address else { continue };
             if let Some(link) = address.as_link_addr() {
                 links.insert(ifa.interface_name.clone(), *link);
             } else if let Some(v4) = address.as_sockaddr_in() {
                 let ip = v4.ip();
-                local.insert(IpAddr::V4(ip));
+                local.push(IpAddr::V4(ip));
                 let prefix = ifa
                     .netmask
                     .as_ref()
@@ -76,7 +104,7 @@ impl Interfaces {
                 }
             } else if let Some(v6) = address.as_sockaddr_in6() {
                 let ip = v6.ip();
-                local.insert(IpAddr::V6(ip));
+                local.push(IpAddr::V6(ip));
                 let prefix = ifa
                     .netmask
                     .as_ref()
@@ -125,7 +153,11 @@ impl Interfaces {
                 })
             })
             .collect();
-        Interfaces { lans, lans6, local }
+        Interfaces {
+            lans,
+            lans6,
+            local: LocalAddrs::new(local),
+        }
     }
 
     /// The subnet on which `addr` is found by ARP, if it is directly connected (the most
@@ -148,10 +180,49 @@ impl Interfaces {
             .max_by_key(|l| l.net.prefix_len())
     }
 
-    /// Whether `addr` is this machine (loopback or one of its interface addresses).
+    /// Whether `addr` is this machine ([`LocalAddrs::contains`]).
     pub fn is_local(&self, addr: IpAddr) -> bool {
-        addr.is_loopback()
-            || self.local.contains(&addr)
-            || matches!(addr, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+        self.local.contains(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn loopback_interface_and_mapped_addresses_are_local() {
+        let local = LocalAddrs::new([ip("192.0.2.7"), ip("2001:db8::7")]);
+        for addr in [
+            "127.0.0.1",
+            "127.40.3.9",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:127.9.9.9",
+            "192.0.2.7",
+            "::ffff:192.0.2.7",
+            "2001:db8::7",
+        ] {
+            assert!(local.contains(ip(addr)), "{addr}");
+        }
+        for addr in [
+            "192.0.2.8",
+            "10.234.1.2",
+            "2001:db8::8",
+            "::ffff:192.0.2.8",
+            "::",
+        ] {
+            assert!(!local.contains(ip(addr)), "{addr}");
+        }
+    }
+
+    #[test]
+    fn a_mapped_interface_address_counts_as_its_ipv4_address() {
+        let local = LocalAddrs::new([ip("::ffff:192.0.2.7")]);
+        assert!(local.contains(ip("192.0.2.7")));
     }
 }

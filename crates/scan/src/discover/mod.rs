@@ -25,6 +25,7 @@ use crate::model::Reason;
 use crate::targets::Target;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use iface::Interfaces;
+pub use iface::LocalAddrs;
 use nix::sys::socket::{LinkAddr, SockaddrIn6};
 use raw::RawSocket;
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! answers is reported once as down, not as thousands of filtered ports).
 
 use super::timing::{CongestionWindow, RttEstimator};
-use crate::model::{HostStatus, HostSummary, PortResult, PortState, Reason};
+use crate::model::{HostStatus, HostSummary, PortResult, PortState, ProbeMethod, Reason};
 use crate::targets::Target;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub struct HostState {
     /// The host.
     pub target: Target,
+    /// How its TCP ports are probed (`None` when the scan has no TCP ports).
+    pub tcp: Option<ProbeMethod>,
     timing: Mutex<Timing>,
     /// Probes handed out and not yet concluded.
     inflight: AtomicU32,
@@ -95,10 +97,17 @@ pub enum Emit {
 }
 
 impl HostState {
-    /// Starts tracking `target` with `ports` ports to conclude.
-    pub fn new(target: Target, ports: u32, rtt: RttEstimator, cwnd: CongestionWindow) -> Self {
+    /// Starts tracking `target` with `ports` ports to conclude, its TCP ports probed by `tcp`.
+    pub fn new(
+        target: Target,
+        ports: u32,
+        tcp: Option<ProbeMethod>,
+        rtt: RttEstimator,
+        cwnd: CongestionWindow,
+    ) -> Self {
         HostState {
             target,
+            tcp,
             timing: Mutex::new(Timing {
                 rtt,
                 cwnd,
@@ -332,6 +341,7 @@ impl HostState {
             filtered,
             open_filtered,
             srtt_ms: self.srtt().map(|d| d.as_secs_f64() * 1e3),
+            tcp_method: self.tcp,
         };
         Some((summary, if up { held } else { Vec::new() }))
     }

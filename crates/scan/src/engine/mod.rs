@@ -8,12 +8,14 @@ mod host;
 mod icmp;
 pub mod limits;
 mod outcome;
+mod plan;
 pub mod syn;
 mod tcp;
 pub mod timing;
 mod udp;
 
 pub use outcome::Outcome;
+pub use plan::TcpPlanner;
 
 use crate::error::{Result, ScanError};
 use crate::identify::{self, Identity};
@@ -30,7 +32,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tcp::Start;
 use timing::{CongestionWindow, RttEstimator, TimeoutBounds};
@@ -70,26 +72,16 @@ pub mod defaults {
 /// How TCP ports are probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TcpMethod {
-    /// SYN probes when the process may open raw sockets, connects otherwise (as nmap does).
+    /// Decided per target ([`TcpPlanner`]): SYN probes for other machines when the process
+    /// may open raw sockets, connects for this machine (loopback and its own addresses) and
+    /// for every target without that privilege.
     Auto,
-    /// Half-open SYN probes from a raw socket ([`syn`]); needs root or CAP_NET_RAW.
+    /// Half-open SYN probes from a raw socket ([`syn`]) for every target; needs root or
+    /// CAP_NET_RAW.
     Syn,
-    /// Full connects through the kernel; needs no privilege.
+    /// Full connects through the kernel for every target; needs no privilege.
     #[default]
     Connect,
-}
-
-impl TcpMethod {
-    /// The method a scan uses: `Auto` decided by `privileged`, and an error for `Syn`
-    /// without it.
-    pub fn resolve(self, privileged: bool) -> Result<TcpMethod> {
-        match (self, privileged) {
-            (TcpMethod::Syn, false) => Err(ScanError::SynNeedsPrivilege),
-            (TcpMethod::Auto, true) => Ok(TcpMethod::Syn),
-            (TcpMethod::Auto, false) => Ok(TcpMethod::Connect),
-            (method, _) => Ok(method),
-        }
-    }
 }
 
 /// Validated scan options (build them with [`ScanConfig::builder`]).
@@ -107,6 +99,8 @@ pub struct ScanConfig {
     workers: usize,
     identify: bool,
     tcp_method: TcpMethod,
+    /// The plan the front end already made for this run, so both use the same one.
+    tcp_planner: Option<Arc<TcpPlanner>>,
 }
 
 impl ScanConfig {
@@ -120,15 +114,28 @@ impl ScanConfig {
         self.report_all
     }
 
-    /// How TCP ports are to be probed, as asked (see [`ScanConfig::tcp_method_in_effect`]).
+    /// How TCP ports are to be probed, as asked (see [`ScanConfig::tcp_planner`]).
     pub fn tcp_method(&self) -> TcpMethod {
         self.tcp_method
     }
 
-    /// How TCP ports will be probed on this machine: `Auto` resolved by whether raw sockets
-    /// can be opened; an error when SYN probes were asked for without that privilege.
-    pub fn tcp_method_in_effect(&self) -> Result<TcpMethod> {
-        self.tcp_method.resolve(crate::discover::privileged())
+    /// Which method probes each target's TCP ports on this machine: the plan set with
+    /// [`ScanConfig::with_tcp_planner`], or a new one from the machine as it is now; an error
+    /// when SYN probes were asked for without raw-socket privilege.
+    pub fn tcp_planner(&self) -> Result<Arc<TcpPlanner>> {
+        match &self.tcp_planner {
+            Some(planner) => Ok(planner.clone()),
+            None => TcpPlanner::for_this_machine(self.tcp_method).map(Arc::new),
+        }
+    }
+
+    /// The same configuration with `planner` as the plan of every run (a front end that
+    /// reports the plan before the scan makes it once and passes it in).
+    pub fn with_tcp_planner(&self, planner: Arc<TcpPlanner>) -> ScanConfig {
+        ScanConfig {
+            tcp_planner: Some(planner),
+            ..self.clone()
+        }
     }
 
     /// Whether every host is taken as up (no discovery, no down verdict).
@@ -319,6 +326,7 @@ impl ScanConfigBuilder {
             workers,
             identify: !self.no_identify,
             tcp_method: self.tcp_method,
+            tcp_planner: None,
         })
     }
 }
@@ -403,24 +411,19 @@ pub async fn run_on(
     let port_count = ports.len() as u32;
     let bounds = cfg.timeouts;
     let max_window = u32::try_from(cfg.max_parallel).unwrap_or(u32::MAX);
-    let new_host = Box::new(move |target| {
+    let planner = (!ports.tcp.is_empty())
+        .then(|| cfg.tcp_planner())
+        .transpose()?;
+    let new_host = Box::new(move |target: crate::targets::Target| {
+        let tcp = planner.as_ref().map(|p| p.method_for(target.addr));
         HostState::new(
             target,
             port_count,
+            tcp,
             RttEstimator::new(bounds),
             CongestionWindow::new(defaults::INITIAL_WINDOW, defaults::MIN_WINDOW, max_window),
         )
     });
-    let syn = if !ports.tcp.is_empty() && cfg.tcp_method_in_effect()? == TcpMethod::Syn {
-        Some(Arc::new(syn::SynProber::open().map_err(|e| {
-            ScanError::Io {
-                op: "open raw sockets for SYN probes".into(),
-                source: e,
-            }
-        })?))
-    } else {
-        None
-    };
     let dispatcher = Dispatcher::new(targets, order, cfg.host_group, new_host);
     let rate = cfg.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
     let ctx = Arc::new(Ctx {
@@ -432,7 +435,8 @@ pub async fn run_on(
         rate,
         fatal: Mutex::new(None),
         udp_ids: AtomicU64::new(seed | 1),
-        syn,
+        syn: OnceLock::new(),
+        syn_opening: Mutex::new(()),
     });
     let per_worker = (cfg.max_parallel / cfg.workers).max(1);
     let mut workers = tokio::task::JoinSet::new();
@@ -462,8 +466,11 @@ struct Ctx {
     rate: Option<DefaultDirectRateLimiter>,
     fatal: Mutex<Option<ScanError>>,
     udp_ids: AtomicU64,
-    /// SYN probing, when TCP ports are probed that way.
-    syn: Option<Arc<syn::SynProber>>,
+    /// SYN probing, opened when the first host planned for it is probed: a scan of this
+    /// machine alone never opens raw sockets.
+    syn: OnceLock<Arc<syn::SynProber>>,
+    /// Held while the SYN prober is being opened, so it is opened once.
+    syn_opening: Mutex<()>,
 }
 
 type TryFuture = Pin<Box<dyn std::future::Future<Output = (Probe, Outcome, Duration)> + Send>>;
@@ -621,12 +628,28 @@ impl Ctx {
                 .is_some()
     }
 
+    /// The SYN prober, opened on first use.
+    fn syn_prober(&self) -> Result<Arc<syn::SynProber>> {
+        if let Some(syn) = self.syn.get() {
+            return Ok(syn.clone());
+        }
+        let _opening = self.syn_opening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(syn) = self.syn.get() {
+            return Ok(syn.clone());
+        }
+        let syn = Arc::new(syn::SynProber::open().map_err(|e| ScanError::Io {
+            op: "open raw sockets for SYN probes".into(),
+            source: e,
+        })?);
+        Ok(self.syn.get_or_init(|| syn).clone())
+    }
+
     /// Starts one try of `probe`.
     fn start(&self, mut probe: Probe, pool: &mut tcp::SocketPool) -> Result<Started> {
         let addr = SocketAddr::new(probe.host.target.addr, probe.port);
         let want_detail = !addr.ip().is_loopback();
-        if let (Proto::Tcp, Some(syn)) = (probe.proto, &self.syn) {
-            let syn = syn.clone();
+        if probe.proto == Proto::Tcp && probe.host.tcp == Some(crate::model::ProbeMethod::Syn) {
+            let syn = self.syn_prober()?;
             let timeout = probe.host.timeout();
             return Ok(Started::Waiting(Box::pin(async move {
                 let (outcome, rtt) = syn.try_port(addr, timeout).await;
