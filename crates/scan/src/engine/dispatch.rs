@@ -262,7 +262,7 @@ mod tests {
         );
         let (mut out, mut finished) = (Vec::new(), Vec::new());
         d.take(&mut out, 64, &mut finished);
-        let first: Vec<_> = out.drain(..).collect();
+        let first = std::mem::take(&mut out);
         assert_eq!(first.len(), 2);
         assert!(
             first
