@@ -31,11 +31,13 @@ scripts/install-test-deps.sh
 # routes go too, so the machine's routing table ends as it was.
 test_ranges_down() {
     if ! ip netns list 2>/dev/null | grep -q '^pw'; then
-        for range in 10.215.0.0/16 10.216.0.0/16 10.226.0.0/16 10.231.0.0/16 10.232.0.0/16 10.234.0.0/16 10.239.0.0/16; do
+        for range in 10.215.0.0/16 10.216.0.0/16 10.226.0.0/16 10.231.0.0/16 10.232.0.0/16 10.234.0.0/16 \
+            10.236.0.0/16 10.239.0.0/16; do
             ip route del blackhole "$range" 2>/dev/null || true
         done
         ip -6 route del blackhole fd00:216::/32 2>/dev/null || true
         ip -6 route del blackhole fd00:232::/32 2>/dev/null || true
+        ip -6 route del blackhole fd00:236::/32 2>/dev/null || true
     fi
 }
 trap 'scripts/testbed.sh down; scripts/test-pg.sh down; test_ranges_down' EXIT

@@ -279,7 +279,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N")]
     pub max_parallel: Option<usize>,
 
-    /// At most N probes started per second.
+    /// At most N probes started per second, evenly spaced (bursts of at most 1% of N).
     #[arg(long, value_name = "N")]
     pub rate: Option<u32>,
 

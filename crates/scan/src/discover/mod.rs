@@ -23,7 +23,7 @@ use crate::engine::timing::{RttEstimator, TimeoutBounds};
 use crate::error::{Result, ScanError};
 use crate::model::Reason;
 use crate::targets::Target;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::DefaultDirectRateLimiter;
 use iface::Interfaces;
 pub use iface::LocalAddrs;
 use nix::sys::socket::{LinkAddr, SockaddrIn6};
@@ -480,8 +480,7 @@ async fn send_rounds(
     opts: &DiscoverOptions,
 ) -> Result<Vec<Option<Reason>>> {
     let mut failed: Vec<Option<Reason>> = vec![None; targets.len()];
-    let rate: Option<DefaultDirectRateLimiter> =
-        opts.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
+    let rate: Option<DefaultDirectRateLimiter> = opts.rate.map(crate::engine::pacer);
     let mut sources: HashMap<IpAddr, Option<IpAddr>> = HashMap::new();
     for _ in 0..opts.tries.max(1) {
         let todo: Vec<usize> = {

@@ -99,7 +99,15 @@ impl Dispatcher {
                 self.next = 0;
             }
             let slot = &mut self.active[self.next];
-            if slot.host.is_abandoned() || slot.cursor >= self.order.len() {
+            let handed_out = slot.cursor >= self.order.len();
+            if handed_out && !slot.host.is_abandoned() && !slot.host.is_concluded() {
+                // Its last probes still await their answers: the host stays in the group
+                // until they are concluded, so the group bounds the hosts being probed.
+                self.next += 1;
+                idle += 1;
+                continue;
+            }
+            if slot.host.is_abandoned() || handed_out {
                 let done = self.active.swap_remove(self.next);
                 let skipped = (self.order.len() - done.cursor) as u32;
                 if done.host.skip(skipped) {
@@ -122,8 +130,11 @@ impl Dispatcher {
         }
     }
 
-    /// Whether every host has had every probe handed out.
+    /// Whether every host is done: all its probes handed out and concluded.
     pub fn is_exhausted(&mut self) -> bool {
+        let ports = self.order.len();
+        self.active
+            .retain(|a| a.cursor < ports || !a.host.is_concluded());
         self.refill();
         self.active.is_empty()
     }
@@ -216,5 +227,65 @@ mod tests {
         assert_eq!(sorted, ports);
         let udp: Vec<u16> = order[1000..].iter().map(|k| k.port).collect();
         assert_eq!(udp, vec![161, 53]);
+    }
+
+    /// A group of one: the second host gets no probe while the first still has one awaiting
+    /// its answer, and gets its probes once the first is concluded.
+    #[test]
+    fn a_host_leaves_its_group_only_when_concluded() {
+        use crate::engine::timing::{CongestionWindow, RttEstimator, TimeoutBounds};
+        let targets: Vec<Target> = ["10.0.0.1", "10.0.0.2"]
+            .iter()
+            .map(|a| Target {
+                addr: a.parse().unwrap(),
+                hostname: None,
+            })
+            .collect();
+        let order = port_order(&[22, 80], &[], &[], false, 0);
+        let bounds = TimeoutBounds {
+            min: std::time::Duration::from_millis(100),
+            max: std::time::Duration::from_secs(1),
+            initial: std::time::Duration::from_secs(1),
+        };
+        let mut d = Dispatcher::new(
+            Box::new(targets.into_iter()),
+            order,
+            1,
+            Box::new(move |t| {
+                HostState::new(
+                    t,
+                    2,
+                    RttEstimator::new(bounds),
+                    CongestionWindow::new(64, 4, 64),
+                )
+            }),
+        );
+        let (mut out, mut finished) = (Vec::new(), Vec::new());
+        d.take(&mut out, 64, &mut finished);
+        let first = std::mem::take(&mut out);
+        assert_eq!(first.len(), 2);
+        assert!(
+            first
+                .iter()
+                .all(|p| p.host.target.addr.to_string() == "10.0.0.1")
+        );
+        d.take(&mut out, 64, &mut finished);
+        assert!(out.is_empty(), "the second host waits for the first");
+        assert!(!d.is_exhausted());
+        first[0].host.conclude(1);
+        d.take(&mut out, 64, &mut finished);
+        assert!(out.is_empty(), "one of the first host's ports is still out");
+        first[1].host.conclude(1);
+        d.take(&mut out, 64, &mut finished);
+        assert_eq!(out.len(), 2);
+        assert!(
+            out.iter()
+                .all(|p| p.host.target.addr.to_string() == "10.0.0.2")
+        );
+        for p in out.drain(..) {
+            p.host.conclude(1);
+        }
+        assert!(d.is_exhausted());
+        assert!(finished.is_empty());
     }
 }

@@ -305,6 +305,11 @@ impl HostState {
         self.conclude(n)
     }
 
+    /// Whether every port of the host is concluded (or skipped).
+    pub fn is_concluded(&self) -> bool {
+        self.outstanding.load(Ordering::Acquire) == 0
+    }
+
     /// Marks `n` ports as concluded; true when this was the last of them.
     pub fn conclude(&self, n: u32) -> bool {
         n > 0 && self.outstanding.fetch_sub(n, Ordering::AcqRel) == n

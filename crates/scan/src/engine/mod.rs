@@ -425,7 +425,7 @@ pub async fn run_on(
         )
     });
     let dispatcher = Dispatcher::new(targets, order, cfg.host_group, new_host);
-    let rate = cfg.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
+    let rate = cfg.rate.map(pacer);
     let ctx = Arc::new(Ctx {
         dispatcher: Mutex::new(dispatcher),
         cfg: cfg.clone(),
@@ -455,6 +455,15 @@ pub async fn run_on(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// A limiter of `per_second` starts, evenly spaced: bursts of at most 1% of the rate (at
+/// least one start), so that no second sees more than the rate and a bit, while a high rate
+/// still catches up after a late timer. (A quota's default burst is the whole rate: twice
+/// the rate in the first second.)
+pub(crate) fn pacer(per_second: NonZeroU32) -> DefaultDirectRateLimiter {
+    let burst = NonZeroU32::new(per_second.get() / 100).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
 }
 
 struct Ctx {
@@ -533,9 +542,19 @@ async fn worker(ctx: Arc<Ctx>, mut cap: usize) {
             }
             let (probe, outcome, rtt) = match ctx.start(probe, &mut pool) {
                 Ok(Started::Done(probe, outcome, rtt)) => (probe, outcome, rtt),
-                Ok(Started::Waiting(future)) => {
-                    inflight.push(future);
-                    continue;
+                Ok(Started::Waiting(mut future)) => {
+                    // SYN and UDP probes send their packet when first polled, and the probes
+                    // in flight are polled only once this loop stops starting new ones: under
+                    // a rate that is many paced starts later, and their packets would all go
+                    // out together. Poll it now, when the limiter allowed the start.
+                    if ctx.rate.is_some()
+                        && let std::task::Poll::Ready(done) = futures::poll!(future.as_mut())
+                    {
+                        done
+                    } else {
+                        inflight.push(future);
+                        continue;
+                    }
                 }
                 Err(e) => {
                     ctx.fail(e);
@@ -887,5 +906,24 @@ impl Ctx {
 
     async fn send(&self, event: ScanEvent) -> Result<(), Stop> {
         self.events.send(event).await.map_err(|_| Stop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Starts allowed at once, with no time to earn more: one at a low rate, 1% of a high one.
+    fn at_once(per_second: u32) -> usize {
+        let pacer = pacer(NonZeroU32::new(per_second).unwrap());
+        (0..1000).take_while(|_| pacer.check().is_ok()).count()
+    }
+
+    #[test]
+    fn the_pacer_allows_bursts_of_one_percent_of_the_rate_at_most() {
+        assert_eq!(at_once(10), 1);
+        assert_eq!(at_once(199), 1);
+        let fast = at_once(20_000);
+        assert!((200..=210).contains(&fast), "{fast}");
     }
 }
