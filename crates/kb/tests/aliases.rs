@@ -2,7 +2,7 @@
 
 use portwatch_kb::{
     Risk, Severity, Transport, aliases, explain, explain_name, port_transports, resolve_name, risk,
-    service_name, service_ports,
+    risky_ports, service_name, service_ports,
 };
 
 #[test]
@@ -75,14 +75,96 @@ fn scan_service_names_fill_the_registrys_gaps_from_common_names() {
 }
 
 #[test]
-fn headlines_say_when_a_pages_name_is_only_ianas() {
-    for (port, iana) in [(9200, "wap-wsp"), (6443, "sun-sr-https")] {
+fn headlines_give_the_known_name_and_keep_ianas_visible() {
+    for (port, title, known, iana) in [
+        (9200, "Elasticsearch", "elasticsearch", "wap-wsp"),
+        (6443, "Kubernetes", "kubernetes", "sun-sr-https"),
+        (5601, "Kibana", "kibana", "esmagent"),
+        (31337, "Back Orifice", "back-orifice", "eldim"),
+    ] {
         let e = explain(port, Some(Transport::Tcp)).unwrap();
         assert!(
-            e.headline.contains(&format!("(IANA name {iana})")),
+            e.headline
+                .starts_with(&format!("Port {port}/tcp is {title}")),
             "{}",
             e.headline
         );
+        assert!(
+            e.headline.contains(&format!("({known}; IANA name {iana})")),
+            "{}",
+            e.headline
+        );
+    }
+    // Where IANA's name is the service's own, it is the only one given.
+    let smb = explain(445, Some(Transport::Tcp)).unwrap();
+    assert!(
+        smb.headline.ends_with("(IANA name microsoft-ds)."),
+        "{}",
+        smb.headline
+    );
+}
+
+#[test]
+fn scan_names_an_unidentified_port_as_admins_know_it() {
+    // The page's known name wins over IANA's where IANA's belongs to another service.
+    for (port, known) in [
+        (9200, "elasticsearch"),
+        (9300, "elasticsearch-transport"),
+        (6443, "kubernetes"),
+        (5601, "kibana"),
+        (9092, "kafka"),
+        (2181, "zookeeper"),
+        (12345, "netbus"),
+        (31337, "back-orifice"),
+    ] {
+        assert_eq!(service_name(port, Transport::Tcp), Some(known), "{port}");
+    }
+    assert_eq!(service_name(31337, Transport::Udp), Some("back-orifice"));
+    // IANA's name stays where it is the service's own.
+    assert_eq!(service_name(445, Transport::Tcp), Some("microsoft-ds"));
+    assert_eq!(service_name(3389, Transport::Tcp), Some("ms-wbt-server"));
+    // And every known name is also a name `explain` and port specs accept.
+    for page in portwatch_kb::pages::all() {
+        if let Some(known) = &page.known_as {
+            let ports = resolve_name(known);
+            assert!(
+                ports.contains(&(page.port, page.transports[0])),
+                "{known}: {ports:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn backdoor_ports_are_rated_as_compromise() {
+    // Rated like the other ports whose listener means a compromise: high on the LAN,
+    // critical on the internet, and in the built-in `risky` set.
+    let risky = risky_ports();
+    for (port, transport) in [
+        (31337, Transport::Udp),
+        (31337, Transport::Tcp),
+        (12345, Transport::Tcp),
+        (27374, Transport::Tcp),
+    ] {
+        let r = risk(port, transport);
+        assert!(r.page, "{port}/{transport}");
+        assert_eq!(
+            (r.lan, r.internet),
+            (Severity::High, Severity::Critical),
+            "{port}/{transport}"
+        );
+        assert!(risky.contains(&(port, transport)), "{port}/{transport}");
+    }
+    for page in portwatch_kb::pages::all() {
+        if page.tags.iter().any(|t| t == "backdoor") {
+            assert!(
+                page.lan_severity >= Severity::High && page.internet_severity == Severity::Critical,
+                "{} is tagged backdoor but rated {}/{}",
+                page.port,
+                page.lan_severity,
+                page.internet_severity
+            );
+        }
     }
 }
 
