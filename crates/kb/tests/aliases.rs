@@ -246,3 +246,74 @@ fn ports_inside_a_range_are_rated_and_explained_by_the_ranges_page() {
     assert_eq!(risk(6665, Transport::Tcp), risk(6667, Transport::Tcp));
     assert!(risk(6665, Transport::Tcp).page);
 }
+
+#[test]
+fn software_everyone_runs_is_known_by_its_usual_port() {
+    for (name, port, transport) in [
+        ("tor-orport", 9001, Transport::Tcp),
+        ("tor-socks", 9050, Transport::Tcp),
+        ("vault", 8200, Transport::Tcp),
+        ("consul-dns", 8600, Transport::Udp),
+        ("beats", 5044, Transport::Tcp),
+        ("logstash-beats", 5044, Transport::Tcp),
+        ("otlp-grpc", 4317, Transport::Tcp),
+        ("zookeeper-election", 3888, Transport::Tcp),
+        ("loki", 3100, Transport::Tcp),
+        ("minecraft", 25565, Transport::Tcp),
+        ("wireguard", 51820, Transport::Udp),
+        ("syncthing", 22000, Transport::Udp),
+        ("srcds", 27015, Transport::Udp),
+        ("redis-sentinel", 26379, Transport::Tcp),
+        ("kube-scheduler", 10259, Transport::Tcp),
+        ("turns", 5349, Transport::Tcp),
+    ] {
+        let ports = service_ports(name);
+        assert!(ports.contains(&(port, transport)), "{name}: {ports:?}");
+        assert!(ports.iter().all(|&(p, _)| p == port), "{name}: {ports:?}");
+    }
+    // Ranges: every BitTorrent port, both transports; IANA's muse on 6888 stays visible.
+    assert_eq!(service_ports("bittorrent").len(), 18);
+    let muse = explain(6888, Some(Transport::Tcp)).unwrap();
+    assert!(
+        muse.headline.contains("bittorrent") && muse.headline.contains("muse"),
+        "{}",
+        muse.headline
+    );
+    assert_eq!(explain_name("kdeconnect").unwrap().len(), 1);
+}
+
+#[test]
+fn preferred_common_names_win_over_ianas_only_where_iana_means_another_service() {
+    // IANA's names here belong to unrelated services.
+    for (port, transport, known) in [
+        (9001, Transport::Tcp, "tor-orport"),
+        (9050, Transport::Tcp, "tor-socks"),
+        (8200, Transport::Tcp, "vault"),
+        (5044, Transport::Tcp, "beats"),
+        (8301, Transport::Udp, "consul-serf-lan"),
+        (22000, Transport::Tcp, "syncthing"),
+    ] {
+        assert_eq!(
+            service_name(port, transport),
+            Some(known),
+            "{port}/{transport}"
+        );
+    }
+    // Not preferred: IANA's name stays, the common name fills gaps only.
+    assert_eq!(service_name(9093, Transport::Tcp), Some("copycat"));
+    assert_eq!(service_name(2222, Transport::Tcp), Some("EtherNet/IP-1"));
+    assert_eq!(service_name(25565, Transport::Tcp), Some("minecraft"));
+    assert_eq!(service_name(43, Transport::Tcp), Some("nicname"));
+    // A preferred name is never shadowed by a page, which would make it dead data.
+    for a in aliases::all().iter().filter(|a| a.preferred) {
+        for port in a.first..=a.last {
+            for &t in &a.transports {
+                assert!(
+                    portwatch_kb::pages::page(port, t).is_none(),
+                    "{} on {port}/{t} has a page: name it in the page's known_as",
+                    a.name
+                );
+            }
+        }
+    }
+}
