@@ -173,7 +173,8 @@ fn explain_related_ports_use_curated_titles_and_common_names() {
     );
     let bo = ok(&["explain", "31337"]);
     assert!(
-        bo.starts_with("Port 31337 is Back Orifice") && bo.contains("(IANA name eldim)"),
+        bo.starts_with("Port 31337 is Back Orifice")
+            && bo.contains("(back-orifice; IANA name eldim)"),
         "{bo}"
     );
     let imap = ok(&["explain", "143"]);

@@ -74,3 +74,46 @@ fn services_on_unusual_ports_are_named() {
         assert_eq!(r["state"], "open");
     }
 }
+
+/// A silent listener on `port` of some address in 127.77.0.0/24 (the well-known ports these
+/// tests need may be taken on 127.0.0.1), and that address.
+fn silent_on(port: u16) -> String {
+    for last in 1..=200u8 {
+        let addr = format!("127.77.0.{last}");
+        if let Ok(l) = TcpListener::bind((addr.as_str(), port)) {
+            std::thread::spawn(move || for _conn in l.incoming() {});
+            return addr;
+        }
+    }
+    panic!("no address of 127.77.0.0/24 has port {port} free");
+}
+
+#[test]
+fn unidentified_ports_are_named_as_admins_know_them() {
+    // IANA's names for these ports belong to other services (wap-wsp, sun-sr-https, esmagent).
+    for (port, known, iana) in [
+        (9200, "elasticsearch", "wap-wsp"),
+        (6443, "kubernetes", "sun-sr-https"),
+        (5601, "kibana", "esmagent"),
+    ] {
+        let addr = silent_on(port);
+        let spec = port.to_string();
+        let out = portwatch(&[
+            "scan",
+            &addr,
+            "-p",
+            &spec,
+            "--format",
+            "jsonl",
+            "--no-probes",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let results = json_lines(&stdout(&out));
+        let r = results.iter().find(|r| r["port"] == port).unwrap();
+        assert_eq!(r["state"], "open", "{r}");
+        assert_eq!(r["service"], known, "{r}");
+        let table = portwatch(&["scan", &addr, "-p", &spec, "--no-probes"]);
+        let table = stdout(&table);
+        assert!(table.contains(known) && !table.contains(iana), "{table}");
+    }
+}

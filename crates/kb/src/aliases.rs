@@ -26,6 +26,10 @@ pub struct Alias {
     /// Whether each port of the range is also called `NAME-N`, N counted from 0 at `first`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub numbered: bool,
+    /// Whether scan output names the port by this name rather than IANA's, because IANA's
+    /// assignment there is another service (9001 is `tor-orport`, not `etlservicemgr`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preferred: bool,
     /// The first port of the assignment.
     pub first: u16,
     /// The last port (the same as `first` for one port).
@@ -78,7 +82,11 @@ pub fn all() -> &'static [Alias] {
 
 /// Parses the embedded table, or says what is wrong with it.
 pub(crate) fn parse() -> Result<Vec<Alias>, String> {
-    let file: File = toml::from_str(ALIASES_TOML).map_err(|e| e.to_string())?;
+    parse_text(ALIASES_TOML)
+}
+
+fn parse_text(text: &str) -> Result<Vec<Alias>, String> {
+    let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
     for a in &file.alias {
         if let Some(bad) = a
             .names()
@@ -102,7 +110,28 @@ pub(crate) fn parse() -> Result<Vec<Alias>, String> {
             ));
         }
     }
+    for (i, a) in file.alias.iter().enumerate().filter(|(_, a)| a.preferred) {
+        let clash = file.alias[..i].iter().find(|b| {
+            b.preferred
+                && b.first <= a.last
+                && a.first <= b.last
+                && b.transports.iter().any(|t| a.transports.contains(t))
+        });
+        if let Some(b) = clash {
+            return Err(format!(
+                "aliases {:?} and {:?} are both preferred for the same port",
+                b.name, a.name
+            ));
+        }
+    }
     Ok(file.alias)
+}
+
+/// The preferred name of `port` on `transport` (see [`Alias::preferred`]), if one is.
+pub fn preferred(port: u16, transport: Transport) -> Option<&'static Alias> {
+    all()
+        .iter()
+        .find(|a| a.preferred && a.covers_port(port) && a.transports.contains(&transport))
 }
 
 /// The aliases that cover `port`.
@@ -171,6 +200,26 @@ mod tests {
         ] {
             assert_eq!(member(outside), None, "{outside}");
         }
+    }
+
+    #[test]
+    fn one_preferred_name_per_port_and_transport() {
+        let entry = |name: &str, first: u16, last: u16, transports: &str| {
+            format!(
+                "[[alias]]\nname = \"{name}\"\npreferred = true\nfirst = {first}\nlast = {last}\n\
+                 transports = {transports}\nservice = \"s\"\nsource = \"src\"\n"
+            )
+        };
+        let clash = entry("a", 9001, 9001, r#"["tcp"]"#) + &entry("b", 9000, 9002, r#"["tcp"]"#);
+        let err = parse_text(&clash).unwrap_err();
+        assert!(err.contains("both preferred"), "{err}");
+        let apart = entry("a", 9001, 9001, r#"["tcp"]"#) + &entry("b", 9001, 9001, r#"["udp"]"#);
+        assert_eq!(parse_text(&apart).map(|a| a.len()), Ok(2));
+        assert_eq!(
+            preferred(9001, Transport::Tcp).map(|a| a.name.as_str()),
+            Some("tor-orport")
+        );
+        assert_eq!(preferred(9091, Transport::Tcp), None);
     }
 
     #[test]

@@ -180,14 +180,16 @@ fn headline(
             ""
         };
         // A page's name is IANA's where IANA has one, and that name can mislead (9200 is
-        // "wap-wsp", an old WAP service): say whose name it is.
+        // "wap-wsp", an old WAP service): give the name admins know first, and say whose the
+        // other name is.
         let iana = crate::registry::entries_for_port(port)
             .iter()
             .any(|e| e.name.eq_ignore_ascii_case(&page.name));
-        let name = if iana {
-            format!("IANA name {}", page.name)
-        } else {
-            page.name.clone()
+        let name = match (&page.known_as, iana) {
+            (Some(known), true) => format!("{known}; IANA name {}", page.name),
+            (Some(known), false) => format!("{known}; also {}", page.name),
+            (None, true) => format!("IANA name {}", page.name),
+            (None, false) => page.name.clone(),
         };
         return format!("Port {label} is {} ({name}){more}.", page.title);
     }

@@ -82,11 +82,14 @@ pub fn risky_ports() -> Vec<(u16, Transport)> {
     risky
 }
 
-/// The service name of `port` on `transport`: the page's name first, then IANA's, then the
+/// The service name of `port` on `transport`: the page's first (the name admins know where
+/// IANA's belongs to another service: 9200 is `elasticsearch`, not `wap-wsp`), then a
+/// preferred common name (9001 is `tor-orport`, not `etlservicemgr`), then IANA's, then the
 /// first common name of `data/aliases.toml` (4222 is `nats`, 6010 `x11`).
 pub fn service_name(port: u16, transport: Transport) -> Option<&'static str> {
     pages::page(port, transport)
-        .map(|page| page.name.as_str())
+        .map(Page::known_name)
+        .or_else(|| aliases::preferred(port, transport).map(|a| a.name.as_str()))
         .or_else(|| registry::lookup(port, transport).map(|entry| entry.name))
         .or_else(|| {
             aliases::for_port(port)

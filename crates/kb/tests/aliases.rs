@@ -2,7 +2,7 @@
 
 use portwatch_kb::{
     Risk, Severity, Transport, aliases, explain, explain_name, port_transports, resolve_name, risk,
-    service_name, service_ports,
+    risky_ports, service_name, service_ports,
 };
 
 #[test]
@@ -75,14 +75,96 @@ fn scan_service_names_fill_the_registrys_gaps_from_common_names() {
 }
 
 #[test]
-fn headlines_say_when_a_pages_name_is_only_ianas() {
-    for (port, iana) in [(9200, "wap-wsp"), (6443, "sun-sr-https")] {
+fn headlines_give_the_known_name_and_keep_ianas_visible() {
+    for (port, title, known, iana) in [
+        (9200, "Elasticsearch", "elasticsearch", "wap-wsp"),
+        (6443, "Kubernetes", "kubernetes", "sun-sr-https"),
+        (5601, "Kibana", "kibana", "esmagent"),
+        (31337, "Back Orifice", "back-orifice", "eldim"),
+    ] {
         let e = explain(port, Some(Transport::Tcp)).unwrap();
         assert!(
-            e.headline.contains(&format!("(IANA name {iana})")),
+            e.headline
+                .starts_with(&format!("Port {port}/tcp is {title}")),
             "{}",
             e.headline
         );
+        assert!(
+            e.headline.contains(&format!("({known}; IANA name {iana})")),
+            "{}",
+            e.headline
+        );
+    }
+    // Where IANA's name is the service's own, it is the only one given.
+    let smb = explain(445, Some(Transport::Tcp)).unwrap();
+    assert!(
+        smb.headline.ends_with("(IANA name microsoft-ds)."),
+        "{}",
+        smb.headline
+    );
+}
+
+#[test]
+fn scan_names_an_unidentified_port_as_admins_know_it() {
+    // The page's known name wins over IANA's where IANA's belongs to another service.
+    for (port, known) in [
+        (9200, "elasticsearch"),
+        (9300, "elasticsearch-transport"),
+        (6443, "kubernetes"),
+        (5601, "kibana"),
+        (9092, "kafka"),
+        (2181, "zookeeper"),
+        (12345, "netbus"),
+        (31337, "back-orifice"),
+    ] {
+        assert_eq!(service_name(port, Transport::Tcp), Some(known), "{port}");
+    }
+    assert_eq!(service_name(31337, Transport::Udp), Some("back-orifice"));
+    // IANA's name stays where it is the service's own.
+    assert_eq!(service_name(445, Transport::Tcp), Some("microsoft-ds"));
+    assert_eq!(service_name(3389, Transport::Tcp), Some("ms-wbt-server"));
+    // And every known name is also a name `explain` and port specs accept.
+    for page in portwatch_kb::pages::all() {
+        if let Some(known) = &page.known_as {
+            let ports = resolve_name(known);
+            assert!(
+                ports.contains(&(page.port, page.transports[0])),
+                "{known}: {ports:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn backdoor_ports_are_rated_as_compromise() {
+    // Rated like the other ports whose listener means a compromise: high on the LAN,
+    // critical on the internet, and in the built-in `risky` set.
+    let risky = risky_ports();
+    for (port, transport) in [
+        (31337, Transport::Udp),
+        (31337, Transport::Tcp),
+        (12345, Transport::Tcp),
+        (27374, Transport::Tcp),
+    ] {
+        let r = risk(port, transport);
+        assert!(r.page, "{port}/{transport}");
+        assert_eq!(
+            (r.lan, r.internet),
+            (Severity::High, Severity::Critical),
+            "{port}/{transport}"
+        );
+        assert!(risky.contains(&(port, transport)), "{port}/{transport}");
+    }
+    for page in portwatch_kb::pages::all() {
+        if page.tags.iter().any(|t| t == "backdoor") {
+            assert!(
+                page.lan_severity >= Severity::High && page.internet_severity == Severity::Critical,
+                "{} is tagged backdoor but rated {}/{}",
+                page.port,
+                page.lan_severity,
+                page.internet_severity
+            );
+        }
     }
 }
 
@@ -163,4 +245,75 @@ fn ports_inside_a_range_are_rated_and_explained_by_the_ranges_page() {
     // IRC's range takes the page of its usual port, 6667.
     assert_eq!(risk(6665, Transport::Tcp), risk(6667, Transport::Tcp));
     assert!(risk(6665, Transport::Tcp).page);
+}
+
+#[test]
+fn software_everyone_runs_is_known_by_its_usual_port() {
+    for (name, port, transport) in [
+        ("tor-orport", 9001, Transport::Tcp),
+        ("tor-socks", 9050, Transport::Tcp),
+        ("vault", 8200, Transport::Tcp),
+        ("consul-dns", 8600, Transport::Udp),
+        ("beats", 5044, Transport::Tcp),
+        ("logstash-beats", 5044, Transport::Tcp),
+        ("otlp-grpc", 4317, Transport::Tcp),
+        ("zookeeper-election", 3888, Transport::Tcp),
+        ("loki", 3100, Transport::Tcp),
+        ("minecraft", 25565, Transport::Tcp),
+        ("wireguard", 51820, Transport::Udp),
+        ("syncthing", 22000, Transport::Udp),
+        ("srcds", 27015, Transport::Udp),
+        ("redis-sentinel", 26379, Transport::Tcp),
+        ("kube-scheduler", 10259, Transport::Tcp),
+        ("turns", 5349, Transport::Tcp),
+    ] {
+        let ports = service_ports(name);
+        assert!(ports.contains(&(port, transport)), "{name}: {ports:?}");
+        assert!(ports.iter().all(|&(p, _)| p == port), "{name}: {ports:?}");
+    }
+    // Ranges: every BitTorrent port, both transports; IANA's muse on 6888 stays visible.
+    assert_eq!(service_ports("bittorrent").len(), 18);
+    let muse = explain(6888, Some(Transport::Tcp)).unwrap();
+    assert!(
+        muse.headline.contains("bittorrent") && muse.headline.contains("muse"),
+        "{}",
+        muse.headline
+    );
+    assert_eq!(explain_name("kdeconnect").unwrap().len(), 1);
+}
+
+#[test]
+fn preferred_common_names_win_over_ianas_only_where_iana_means_another_service() {
+    // IANA's names here belong to unrelated services.
+    for (port, transport, known) in [
+        (9001, Transport::Tcp, "tor-orport"),
+        (9050, Transport::Tcp, "tor-socks"),
+        (8200, Transport::Tcp, "vault"),
+        (5044, Transport::Tcp, "beats"),
+        (8301, Transport::Udp, "consul-serf-lan"),
+        (22000, Transport::Tcp, "syncthing"),
+    ] {
+        assert_eq!(
+            service_name(port, transport),
+            Some(known),
+            "{port}/{transport}"
+        );
+    }
+    // Not preferred: IANA's name stays, the common name fills gaps only.
+    assert_eq!(service_name(9093, Transport::Tcp), Some("copycat"));
+    assert_eq!(service_name(2222, Transport::Tcp), Some("EtherNet/IP-1"));
+    assert_eq!(service_name(25565, Transport::Tcp), Some("minecraft"));
+    assert_eq!(service_name(43, Transport::Tcp), Some("nicname"));
+    // A preferred name is never shadowed by a page, which would make it dead data.
+    for a in aliases::all().iter().filter(|a| a.preferred) {
+        for port in a.first..=a.last {
+            for &t in &a.transports {
+                assert!(
+                    portwatch_kb::pages::page(port, t).is_none(),
+                    "{} on {port}/{t} has a page: name it in the page's known_as",
+                    a.name
+                );
+            }
+        }
+    }
 }

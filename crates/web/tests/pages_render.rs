@@ -247,6 +247,25 @@ async fn port_page_has_the_knowledge_base_and_one_platforms_fix_with_links_to_th
 }
 
 #[tokio::test]
+async fn port_page_names_services_as_admins_know_them_and_keeps_ianas_name() -> Result<()> {
+    let server = fixture(false).await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (_, es) = get(&server, &cookie, "/ports/9200?proto=tcp").await?;
+    assert!(
+        es.contains("(elasticsearch; IANA name wap-wsp, tcp)"),
+        "{es}"
+    );
+    // Related ports carry their known names, not IANA's (9300 is "vrace" there).
+    assert!(
+        es.contains("<a href=\"/ports/9300\">9300</a> (elasticsearch-transport)"),
+        "{es}"
+    );
+    let (_, smb) = get(&server, &cookie, "/ports/445?proto=tcp").await?;
+    assert!(smb.contains("(microsoft-ds, tcp)"), "{smb}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn config_page_shows_groups_and_hides_secrets() -> Result<()> {
     let server = fixture(false).await?;
     let cookie = server.cookie(Role::Viewer).await?;

@@ -29,6 +29,10 @@ pub struct Page {
     pub name: String,
     /// Extra lowercase names users type; unique across pages.
     pub aliases: Vec<String>,
+    /// The name admins know the service by, where `name` (IANA's) belongs to another service:
+    /// 9200 is `elasticsearch`, not IANA's `wap-wsp`. One of `aliases`; scan output uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_as: Option<String>,
     /// A short human title.
     pub title: String,
     /// One or two sentences: what it is and the headline risk.
@@ -107,6 +111,11 @@ impl Page {
     /// Whether this page covers `port` on `transport`.
     pub fn covers(&self, port: u16, transport: Transport) -> bool {
         self.port == port && self.transports.contains(&transport)
+    }
+
+    /// The name to show for the service: `known_as` where the page has one, else `name`.
+    pub fn known_name(&self) -> &str {
+        self.known_as.as_deref().unwrap_or(&self.name)
     }
 
     /// Whether `name` is this page's name or one of its aliases, ignoring letter case.

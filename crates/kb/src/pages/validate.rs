@@ -111,6 +111,14 @@ fn check_fields(page: &Page, report: &mut impl FnMut(String)) {
     {
         report("an alias repeats the page's own name".to_owned());
     }
+    if let Some(known) = &page.known_as {
+        // One of the aliases, so every lookup by name already reaches it.
+        if !page.aliases.contains(known) {
+            report(format!(
+                "field `known_as` {known:?} must be one of the page's `aliases`"
+            ));
+        }
+    }
     if page.related.contains(&page.port) {
         report("field `related` lists the page's own port".to_owned());
     }
@@ -332,6 +340,28 @@ tags = ["web"]
             problems
                 .iter()
                 .any(|p| p.message.contains("`title` starts with")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn the_known_name_is_one_of_the_aliases() {
+        let known = |value: &str| {
+            page_text(9200, r#"["tcp"]"#, "wap-wsp", r#"["elasticsearch"]"#, "[]")
+                .replace("title = ", &format!("known_as = \"{value}\"\ntitle = "))
+        };
+        let listed = known("elasticsearch");
+        let problems = validate_sources(&[("09200.toml", listed.as_str())]);
+        assert!(
+            problems.iter().all(|p| !p.message.contains("known_as")),
+            "{problems:?}"
+        );
+        let missing = known("opensearch");
+        let problems = validate_sources(&[("09200.toml", missing.as_str())]);
+        assert!(
+            problems.iter().any(|p| p
+                .message
+                .contains("`known_as` \"opensearch\" must be one of")),
             "{problems:?}"
         );
     }

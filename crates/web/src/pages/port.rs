@@ -58,7 +58,10 @@ pub struct AttackLine {
 /// A curated page, as paragraphs.
 pub struct PageView {
     title: String,
+    /// The name admins know the service by.
     name: String,
+    /// IANA's name, where it is not `name` (it belongs to another service).
+    iana: Option<String>,
     transports: String,
     summary: String,
     description: Vec<String>,
@@ -68,7 +71,8 @@ pub struct PageView {
     internet_risk: Vec<String>,
     safe_policy: Vec<String>,
     attacks: Vec<AttackLine>,
-    related: Vec<u16>,
+    /// Related ports with the name admins know each by.
+    related: Vec<(u16, String)>,
 }
 
 /// One step of a plan.
@@ -154,7 +158,9 @@ pub fn guess_platform(port: u16, spans: &[SpanRow]) -> Option<(Platform, String)
 fn page_view(p: &portwatch_kb::Page) -> PageView {
     PageView {
         title: p.title.clone(),
-        name: p.name.clone(),
+        // The name admins know first; IANA's stays visible where it belongs to another service.
+        name: p.known_name().to_owned(),
+        iana: p.known_as.as_ref().map(|_| p.name.clone()),
         transports: p
             .transports
             .iter()
@@ -178,7 +184,16 @@ fn page_view(p: &portwatch_kb::Page) -> PageView {
                 note: a.note.clone(),
             })
             .collect(),
-        related: p.related.clone(),
+        related: p
+            .related
+            .iter()
+            .map(|&port| {
+                let name = portwatch_kb::pages::pages_for_port(port)
+                    .first()
+                    .map_or_else(String::new, |rp| rp.known_name().to_owned());
+                (port, name)
+            })
+            .collect(),
     }
 }
 
