@@ -255,6 +255,7 @@ mod tests {
                 HostState::new(
                     t,
                     2,
+                    Some(crate::model::ProbeMethod::Connect),
                     RttEstimator::new(bounds),
                     CongestionWindow::new(64, 4, 64),
                 )
