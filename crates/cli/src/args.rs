@@ -2,6 +2,7 @@
 //! `-sT`, `-sS`, `--top-ports`) are accepted as aliases.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use portwatch_monitor::config::{RawGroup, RawPolicy};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -372,18 +373,11 @@ pub enum CheckFormat {
     Junit,
 }
 
-/// Arguments of `portwatch check`.
+/// The policy flags `check` and `watch` share: a one-group policy's rules given on the
+/// command line, and what to scan besides its ports. (`watch` words the rules' help its own
+/// way, see [`WatchArgs`].)
 #[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Targets for a policy given with flags (instead of --config).
-    #[arg(value_name = "TARGET")]
-    pub targets: Vec<String>,
-    /// Policy file (see `portwatch init`).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Check only these groups of the file.
-    #[arg(long, value_name = "NAME")]
-    pub group: Vec<String>,
+pub struct PolicyFlags {
     /// Ports that must be closed, e.g. T:137-139,445,U:137,138 or risky.
     #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
     pub must_be_closed: Option<String>,
@@ -404,6 +398,56 @@ pub struct CheckArgs {
     /// Targets to leave out.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub exclude: Vec<String>,
+}
+
+impl PolicyFlags {
+    /// The one group these flags describe, named `name`, over `targets`, its violations of
+    /// `severity`; an error when no rule was given.
+    pub fn raw_group(
+        &self,
+        name: &str,
+        targets: &[String],
+        severity: Option<String>,
+    ) -> anyhow::Result<RawGroup> {
+        if self.must_be_closed.is_none()
+            && self.allowed_open.is_none()
+            && self.expected_open.is_none()
+        {
+            anyhow::bail!("give a policy: --must-be-closed, --allowed-open and/or --expected-open");
+        }
+        let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+        Ok(RawGroup {
+            name: name.into(),
+            targets: targets.to_vec(),
+            exclude: self.exclude.clone(),
+            ports: self.ports.clone(),
+            policy: Some(RawPolicy {
+                must_be_closed: one(&self.must_be_closed),
+                allowed_open: self.allowed_open.as_ref().map(|a| vec![a.clone()]),
+                expected_open: one(&self.expected_open),
+                severity,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+}
+
+/// Arguments of `portwatch check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Targets for a policy given with flags (instead of --config).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Policy file (see `portwatch init`).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check only these groups of the file.
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+    /// The policy's rules and what to scan.
+    #[command(flatten)]
+    pub policy: PolicyFlags,
     /// Severity of violations (default: the knowledge base's, for where each host is).
     #[arg(long, value_name = "SEVERITY")]
     pub severity: Option<String>,
@@ -600,30 +644,21 @@ pub enum TokenCommand {
 
 /// Arguments of `portwatch watch`.
 #[derive(Debug, Args)]
+// A watch's rules hold over time: their help says "stay" where `check`'s says "be".
+#[command(
+    mut_arg("must_be_closed", |a| a.help(
+        "Ports that must stay closed, e.g. T:137-139,445,U:137,138 or risky"
+    )),
+    mut_arg("allowed_open", |a| a.help("Ports allowed open; anything else open alerts")),
+    mut_arg("expected_open", |a| a.help("Ports that must stay open")),
+)]
 pub struct WatchArgs {
     /// Hosts to watch.
     #[arg(value_name = "TARGET", required = true)]
     pub targets: Vec<String>,
-    /// Ports that must stay closed, e.g. T:137-139,445,U:137,138 or risky.
-    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
-    pub must_be_closed: Option<String>,
-    /// Ports allowed open; anything else open alerts.
-    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
-    pub allowed_open: Option<String>,
-    /// Ports that must stay open.
-    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
-    pub expected_open: Option<String>,
-    /// More ports to scan besides the policy's.
-    #[arg(
-        short = 'p',
-        long = "ports",
-        value_name = "SPEC",
-        allow_hyphen_values = true
-    )]
-    pub ports: Option<String>,
-    /// Targets to leave out.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub exclude: Vec<String>,
+    /// The policy's rules and what to scan.
+    #[command(flatten)]
+    pub policy: PolicyFlags,
     /// How often to scan.
     #[arg(long, default_value = "1m", value_name = "DURATION")]
     pub every: String,

@@ -21,8 +21,7 @@ pub async fn save_scan(
     ports: &portwatch_scan::ports::PortList,
     hosts: &[(portwatch_scan::HostSummary, Vec<portwatch_scan::PortResult>)],
 ) -> Result<portwatch_store::ScanId> {
-    use portwatch_scan::{HostStatus, PortState};
-    use portwatch_store::{Effects, HostOutcome, NewScan, ScanOutcome};
+    use portwatch_store::{Effects, NewScan, ScanOutcome};
     let id = store
         .begin_scan(&NewScan {
             source: source.to_string(),
@@ -32,24 +31,11 @@ pub async fn save_scan(
             ports: ports.clone(),
         })
         .await?;
-    let outcome = ScanOutcome {
-        identified: true,
-        hosts: hosts
-            .iter()
-            .map(|(h, _)| HostOutcome {
-                addr: h.host,
-                hostname: h.hostname.clone(),
-                up: h.status == HostStatus::Up,
-            })
-            .collect(),
-        coverage: ports.clone(),
-        results: hosts
-            .iter()
-            .flat_map(|(_, r)| r.iter())
-            .filter(|r| matches!(r.state, PortState::Open | PortState::OpenFiltered))
-            .cloned()
-            .collect(),
-    };
+    let outcome = ScanOutcome::of_hosts(
+        hosts.iter().map(|(h, r)| (h, r.as_slice())),
+        ports.clone(),
+        true,
+    );
     if let Err(e) = store.finish_scan(id, &outcome, &Effects::default()).await {
         let _ = store.fail_scan(id, &e.to_string()).await;
         return Err(e.into());

@@ -2,7 +2,7 @@
 //! state, service or details. Scans come from our JSON lines, nmap XML (ours or nmap's), or
 //! the store.
 
-use portwatch_scan::{PortResult, PortState, Proto};
+use portwatch_scan::{PortResult, PortState, Proto, details_summary};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -94,11 +94,7 @@ impl Snapshot {
                 PortSnap {
                     state: r.state.to_string(),
                     service: r.service.clone(),
-                    answered: r
-                        .details
-                        .get("summary")
-                        .and_then(|v| v.as_str())
-                        .map(String::from),
+                    answered: r.summary().map(String::from),
                 },
             );
         }
@@ -182,9 +178,10 @@ impl Snapshot {
             let port_no: u16 = cell(port)
                 .parse()
                 .map_err(|_| format!("{label}: row {line}: bad port {:?}", cell(port)))?;
-            let answered = serde_json::from_str::<serde_json::Value>(cell(details))
-                .ok()
-                .and_then(|d| d.get("summary")?.as_str().map(String::from));
+            let answered =
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(cell(details))
+                    .ok()
+                    .and_then(|d| details_summary(&d).map(String::from));
             let entry = snap
                 .hosts
                 .entry(cell(host).to_string())

@@ -18,5 +18,6 @@ pub mod targets;
 
 pub use error::{Result, ScanError};
 pub use model::{
-    HostStatus, HostSummary, PortResult, PortRisk, PortState, ProbeMethod, Proto, Reason, ScanEvent,
+    HostStatus, HostSummary, PortResult, PortRisk, PortState, ProbeMethod, Proto, Reason,
+    SUMMARY_DETAIL, ScanEvent, details_summary,
 };

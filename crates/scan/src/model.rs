@@ -215,6 +215,23 @@ pub struct PortResult {
     pub risk: Option<PortRisk>,
 }
 
+/// The key of [`PortResult::details`] under which probes leave one readable line of what
+/// answered (`OpenSSH 9.2p1`, an SMB server's name…), for tables and findings.
+pub const SUMMARY_DETAIL: &str = "summary";
+
+/// The one readable line probes left in `details` (under [`SUMMARY_DETAIL`]), if any: for a
+/// [`PortResult`]'s details, or the same map stored with a port's state.
+pub fn details_summary(details: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    details.get(SUMMARY_DETAIL)?.as_str()
+}
+
+impl PortResult {
+    /// The one readable line of what answered, if probes learned one ([`details_summary`]).
+    pub fn summary(&self) -> Option<&str> {
+        details_summary(&self.details)
+    }
+}
+
 /// The knowledge base's verdict on a reachable port, and where to read more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortRisk {

@@ -360,6 +360,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_outcome_of_hosts_keeps_every_host_and_only_reachable_ports() {
+        let summary = |host: &str, status: &str| -> portwatch_scan::HostSummary {
+            let v = serde_json::json!({
+                "host": host, "hostname": null, "status": status, "reason": null,
+                "ports_scanned": 3, "ports_skipped": 0, "open": 0, "closed": 0,
+                "filtered": 0, "open_filtered": 0, "srtt_ms": null
+            });
+            serde_json::from_value(v).expect("test summary decodes")
+        };
+        let up = summary("10.0.0.1", "up");
+        let down = summary("10.0.0.2", "down");
+        let found = vec![
+            result("10.0.0.1", 22, PortState::Open),
+            result("10.0.0.1", 80, PortState::Closed),
+            result("10.0.0.1", 443, PortState::OpenFiltered),
+        ];
+        let ports = PortList {
+            tcp: vec![22, 80, 443],
+            udp: vec![],
+        };
+        let o = ScanOutcome::of_hosts(
+            [(&up, found.as_slice()), (&down, &[][..])],
+            ports.clone(),
+            false,
+        );
+        let hosts: Vec<(IpAddr, bool)> = o.hosts.iter().map(|h| (h.addr, h.up)).collect();
+        assert_eq!(
+            hosts,
+            [
+                (IpAddr::from([10, 0, 0, 1]), true),
+                (IpAddr::from([10, 0, 0, 2]), false)
+            ]
+        );
+        let ports_kept: Vec<u16> = o.results.iter().map(|r| r.port).collect();
+        assert_eq!(ports_kept, [22, 443]);
+        assert_eq!(o.coverage, ports);
+        assert!(!o.identified);
+    }
+
     fn span(id: i64, port: u16) -> CurrentSpan {
         CurrentSpan {
             id,

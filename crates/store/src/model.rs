@@ -1,7 +1,7 @@
 //! The values the store takes and returns. Times are Unix milliseconds (`i64`) everywhere.
 
 use portwatch_scan::ports::PortList;
-use portwatch_scan::{PortResult, PortState, Proto, Reason};
+use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState, Proto, Reason};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -114,6 +114,37 @@ pub struct ScanOutcome {
     /// re-probe, `--no-probes`) keeps what earlier scans learned about a port still in the
     /// same state instead of recording the details as gone.
     pub identified: bool,
+}
+
+impl ScanOutcome {
+    /// The outcome of a scan of `hosts` (each host's summary and its port results) over the
+    /// ports `coverage`: every host, up or down, and the results found open or open|filtered,
+    /// the only ones remembered. `identified` as in [`ScanOutcome::identified`].
+    pub fn of_hosts<'a>(
+        hosts: impl IntoIterator<Item = (&'a HostSummary, &'a [PortResult])>,
+        coverage: PortList,
+        identified: bool,
+    ) -> Self {
+        let mut outcome = ScanOutcome {
+            coverage,
+            identified,
+            ..Default::default()
+        };
+        for (summary, results) in hosts {
+            outcome.hosts.push(HostOutcome {
+                addr: summary.host,
+                hostname: summary.hostname.clone(),
+                up: summary.status == HostStatus::Up,
+            });
+            outcome.results.extend(
+                results
+                    .iter()
+                    .filter(|r| matches!(r.state, PortState::Open | PortState::OpenFiltered))
+                    .cloned(),
+            );
+        }
+        outcome
+    }
 }
 
 /// The monitor's persisted state for one alert (opaque to the store).

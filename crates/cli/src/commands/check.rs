@@ -5,7 +5,7 @@
 use crate::args::{CheckArgs, CheckFormat};
 use crate::output::check::{self, GroupReport};
 use anyhow::{Context, Result, bail};
-use portwatch_monitor::config::{self, Group, RawGroup, RawPolicy};
+use portwatch_monitor::config::{self, Group};
 use portwatch_monitor::runner;
 use std::io::Write;
 use std::path::Path;
@@ -86,9 +86,6 @@ pub fn run(args: CheckArgs) -> Result<u8> {
 }
 
 fn groups(args: &CheckArgs) -> Result<(Vec<Group>, Option<String>)> {
-    let one_liner = args.must_be_closed.is_some()
-        || args.allowed_open.is_some()
-        || args.expected_open.is_some();
     match (&args.config, args.targets.is_empty()) {
         (Some(_), false) => bail!(
             "give either --config FILE or targets with --must-be-closed/--allowed-open/--expected-open, not both"
@@ -117,24 +114,9 @@ fn groups(args: &CheckArgs) -> Result<(Vec<Group>, Option<String>)> {
             "nothing to check: give --config FILE, or targets and --must-be-closed/--allowed-open/--expected-open"
         ),
         (None, false) => {
-            if !one_liner {
-                bail!("give a policy: --must-be-closed, --allowed-open and/or --expected-open");
-            }
-            let split = |v: &Option<String>| v.iter().map(String::from).collect::<Vec<_>>();
-            let raw = RawGroup {
-                name: "command-line".into(),
-                targets: args.targets.clone(),
-                exclude: args.exclude.clone(),
-                ports: args.ports.clone(),
-                policy: Some(RawPolicy {
-                    must_be_closed: split(&args.must_be_closed),
-                    allowed_open: args.allowed_open.as_ref().map(|a| vec![a.clone()]),
-                    expected_open: split(&args.expected_open),
-                    severity: args.severity.clone(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
+            let raw =
+                args.policy
+                    .raw_group("command-line", &args.targets, args.severity.clone())?;
             let group = config::group_from_raw(raw, Path::new("<command line>"))?;
             Ok((vec![group], None))
         }

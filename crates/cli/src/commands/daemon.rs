@@ -8,7 +8,7 @@ use crate::args::{LogFormat, RunArgs, WatchArgs};
 use anyhow::{Context, Result, bail};
 use portwatch_kb::Severity;
 use portwatch_monitor::alerts::AlertRules;
-use portwatch_monitor::config::{self, RawGroup, RawPolicy, Settings};
+use portwatch_monitor::config::{self, RawGroup, Settings};
 use portwatch_monitor::daemon::{Daemon, Event};
 use portwatch_monitor::notify::{NotifierConfig, NotifierEntry};
 use portwatch_web::auth::Role;
@@ -346,26 +346,13 @@ fn spawn_event_log(daemon: &Arc<Daemon>) {
 /// `portwatch watch`: one group from flags, printing state changes as they happen.
 pub fn run_watch(args: WatchArgs) -> Result<u8> {
     let origin = Path::new("<command line>");
-    if args.must_be_closed.is_none() && args.allowed_open.is_none() && args.expected_open.is_none()
-    {
-        bail!("give a policy: --must-be-closed, --allowed-open and/or --expected-open");
-    }
-    let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+    let raw = args
+        .policy
+        .raw_group("watch", &args.targets, args.severity.clone())?;
     let group = config::group_from_raw(
         RawGroup {
-            name: "watch".into(),
-            targets: args.targets.clone(),
-            exclude: args.exclude.clone(),
-            ports: args.ports.clone(),
             every: Some(args.every.clone()),
-            policy: Some(RawPolicy {
-                must_be_closed: one(&args.must_be_closed),
-                allowed_open: args.allowed_open.as_ref().map(|a| vec![a.clone()]),
-                expected_open: one(&args.expected_open),
-                severity: args.severity.clone(),
-                ..Default::default()
-            }),
-            ..Default::default()
+            ..raw
         },
         origin,
     )?;

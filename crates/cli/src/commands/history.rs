@@ -5,7 +5,7 @@ use crate::args::{HistoryArgs, HostsArgs, TextOrJson};
 use anyhow::{Context, Result, anyhow, bail};
 use comfy_table::{Table, presets};
 use portwatch_monitor::diff::{HostSnap, PortSnap, Snapshot};
-use portwatch_scan::Proto;
+use portwatch_scan::{Proto, details_summary};
 use portwatch_store::{ScanId, ScanStatus, SpanRow, Store};
 use std::net::IpAddr;
 
@@ -117,10 +117,7 @@ pub fn run_history(args: HistoryArgs) -> Result<u8> {
                     when(s.from_at),
                     s.to_at.map(when).unwrap_or_else(|| "now".into()),
                     span_length(s.from_at, s.to_at),
-                    s.snapshot
-                        .details
-                        .get("summary")
-                        .and_then(|v| v.as_str())
+                    details_summary(&s.snapshot.details)
                         .unwrap_or_default()
                         .to_string(),
                 ]);
@@ -204,12 +201,7 @@ fn snapshot(label: String, spans: &[SpanRow], hosts: &[IpAddr]) -> Snapshot {
             PortSnap {
                 state: s.snapshot.state.to_string(),
                 service: s.snapshot.service.clone(),
-                answered: s
-                    .snapshot
-                    .details
-                    .get("summary")
-                    .and_then(|v| v.as_str())
-                    .map(String::from),
+                answered: details_summary(&s.snapshot.details).map(String::from),
             },
         );
     }

@@ -167,11 +167,7 @@ fn risk_cell(p: &PortResult) -> String {
 
 /// One readable line of what a probe learned (empty when nothing).
 fn details_line(p: &PortResult) -> String {
-    p.details
-        .get("summary")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
+    p.summary().unwrap_or_default().to_string()
 }
 
 #[cfg(test)]

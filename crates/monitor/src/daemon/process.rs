@@ -9,8 +9,8 @@ use crate::config::{Group, Vantage};
 use crate::policy::{self, Finding};
 use crate::runner;
 use portwatch_scan::ports::PortList;
-use portwatch_scan::{HostStatus, PortState, Proto};
-use portwatch_store::{HostOutcome, NewScan, ScanOutcome};
+use portwatch_scan::{HostStatus, Proto};
+use portwatch_store::{NewScan, ScanOutcome};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -180,26 +180,13 @@ impl Daemon {
                     }),
             );
         }
-        let outcome = ScanOutcome {
-            identified: !confirmation,
-            hosts: scan
-                .hosts
+        let outcome = ScanOutcome::of_hosts(
+            scan.hosts
                 .iter()
-                .map(|h| HostOutcome {
-                    addr: h.summary.host,
-                    hostname: h.summary.hostname.clone(),
-                    up: h.summary.status == HostStatus::Up,
-                })
-                .collect(),
-            coverage: ports.clone(),
-            results: scan
-                .hosts
-                .iter()
-                .flat_map(|h| h.results.iter())
-                .filter(|r| matches!(r.state, PortState::Open | PortState::OpenFiltered))
-                .cloned()
-                .collect(),
-        };
+                .map(|h| (&h.summary, h.results.as_slice())),
+            ports.clone(),
+            !confirmation,
+        );
         let rules = group.rules(&self.rules().await);
         let now = self.clock.now_ms();
         let notifiers: Vec<String> = self

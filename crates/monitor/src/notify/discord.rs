@@ -5,11 +5,10 @@
 use portwatch_kb::Severity;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use url::Url;
 
 use super::format::{escape_markdown, rfc3339_utc, truncate_chars};
 use super::validate::http_url;
-use super::{Alert, AlertKind, Notifier, NotifyError, NotifyOptions, SendFuture, http};
+use super::{Alert, AlertKind, NotifyError, NotifyOptions, http};
 
 const EXAMPLE: &str = "https://discord.com/api/webhooks/ID/TOKEN";
 /// Discord's limits: content 2,000, description 4,096, field value 1,024, 25 fields.
@@ -82,47 +81,18 @@ pub fn payload(alert: &Alert) -> Value {
     })
 }
 
-/// Posts to a Discord webhook.
-pub(crate) struct Discord {
-    name: String,
-    url: Url,
-    client: reqwest::Client,
-}
-
-impl Discord {
-    /// Validates and builds.
-    pub(crate) fn new(
-        name: &str,
-        config: &DiscordConfig,
-        options: &NotifyOptions,
-    ) -> Result<Self, NotifyError> {
-        let url = http_url("discord", "url", &config.url, EXAMPLE)?;
-        Ok(Discord {
-            name: name.to_string(),
-            url,
-            client: http::client(name, options)?,
-        })
-    }
-}
-
-impl Notifier for Discord {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
-        Box::pin(async move {
-            let request =
-                http::post_json(&self.client, self.url.clone(), &payload(alert), &alert.key);
-            http::send(&self.name, request).await
-        })
-    }
+/// Validates the URL and builds the notifier that posts [`payload`] to a Discord webhook.
+pub(crate) fn notifier(
+    name: &str,
+    config: &DiscordConfig,
+    options: &NotifyOptions,
+) -> Result<http::JsonWebhook, NotifyError> {
+    let url = http_url("discord", "url", &config.url, EXAMPLE)?;
+    http::JsonWebhook::new(name, url, payload, options)
 }
 
 impl std::fmt::Debug for DiscordConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DiscordConfig")
-            .field("url", &super::validate::redact_url(&self.url))
-            .finish()
+        super::validate::debug_url_only(f, "DiscordConfig", &self.url)
     }
 }

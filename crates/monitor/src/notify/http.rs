@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 
 use super::error::{NotifyError, certificate_problem};
-use super::{Delivery, NotifyOptions};
+use super::{Alert, Delivery, Notifier, NotifyOptions, SendFuture};
 
 /// Most of an error body that is kept for the message.
 const ERROR_BODY_CHARS: usize = 300;
@@ -41,8 +41,69 @@ pub(crate) fn client(kind: &str, options: &NotifyOptions) -> Result<reqwest::Cli
         })
 }
 
+/// POSTs `body` as JSON to `url` (with the message's key, see [`with_key`]) and reads the
+/// answer into a delivery or a classified error, as [`send`] does.
+pub(crate) async fn post_json_and_read(
+    name: &str,
+    client: &reqwest::Client,
+    url: url::Url,
+    body: &serde_json::Value,
+    key: &str,
+) -> Result<Delivery, NotifyError> {
+    send(name, post_json(client, url, body, key)).await
+}
+
+/// How a provider turns an alert into the JSON body it posts.
+type Payload = Box<dyn Fn(&Alert) -> serde_json::Value + Send + Sync>;
+
+/// A notifier whose whole job is one JSON POST per alert to a URL, the body made by its
+/// provider's `payload` (Slack, Discord, Teams, Telegram, PagerDuty).
+pub(crate) struct JsonWebhook {
+    name: String,
+    url: url::Url,
+    client: reqwest::Client,
+    payload: Payload,
+}
+
+impl JsonWebhook {
+    /// Builds the client for `url` (already validated).
+    pub(crate) fn new(
+        name: &str,
+        url: url::Url,
+        payload: impl Fn(&Alert) -> serde_json::Value + Send + Sync + 'static,
+        options: &NotifyOptions,
+    ) -> Result<Self, NotifyError> {
+        Ok(JsonWebhook {
+            name: name.to_string(),
+            url,
+            client: client(name, options)?,
+            payload: Box::new(payload),
+        })
+    }
+}
+
+impl Notifier for JsonWebhook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        Box::pin(async move {
+            let body = (self.payload)(alert);
+            post_json_and_read(
+                &self.name,
+                &self.client,
+                self.url.clone(),
+                &body,
+                &alert.key,
+            )
+            .await
+        })
+    }
+}
+
 /// A POST of `body` as JSON.
-pub(crate) fn post_json(
+fn post_json(
     client: &reqwest::Client,
     url: url::Url,
     body: &serde_json::Value,

@@ -88,12 +88,12 @@ pub fn build_with(
     config.validate().map_err(|e| e.named(name))?;
     let notifier: Arc<dyn Notifier> = match config {
         NotifierConfig::Webhook(c) => Arc::new(webhook::Webhook::new(name, c, options)?),
-        NotifierConfig::Slack(c) => Arc::new(slack::Slack::new(name, c, options)?),
-        NotifierConfig::Discord(c) => Arc::new(discord::Discord::new(name, c, options)?),
-        NotifierConfig::Teams(c) => Arc::new(teams::Teams::new(name, c, options)?),
-        NotifierConfig::Telegram(c) => Arc::new(telegram::Telegram::new(name, c, options)?),
+        NotifierConfig::Slack(c) => Arc::new(slack::notifier(name, c, options)?),
+        NotifierConfig::Discord(c) => Arc::new(discord::notifier(name, c, options)?),
+        NotifierConfig::Teams(c) => Arc::new(teams::notifier(name, c, options)?),
+        NotifierConfig::Telegram(c) => Arc::new(telegram::notifier(name, c, options)?),
         NotifierConfig::Ntfy(c) => Arc::new(ntfy::Ntfy::new(name, c, options)?),
-        NotifierConfig::PagerDuty(c) => Arc::new(pagerduty::PagerDuty::new(name, c, options)?),
+        NotifierConfig::PagerDuty(c) => Arc::new(pagerduty::notifier(name, c, options)?),
         NotifierConfig::Email(c) => Arc::new(email::Email::new(name, c, options)?),
     };
     Ok(notifier)

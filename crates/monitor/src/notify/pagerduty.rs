@@ -4,11 +4,10 @@
 use portwatch_kb::Severity;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use url::Url;
 
 use super::format::{rfc3339_utc, truncate_chars};
 use super::validate::{http_url, non_empty, token_chars};
-use super::{Alert, AlertKind, Notifier, NotifyError, NotifyOptions, SendFuture, http};
+use super::{Alert, AlertKind, NotifyError, NotifyOptions, http};
 
 /// The Events API v2 endpoint unless `url` says otherwise.
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -124,43 +123,16 @@ fn custom_details(alert: &Alert) -> Value {
     Value::Object(details)
 }
 
-/// Sends events to PagerDuty.
-pub(crate) struct PagerDuty {
-    name: String,
-    url: Url,
-    routing_key: String,
-    client: reqwest::Client,
-}
-
-impl PagerDuty {
-    /// Validates and builds.
-    pub(crate) fn new(
-        name: &str,
-        config: &PagerDutyConfig,
-        options: &NotifyOptions,
-    ) -> Result<Self, NotifyError> {
-        config.validate()?;
-        Ok(PagerDuty {
-            name: name.to_string(),
-            url: http_url("pagerduty", "url", &config.url, DEFAULT_URL)?,
-            routing_key: config.routing_key.trim().to_string(),
-            client: http::client(name, options)?,
-        })
-    }
-}
-
-impl Notifier for PagerDuty {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
-        Box::pin(async move {
-            let body = payload(alert, &self.routing_key);
-            let request = http::post_json(&self.client, self.url.clone(), &body, &alert.key);
-            http::send(&self.name, request).await
-        })
-    }
+/// Validates and builds the notifier that posts [`payload`] to the Events API.
+pub(crate) fn notifier(
+    name: &str,
+    config: &PagerDutyConfig,
+    options: &NotifyOptions,
+) -> Result<http::JsonWebhook, NotifyError> {
+    config.validate()?;
+    let url = http_url("pagerduty", "url", &config.url, DEFAULT_URL)?;
+    let routing_key = config.routing_key.trim().to_string();
+    http::JsonWebhook::new(name, url, move |a| payload(a, &routing_key), options)
 }
 
 impl std::fmt::Debug for PagerDutyConfig {

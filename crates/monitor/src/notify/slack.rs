@@ -3,11 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use url::Url;
 
 use super::format::{escape_html, truncate_chars};
 use super::validate::http_url;
-use super::{Alert, Notifier, NotifyError, NotifyOptions, SendFuture, http};
+use super::{Alert, NotifyError, NotifyOptions, http};
 
 const EXAMPLE: &str = "https://hooks.slack.com/services/T000/B000/XXXX";
 /// Slack's limits: header text 150 characters, section text 3,000, 10 fields per section.
@@ -70,47 +69,18 @@ fn section(text: &str) -> Value {
     json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate_chars(text, SECTION_MAX)}})
 }
 
-/// Posts to a Slack incoming webhook.
-pub(crate) struct Slack {
-    name: String,
-    url: Url,
-    client: reqwest::Client,
-}
-
-impl Slack {
-    /// Validates and builds.
-    pub(crate) fn new(
-        name: &str,
-        config: &SlackConfig,
-        options: &NotifyOptions,
-    ) -> Result<Self, NotifyError> {
-        let url = http_url("slack", "url", &config.url, EXAMPLE)?;
-        Ok(Slack {
-            name: name.to_string(),
-            url,
-            client: http::client(name, options)?,
-        })
-    }
-}
-
-impl Notifier for Slack {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
-        Box::pin(async move {
-            let request =
-                http::post_json(&self.client, self.url.clone(), &payload(alert), &alert.key);
-            http::send(&self.name, request).await
-        })
-    }
+/// Validates the URL and builds the notifier that posts [`payload`] to a Slack incoming webhook.
+pub(crate) fn notifier(
+    name: &str,
+    config: &SlackConfig,
+    options: &NotifyOptions,
+) -> Result<http::JsonWebhook, NotifyError> {
+    let url = http_url("slack", "url", &config.url, EXAMPLE)?;
+    http::JsonWebhook::new(name, url, payload, options)
 }
 
 impl std::fmt::Debug for SlackConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackConfig")
-            .field("url", &super::validate::redact_url(&self.url))
-            .finish()
+        super::validate::debug_url_only(f, "SlackConfig", &self.url)
     }
 }

@@ -6,10 +6,9 @@
 use portwatch_kb::Severity;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use url::Url;
 
 use super::validate::http_url;
-use super::{Alert, AlertKind, Notifier, NotifyError, NotifyOptions, SendFuture, http};
+use super::{Alert, AlertKind, NotifyError, NotifyOptions, http};
 
 const EXAMPLE: &str = "https://….logic.azure.com/workflows/… (the Workflows webhook URL)";
 
@@ -99,47 +98,18 @@ pub fn payload(alert: &Alert) -> Value {
     })
 }
 
-/// Posts to a Teams Workflows webhook.
-pub(crate) struct Teams {
-    name: String,
-    url: Url,
-    client: reqwest::Client,
-}
-
-impl Teams {
-    /// Validates and builds.
-    pub(crate) fn new(
-        name: &str,
-        config: &TeamsConfig,
-        options: &NotifyOptions,
-    ) -> Result<Self, NotifyError> {
-        let url = http_url("teams", "url", &config.url, EXAMPLE)?;
-        Ok(Teams {
-            name: name.to_string(),
-            url,
-            client: http::client(name, options)?,
-        })
-    }
-}
-
-impl Notifier for Teams {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
-        Box::pin(async move {
-            let request =
-                http::post_json(&self.client, self.url.clone(), &payload(alert), &alert.key);
-            http::send(&self.name, request).await
-        })
-    }
+/// Validates the URL and builds the notifier that posts [`payload`] to a Teams Workflows webhook.
+pub(crate) fn notifier(
+    name: &str,
+    config: &TeamsConfig,
+    options: &NotifyOptions,
+) -> Result<http::JsonWebhook, NotifyError> {
+    let url = http_url("teams", "url", &config.url, EXAMPLE)?;
+    http::JsonWebhook::new(name, url, payload, options)
 }
 
 impl std::fmt::Debug for TeamsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TeamsConfig")
-            .field("url", &super::validate::redact_url(&self.url))
-            .finish()
+        super::validate::debug_url_only(f, "TeamsConfig", &self.url)
     }
 }

@@ -7,7 +7,7 @@ use url::Url;
 
 use super::format::{escape_html, truncate_chars};
 use super::validate::{http_url, non_empty, token_chars};
-use super::{Alert, Notifier, NotifyError, NotifyOptions, SendFuture, http};
+use super::{Alert, NotifyError, NotifyOptions, http};
 
 /// Where the Bot API lives unless `api_url` says otherwise.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -149,43 +149,20 @@ pub fn payload(alert: &Alert, chat_id: &str) -> Value {
     })
 }
 
-/// Sends through a Telegram bot.
-pub(crate) struct Telegram {
-    name: String,
-    endpoint: Url,
-    chat_id: String,
-    client: reqwest::Client,
-}
-
-impl Telegram {
-    /// Validates and builds.
-    pub(crate) fn new(
-        name: &str,
-        config: &TelegramConfig,
-        options: &NotifyOptions,
-    ) -> Result<Self, NotifyError> {
-        config.validate()?;
-        Ok(Telegram {
-            name: name.to_string(),
-            endpoint: config.endpoint()?,
-            chat_id: config.chat_id.clone(),
-            client: http::client(name, options)?,
-        })
-    }
-}
-
-impl Notifier for Telegram {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
-        Box::pin(async move {
-            let body = payload(alert, &self.chat_id);
-            let request = http::post_json(&self.client, self.endpoint.clone(), &body, &alert.key);
-            http::send(&self.name, request).await
-        })
-    }
+/// Validates and builds the notifier that posts [`payload`] to the bot's `sendMessage`.
+pub(crate) fn notifier(
+    name: &str,
+    config: &TelegramConfig,
+    options: &NotifyOptions,
+) -> Result<http::JsonWebhook, NotifyError> {
+    config.validate()?;
+    let chat_id = config.chat_id.clone();
+    http::JsonWebhook::new(
+        name,
+        config.endpoint()?,
+        move |a| payload(a, &chat_id),
+        options,
+    )
 }
 
 impl std::fmt::Debug for TelegramConfig {

@@ -63,6 +63,18 @@ pub(crate) fn token_chars(kind: &str, field: &str, value: &str) -> Result<(), No
     Ok(())
 }
 
+/// The `Debug` of a provider's config whose only field is its secret URL, redacted
+/// ([`redact_url`]).
+pub(crate) fn debug_url_only(
+    f: &mut std::fmt::Formatter<'_>,
+    config: &str,
+    url: &str,
+) -> std::fmt::Result {
+    f.debug_struct(config)
+        .field("url", &redact_url(url))
+        .finish()
+}
+
 /// `https://hooks.slack.com/…`: enough of a URL to recognise it, none of its secrets.
 pub(crate) fn redact_url(value: &str) -> String {
     match Url::parse(value) {

@@ -339,11 +339,7 @@ fn finding(
         severity: severity(policy, rule, kb_severity),
         state: Some(r.state),
         service: r.service.clone(),
-        answered: r
-            .details
-            .get("summary")
-            .and_then(|v| v.as_str())
-            .map(String::from),
+        answered: r.summary().map(String::from),
         explain: page.map(|p| p.summary.clone()).or_else(|| {
             portwatch_kb::registry::lookup(r.port, transport).map(|e| e.description.to_string())
         }),

@@ -28,7 +28,7 @@ impl Identity {
     fn with_summary(mut self, summary: String) -> Self {
         if !summary.is_empty() {
             self.details
-                .insert("summary".into(), Value::String(summary));
+                .insert(crate::model::SUMMARY_DETAIL.into(), Value::String(summary));
         }
         self
     }

@@ -2,7 +2,9 @@
 //! a host's history of port states.
 
 use super::extract::{ApiPath, parse_addr};
-use super::model::{ErrorBody, IpAddress, Page, PortRisk, PortSpan, ProtoName, ScanSummary, time};
+use super::model::{
+    ErrorBody, HostPortRisk, IpAddress, Page, PortSpan, ProtoName, ScanSummary, time,
+};
 use super::query::{ApiQuery, FromQuery, NoQuery, Pagination, QueryParams};
 use crate::auth::User;
 use crate::error::ApiError;
@@ -63,7 +65,7 @@ pub struct OpenPort {
     /// One sentence on what the port is.
     pub headline: Option<String>,
     /// How risky it is on this host.
-    pub risk: PortRisk,
+    pub risk: HostPortRisk,
 }
 
 /// One host, its open ports and its recent scans.
@@ -228,7 +230,7 @@ pub async fn detail(
             headline: portwatch_kb::explain(u32::from(s.port), Some(s.proto.transport()))
                 .ok()
                 .map(|e| e.headline),
-            risk: PortRisk::of(addr, s.port, s.proto),
+            risk: HostPortRisk::of(addr, s.port, s.proto),
         })
         .collect();
     let recent_scans = state

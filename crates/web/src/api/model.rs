@@ -290,9 +290,13 @@ impl From<&SpanRow> for PortSpan {
     }
 }
 
+// Not the engine's `portwatch_scan::PortRisk` (a port's ratings, whatever the host): this one
+// is judged by the host's exposure. The OpenAPI document keeps calling it `PortRisk`, as it
+// always has, so generated clients do not change.
 /// The knowledge base's risk of an open port on this host.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PortRisk {
+#[schema(as = PortRisk)]
+pub struct HostPortRisk {
     /// `loopback` (this machine only), `lan` (private, link-local, unique-local, CGNAT) or
     /// `internet`.
     #[schema(example = "lan")]
@@ -307,12 +311,12 @@ pub struct PortRisk {
     pub from_page: bool,
 }
 
-impl PortRisk {
+impl HostPortRisk {
     /// The risk of `port`/`proto` open on `host`.
     pub fn of(host: IpAddr, port: u16, proto: Proto) -> Self {
         let r = portwatch_kb::risk(port, proto.transport());
         let (severity, exposure) = portwatch_kb::severity_at(host, r);
-        PortRisk {
+        HostPortRisk {
             exposure: exposure.as_str().to_string(),
             severity: severity.into(),
             lan: r.lan.into(),
