@@ -12,6 +12,7 @@ mod replica_support;
 
 use notify_support::Receiver;
 use portwatch_monitor::daemon::{Clock, Event};
+use portwatch_testkit::TestDb;
 use replica_support::{Replica, T0, config, kinds, received};
 use sqlx::Connection;
 use std::time::Duration;
@@ -19,56 +20,6 @@ use std::time::Duration;
 /// How long a call may take while the scan waits before the test calls it blocked (a bound
 /// reached only on failure: unblocked, each takes milliseconds).
 const BLOCKED: Duration = Duration::from_secs(5);
-
-/// A PostgreSQL database of the test's own, dropped at the end.
-struct PgDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    async fn create(prefix: &str) -> PgDb {
-        let admin = std::env::var("PORTWATCH_TEST_PG_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let name = format!("{prefix}_{}_{port}", std::process::id());
-        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        PgDb { admin, name, url }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Its own runtime: drop runs inside (or after) the test's.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut c).await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 /// The history lock, held by the test on a connection of its own until released.
 struct HistoryLock(sqlx::PgConnection);
@@ -176,7 +127,7 @@ async fn while_a_scan_commits_the_book_is_read_and_an_acknowledgement_is_kept() 
     let receiver = Receiver::start().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let db = PgDb::create("pwbook_one").await;
+    let db = TestDb::postgres().await.unwrap();
     let text = config(port, &receiver, "1m");
     let clock = Clock::manual(T0);
     let (mut leader, key) = firing(&db.url, &text, &clock, &receiver).await;
@@ -204,7 +155,7 @@ async fn an_acknowledgement_on_the_follower_during_the_leaders_scan_is_kept() {
     let receiver = Receiver::start().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let db = PgDb::create("pwbook_two").await;
+    let db = TestDb::postgres().await.unwrap();
     let text = config(port, &receiver, "1m");
     let clock = Clock::manual(T0);
     let (mut leader, key) = firing(&db.url, &text, &clock, &receiver).await;

@@ -149,17 +149,25 @@ mod tests {
     use crate::config::Vantage;
     use crate::daemon::schedule::{Cause, Run};
     use portwatch_store::{Completion, JobRow, ScanStatus, Store};
+    use portwatch_testkit::TestDb;
     use std::path::Path;
     use std::sync::Arc;
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
 
-    /// A daemon over a fresh SQLite store with group `big`: 127.0.0.4/30 × four TCP ports from
+    // Every test runs on SQLite and on PostgreSQL (the replicas' backend).
+    portwatch_testkit::both_backends!(
+        the_shards_done_by_agents_are_one_observation_of_the_group,
+        a_failed_shard_fails_the_round_by_name_and_the_next_round_reuses_the_done_ones,
+        a_shard_whose_claimer_died_is_rescued_and_its_result_applied_once,
+        a_done_shard_is_reused_while_fresh_and_superseded_when_old_or_changed,
+        a_shard_not_done_within_the_wait_fails_the_round_naming_it,
+    );
+
+    /// A daemon over the fresh store `db` with group `big`: 127.0.0.4/30 × four TCP ports from
     /// `first`, seen from `lan`, in shards of 2 addresses × 2 ports (four shards).
-    async fn daemon(first: u16, every: &str) -> (Arc<Daemon>, Store, Group, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("pw.db").display());
-        let store = Store::open(&url).await.unwrap();
+    async fn daemon(db: &TestDb, first: u16, every: &str) -> (Arc<Daemon>, Store, Group) {
+        let store = Store::open(&db.url).await.unwrap();
         let text = format!(
             "[[group]]\nname = \"big\"\ntargets = [\"127.0.0.4/30\"]\nports = \"T:{first}-{}\"\n\
              every = \"{every}\"\nvantages = [\"lan\"]\nshard = {{ addresses = 2, ports = 2 }}\n",
@@ -168,7 +176,7 @@ mod tests {
         let settings = crate::config::parse(&text, Path::new("test.toml")).unwrap();
         let d = Daemon::new(settings, store.clone()).await.unwrap();
         let group = d.settings().await.groups[0].clone();
-        (d, store, group, dir)
+        (d, store, group)
     }
 
     /// What a fake agent does with a claimed shard.
@@ -229,11 +237,12 @@ mod tests {
         jobs
     }
 
-    #[tokio::test]
-    async fn the_shards_done_by_agents_are_one_observation_of_the_group() {
+    async fn the_shards_done_by_agents_are_one_observation_of_the_group(
+        db: TestDb,
+    ) -> anyhow::Result<()> {
         let listener = std::net::TcpListener::bind("127.0.0.5:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (d, store, group, _dir) = daemon(port, "1m").await;
+        let (d, store, group) = daemon(&db, port, "1m").await;
         let stop = CancellationToken::new();
         let agents = [
             agent(&store, "lan-1", |_| Act::Scan, &stop),
@@ -265,11 +274,13 @@ mod tests {
             .unwrap();
         let ports: Vec<u16> = open.iter().map(|s| s.port).collect();
         assert_eq!(ports, vec![port], "{open:?}");
+        Ok(())
     }
 
-    #[tokio::test]
-    async fn a_failed_shard_fails_the_round_by_name_and_the_next_round_reuses_the_done_ones() {
-        let (d, store, group, _dir) = daemon(40_001, "1m").await;
+    async fn a_failed_shard_fails_the_round_by_name_and_the_next_round_reuses_the_done_ones(
+        db: TestDb,
+    ) -> anyhow::Result<()> {
+        let (d, store, group) = daemon(&db, 40_001, "1m").await;
         let stop = CancellationToken::new();
         let failing = agent(
             &store,
@@ -354,11 +365,13 @@ mod tests {
         let jobs = shard_jobs(&store).await;
         assert_eq!(jobs.len(), before + 1);
         assert_eq!(jobs.last().unwrap().shard, "confirm");
+        Ok(())
     }
 
-    #[tokio::test]
-    async fn a_shard_whose_claimer_died_is_rescued_and_its_result_applied_once() {
-        let (d, store, group, _dir) = daemon(40_011, "1m").await;
+    async fn a_shard_whose_claimer_died_is_rescued_and_its_result_applied_once(
+        db: TestDb,
+    ) -> anyhow::Result<()> {
+        let (d, store, group) = daemon(&db, 40_011, "1m").await;
         let stop = CancellationToken::new();
         let rescuer = {
             let d = d.clone();
@@ -412,11 +425,13 @@ mod tests {
         let scans = store.scans(10, None).await.unwrap();
         assert_eq!(scans.len(), 1, "{scans:?}");
         assert_eq!(scans[0].status, ScanStatus::Complete);
+        Ok(())
     }
 
-    #[tokio::test]
-    async fn a_done_shard_is_reused_while_fresh_and_superseded_when_old_or_changed() {
-        let (d, store, _group, _dir) = daemon(40_031, "1m").await;
+    async fn a_done_shard_is_reused_while_fresh_and_superseded_when_old_or_changed(
+        db: TestDb,
+    ) -> anyhow::Result<()> {
+        let (d, store, _group) = daemon(&db, 40_031, "1m").await;
         let job = |targets: &str| NewJob {
             group: "big".into(),
             vantage: "lan".into(),
@@ -474,11 +489,13 @@ mod tests {
             .map(|j| j.id)
             .collect();
         assert_eq!(live, vec![changed]);
+        Ok(())
     }
 
-    #[tokio::test]
-    async fn a_shard_not_done_within_the_wait_fails_the_round_naming_it() {
-        let (d, store, group, _dir) = daemon(40_021, "1s").await;
+    async fn a_shard_not_done_within_the_wait_fails_the_round_naming_it(
+        db: TestDb,
+    ) -> anyhow::Result<()> {
+        let (d, store, group) = daemon(&db, 40_021, "1s").await;
         let err = d
             .observe(&group, "lan", &group.targets, &group.ports, true)
             .await
@@ -491,5 +508,6 @@ mod tests {
         );
         assert_eq!(shard_jobs(&store).await.len(), 4);
         assert!(store.scans(10, None).await.unwrap().is_empty());
+        Ok(())
     }
 }

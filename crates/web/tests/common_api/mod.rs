@@ -19,33 +19,14 @@ use portwatch_web::AppState;
 use portwatch_web::auth::{Role, tokens};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-/// The admin URL of the PostgreSQL server the tests use: `PORTWATCH_TEST_PG_URL` (set by
-/// `scripts/test.sh` to the cluster it owns), else the machine's server on 127.0.0.1:5432.
-pub fn pg_admin_url() -> String {
-    std::env::var("PORTWATCH_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// The URL of database `name` on the test server.
-pub fn pg_db_url(name: &str) -> String {
-    let admin = pg_admin_url();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    format!("{base}/{name}")
-}
-
-/// Every table of the schema, for row counts.
+/// Every table the API tests count rows of.
 pub const TABLES: [&str; 10] = [
     "scans",
     "hosts",
@@ -62,144 +43,40 @@ pub const TABLES: [&str; 10] = [
 /// Runs each named `async fn(TestDb) -> anyhow::Result<()>` on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() -> anyhow::Result<()> {
-                    super::$name($crate::common_api::TestDb::sqlite().await?).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() -> anyhow::Result<()> {
-                    super::$name($crate::common_api::TestDb::postgres().await?).await
-                }
-            }
-        )*
-    };
+    ($($t:tt)*) => { portwatch_testkit::both_backends!($($t)*); };
 }
 
-/// Which engine a test database is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Temporary SQLite file.
-    Sqlite,
-    /// Temporary PostgreSQL database.
-    Postgres,
+/// A temporary database (portwatch-testkit's), with the row counts the API tests compare.
+pub struct TestDb(portwatch_testkit::TestDb);
+
+impl From<portwatch_testkit::TestDb> for TestDb {
+    fn from(db: portwatch_testkit::TestDb) -> Self {
+        TestDb(db)
+    }
 }
 
-/// A temporary database; a PostgreSQL one is dropped when this is dropped.
-pub struct TestDb {
-    /// The engine.
-    pub kind: Kind,
-    /// Its URL.
-    pub url: String,
-    /// Holds the SQLite file.
-    pub dir: tempfile::TempDir,
-    pg_name: Option<String>,
+impl std::ops::Deref for TestDb {
+    type Target = portwatch_testkit::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestDb {
     /// A SQLite file in a new temporary directory.
     pub async fn sqlite() -> Result<TestDb> {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}/api.db", dir.path().display());
-        Ok(TestDb {
-            kind: Kind::Sqlite,
-            url,
-            dir,
-            pg_name: None,
-        })
+        Ok(TestDb(portwatch_testkit::TestDb::sqlite().await?))
     }
 
     /// A new, empty PostgreSQL database (on the test server).
     pub async fn postgres() -> Result<TestDb> {
-        ensure_server().await?;
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let name = format!("pwtest_{secs}_{random:016x}");
-        let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
-        Ok(TestDb {
-            kind: Kind::Postgres,
-            url: pg_db_url(&name),
-            dir: tempfile::tempdir()?,
-            pg_name: Some(name),
-        })
+        Ok(TestDb(portwatch_testkit::TestDb::postgres().await?))
     }
 
-    /// One integer from a query run outside the store.
-    pub async fn scalar(&self, sql: &str) -> Result<i64> {
-        let q = sqlx::AssertSqlSafe(sql.to_string());
-        Ok(match self.kind {
-            Kind::Sqlite => {
-                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?;
-                let mut c = sqlx::SqliteConnection::connect_with(&opts).await?;
-                let v = sqlx::query_scalar(q).fetch_one(&mut c).await?;
-                c.close().await?;
-                v
-            }
-            Kind::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await?;
-                let v = sqlx::query_scalar(q).fetch_one(&mut c).await?;
-                c.close().await?;
-                v
-            }
-        })
-    }
-
-    /// Row count of every table.
+    /// Row count of every table in [`TABLES`].
     pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>> {
-        let mut out = BTreeMap::new();
-        for t in TABLES {
-            out.insert(t, self.scalar(&format!("SELECT COUNT(*) FROM {t}")).await?);
-        }
-        Ok(out)
+        self.counts_of(&TABLES).await
     }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(name) = self.pg_name.take() {
-            // Its own thread and runtime: drop may run inside (or after) the test's runtime.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    let _ = rt.block_on(async {
-                        let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&mut admin)
-                        .await?;
-                        admin.close().await
-                    });
-                }
-            })
-            .join();
-        }
-    }
-}
-
-/// Waits briefly for the test server; it is never started from here (that would change the
-/// machine's own cluster): `scripts/test.sh` starts the one the tests own.
-async fn ensure_server() -> Result<()> {
-    for _ in 0..50 {
-        if sqlx::PgConnection::connect(&pg_admin_url()).await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    bail!(
-        "PostgreSQL does not answer at {} (run scripts/test.sh, or set PORTWATCH_TEST_PG_URL)",
-        pg_admin_url()
-    )
 }
 
 /// Keys of the violations the fixture puts in the alert book.
