@@ -2,8 +2,9 @@
 //! real router, a real store and a real monitor daemon watching 127.0.0.1 with a port that
 //! must be closed. The test signs in through the login form, opens that port, watches the
 //! violation appear on the overview (with the host's risk and what is reachable from where),
-//! acknowledges it from the page, reads the confirmation, undoes it, reads the port's timeline
-//! on the host page and the port page's one platform plan. Every page is checked with axe-core
+//! acknowledges it from the page, reads the confirmation, undoes it, silences it and lifts the
+//! silence the same way, asks for a scan of the group, reads the port's timeline on the host
+//! page and the port page's one platform plan, and meets the 404 page. Every page is checked with axe-core
 //! run in the driven page (no serious or critical violation) and photographed at a desktop and
 //! a phone width: `target/screenshots/` at the repository root.
 //!
@@ -141,7 +142,7 @@ async fn wait_for(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn violation_appears_is_acknowledged_and_has_a_timeline() -> Result<()> {
+async fn violation_appears_is_acknowledged_silenced_undone_and_has_a_timeline() -> Result<()> {
     let browser = Browser::start().await?;
     let outcome = drive(&browser).await;
     let quit = browser.quit().await;
@@ -258,6 +259,64 @@ async fn drive(browser: &Browser) -> Result<()> {
             .all(|e| !e.acknowledged),
         "the monitor has it unacknowledged"
     );
+
+    // Silence it (the form's preset length, 1 day): said, counted, and lifted from the page.
+    browser
+        .click(&browser.find("form[action$='/silence'] button").await?)
+        .await?;
+    let html = browser
+        .wait_for_text(
+            &format!("Silenced {label} on 127.0.0.1 (group lab, must be closed) until"),
+            Duration::from_secs(10),
+        )
+        .await
+        .context("the page shows the silence")?;
+    ensure!(
+        html.contains("0 acknowledged · 1 silenced"),
+        "the count: {html}"
+    );
+    ensure!(
+        daemon
+            .book()
+            .await
+            .entries
+            .values()
+            .any(|e| e.silenced_until_ms.is_some() && e.finding.port == Some(watched)),
+        "the monitor has it silenced"
+    );
+    browser
+        .click(&browser.find(".flash form button").await?)
+        .await?;
+    let html = browser
+        .wait_for_text("is lifted", Duration::from_secs(10))
+        .await
+        .context("lifting the silence is confirmed")?;
+    ensure!(
+        html.contains("0 acknowledged · 0 silenced"),
+        "the count: {html}"
+    );
+    ensure!(
+        daemon
+            .book()
+            .await
+            .entries
+            .values()
+            .all(|e| e.silenced_until_ms.is_none()),
+        "the monitor has it unsilenced"
+    );
+
+    // Scan the group now: the page says it was asked for.
+    browser
+        .click(
+            &browser
+                .find("form[action='/groups/lab/scan'] button")
+                .await?,
+        )
+        .await?;
+    browser
+        .wait_for_text("Scan of group lab asked for", Duration::from_secs(10))
+        .await
+        .context("the scan request is confirmed")?;
 
     // The host page: the port with its (escaped) banner and its timeline, coloured by risk on
     // a date axis.

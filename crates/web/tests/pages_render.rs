@@ -476,6 +476,22 @@ async fn unknown_paths_get_a_404_page_and_json_under_the_api() -> Result<()> {
             "{path}: {html}"
         );
         assert!(html.contains("href=\"/\""), "a way back");
+        // The site's frame: skip link, main navigation, main landmark, footer; one h1.
+        for part in [
+            "<a class=\"skip\" href=\"#main\">",
+            "<nav aria-label=\"Main\">",
+            "<a href=\"/config\">Configuration</a>",
+            "<main id=\"main\"",
+            "<footer class=\"bottom\">",
+        ] {
+            assert!(html.contains(part), "{path}: no {part}: {html}");
+        }
+        assert_eq!(html.matches("<h1").count(), 1, "{path}: one h1");
+        assert!(
+            !html.contains("aria-current"),
+            "{path}: no section is current"
+        );
+        assert!(!html.contains("<script"), "{path}: no script");
     }
     // Without a session too (it tells nothing the login page would not), escaped.
     let r = client().get(server.url("/%3Cb%3Ex")).send().await?;

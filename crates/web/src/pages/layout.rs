@@ -79,14 +79,13 @@ impl Chrome {
         self
     }
 
-    /// Whether `section` (`overview`, `hosts`, `ports`, `config`) is the current one.
-    pub fn is(&self, section: &str) -> bool {
-        let name = match self.section {
+    /// The current section's name: `overview`, `hosts`, `ports` or `config`.
+    pub fn section_name(&self) -> &'static str {
+        match self.section {
             Section::Overview => "overview",
             Section::Hosts => "hosts",
             Section::Ports => "ports",
             Section::Config => "config",
-        };
-        name == section
+        }
     }
 }
