@@ -11,7 +11,30 @@ use std::time::{Duration, Instant};
 /// Draws `progress` until the returned handle is dropped or finished.
 pub struct ProgressView {
     bar: ProgressBar,
+    gauge: Option<Gauge>,
     task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What the bar shows, read from the engine's counters: ports done of all, and the message
+/// with ports open and the rate.
+#[derive(Clone)]
+struct Gauge {
+    progress: Arc<ScanProgress>,
+    started: Instant,
+}
+
+impl Gauge {
+    /// Sets the bar to the counters as they are now (it draws them at its next draw).
+    fn apply(&self, bar: &ProgressBar) {
+        let done = self.progress.done.load(Ordering::Relaxed);
+        bar.set_length(self.progress.total.load(Ordering::Relaxed));
+        bar.set_position(done);
+        bar.set_message(status_message(
+            done,
+            self.progress.open.load(Ordering::Relaxed),
+            self.started.elapsed(),
+        ));
+    }
 }
 
 impl ProgressView {
@@ -20,6 +43,7 @@ impl ProgressView {
         if !enabled || !std::io::stderr().is_terminal() {
             return ProgressView {
                 bar: ProgressBar::hidden(),
+                gauge: None,
                 task: None,
             };
         }
@@ -30,34 +54,33 @@ impl ProgressView {
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        let view = bar.clone();
+        let gauge = Gauge {
+            progress,
+            started: Instant::now(),
+        };
+        let (view, ticking) = (bar.clone(), gauge.clone());
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
-            let started = Instant::now();
             loop {
                 tick.tick().await;
-                let done = progress.done.load(Ordering::Relaxed);
-                view.set_length(progress.total.load(Ordering::Relaxed));
-                view.set_position(done);
-                view.set_message(status_message(
-                    done,
-                    progress.open.load(Ordering::Relaxed),
-                    started.elapsed(),
-                ));
+                ticking.apply(&view);
             }
         });
         ProgressView {
             bar,
+            gauge: Some(gauge),
             task: Some(task),
         }
     }
 
     /// Wraps the writer of standard output so that each write first takes the bar off the
-    /// screen and draws it again after: results never land on (or under) a bar frame.
+    /// screen and draws it again after, with the counters as they are then: results never
+    /// land on (or under) a bar frame, and the frame under them is not older than they are.
     pub fn around<W: Write>(&self, inner: W) -> AroundBar<W> {
         AroundBar {
             inner,
             bar: self.bar.clone(),
+            gauge: self.gauge.clone(),
         }
     }
 
@@ -74,10 +97,16 @@ impl ProgressView {
 pub struct AroundBar<W> {
     inner: W,
     bar: ProgressBar,
+    gauge: Option<Gauge>,
 }
 
 impl<W: Write> Write for AroundBar<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The counters already count what is about to be written; the bar must not be
+        // touched inside `suspend`, which holds its lock.
+        if let Some(g) = &self.gauge {
+            g.apply(&self.bar);
+        }
         let inner = &mut self.inner;
         self.bar.suspend(|| {
             let n = inner.write(buf)?;

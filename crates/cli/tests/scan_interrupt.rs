@@ -312,7 +312,7 @@ fn scan_pid(needle: &str) -> Option<u32> {
 /// bar off the screen before the results and the interrupted notice are written: the last
 /// frame of the bar is followed by a line clear, and no frame comes after the notice.
 #[test]
-fn ctrl_c_on_a_terminal_clears_the_progress_bar() {
+fn ctrl_c_on_a_terminal_clears_the_progress_bar_which_counted_the_open_port_live() {
     let target = SlowTarget::new();
     let ports = format!("{},{}", target.open, target.silent);
     let dir = tempfile::tempdir().unwrap();
@@ -363,6 +363,12 @@ fn ctrl_c_on_a_terminal_clears_the_progress_bar() {
         .find("scan interrupted, results incomplete")
         .unwrap_or_else(|| panic!("no notice: {screen:?}"));
     assert!(last_frame < notice, "a frame after the notice: {screen:?}");
+    // The counter counts the open port while the scan still runs (the other port is
+    // unanswered until the interrupt), not only at the end.
+    assert!(
+        screen[..notice].contains("1 open, "),
+        "no frame counts the open port before the end: {screen:?}"
+    );
     let between = &screen[last_frame..notice];
     assert!(
         between.contains("\r\x1b[2K"),
@@ -372,4 +378,65 @@ fn ctrl_c_on_a_terminal_clears_the_progress_bar() {
         screen.contains(&format!("{}/tcp", target.open)),
         "the open port is shown: {screen:?}"
     );
+}
+
+/// A scan that ends by itself on a terminal: no frame is glued to the table, a frame drawn
+/// again under the table counts what the table shows (2 of 2 ports done, 1 open), the last
+/// frame is cleared before the summary line, and the exit code is 0.
+#[test]
+fn a_scan_that_ends_on_a_terminal_clears_the_bar_and_its_frames_are_not_older_than_the_table() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("terminal.log");
+    let command = format!(
+        "{} scan 127.0.0.1 -p {open},{closed} --connect --no-probes",
+        env!("CARGO_BIN_EXE_portwatch")
+    );
+    let mut script = ChildGuard(
+        Command::new("script")
+            .args(["-q", "-f", "-e", "-c", &command])
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run script (util-linux)"),
+    );
+    let status = exit_status(&mut script);
+    assert_eq!(status.code(), Some(0));
+    let screen = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    let table = screen
+        .find(&format!("{open}/tcp"))
+        .unwrap_or_else(|| panic!("the open port is not shown: {screen:?}"));
+    let line_start = screen[..table].rfind('\n').map_or(0, |i| i + 1);
+    assert!(
+        !screen[line_start..table].contains(" ports "),
+        "a frame is glued to the table: {screen:?}"
+    );
+    let summary = screen
+        .find("1 host scanned")
+        .unwrap_or_else(|| panic!("no summary: {screen:?}"));
+    assert!(table < summary, "{screen:?}");
+    let under = &screen[table..summary];
+    if under.contains(" ports ") {
+        assert!(
+            under.contains("2/2 ports 1 open, "),
+            "a frame under the table is older than it: {under:?}"
+        );
+    }
+    let last_frame = screen[..summary].rfind(" ports ").unwrap_or(0);
+    assert!(
+        screen[last_frame..summary].contains("\r\x1b[2K"),
+        "the bar is not cleared before the summary: {screen:?}"
+    );
+    assert!(
+        !screen[summary..].contains(" ports "),
+        "a frame after the summary: {screen:?}"
+    );
+    drop(listener);
 }
