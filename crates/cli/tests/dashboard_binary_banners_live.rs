@@ -371,7 +371,7 @@ fn login(port: u16, token: &str) -> String {
 }
 
 /// The "What answered" cell of `port`'s row in the host page's table of open ports.
-fn answered_cell<'a>(html: &'a str, port: u16) -> &'a str {
+fn answered_cell(html: &str, port: u16) -> &str {
     let start = html
         .find(&format!(">{port}/tcp</a></th>"))
         .unwrap_or_else(|| panic!("no row for {port}/tcp in:\n{html}"));
