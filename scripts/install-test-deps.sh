@@ -20,7 +20,12 @@ readonly APT_PACKAGES=(
 readonly SERVER_UNITS=(
   openssh-server:ssh vsftpd:vsftpd nginx:nginx mariadb-server:mariadb
   redis-server:redis-server rabbitmq-server:rabbitmq-server mosquitto:mosquitto
+  exim4-daemon-light:exim4
 )
+# The mail server crates/cli/tests/banner_exim_live.rs runs. Debian allows one mail transport
+# agent: on a machine that has another (postfix, sendmail, ...) installing Exim would remove
+# it, so it is left out there and that test says what is missing.
+readonly MTA_PACKAGE=exim4-daemon-light
 # Python consumers of portwatch's output, pinned: the OpenAPI fuzzer and a JUnit reader.
 readonly PIP_PACKAGES=(schemathesis==4.32.5 junitparser==5.0.3)
 # The accessibility checker the browser test injects into the pages it drives, pinned, from
@@ -33,6 +38,12 @@ log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 die() {
   log "error: $*"
   exit 1
+}
+
+# Whether a mail transport agent other than MTA_PACKAGE is installed.
+other_mta_installed() {
+  dpkg-query -W -f='${Package} ${Status} ${Provides}\n' 2>/dev/null |
+    awk -v ours="$MTA_PACKAGE" '$1 != ours && $2 " " $3 " " $4 == "install ok installed" && /mail-transport-agent/ { found = 1 } END { exit !found }'
 }
 
 # Prints the packages of "$@" that dpkg does not report as installed.
@@ -54,6 +65,11 @@ debian_python() { [[ $(command -v python3) == /usr/bin/python3 ]]; }
 install_apt_packages() {
   local wanted=("${APT_PACKAGES[@]}") missing
   if debian_python; then wanted+=(python3-aiosmtpd python3-pip); fi
+  if other_mta_installed; then
+    log "another mail transport agent is installed: not installing $MTA_PACKAGE"
+  else
+    wanted+=("$MTA_PACKAGE")
+  fi
   mapfile -t missing < <(missing_packages "${wanted[@]}")
   if ((${#missing[@]} == 0)); then
     log "apt packages present"

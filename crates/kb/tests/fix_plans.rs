@@ -359,7 +359,7 @@ fn verify_step_reads_filtered_as_the_fix_holding() {
 #[test]
 fn proof_labels_follow_the_platform() {
     for platform in Platform::ALL {
-        let plan = fix::plan(445, None, platform, None).unwrap();
+        let plan = fix::plan(445, Some(Transport::Tcp), platform, None).unwrap();
         assert_eq!(plan.proven_here, platform.proven_here(), "{platform}");
     }
     // The one Samba plan the suite applies for real.
@@ -375,4 +375,36 @@ fn proof_labels_follow_the_platform() {
     );
     assert!(!Platform::Firewalld.proven_here());
     assert!(Platform::Ufw.proven_here() && Platform::Nftables.proven_here());
+}
+
+#[test]
+fn proof_labels_cover_only_the_plans_the_suite_applies() {
+    // fix_applied.rs applies TCP rules only: a plan with a UDP rule is reviewed text.
+    for platform in [Platform::Ufw, Platform::Nftables, Platform::Iptables] {
+        let tcp = fix::plan(139, None, platform, None).unwrap();
+        assert_eq!(tcp.transports, [Transport::Tcp], "{platform}");
+        assert!(tcp.proven_here, "{platform}");
+        let udp = fix::plan(137, Some(Transport::Udp), platform, None).unwrap();
+        assert!(!udp.proven_here, "{platform}");
+        let unpaged = fix::plan(40000, None, platform, None).unwrap();
+        assert!(unpaged.transports.contains(&Transport::Udp));
+        assert!(!unpaged.proven_here, "{platform}");
+    }
+    // Source-limited plans are applied on nftables and ufw, not on iptables.
+    let lan = net("10.0.0.0/24");
+    assert!(
+        fix::plan(139, None, Platform::Nftables, lan)
+            .unwrap()
+            .proven_here
+    );
+    assert!(
+        fix::plan(139, None, Platform::Ufw, lan)
+            .unwrap()
+            .proven_here
+    );
+    assert!(
+        !fix::plan(139, None, Platform::Iptables, lan)
+            .unwrap()
+            .proven_here
+    );
 }

@@ -80,7 +80,7 @@ pub fn run(args: FixArgs) -> Result<u8> {
     } else {
         writeln!(
             out,
-            "# Not proven here: portwatch's tests do not apply {} plans; these steps are reviewed text.",
+            "# Not proven here: portwatch's tests do not apply this {} plan; these steps are reviewed text.",
             plan.platform
         )?;
     }

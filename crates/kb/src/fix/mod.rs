@@ -72,8 +72,8 @@ pub struct FixPlan {
     pub source: Option<IpNet>,
     /// Warnings to read before following the steps (what the plan cuts, a public source).
     pub cautions: Vec<String>,
-    /// Whether portwatch's test suite applies this platform's firewall rules for real (in a
-    /// network namespace) and scans the result; false: the text is reviewed, not proven here.
+    /// Whether portwatch's test suite applies this plan's close steps for real (in a network
+    /// namespace) and scans the result; false: the text is reviewed, not proven here.
     pub proven_here: bool,
     /// The steps, in the order to follow them.
     pub steps: Vec<PlanStep>,
@@ -143,24 +143,36 @@ pub fn plan(
             .into_iter()
             .map(|s| s.at(Stage::Verify)),
     );
+    let proven_here = proven_here(platform, port, &transports, source);
     Ok(FixPlan {
         port,
         transports,
         platform,
         source,
         cautions,
-        proven_here: proven_here(platform, port, source),
+        proven_here,
         steps,
     })
 }
 
-/// Whether the test suite applies this plan for real: every firewall plan of a platform that
-/// [`Platform::proven_here`], and the Samba plan for 139 without a source
-/// (`samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp`).
-fn proven_here(platform: Platform, port: u16, source: Option<IpNet>) -> bool {
+/// Whether the test suite applies this plan for real (`crates/cli/tests/fix_applied.rs`): a
+/// TCP-only firewall plan of a platform that [`Platform::proven_here`], without a source or with
+/// one on nftables and ufw (the only source-limited plans applied), and the Samba plan for 139
+/// without a source (`samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp`). No
+/// UDP or SCTP rule is applied there, so plans that close those are reviewed text.
+fn proven_here(
+    platform: Platform,
+    port: u16,
+    transports: &[Transport],
+    source: Option<IpNet>,
+) -> bool {
     match platform {
         Platform::Samba => port == 139 && source.is_none(),
-        _ => platform.proven_here(),
+        _ => {
+            platform.proven_here()
+                && transports.iter().all(|&t| t == Transport::Tcp)
+                && (source.is_none() || matches!(platform, Platform::Nftables | Platform::Ufw))
+        }
     }
 }
 
