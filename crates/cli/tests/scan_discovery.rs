@@ -7,82 +7,50 @@
 //! removes it on drop.
 
 mod common;
-use common::{ChildGuard, json_lines, portwatch, stderr, stdout};
+#[path = "common/netns.rs"]
+mod netns;
+use common::{json_lines, portwatch, stderr, stdout, without_net_raw};
+use netns::Veth;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 
 /// Live addresses of the LAN namespace (last octet).
 const LIVE: [u8; 5] = [10, 11, 12, 13, 14];
-
-fn sh(cmd: &str) {
-    let out = Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A namespace `pwx-sc-dK` with LAN 10.216.4K.0/24 (root side .1, live hosts [`LIVE`]),
 /// hosts 10.216.(4K+1).10-13 routed through it, and 10.216.(4K+2).0/24 blackholed.
 struct Lan {
     k: u8,
-    children: Vec<ChildGuard>,
+    veth: Veth,
 }
 
 impl Lan {
     fn up(k: u8) -> Lan {
-        let lan = Lan {
-            k,
-            children: Vec::new(),
-        };
-        lan.teardown();
-        let (ns, r, h) = (lan.ns(), lan.veth_root(), lan.veth_host());
         let (a, b) = (4 * k, 4 * k + 1);
-        sh("ip route replace blackhole 10.216.0.0/16");
-        sh(&format!("ip route replace blackhole 10.216.{a}.0/22"));
-        sh(&format!("ip netns add {ns}"));
-        sh(&format!("ip link add {r} type veth peer name {h}"));
-        sh(&format!("ip link set {h} netns {ns}"));
+        netns::blackhole("10.216.0.0/16", None);
+        netns::blackhole(&format!("10.216.{a}.0/22"), None);
+        let mut veth = Veth::new(
+            &format!("pwx-sc-d{k}"),
+            &format!("pwx-sc-r{k}"),
+            &format!("pwx-sc-h{k}"),
+        );
         // A MAC of a registered block (PCS Systemtechnik, VirtualBox's), so the vendor shows.
-        sh(&format!(
-            "ip netns exec {ns} ip link set {h} address 08:00:27:21:60:{k:02x}"
-        ));
-        sh(&format!(
-            "ip addr add 10.216.{a}.1/24 dev {r} && ip link set {r} up"
-        ));
-        sh(&format!(
-            "ip netns exec {ns} ip link set lo up && ip netns exec {ns} ip link set {h} up"
-        ));
-        for i in LIVE {
-            sh(&format!(
-                "ip netns exec {ns} ip addr add 10.216.{a}.{i}/24 dev {h}"
-            ));
-        }
+        veth.set_peer_mac(&format!("08:00:27:21:60:{k:02x}"));
+        let live: Vec<String> = LIVE.iter().map(|i| format!("10.216.{a}.{i}/24")).collect();
+        veth.up(&[format!("10.216.{a}.1/24")], &live);
         for i in 10..=13 {
-            sh(&format!(
-                "ip netns exec {ns} ip addr add 10.216.{b}.{i}/32 dev lo"
-            ));
+            veth.exec(&format!("ip addr add 10.216.{b}.{i}/32 dev lo"));
         }
-        sh(&format!(
-            "ip route replace 10.216.{b}.0/24 via 10.216.{a}.10 dev {r}"
+        netns::sh(&format!(
+            "ip route replace 10.216.{b}.0/24 via 10.216.{a}.10 dev {}",
+            veth.root
         ));
-        lan
+        veth.on_teardown(&format!(
+            "ip route del 10.216.{b}.0/24; ip route del blackhole 10.216.{a}.0/22"
+        ));
+        Lan { k, veth }
     }
 
-    fn ns(&self) -> String {
-        format!("pwx-sc-d{}", self.k)
-    }
-    fn veth_root(&self) -> String {
-        format!("pwx-sc-r{}", self.k)
-    }
-    fn veth_host(&self) -> String {
-        format!("pwx-sc-h{}", self.k)
-    }
     fn lan(&self, last: u8) -> String {
         format!("10.216.{}.{last}", 4 * self.k)
     }
@@ -95,92 +63,28 @@ impl Lan {
 
     /// Refuses to go on unless `addr` leaves through this test's veth.
     fn assert_route(&self, addr: &str) {
-        let out = Command::new("ip")
-            .args(["route", "get", addr])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains(&format!("dev {} ", self.veth_root())),
-            "refusing to scan {addr}: route is {text}"
-        );
+        self.veth.assert_route(addr);
     }
 
     /// The MAC of the namespace's end of the veth.
     fn host_mac(&self) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns(), "cat"])
-            .arg(format!("/sys/class/net/{}/address", self.veth_host()))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        self.veth.peer_mac()
     }
 
     /// Loads nftables rules (one statement per line) into the namespace.
     fn nft(&self, rules: &[&str]) {
-        let mut text = String::from("table inet pwxsc {\nchain input {\n");
-        text.push_str("type filter hook input priority 0; policy accept;\n");
-        for r in rules {
-            text.push_str(r);
-            text.push('\n');
-        }
-        text.push_str("}\n}\n");
-        let path = std::env::temp_dir().join(format!("{}.nft", self.ns()));
-        std::fs::write(&path, text).unwrap();
-        sh(&format!(
-            "ip netns exec {} nft -f {}",
-            self.ns(),
-            path.display()
-        ));
-        let _ = std::fs::remove_file(path);
+        self.veth.nft("pwxsc", rules);
     }
 
     /// A TCP listener on `addr:port` inside the namespace, up before this returns.
     fn listen(&mut self, addr: &str, port: u16) {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(), "socat"])
-            .arg(format!("TCP-LISTEN:{port},bind={addr},fork,reuseaddr"))
-            .arg("/dev/null")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start socat");
-        self.children.push(ChildGuard(child));
-        for _ in 0..200 {
-            let out = Command::new("ip")
-                .args(["netns", "exec", &self.ns(), "ss", "-Htln"])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains(&format!("{addr}:{port}")) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("listener {addr}:{port} did not come up");
-    }
-
-    fn teardown(&self) {
-        let a = 4 * self.k;
-        let _ = Command::new("sh")
-            .args([
-                "-c",
-                &format!(
-                    "ip netns del {ns} 2>/dev/null; ip link del {r} 2>/dev/null; \
-                     ip route del 10.216.{b}.0/24 2>/dev/null; \
-                     ip route del blackhole 10.216.{a}.0/22 2>/dev/null; true",
-                    ns = self.ns(),
-                    r = self.veth_root(),
-                    b = a + 1
-                ),
-            ])
-            .status();
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        self.children.clear();
-        self.teardown();
+        self.veth.socat(
+            &[
+                &format!("TCP-LISTEN:{port},bind={addr},fork,reuseaddr"),
+                "/dev/null",
+            ],
+            &format!("{addr}:{port}"),
+        );
     }
 }
 
@@ -281,23 +185,17 @@ fn without_raw_socket_privilege_discovery_falls_back_to_connects() {
     for a in [&open, &refused, &silent] {
         lan.assert_route(a);
     }
-    let out = Command::new("setpriv")
-        .args([
-            "--bounding-set",
-            "-net_raw",
-            env!("CARGO_BIN_EXE_portwatch"),
-        ])
-        .args([
-            "scan",
-            "--discover-only",
-            "--format",
-            "jsonl",
-            "--max-rtt-timeout",
-            "300ms",
-        ])
-        .args([&open, &refused, &silent])
-        .output()
-        .expect("run setpriv");
+    let out = without_net_raw(&[
+        "scan",
+        "--discover-only",
+        "--format",
+        "jsonl",
+        "--max-rtt-timeout",
+        "300ms",
+        &open,
+        &refused,
+        &silent,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no raw-socket privilege"),
@@ -384,133 +282,54 @@ fn a_sweep_port_scans_only_the_live_hosts() {
 /// 80 on ::12, and resets 443 on ::11, for the link's and the routed addresses alike; 443 is
 /// open on ::12.
 struct Lan6 {
-    k: u8,
-    _listener: ChildGuard,
+    veth: Veth,
 }
 
 impl Lan6 {
     fn up(k: u8) -> Lan6 {
-        let (ns, r, h) = Lan6::names(k);
-        Lan6::teardown(k);
-        sh("ip -6 route replace blackhole fd00:216::/32");
-        sh(&format!("ip netns add {ns}"));
-        sh(&format!("ip link add {r} type veth peer name {h}"));
-        sh(&format!("ip link set {h} netns {ns}"));
-        sh(&format!(
-            "ip netns exec {ns} ip link set {h} address 08:00:27:21:66:{k:02x}"
-        ));
-        sh(&format!(
-            "ip addr add fd00:216:6{k}::1/64 dev {r} nodad && ip link set {r} up"
-        ));
-        sh(&format!(
-            "ip netns exec {ns} ip link set lo up && ip netns exec {ns} ip link set {h} up"
-        ));
-        for i in [10, 11, 12] {
-            sh(&format!(
-                "ip netns exec {ns} ip addr add fd00:216:6{k}::{i}/64 dev {h} nodad && \
-                 ip netns exec {ns} ip addr add fd00:216:7{k}::{i}/128 dev lo"
-            ));
-        }
-        sh(&format!(
-            "ip -6 route replace fd00:216:7{k}::/64 via fd00:216:6{k}::10 dev {r}"
-        ));
-        let mut rules = String::from(
-            "table inet pwxsc {\nchain input {\ntype filter hook input priority 0; policy accept;\n",
+        netns::blackhole("fd00:216::/32", None);
+        let mut veth = Veth::new(
+            &format!("pwx-sc-v6{k}"),
+            &format!("pwx-sc-r6{k}"),
+            &format!("pwx-sc-h6{k}"),
         );
+        veth.set_peer_mac(&format!("08:00:27:21:66:{k:02x}"));
+        let hosts: Vec<String> = [10, 11, 12]
+            .iter()
+            .map(|i| format!("fd00:216:6{k}::{i}/64"))
+            .collect();
+        veth.up(&[format!("fd00:216:6{k}::1/64")], &hosts);
+        for i in [10, 11, 12] {
+            veth.exec(&format!("ip -6 addr add fd00:216:7{k}::{i}/128 dev lo"));
+        }
+        netns::sh(&format!(
+            "ip -6 route replace fd00:216:7{k}::/64 via fd00:216:6{k}::10 dev {}",
+            veth.root
+        ));
+        veth.on_teardown(&format!("ip -6 route del fd00:216:7{k}::/64"));
+        let mut rules = Vec::new();
         for net in [6, 7] {
-            rules.push_str(&format!(
-                "ip6 daddr fd00:216:{net}{k}::10 meta l4proto tcp drop\n\
-                 ip6 daddr fd00:216:{net}{k}::11 icmpv6 type echo-request drop\n\
-                 ip6 daddr fd00:216:{net}{k}::11 tcp dport 443 reject with tcp reset\n\
-                 ip6 daddr fd00:216:{net}{k}::12 icmpv6 type echo-request drop\n\
-                 ip6 daddr fd00:216:{net}{k}::12 tcp dport 80 drop\n"
-            ));
+            rules.extend([
+                format!("ip6 daddr fd00:216:{net}{k}::10 meta l4proto tcp drop"),
+                format!("ip6 daddr fd00:216:{net}{k}::11 icmpv6 type echo-request drop"),
+                format!("ip6 daddr fd00:216:{net}{k}::11 tcp dport 443 reject with tcp reset"),
+                format!("ip6 daddr fd00:216:{net}{k}::12 icmpv6 type echo-request drop"),
+                format!("ip6 daddr fd00:216:{net}{k}::12 tcp dport 80 drop"),
+            ]);
         }
-        rules.push_str("}\n}\n");
-        let path = std::env::temp_dir().join(format!("{ns}.nft"));
-        std::fs::write(&path, rules).unwrap();
-        sh(&format!("ip netns exec {ns} nft -f {}", path.display()));
-        let _ = std::fs::remove_file(&path);
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "socat",
-                "TCP6-LISTEN:443,fork,reuseaddr",
-            ])
-            .arg("/dev/null")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start socat");
-        let lan = Lan6 {
-            k,
-            _listener: ChildGuard(child),
-        };
-        for _ in 0..200 {
-            let out = Command::new("ip")
-                .args(["netns", "exec", &ns, "ss", "-Htln"])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains(":443 ") {
-                return lan;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("IPv6 listener did not come up");
-    }
-
-    /// Namespace, root-side veth, namespace-side veth.
-    fn names(k: u8) -> (String, String, String) {
-        (
-            format!("pwx-sc-v6{k}"),
-            format!("pwx-sc-r6{k}"),
-            format!("pwx-sc-h6{k}"),
-        )
+        veth.nft("pwxsc", &rules);
+        veth.socat(&["TCP6-LISTEN:443,fork,reuseaddr", "/dev/null"], ":443 ");
+        Lan6 { veth }
     }
 
     /// Refuses to go on unless `addr` leaves through this test's veth.
     fn assert_route(&self, addr: &str) {
-        let out = Command::new("ip")
-            .args(["-6", "route", "get", addr])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains(&format!("dev {} ", Lan6::names(self.k).1)),
-            "refusing to scan {addr}: route is {text}"
-        );
+        self.veth.assert_route(addr);
     }
 
     /// The MAC of the namespace's end of the veth.
     fn host_mac(&self) -> String {
-        let (ns, _, h) = Lan6::names(self.k);
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns, "cat"])
-            .arg(format!("/sys/class/net/{h}/address"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn teardown(k: u8) {
-        let (ns, r, _) = Lan6::names(k);
-        let _ = Command::new("sh")
-            .args([
-                "-c",
-                &format!(
-                    "ip netns del {ns} 2>/dev/null; ip link del {r} 2>/dev/null; \
-                     ip -6 route del fd00:216:7{k}::/64 2>/dev/null; true"
-                ),
-            ])
-            .status();
-    }
-}
-
-impl Drop for Lan6 {
-    fn drop(&mut self) {
-        Lan6::teardown(self.k);
+        self.veth.peer_mac()
     }
 }
 

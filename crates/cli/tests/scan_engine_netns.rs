@@ -10,72 +10,38 @@
 //! every scan checks with `ip route get` that the host's route is this test's veth.
 
 mod common;
-use common::{ChildGuard, json_lines, stderr, stdout};
+#[path = "common/netns.rs"]
+mod netns;
+use common::{json_lines, stderr, stdout, without_net_raw};
+use netns::Veth;
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Output, Stdio};
-
-fn sh(cmd: &str) {
-    let out = Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Listens on 0.0.0.0 on every port given in argv, prints `ready`, sleeps until killed.
-const LISTENER: &str = r#"
-import socket, sys, time
-socks = []
-for p in sys.argv[1:]:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", int(p)))
-    s.listen(64)
-    socks.append(s)
-print("ready", flush=True)
-while True:
-    time.sleep(60)
-"#;
+use std::process::{Command, Output};
 
 /// A namespace `pwj-sK` behind the veth `pwj-rK` / `pwj-hK`: the host is 10.234.K.2, the
 /// root side 10.234.K.1. Removed on drop (also when the test panics).
 struct Host {
     k: u8,
-    children: Vec<ChildGuard>,
+    veth: Veth,
 }
 
 impl Host {
     fn up(k: u8) -> Host {
-        let host = Host {
-            k,
-            children: Vec::new(),
-        };
-        host.teardown();
-        let (ns, r, h) = (host.ns(), format!("pwj-r{k}"), format!("pwj-h{k}"));
-        // Replace, so parallel tests of this file (and a crashed run's leftover) agree.
-        sh("ip route replace blackhole 10.234.0.0/16 metric 4000");
-        sh(&format!("ip netns add {ns}"));
-        sh(&format!("ip link add {r} type veth peer name {h}"));
-        sh(&format!("ip link set {h} netns {ns}"));
-        sh(&format!(
-            "ip addr add 10.234.{k}.1/24 dev {r} && ip link set {r} up"
-        ));
-        sh(&format!(
-            "ip netns exec {ns} sh -c 'ip link set lo up && ip link set {h} up \
-             && ip addr add 10.234.{k}.2/24 dev {h}'"
-        ));
-        host
-    }
-
-    fn ns(&self) -> String {
-        format!("pwj-s{}", self.k)
+        netns::blackhole("10.234.0.0/16", Some(4000));
+        let mut veth = Veth::new(
+            &format!("pwj-s{k}"),
+            &format!("pwj-r{k}"),
+            &format!("pwj-h{k}"),
+        );
+        veth.up(&[format!("10.234.{k}.1/24")], &[format!("10.234.{k}.2/24")]);
+        // The last host of this file takes the blackhole with it (another test's host may
+        // still be scanning: its /24 on its veth is what its scans use).
+        veth.on_teardown(
+            "ip netns list | grep -q '^pwj-' || ip route del blackhole 10.234.0.0/16 metric 4000",
+        );
+        Host { k, veth }
     }
 
     fn addr(&self) -> String {
@@ -84,82 +50,21 @@ impl Host {
 
     /// Refuses to go on unless the host's address leaves through this test's veth.
     fn assert_route(&self) {
-        let out = Command::new("ip")
-            .args(["route", "get", &self.addr()])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains(&format!("dev pwj-r{} ", self.k)),
-            "refusing to scan {}: route is {text}",
-            self.addr()
-        );
+        self.veth.assert_route(&self.addr());
     }
 
     /// Listeners on `ports` inside the namespace, up before this returns.
     fn listen(&mut self, ports: &[u16]) {
-        let mut child = ChildGuard(
-            Command::new("ip")
-                .args(["netns", "exec", &self.ns(), "python3", "-c", LISTENER])
-                .args(ports.iter().map(u16::to_string))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("start the listener"),
-        );
-        let mut line = String::new();
-        let out = child.0.stdout.take().unwrap();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "the listener did not start");
-        self.children.push(child);
+        self.veth.listen(ports);
     }
 
     /// Drops TCP to `ports` in the namespace's input (filtered: the probes time out).
     fn drop_tcp(&self, ports: &[u16]) {
         let list: Vec<String> = ports.iter().map(u16::to_string).collect();
-        let text = format!(
-            "table inet pwjengine {{\nchain input {{\n\
-             type filter hook input priority 0; policy accept;\n\
-             tcp dport {{ {} }} drop\n}}\n}}\n",
-            list.join(", ")
+        self.veth.nft(
+            "pwjengine",
+            &[format!("tcp dport {{ {} }} drop", list.join(", "))],
         );
-        let path = std::env::temp_dir().join(format!("{}.nft", self.ns()));
-        std::fs::write(&path, text).unwrap();
-        sh(&format!(
-            "ip netns exec {} nft -f {}",
-            self.ns(),
-            path.display()
-        ));
-        let _ = std::fs::remove_file(path);
-    }
-
-    fn teardown(&self) {
-        let _ = Command::new("sh")
-            .args([
-                "-c",
-                &format!(
-                    "ip netns del {} 2>/dev/null; ip link del pwj-r{} 2>/dev/null; true",
-                    self.ns(),
-                    self.k
-                ),
-            ])
-            .status();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.children.clear();
-        self.teardown();
-        // The last host of this file takes the blackhole with it (another test's host may
-        // still be scanning: its /24 on its veth is what its scans use).
-        let _ = Command::new("sh")
-            .args([
-                "-c",
-                "ip netns list | grep -q '^pwj-' \
-                 || ip route del blackhole 10.234.0.0/16 metric 4000 2>/dev/null; true",
-            ])
-            .status();
     }
 }
 
@@ -400,15 +305,6 @@ fn xml_has_one_scaninfo_per_method_used() {
         scaninfo(&stdout(&forced)),
         [(s("connect"), s("tcp"), s("5"))]
     );
-}
-
-fn without_net_raw(args: &[&str]) -> Output {
-    Command::new("setpriv")
-        .args(["--bounding-set", "-net_raw"])
-        .arg(env!("CARGO_BIN_EXE_portwatch"))
-        .args(args)
-        .output()
-        .expect("run setpriv")
 }
 
 #[test]

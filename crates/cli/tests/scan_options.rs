@@ -16,100 +16,24 @@
 //! `ip route get` before a scan, and each test's namespaces are removed on drop.
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
 use common::{ChildGuard, assert_route_is_ours, json_lines, portwatch, stderr, stdout};
+use netns::{
+    Veth, assert_route_via, listen_in, nft_in, python_in, sh, sh_quiet, wait_dad_in, wait_dad_on,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-/// Debian's Python: the test bed's helpers use it too.
-const PY: &str = "/usr/bin/python3";
-
-fn sh(cmd: &str) {
-    let out = Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Runs `cmd` ignoring failure (teardown of what may not exist).
-fn sh_quiet(cmd: &str) {
-    let _ = Command::new("sh")
-        .args(["-c", cmd])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
 
 /// Blackholes both test ranges in the root namespace, so that an address whose namespace is
 /// gone goes nowhere. The routes stay (another test may be running); `scripts/test.sh`
 /// removes them once no test namespace is left.
 fn blackhole_ranges() {
-    sh("ip route replace blackhole 10.236.0.0/16 metric 4000");
-    sh("ip -6 route replace blackhole fd00:236::/32 metric 4000");
+    netns::blackhole("10.236.0.0/16", Some(4000));
+    netns::blackhole("fd00:236::/32", Some(4000));
 }
-
-/// Refuses to go on unless `addr` leaves the root namespace through `dev`.
-fn assert_route_via(addr: &str, dev: &str) {
-    let out = Command::new("ip")
-        .args(["route", "get", addr])
-        .output()
-        .expect("run ip route get");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(&format!("dev {dev} ")),
-        "refusing to scan {addr}: its route is not via {dev}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Waits until `ip ARGS` lists no tentative IPv6 address: until duplicate address
-/// detection has passed, a link-local address cannot send neighbour solicitations, and a
-/// router would not forward the first probes.
-fn wait_no_tentative(args: &[&str]) {
-    common::wait_for(
-        "IPv6 duplicate address detection",
-        Duration::from_secs(30),
-        || {
-            Command::new("ip")
-                .args(args)
-                .output()
-                .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
-        },
-    );
-}
-
-/// [`wait_no_tentative`] for every address in namespace `ns`.
-fn wait_dad_in(ns: &str) {
-    wait_no_tentative(&["netns", "exec", ns, "ip", "-6", "addr", "show", "tentative"]);
-}
-
-/// [`wait_no_tentative`] for the root namespace's side of a veth.
-fn wait_dad_on(dev: &str) {
-    wait_no_tentative(&["-6", "addr", "show", "dev", dev, "tentative"]);
-}
-
-/// Listens on every port in argv, dual-stack on all addresses; prints `ready`; sleeps.
-const LISTENER: &str = r#"
-import socket, sys, time
-socks = []
-for p in sys.argv[1:]:
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("::", int(p)))
-    s.listen(128)
-    socks.append(s)
-print("ready", flush=True)
-while True:
-    time.sleep(60)
-"#;
 
 /// Records every TCP SYN (without ACK) that arrives on interface argv[1], one line each in
 /// file argv[2]: kernel receive time, source, source port, destination, destination port.
@@ -145,43 +69,6 @@ while True:
         out.write(f"{ts:.6f} {src} {sport} {dst} {dport}\n")
 "#;
 
-/// Starts a Python script in namespace `ns` and waits for its `ready` line.
-fn python_in(ns: &str, script: &str, args: &[String]) -> ChildGuard {
-    let mut child = ChildGuard(
-        Command::new("ip")
-            .args(["netns", "exec", ns, PY, "-c", script])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start python in the namespace"),
-    );
-    let mut line = String::new();
-    let out = child.0.stdout.take().expect("piped stdout");
-    std::io::BufReader::new(out)
-        .read_line(&mut line)
-        .expect("read the script's first line");
-    assert_eq!(line.trim(), "ready", "the script in {ns} did not start");
-    child
-}
-
-/// Loads an nftables table (one rule a line) into namespace `ns`.
-fn nft_in(ns: &str, hook: &str, rules: &[String]) {
-    let mut text = format!("table inet pwp {{\nchain {hook} {{\n");
-    text.push_str(&format!(
-        "type filter hook {hook} priority filter; policy accept;\n"
-    ));
-    for r in rules {
-        text.push_str(r);
-        text.push('\n');
-    }
-    text.push_str("}\n}\n");
-    let path = std::env::temp_dir().join(format!("{ns}-{hook}.nft"));
-    std::fs::write(&path, text).unwrap();
-    sh(&format!("ip netns exec {ns} nft -f {}", path.display()));
-    let _ = std::fs::remove_file(path);
-}
-
 /// One SYN seen by the sniffer.
 #[derive(Debug, Clone)]
 struct Syn {
@@ -203,7 +90,7 @@ impl Sniffer {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("syns.txt");
         let child = python_in(
-            ns,
+            Some(ns),
             SNIFFER,
             &[iface.to_string(), path.display().to_string()],
         );
@@ -282,47 +169,35 @@ fn most_within(times: &[f64], width: f64) -> usize {
 /// for every N given.
 struct Lan {
     k: u8,
-    children: Vec<ChildGuard>,
+    veth: Veth,
 }
 
 impl Lan {
     fn up(k: u8, hosts: &[u8]) -> Lan {
         blackhole_ranges();
-        let lan = Lan {
-            k,
-            children: Vec::new(),
-        };
-        lan.teardown();
-        let (ns, r, h) = (lan.ns(), lan.veth_root(), lan.veth_host());
-        sh(&format!("ip netns add {ns}"));
-        sh(&format!("ip link add {r} type veth peer name {h}"));
-        sh(&format!("ip link set {h} netns {ns}"));
-        sh(&format!(
-            "ip addr add 10.236.{k}.1/24 dev {r} && ip -6 addr add fd00:236:{k}::1/64 dev {r} nodad \
-             && ip link set {r} up"
-        ));
-        let mut inside = format!("ip link set lo up && ip link set {h} up");
-        for n in hosts {
-            inside.push_str(&format!(
-                " && ip addr add 10.236.{k}.{n}/24 dev {h} \
-                 && ip -6 addr add fd00:236:{k}::{n}/64 dev {h} nodad"
-            ));
-        }
-        sh(&format!("ip netns exec {ns} sh -c '{inside}'"));
-        wait_dad_in(&ns);
-        wait_dad_on(&r);
-        lan
+        let veth = Veth::new(
+            &format!("pwp-l{k}"),
+            &format!("pwp-r{k}"),
+            &format!("pwp-h{k}"),
+        );
+        let owned: Vec<String> = hosts
+            .iter()
+            .flat_map(|n| {
+                [
+                    format!("10.236.{k}.{n}/24"),
+                    format!("fd00:236:{k}::{n}/64"),
+                ]
+            })
+            .collect();
+        veth.up(
+            &[format!("10.236.{k}.1/24"), format!("fd00:236:{k}::1/64")],
+            &owned,
+        );
+        wait_dad_in(&veth.ns);
+        wait_dad_on(&veth.root);
+        Lan { k, veth }
     }
 
-    fn ns(&self) -> String {
-        format!("pwp-l{}", self.k)
-    }
-    fn veth_root(&self) -> String {
-        format!("pwp-r{}", self.k)
-    }
-    fn veth_host(&self) -> String {
-        format!("pwp-h{}", self.k)
-    }
     fn v4(&self, n: u8) -> String {
         format!("10.236.{}.{n}", self.k)
     }
@@ -333,39 +208,22 @@ impl Lan {
     /// Refuses to go on unless each address leaves through this LAN's veth.
     fn assert_routes(&self, addrs: &[String]) {
         for a in addrs {
-            assert_route_via(a, &self.veth_root());
+            self.veth.assert_route(a);
         }
     }
 
     /// Listeners on `ports` on every address of the namespace.
     fn listen(&mut self, ports: &[u16]) {
-        let args: Vec<String> = ports.iter().map(u16::to_string).collect();
-        let child = python_in(&self.ns(), LISTENER, &args);
-        self.children.push(child);
+        self.veth.listen(ports);
     }
 
     /// A sniffer of the SYNs that reach the namespace.
     fn sniff(&self) -> Sniffer {
-        Sniffer::start(&self.ns(), &self.veth_host())
+        Sniffer::start(&self.veth.ns, &self.veth.peer)
     }
 
     fn nft(&self, rules: &[String]) {
-        nft_in(&self.ns(), "input", rules);
-    }
-
-    fn teardown(&self) {
-        sh_quiet(&format!(
-            "ip netns del {}; ip link del {}",
-            self.ns(),
-            self.veth_root()
-        ));
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        self.children.clear();
-        self.teardown();
+        self.veth.nft("pwp", rules);
     }
 }
 
@@ -461,8 +319,7 @@ impl Routed {
     }
 
     fn listen(&mut self, ports: &[u16]) {
-        let args: Vec<String> = ports.iter().map(u16::to_string).collect();
-        let child = python_in(&self.far_ns(), LISTENER, &args);
+        let child = listen_in(Some(&self.far_ns()), false, ports);
         self.children.push(child);
     }
 
@@ -1081,6 +938,7 @@ fn assume_up_skips_discovery() {
     let (hidden, shown) = (net.far4(2), net.far4(3));
     nft_in(
         &net.far_ns(),
+        "pwp",
         "input",
         &[
             format!("ip daddr {hidden} icmp type {{ echo-request, timestamp-request }} drop"),
@@ -1145,6 +1003,7 @@ fn router_rejects_give_host_unreach_and_net_unreach() {
     let (a4, a6) = (net.far4(2), net.far6(2));
     nft_in(
         &net.router(),
+        "pwp",
         "forward",
         &[
             format!("ip daddr {a4} tcp dport 3401 reject with icmp type host-unreachable"),

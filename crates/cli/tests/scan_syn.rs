@@ -9,80 +9,35 @@
 //! blackholed in the root namespace first; everything is removed on drop.
 
 mod common;
-use common::{ChildGuard, json_lines, stderr, stdout};
+#[path = "common/netns.rs"]
+mod netns;
+use common::{json_lines, stderr, stdout, without_net_raw};
+use netns::{LoopbackNs, Veth, listen_in};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Output, Stdio};
-
-fn sh(cmd: &str) {
-    let out = Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Listens on every port given in argv (dual-stack, or on 127.0.0.1 when the first argument
-/// is `lo`), prints `ready`, and sleeps until killed.
-const LISTENER: &str = r#"
-import socket, sys, time
-args = sys.argv[1:]
-lo = args[:1] == ["lo"]
-socks = []
-for p in args[1:] if lo else args:
-    if lo:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        addr = ("127.0.0.1", int(p))
-    else:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        addr = ("::", int(p))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(addr)
-    s.listen(64)
-    socks.append(s)
-print("ready", flush=True)
-while True:
-    time.sleep(60)
-"#;
+use std::process::{Command, Output};
 
 /// A namespace `pwh-sK` behind the veth `pwh-rK` / `pwh-hK`: the host is 10.232.K.2 and
 /// fd00:232:K::2, the root side .1 / ::1.
 struct Host {
     k: u8,
-    children: Vec<ChildGuard>,
+    veth: Veth,
 }
 
 impl Host {
     fn up(k: u8) -> Host {
-        let host = Host {
-            k,
-            children: Vec::new(),
-        };
-        host.teardown();
-        let (ns, r, h) = (host.ns(), format!("pwh-r{k}"), format!("pwh-h{k}"));
-        sh("ip route replace blackhole 10.232.0.0/16");
-        sh("ip -6 route replace blackhole fd00:232::/32");
-        sh(&format!("ip netns add {ns}"));
-        sh(&format!("ip link add {r} type veth peer name {h}"));
-        sh(&format!("ip link set {h} netns {ns}"));
-        sh(&format!(
-            "ip addr add 10.232.{k}.1/24 dev {r} && ip -6 addr add fd00:232:{k}::1/64 dev {r} nodad \
-             && ip link set {r} up"
-        ));
-        sh(&format!(
-            "ip netns exec {ns} sh -c 'ip link set lo up && ip link set {h} up \
-             && ip addr add 10.232.{k}.2/24 dev {h} && ip -6 addr add fd00:232:{k}::2/64 dev {h} nodad'"
-        ));
-        host
-    }
-
-    fn ns(&self) -> String {
-        format!("pwh-s{}", self.k)
+        netns::blackhole("10.232.0.0/16", None);
+        netns::blackhole("fd00:232::/32", None);
+        let veth = Veth::new(
+            &format!("pwh-s{k}"),
+            &format!("pwh-r{k}"),
+            &format!("pwh-h{k}"),
+        );
+        veth.up(
+            &[format!("10.232.{k}.1/24"), format!("fd00:232:{k}::1/64")],
+            &[format!("10.232.{k}.2/24"), format!("fd00:232:{k}::2/64")],
+        );
+        Host { k, veth }
     }
 
     fn v4(&self) -> String {
@@ -95,89 +50,18 @@ impl Host {
 
     /// Refuses to go on unless `addr` leaves through this test's veth.
     fn assert_route(&self, addr: &str) {
-        let out = Command::new("ip")
-            .args(["route", "get", addr])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains(&format!("dev pwh-r{} ", self.k)),
-            "refusing to scan {addr}: route is {text}"
-        );
+        self.veth.assert_route(addr);
     }
 
     /// Listeners on `ports` inside the namespace, up before this returns.
     fn listen(&mut self, ports: &[u16]) {
-        let child = listener(Some(&self.ns()), false, ports);
-        self.children.push(child);
+        self.veth.listen(ports);
     }
 
     /// Loads nftables input rules (one statement per line) into the namespace.
     fn nft(&self, rules: &[&str]) {
-        let mut text = String::from("table inet pwhsyn {\nchain input {\n");
-        text.push_str("type filter hook input priority 0; policy accept;\n");
-        for r in rules {
-            text.push_str(r);
-            text.push('\n');
-        }
-        text.push_str("}\n}\n");
-        let path = std::env::temp_dir().join(format!("{}.nft", self.ns()));
-        std::fs::write(&path, text).unwrap();
-        sh(&format!(
-            "ip netns exec {} nft -f {}",
-            self.ns(),
-            path.display()
-        ));
-        let _ = std::fs::remove_file(path);
+        self.veth.nft("pwhsyn", rules);
     }
-
-    fn teardown(&self) {
-        let _ = Command::new("sh")
-            .args([
-                "-c",
-                &format!(
-                    "ip netns del {} 2>/dev/null; ip link del pwh-r{} 2>/dev/null; true",
-                    self.ns(),
-                    self.k
-                ),
-            ])
-            .status();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.children.clear();
-        self.teardown();
-    }
-}
-
-/// Starts [`LISTENER`] (in namespace `ns` when given) and waits for its `ready`.
-fn listener(ns: Option<&str>, loopback: bool, ports: &[u16]) -> ChildGuard {
-    let mut cmd = match ns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "python3"]);
-            c
-        }
-        None => Command::new("python3"),
-    };
-    cmd.args(["-c", LISTENER]);
-    if loopback {
-        cmd.arg("lo");
-    }
-    cmd.args(ports.iter().map(u16::to_string));
-    let mut child = ChildGuard(
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the listener"),
-    );
-    let mut line = String::new();
-    let out = child.0.stdout.take().unwrap();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "the listener did not start");
-    child
 }
 
 /// (state, reason) of every reported port.
@@ -270,27 +154,12 @@ fn syn_and_connect_give_the_same_answers_over_ipv6() {
 #[test]
 fn syn_probes_identify_open_ports_with_a_connection() {
     let mut host = Host::up(3);
-    let banner = Command::new("ip")
-        .args(["netns", "exec", &host.ns(), "socat"])
-        .args([
+    host.veth.socat(
+        &[
             "TCP-LISTEN:2222,bind=0.0.0.0,fork,reuseaddr",
             "SYSTEM:echo SSH-2.0-OpenSSH_9.2p1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start socat");
-    host.children.push(ChildGuard(banner));
-    common::wait_for(
-        "socat listening",
-        std::time::Duration::from_secs(20),
-        || {
-            let out = Command::new("ip")
-                .args(["netns", "exec", &host.ns(), "ss", "-Htln"])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).contains(":2222")
-        },
+        ],
+        ":2222",
     );
     host.assert_route(&host.v4());
     let out = common::portwatch(&[
@@ -330,25 +199,6 @@ fn loopback_listeners(ns: &str) -> BTreeSet<u16> {
     ports
 }
 
-/// A namespace with only `lo`, so the listeners there are exactly the test's.
-struct LoopbackNs(&'static str);
-
-impl LoopbackNs {
-    fn up(name: &'static str) -> LoopbackNs {
-        let ns = LoopbackNs(name);
-        let _ = Command::new("ip").args(["netns", "del", name]).status();
-        sh(&format!("ip netns add {name}"));
-        sh(&format!("ip netns exec {name} ip link set lo up"));
-        ns
-    }
-}
-
-impl Drop for LoopbackNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", self.0]).status();
-    }
-}
-
 #[test]
 fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
     let ns = LoopbackNs::up("pwh-lo");
@@ -360,12 +210,12 @@ fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
     .chain((0..40).map(|i| 20000 + i * 997))
     .chain([65534, 65535])
     .collect();
-    let _listening = listener(Some(ns.0), true, &ports);
-    let truth = loopback_listeners(ns.0);
+    let _listening = listen_in(Some(&ns.0), true, &ports);
+    let truth = loopback_listeners(&ns.0);
     assert_eq!(truth, ports.iter().copied().collect(), "listeners in /proc");
     for pass in 0..3 {
         let out = Command::new("ip")
-            .args(["netns", "exec", ns.0, env!("CARGO_BIN_EXE_portwatch")])
+            .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_portwatch")])
             .args([
                 "scan",
                 "127.0.0.1",
@@ -392,18 +242,6 @@ fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
     }
 }
 
-fn without_net_raw(args: &[&str]) -> Output {
-    Command::new("setpriv")
-        .args([
-            "--bounding-set",
-            "-net_raw",
-            env!("CARGO_BIN_EXE_portwatch"),
-        ])
-        .args(args)
-        .output()
-        .expect("run setpriv")
-}
-
 #[test]
 fn syn_without_raw_socket_privilege_is_a_usage_error() {
     let out = without_net_raw(&["scan", "127.0.0.1", "--syn", "-p", "1"]);
@@ -423,12 +261,12 @@ fn syn_without_raw_socket_privilege_is_a_usage_error() {
 #[test]
 fn without_raw_socket_privilege_loopback_is_scanned_by_connects_without_a_notice() {
     let ns = LoopbackNs::up("pwh-np");
-    let _listening = listener(Some(ns.0), true, &[4321]);
+    let _listening = listen_in(Some(&ns.0), true, &[4321]);
     let out = Command::new("ip")
         .args([
             "netns",
             "exec",
-            ns.0,
+            &ns.0,
             "setpriv",
             "--bounding-set",
             "-net_raw",

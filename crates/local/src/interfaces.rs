@@ -44,21 +44,25 @@ pub fn interface_addresses() -> Vec<IpAddr> {
     all
 }
 
-/// The exposure of a socket bound to `addr`, given the machine's interface addresses.
+/// The exposure of a socket bound to `addr`, given the machine's interface addresses: the
+/// wildcard address is every interface, any other address is classed by the knowledge base
+/// ([`portwatch_kb::Exposure::of`], which reads `::ffff:a.b.c.d` as `a.b.c.d`).
 pub fn exposure(addr: IpAddr, interfaces: &[InterfaceAddr]) -> Exposure {
     let addr = unmap(addr);
     if addr.is_unspecified() {
         return Exposure::AllInterfaces;
     }
-    if addr.is_loopback() {
-        return Exposure::Loopback;
-    }
+    let private = match portwatch_kb::Exposure::of(addr) {
+        portwatch_kb::Exposure::Loopback => return Exposure::Loopback,
+        portwatch_kb::Exposure::Lan => true,
+        portwatch_kb::Exposure::Internet => false,
+    };
     Exposure::Interface {
         name: interfaces
             .iter()
             .find(|i| i.addr == addr)
             .map(|i| i.name.clone()),
-        private: is_private(addr),
+        private,
     }
 }
 

@@ -152,7 +152,7 @@ impl Snapshot {
 
     /// Parses our `--format csv` rows (the header names the columns).
     pub fn from_csv(label: &str, text: &str) -> Result<Snapshot, String> {
-        let mut rows = csv_rows(text).into_iter();
+        let mut rows = portwatch_scan::csv::records(text);
         let header = rows.next().unwrap_or_default();
         let column = |name: &str| {
             header
@@ -345,42 +345,6 @@ impl Snapshot {
             )),
         }
     }
-}
-
-/// Splits CSV text into rows of fields (RFC 4180: quoted fields may hold separators, doubled
-/// quotes and line breaks). Empty lines are skipped.
-fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if field.is_empty() => quoted = true,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\r', false) => {}
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                if row.len() > 1 || !row[0].is_empty() {
-                    rows.push(std::mem::take(&mut row));
-                } else {
-                    row.clear();
-                }
-            }
-            (c, _) => field.push(c),
-        }
-    }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
 }
 
 fn is_open(state: &str) -> bool {

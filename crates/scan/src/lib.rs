@@ -6,6 +6,7 @@
 //! Must not depend on: terminals, output formats, storage, HTTP. The engine reports results
 //! as [`model::ScanEvent`]s on a channel; front ends decide what to print or store.
 
+pub mod csv;
 pub mod discover;
 pub mod engine;
 pub mod error;

@@ -1,6 +1,8 @@
-//! Property tests of the target and port-spec parsers: any input gives a value or a clear
-//! error (never a panic), and what a spec says is exactly what it selects.
+//! Property tests of the target and port-spec parsers and of the CSV reader: any input gives a
+//! value or a clear error (never a panic), what a spec says is exactly what it selects, and
+//! what RFC 4180 writes reads back the same.
 
+use portwatch_scan::csv;
 use portwatch_scan::discover::wire;
 use portwatch_scan::model::Proto;
 use portwatch_scan::ports::{PortList, parse_port_spec};
@@ -130,5 +132,76 @@ proptest! {
         let got = wire::parse_neighbor_advert(&na).expect("an advertisement");
         prop_assert_eq!(got.target, target);
         prop_assert_eq!(got.mac, Some(mac));
+    }
+}
+
+/// One field as RFC 4180 writes it: in quotes, with its quotes doubled, when it holds a quote,
+/// a comma or a line break.
+fn csv_field(f: &str) -> String {
+    if f.contains(['"', ',', '\r', '\n']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f.to_string()
+    }
+}
+
+/// Rows of fields made of the characters CSV treats specially, and letters. A row of one
+/// empty field is an empty line, which is no record: none is made.
+fn csv_table() -> impl Strategy<Value = Vec<Vec<String>>> {
+    prop::collection::vec(prop::collection::vec("[a\",\r\n ]{0,6}", 1..5), 0..8).prop_map(|rows| {
+        rows.into_iter()
+            .filter(|r| !(r.len() == 1 && r[0].is_empty()))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn csv_reads_back_what_rfc4180_writes(
+        rows in csv_table(),
+        crlf in any::<bool>(),
+        last_break in any::<bool>(),
+    ) {
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let mut text = rows
+            .iter()
+            .map(|r| r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+            .join(eol);
+        if last_break {
+            text.push_str(eol);
+        }
+        let back: Vec<Vec<String>> = csv::records(&text).collect();
+        prop_assert_eq!(back, rows, "{:?}", text);
+    }
+
+    #[test]
+    fn csv_without_quotes_is_lines_split_at_commas(
+        lines in prop::collection::vec("[ab, ]{0,8}", 0..8),
+        crlf in any::<bool>(),
+    ) {
+        let text = lines.join(if crlf { "\r\n" } else { "\n" });
+        let want: Vec<Vec<String>> = lines
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect();
+        prop_assert_eq!(csv::records(&text).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn csv_never_panics_and_never_gives_an_empty_record(s in "\\PC{0,80}") {
+        for record in csv::records(&s) {
+            prop_assert!(!record.is_empty());
+            prop_assert!(record.len() > 1 || !record[0].is_empty(), "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn csv_soup_of_quotes_commas_and_breaks_never_panics(s in "[a\",\r\n]{0,60}") {
+        let n = csv::records(&s).count();
+        prop_assert!(n <= s.len());
     }
 }

@@ -22,6 +22,17 @@ pub fn portwatch(args: &[&str]) -> Output {
         .expect("run portwatch")
 }
 
+/// Runs `portwatch ARGS…` without CAP_NET_RAW in its bounding set (no raw sockets, even as
+/// root).
+pub fn without_net_raw(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--bounding-set", "-net_raw"])
+        .arg(env!("CARGO_BIN_EXE_portwatch"))
+        .args(args)
+        .output()
+        .expect("run setpriv")
+}
+
 /// Standard output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

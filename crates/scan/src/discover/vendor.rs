@@ -22,16 +22,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Reads `oui.csv`, `mam.csv` and `oui36.csv` from `dir`; missing or unreadable files
-    /// are skipped, malformed lines too.
+    /// Reads `oui.csv`, `mam.csv` and `oui36.csv` from `dir` ([`crate::csv::records`]);
+    /// missing or unreadable files are skipped, malformed records too.
     pub fn load(dir: &Path) -> Registry {
         let mut blocks = HashMap::new();
         for (file, bits) in [("oui.csv", 24u8), ("mam.csv", 28), ("oui36.csv", 36)] {
             let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
                 continue;
             };
-            for line in text.lines().skip(1) {
-                if let Some((prefix, name)) = parse_line(line, bits) {
+            for record in crate::csv::records(&text).skip(1) {
+                if let Some((prefix, name)) = parse_record(&record, bits) {
                     blocks.insert((bits, prefix), name);
                 }
             }
@@ -62,49 +62,18 @@ impl Registry {
     }
 }
 
-/// One registry line, `Registry,Assignment,"Organization Name",Address`: the assignment as a
-/// number of `bits` bits, and the organisation's name.
-fn parse_line(line: &str, bits: u8) -> Option<(u64, String)> {
-    let mut fields = csv_fields(line);
-    let _registry = fields.next()?;
-    let assignment = fields.next()?;
-    let name = fields.next()?;
+/// One registry record, `Registry,Assignment,"Organization Name",Address` (the address may
+/// span lines, quoted): the assignment as a number of `bits` bits, and the organisation's name.
+fn parse_record(fields: &[String], bits: u8) -> Option<(u64, String)> {
+    let [_registry, assignment, name, ..] = fields else {
+        return None;
+    };
     if assignment.len() * 4 != usize::from(bits) {
         return None;
     }
-    let prefix = u64::from_str_radix(&assignment, 16).ok()?;
+    let prefix = u64::from_str_radix(assignment, 16).ok()?;
     let name = name.trim();
     (!name.is_empty()).then(|| (prefix, name.to_string()))
-}
-
-/// The fields of one CSV line: commas separate, double quotes enclose a field with commas,
-/// and a doubled quote inside quotes is one quote.
-fn csv_fields(line: &str) -> impl Iterator<Item = String> + '_ {
-    let mut chars = line.chars().peekable();
-    let mut done = false;
-    std::iter::from_fn(move || {
-        if done {
-            return None;
-        }
-        let mut field = String::new();
-        let mut quoted = false;
-        loop {
-            match chars.next() {
-                None => {
-                    done = true;
-                    return Some(field);
-                }
-                Some('"') if quoted && chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                Some('"') if quoted => quoted = false,
-                Some('"') if field.is_empty() => quoted = true,
-                Some(',') if !quoted => return Some(field),
-                Some(c) => field.push(c),
-            }
-        }
-    })
 }
 
 /// The registry of this machine, read once (`PORTWATCH_IEEE_DATA` names another directory).
@@ -171,6 +140,22 @@ mod tests {
             Some("IEEE Registration Authority")
         );
         assert_eq!(r.vendor([0x00, 0x11, 0x22, 0, 0, 0]), None);
+    }
+
+    /// The registry quotes addresses that span lines, as the IEEE's own files do.
+    #[test]
+    fn a_quoted_address_over_several_lines_is_one_record() {
+        let (_d, r) = registry(&[(
+            "oui.csv",
+            &format!(
+                "{HEADER}MA-L,3CB07E,\"Arounds, Ltd.\",\"Room 701,\nMA-L,112233,Not A Record,x\nChengdu CN \"\n\
+                 MA-L,5CA06C,Realme,Chongqing\n"
+            ),
+        )]);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.vendor([0x3c, 0xb0, 0x7e, 1, 2, 3]), Some("Arounds, Ltd."));
+        assert_eq!(r.vendor([0x5c, 0xa0, 0x6c, 1, 2, 3]), Some("Realme"));
+        assert_eq!(r.vendor([0x11, 0x22, 0x33, 1, 2, 3]), None);
     }
 
     #[test]
