@@ -76,7 +76,7 @@ MASSCAN_GRACE = 30
 ALL_PORTS = range(1, 65536)
 
 
-def run_counted(cmd, counters=None, timeout=900):
+def run_counted(cmd, counters=None, timeout=3600):
     """Runs cmd under GNU time: (seconds, peak RSS kB, CPU s, stdout, exit code, packet deltas)."""
     with tempfile.NamedTemporaryFile(mode="r") as res, tempfile.TemporaryFile() as err:
         before = read_counters(counters)
@@ -442,6 +442,12 @@ def rejudge():
         path = bench.RESULTS / out
         if path.exists():
             data = json.loads(path.read_text())
+            for runs in data["results"].values():
+                for r in runs:
+                    # Before 09:45 UTC on 2026-12-03 a killed masscan run was said not to exit;
+                    # exit 124 says only that it had not finished within its limit.
+                    r["note"] = re.sub(r"^did not exit, killed after (\d+) s", r"not finished within \1 s, killed",
+                                       r["note"])
             notes = [n for n in data["notes"] if not is_goal_note(n)]
             data["notes"] = relabel(notes) + goal_notes(name, data)
             path.write_text(json.dumps(data, indent=1))
