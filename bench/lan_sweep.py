@@ -176,7 +176,8 @@ def main():
         down(lay)
     notes = list(lay.notes)
     if args.binary:
-        notes.append(f"portwatch binary: `{args.binary}` (given with --binary, not a fresh release build).")
+        kind = "a release build" if "/release/" in str(args.binary) else "not a release build"
+        notes.append(f"portwatch binary: `{args.binary}` (given with --binary, {kind}).")
     truth_text = (f"live hosts {sorted(live)} and the open set {sorted(truth)}" if len(live) < 20 else
                   f"{len(live)} live hosts (seeded draw, `random.Random(16)`) and the open set {sorted(truth)}")
     data = {

@@ -13,6 +13,7 @@ readonly APT_PACKAGES=(
   dnsmasq-base snmpd ndiff openssl chromium chromium-driver wrk prometheus
   ufw iptables libxml2-utils
   openssh-server vsftpd nginx mariadb-server redis-server rabbitmq-server mosquitto
+  masscan  # a peer in bench/syn.py (raw SYN scans of the test bed and of loopback)
 )
 # The servers crates/cli/tests/banners_live.rs runs inside its own namespace, with the
 # systemd unit each package enables. A package this script installs gets its unit disabled
