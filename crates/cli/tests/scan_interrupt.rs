@@ -308,6 +308,21 @@ fn scan_pid(needle: &str) -> Option<u32> {
     })
 }
 
+/// Runs `command` on a pseudo-terminal (util-linux's `script`), everything it draws recorded
+/// in `log`.
+fn on_terminal(command: &str, log: &Path) -> ChildGuard {
+    ChildGuard(
+        Command::new("script")
+            .args(["-q", "-f", "-e", "-c", command])
+            .arg(log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run script (util-linux)"),
+    )
+}
+
 /// On a real terminal (a pseudo-terminal from util-linux's `script`), Ctrl-C takes the progress
 /// bar off the screen before the results and the interrupted notice are written: the last
 /// frame of the bar is followed by a line clear, and no frame comes after the notice.
@@ -321,16 +336,7 @@ fn ctrl_c_on_a_terminal_clears_the_progress_bar_which_counted_the_open_port_live
         "{} scan 127.0.0.1 -p {ports} --connect --no-probes --min-rtt-timeout 60s --max-rtt-timeout 60s",
         env!("CARGO_BIN_EXE_portwatch")
     );
-    let mut script = ChildGuard(
-        Command::new("script")
-            .args(["-q", "-f", "-e", "-c", &command])
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run script (util-linux)"),
-    );
+    let mut script = on_terminal(&command, &log);
     wait_for(
         "the open port to be probed",
         Duration::from_secs(60),
@@ -397,16 +403,7 @@ fn a_scan_that_ends_on_a_terminal_clears_the_bar_and_its_frames_are_not_older_th
         "{} scan 127.0.0.1 -p {open},{closed} --connect --no-probes",
         env!("CARGO_BIN_EXE_portwatch")
     );
-    let mut script = ChildGuard(
-        Command::new("script")
-            .args(["-q", "-f", "-e", "-c", &command])
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run script (util-linux)"),
-    );
+    let mut script = on_terminal(&command, &log);
     let status = exit_status(&mut script);
     assert_eq!(status.code(), Some(0));
     let screen = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
