@@ -173,7 +173,7 @@ async fn scan_now_asked_of_the_follower_runs_on_the_leader_once() {
     assert!(
         a.daemon
             .store()
-            .scan_requests_take()
+            .scan_requests_in(portwatch_store::ScanRequestState::Pending)
             .await
             .unwrap()
             .is_empty(),

@@ -39,6 +39,7 @@ pub use model::{
     PortSnapshot, PruneReport, ScanCounts, ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange,
     SpanRow,
 };
+pub use scan_requests::{ScanRequestRow, ScanRequestState};
 pub use scans::STALE_AFTER_MS;
 pub use store::{PG_HISTORY_LOCK, Store};
 pub use tokens::TokenRow;

@@ -1,6 +1,6 @@
 //! Actions through the API against a real monitor daemon over the same store: scan a group
-//! now (it scans 127.0.0.1, where the fixture holds a port the policy forbids), acknowledge
-//! and silence violations, and take both back.
+//! now (it scans 127.0.0.1, where the fixture holds a port the policy forbids), follow and
+//! cancel that request, acknowledge and silence violations, and take both back.
 
 mod common_api;
 
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 both_backends!(
     scan_now_runs_the_group_and_its_violation_fires,
+    a_scan_request_is_followed_and_cancelled,
     acknowledge_is_remembered,
     silence_for_and_until,
     acknowledgements_and_silences_are_undone_with_delete,
@@ -21,8 +22,11 @@ async fn scan_now_runs_the_group_and_its_violation_fires(db: TestDb) -> Result<(
     let (status, body) = api
         .post("/api/v1/scans", &json!({"group": "local"}))
         .await?;
+    let request = body["request"].as_i64().unwrap_or_default();
     ensure!(
-        status == StatusCode::ACCEPTED && body == json!({"queued": true, "group": "local"}),
+        status == StatusCode::ACCEPTED
+            && request > 0
+            && body == json!({"queued": true, "group": "local", "request": request}),
         "{status} {body}"
     );
     let scan = eventually(30, || async {
@@ -71,6 +75,68 @@ async fn scan_now_runs_the_group_and_its_violation_fires(db: TestDb) -> Result<(
     let (status, body) = api.post("/api/v1/scans", &json!({"group": "nope"})).await?;
     ensure!(
         status == StatusCode::NOT_FOUND && error_of(&body).contains("nope"),
+        "{status} {body}"
+    );
+    Ok(())
+}
+
+async fn a_scan_request_is_followed_and_cancelled(db: TestDb) -> Result<()> {
+    let api = Api::start(db, true).await?;
+    // A request no scan will ever run for (its group left the configuration) is pending, and
+    // cancelling it is final.
+    let pending = format!("/api/v1/scans/requests/{}", api.seed.request);
+    let body = api.ok(&pending).await?;
+    ensure!(
+        body["state"] == "pending" && body["ended"] == false && body["group"] == "retired",
+        "{body}"
+    );
+    let (status, body) = api.delete_as(Some(&api.viewer), &pending).await?;
+    ensure!(status == StatusCode::FORBIDDEN, "viewer: {status} {body}");
+    let (status, body) = api.delete(&pending).await?;
+    ensure!(
+        status == StatusCode::OK
+            && body["id"] == api.seed.request
+            && body["state"] == "cancelled"
+            && body["ended"] == true,
+        "{status} {body}"
+    );
+    let (status, body) = api.delete(&pending).await?;
+    ensure!(
+        status == StatusCode::OK && body["state"] == "cancelled",
+        "again: {status} {body}"
+    );
+
+    // A request whose scan ran to its end cannot be cancelled.
+    let (status, body) = api
+        .post("/api/v1/scans", &json!({"group": "local"}))
+        .await?;
+    ensure!(status == StatusCode::ACCEPTED, "{status} {body}");
+    let path = format!("/api/v1/scans/requests/{}", body["request"]);
+    let done = eventually(30, || async {
+        let body = api.ok(&path).await?;
+        Ok((body["ended"] == true).then_some(body))
+    })
+    .await?;
+    ensure!(
+        done["state"] == "done" && done["group"] == "local",
+        "{done}"
+    );
+    let (status, body) = api.delete(&path).await?;
+    ensure!(
+        status == StatusCode::CONFLICT && error_of(&body).contains("already ended (done)"),
+        "{status} {body}"
+    );
+
+    let (status, body) = api.delete("/api/v1/scans/requests/999999").await?;
+    ensure!(
+        status == StatusCode::NOT_FOUND && error_of(&body).contains("no scan request 999999"),
+        "{status} {body}"
+    );
+    let (status, body) = api.get("/api/v1/scans/requests/999999").await?;
+    ensure!(status == StatusCode::NOT_FOUND, "{status} {body}");
+    let (status, body) = api.get("/api/v1/scans/requests/abc").await?;
+    ensure!(
+        status == StatusCode::BAD_REQUEST && error_of(&body).contains("'abc'"),
         "{status} {body}"
     );
     Ok(())

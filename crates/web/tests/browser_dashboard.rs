@@ -317,6 +317,19 @@ async fn drive(browser: &Browser) -> Result<()> {
         .wait_for_text("Scan of group lab asked for", Duration::from_secs(10))
         .await
         .context("the scan request is confirmed")?;
+    // Without a reload, the page's script follows the request to its end and swaps in the
+    // page's sections as they are then.
+    browser
+        .wait_for_text(
+            "The scan completed: the figures on this page are up to date.",
+            Duration::from_secs(20),
+        )
+        .await
+        .context("the page follows the scan to its end")?;
+    browser
+        .wait_for_text("data-refreshed=", Duration::from_secs(10))
+        .await
+        .context("the page's figures were refreshed")?;
 
     // The host page: the port with its (escaped) banner and its timeline, coloured by risk on
     // a date axis.

@@ -383,3 +383,119 @@ async fn actions_say_what_they_did_once_update_the_counts_and_can_be_undone() ->
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     Ok(())
 }
+
+/// The request id in a page's flash that follows a "scan now".
+fn watched_request(html: &str) -> Option<i64> {
+    let (_, rest) = html.split_once("data-scan-request=\"")?;
+    rest.split('"').next()?.parse().ok()
+}
+
+#[tokio::test]
+async fn scan_now_is_followed_by_its_flash_and_cancelled_from_it() -> Result<()> {
+    // The daemon is not running here, so a request stays pending: no scan starts for it.
+    let server = fixture(true).await?;
+    let admin = server.cookie(Role::Admin).await?;
+    let csrf = server.csrf_of(&admin)?;
+    let daemon = server.daemon.clone().expect("a daemon");
+    let r = post(
+        &server,
+        Some(&admin),
+        "/groups/lab/scan",
+        &[("_csrf", &csrf), ("next", "/")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/");
+    let html = page(&server, &admin, "/").await?;
+    let id = watched_request(&html).expect("the flash follows the request");
+    assert!(
+        html.contains("<script src=\"/static/portwatch.js\" defer></script>"),
+        "{html}"
+    );
+    let cancel = format!("/scans/requests/{id}/cancel");
+    assert!(html.contains(&format!("action=\"{cancel}\"")), "{html}");
+    assert!(html.contains("Cancel this scan"), "{html}");
+    let request = daemon.scan_request(id).await?.expect("stored");
+    assert_eq!(request.group, "lab");
+    assert_eq!(request.state.as_str(), "pending");
+    // The script is served, as JavaScript, from this origin.
+    let js = client().get(server.url("/static/portwatch.js")).send().await?;
+    assert_eq!(js.status(), StatusCode::OK);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()?
+            .starts_with("text/javascript")
+    );
+    assert!(js.text().await?.contains("/api/v1/scans/requests/"));
+    // A page without such a flash loads no script.
+    assert!(!page(&server, &admin, "/").await?.contains("<script"));
+
+    // Guarded like the other actions.
+    let viewer = server.cookie(Role::Viewer).await?;
+    let viewer_csrf = server.csrf_of(&viewer)?;
+    let r = post(&server, Some(&viewer), &cancel, &[("_csrf", &viewer_csrf)]).await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(&server, Some(&admin), &cancel, &[]).await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        daemon.scan_request(id).await?.expect("stored").state.as_str(),
+        "pending"
+    );
+
+    let r = post(
+        &server,
+        Some(&admin),
+        &cancel,
+        &[("_csrf", &csrf), ("next", "/")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        daemon.scan_request(id).await?.expect("stored").state.as_str(),
+        "cancelled"
+    );
+    let html = page(&server, &admin, "/").await?;
+    assert!(
+        html.contains("Scan of group lab cancelled: nothing of it is recorded."),
+        "{html}"
+    );
+    assert!(html.contains("action=\"/groups/lab/scan\""), "{html}");
+    assert!(html.contains("Ask for it again"), "{html}");
+    assert!(watched_request(&html).is_none());
+
+    // A request whose scan completed stays as it is.
+    let done = server.store.scan_request_add("lab", 1).await?.id;
+    assert_eq!(server.store.scan_requests_claim("lab", 2).await?, [done]);
+    server
+        .store
+        .scan_requests_finish(&[done], portwatch_store::ScanRequestState::Done, 3)
+        .await?;
+    let r = post(
+        &server,
+        Some(&admin),
+        &format!("/scans/requests/{done}/cancel"),
+        &[("_csrf", &csrf), ("next", "/")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = page(&server, &admin, "/").await?;
+    assert!(
+        html.contains("Scan of group lab had already completed"),
+        "{html}"
+    );
+    assert_eq!(
+        daemon.scan_request(done).await?.expect("stored").state.as_str(),
+        "done"
+    );
+    for missing in ["999999", "0", "abc"] {
+        let r = post(
+            &server,
+            Some(&admin),
+            &format!("/scans/requests/{missing}/cancel"),
+            &[("_csrf", &csrf)],
+        )
+        .await?;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
+    Ok(())
+}

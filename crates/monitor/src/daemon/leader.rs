@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 /// The lease whose holder schedules the scans (`[cluster]`'s `lease_name` by default).
 pub const SCHEDULER: &str = "scheduler";
 
-/// How often the leader takes the "scan now" requests written by other replicas.
+/// How often the leader looks at the "scan now" requests (new ones written by other replicas,
+/// cancels).
 const SCAN_REQUEST_POLL: Duration = Duration::from_secs(1);
 
 /// This replica's part, as the API shows it.
@@ -111,6 +112,8 @@ impl Daemon {
             leader: true,
             token: fence.token,
         });
+        // Requests an earlier leader was running ended with it.
+        self.interrupt_earlier_requests().await;
         let term = shutdown.child_token();
         let scheduling = {
             let me = self.clone();
@@ -121,8 +124,9 @@ impl Daemon {
             let me = self.clone();
             let term = term.clone();
             tokio::spawn(async move {
+                let polls = std::sync::atomic::AtomicU32::new(0);
                 loop {
-                    me.take_scan_requests().await;
+                    me.poll_scan_requests(&polls).await;
                     tokio::select! {
                         () = tokio::time::sleep(SCAN_REQUEST_POLL) => {}
                         () = term.cancelled() => return,

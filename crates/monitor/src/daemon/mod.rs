@@ -13,6 +13,7 @@ pub mod leader;
 mod payload;
 mod process;
 mod remote;
+mod requests;
 mod schedule;
 mod sharded;
 mod worker;
@@ -30,6 +31,7 @@ pub use book::{state_row, stored_book};
 pub use clock::Clock;
 pub use leader::Leadership;
 pub use payload::alert_for;
+pub use portwatch_store::{ScanRequestRow, ScanRequestState};
 
 /// Something that happened, for people watching (`watch` prints these; the web shows them).
 #[derive(Debug, Clone)]
@@ -127,6 +129,8 @@ pub struct Daemon {
     term: std::sync::Mutex<leader::Term>,
     /// How long this replica's shard worker claims a job for (ms).
     shard_lease_ms: std::sync::atomic::AtomicI64,
+    /// The requested scans this replica runs now (leader only), for cancels to find.
+    requested_runs: std::sync::Mutex<Vec<schedule::RequestRun>>,
 }
 
 /// What a reload could not apply.
@@ -204,6 +208,7 @@ impl Daemon {
             local_ids: Default::default(),
             term: Default::default(),
             shard_lease_ms: worker::DEFAULT_SHARD_LEASE_MS.into(),
+            requested_runs: Default::default(),
         }))
     }
 
@@ -342,38 +347,6 @@ impl Daemon {
             .entry(group.to_string())
             .or_insert_with(|| Arc::new(Notify::new()))
             .clone()
-    }
-
-    /// Asks for an immediate scan of `group`; false if there is no such group. On the replica
-    /// that schedules the group's loop wakes at once; any other replica writes the request to
-    /// the store, where the leader takes it within a second ([`Daemon::take_scan_requests`]).
-    pub async fn scan_now(&self, group: &str) -> crate::Result<bool> {
-        let known = self.settings().await.groups.iter().any(|g| g.name == group);
-        if !known {
-            return Ok(false);
-        }
-        if self.leadership().leader {
-            self.trigger(group).await.notify_one();
-        } else {
-            self.store
-                .scan_request_add(group, self.clock.now_ms())
-                .await
-                .map_err(store_error)?;
-        }
-        Ok(true)
-    }
-
-    /// Wakes the groups that other replicas were asked to scan now (leader only).
-    pub(super) async fn take_scan_requests(&self) {
-        match self.store.scan_requests_take().await {
-            Ok(groups) => {
-                for group in groups {
-                    tracing::info!(group = %group, "scan requested through another replica");
-                    self.trigger(&group).await.notify_one();
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the scans other replicas asked for"),
-        }
     }
 
     /// Applies a new configuration (already validated) without interrupting scans in

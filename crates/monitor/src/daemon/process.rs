@@ -126,6 +126,14 @@ impl Daemon {
                 let _ = self.store.fail_scan(scan_id, "interrupted by shutdown").await;
                 return vec![];
             }
+            // Nothing of the scan is applied: the history, the alert book and the outbox stay
+            // as they were, and the scan row says why it ended.
+            () = run.cancelled() => {
+                let why = cancelled_reason(run.request().map_or(&[][..], |r| &r.ids[..]));
+                tracing::info!(group = %group.name, vantage = %vantage.name, "{why}");
+                let _ = self.store.fail_scan(scan_id, &why).await;
+                return vec![];
+            }
         };
         let kind = run.metric_kind();
         let scan = match scanned {
@@ -283,6 +291,13 @@ impl Daemon {
         }
         runner::scan_targets(group, targets, ports, identify).await
     }
+}
+
+/// What the row of a requested scan that was cancelled says.
+fn cancelled_reason(ids: &[i64]) -> String {
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let noun = if ids.len() == 1 { "request" } else { "requests" };
+    format!("cancelled: scan {noun} {} withdrawn", ids.join(", "))
 }
 
 /// Aborts a background task when dropped.

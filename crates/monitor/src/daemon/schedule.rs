@@ -5,6 +5,7 @@ use super::Daemon;
 use crate::config::{Group, Schedule};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -67,13 +68,25 @@ pub(super) fn next_delay(
 }
 
 /// What started a full scan of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Cause {
     /// The group's interval or cron schedule came due.
     Scheduled,
-    /// Someone asked for it now (`POST /api/v1/scans`, the dashboard's "scan now", or a
-    /// request written by another replica).
-    Requested,
+    /// Someone asked for it now (`POST /api/v1/scans`, the dashboard's "scan now", on this
+    /// replica or another): the requests it runs for, which can cancel it. `None` for a wake
+    /// that no stored request stands behind (a `local` group's socket change).
+    Requested(Option<RequestRun>),
+}
+
+/// The requests a requested scan runs for, and how a cancel reaches it.
+#[derive(Debug, Clone)]
+pub(super) struct RequestRun {
+    /// The stored requests it serves (pending ones of the group are served together).
+    pub(super) ids: Arc<[i64]>,
+    /// Cancelled once every one of them is cancelled.
+    pub(super) cancel: CancellationToken,
+    /// Set when the cancel stopped an observation or kept one from starting.
+    pub(super) stopped: Arc<AtomicBool>,
 }
 
 /// One run of a group from its vantages: a full scan, or the re-probes that confirm findings.
@@ -91,8 +104,28 @@ impl Run {
     pub(super) fn metric_kind(&self) -> &'static str {
         match self {
             Run::Full(Cause::Scheduled) => "scheduled",
-            Run::Full(Cause::Requested) => "requested",
+            Run::Full(Cause::Requested(_)) => "requested",
             Run::Confirm(_) => "confirmation",
+        }
+    }
+
+    /// The requests this run was started for, if a request started it.
+    pub(super) fn request(&self) -> Option<&RequestRun> {
+        match self {
+            Run::Full(Cause::Requested(Some(r))) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Resolves when the requests this run was started for are cancelled (noting that the
+    /// cancel stopped something); never for a scheduled run or a confirmation.
+    pub(super) async fn cancelled(&self) {
+        match self.request() {
+            Some(r) => {
+                r.cancel.cancelled().await;
+                r.stopped.store(true, Ordering::SeqCst);
+            }
+            None => std::future::pending().await,
         }
     }
 }
@@ -118,14 +151,28 @@ impl Daemon {
                     fired = occurrence.or(fired);
                     Cause::Scheduled
                 }
-                () = trigger.notified() => Cause::Requested,
+                () = trigger.notified() => match self.claim_requests(&group).await {
+                    Some(run) => Cause::Requested(Some(run)),
+                    // A local group's socket watcher wakes it without a request.
+                    None if group.source == crate::config::Source::Local => Cause::Requested(None),
+                    // Every request was cancelled before its scan started (or another wake
+                    // found them taken): nothing to run.
+                    None => continue,
+                },
                 () = retire.cancelled() => return,
             };
             last_start = Some(Instant::now());
-            // Only a shutdown interrupts a scan; a reload that retires this loop lets the
-            // scan (and its confirmations) finish first.
-            if !self.scan_group_now(&group, Run::Full(cause), &stop).await || retire.is_cancelled()
-            {
+            let request = match &cause {
+                Cause::Requested(Some(r)) => Some(r.clone()),
+                _ => None,
+            };
+            // Only a shutdown, or a cancel of the requests a scan runs for, interrupts it; a
+            // reload that retires this loop lets the scan (and its confirmations) finish first.
+            let going = self.scan_group_now(&group, Run::Full(cause), &stop).await;
+            if let Some(r) = request {
+                self.finish_requests(&r, !going).await;
+            }
+            if !going || retire.is_cancelled() {
                 return;
             }
         }
@@ -146,7 +193,7 @@ impl Daemon {
         Box::pin(async move {
             let observations = group.vantages.iter().filter_map(|vantage| {
                 let run = match &run {
-                    Run::Full(cause) => Run::Full(*cause),
+                    Run::Full(cause) => Run::Full(cause.clone()),
                     Run::Confirm(all) => {
                         let mine: Vec<_> = all
                             .iter()
@@ -181,12 +228,14 @@ impl Daemon {
         let _mine = tokio::select! {
             g = lock.lock_owned() => g,
             () = stop.cancelled() => return,
+            () = run.cancelled() => return,
         };
         // An agent scans remote vantages; waiting for its answer takes no local scan slot.
         let _permit = if vantage.name == portwatch_store::LOCAL_VANTAGE {
             tokio::select! {
                 p = self.permits.clone().acquire_owned() => match p { Ok(p) => Some(p), Err(_) => return },
                 () = stop.cancelled() => return,
+                () = run.cancelled() => return,
             }
         } else {
             None

@@ -59,6 +59,10 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(json_405(routes!(hosts::history)))
         .routes(json_405(routes!(scans::list, scans::request)))
         .routes(json_405(routes!(scans::detail)))
+        .routes(json_405(routes!(
+            scans::request_status,
+            scans::cancel_request
+        )))
         .routes(json_405(routes!(violations::list)))
         .routes(json_405(routes!(
             violations::acknowledge,

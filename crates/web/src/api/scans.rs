@@ -1,5 +1,5 @@
-//! `/api/v1/scans`: the scan list, one scan with what was open as of it, and asking the
-//! monitor for a scan of a group now.
+//! `/api/v1/scans`: the scan list, one scan with what was open as of it, asking the monitor
+//! for a scan of a group now, and following or cancelling that request.
 
 use super::extract::{ApiJson, ApiPath, parse_scan_id};
 use super::model::{ErrorBody, Page, PortSpan, ScanStatusName, ScanSummary};
@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use portwatch_store::StoreError;
+use portwatch_store::{ScanRequestRow, ScanRequestState, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -65,6 +65,67 @@ pub struct ScanQueued {
     pub queued: bool,
     /// The group.
     pub group: String,
+    /// The request's id, to follow it (`GET /scans/requests/{id}`) or cancel it
+    /// (`DELETE /scans/requests/{id}`).
+    pub request: i64,
+}
+
+/// Where a scan request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanRequestStateName {
+    /// No scan started for it yet.
+    Pending,
+    /// A scan of the group runs for it.
+    Running,
+    /// Cancelled while running; its scan is being stopped.
+    Cancelling,
+    /// Its scan ended and was recorded.
+    Done,
+    /// Cancelled: no scan ran for it, or the one that did was stopped with nothing applied.
+    Cancelled,
+    /// The monitor stopped before its scan ended; nothing of it was applied.
+    Interrupted,
+}
+
+impl From<ScanRequestState> for ScanRequestStateName {
+    fn from(s: ScanRequestState) -> Self {
+        match s {
+            ScanRequestState::Pending => Self::Pending,
+            ScanRequestState::Running => Self::Running,
+            ScanRequestState::Cancelling => Self::Cancelling,
+            ScanRequestState::Done => Self::Done,
+            ScanRequestState::Cancelled => Self::Cancelled,
+            ScanRequestState::Interrupted => Self::Interrupted,
+        }
+    }
+}
+
+/// A "scan now" request (kept a day after it was made).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanRequestStatus {
+    /// Its id.
+    pub id: i64,
+    /// The group it asked a scan of.
+    pub group: String,
+    /// When it was made (RFC 3339, UTC).
+    pub requested: String,
+    /// Where it is.
+    pub state: ScanRequestStateName,
+    /// Whether nothing more happens to it (`done`, `cancelled`, `interrupted`).
+    pub ended: bool,
+}
+
+impl From<&ScanRequestRow> for ScanRequestStatus {
+    fn from(r: &ScanRequestRow) -> Self {
+        ScanRequestStatus {
+            id: r.id,
+            group: r.group.clone(),
+            requested: super::model::time(r.requested_at),
+            state: r.state.into(),
+            ended: r.state.is_final(),
+        }
+    }
 }
 
 /// Lists scans, newest first.
@@ -156,22 +217,113 @@ pub async fn request(
     ApiJson(body): ApiJson<ScanRequest>,
 ) -> Result<(StatusCode, Json<ScanQueued>), ApiError> {
     let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
-    if !daemon
-        .scan_now(&body.group)
+    let Some(row) = daemon
+        .request_scan(&body.group)
         .await
         .map_err(ApiError::internal)?
-    {
+    else {
         return Err(ApiError::not_found(format!(
             "no group named '{}' in the configuration",
             super::extract::echo(&body.group)
         )));
-    }
-    tracing::info!(group = %body.group, "scan requested through the API");
+    };
+    tracing::info!(group = %body.group, request = row.id, "scan requested through the API");
     Ok((
         StatusCode::ACCEPTED,
         Json(ScanQueued {
             queued: true,
             group: body.group,
+            request: row.id,
         }),
     ))
+}
+
+/// A scan request's id from the path.
+fn parse_request_id(text: &str) -> Result<i64, ApiError> {
+    match text.parse::<i64>() {
+        Ok(id) if id > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
+        _ => Err(ApiError::bad_request(format!(
+            "path parameter 'id': '{}' is not a scan request id (a positive integer)",
+            super::extract::echo(text)
+        ))),
+    }
+}
+
+/// Where a scan request is (from any replica).
+#[utoipa::path(
+    get,
+    path = "/scans/requests/{id}",
+    operation_id = "get_scan_request",
+    tag = "scans",
+    params(("id" = i64, Path, description = "The request's id (`request` in the answer to POST /scans)", minimum = 1)),
+    responses(
+        (status = 200, description = "The request", body = ScanRequestStatus),
+        (status = 400, description = "Not a request id", body = ErrorBody),
+        (status = 404, description = "No such request (or forgotten: they are kept a day)", body = ErrorBody),
+    )
+)]
+pub async fn request_status(
+    State(state): State<AppState>,
+    _user: User,
+    ApiPath(id): ApiPath<String>,
+    _query: ApiQuery<NoQuery>,
+) -> Result<Json<ScanRequestStatus>, ApiError> {
+    let id = parse_request_id(&id)?;
+    let row = state
+        .store()
+        .scan_request(id)
+        .await?
+        .ok_or_else(|| no_request(id))?;
+    Ok(Json(ScanRequestStatus::from(&row)))
+}
+
+/// Cancels a scan request (admin): one whose scan has not started never runs (`cancelled`);
+/// the scan started for one that is running is stopped with nothing of it applied
+/// (`cancelling`, then `cancelled`). A scheduled scan is never stopped. Cancelling again
+/// answers the request as it is.
+#[utoipa::path(
+    delete,
+    path = "/scans/requests/{id}",
+    operation_id = "cancel_scan_request",
+    tag = "scans",
+    params(("id" = i64, Path, description = "The request's id", minimum = 1)),
+    responses(
+        (status = 200, description = "Cancelled, or being stopped", body = ScanRequestStatus),
+        (status = 400, description = "Not a request id", body = ErrorBody),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Its scan already ended (done or interrupted)", body = ErrorBody),
+        (status = 503, description = "No monitor runs in this process", body = ErrorBody),
+    )
+)]
+pub async fn cancel_request(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+    _query: ApiQuery<NoQuery>,
+) -> Result<Json<ScanRequestStatus>, ApiError> {
+    let id = parse_request_id(&id)?;
+    let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
+    let row = daemon
+        .cancel_scan(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| no_request(id))?;
+    if matches!(
+        row.state,
+        ScanRequestState::Done | ScanRequestState::Interrupted
+    ) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "scan request {id} cannot be cancelled: its scan already ended ({})",
+                row.state.as_str()
+            ),
+        ));
+    }
+    tracing::info!(request = id, group = %row.group, state = row.state.as_str(), "scan request cancelled through the API");
+    Ok(Json(ScanRequestStatus::from(&row)))
+}
+
+fn no_request(id: i64) -> ApiError {
+    ApiError::not_found(format!("no scan request {id}"))
 }

@@ -1,5 +1,5 @@
-//! Admin actions from the dashboard: scan a group now, acknowledge or silence a violation, and
-//! take an acknowledgement or a silence back. Each is a POST form with the session's CSRF
+//! Admin actions from the dashboard: scan a group now (and cancel that scan), acknowledge or
+//! silence a violation, and take an acknowledgement or a silence back. Each is a POST form with the session's CSRF
 //! token; viewers get 403, a missing or wrong token gets 403, and success answers 303 back to
 //! the page the form was on, which then says what was done (a flash kept in the session,
 //! shown once) with a button that undoes it.
@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use portwatch_monitor::daemon::Daemon;
+use portwatch_monitor::daemon::{Daemon, ScanRequestState};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -63,15 +63,16 @@ pub async fn scan_now(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let daemon = admit(&user, &form, &state)?;
-    if !daemon.scan_now(&name).await.map_err(|e| {
-        tracing::error!(error = %e, group = %name, "cannot ask for a scan");
-        PageError::Internal
-    })? {
+    let Some(request) = daemon
+        .request_scan(&name)
+        .await
+        .map_err(|e| PageError::internal("ask for a scan", e))?
+    else {
         return Err(PageError::NotFound(format!(
             "There is no group named \"{name}\"."
         )));
-    }
-    tracing::info!(user = %user.name, group = %name, "scan requested from the dashboard");
+    };
+    tracing::info!(user = %user.name, group = %name, request = request.id, "scan requested from the dashboard");
     state.set_flash(
         &user,
         Flash {
@@ -79,7 +80,61 @@ pub async fn scan_now(
                 "Scan of group {name} asked for: it starts now, or as soon as the group's running \
                  scan ends. Its results show here when it completes."
             ),
-            undo: None,
+            undo: Some(Undo {
+                action: format!("/scans/requests/{}/cancel", request.id),
+                label: "Cancel this scan".into(),
+            }),
+            watch: Some(request.id),
+        },
+    );
+    Ok(back(&form))
+}
+
+/// `POST /scans/requests/{id}/cancel`: the undo of "scan now". A scan that had not started
+/// never runs; one that runs is stopped with nothing of it recorded; one that ended stays.
+pub async fn cancel_scan(
+    State(state): State<AppState>,
+    PageAdmin(user): PageAdmin,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, PageError> {
+    let daemon = admit(&user, &form, &state)?;
+    let missing = || PageError::NotFound("There is no such scan request (they are kept a day).".into());
+    let id: i64 = id.parse().ok().filter(|i| *i > 0).ok_or_else(missing)?;
+    let row = daemon
+        .cancel_scan(id)
+        .await
+        .map_err(|e| PageError::internal("cancel a scan", e))?
+        .ok_or_else(missing)?;
+    tracing::info!(user = %user.name, request = id, group = %row.group, state = row.state.as_str(), "scan request cancelled from the dashboard");
+    let group = &row.group;
+    let (message, again) = match row.state {
+        ScanRequestState::Cancelled => (
+            format!("Scan of group {group} cancelled: nothing of it is recorded."),
+            true,
+        ),
+        ScanRequestState::Cancelling => (
+            format!("Scan of group {group} is being stopped: nothing of it will be recorded."),
+            true,
+        ),
+        ScanRequestState::Interrupted => (
+            format!("Scan of group {group} had already been interrupted: nothing of it was recorded."),
+            true,
+        ),
+        _ => (
+            format!("Scan of group {group} had already completed: its results are shown."),
+            false,
+        ),
+    };
+    state.set_flash(
+        &user,
+        Flash {
+            message,
+            undo: again.then(|| Undo {
+                action: format!("/groups/{}/scan", encode_component(group)),
+                label: "Ask for it again".into(),
+            }),
+            watch: None,
         },
     );
     Ok(back(&form))
@@ -204,6 +259,7 @@ pub async fn unsilence(
         Flash {
             message: format!("The silence on {what} is lifted: its messages are sent again."),
             undo: None,
+            watch: None,
         },
     );
     Ok(back(&form))
@@ -230,6 +286,7 @@ fn flash(message: String, key: &str, action: &str, label: &str) -> Flash {
             action: format!("/violations/{}/{action}", encode_component(key)),
             label: label.into(),
         }),
+        watch: None,
     }
 }
 

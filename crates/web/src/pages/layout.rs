@@ -43,6 +43,9 @@ pub struct Flash {
     pub message: String,
     /// The undoing action.
     pub undo: Option<Undo>,
+    /// A scan request the page follows while it runs (its script asks the API and, when the
+    /// scan ends, refreshes the page's figures).
+    pub watch: Option<i64>,
 }
 
 /// A form that undoes what a flash reports.

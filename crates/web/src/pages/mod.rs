@@ -5,8 +5,9 @@
 //! Pages: `/` (overview), `/hosts/{addr}`, `/ports/{port}`, `/config`. Admin actions are POST
 //! forms carrying the session's CSRF token, answered with a 303 back to the page:
 //! `/groups/{name}/scan`, `/violations/{key}/ack`, `/violations/{key}/silence`, and their
-//! undoing `/violations/{key}/unack`, `/violations/{key}/unsilence`; the page they return to
-//! says what was done. Any other path gets the 404 page ([`not_found`]).
+//! undoing `/scans/requests/{id}/cancel`, `/violations/{key}/unack`,
+//! `/violations/{key}/unsilence`; the page they return to says what was done. After a scan
+//! now, `/static/portwatch.js` follows the request and refreshes the page when it ends. Any other path gets the 404 page ([`not_found`]).
 
 mod actions;
 mod config;
@@ -33,6 +34,10 @@ use std::sync::Arc;
 /// The dashboard's stylesheet.
 const CSS: &str = include_str!("../../static/portwatch.css");
 
+/// The dashboard's one script: it follows a "scan now" the flash reports and refreshes the
+/// page's figures when the scan ends. Every page works without it.
+const JS: &str = include_str!("../../static/portwatch.js");
+
 /// Page routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,11 +46,13 @@ pub fn router() -> Router<AppState> {
         .route("/ports/{port}", get(port::port))
         .route("/config", get(config::config))
         .route("/groups/{name}/scan", post(actions::scan_now))
+        .route("/scans/requests/{id}/cancel", post(actions::cancel_scan))
         .route("/violations/{key}/ack", post(actions::acknowledge))
         .route("/violations/{key}/silence", post(actions::silence))
         .route("/violations/{key}/unack", post(actions::unacknowledge))
         .route("/violations/{key}/unsilence", post(actions::unsilence))
         .route("/static/portwatch.css", get(css))
+        .route("/static/portwatch.js", get(js))
         .layer(Extension(Arc::new(exposure::ExposureCache::default())))
 }
 
@@ -81,5 +88,15 @@ async fn css() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         CSS,
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
     )
 }

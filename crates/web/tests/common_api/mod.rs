@@ -97,6 +97,9 @@ pub struct Seed {
     pub running: ScanId,
     /// Failed.
     pub failed: ScanId,
+    /// A "scan now" request still pending: another replica asked for group `retired`, which
+    /// this configuration no longer has, so no scan ever runs for it.
+    pub request: i64,
 }
 
 /// A running API over a seeded store.
@@ -350,7 +353,13 @@ async fn seed(store: &Store) -> Result<Seed> {
     let rows = store.outbox_recent(10, 0).await?;
     let oldest = rows.last().context("the outbox is empty")?;
     store.outbox_delivered(oldest.id, t + 2_000).await?;
+    // Asked now: requests asked for more than a day ago are forgotten by the leader.
+    let request = store
+        .scan_request_add("retired", portwatch_monitor::daemon::now_ms())
+        .await?
+        .id;
     Ok(Seed {
+        request,
         first,
         second,
         running,
@@ -602,6 +611,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/scans"),
     ("post", "/api/v1/scans"),
     ("get", "/api/v1/scans/{id}"),
+    ("get", "/api/v1/scans/requests/{id}"),
+    ("delete", "/api/v1/scans/requests/{id}"),
     ("get", "/api/v1/violations"),
     ("post", "/api/v1/violations/{key}/ack"),
     ("delete", "/api/v1/violations/{key}/ack"),
@@ -622,6 +633,7 @@ impl Api {
     /// `template` with its parameters filled in with values that exist.
     pub fn fill(&self, template: &str) -> String {
         template
+            .replace("/scans/requests/{id}", &format!("/scans/requests/{}", self.seed.request))
             .replace("{addr}", "10.0.0.5")
             .replace("{id}", &self.seed.first.0.to_string())
             .replace("{key}", &enc(KEY_445))
