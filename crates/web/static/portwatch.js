@@ -55,7 +55,7 @@
         seen = request.state;
         say(request.state);
         if (request.ended) {
-          var undo = flash.querySelector("form");
+          var undo = flash.querySelector("form[action$='/cancel']");
           if (undo) {
             undo.hidden = true;
           }

@@ -3,7 +3,8 @@
 //! must be closed. The test signs in through the login form, opens that port, watches the
 //! violation appear on the overview (with the host's risk and what is reachable from where),
 //! acknowledges it from the page, reads the confirmation, undoes it, silences it and lifts the
-//! silence the same way, asks for a scan of the group, reads the port's timeline on the host
+//! silence the same way, asks for a scan of the group and sees the page follow it to its end,
+//! cancels a scan of another group from its flash while it runs, reads the port's timeline on the host
 //! page and the port page's one platform plan, and meets the 404 page. Every page is checked with axe-core
 //! run in the driven page (no serious or critical violation) and photographed at a desktop and
 //! a phone width: `target/screenshots/` at the repository root.
@@ -158,7 +159,10 @@ async fn drive(browser: &Browser) -> Result<()> {
         "[alerts]\nconfirmations = 2\nconfirm_after = \"200ms\"\nremind_every = \"0\"\n\n\
          [[notify]]\nname = \"local-hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{hook}/hook\"\n\n\
          [[group]]\nname = \"lab\"\ntargets = [\"127.0.0.1\"]\nevery = \"1s\"\n\
-         [group.policy]\nmust_be_closed = [\"{watched}\"]\n"
+         [group.policy]\nmust_be_closed = [\"{watched}\"]\n\n\
+         [[group]]\nname = \"remote\"\ntargets = [\"127.0.0.1\"]\nports = \"T:1\"\n\
+         cron = \"0 0 1 1 *\"\nvantages = [\"internet\"]\n\
+         [group.policy]\nmust_be_closed = [\"T:1\"]\n"
     );
     let dir = tempfile::tempdir()?;
     let store = store_in(dir.path()).await?;
@@ -330,6 +334,43 @@ async fn drive(browser: &Browser) -> Result<()> {
         .wait_for_text("data-refreshed=", Duration::from_secs(10))
         .await
         .context("the page's figures were refreshed")?;
+
+    // A group seen only from a vantage no agent serves: its scan runs until an agent answers,
+    // so the flash's undo finds it running and stops it.
+    browser
+        .click(
+            &browser
+                .find("form[action='/groups/remote/scan'] button")
+                .await?,
+        )
+        .await?;
+    browser
+        .wait_for_text("data-scan-state=\"running\"", Duration::from_secs(10))
+        .await
+        .context("the page shows the scan running")?;
+    browser
+        .click(&browser.find(".flash form[action$='/cancel'] button").await?)
+        .await?;
+    browser
+        .wait_for_text(
+            "The scan was cancelled: nothing of it is recorded.",
+            Duration::from_secs(10),
+        )
+        .await
+        .context("the undo stops the scan")?;
+    let scans = store.scans(20, None).await?;
+    let stopped = scans
+        .iter()
+        .find(|s| s.vantage == "internet")
+        .context("the remote group's scan row")?;
+    ensure!(
+        stopped.status == portwatch_store::ScanStatus::Failed
+            && stopped
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("cancelled: scan request")),
+        "{stopped:?}"
+    );
 
     // The host page: the port with its (escaped) banner and its timeline, coloured by risk on
     // a date axis.

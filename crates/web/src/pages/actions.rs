@@ -134,7 +134,8 @@ pub async fn cancel_scan(
                 action: format!("/groups/{}/scan", encode_component(group)),
                 label: "Ask for it again".into(),
             }),
-            watch: None,
+            // The page follows a scan being stopped until it stopped.
+            watch: (row.state == ScanRequestState::Cancelling).then_some(id),
         },
     );
     Ok(back(&form))
