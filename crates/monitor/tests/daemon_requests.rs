@@ -85,7 +85,10 @@ async fn a_running_requested_scan_cancelled_on_the_follower_stops_with_nothing_a
     let mut a = Replica::start(&db.url, &config(), &clock).await;
     a.becomes_leader().await;
     let b = Replica::start(&db.url, &config(), &clock).await;
-    ensure!(b.daemon.request_scan("nope").await?.is_none(), "unknown group");
+    ensure!(
+        b.daemon.request_scan("nope").await?.is_none(),
+        "unknown group"
+    );
 
     let request = b.daemon.request_scan("g").await?.context("group g")?;
     ensure!(request.state == ScanRequestState::Pending, "{request:?}");
@@ -109,11 +112,21 @@ async fn a_running_requested_scan_cancelled_on_the_follower_stops_with_nothing_a
     let row = store.scan(scan.id).await?.context("the scan row stays")?;
     ensure!(row.status == ScanStatus::Failed, "{row:?}");
     ensure!(
-        row.error.as_deref() == Some(&*format!("cancelled: scan request {} withdrawn", request.id)),
+        row.error.as_deref()
+            == Some(&*format!(
+                "cancelled: scan request {} withdrawn",
+                request.id
+            )),
         "{row:?}"
     );
-    ensure!(a.daemon.book().await.entries.is_empty(), "alert states changed");
-    ensure!(a.scans_seen() == 0, "a scan was recorded or reported failed");
+    ensure!(
+        a.daemon.book().await.entries.is_empty(),
+        "alert states changed"
+    );
+    ensure!(
+        a.scans_seen() == 0,
+        "a scan was recorded or reported failed"
+    );
     // Cancelling again answers the request as it is; an unknown request is none.
     let again = b.daemon.cancel_scan(request.id).await?.context("kept")?;
     ensure!(again.state == ScanRequestState::Cancelled, "{again:?}");
@@ -153,7 +166,12 @@ async fn a_request_cancelled_before_its_scan_started_never_runs_and_the_schedule
     // The test is the agent: the scheduled scan gets its result and is recorded.
     let claim = until("the scheduled job", || async {
         Ok(store
-            .job_claim("internet", "test-agent", 60_000, portwatch_monitor::daemon::now_ms())
+            .job_claim(
+                "internet",
+                "test-agent",
+                60_000,
+                portwatch_monitor::daemon::now_ms(),
+            )
             .await?)
     })
     .await?;

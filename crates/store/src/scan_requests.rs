@@ -172,7 +172,11 @@ impl Store {
     /// Cancels request `id`: a pending one becomes `cancelled` (no scan will run for it), a
     /// running one `cancelling` (the leader stops its scan); any other state is left as it is.
     /// The request as it is afterwards, or `None` when there is no such request.
-    pub async fn scan_request_cancel(&self, id: i64, now_ms: i64) -> Result<Option<ScanRequestRow>> {
+    pub async fn scan_request_cancel(
+        &self,
+        id: i64,
+        now_ms: i64,
+    ) -> Result<Option<ScanRequestRow>> {
         let op = "cancel a scan request";
         let mut tx = self.write_tx(op, WriteKind::Row).await?;
         tx.execute(

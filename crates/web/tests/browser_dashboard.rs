@@ -349,7 +349,11 @@ async fn drive(browser: &Browser) -> Result<()> {
         .await
         .context("the page shows the scan running")?;
     browser
-        .click(&browser.find(".flash form[action$='/cancel'] button").await?)
+        .click(
+            &browser
+                .find(".flash form[action$='/cancel'] button")
+                .await?,
+        )
         .await?;
     browser
         .wait_for_text(

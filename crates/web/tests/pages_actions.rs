@@ -419,7 +419,10 @@ async fn scan_now_is_followed_by_its_flash_and_cancelled_from_it() -> Result<()>
     assert_eq!(request.group, "lab");
     assert_eq!(request.state.as_str(), "pending");
     // The script is served, as JavaScript, from this origin.
-    let js = client().get(server.url("/static/portwatch.js")).send().await?;
+    let js = client()
+        .get(server.url("/static/portwatch.js"))
+        .send()
+        .await?;
     assert_eq!(js.status(), StatusCode::OK);
     assert!(
         js.headers()["content-type"]
@@ -438,7 +441,12 @@ async fn scan_now_is_followed_by_its_flash_and_cancelled_from_it() -> Result<()>
     let r = post(&server, Some(&admin), &cancel, &[]).await?;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(
-        daemon.scan_request(id).await?.expect("stored").state.as_str(),
+        daemon
+            .scan_request(id)
+            .await?
+            .expect("stored")
+            .state
+            .as_str(),
         "pending"
     );
 
@@ -451,7 +459,12 @@ async fn scan_now_is_followed_by_its_flash_and_cancelled_from_it() -> Result<()>
     .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
-        daemon.scan_request(id).await?.expect("stored").state.as_str(),
+        daemon
+            .scan_request(id)
+            .await?
+            .expect("stored")
+            .state
+            .as_str(),
         "cancelled"
     );
     let html = page(&server, &admin, "/").await?;
@@ -484,7 +497,12 @@ async fn scan_now_is_followed_by_its_flash_and_cancelled_from_it() -> Result<()>
         "{html}"
     );
     assert_eq!(
-        daemon.scan_request(done).await?.expect("stored").state.as_str(),
+        daemon
+            .scan_request(done)
+            .await?
+            .expect("stored")
+            .state
+            .as_str(),
         "done"
     );
     for missing in ["999999", "0", "abc"] {

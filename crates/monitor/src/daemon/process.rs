@@ -296,7 +296,11 @@ impl Daemon {
 /// What the row of a requested scan that was cancelled says.
 fn cancelled_reason(ids: &[i64]) -> String {
     let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-    let noun = if ids.len() == 1 { "request" } else { "requests" };
+    let noun = if ids.len() == 1 {
+        "request"
+    } else {
+        "requests"
+    };
     format!("cancelled: scan {noun} {} withdrawn", ids.join(", "))
 }
 

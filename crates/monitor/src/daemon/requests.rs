@@ -80,11 +80,7 @@ impl Daemon {
     /// ones, stops the requested scans whose requests were all cancelled, and now and then
     /// forgets old requests.
     pub(super) async fn poll_scan_requests(&self, polls: &AtomicU32) {
-        match self
-            .store
-            .scan_requests_in(ScanRequestState::Pending)
-            .await
-        {
+        match self.store.scan_requests_in(ScanRequestState::Pending).await {
             Ok(rows) => {
                 let groups: BTreeSet<String> = rows.into_iter().map(|r| r.group).collect();
                 for group in groups {
@@ -94,7 +90,10 @@ impl Daemon {
             Err(e) => tracing::warn!(error = %e, "cannot read the scans asked for"),
         }
         self.stop_cancelled_runs().await;
-        if polls.fetch_add(1, Ordering::Relaxed).is_multiple_of(PRUNE_EVERY) {
+        if polls
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+        {
             let before = self.clock.now_ms() - KEEP_MS;
             if let Err(e) = self.store.scan_requests_prune(before).await {
                 tracing::warn!(error = %e, "cannot forget old scan requests");
@@ -183,7 +182,9 @@ impl Daemon {
         {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "requested scans of an earlier leader marked interrupted"),
-            Err(e) => tracing::warn!(error = %e, "cannot give up the requested scans of an earlier leader"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot give up the requested scans of an earlier leader")
+            }
         }
     }
 

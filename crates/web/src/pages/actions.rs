@@ -99,7 +99,8 @@ pub async fn cancel_scan(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let daemon = admit(&user, &form, &state)?;
-    let missing = || PageError::NotFound("There is no such scan request (they are kept a day).".into());
+    let missing =
+        || PageError::NotFound("There is no such scan request (they are kept a day).".into());
     let id: i64 = id.parse().ok().filter(|i| *i > 0).ok_or_else(missing)?;
     let row = daemon
         .cancel_scan(id)
@@ -118,7 +119,9 @@ pub async fn cancel_scan(
             true,
         ),
         ScanRequestState::Interrupted => (
-            format!("Scan of group {group} had already been interrupted: nothing of it was recorded."),
+            format!(
+                "Scan of group {group} had already been interrupted: nothing of it was recorded."
+            ),
             true,
         ),
         _ => (

@@ -633,7 +633,10 @@ impl Api {
     /// `template` with its parameters filled in with values that exist.
     pub fn fill(&self, template: &str) -> String {
         template
-            .replace("/scans/requests/{id}", &format!("/scans/requests/{}", self.seed.request))
+            .replace(
+                "/scans/requests/{id}",
+                &format!("/scans/requests/{}", self.seed.request),
+            )
             .replace("{addr}", "10.0.0.5")
             .replace("{id}", &self.seed.first.0.to_string())
             .replace("{key}", &enc(KEY_445))
