@@ -19,6 +19,7 @@ const NEW_YEAR: i64 = 1_798_761_600_000;
 
 both_backends!(
     a_running_requested_scan_cancelled_on_the_follower_stops_with_nothing_applied,
+    a_running_requested_scan_cancelled_on_the_leader_stops_and_the_loop_goes_on,
     a_request_cancelled_before_its_scan_started_never_runs_and_the_scheduled_scan_goes_on,
 );
 
@@ -202,6 +203,50 @@ async fn a_request_cancelled_before_its_scan_started_never_runs_and_the_schedule
         scans.len() == 1 && scans[0].status == ScanStatus::Complete,
         "only the scheduled scan ran: {scans:?}"
     );
+    ensure!(state_of(&a, request.id).await? == ScanRequestState::Cancelled);
+    Ok(())
+}
+
+async fn a_running_requested_scan_cancelled_on_the_leader_stops_and_the_loop_goes_on(
+    db: TestDb,
+) -> Result<()> {
+    let clock = Clock::manual(T0);
+    let mut a = Replica::start(&db.url, &config(), &clock).await;
+    a.becomes_leader().await;
+    let store = a.daemon.store().clone();
+    let request = a.daemon.request_scan("g").await?.context("group g")?;
+    until("the request running", || async {
+        Ok((state_of(&a, request.id).await? == ScanRequestState::Running).then_some(()))
+    })
+    .await?;
+    let scan = running_scan(&store).await?;
+    let answer = a.daemon.cancel_scan(request.id).await?.context("kept")?;
+    ensure!(answer.state == ScanRequestState::Cancelling, "{answer:?}");
+    until("the request cancelled", || async {
+        Ok((state_of(&a, request.id).await? == ScanRequestState::Cancelled).then_some(()))
+    })
+    .await?;
+    let row = store.scan(scan.id).await?.context("kept")?;
+    ensure!(
+        row.status == ScanStatus::Failed
+            && row.error.as_deref()
+                == Some(&*format!(
+                    "cancelled: scan request {} withdrawn",
+                    request.id
+                )),
+        "{row:?}"
+    );
+    ensure!(a.daemon.book().await.entries.is_empty());
+    ensure!(
+        a.scans_seen() == 0,
+        "a scan was recorded or reported failed"
+    );
+    // The group's loop goes on: the next request starts a new scan.
+    let next = a.daemon.request_scan("g").await?.context("group g")?;
+    until("the next request running", || async {
+        Ok((state_of(&a, next.id).await? == ScanRequestState::Running).then_some(()))
+    })
+    .await?;
     ensure!(state_of(&a, request.id).await? == ScanRequestState::Cancelled);
     Ok(())
 }
