@@ -37,6 +37,14 @@ impl RawSocket {
             nix::sys::socket::setsockopt(&self.fd, nix::sys::socket::sockopt::RcvBufForce, &bytes);
     }
 
+    /// Makes this IPv4 raw socket take the IP header from each packet it sends
+    /// (`IP_HDRINCL`). The kernel then neither builds a header nor corks the send under the
+    /// socket's lock, which lets several senders share the socket without waiting on each
+    /// other.
+    pub fn include_ip_header_v4(&self) -> io::Result<()> {
+        SockRef::from(&self.fd).set_header_included_v4(true)
+    }
+
     /// The hop limit of multicast packets this (IPv6) socket sends.
     pub fn set_multicast_hops_v6(&self, hops: u32) -> io::Result<()> {
         SockRef::from(&self.fd).set_multicast_hops_v6(hops)
@@ -53,6 +61,15 @@ impl RawSocket {
         let to = SockAddr::from(addr);
         self.send_with(|s| SockRef::from(s).send_to(buf, &to).map(drop))
             .await
+    }
+
+    /// Sends `buf` to `addr` now if the socket takes it without waiting; a `WouldBlock` or
+    /// `ENOBUFS` error says it did not, and [`RawSocket::send_ip`] is the way to wait.
+    pub fn try_send_ip(&self, buf: &[u8], addr: SocketAddr) -> io::Result<()> {
+        let to = SockAddr::from(addr);
+        self.fd.try_io(Interest::WRITABLE, || {
+            SockRef::from(&self.fd).send_to(buf, &to).map(drop)
+        })
     }
 
     /// Sends the Ethernet frame `frame` out of the interface `link` names.

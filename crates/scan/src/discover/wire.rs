@@ -328,6 +328,23 @@ impl TcpSegment {
     }
 }
 
+/// An IPv4 packet of `protocol` carrying `payload` from `src` to `dst`, for a raw socket that
+/// takes the IP header from the sender (`IP_HDRINCL`): TTL 64, no options, no fragmentation
+/// flags, identification 0 (which the kernel replaces), header checksummed.
+pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8; 20]) -> [u8; 40] {
+    let mut p = [0u8; 40];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&40u16.to_be_bytes());
+    p[8] = 64;
+    p[9] = protocol;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let c = checksum(&[&p[..20]]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..].copy_from_slice(payload);
+    p
+}
+
 /// The TCP checksum of `segment` (checksum field zero) over the pseudo header.
 pub fn tcp_checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
     let len = segment.len() as u32;
@@ -394,6 +411,29 @@ fn ipv4(p: &[u8], at: usize) -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv4_packet_reads_back_with_a_valid_header_checksum() {
+        let src: Ipv4Addr = "10.0.0.1".parse().unwrap();
+        let dst: Ipv4Addr = "10.0.0.2".parse().unwrap();
+        let seg = TcpSegment {
+            src_port: 40000,
+            dst_port: 443,
+            seq: 7,
+            ack: 0,
+            flags: flags::SYN,
+        }
+        .build(IpAddr::V4(src), IpAddr::V4(dst));
+        let p = ipv4_packet(src, dst, 6, &seg);
+        assert_eq!(
+            checksum(&[&p[..20]]),
+            0,
+            "a header with its checksum sums to zero"
+        );
+        let (from, proto, body) = parse_ipv4(&p).unwrap();
+        assert_eq!((from, proto), (src, 6));
+        assert_eq!(TcpSegment::parse(body).unwrap().dst_port, 443);
+    }
 
     #[test]
     fn checksum_of_rfc1071_example() {

@@ -669,19 +669,24 @@ impl Ctx {
         let want_detail = !addr.ip().is_loopback();
         if probe.proto == Proto::Tcp && probe.host.tcp == Some(crate::model::ProbeMethod::Syn) {
             let syn = self.syn_prober()?;
-            let timeout = probe.host.timeout();
-            return Ok(Started::Waiting(Box::pin(async move {
-                let (outcome, rtt) = syn.try_port(addr, timeout).await;
-                (probe, outcome, rtt)
-            })));
+            let recheck = self.cfg.timeouts.min;
+            return Ok(match syn.begin(addr) {
+                Ok(try_) => Started::Waiting(Box::pin(async move {
+                    let host = probe.host.clone();
+                    let (outcome, rtt) = try_.answer(|| host.timeout(), recheck).await;
+                    (probe, outcome, rtt)
+                })),
+                Err((outcome, rtt)) => Started::Done(probe, outcome, rtt),
+            });
         }
         match probe.proto {
             Proto::Tcp => match tcp::start(addr, want_detail, pool) {
                 Ok(Start::Done(outcome, rtt)) => Ok(Started::Done(probe, outcome, rtt)),
                 Ok(Start::Pending(pending)) => {
-                    let timeout = probe.host.timeout();
+                    let recheck = self.cfg.timeouts.min;
                     Ok(Started::Waiting(Box::pin(async move {
-                        let (outcome, rtt) = pending.wait(addr, timeout).await;
+                        let host = probe.host.clone();
+                        let (outcome, rtt) = pending.wait(addr, || host.timeout(), recheck).await;
                         (probe, outcome, rtt)
                     })))
                 }

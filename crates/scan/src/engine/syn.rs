@@ -14,6 +14,7 @@
 use super::Outcome;
 use super::icmp::unreachable_answer;
 use super::tcp::classify_error;
+use super::timing::within_timeout;
 use crate::discover::raw::RawSocket;
 use crate::discover::source_for;
 use crate::discover::wire::{self, TcpSegment, flags};
@@ -187,6 +188,8 @@ impl Waiters {
 pub struct SynProber {
     waiters: Arc<Waiters>,
     tcp4: Arc<RawSocket>,
+    /// Whether the IPv4 socket takes our IP header (see [`RawSocket::include_ip_header_v4`]).
+    header_included: bool,
     tcp6: Option<Arc<RawSocket>>,
     keys: std::collections::hash_map::RandomState,
     ports: [u16; 2],
@@ -209,6 +212,7 @@ impl SynProber {
             Ok(Arc::new(s))
         };
         let tcp4 = raw(Domain::IPV4, Protocol::TCP)?;
+        let header_included = tcp4.include_ip_header_v4().is_ok();
         let icmp4 = raw(Domain::IPV4, Protocol::ICMPV4)?;
         let v6 = raw(Domain::IPV6, Protocol::TCP)
             .and_then(|tcp| Ok((tcp, raw(Domain::IPV6, Protocol::ICMPV6)?)))
@@ -228,6 +232,7 @@ impl SynProber {
         Ok(SynProber {
             waiters,
             tcp4,
+            header_included,
             tcp6,
             keys: Default::default(),
             ports: [first, second],
@@ -249,9 +254,11 @@ impl SynProber {
         *sources.entry(dst).or_insert_with(|| source_for(dst))
     }
 
-    /// One try: sends a SYN to `target` and waits up to `timeout` for its answer. Returns the
-    /// outcome and the round trip (or the time waited).
-    pub async fn try_port(&self, target: SocketAddr, timeout: Duration) -> (Outcome, Duration) {
+    /// Starts one try: sends a SYN to `target` now, when the raw socket takes it without
+    /// waiting (so the packet leaves when the engine starts the try, not when it next polls
+    /// its futures), and returns the try whose answer is to be awaited. An outcome known at
+    /// once (no route, no IPv6, a send error) comes back as `Err`.
+    pub fn begin(self: &Arc<Self>, target: SocketAddr) -> Result<SynTry, (Outcome, Duration)> {
         let started = Instant::now();
         let unreachable = || {
             (
@@ -260,14 +267,14 @@ impl SynProber {
             )
         };
         let sock = match target {
-            SocketAddr::V4(_) => &self.tcp4,
+            SocketAddr::V4(_) => self.tcp4.clone(),
             SocketAddr::V6(_) => match &self.tcp6 {
-                Some(s) => s,
-                None => return unreachable(),
+                Some(s) => s.clone(),
+                None => return Err(unreachable()),
             },
         };
         let Some(src) = self.source(target.ip()) else {
-            return unreachable();
+            return Err(unreachable());
         };
         let our_port = if target.port() == self.ports[0] {
             self.ports[1]
@@ -294,16 +301,103 @@ impl SynProber {
             flags: flags::SYN,
         }
         .build(src, target.ip());
-        let sent = Instant::now();
-        if let Err(e) = sock.send_ip(&syn, SocketAddr::new(target.ip(), 0)).await {
-            self.waiters.forget(target, id);
-            return (classify_error(&e, || None), started.elapsed());
-        }
-        let deadline = tokio::time::Instant::from_std(sent + timeout);
-        match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok((answer, at))) => (answer.outcome(), at.saturating_duration_since(sent)),
-            _ => {
+        let packet = match (src, target.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) if self.header_included => {
+                Packet::WithHeader(wire::ipv4_packet(s, d, 6, &syn))
+            }
+            _ => Packet::Segment(syn),
+        };
+        let to = SocketAddr::new(target.ip(), 0);
+        let sent = match sock.try_send_ip(packet.bytes(), to) {
+            Ok(()) => Some(Instant::now()),
+            Err(e) if is_pushback(&e) => None,
+            Err(e) => {
                 self.waiters.forget(target, id);
+                return Err((classify_error(&e, || None), started.elapsed()));
+            }
+        };
+        Ok(SynTry {
+            prober: self.clone(),
+            target,
+            id,
+            rx,
+            unsent: sent.is_none().then_some((sock, packet)),
+            sent,
+            started,
+        })
+    }
+}
+
+/// What a SYN probe sends: the TCP segment, or (on an IPv4 socket that takes our header) the
+/// whole IPv4 packet.
+enum Packet {
+    Segment([u8; 20]),
+    WithHeader([u8; 40]),
+}
+
+impl Packet {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Packet::Segment(s) => s,
+            Packet::WithHeader(p) => p,
+        }
+    }
+}
+
+/// Whether a send error only says "not now" (the socket's buffer is full).
+fn is_pushback(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
+}
+
+/// One SYN probe started by [`SynProber::begin`], awaiting its answer.
+pub struct SynTry {
+    prober: Arc<SynProber>,
+    target: SocketAddr,
+    id: u64,
+    rx: oneshot::Receiver<(Answer, Instant)>,
+    /// The socket and the SYN, when the socket did not take it at once.
+    unsent: Option<(Arc<RawSocket>, Packet)>,
+    sent: Option<Instant>,
+    started: Instant,
+}
+
+impl SynTry {
+    /// Sends the SYN if it is still unsent and waits for its answer until the host's timeout
+    /// (`timeout`, read again at least every `recheck`) has passed since the send. Returns the
+    /// outcome and the round trip (or the time waited).
+    pub async fn answer(
+        self,
+        timeout: impl Fn() -> Duration,
+        recheck: Duration,
+    ) -> (Outcome, Duration) {
+        let SynTry {
+            prober,
+            target,
+            id,
+            rx,
+            unsent,
+            sent,
+            started,
+        } = self;
+        let sent = match (sent, unsent) {
+            (Some(at), _) => at,
+            (None, Some((sock, packet))) => {
+                if let Err(e) = sock
+                    .send_ip(packet.bytes(), SocketAddr::new(target.ip(), 0))
+                    .await
+                {
+                    prober.waiters.forget(target, id);
+                    return (classify_error(&e, || None), started.elapsed());
+                }
+                Instant::now()
+            }
+            (None, None) => started,
+        };
+        let sent_at = tokio::time::Instant::from_std(sent);
+        match within_timeout(rx, sent_at, timeout, recheck).await {
+            Some(Ok((answer, at))) => (answer.outcome(), at.saturating_duration_since(sent)),
+            _ => {
+                prober.waiters.forget(target, id);
                 (Outcome::Timeout, sent.elapsed())
             }
         }

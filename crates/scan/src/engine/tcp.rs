@@ -103,38 +103,50 @@ pub fn start(addr: SocketAddr, want_icmp_detail: bool, pool: &mut SocketPool) ->
 
 impl Pending {
     /// Waits for the answer up to `timeout`.
-    pub async fn wait(self, addr: SocketAddr, timeout: Duration) -> (Outcome, Duration) {
+    /// Waits for the connect to finish until the host's timeout (`timeout`, read again at
+    /// least every `recheck`) has passed since it started.
+    pub async fn wait(
+        self,
+        addr: SocketAddr,
+        timeout: impl Fn() -> Duration,
+        recheck: Duration,
+    ) -> (Outcome, Duration) {
         let started = self.started;
         // A connecting socket handed to tokio's reactor, as tokio's own connect does.
         let stream = match TcpStream::from_std(std::net::TcpStream::from(self.socket)) {
             Ok(s) => s,
             Err(_) => return (Outcome::Pushback, started.elapsed()),
         };
-        let deadline = started + timeout;
-        let waited = tokio::time::timeout_at(deadline.into(), async {
-            loop {
-                if stream
-                    .ready(Interest::WRITABLE | Interest::ERROR)
-                    .await
-                    .is_err()
-                {
-                    return Outcome::Pushback;
-                }
-                match poll_now(&SockRef::from(&stream), addr) {
-                    Some(outcome) => return outcome,
-                    // Spurious wake-up: let tokio clear the readiness and wait again.
-                    None => {
-                        let _ = stream.try_io(Interest::WRITABLE, || {
-                            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                        });
+        let started_at = tokio::time::Instant::from_std(started);
+        let waited = super::timing::within_timeout(
+            async {
+                loop {
+                    if stream
+                        .ready(Interest::WRITABLE | Interest::ERROR)
+                        .await
+                        .is_err()
+                    {
+                        return Outcome::Pushback;
+                    }
+                    match poll_now(&SockRef::from(&stream), addr) {
+                        Some(outcome) => return outcome,
+                        // Spurious wake-up: let tokio clear the readiness and wait again.
+                        None => {
+                            let _ = stream.try_io(Interest::WRITABLE, || {
+                                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                            });
+                        }
                     }
                 }
-            }
-        })
+            },
+            started_at,
+            timeout,
+            recheck,
+        )
         .await;
         match waited {
-            Ok(outcome) => (outcome, started.elapsed()),
-            Err(_) => (Outcome::Timeout, started.elapsed()),
+            Some(outcome) => (outcome, started.elapsed()),
+            None => (Outcome::Timeout, started.elapsed()),
         }
     }
 }

@@ -72,6 +72,30 @@ impl RttEstimator {
     }
 }
 
+/// Waits for `answer` until the host's timeout has passed since `sent`, reading the timeout
+/// (`timeout`) again at least every `recheck` while it waits: a try sent before the host's
+/// first round trip was measured (with the initial timeout, 1 s by default) ends when the
+/// measured timeout says, not when the initial one would have. `None` when it timed out.
+pub async fn within_timeout<T>(
+    answer: impl std::future::Future<Output = T>,
+    sent: tokio::time::Instant,
+    timeout: impl Fn() -> Duration,
+    recheck: Duration,
+) -> Option<T> {
+    let mut answer = std::pin::pin!(answer);
+    loop {
+        let deadline = sent + timeout();
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        let wake = deadline.min(now + recheck);
+        if let Ok(v) = tokio::time::timeout_at(wake, answer.as_mut()).await {
+            return Some(v);
+        }
+    }
+}
+
 /// A congestion window counting probes awaiting an answer.
 #[derive(Debug, Clone, Copy)]
 pub struct CongestionWindow {
@@ -145,6 +169,63 @@ mod tests {
         let mut slow = RttEstimator::new(bounds);
         slow.sample(Duration::from_secs(30));
         assert_eq!(slow.timeout(), bounds.max);
+    }
+
+    /// A try sent with the initial timeout of 1 s ends 100 ms after its send once the host's
+    /// timeout drops to 100 ms while it waits; a timeout that grows keeps it waiting longer.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_try_follows_the_hosts_timeout_as_it_changes() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::time::Instant;
+        let timeout_ms = std::sync::Arc::new(AtomicU64::new(1000));
+        let current = {
+            let t = timeout_ms.clone();
+            move || Duration::from_millis(t.load(Ordering::Relaxed))
+        };
+        let sent = Instant::now();
+        let waiting = tokio::spawn(within_timeout(
+            std::future::pending::<()>(),
+            sent,
+            current.clone(),
+            Duration::from_millis(100),
+        ));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        timeout_ms.store(100, Ordering::Relaxed);
+        assert_eq!(waiting.await.unwrap(), None);
+        let ended = sent.elapsed();
+        assert!(
+            ended >= Duration::from_millis(100) && ended <= Duration::from_millis(130),
+            "{ended:?}"
+        );
+
+        timeout_ms.store(100, Ordering::Relaxed);
+        let sent = Instant::now();
+        let waiting = tokio::spawn(within_timeout(
+            std::future::pending::<()>(),
+            sent,
+            current.clone(),
+            Duration::from_millis(100),
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        timeout_ms.store(400, Ordering::Relaxed);
+        assert_eq!(waiting.await.unwrap(), None);
+        assert!(
+            sent.elapsed() >= Duration::from_millis(400),
+            "{:?}",
+            sent.elapsed()
+        );
+
+        let answered = within_timeout(
+            async {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                7
+            },
+            Instant::now(),
+            current,
+            Duration::from_millis(100),
+        )
+        .await;
+        assert_eq!(answered, Some(7), "an answer within the timeout is taken");
     }
 
     #[test]
