@@ -52,12 +52,39 @@ struct UdpPacing {
     gap: Duration,
     next: Instant,
     generation: u32,
+    /// When the host's first UDP probe went out.
+    first_send: Option<Instant>,
 }
 
 /// First gap once ICMP rate limiting is detected.
 const UDP_FIRST_GAP: Duration = Duration::from_millis(100);
 /// Longest gap between two UDP probes to one host.
 const UDP_MAX_GAP: Duration = Duration::from_secs(1);
+/// Time in which the most frugal common ICMP limiter (Linux: `icmp_ratelimit`, 1000 ms) earns
+/// one error message, however spent its budget was.
+const UDP_BUDGET_REFILL: Duration = Duration::from_secs(1);
+
+/// What was learned from the canary probed right after a silent UDP try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Canary {
+    /// No canary was probed with the try.
+    NotProbed,
+    /// The canary answered "port unreachable": the host had budget for the try too.
+    Answered,
+    /// The canary stayed silent as well: the host's budget was spent.
+    Silent,
+}
+
+/// What a silent UDP try says about its port ([`HostState::judge_udp_silence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// The host could have answered: the silence counts against the port.
+    Counts,
+    /// The host may have been out of budget: retry, the silence proves nothing.
+    Inconclusive,
+    /// The try and its canary both went unanswered: retry, and slow the host's pace.
+    BudgetSpent,
+}
 
 #[derive(Default)]
 struct Tally {
@@ -116,6 +143,7 @@ impl HostState {
                     gap: Duration::ZERO,
                     next: Instant::now(),
                     generation: 0,
+                    first_send: None,
                 },
             }),
             inflight: AtomicU32::new(0),
@@ -186,11 +214,52 @@ impl HostState {
 
     /// Reserves the next UDP send slot: when to send, and the pacing generation it belongs to.
     pub fn reserve_udp_slot(&self) -> (Instant, u32) {
+        self.reserve_udp_slot_at(Instant::now())
+    }
+
+    /// [`HostState::reserve_udp_slot`] with `now` given.
+    fn reserve_udp_slot_at(&self, now: Instant) -> (Instant, u32) {
         let mut t = self.timing();
-        let now = Instant::now();
         let at = t.udp.next.max(now);
         t.udp.next = at + t.udp.gap;
+        t.udp.first_send.get_or_insert(at);
         (at, t.udp.generation)
+    }
+
+    /// What a silent UDP try sent at `sent_at` says about its port: the engine's one rule for
+    /// UDP silence. Hosts ration their ICMP errors, so a closed port may be silent; a silence
+    /// counts only when the host has shown it could have answered it.
+    /// - A canary was probed right after the try: the silence counts if the canary answered
+    ///   (the limiter hands out tokens in arrival order, so the try had one to spare); if the
+    ///   canary was silent too, the budget is spent.
+    /// - No canary was probed, but the host has one: it does send errors and may have been out
+    ///   of budget, so the try is inconclusive (its retry probes the canary).
+    /// - The host has no canary: the silence counts if the try was sent at least
+    ///   [`UDP_BUDGET_REFILL`] after the host's first UDP probe. By then a host whose budget
+    ///   was spent has earned an error again (silent probes spend none), so a closed port
+    ///   probed then would have answered and become the canary. An earlier silence is
+    ///   inconclusive, and the host's next probes wait for that moment instead of using up
+    ///   tries. A host with nothing closed to say (everything dropped or open|filtered, or no
+    ///   ICMP at all) is thus concluded one refill after its first probe, at full pace.
+    ///
+    /// The canary is looked at when the silence is judged, a timeout after the send: an
+    /// answer that came in meanwhile (from any port) is known by then.
+    pub fn judge_udp_silence(&self, canary: Canary, sent_at: Instant) -> Silence {
+        match canary {
+            Canary::Answered => return Silence::Counts,
+            Canary::Silent => return Silence::BudgetSpent,
+            Canary::NotProbed if self.udp_canary().is_some() => return Silence::Inconclusive,
+            Canary::NotProbed => {}
+        }
+        let mut t = self.timing();
+        let Some(refilled) = t.udp.first_send.map(|first| first + UDP_BUDGET_REFILL) else {
+            return Silence::Inconclusive;
+        };
+        if sent_at >= refilled {
+            return Silence::Counts;
+        }
+        t.udp.next = t.udp.next.max(refilled);
+        Silence::Inconclusive
     }
 
     /// A UDP port answered on try `try_no`; `previous_generation` is when the try before it
@@ -349,5 +418,115 @@ impl HostState {
             tcp_method: self.tcp,
         };
         Some((summary, if up { held } else { Vec::new() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::timing::TimeoutBounds;
+
+    fn host() -> HostState {
+        let target = Target {
+            addr: "10.242.3.2".parse().unwrap(),
+            hostname: None,
+        };
+        HostState::new(
+            target,
+            2,
+            None,
+            RttEstimator::new(TimeoutBounds::default()),
+            CongestionWindow::new(64, 4, 1024),
+        )
+    }
+
+    const NOT_PROBED: Canary = Canary::NotProbed;
+
+    #[test]
+    fn without_a_canary_silence_counts_from_one_refill_after_the_first_probe() {
+        let host = host();
+        let t0 = Instant::now();
+        assert_eq!(host.reserve_udp_slot_at(t0).0, t0);
+        // Tries sent with the first ones find the budget as an earlier scan left it.
+        assert_eq!(
+            host.judge_udp_silence(NOT_PROBED, t0),
+            Silence::Inconclusive
+        );
+        let almost = t0 + UDP_BUDGET_REFILL - Duration::from_millis(1);
+        assert_eq!(
+            host.judge_udp_silence(NOT_PROBED, almost),
+            Silence::Inconclusive
+        );
+        // One refill later the host could have answered.
+        let refilled = t0 + UDP_BUDGET_REFILL;
+        assert_eq!(
+            host.judge_udp_silence(NOT_PROBED, refilled),
+            Silence::Counts
+        );
+        let later = t0 + 5 * UDP_BUDGET_REFILL;
+        assert_eq!(host.judge_udp_silence(NOT_PROBED, later), Silence::Counts);
+    }
+
+    #[test]
+    fn an_early_silence_holds_the_next_probes_until_the_refill() {
+        let host = host();
+        let t0 = Instant::now();
+        host.reserve_udp_slot_at(t0);
+        let judged = t0 + Duration::from_millis(100);
+        assert_eq!(
+            host.judge_udp_silence(NOT_PROBED, t0),
+            Silence::Inconclusive
+        );
+        let (at, _) = host.reserve_udp_slot_at(judged);
+        assert_eq!(at, t0 + UDP_BUDGET_REFILL);
+        // The pace itself is unchanged: the probes after it go out together.
+        assert_eq!(host.reserve_udp_slot_at(judged).0, t0 + UDP_BUDGET_REFILL);
+        assert_eq!(host.judge_udp_silence(NOT_PROBED, at), Silence::Counts);
+    }
+
+    #[test]
+    fn later_slots_do_not_move_the_first_probe() {
+        let host = host();
+        let t0 = Instant::now();
+        host.reserve_udp_slot_at(t0);
+        host.reserve_udp_slot_at(t0 + Duration::from_secs(3));
+        let refilled = t0 + UDP_BUDGET_REFILL;
+        assert_eq!(
+            host.judge_udp_silence(NOT_PROBED, refilled),
+            Silence::Counts
+        );
+    }
+
+    #[test]
+    fn silence_before_any_reserved_probe_is_inconclusive() {
+        let host = host();
+        let now = Instant::now();
+        assert_eq!(
+            host.judge_udp_silence(NOT_PROBED, now),
+            Silence::Inconclusive
+        );
+    }
+
+    #[test]
+    fn once_a_port_answered_only_an_answering_canary_makes_silence_count() {
+        let host = host();
+        let t0 = Instant::now();
+        host.reserve_udp_slot_at(t0);
+        host.set_udp_canary(20001);
+        assert_eq!(host.udp_canary(), Some(20001));
+        let later = t0 + 5 * UDP_BUDGET_REFILL;
+        // The host sends errors: a try with no canary beside it may have found none left.
+        assert_eq!(
+            host.judge_udp_silence(NOT_PROBED, later),
+            Silence::Inconclusive
+        );
+        assert_eq!(
+            host.judge_udp_silence(Canary::Silent, later),
+            Silence::BudgetSpent
+        );
+        assert_eq!(
+            host.judge_udp_silence(Canary::Answered, t0),
+            Silence::Counts
+        );
     }
 }

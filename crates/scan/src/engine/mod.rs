@@ -26,7 +26,7 @@ use dispatch::{Dispatcher, Probe, port_order};
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use host::{Emit, HostState};
+use host::{Canary, Emit, HostState, Silence};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -739,14 +739,21 @@ impl Ctx {
         let (state, reason, identity, rtt_ms) = match outcome {
             Outcome::Pushback => return Ok(Next::Requeue(probe, false)),
             Outcome::Timeout | Outcome::Silent { .. } => {
-                let clean = match outcome {
-                    // The first try goes out in a burst without a canary: its silence is only
-                    // evidence when the host has shown no sign of sending ICMP errors at all.
-                    Outcome::Silent { .. } if probe.try_no == 1 => host.udp_canary().is_none(),
-                    Outcome::Silent { clean } => clean,
-                    _ => true,
+                let silence = match (probe.proto, outcome) {
+                    (Proto::Tcp, _) => Silence::Counts,
+                    (Proto::Udp, outcome) => {
+                        let canary = match outcome {
+                            Outcome::Silent { clean: true } => Canary::Answered,
+                            Outcome::Silent { clean: false } => Canary::Silent,
+                            _ => Canary::NotProbed,
+                        };
+                        match std::time::Instant::now().checked_sub(rtt) {
+                            Some(sent_at) => host.judge_udp_silence(canary, sent_at),
+                            None => Silence::Inconclusive,
+                        }
+                    }
                 };
-                if self.retry_after_silence(&mut probe, clean) {
+                if self.retry_after_silence(&mut probe, silence) {
                     return Ok(Next::Requeue(probe, false));
                 }
                 match probe.proto {
@@ -810,8 +817,8 @@ impl Ctx {
     }
 
     /// Whether a silent port gets another try (and prepares it). A UDP silence counts against
-    /// the port only when it is `clean`; an inconclusive one slows the host's pace instead.
-    fn retry_after_silence(&self, probe: &mut Probe, clean: bool) -> bool {
+    /// the port only as `HostState::judge_udp_silence` says; a spent budget slows the host.
+    fn retry_after_silence(&self, probe: &mut Probe, silence: Silence) -> bool {
         let host = &probe.host;
         if host.is_abandoned() {
             return false;
@@ -819,10 +826,10 @@ impl Ctx {
         let more = match probe.proto {
             Proto::Tcp => probe.try_no < host.allowed_tries(self.cfg.retries, self.cfg.max_retries),
             Proto::Udp => {
-                if clean {
-                    probe.clean_silences += 1;
-                } else if probe.try_no > 1 {
-                    host.on_udp_inconclusive();
+                match silence {
+                    Silence::Counts => probe.clean_silences += 1,
+                    Silence::BudgetSpent => host.on_udp_inconclusive(),
+                    Silence::Inconclusive => {}
                 }
                 probe.clean_silences <= self.cfg.retries && probe.try_no < defaults::UDP_MAX_TRIES
             }

@@ -19,12 +19,11 @@ pub enum Outcome {
     Response(Vec<u8>),
     /// Identification of an open port finished.
     Identified(Box<crate::identify::Identity>),
-    /// No answer within the timeout.
+    /// No answer within the timeout (UDP: and no canary was probed with the try).
     Timeout,
-    /// UDP: no answer. `clean` says the silence is real: the host had ICMP budget to spare
-    /// (a port known closed, probed right after, did answer) or never sends ICMP errors at all.
+    /// UDP: no answer, and a canary (a port known closed) was probed right after the try.
     Silent {
-        /// The silence proves nothing was listening or the port is filtered.
+        /// The canary answered: the host had ICMP budget to spare for the try.
         clean: bool,
     },
     /// The kernel refused to start the probe (out of descriptors, ports or buffers): retry later.

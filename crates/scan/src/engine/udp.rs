@@ -4,9 +4,10 @@
 //!
 //! Hosts ration their ICMP errors (Linux: one a second after a burst of six), so silence
 //! alone proves nothing. A retry is therefore followed at once by a datagram to a *canary*,
-//! a port of the same host that already answered "port unreachable". The limiter hands out
-//! its tokens in arrival order: if the canary answers while the port stays silent, the port
-//! had a token to spare and its silence is real; if both stay silent the try is inconclusive.
+//! a port of the same host that already answered "port unreachable". A silent try comes back
+//! as [`Outcome::Timeout`] when no canary was probed, and as [`Outcome::Silent`] saying whether
+//! the canary answered; what the silence means is decided in one place,
+//! `HostState::judge_udp_silence`.
 
 use super::{Outcome, icmp, tcp};
 use crate::model::{PortState, Reason};
@@ -67,13 +68,13 @@ pub async fn try_port(
             let sock = socket2::SockRef::from(&socket);
             (error_outcome(Some(&sock), addr, &e), elapsed)
         }
-        Err(_) => {
-            let clean = match canary {
-                None => true,
-                Some(c) => canary_answered(c, deadline).await,
-            };
-            (Outcome::Silent { clean }, elapsed)
-        }
+        Err(_) => match canary {
+            None => (Outcome::Timeout, elapsed),
+            Some(c) => {
+                let clean = canary_answered(c, deadline).await;
+                (Outcome::Silent { clean }, elapsed)
+            }
+        },
     }
 }
 
