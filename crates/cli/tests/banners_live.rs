@@ -11,21 +11,31 @@
 //! ours listen only inside the namespace, on their own data directories.
 
 mod common;
+#[path = "common/lab.rs"]
+mod lab;
+#[path = "common/netns.rs"]
+mod netns;
 
-use common::{ChildGuard, json_lines, portwatch, stderr, stdout};
+use common::{json_lines, portwatch, stderr, stdout};
+use lab::{
+    Lab, Site, binary, deb_version, run, start_mariadb, start_postgres, start_rabbitmq,
+    upstream_version,
+};
 use serde_json::Value;
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-const NS: &str = "pwo-banners";
-const VETH: &str = "pwo-banh";
-const PEER: &str = "pwo-bann";
 const HOST: &str = "10.239.1.2";
-const OURS: &str = "10.239.1.1";
-/// This test's whole range, blackholed in the root namespace while it runs.
-const RANGE: &str = "10.239.0.0/16";
+const SITE: Site = Site {
+    ns: "pwo-banners",
+    root: "pwo-banh",
+    peer: "pwo-bann",
+    ours: "10.239.1.1",
+    host: HOST,
+    // This test's whole range.
+    range: "10.239.0.0/16",
+    shared_by: None,
+};
 
 /// An SMTP server on port 25 of the address given, built from aiosmtpd's own classes so that
 /// its greeting names a fixed host instead of asking the resolver for this machine's name.
@@ -42,202 +52,6 @@ async def main(addr):
 asyncio.run(main(sys.argv[1]))
 "#;
 
-/// The test host: a namespace, a veth pair, a scratch directory and the servers started in it.
-/// Everything is removed on drop, also when the test fails.
-struct Lab {
-    dir: PathBuf,
-    servers: Vec<(String, ChildGuard)>,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        remove_namespace();
-        let dir = std::env::temp_dir().join(format!("{NS}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        // Servers that drop privileges (PostgreSQL, nginx's workers) must reach their files.
-        set_mode(&dir, 0o755);
-        let lab = Lab {
-            dir,
-            servers: Vec::new(),
-        };
-        // The blackhole keeps a scan of a vanished host from leaving the machine.
-        ip(&["route", "replace", "blackhole", RANGE]);
-        ip(&["netns", "add", NS]);
-        ip(&["link", "add", VETH, "type", "veth", "peer", "name", PEER]);
-        ip(&["link", "set", PEER, "netns", NS]);
-        ip(&["addr", "add", &format!("{OURS}/24"), "dev", VETH]);
-        ip(&["link", "set", VETH, "up"]);
-        ip(&["-n", NS, "addr", "add", &format!("{HOST}/24"), "dev", PEER]);
-        ip(&["-n", NS, "link", "set", PEER, "up"]);
-        ip(&["-n", NS, "link", "set", "lo", "up"]);
-        let out = Command::new("ip")
-            .args(["route", "get", HOST])
-            .output()
-            .unwrap();
-        let route = stdout(&out);
-        assert!(
-            route.contains(&format!("dev {VETH} ")),
-            "refusing to scan {HOST}: route is {route}"
-        );
-        lab
-    }
-
-    /// A path in the scratch directory, as text.
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    /// Writes a file in the scratch directory and returns its path.
-    fn write(&self, name: &str, text: &str) -> String {
-        std::fs::write(self.dir.join(name), text).unwrap();
-        self.path(name)
-    }
-
-    /// Makes a directory in the scratch directory and returns its path.
-    fn mkdir(&self, name: &str) -> String {
-        std::fs::create_dir_all(self.dir.join(name)).unwrap();
-        self.path(name)
-    }
-
-    /// Starts `argv` inside the namespace, its output going to `<name>.log`.
-    fn start(&mut self, name: &str, argv: &[&str], env: &[(&str, String)]) {
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", NS])
-            .args(argv)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        self.servers.push((name.to_string(), ChildGuard(child)));
-    }
-
-    /// Waits until the server called `name` accepts connections on `port`.
-    fn wait_listening(&mut self, name: &str, port: u16, limit: Duration) {
-        let addr: SocketAddr = format!("{HOST}:{port}").parse().unwrap();
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-                return;
-            }
-            if let Some((_, guard)) = self.servers.iter_mut().find(|(n, _)| n == name)
-                && let Ok(Some(status)) = guard.0.try_wait()
-            {
-                panic!("{name} exited ({status}):\n{}", self.log(name));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "{name} did not listen on {port} within {limit:?}:\n{}",
-            self.log(name)
-        );
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.servers.clear();
-        // Processes that outlived the ones we started (PostgreSQL under runuser, epmd, nginx's
-        // workers) are in the namespace too; each of them is ours.
-        remove_namespace();
-        let _ = Command::new("ip")
-            .args(["route", "del", "blackhole", RANGE])
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Kills every process left in the test namespace, then deletes it and the veth.
-fn remove_namespace() {
-    let pids = Command::new("ip")
-        .args(["netns", "pids", NS])
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| stdout(&o))
-        .unwrap_or_default();
-    for pid in pids.split_whitespace() {
-        let _ = Command::new("kill").args(["-KILL", pid]).status();
-    }
-    let _ = Command::new("ip")
-        .args(["netns", "del", NS])
-        .stderr(Stdio::null())
-        .status();
-    let _ = Command::new("ip")
-        .args(["link", "del", VETH])
-        .stderr(Stdio::null())
-        .status();
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("run ip");
-    assert!(
-        status.success(),
-        "ip {args:?} failed (this test needs root)"
-    );
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Runs a setup command to completion, panicking with its output when it fails.
-fn run(what: &str, cmd: &mut Command) {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-}
-
-/// `path` when it is an executable file; otherwise the test cannot go on, and says which
-/// package the test command installs it from.
-fn binary(path: &str, package: &str) -> String {
-    assert!(
-        Path::new(path).is_file(),
-        "{path} not found: install {package} (scripts/install-test-deps.sh does)"
-    );
-    path.to_string()
-}
-
-/// The upstream version of an installed Debian package: `1:9.2p1-2+deb12u6` is `9.2p1`.
-fn upstream_version(package: &str) -> String {
-    let full = deb_version(package);
-    let no_epoch = full.split_once(':').map_or(full.as_str(), |(_, v)| v);
-    no_epoch
-        .rsplit_once('-')
-        .map_or(no_epoch, |(v, _)| v)
-        .to_string()
-}
-
-/// The full version of an installed Debian package.
-fn deb_version(package: &str) -> String {
-    let out = Command::new("dpkg-query")
-        .args(["-W", "-f=${Version}", package])
-        .output()
-        .expect("run dpkg-query");
-    let v = stdout(&out).trim().to_string();
-    assert!(
-        out.status.success() && !v.is_empty(),
-        "{package} is not installed (scripts/install-test-deps.sh installs it)"
-    );
-    v
-}
-
 /// The python3 that can import aiosmtpd, and aiosmtpd's version there.
 fn aiosmtpd_python() -> (String, String) {
     for python in ["python3", "/usr/bin/python3"] {
@@ -251,24 +65,6 @@ fn aiosmtpd_python() -> (String, String) {
         }
     }
     panic!("no python3 here imports aiosmtpd (scripts/install-test-deps.sh installs it)");
-}
-
-/// The newest PostgreSQL server binaries Debian installed.
-fn postgres_bin() -> PathBuf {
-    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let major = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((major, bin))
-        })
-        .collect();
-    dirs.sort();
-    dirs.pop()
-        .map(|(_, bin)| bin)
-        .expect("no initdb under /usr/lib/postgresql: install postgresql")
 }
 
 fn start_sshd(lab: &mut Lab) {
@@ -291,19 +87,7 @@ fn start_sshd(lab: &mut Lab) {
     let script = format!(
         "mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd && exec {sshd} -D -e -f {conf}"
     );
-    lab.start(
-        "sshd",
-        &[
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-        ],
-        &[],
-    );
+    lab.start_unshared("sshd", &["-m"], &script);
 }
 
 fn start_vsftpd(lab: &mut Lab) {
@@ -355,94 +139,6 @@ fn start_nginx(lab: &mut Lab) {
     );
 }
 
-fn start_mariadb(lab: &mut Lab) {
-    let mariadbd = binary("/usr/sbin/mariadbd", "mariadb-server");
-    let install = binary("/usr/bin/mariadb-install-db", "mariadb-server");
-    let data = lab.mkdir("mariadb");
-    run(
-        "mariadb-install-db",
-        Command::new(install).args([
-            "--no-defaults",
-            &format!("--datadir={data}"),
-            "--user=root",
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-        ]),
-    );
-    // A fresh server lets root in from localhost only and refuses everyone else before its
-    // greeting; an application account for the test network makes it greet our scanner.
-    let init = lab.write(
-        "mariadb-init.sql",
-        "CREATE USER IF NOT EXISTS 'app'@'10.239.%';\n",
-    );
-    lab.start(
-        "mariadb",
-        &[
-            &mariadbd,
-            "--no-defaults",
-            &format!("--datadir={data}"),
-            "--user=root",
-            &format!("--bind-address={HOST}"),
-            "--port=3306",
-            &format!("--socket={}", lab.path("mariadb.sock")),
-            &format!("--pid-file={}", lab.path("mariadb.pid")),
-            "--skip-name-resolve",
-            "--skip-log-bin",
-            &format!("--init-file={init}"),
-        ],
-        &[],
-    );
-}
-
-fn start_postgres(lab: &mut Lab) {
-    let bin = postgres_bin();
-    let data = lab.mkdir("pg");
-    let sock = lab.mkdir("pg-sock");
-    run(
-        "chown",
-        Command::new("chown").args(["postgres:postgres", &data, &sock]),
-    );
-    set_mode(Path::new(&data), 0o700);
-    run(
-        "initdb",
-        Command::new("runuser").args([
-            "-u",
-            "postgres",
-            "--",
-            &bin.join("initdb").display().to_string(),
-            "-D",
-            &data,
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-        ]),
-    );
-    let postgres = bin.join("postgres").display().to_string();
-    lab.start(
-        "postgres",
-        &[
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            &postgres,
-            "-D",
-            &data,
-            "-k",
-            &sock,
-            "-p",
-            "5432",
-            "-c",
-            &format!("listen_addresses={HOST}"),
-            "-c",
-            "fsync=off",
-        ],
-        &[],
-    );
-}
-
 fn start_redis(lab: &mut Lab) {
     let redis = binary("/usr/bin/redis-server", "redis-server");
     // Protected mode (the default) refuses every client but loopback ones when no password is
@@ -468,41 +164,6 @@ fn start_redis(lab: &mut Lab) {
         ],
         &[],
     );
-}
-
-fn start_rabbitmq(lab: &mut Lab) {
-    // The server script itself: /usr/sbin/rabbitmq-server switches to the rabbitmq user and
-    // the machine's own /var/lib/rabbitmq.
-    let server = binary("/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server");
-    let home = lab.mkdir("rabbit/home");
-    let env = [
-        ("HOME", home),
-        // An empty env file, so /etc/rabbitmq/rabbitmq-env.conf (node name, interfaces) is
-        // not read.
-        (
-            "RABBITMQ_CONF_ENV_FILE",
-            lab.write("rabbit/rabbitmq-env.conf", ""),
-        ),
-        ("RABBITMQ_NODENAME", "pwobanners@localhost".to_string()),
-        ("RABBITMQ_NODE_IP_ADDRESS", HOST.to_string()),
-        ("RABBITMQ_NODE_PORT", "5672".to_string()),
-        ("RABBITMQ_MNESIA_BASE", lab.mkdir("rabbit/mnesia")),
-        ("RABBITMQ_LOG_BASE", lab.mkdir("rabbit/log")),
-        (
-            "RABBITMQ_CONFIG_FILE",
-            lab.write(
-                "rabbit/rabbitmq.conf",
-                &format!("listeners.tcp.default = {HOST}:5672\n"),
-            ),
-        ),
-        (
-            "RABBITMQ_ENABLED_PLUGINS_FILE",
-            lab.write("rabbit/enabled_plugins", "[].\n"),
-        ),
-        ("RABBITMQ_PID_FILE", lab.path("rabbit/pid")),
-        ("ERL_EPMD_ADDRESS", "127.0.0.1".to_string()),
-    ];
-    lab.start("rabbitmq", &[&server], &env);
 }
 
 fn start_mosquitto(lab: &mut Lab) {
@@ -570,15 +231,15 @@ fn assert_binary(banner: &Value) {
 #[test]
 fn real_servers_are_named_with_their_versions() {
     let (python, aiosmtpd_version) = aiosmtpd_python();
-    let mut lab = Lab::new();
+    let mut lab = Lab::new(&SITE);
     start_sshd(&mut lab);
     start_vsftpd(&mut lab);
     start_smtp(&mut lab, &python);
     start_nginx(&mut lab);
-    start_mariadb(&mut lab);
+    start_mariadb(&mut lab, "10.239.%");
     start_postgres(&mut lab);
     start_redis(&mut lab);
-    start_rabbitmq(&mut lab);
+    start_rabbitmq(&mut lab, "pwobanners@localhost");
     start_mosquitto(&mut lab);
     let short = Duration::from_secs(30);
     for (name, port) in [

@@ -75,12 +75,11 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<SocketAddr>().ok().map(|s| canonical(s.ip()))
 }
 
-/// IPv4-mapped IPv6 addresses as IPv4, so one client has one form.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+/// A client's one form: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address
+/// it stands for, any other address as it is. Every place that keys or compares clients
+/// (trusted proxies, the login rate limit) goes through this.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
 }
 
 /// The client of a request, as [`Network::client`] found it.
@@ -147,6 +146,17 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn canonical_unmaps_only_ipv4_mapped_addresses() {
+        assert_eq!(canonical(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(canonical(ip("::ffff:127.0.0.1")), ip("127.0.0.1"));
+        // Unmapped IPv6, the IPv4-compatible form (`::a.b.c.d`) among them, stays IPv6.
+        assert_eq!(canonical(ip("2001:db8::7")), ip("2001:db8::7"));
+        assert_eq!(canonical(ip("::192.0.2.7")), ip("::192.0.2.7"));
+        assert_eq!(canonical(ip("::1")), ip("::1"));
+        assert_eq!(canonical(ip("192.0.2.7")), ip("192.0.2.7"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! full, windows that are over go first, then the oldest window, so a flood of distinct
 //! addresses costs at most [`MAX_CLIENTS`] entries. The clock is a parameter.
 
+use crate::client::canonical;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -19,16 +20,13 @@ pub struct LoginLimiter {
     clients: HashMap<IpAddr, (Instant, u32)>,
 }
 
-/// The key a client is counted under.
+/// The key a client is counted under: its [`canonical`] address, an IPv6 one cut to its /64.
 fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
         v4 => v4,
     }
 }
@@ -113,6 +111,16 @@ mod tests {
                 .is_err()
         );
         assert!(l.check("2001:db8:1:3::1".parse().unwrap(), t0).is_ok());
+    }
+
+    #[test]
+    fn an_ipv4_client_is_one_client_mapped_or_not() {
+        let t0 = Instant::now();
+        let mut l = LoginLimiter::new(2, Duration::from_secs(60), 100);
+        assert!(l.check("192.0.2.1".parse().unwrap(), t0).is_ok());
+        assert!(l.check("::ffff:192.0.2.1".parse().unwrap(), t0).is_ok());
+        assert!(l.check("192.0.2.1".parse().unwrap(), t0).is_err());
+        assert!(l.check("::ffff:192.0.2.2".parse().unwrap(), t0).is_ok());
     }
 
     #[test]

@@ -39,6 +39,20 @@ pub fn sh_quiet(cmd: &str) {
         .status();
 }
 
+/// Kills every process in namespace `ns` (none when it does not exist): deleting a namespace
+/// leaves its processes running.
+pub fn kill_all_in(ns: &str) {
+    let pids = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for pid in pids.split_whitespace() {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+}
+
 /// `ip` with `-6` for an IPv6 address or network, plain for IPv4.
 fn ip_for(addr: &str) -> &'static str {
     if addr.contains(':') { "ip -6" } else { "ip" }

@@ -4,9 +4,10 @@
 
 use super::Outcome;
 use crate::model::{PortState, Reason};
+use portwatch_kb::Exposure;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -228,7 +229,7 @@ pub(super) fn is_pushback(e: &io::Error) -> bool {
 /// target is this machine, a connect can "succeed" with no listener (a socket connected to
 /// itself, or two of our own probes in a simultaneous open).
 pub fn needs_confirmation(local: SocketAddr, target: SocketAddr) -> bool {
-    local.ip() == target.ip() || is_loopback(target.ip())
+    local.ip() == target.ip() || Exposure::of(target.ip()) == Exposure::Loopback
 }
 
 /// Whether the connection is the socket talking to itself.
@@ -236,11 +237,35 @@ pub fn is_self_connect(local: SocketAddr, target: SocketAddr) -> bool {
     local == target
 }
 
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
+#[cfg(test)]
+mod tests {
+    use super::needs_confirmation;
+    use std::net::SocketAddr;
+
+    fn pair(local: &str, target: &str) -> bool {
+        let local: SocketAddr = local.parse().unwrap();
+        let target: SocketAddr = target.parse().unwrap();
+        needs_confirmation(local, target)
+    }
+
+    #[test]
+    fn loopback_targets_are_confirmed_in_every_spelling() {
+        assert!(pair("127.0.0.1:40000", "127.0.0.1:22"));
+        assert!(pair("127.0.0.1:40000", "127.1.2.3:22"));
+        assert!(pair("[::1]:40000", "[::1]:22"));
+        assert!(pair("[::ffff:127.0.0.1]:40000", "[::ffff:127.0.0.1]:22"));
+    }
+
+    #[test]
+    fn a_target_with_our_own_address_is_confirmed() {
+        assert!(pair("10.242.9.1:40000", "10.242.9.1:22"));
+        assert!(pair("[fd00::1]:40000", "[fd00::1]:22"));
+    }
+
+    #[test]
+    fn other_hosts_are_not() {
+        assert!(!pair("10.242.9.1:40000", "10.242.9.2:22"));
+        assert!(!pair("[fd00::1]:40000", "[fd00::2]:22"));
+        assert!(!pair("[::ffff:10.242.9.1]:40000", "[::ffff:10.242.9.2]:22"));
     }
 }
