@@ -276,7 +276,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub initial_rtt_timeout: Option<std::time::Duration>,
 
-    /// At most N probes awaiting an answer at once (default: what the file limit allows).
+    /// At most N probes awaiting an answer at once, also per SYN-probed host (default: what
+    /// the file limit allows, and 512 per SYN-probed host).
     #[arg(long, value_name = "N")]
     pub max_parallel: Option<usize>,
 

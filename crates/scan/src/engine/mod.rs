@@ -51,6 +51,13 @@ pub mod defaults {
     pub const INITIAL_WINDOW: u32 = 64;
     /// Smallest per-host window after losses.
     pub const MIN_WINDOW: u32 = 4;
+    /// Largest window of a host probed with SYNs, unless `--max-parallel` says otherwise. A
+    /// connect holds a descriptor, so the descriptor budget bounds connects in flight; a raw
+    /// SYN holds nothing, and a window that grows with every answer grows past what the
+    /// machine can answer in time. Measured here (1-65535 on one host, bench/syn.py): 512
+    /// took 0.68-0.76 s on a netns host and 0.51-0.76 s on loopback where the unbounded window
+    /// took 0.79-0.91 s and 1.13-1.28 s.
+    pub const SYN_HOST_WINDOW: u32 = 512;
     /// Silent ports (after retries) with no proof of life before a host is called down.
     pub const DOWN_AFTER_SILENT: u32 = 128;
     /// Unreachable answers with no proof of life before a host is called down.
@@ -91,6 +98,8 @@ pub struct ScanConfig {
     max_retries: u8,
     timeouts: TimeoutBounds,
     max_parallel: usize,
+    /// Whether `max_parallel` was set by the user (and then also bounds a SYN host's window).
+    max_parallel_set: bool,
     rate: Option<NonZeroU32>,
     host_group: usize,
     report_all: bool,
@@ -135,6 +144,19 @@ impl ScanConfig {
         ScanConfig {
             tcp_planner: Some(planner),
             ..self.clone()
+        }
+    }
+
+    /// The largest congestion window of a host whose TCP ports are probed with `method`:
+    /// the cap on probes in flight for connects, and for SYN probes
+    /// [`defaults::SYN_HOST_WINDOW`] unless `--max-parallel` was given.
+    pub fn host_window(&self, method: Option<crate::model::ProbeMethod>) -> u32 {
+        let cap = u32::try_from(self.max_parallel).unwrap_or(u32::MAX);
+        match method {
+            Some(crate::model::ProbeMethod::Syn) if !self.max_parallel_set => {
+                cap.min(defaults::SYN_HOST_WINDOW)
+            }
+            _ => cap,
         }
     }
 
@@ -318,6 +340,7 @@ impl ScanConfigBuilder {
             max_retries,
             timeouts,
             max_parallel,
+            max_parallel_set: self.max_parallel.is_some(),
             rate,
             host_group: self.host_group.unwrap_or(defaults::HOST_GROUP).max(1),
             report_all: self.report_all,
@@ -410,7 +433,7 @@ pub async fn run_on(
     );
     let port_count = ports.len() as u32;
     let bounds = cfg.timeouts;
-    let max_window = u32::try_from(cfg.max_parallel).unwrap_or(u32::MAX);
+    let windows = cfg.clone();
     let planner = (!ports.tcp.is_empty())
         .then(|| cfg.tcp_planner())
         .transpose()?;
@@ -421,7 +444,11 @@ pub async fn run_on(
             port_count,
             tcp,
             RttEstimator::new(bounds),
-            CongestionWindow::new(defaults::INITIAL_WINDOW, defaults::MIN_WINDOW, max_window),
+            CongestionWindow::new(
+                defaults::INITIAL_WINDOW,
+                defaults::MIN_WINDOW,
+                windows.host_window(tcp),
+            ),
         )
     });
     let dispatcher = Dispatcher::new(targets, order, cfg.host_group, new_host);
@@ -929,6 +956,25 @@ mod tests {
     fn at_once(per_second: u32) -> usize {
         let pacer = pacer(NonZeroU32::new(per_second).unwrap());
         (0..1000).take_while(|_| pacer.check().is_ok()).count()
+    }
+
+    #[test]
+    fn a_syn_host_window_is_bounded_unless_max_parallel_is_given() {
+        use crate::model::ProbeMethod;
+        let default = ScanConfig::builder().build().unwrap();
+        assert_eq!(
+            default.host_window(Some(ProbeMethod::Syn)),
+            defaults::SYN_HOST_WINDOW.min(default.max_parallel as u32)
+        );
+        assert_eq!(
+            default.host_window(Some(ProbeMethod::Connect)),
+            u32::try_from(default.max_parallel).unwrap_or(u32::MAX)
+        );
+        let wide = ScanConfig::builder().max_parallel(800).build().unwrap();
+        let expected = 800.min(wide.max_parallel) as u32;
+        assert_eq!(wide.host_window(Some(ProbeMethod::Syn)), expected);
+        let narrow = ScanConfig::builder().max_parallel(100).build().unwrap();
+        assert_eq!(narrow.host_window(Some(ProbeMethod::Syn)), 100);
     }
 
     #[test]
