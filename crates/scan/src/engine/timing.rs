@@ -182,38 +182,32 @@ mod tests {
             let t = timeout_ms.clone();
             move || Duration::from_millis(t.load(Ordering::Relaxed))
         };
-        let sent = Instant::now();
-        let waiting = tokio::spawn(within_timeout(
-            std::future::pending::<()>(),
-            sent,
-            current.clone(),
-            Duration::from_millis(100),
-        ));
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        timeout_ms.store(100, Ordering::Relaxed);
-        assert_eq!(waiting.await.unwrap(), None);
-        let ended = sent.elapsed();
+        // How long a try that gets no answer waits when the host's timeout is `before` at its
+        // send and becomes `after` once it has waited `change_at`.
+        let silent_try = |before: u64, change_at: u64, after: u64| {
+            let (timeout_ms, current) = (timeout_ms.clone(), current.clone());
+            async move {
+                timeout_ms.store(before, Ordering::Relaxed);
+                let sent = Instant::now();
+                let waiting = tokio::spawn(within_timeout(
+                    std::future::pending::<()>(),
+                    sent,
+                    current,
+                    Duration::from_millis(100),
+                ));
+                tokio::time::sleep(Duration::from_millis(change_at)).await;
+                timeout_ms.store(after, Ordering::Relaxed);
+                assert_eq!(waiting.await.unwrap(), None);
+                sent.elapsed()
+            }
+        };
+        let shortened = silent_try(1000, 30, 100).await;
         assert!(
-            ended >= Duration::from_millis(100) && ended <= Duration::from_millis(130),
-            "{ended:?}"
+            shortened >= Duration::from_millis(100) && shortened <= Duration::from_millis(130),
+            "{shortened:?}"
         );
-
-        timeout_ms.store(100, Ordering::Relaxed);
-        let sent = Instant::now();
-        let waiting = tokio::spawn(within_timeout(
-            std::future::pending::<()>(),
-            sent,
-            current.clone(),
-            Duration::from_millis(100),
-        ));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        timeout_ms.store(400, Ordering::Relaxed);
-        assert_eq!(waiting.await.unwrap(), None);
-        assert!(
-            sent.elapsed() >= Duration::from_millis(400),
-            "{:?}",
-            sent.elapsed()
-        );
+        let lengthened = silent_try(100, 50, 400).await;
+        assert!(lengthened >= Duration::from_millis(400), "{lengthened:?}");
 
         let answered = within_timeout(
             async {
