@@ -95,9 +95,15 @@ pub fn parse_addr(text: &str) -> Result<IpAddr, ApiError> {
 
 /// The `id` path parameter of a scan: a positive integer.
 pub fn parse_scan_id(text: &str) -> Result<ScanId, ApiError> {
+    parse_positive_id(text, "scan id").map(ScanId)
+}
+
+/// An `id` path parameter that is a positive integer in plain digits; `what` names it in the
+/// error ("scan id", "scan request id").
+pub fn parse_positive_id(text: &str, what: &str) -> Result<i64, ApiError> {
     let bad = || {
         ApiError::bad_request(format!(
-            "path parameter 'id': '{}' is not a scan id (a positive integer)",
+            "path parameter 'id': '{}' is not a {what} (a positive integer)",
             echo(text)
         ))
     };
@@ -105,7 +111,7 @@ pub fn parse_scan_id(text: &str) -> Result<ScanId, ApiError> {
         return Err(bad());
     }
     match text.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(ScanId(id)),
+        Ok(id) if id > 0 => Ok(id),
         _ => Err(bad()),
     }
 }

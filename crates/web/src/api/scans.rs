@@ -1,7 +1,7 @@
 //! `/api/v1/scans`: the scan list, one scan with what was open as of it, asking the monitor
 //! for a scan of a group now, and following or cancelling that request.
 
-use super::extract::{ApiJson, ApiPath, parse_scan_id};
+use super::extract::{ApiJson, ApiPath, parse_positive_id, parse_scan_id};
 use super::model::{ErrorBody, Page, PortSpan, ScanStatusName, ScanSummary};
 use super::query::{ApiQuery, FromQuery, NoQuery, Pagination, QueryParams};
 use crate::auth::{Admin, User};
@@ -238,17 +238,6 @@ pub async fn request(
     ))
 }
 
-/// A scan request's id from the path.
-fn parse_request_id(text: &str) -> Result<i64, ApiError> {
-    match text.parse::<i64>() {
-        Ok(id) if id > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
-        _ => Err(ApiError::bad_request(format!(
-            "path parameter 'id': '{}' is not a scan request id (a positive integer)",
-            super::extract::echo(text)
-        ))),
-    }
-}
-
 /// Where a scan request is (from any replica).
 #[utoipa::path(
     get,
@@ -268,7 +257,7 @@ pub async fn request_status(
     ApiPath(id): ApiPath<String>,
     _query: ApiQuery<NoQuery>,
 ) -> Result<Json<ScanRequestStatus>, ApiError> {
-    let id = parse_request_id(&id)?;
+    let id = parse_positive_id(&id, "scan request id")?;
     let row = state
         .store()
         .scan_request(id)
@@ -301,7 +290,7 @@ pub async fn cancel_request(
     ApiPath(id): ApiPath<String>,
     _query: ApiQuery<NoQuery>,
 ) -> Result<Json<ScanRequestStatus>, ApiError> {
-    let id = parse_request_id(&id)?;
+    let id = parse_positive_id(&id, "scan request id")?;
     let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
     let row = daemon
         .cancel_scan(id)
