@@ -11,7 +11,10 @@
 //! `systemctl` and `testparm` shims that act on that instance.
 //!
 //! iptables runs once as iptables-nft and once as iptables-legacy (a PATH shim picks the
-//! binary). ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
+//! binary), also with `--source` (a second client in its own namespace, on its own link to the
+//! host, is blocked while the allowed source still gets in) and for 137/udp (a UDP server that
+//! answers: open before, open|filtered after, a closed UDP port still closed); those tests
+//! also check the root namespace's nftables and iptables-legacy rules are unchanged. ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
 //! /etc/default/ufw, so the machine's own ufw configuration is never touched. Needs root,
 //! python3, nft, iptables and ufw (scripts/install-test-deps.sh).
 
@@ -531,6 +534,293 @@ fn iptables_nft_ssh_plan_keeps_the_established_session() {
 #[test]
 fn iptables_legacy_ssh_plan_keeps_the_established_session() {
     iptables_ssh_keeps_session("ipl2", 7, Tool::IptablesLegacy);
+}
+
+/// The root namespace's firewall as nftables (and so iptables-nft) and iptables-legacy list
+/// it: a test must leave it as it found it.
+fn root_firewall() -> String {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "nft list ruleset; iptables-legacy-save | grep -v '^#'; ip6tables-legacy-save | grep -v '^#'",
+        ])
+        .output()
+        .expect("list the root namespace's firewall");
+    stdout(&out)
+}
+
+/// A second client, in namespace `pwx-kb-<tag>c`, on its own link to the host
+/// (`10.215.<net + 100>.0/24`: client .1, host .2): not the source a plan allows.
+struct Client {
+    ns: String,
+    host_addr: String,
+}
+
+impl Client {
+    fn new(host: &Host, tag: &str, net: u8) -> Client {
+        let ns = format!("pwx-kb-{tag}c");
+        let (ours, theirs) = (format!("pwx-kb-{tag}c"), format!("pwx-kb-{tag}d"));
+        let _ = Command::new("ip")
+            .args(["netns", "del", &ns])
+            .stderr(Stdio::null())
+            .status();
+        let link = net + 100;
+        ip(&["netns", "add", &ns]);
+        ip(&[
+            "-n", &host.ns, "link", "add", &ours, "type", "veth", "peer", "name", &theirs,
+        ]);
+        ip(&["-n", &host.ns, "link", "set", &theirs, "netns", &ns]);
+        ip(&[
+            "-n",
+            &host.ns,
+            "addr",
+            "add",
+            &format!("10.215.{link}.2/24"),
+            "dev",
+            &ours,
+        ]);
+        ip(&["-n", &host.ns, "link", "set", &ours, "up"]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("10.215.{link}.1/24"),
+            "dev",
+            &theirs,
+        ]);
+        ip(&["-n", &ns, "link", "set", &theirs, "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let client = Client {
+            ns,
+            host_addr: format!("10.215.{link}.2"),
+        };
+        let route = Command::new("ip")
+            .args(["-n", &client.ns, "route", "get", &client.host_addr])
+            .output()
+            .unwrap();
+        let route = String::from_utf8_lossy(&route.stdout);
+        assert!(
+            route.contains(&format!("dev {theirs} ")),
+            "refusing to scan {} from {}: route is {route}",
+            client.host_addr,
+            client.ns
+        );
+        client
+    }
+
+    /// `port` → state, from a TCP scan of the host's listeners from this client.
+    fn scan(&self) -> Vec<(u16, String)> {
+        let spec = format!("T:{}", LISTEN.map(|p| p.to_string()).join(","));
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_portwatch")])
+            .args(["scan", &self.host_addr, "-p", &spec])
+            .args(["--assume-up", "--all", "--no-probes", "--format", "jsonl"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        port_states(&stdout(&out))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// `port` → state of each port line of a jsonl scan.
+fn port_states(jsonl: &str) -> Vec<(u16, String)> {
+    common::json_lines(jsonl)
+        .into_iter()
+        .filter(|v| v["port"].is_u64())
+        .map(|v| {
+            (
+                v["port"].as_u64().unwrap() as u16,
+                v["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Whether every listener but `port` is open in `states`, and `port` is `state`.
+fn only(states: &[(u16, String)], port: u16, state: &str) -> bool {
+    LISTEN.iter().all(|p| {
+        let want = if *p == port { state } else { "open" };
+        states.iter().any(|(q, s)| q == p && s == want)
+    })
+}
+
+fn iptables_source_lets_only_the_source_in(tag: &str, net: u8, tool: Tool) {
+    let before = root_firewall();
+    {
+        let host = Host::new(tag, net, tool);
+        let client = Client::new(&host, tag, net);
+        host.sh(IPTABLES_BEFORE);
+        assert!(only(&client.scan(), 139, "open"), "{:?}", client.scan());
+        let plan = host.plan(&[
+            "139",
+            "--platform",
+            "iptables",
+            "--source",
+            &format!("{}/32", host.ours),
+        ]);
+        host.apply(&plan);
+        // From the allowed source every listener still answers; from the other client 139
+        // is filtered and the rest open.
+        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
+        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+        let rules = host.sh("iptables -S && ip6tables -S");
+        for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
+            assert!(rules.contains(kept), "{kept} gone:\n{rules}");
+        }
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
+#[test]
+fn iptables_nft_source_plan_lets_only_the_source_in() {
+    iptables_source_lets_only_the_source_in("ipn3", 12, Tool::IptablesNft);
+}
+
+#[test]
+fn iptables_legacy_source_plan_lets_only_the_source_in() {
+    iptables_source_lets_only_the_source_in("ipl3", 13, Tool::IptablesLegacy);
+}
+
+/// A UDP server on 137 inside the namespace that answers every datagram (so a scan reports
+/// it open); prints `ready` once bound.
+const UDP_ANSWERER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 137))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(b"answer", peer)
+"#;
+
+impl Host {
+    /// Starts [`UDP_ANSWERER`] in the namespace.
+    fn udp_answerer(&self) -> ChildGuard {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "python3", "-c", UDP_ANSWERER])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the UDP server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        ChildGuard(child)
+    }
+
+    /// `port` → (state, reason) of a UDP scan of `ports` from outside.
+    fn scan_udp(&self, ports: &str) -> Vec<(u16, String, String)> {
+        self.check_route();
+        let out = portwatch(&[
+            "scan",
+            &self.addr,
+            "-p",
+            &format!("U:{ports}"),
+            "--assume-up",
+            "--all",
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        common::json_lines(&stdout(&out))
+            .into_iter()
+            .filter(|v| v["port"].is_u64())
+            .map(|v| {
+                (
+                    v["port"].as_u64().unwrap() as u16,
+                    v["state"].as_str().unwrap_or_default().to_owned(),
+                    v["reason"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn iptables_closes_137_udp(tag: &str, net: u8, tool: Tool) {
+    let before = root_firewall();
+    {
+        let host = Host::new(tag, net, tool);
+        let _udp = host.udp_answerer();
+        host.sh(
+            "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT\n",
+        );
+        let udp = |host: &Host| host.scan_udp("137,5001");
+        let state = |got: &[(u16, String, String)], port: u16| {
+            let (_, s, r) = got.iter().find(|(p, _, _)| *p == port).unwrap();
+            (s.clone(), r.clone())
+        };
+        let got = udp(&host);
+        assert_eq!(state(&got, 137).0, "open", "{got:?}");
+        assert_eq!(state(&got, 5001).0, "closed", "{got:?}");
+        let plan = host.plan(&["137/udp", "--platform", "iptables"]);
+        host.apply(&plan);
+        // 137/udp answers no more; a closed UDP port still says so, every TCP listener
+        // (22 among them) still answers.
+        let got = udp(&host);
+        assert_eq!(
+            state(&got, 137),
+            ("open|filtered".to_string(), "no-response".to_string()),
+            "{got:?}"
+        );
+        assert_eq!(state(&got, 5001).0, "closed", "{got:?}");
+        assert!(
+            host.scan().iter().all(|(_, s)| s == "open"),
+            "{:?}",
+            host.scan()
+        );
+        let rules = host.sh("iptables -S");
+        assert!(rules.contains("pwx-keep-udp"), "{rules}");
+        // The plan's own verify scan, as printed.
+        let run = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["stage"] == "verify")
+            .map(|s| s["run"].as_str().unwrap())
+            .find(|r| r.starts_with("portwatch scan"))
+            .expect("a verify scan step");
+        let args: Vec<String> = run
+            .split_whitespace()
+            .skip(1)
+            .map(|a| a.replace("<host>", &host.addr))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        host.check_route();
+        let out = portwatch(&args);
+        let text = stdout(&out);
+        assert!(
+            text.contains("137/udp") && text.contains("open|filtered"),
+            "verify step {run:?} printed:\n{text}\n{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
+#[test]
+fn iptables_nft_closes_137_udp_and_keeps_the_rules() {
+    iptables_closes_137_udp("ipn4", 14, Tool::IptablesNft);
+}
+
+#[test]
+fn iptables_legacy_closes_137_udp_and_keeps_the_rules() {
+    iptables_closes_137_udp("ipl4", 15, Tool::IptablesLegacy);
 }
 
 // ---- ufw ----
