@@ -15,8 +15,10 @@
 //! host, is blocked while the allowed source still gets in) and for 137/udp (a UDP server that
 //! answers: open before, open|filtered after, a closed UDP port still closed); those tests
 //! also check the root namespace's nftables and iptables-legacy rules are unchanged. ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
-//! /etc/default/ufw, so the machine's own ufw configuration is never touched. Needs root,
-//! python3, nft, iptables and ufw (scripts/install-test-deps.sh).
+//! /etc/default/ufw, so the machine's own ufw configuration is never touched. firewalld runs
+//! for real inside the namespace with a dbus-daemon of its own, in a private mount namespace
+//! over a tmpfs /run (the bus socket) and a copy of /etc/firewalld. Needs root,
+//! python3, nft, iptables, ufw and firewalld (scripts/install-test-deps.sh).
 
 mod common;
 
@@ -69,6 +71,9 @@ enum Tool {
     Ufw,
     /// Samba's own configuration: smbd and nmbd own 139 and 445, the echo server does not.
     Samba,
+    /// A firewalld of the test's own, with its own D-Bus system bus, in a private mount
+    /// namespace over a tmpfs /run and a copy of /etc/firewalld.
+    Firewalld,
 }
 
 /// A test host: a namespace, a veth pair, an echo server, and a scratch directory. Everything
@@ -81,6 +86,8 @@ struct Host {
     dir: PathBuf,
     tool: Tool,
     _server: Option<ChildGuard>,
+    /// For firewalld: the process holding the private mount namespace its commands join.
+    keeper: Option<ChildGuard>,
 }
 
 impl Host {
@@ -111,6 +118,7 @@ impl Host {
             dir,
             tool,
             _server: None,
+            keeper: None,
         };
         // The blackhole keeps a scan of a vanished host from leaving the machine.
         ip(&["route", "replace", "blackhole", "10.215.0.0/16"]);
@@ -138,7 +146,45 @@ impl Host {
         host.check_route();
         host.write_shims();
         host.start_server();
+        if tool == Tool::Firewalld {
+            host.start_firewalld();
+        }
         host
+    }
+
+    /// Starts dbus-daemon and firewalld inside the namespace, in a mount namespace of their
+    /// own: /run is a tmpfs (so the system bus socket is private) and /etc/firewalld a copy
+    /// under the test's directory. The keeper shell waits there; [`Host::sh`] joins it.
+    fn start_firewalld(&mut self) {
+        let d = self.dir.display();
+        let script = format!(
+            "set -e\ncp -a /etc/firewalld {d}/etc-firewalld\nmount -t tmpfs tmpfs /run\nmount --bind {d}/etc-firewalld /etc/firewalld\nmkdir -p /run/dbus\ndbus-daemon --system --fork\nfirewalld --nofork --nopid --log-target console >{d}/firewalld.log 2>&1 &\nfor i in $(seq 150); do firewall-cmd --state >/dev/null 2>&1 && break; sleep 0.2; done\nfirewall-cmd --state >/dev/null\necho ready\nexec sleep 600\n"
+        );
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+            ])
+            .args(["sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start firewalld");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "firewalld did not start: {}",
+            std::fs::read_to_string(self.dir.join("firewalld.log")).unwrap_or_default()
+        );
+        self.keeper = Some(ChildGuard(child));
     }
 
     /// Refuses to go on unless the host's address is routed through our veth.
@@ -222,7 +268,12 @@ impl Host {
             self.dir.join("bin").display()
         );
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns]);
+        if let Some(keeper) = &self.keeper {
+            cmd = Command::new("nsenter");
+            cmd.args(["-t", &keeper.0.id().to_string(), "-m", "-n"]);
+        } else {
+            cmd.args(["netns", "exec", &self.ns]);
+        }
         if self.tool == Tool::Ufw {
             cmd.args(["unshare", "-m", "--propagation", "private"]);
         }
@@ -377,6 +428,18 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         self._server = None;
+        if self.keeper.take().is_some() {
+            // dbus-daemon, firewalld and what D-Bus started for it (polkitd) live on in the
+            // namespace: kill every process in it.
+            let pids = Command::new("ip")
+                .args(["netns", "pids", &self.ns])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for pid in pids.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
         for daemon in ["smbd", "nmbd"] {
             let pid = self.dir.join(format!("samba/pid/{daemon}.pid"));
             if let Ok(pid) = std::fs::read_to_string(pid) {
@@ -821,6 +884,61 @@ fn iptables_nft_closes_137_udp_and_keeps_the_rules() {
 #[test]
 fn iptables_legacy_closes_137_udp_and_keeps_the_rules() {
     iptables_closes_137_udp("ipl4", 15, Tool::IptablesLegacy);
+}
+
+// ---- firewalld ----
+
+/// Rules that were there before: the listeners' ports opened in the default zone (public
+/// allows only ssh and dhcpv6-client), so the plan's drop must come ahead of an accept.
+const FIREWALLD_BEFORE: &str =
+    "firewall-cmd --permanent --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
+firewall-cmd --reload
+";
+
+#[test]
+fn firewalld_closes_139_ahead_of_an_open_port_and_keeps_it_listed() {
+    let before = root_firewall();
+    {
+        let host = Host::new("fwd1", 16, Tool::Firewalld);
+        host.sh(FIREWALLD_BEFORE);
+        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
+        let plan = host.plan(&["139", "--platform", "firewalld"]);
+        host.apply(&plan);
+        host.assert_only_closed(139);
+        let ports = host.sh("firewall-cmd --list-ports");
+        assert!(ports.contains("139/tcp"), "{ports}");
+        host.assert_verify_step_holds(&plan, 139);
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
+#[test]
+fn firewalld_source_plan_lets_only_the_source_in() {
+    let before = root_firewall();
+    {
+        let host = Host::new("fwd2", 17, Tool::Firewalld);
+        let client = Client::new(&host, "fwd2", 17);
+        host.sh(FIREWALLD_BEFORE);
+        let plan = host.plan(&[
+            "139",
+            "--platform",
+            "firewalld",
+            "--source",
+            &format!("{}/32", host.ours),
+        ]);
+        host.apply(&plan);
+        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
+        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
 }
 
 // ---- ufw ----

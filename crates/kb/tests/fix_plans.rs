@@ -373,8 +373,8 @@ fn proof_labels_follow_the_platform() {
             .unwrap()
             .proven_here
     );
-    assert!(!Platform::Firewalld.proven_here());
-    assert!(Platform::Ufw.proven_here() && Platform::Nftables.proven_here());
+    assert!(!Platform::Windows.proven_here() && !Platform::Macos.proven_here());
+    assert!(Platform::Ufw.proven_here() && Platform::Firewalld.proven_here());
 }
 
 #[test]
