@@ -12,16 +12,17 @@ readonly APT_PACKAGES=(
   samba smbclient nmap nftables nbtscan iproute2 python3 hyperfine time ieee-data
   dnsmasq-base snmpd ndiff openssl chromium chromium-driver wrk prometheus
   ufw iptables libxml2-utils
+  firewalld  # fix_applied.rs runs its own in a namespace; its boot unit is disabled again
   openssh-server vsftpd nginx mariadb-server redis-server rabbitmq-server mosquitto
   masscan  # a peer in bench/syn.py (raw SYN scans of the test bed and of loopback)
 )
-# The servers crates/cli/tests/banners_live.rs runs inside its own namespace, with the
-# systemd unit each package enables. A package this script installs gets its unit disabled
+# The servers crates/cli/tests/banners_live.rs (and fix_applied.rs: firewalld) run inside
+# their own namespaces, with the systemd unit each package enables. A package this script installs gets its unit disabled
 # again, so the machine boots with the services it had; one already installed is left alone.
 readonly SERVER_UNITS=(
   openssh-server:ssh vsftpd:vsftpd nginx:nginx mariadb-server:mariadb
   redis-server:redis-server rabbitmq-server:rabbitmq-server mosquitto:mosquitto
-  exim4-daemon-light:exim4
+  exim4-daemon-light:exim4 firewalld:firewalld
 )
 # The mail server crates/cli/tests/banner_exim_live.rs runs. Debian allows one mail transport
 # agent: on a machine that has another (postfix, sendmail, ...) installing Exim would remove

@@ -74,9 +74,36 @@ stop() {
   pg_ctl -w -m fast stop >/dev/null
 }
 
+# Pids of the processes with DATA_DIR as one of their arguments: the server pg_ctl started,
+# and the single-user backend initdb runs (it outlives an initdb killed midway).
+pids_of_cluster() {
+  local f pid
+  for f in /proc/[0-9]*/cmdline; do
+    pid=${f#/proc/}
+    pid=${pid%/cmdline}
+    tr '\0' '\n' 2>/dev/null <"$f" | grep -qxF -- "$DATA_DIR" && printf '%s\n' "$pid"
+  done
+  return 0
+}
+
+# Kills what a `pg_ctl stop` could not stop (an `up` killed midway leaves such processes),
+# and waits until they are gone.
+kill_leftovers() {
+  local pids _
+  for _ in {1..50}; do
+    pids=$(pids_of_cluster)
+    [[ -z $pids ]] && return 0
+    # shellcheck disable=SC2086 # one word per pid
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.1
+  done
+  die "processes of $DATA_DIR do not exit: $pids"
+}
+
 down() {
   if [[ -d $DATA_DIR ]]; then
-    [[ -n $(bin_dir) ]] && stop
+    if [[ -n $(bin_dir) ]]; then stop || log "pg_ctl stop failed; killing the cluster's processes"; fi
+    kill_leftovers
     rm -rf "$DATA_DIR"
   fi
   rm -f "$LOG_FILE"

@@ -26,18 +26,23 @@ if [[ -n ${CI:-} ]]; then export CARGO_INCREMENTAL=0; fi
 
 scripts/install-test-deps.sh
 # Everything `up` makes, `down` removes, also after a failure or an interrupted run.
-# The test files that build namespaces of their own blackhole their whole ranges while they
-# run and leave those routes for a crashed run's leftovers; once no test host is left, the
-# routes go too, so the machine's routing table ends as it was.
+# The test files that build namespaces of their own blackhole their whole ranges (listed in
+# scripts/test-ranges.txt) while they run and leave those routes for a crashed run's
+# leftovers; once no test host is left, the routes go too, every blackhole inside each range
+# with them, so the machine's routing table ends as it was.
 test_ranges_down() {
+    local range route ip
     if ! ip netns list 2>/dev/null | grep -q '^pw'; then
-        for range in 10.215.0.0/16 10.216.0.0/16 10.226.0.0/16 10.231.0.0/16 10.232.0.0/16 10.234.0.0/16 \
-            10.236.0.0/16 10.239.0.0/16; do
-            ip route del blackhole "$range" 2>/dev/null || true
-        done
-        ip -6 route del blackhole fd00:216::/32 2>/dev/null || true
-        ip -6 route del blackhole fd00:232::/32 2>/dev/null || true
-        ip -6 route del blackhole fd00:236::/32 2>/dev/null || true
+        while read -r range _; do
+            [[ -z $range || $range == '#'* ]] && continue
+            ip=ip
+            [[ $range == *:* ]] && ip='ip -6'
+            while read -r route; do
+                [[ -n $route ]] || continue
+                # shellcheck disable=SC2086 # `ip -6` is two words, the route several
+                $ip route del $route 2>/dev/null || true
+            done < <($ip route show type blackhole root "$range" 2>/dev/null)
+        done <scripts/test-ranges.txt
     fi
 }
 trap 'scripts/testbed.sh down; scripts/test-pg.sh down; test_ranges_down' EXIT

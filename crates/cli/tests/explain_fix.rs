@@ -232,7 +232,17 @@ fn fix_refuses_everything_sources_and_cautions_on_session_ports() {
     );
     assert!(ssh.contains("# Proven:"), "{ssh}");
     let firewalld = ok(&["fix", "139", "--platform", "firewalld"]);
-    assert!(firewalld.contains("# Not proven here"), "{firewalld}");
+    assert!(firewalld.contains("# Proven:"), "{firewalld}");
+    let windows = ok(&["fix", "139", "--platform", "windows"]);
+    assert!(
+        windows.contains("# Not proven here") && windows.contains("a system other than"),
+        "{windows}"
+    );
+    let udp = ok(&["fix", "137/udp", "--platform", "nftables"]);
+    assert!(
+        udp.contains("# Not proven here") && udp.contains("not one like this"),
+        "{udp}"
+    );
     let public = ok(&["fix", "445", "--platform", "ufw", "--source", "8.8.8.0/24"]);
     assert!(public.contains("public internet addresses"), "{public}");
 }

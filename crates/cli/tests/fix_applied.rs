@@ -11,9 +11,14 @@
 //! `systemctl` and `testparm` shims that act on that instance.
 //!
 //! iptables runs once as iptables-nft and once as iptables-legacy (a PATH shim picks the
-//! binary). ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
-//! /etc/default/ufw, so the machine's own ufw configuration is never touched. Needs root,
-//! python3, nft, iptables and ufw (scripts/install-test-deps.sh).
+//! binary), also with `--source` (a second client in its own namespace, on its own link to the
+//! host, is blocked while the allowed source still gets in) and for 137/udp (a UDP server that
+//! answers: open before, open|filtered after, a closed UDP port still closed); those tests
+//! also check the root namespace's nftables and iptables-legacy rules are unchanged. ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
+//! /etc/default/ufw, so the machine's own ufw configuration is never touched. firewalld runs
+//! for real inside the namespace with a dbus-daemon of its own, in a private mount namespace
+//! over a tmpfs /run (the bus socket) and a copy of /etc/firewalld. Needs root,
+//! python3, nft, iptables, ufw and firewalld (scripts/install-test-deps.sh).
 
 mod common;
 
@@ -66,6 +71,9 @@ enum Tool {
     Ufw,
     /// Samba's own configuration: smbd and nmbd own 139 and 445, the echo server does not.
     Samba,
+    /// A firewalld of the test's own, with its own D-Bus system bus, in a private mount
+    /// namespace over a tmpfs /run and a copy of /etc/firewalld.
+    Firewalld,
 }
 
 /// A test host: a namespace, a veth pair, an echo server, and a scratch directory. Everything
@@ -78,6 +86,8 @@ struct Host {
     dir: PathBuf,
     tool: Tool,
     _server: Option<ChildGuard>,
+    /// For firewalld: the process holding the private mount namespace its commands join.
+    keeper: Option<ChildGuard>,
 }
 
 impl Host {
@@ -108,6 +118,7 @@ impl Host {
             dir,
             tool,
             _server: None,
+            keeper: None,
         };
         // The blackhole keeps a scan of a vanished host from leaving the machine.
         ip(&["route", "replace", "blackhole", "10.215.0.0/16"]);
@@ -135,7 +146,45 @@ impl Host {
         host.check_route();
         host.write_shims();
         host.start_server();
+        if tool == Tool::Firewalld {
+            host.start_firewalld();
+        }
         host
+    }
+
+    /// Starts dbus-daemon and firewalld inside the namespace, in a mount namespace of their
+    /// own: /run is a tmpfs (so the system bus socket is private) and /etc/firewalld a copy
+    /// under the test's directory. The keeper shell waits there; [`Host::sh`] joins it.
+    fn start_firewalld(&mut self) {
+        let d = self.dir.display();
+        let script = format!(
+            "set -e\ncp -a /etc/firewalld {d}/etc-firewalld\nmount -t tmpfs tmpfs /run\nmount --bind {d}/etc-firewalld /etc/firewalld\nmkdir -p /run/dbus\ndbus-daemon --system --fork\nfirewalld --nofork --nopid --log-target console >{d}/firewalld.log 2>&1 &\nfor i in $(seq 150); do firewall-cmd --state >/dev/null 2>&1 && break; sleep 0.2; done\nfirewall-cmd --state >/dev/null\necho ready\nexec sleep 600\n"
+        );
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+            ])
+            .args(["sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start firewalld");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "firewalld did not start: {}",
+            std::fs::read_to_string(self.dir.join("firewalld.log")).unwrap_or_default()
+        );
+        self.keeper = Some(ChildGuard(child));
     }
 
     /// Refuses to go on unless the host's address is routed through our veth.
@@ -219,7 +268,12 @@ impl Host {
             self.dir.join("bin").display()
         );
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns]);
+        if let Some(keeper) = &self.keeper {
+            cmd = Command::new("nsenter");
+            cmd.args(["-t", &keeper.0.id().to_string(), "-m", "-n"]);
+        } else {
+            cmd.args(["netns", "exec", &self.ns]);
+        }
         if self.tool == Tool::Ufw {
             cmd.args(["unshare", "-m", "--propagation", "private"]);
         }
@@ -374,6 +428,18 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         self._server = None;
+        if self.keeper.take().is_some() {
+            // dbus-daemon, firewalld and what D-Bus started for it (polkitd) live on in the
+            // namespace: kill every process in it.
+            let pids = Command::new("ip")
+                .args(["netns", "pids", &self.ns])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for pid in pids.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
         for daemon in ["smbd", "nmbd"] {
             let pid = self.dir.join(format!("samba/pid/{daemon}.pid"));
             if let Ok(pid) = std::fs::read_to_string(pid) {
@@ -531,6 +597,348 @@ fn iptables_nft_ssh_plan_keeps_the_established_session() {
 #[test]
 fn iptables_legacy_ssh_plan_keeps_the_established_session() {
     iptables_ssh_keeps_session("ipl2", 7, Tool::IptablesLegacy);
+}
+
+/// The root namespace's firewall as nftables (and so iptables-nft) and iptables-legacy list
+/// it: a test must leave it as it found it.
+fn root_firewall() -> String {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "nft list ruleset; iptables-legacy-save | grep -v '^#'; ip6tables-legacy-save | grep -v '^#'",
+        ])
+        .output()
+        .expect("list the root namespace's firewall");
+    stdout(&out)
+}
+
+/// A second client, in namespace `pwx-kb-<tag>c`, on its own link to the host
+/// (`10.215.<net + 100>.0/24`: client .1, host .2): not the source a plan allows.
+struct Client {
+    ns: String,
+    host_addr: String,
+}
+
+impl Client {
+    fn new(host: &Host, tag: &str, net: u8) -> Client {
+        let ns = format!("pwx-kb-{tag}c");
+        let (ours, theirs) = (format!("pwx-kb-{tag}c"), format!("pwx-kb-{tag}d"));
+        let _ = Command::new("ip")
+            .args(["netns", "del", &ns])
+            .stderr(Stdio::null())
+            .status();
+        let link = net + 100;
+        ip(&["netns", "add", &ns]);
+        ip(&[
+            "-n", &host.ns, "link", "add", &ours, "type", "veth", "peer", "name", &theirs,
+        ]);
+        ip(&["-n", &host.ns, "link", "set", &theirs, "netns", &ns]);
+        ip(&[
+            "-n",
+            &host.ns,
+            "addr",
+            "add",
+            &format!("10.215.{link}.2/24"),
+            "dev",
+            &ours,
+        ]);
+        ip(&["-n", &host.ns, "link", "set", &ours, "up"]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("10.215.{link}.1/24"),
+            "dev",
+            &theirs,
+        ]);
+        ip(&["-n", &ns, "link", "set", &theirs, "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let client = Client {
+            ns,
+            host_addr: format!("10.215.{link}.2"),
+        };
+        let route = Command::new("ip")
+            .args(["-n", &client.ns, "route", "get", &client.host_addr])
+            .output()
+            .unwrap();
+        let route = String::from_utf8_lossy(&route.stdout);
+        assert!(
+            route.contains(&format!("dev {theirs} ")),
+            "refusing to scan {} from {}: route is {route}",
+            client.host_addr,
+            client.ns
+        );
+        client
+    }
+
+    /// `port` → state, from a TCP scan of the host's listeners from this client.
+    fn scan(&self) -> Vec<(u16, String)> {
+        let spec = format!("T:{}", LISTEN.map(|p| p.to_string()).join(","));
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_portwatch")])
+            .args(["scan", &self.host_addr, "-p", &spec])
+            .args(["--assume-up", "--all", "--no-probes", "--format", "jsonl"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        port_states(&stdout(&out))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// `port` → state of each port line of a jsonl scan.
+fn port_states(jsonl: &str) -> Vec<(u16, String)> {
+    common::json_lines(jsonl)
+        .into_iter()
+        .filter(|v| v["port"].is_u64())
+        .map(|v| {
+            (
+                v["port"].as_u64().unwrap() as u16,
+                v["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Whether every listener but `port` is open in `states`, and `port` is `state`.
+fn only(states: &[(u16, String)], port: u16, state: &str) -> bool {
+    LISTEN.iter().all(|p| {
+        let want = if *p == port { state } else { "open" };
+        states.iter().any(|(q, s)| q == p && s == want)
+    })
+}
+
+fn iptables_source_lets_only_the_source_in(tag: &str, net: u8, tool: Tool) {
+    let before = root_firewall();
+    {
+        let host = Host::new(tag, net, tool);
+        let client = Client::new(&host, tag, net);
+        host.sh(IPTABLES_BEFORE);
+        assert!(only(&client.scan(), 139, "open"), "{:?}", client.scan());
+        let plan = host.plan(&[
+            "139",
+            "--platform",
+            "iptables",
+            "--source",
+            &format!("{}/32", host.ours),
+        ]);
+        host.apply(&plan);
+        // From the allowed source every listener still answers; from the other client 139
+        // is filtered and the rest open.
+        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
+        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+        let rules = host.sh("iptables -S && ip6tables -S");
+        for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
+            assert!(rules.contains(kept), "{kept} gone:\n{rules}");
+        }
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
+#[test]
+fn iptables_nft_source_plan_lets_only_the_source_in() {
+    iptables_source_lets_only_the_source_in("ipn3", 12, Tool::IptablesNft);
+}
+
+#[test]
+fn iptables_legacy_source_plan_lets_only_the_source_in() {
+    iptables_source_lets_only_the_source_in("ipl3", 13, Tool::IptablesLegacy);
+}
+
+/// A UDP server on 137 inside the namespace that answers every datagram (so a scan reports
+/// it open); prints `ready` once bound.
+const UDP_ANSWERER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 137))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(b"answer", peer)
+"#;
+
+impl Host {
+    /// Starts [`UDP_ANSWERER`] in the namespace.
+    fn udp_answerer(&self) -> ChildGuard {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "python3", "-c", UDP_ANSWERER])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the UDP server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        ChildGuard(child)
+    }
+
+    /// `port` → (state, reason) of a UDP scan of `ports` from outside.
+    fn scan_udp(&self, ports: &str) -> Vec<(u16, String, String)> {
+        self.check_route();
+        let out = portwatch(&[
+            "scan",
+            &self.addr,
+            "-p",
+            &format!("U:{ports}"),
+            "--assume-up",
+            "--all",
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        common::json_lines(&stdout(&out))
+            .into_iter()
+            .filter(|v| v["port"].is_u64())
+            .map(|v| {
+                (
+                    v["port"].as_u64().unwrap() as u16,
+                    v["state"].as_str().unwrap_or_default().to_owned(),
+                    v["reason"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn iptables_closes_137_udp(tag: &str, net: u8, tool: Tool) {
+    let before = root_firewall();
+    {
+        let host = Host::new(tag, net, tool);
+        let _udp = host.udp_answerer();
+        host.sh(
+            "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT\n",
+        );
+        let udp = |host: &Host| host.scan_udp("137,5001");
+        let state = |got: &[(u16, String, String)], port: u16| {
+            let (_, s, r) = got.iter().find(|(p, _, _)| *p == port).unwrap();
+            (s.clone(), r.clone())
+        };
+        let got = udp(&host);
+        assert_eq!(state(&got, 137).0, "open", "{got:?}");
+        assert_eq!(state(&got, 5001).0, "closed", "{got:?}");
+        let plan = host.plan(&["137/udp", "--platform", "iptables"]);
+        host.apply(&plan);
+        // 137/udp answers no more; a closed UDP port still says so, every TCP listener
+        // (22 among them) still answers.
+        let got = udp(&host);
+        assert_eq!(
+            state(&got, 137),
+            ("open|filtered".to_string(), "no-response".to_string()),
+            "{got:?}"
+        );
+        assert_eq!(state(&got, 5001).0, "closed", "{got:?}");
+        assert!(
+            host.scan().iter().all(|(_, s)| s == "open"),
+            "{:?}",
+            host.scan()
+        );
+        let rules = host.sh("iptables -S");
+        assert!(rules.contains("pwx-keep-udp"), "{rules}");
+        // The plan's own verify scan, as printed.
+        let run = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["stage"] == "verify")
+            .map(|s| s["run"].as_str().unwrap())
+            .find(|r| r.starts_with("portwatch scan"))
+            .expect("a verify scan step");
+        let args: Vec<String> = run
+            .split_whitespace()
+            .skip(1)
+            .map(|a| a.replace("<host>", &host.addr))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        host.check_route();
+        let out = portwatch(&args);
+        let text = stdout(&out);
+        assert!(
+            text.contains("137/udp") && text.contains("open|filtered"),
+            "verify step {run:?} printed:\n{text}\n{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
+#[test]
+fn iptables_nft_closes_137_udp_and_keeps_the_rules() {
+    iptables_closes_137_udp("ipn4", 14, Tool::IptablesNft);
+}
+
+#[test]
+fn iptables_legacy_closes_137_udp_and_keeps_the_rules() {
+    iptables_closes_137_udp("ipl4", 15, Tool::IptablesLegacy);
+}
+
+// ---- firewalld ----
+
+/// Rules that were there before: the listeners' ports opened in the default zone (public
+/// allows only ssh and dhcpv6-client), so the plan's drop must come ahead of an accept.
+const FIREWALLD_BEFORE: &str =
+    "firewall-cmd --permanent --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
+firewall-cmd --reload
+";
+
+#[test]
+fn firewalld_closes_139_ahead_of_an_open_port_and_keeps_it_listed() {
+    let before = root_firewall();
+    {
+        let host = Host::new("fwd1", 16, Tool::Firewalld);
+        host.sh(FIREWALLD_BEFORE);
+        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
+        let plan = host.plan(&["139", "--platform", "firewalld"]);
+        host.apply(&plan);
+        host.assert_only_closed(139);
+        let ports = host.sh("firewall-cmd --list-ports");
+        assert!(ports.contains("139/tcp"), "{ports}");
+        host.assert_verify_step_holds(&plan, 139);
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
+#[test]
+fn firewalld_source_plan_lets_only_the_source_in() {
+    let before = root_firewall();
+    {
+        let host = Host::new("fwd2", 17, Tool::Firewalld);
+        let client = Client::new(&host, "fwd2", 17);
+        host.sh(FIREWALLD_BEFORE);
+        let plan = host.plan(&[
+            "139",
+            "--platform",
+            "firewalld",
+            "--source",
+            &format!("{}/32", host.ours),
+        ]);
+        host.apply(&plan);
+        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
+        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
 }
 
 // ---- ufw ----

@@ -1,7 +1,9 @@
 //! Reports read by the real programs that consume them (installed by
 //! scripts/install-test-deps.sh): the XML output checked by `xmllint` against nmap's own DTD,
 //! `portwatch diff` reading XML that nmap itself wrote, and the JUnit report of `check` read by
-//! Python's `junitparser` and validated against a schema of Jenkins' JUnit requirements.
+//! Python's `junitparser` (its counts, and each failure's name, type, message and text against
+//! the same check's JSON violations) and validated against a schema of Jenkins' JUnit
+//! requirements.
 //! Every scan here is of 127.0.0.1, on ports whose state the test sets.
 
 mod common;
@@ -240,4 +242,89 @@ print(json.dumps(suites))
         ],
     );
     assert!(valid.status.success(), "{}", text_of(&valid));
+}
+
+/// Each case junitparser reads from `check --format junit`: its class name, name, and each
+/// result's kind, type, message and text, as JSON (`[[classname, name, [[kind, type,
+/// message, text]…]]…]`).
+const JUNIT_CASES: &str = r#"
+import json, sys
+from junitparser import JUnitXml
+cases = []
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    for case in suite:
+        results = [[type(r).__name__, r.type, r.message, r.text] for r in case.result]
+        cases.append([case.classname, case.name, results])
+print(json.dumps(sorted(cases)))
+"#;
+
+/// What junitparser reads as failures is what the same check reports as violations in its
+/// JSON report: one failing case per violation, named by port and rule, typed by severity,
+/// its message naming host, port and state and its text the fix or the explanation; the
+/// rule the scan met is a case without a result.
+#[test]
+fn junit_failures_read_by_junitparser_match_the_json_violations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_open, open, closed) = open_and_closed();
+    let check = |format: &str| {
+        let out = portwatch(&[
+            "check",
+            "127.0.0.1",
+            "--must-be-closed",
+            &format!("T:{open},{closed}"),
+            "--expected-open",
+            &format!("T:{closed}"),
+            "--no-save",
+            "--format",
+            format,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        out.stdout
+    };
+    let json: serde_json::Value = serde_json::from_slice(&check("json")).unwrap();
+    let report = dir.path().join("report.xml");
+    std::fs::write(&report, check("junit")).unwrap();
+
+    let read = consumer("python3", &["-c", JUNIT_CASES, report.to_str().unwrap()]);
+    assert!(read.status.success(), "junitparser: {}", text_of(&read));
+    let cases: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+
+    let violations = json["groups"][0]["violations"].as_array().unwrap();
+    assert_eq!(violations.len(), 2, "{json}");
+    let class = "portwatch.command-line.127.0.0.1";
+    let mut expected: Vec<serde_json::Value> = violations
+        .iter()
+        .map(|v| {
+            let (port, proto, rule) = (&v["port"], v["proto"].as_str().unwrap(), &v["rule"]);
+            let rule = rule.as_str().unwrap().replace('-', " ");
+            let text = if v["fix"].is_null() {
+                &v["explain"]
+            } else {
+                &v["fix"]
+            };
+            serde_json::json!([
+                class,
+                format!("{port}/{proto} {rule}"),
+                [[
+                    "Failure",
+                    v["severity"],
+                    format!(
+                        "{} {port}/{proto} is {} ({rule})",
+                        v["host"].as_str().unwrap(),
+                        v["state"].as_str().unwrap()
+                    ),
+                    text,
+                ]],
+            ])
+        })
+        .collect();
+    expected.push(serde_json::json!([
+        class,
+        format!("{closed}/tcp must be closed"),
+        []
+    ]));
+    expected.sort_by_key(|c| c.to_string());
+    let mut got = cases.as_array().unwrap().clone();
+    got.sort_by_key(|c| c.to_string());
+    assert_eq!(got, expected, "{json}");
 }

@@ -373,37 +373,42 @@ fn proof_labels_follow_the_platform() {
             .unwrap()
             .proven_here
     );
-    assert!(!Platform::Firewalld.proven_here());
-    assert!(Platform::Ufw.proven_here() && Platform::Nftables.proven_here());
+    assert!(!Platform::Windows.proven_here() && !Platform::Macos.proven_here());
+    assert!(Platform::Ufw.proven_here() && Platform::Firewalld.proven_here());
 }
 
 #[test]
 fn proof_labels_cover_only_the_plans_the_suite_applies() {
-    // fix_applied.rs applies TCP rules only: a plan with a UDP rule is reviewed text.
+    // fix_applied.rs applies TCP rules everywhere, UDP rules on iptables only: a UDP plan of
+    // ufw or nftables is reviewed text.
     for platform in [Platform::Ufw, Platform::Nftables, Platform::Iptables] {
+        let iptables = platform == Platform::Iptables;
         let tcp = fix::plan(139, None, platform, None).unwrap();
         assert_eq!(tcp.transports, [Transport::Tcp], "{platform}");
         assert!(tcp.proven_here, "{platform}");
         let udp = fix::plan(137, Some(Transport::Udp), platform, None).unwrap();
-        assert!(!udp.proven_here, "{platform}");
+        assert_eq!(udp.proven_here, iptables, "{platform}");
         let unpaged = fix::plan(40000, None, platform, None).unwrap();
         assert!(unpaged.transports.contains(&Transport::Udp));
-        assert!(!unpaged.proven_here, "{platform}");
+        assert_eq!(unpaged.proven_here, iptables, "{platform}");
     }
-    // Source-limited plans are applied on nftables and ufw, not on iptables.
+    // No SCTP rule is applied.
+    assert!(
+        !fix::plan(3868, Some(Transport::Sctp), Platform::Iptables, None)
+            .unwrap()
+            .proven_here
+    );
+    // Source-limited TCP plans are applied on nftables, ufw and iptables; a source-limited
+    // UDP plan nowhere.
     let lan = net("10.0.0.0/24");
+    for platform in [Platform::Nftables, Platform::Ufw, Platform::Iptables] {
+        assert!(
+            fix::plan(139, None, platform, lan).unwrap().proven_here,
+            "{platform}"
+        );
+    }
     assert!(
-        fix::plan(139, None, Platform::Nftables, lan)
-            .unwrap()
-            .proven_here
-    );
-    assert!(
-        fix::plan(139, None, Platform::Ufw, lan)
-            .unwrap()
-            .proven_here
-    );
-    assert!(
-        !fix::plan(139, None, Platform::Iptables, lan)
+        !fix::plan(137, Some(Transport::Udp), Platform::Iptables, lan)
             .unwrap()
             .proven_here
     );

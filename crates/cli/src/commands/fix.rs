@@ -78,9 +78,15 @@ pub fn run(args: FixArgs) -> Result<u8> {
             "# Proven: portwatch's tests apply {what} in a network namespace and scan the result."
         )?;
     } else {
+        // Why: a platform the tests cannot run, or a rule they do not apply there.
+        let why = if plan.platform.proven_here() || plan.platform == fix::Platform::Samba {
+            "its tests apply other plans of this platform, not one like this"
+        } else {
+            "this platform needs a system other than the Linux the tests run on"
+        };
         writeln!(
             out,
-            "# Not proven here: portwatch's tests do not apply this {} plan; these steps are reviewed text.",
+            "# Not proven here: portwatch's tests do not apply this {} plan ({why}); these steps are reviewed text.",
             plan.platform
         )?;
     }

@@ -157,9 +157,12 @@ pub fn plan(
 
 /// Whether the test suite applies this plan for real (`crates/cli/tests/fix_applied.rs`): a
 /// TCP-only firewall plan of a platform that [`Platform::proven_here`], without a source or with
-/// one on nftables and ufw (the only source-limited plans applied), and the Samba plan for 139
-/// without a source (`samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp`). No
-/// UDP or SCTP rule is applied there, so plans that close those are reviewed text.
+/// one; on iptables also a plan with UDP ports and no source
+/// (`iptables_*_closes_137_udp_and_keeps_the_rules`); and the
+/// Samba plan for 139 without a source
+/// (`samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp`). No SCTP rule is
+/// applied there, nor a UDP rule of nftables or ufw, so plans that close those are reviewed
+/// text.
 fn proven_here(
     platform: Platform,
     port: u16,
@@ -168,11 +171,14 @@ fn proven_here(
 ) -> bool {
     match platform {
         Platform::Samba => port == 139 && source.is_none(),
-        _ => {
-            platform.proven_here()
-                && transports.iter().all(|&t| t == Transport::Tcp)
-                && (source.is_none() || matches!(platform, Platform::Nftables | Platform::Ufw))
+        Platform::Iptables => {
+            let tcp = transports.iter().all(|&t| t == Transport::Tcp);
+            let udp = transports
+                .iter()
+                .all(|&t| matches!(t, Transport::Tcp | Transport::Udp));
+            tcp || (udp && source.is_none())
         }
+        _ => platform.proven_here() && transports.iter().all(|&t| t == Transport::Tcp),
     }
 }
 

@@ -55,13 +55,13 @@ impl Platform {
 
     /// Whether portwatch's test suite applies this platform's plans for real: in a network
     /// namespace with listeners on the port, then scans from outside (`crates/cli/tests/
-    /// fix_applied.rs`). firewalld needs systemd and D-Bus, Windows and macOS another system:
-    /// their plans are reviewed text, not proven here. Samba is proven per plan (see
-    /// `FixPlan::proven_here`).
+    /// fix_applied.rs`; firewalld runs there with a D-Bus system bus of its own). Windows and
+    /// macOS need another system: their plans are reviewed text, not proven here. Samba is
+    /// proven per plan (see `FixPlan::proven_here`).
     pub fn proven_here(self) -> bool {
         matches!(
             self,
-            Platform::Ufw | Platform::Nftables | Platform::Iptables
+            Platform::Ufw | Platform::Nftables | Platform::Iptables | Platform::Firewalld
         )
     }
 
