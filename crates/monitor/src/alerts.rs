@@ -290,6 +290,26 @@ pub struct AlertBook {
 }
 
 impl AlertBook {
+    /// The entry tracked under `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// Every tracked entry with its key, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(k, e)| (k.as_str(), e))
+    }
+
+    /// How many entries are tracked.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// How many entries seen from `vantage` at `severity` are firing (announced or silenced,
     /// not pending and not on their way out).
     pub fn firing(&self, vantage: &str, severity: portwatch_kb::Severity) -> usize {

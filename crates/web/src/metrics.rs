@@ -162,7 +162,10 @@ async fn set_state_gauges(state: &AppState) {
             .filter(|s| s.to_scan.is_none() && s.snapshot.state == portwatch_scan::PortState::Open)
         {
             let risk = portwatch_kb::risk(s.port, s.proto.transport());
-            let sev = risk.at(vantage_named(&vantages, &s.vantage).exposure_of(s.host));
+            let sev = risk.at(
+                portwatch_monitor::config::vantage::named(&vantages, &s.vantage)
+                    .exposure_of(s.host),
+            );
             *by_risk.entry((s.vantage.clone(), sev)).or_insert(0u64) += 1;
             names.insert(s.vantage.clone());
         }
@@ -189,21 +192,4 @@ async fn known_vantages(state: &AppState) -> Vec<Vantage> {
         }
     }
     out
-}
-
-/// The vantage called `name`: a configured one, else a built-in one, else rated by address.
-fn vantage_named(known: &[Vantage], name: &str) -> Vantage {
-    known
-        .iter()
-        .find(|v| v.name == name)
-        .cloned()
-        .or_else(|| {
-            portwatch_monitor::config::vantage::Known::default()
-                .get(name)
-                .ok()
-        })
-        .unwrap_or_else(|| Vantage {
-            name: name.to_string(),
-            reach: portwatch_monitor::config::Reach::Address,
-        })
 }

@@ -75,6 +75,22 @@ impl Vantage {
     }
 }
 
+/// The vantage called `name` for rating what was seen from it: the first of `configured` with
+/// that name, else the built-in one, else one rated by address. A span stored under a vantage
+/// the configuration no longer declares is rated by this same rule everywhere (dashboard,
+/// `/metrics`).
+pub fn named<'a>(configured: impl IntoIterator<Item = &'a Vantage>, name: &str) -> Vantage {
+    configured
+        .into_iter()
+        .find(|v| v.name == name)
+        .cloned()
+        .or_else(|| Known::default().get(name).ok())
+        .unwrap_or_else(|| Vantage {
+            name: name.to_string(),
+            reach: Reach::Address,
+        })
+}
+
 /// Checks a vantage name: 1 to 32 of `a-z`, `0-9` and `-`.
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -171,5 +187,45 @@ mod tests {
         );
         assert_eq!(k.get("local").unwrap().exposure_of(addr), Exposure::Lan);
         assert!(k.get("dmz").unwrap_err().contains("[vantage.dmz]"));
+    }
+
+    #[test]
+    fn named_prefers_the_configuration_then_built_ins_then_the_address() {
+        let public: IpAddr = "203.0.113.7".parse().unwrap();
+        let private: IpAddr = "10.0.0.5".parse().unwrap();
+        let configured = [
+            Vantage {
+                name: "dmz".into(),
+                reach: Reach::Fixed(Exposure::Internet),
+            },
+            Vantage {
+                name: "dmz".into(),
+                reach: Reach::Fixed(Exposure::Lan),
+            },
+            Vantage {
+                name: "lan".into(),
+                reach: Reach::Fixed(Exposure::Internet),
+            },
+        ];
+        assert_eq!(
+            named(&configured, "dmz").exposure_of(private),
+            Exposure::Internet
+        );
+        assert_eq!(
+            named(&configured, "lan").exposure_of(private),
+            Exposure::Internet
+        );
+        assert_eq!(
+            named([], "internet").exposure_of(private),
+            Exposure::Internet
+        );
+        assert_eq!(named([], "lan").exposure_of(public), Exposure::Lan);
+        assert_eq!(named([], "local").exposure_of(private), Exposure::Lan);
+        let gone = named([], "old-site");
+        assert_eq!(gone.name, "old-site");
+        assert_eq!(gone.exposure_of(private), Exposure::Lan);
+        assert_eq!(gone.exposure_of(public), Exposure::Internet);
+        let lo: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(gone.exposure_of(lo), Exposure::Loopback);
     }
 }

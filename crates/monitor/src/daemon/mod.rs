@@ -12,6 +12,7 @@ mod delivery;
 pub mod leader;
 mod payload;
 mod process;
+mod queries;
 mod remote;
 mod requests;
 mod schedule;
@@ -32,6 +33,7 @@ pub use clock::Clock;
 pub use leader::Leadership;
 pub use payload::alert_for;
 pub use portwatch_store::{ScanRequestRow, ScanRequestState};
+pub use queries::current_book;
 
 /// Something that happened, for people watching (`watch` prints these; the web shows them).
 #[derive(Debug, Clone)]

@@ -13,7 +13,6 @@ use axum::extract::State;
 use portwatch_monitor::alerts::{Entry, Status};
 use portwatch_monitor::policy::Rule;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// The longest silence the API grants.
@@ -247,16 +246,6 @@ pub struct Silenced {
     pub silenced_until: String,
 }
 
-/// The alert book: the daemon's when it runs here, else the copy the store keeps.
-async fn book(state: &AppState) -> Result<BTreeMap<String, Entry>, ApiError> {
-    if let Some(daemon) = state.daemon() {
-        return Ok(daemon.book().await.entries);
-    }
-    Ok(portwatch_monitor::daemon::stored_book(state.store())
-        .await?
-        .entries)
-}
-
 /// Lists the current violations.
 #[utoipa::path(
     get,
@@ -288,8 +277,9 @@ pub async fn list(
             echo(group)
         )));
     }
-    let items: Vec<Violation> = book(&state)
-        .await?
+    let book = portwatch_monitor::daemon::current_book(state.daemon().map(|d| &**d), state.store())
+        .await?;
+    let items: Vec<Violation> = book
         .iter()
         .map(|(k, e)| Violation::new(k, e))
         .filter(|v| query.group.as_ref().is_none_or(|g| &v.group == g))

@@ -272,7 +272,7 @@ pub async fn unsilence(
 /// A tracked violation in words: `445/tcp on 10.0.0.5 (group lab, must be closed)`.
 async fn describe(daemon: &Daemon, key: &str) -> String {
     let book = daemon.book().await;
-    let Some(f) = book.entries.get(key).map(|e| &e.finding) else {
+    let Some(f) = book.get(key).map(|e| &e.finding) else {
         return "the violation".into();
     };
     let what = match f.port.zip(f.proto) {

@@ -4,8 +4,8 @@
 //!
 //! A port counts on a day when one of its `open` spans overlaps that day (UTC), once however
 //! many spans it had that day. Its rating is [`Ratings::severity`]: the knowledge base's
-//! severity where the port is reachable from (the vantage's reach, else the address's class:
-//! [`portwatch_kb::Exposure`]), raised to the severity of the violation the monitor tracks for
+//! severity where the port is reachable from (the vantage's reach, by the monitor's rule:
+//! [`portwatch_monitor::config::vantage::named`]), raised to the severity of the violation the monitor tracks for
 //! it, if any. A port is risky when that is `high` or `critical`. Without the violation's
 //! severity, a port that a group rates `critical` (its `severity` key) but the knowledge base
 //! does not, or any port on loopback, counted nowhere: the chart showed 0 while a critical
@@ -78,12 +78,11 @@ impl Ratings {
         *e = (*e).max(severity);
     }
 
-    /// From where a host seen from `vantage` can be reached: the vantage's reach when the
-    /// configuration names one, else the class of the address.
+    /// From where a host seen from `vantage` can be reached: the monitor's rule
+    /// ([`portwatch_monitor::config::vantage::named`]: the configured vantage's reach, else
+    /// the built-in one's, else the class of the address).
     pub fn exposure(&self, addr: IpAddr, vantage: &str) -> portwatch_kb::Exposure {
-        self.reach
-            .get(vantage)
-            .map_or_else(|| portwatch_kb::Exposure::of(addr), |v| v.exposure_of(addr))
+        portwatch_monitor::config::vantage::named(self.reach.values(), vantage).exposure_of(addr)
     }
 
     /// How serious an open `port` of `addr` seen from `vantage` is: the knowledge base's

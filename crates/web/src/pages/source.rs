@@ -131,21 +131,9 @@ fn violation(key: &str, e: &Entry, now: i64) -> Violation {
 /// first). From the running monitor when there is one (live), else from its saved states.
 pub async fn violations(state: &AppState) -> Result<Vec<Violation>, PageError> {
     let now = format::now_ms();
-    let mut list: Vec<Violation> = match state.daemon() {
-        Some(d) => d
-            .book()
-            .await
-            .entries
-            .iter()
-            .map(|(k, e)| violation(k, e, now))
-            .collect(),
-        None => portwatch_monitor::daemon::stored_book(state.store())
-            .await?
-            .entries
-            .iter()
-            .map(|(k, e)| violation(k, e, now))
-            .collect(),
-    };
+    let book = portwatch_monitor::daemon::current_book(state.daemon().map(|d| &**d), state.store())
+        .await?;
+    let mut list: Vec<Violation> = book.iter().map(|(k, e)| violation(k, e, now)).collect();
     list.sort_by(|a, b| {
         a.rank()
             .cmp(&b.rank())
