@@ -55,3 +55,5 @@ scripts/testbed.sh up
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+# nextest does not run doc examples; they are tests too.
+cargo test --doc --workspace --locked

@@ -171,7 +171,7 @@ async fn scan_each(
     let targets = scan::prepare_targets(targets, what.exclude, &opts).await?;
     let started = SystemTime::now();
     let clock = Instant::now();
-    let (tx, mut rx) = mpsc::channel(1024);
+    let (tx, mut rx) = mpsc::channel(scan::EVENT_CHANNEL);
     let engine = {
         let ports = ports.clone();
         tokio::spawn(async move {

@@ -109,10 +109,47 @@ pub fn liveness(cfg: &ScanConfig, targets: &TargetSet) -> Liveness {
 /// block of targets and verdicts at a time, not a million.
 pub const DISCOVERY_BLOCK: usize = 65_536;
 
+/// How many events a front end's channel from [`run`] holds: the CLI and the monitor (its own
+/// scans and an agent's jobs) use the same, so the engine waits on a slow reader alike.
+pub const EVENT_CHANNEL: usize = 4096;
+
 /// Runs every engine the port list needs and reports events until all hosts are done. A
 /// multi-host scan with raw-socket privilege discovers the live hosts first (see
 /// [`crate::discover`]), block by block ([`DISCOVERY_BLOCK`]); the others are reported down
 /// with every port skipped, and the live ones are port scanned without a down verdict.
+///
+/// A scan of one port of this machine, as a front end runs it:
+///
+/// ```
+/// use portwatch_scan::engine::{ScanConfig, ScanProgress};
+/// use portwatch_scan::ports::parse_port_spec;
+/// use portwatch_scan::scan::{self, TargetOptions};
+/// use portwatch_scan::{PortState, Proto, ScanEvent};
+/// use std::sync::Arc;
+///
+/// # #[tokio::main]
+/// # async fn main() -> portwatch_scan::Result<()> {
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a listener");
+/// let port = listener.local_addr().expect("its address").port();
+/// let config = ScanConfig::builder().identify(false).build()?;
+/// let targets = scan::prepare_targets(&["127.0.0.1".into()], &[], &TargetOptions::default()).await?;
+/// let ports = parse_port_spec(&port.to_string(), &[Proto::Tcp])?;
+/// let (tx, mut rx) = tokio::sync::mpsc::channel(scan::EVENT_CHANNEL);
+/// let progress = Arc::new(ScanProgress::default());
+/// let engine = tokio::spawn(async move { scan::run(&config, &targets, &ports, tx, progress).await });
+/// let mut open = Vec::new();
+/// while let Some(event) = rx.recv().await {
+///     match event {
+///         ScanEvent::Port(r) if r.state == PortState::Open => open.push(r.port),
+///         ScanEvent::Port(_) => {}
+///         ScanEvent::Host(summary) => assert_eq!(summary.open, 1),
+///     }
+/// }
+/// engine.await.expect("the engine task")?;
+/// assert_eq!(open, [port]);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn run(
     cfg: &ScanConfig,
     targets: &TargetSet,
@@ -221,7 +258,7 @@ pub async fn discover_hosts(
         tcp: vec![80, 443],
         udp: Vec::new(),
     };
-    let (tx, mut rx) = mpsc::channel(1024);
+    let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL);
     let count = list.len() as u128;
     let engine = {
         let cfg = cfg.for_liveness();

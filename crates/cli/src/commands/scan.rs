@@ -286,7 +286,7 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
         tcp: tcp.clone(),
     };
     let mut sink = output::sink(args.format(), out, info, args.all);
-    let (tx, mut rx) = mpsc::channel::<ScanEvent>(4096);
+    let (tx, mut rx) = mpsc::channel::<ScanEvent>(scan::EVENT_CHANNEL);
     let started = Instant::now();
     let config = match &tcp {
         Some(tcp) => plan.config.with_tcp_planner(tcp.clone()),
