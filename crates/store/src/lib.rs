@@ -24,6 +24,7 @@ mod open;
 mod outbox;
 mod prune;
 mod queries;
+mod scan_pages;
 mod scan_requests;
 mod scans;
 mod store;
@@ -39,6 +40,7 @@ pub use model::{
     PortSnapshot, PruneReport, ScanCounts, ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange,
     SpanRow,
 };
+pub use scan_pages::{ScanFilter, ScanPage};
 pub use scan_requests::{ScanRequestRow, ScanRequestState};
 pub use scans::STALE_AFTER_MS;
 pub use store::{PG_HISTORY_LOCK, Store};
