@@ -16,6 +16,7 @@ mod canon;
 mod db;
 mod diff;
 mod error;
+mod host_pages;
 mod jobs;
 mod last_seen;
 mod leases;
@@ -33,6 +34,7 @@ mod transfer;
 
 pub use db::Dialect;
 pub use error::{Result, StoreError};
+pub use host_pages::{HostFilter, HostPage};
 pub use jobs::{AgentRow, AgentSeen, Completion, JobClaim, JobRow, JobStatus, NewJob};
 pub use model::{
     AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, Fence, HostOutcome, HostRow,

@@ -271,14 +271,8 @@ impl Pagination {
         }
     }
 
-    /// The page of `items` this pagination selects, with the total.
-    pub fn page<T>(self, items: Vec<T>) -> super::model::Page<T> {
-        let total = items.len() as u64;
-        let items = items
-            .into_iter()
-            .skip(self.offset as usize)
-            .take(self.limit as usize)
-            .collect();
+    /// A page answer: `items` (read with this limit and offset) out of `total`.
+    pub fn answer<T>(self, items: Vec<T>, total: u64) -> super::model::Page<T> {
         super::model::Page {
             items,
             total,

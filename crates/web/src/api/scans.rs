@@ -163,12 +163,8 @@ pub async fn list(
         .store()
         .scan_page(&filter, pagination.limit, pagination.offset)
         .await?;
-    Ok(Json(Page {
-        items: page.scans.iter().map(ScanSummary::from).collect(),
-        total: page.total,
-        limit: pagination.limit,
-        offset: pagination.offset,
-    }))
+    let items = page.scans.iter().map(ScanSummary::from).collect();
+    Ok(Json(pagination.answer(items, page.total)))
 }
 
 /// One scan, with what was open as of it.
