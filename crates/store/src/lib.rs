@@ -16,6 +16,7 @@ mod canon;
 mod db;
 mod diff;
 mod error;
+mod host_pages;
 mod jobs;
 mod last_seen;
 mod leases;
@@ -24,6 +25,7 @@ mod open;
 mod outbox;
 mod prune;
 mod queries;
+mod scan_pages;
 mod scan_requests;
 mod scans;
 mod store;
@@ -32,6 +34,7 @@ mod transfer;
 
 pub use db::Dialect;
 pub use error::{Result, StoreError};
+pub use host_pages::{HostFilter, HostPage};
 pub use jobs::{AgentRow, AgentSeen, Completion, JobClaim, JobRow, JobStatus, NewJob};
 pub use model::{
     AlertStateRow, ApplyReport, ClaimTicket, Details, Effects, Fence, HostOutcome, HostRow,
@@ -39,6 +42,7 @@ pub use model::{
     PortSnapshot, PruneReport, ScanCounts, ScanId, ScanOutcome, ScanRow, ScanStatus, SpanChange,
     SpanRow,
 };
+pub use scan_pages::{ScanFilter, ScanPage};
 pub use scan_requests::{ScanRequestRow, ScanRequestState};
 pub use scans::STALE_AFTER_MS;
 pub use store::{PG_HISTORY_LOCK, Store};

@@ -139,7 +139,11 @@ async fn open_sqlite(url: &str) -> Result<Store> {
         .create_if_missing(!read_only)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true)
-        .synchronous(SqliteSynchronous::Normal);
+        .synchronous(SqliteSynchronous::Normal)
+        .collation(
+            crate::host_pages::ADDR_COLLATION,
+            crate::host_pages::compare_addrs,
+        );
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))

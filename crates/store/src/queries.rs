@@ -18,7 +18,7 @@ const SPAN_SELECT: &str = "SELECT h.addr, h.vantage, h.hostname, sp.port, sp.pro
 
 /// Host columns with their newest covering scan (see `last_seen`) and open port count, from
 /// `hosts h`; callers add the filter.
-fn host_select() -> String {
+pub(crate) fn host_select() -> String {
     format!(
         "SELECT h.addr, h.vantage, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
          h.down_at_scan, {}, \
@@ -184,7 +184,7 @@ impl Store {
         rows.iter().map(|r| self.host_row(r, op)).collect()
     }
 
-    fn host_row(&self, r: &DbRow, op: &'static str) -> Result<HostRow> {
+    pub(crate) fn host_row(&self, r: &DbRow, op: &'static str) -> Result<HostRow> {
         let e = self.err(op);
         let (last_seen_at, last_scan_id) = last_seen::last_seen(
             r.opt_int("down_at_scan").map_err(&e)?,

@@ -246,6 +246,30 @@ async fn scans_list_and_detail(db: TestDb) -> Result<()> {
         field(&body["items"], "id") == [&Value::from(s.running.0)] && body["total"] == 4,
         "{body}"
     );
+    // The keyset cursor: scans older than `before`, with the filters and offset.
+    let body = api
+        .ok(&format!("/api/v1/scans?limit=2&before={}", s.running.0))
+        .await?;
+    ensure!(
+        field(&body["items"], "id") == [&Value::from(s.second.0), &Value::from(s.first.0)]
+            && body["total"] == 2,
+        "{body}"
+    );
+    let body = api
+        .ok(&format!(
+            "/api/v1/scans?status=complete&offset=1&before={}",
+            s.failed.0
+        ))
+        .await?;
+    ensure!(
+        field(&body["items"], "id") == [&Value::from(s.first.0)] && body["total"] == 2,
+        "{body}"
+    );
+    let body = api.ok("/api/v1/scans?before=1").await?;
+    ensure!(
+        body["items"] == serde_json::json!([]) && body["total"] == 0,
+        "{body}"
+    );
 
     let body = api.ok(&format!("/api/v1/scans/{}", s.first.0)).await?;
     ensure!(body["scan"]["status"] == "complete", "{body}");

@@ -537,3 +537,45 @@ async fn config_page_shows_the_configuration_in_force_after_a_reload() -> Result
     assert!(html.contains("every 5 min"));
     Ok(())
 }
+
+#[tokio::test]
+async fn overview_finds_a_groups_last_scan_behind_many_newer_scans() -> Result<()> {
+    let server = configured(
+        "[[group]]\nname = \"lab\"\ntargets = [\"127.0.0.1\"]\nevery = \"1h\"\n\
+         [group.policy]\nmust_be_closed = [\"T:445\"]\n",
+    )
+    .await?;
+    common_pages::record_scan(
+        &server.store,
+        "monitor:lab",
+        &[("127.0.0.1", None)],
+        &[445],
+        vec![],
+        portwatch_store::Effects::default(),
+    )
+    .await?;
+    // More newer scans of another source than the overview once searched (500).
+    for _ in 0..501 {
+        let id = server
+            .store
+            .begin_scan(&portwatch_store::NewScan {
+                source: "scan".into(),
+                vantage: portwatch_store::LOCAL_VANTAGE.into(),
+                args: vec![],
+                targets: vec!["127.0.0.2".into()],
+                ports: portwatch_scan::ports::PortList {
+                    tcp: vec![445],
+                    udp: vec![],
+                },
+            })
+            .await?;
+        server.store.fail_scan(id, "test").await?;
+    }
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (status, html) = get(&server, &cookie, "/").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("1 of 1 hosts up"), "{html}");
+    assert!(html.contains("Compliant"), "{html}");
+    assert!(!html.contains("none recently"), "{html}");
+    Ok(())
+}

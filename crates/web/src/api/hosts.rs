@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use portwatch_scan::Proto;
-use portwatch_store::HostRow;
+use portwatch_store::{HostFilter, HostRow};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -172,23 +172,18 @@ pub async fn list(
         limit,
         offset,
     } = query;
-    let hosts: Vec<HostSummary> = state
-        .hosts()
-        .await?
-        .iter()
-        .filter(|h| has_open.is_none_or(|want| (h.open_ports > 0) == want))
-        .filter(|h| vantage.as_ref().is_none_or(|v| &h.vantage == v))
-        .filter(|h| {
-            q.as_deref().is_none_or(|q| {
-                h.addr.to_string().contains(q)
-                    || h.hostname
-                        .as_deref()
-                        .is_some_and(|n| n.to_ascii_lowercase().contains(q))
-            })
-        })
-        .map(HostSummary::from)
-        .collect();
-    Ok(Json(Pagination::new(limit, offset).page(hosts)))
+    let pagination = Pagination::new(limit, offset);
+    let filter = HostFilter {
+        q,
+        has_open,
+        vantage,
+    };
+    let page = state
+        .store()
+        .host_page(&filter, pagination.limit, pagination.offset)
+        .await?;
+    let items = page.hosts.iter().map(HostSummary::from).collect();
+    Ok(Json(pagination.answer(items, page.total)))
 }
 
 /// The host at `addr`, or 404.

@@ -153,6 +153,17 @@ impl Choice for ScanStatusName {
     ];
 }
 
+impl From<ScanStatusName> for ScanStatus {
+    fn from(s: ScanStatusName) -> Self {
+        match s {
+            ScanStatusName::Running => Self::Running,
+            ScanStatusName::Complete => Self::Complete,
+            ScanStatusName::Incomplete => Self::Incomplete,
+            ScanStatusName::Failed => Self::Failed,
+        }
+    }
+}
+
 impl From<ScanStatus> for ScanStatusName {
     fn from(s: ScanStatus) -> Self {
         match s {

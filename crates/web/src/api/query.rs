@@ -216,6 +216,25 @@ impl QueryParams {
             })
     }
 
+    /// A positive integer id (`what` names it in the error, "scan id").
+    pub fn positive_id(&mut self, name: &'static str, what: &str) -> Result<Option<i64>, ApiError> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        let id = v
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| v.parse::<i64>().ok())
+            .flatten()
+            .filter(|id| *id > 0);
+        id.map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "query parameter '{name}': '{}' is not a {what} (a positive integer)",
+                echo(&v)
+            ))
+        })
+    }
+
     /// `limit`: items per page, 1 to [`MAX_LIMIT`].
     pub fn limit(&mut self) -> Result<Option<u32>, ApiError> {
         self.number("limit", 1, MAX_LIMIT)
@@ -252,14 +271,8 @@ impl Pagination {
         }
     }
 
-    /// The page of `items` this pagination selects, with the total.
-    pub fn page<T>(self, items: Vec<T>) -> super::model::Page<T> {
-        let total = items.len() as u64;
-        let items = items
-            .into_iter()
-            .skip(self.offset as usize)
-            .take(self.limit as usize)
-            .collect();
+    /// A page answer: `items` (read with this limit and offset) out of `total`.
+    pub fn answer<T>(self, items: Vec<T>, total: u64) -> super::model::Page<T> {
         super::model::Page {
             items,
             total,

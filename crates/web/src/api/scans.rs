@@ -10,7 +10,9 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use portwatch_store::{ScanRequestRow, ScanRequestState, StoreError};
+use portwatch_store::{
+    ScanFilter, ScanId, ScanRequestRow, ScanRequestState, ScanStatus, StoreError,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -27,6 +29,11 @@ pub struct ScansQuery {
     /// Items to skip (up to 4294967295).
     #[param(minimum = 0, maximum = 4294967295.0, format = Int64, default = 0)]
     pub offset: Option<u32>,
+    /// Only scans older than this scan id: the cursor of the next page is the last id of
+    /// this one (steady under new scans, unlike `offset`). `total` and `offset` then count
+    /// within the older scans.
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
 }
 
 impl FromQuery for ScansQuery {
@@ -35,6 +42,7 @@ impl FromQuery for ScansQuery {
             status: p.choice("status")?,
             limit: p.limit()?,
             offset: p.offset()?,
+            before: p.positive_id("before", "scan id")?,
         })
     }
 }
@@ -145,17 +153,18 @@ pub async fn list(
     _user: User,
     ApiQuery(query): ApiQuery<ScansQuery>,
 ) -> Result<Json<Page<ScanSummary>>, ApiError> {
-    let wanted = query.status;
-    // The store has no count or offset for scans: read them all (one small row per scan).
-    let scans: Vec<ScanSummary> = state
+    let pagination = Pagination::new(query.limit, query.offset);
+    let filter = ScanFilter {
+        status: query.status.map(ScanStatus::from),
+        before: query.before.map(ScanId),
+        ..ScanFilter::default()
+    };
+    let page = state
         .store()
-        .scans(u32::MAX, None)
-        .await?
-        .iter()
-        .map(ScanSummary::from)
-        .filter(|s| wanted.is_none_or(|w| s.status == w))
-        .collect();
-    Ok(Json(Pagination::new(query.limit, query.offset).page(scans)))
+        .scan_page(&filter, pagination.limit, pagination.offset)
+        .await?;
+    let items = page.scans.iter().map(ScanSummary::from).collect();
+    Ok(Json(pagination.answer(items, page.total)))
 }
 
 /// One scan, with what was open as of it.

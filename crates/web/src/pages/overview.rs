@@ -8,7 +8,7 @@ use super::format::{self, encode_component};
 use super::layout::{Chrome, Section};
 use super::pager::{Pager, page_number};
 use super::render;
-use super::source::{self, LastScan, RECENT_SCANS, Violation};
+use super::source::{self, LastScan, Violation};
 use super::svg::{self, BarChart};
 use crate::auth::Page;
 use crate::state::AppState;
@@ -148,7 +148,7 @@ struct OverviewPage {
 fn group_rows(
     settings: Option<&portwatch_monitor::config::Settings>,
     violations: &[Violation],
-    scans: &[portwatch_store::ScanRow],
+    scans: &BTreeMap<String, portwatch_store::ScanRow>,
     now: i64,
 ) -> Vec<GroupRow> {
     let Some(settings) = settings else {
@@ -276,11 +276,16 @@ pub async fn overview(
         page_number(q.page.as_deref()),
         page_number(q.vpage.as_deref()),
     );
-    let (hosts, scans, violations, settings, agents) = tokio::join!(
+    let groups_and_scans = async {
+        let settings = source::settings(&state).await;
+        let groups = settings.as_deref().map_or(&[][..], |s| &s.groups[..]);
+        let scans = source::last_scans(&state, groups).await;
+        (settings, scans)
+    };
+    let (hosts, (settings, scans), violations, agents) = tokio::join!(
         state.hosts(),
-        state.store().scans(RECENT_SCANS, None),
+        groups_and_scans,
         source::violations(&state),
-        source::settings(&state),
         state.store().agents(),
     );
     let (hosts, scans, violations, agents) = (hosts?, scans?, violations?, agents?);

@@ -9,11 +9,9 @@ use portwatch_kb::Severity;
 use portwatch_monitor::alerts::{Entry, Status};
 use portwatch_monitor::config::{self, Group, Schedule, Settings};
 use portwatch_store::{ScanRow, ScanStatus};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-
-/// How many recent scans are searched for each group's last one.
-pub const RECENT_SCANS: u32 = 500;
 
 /// One tracked violation, ready to show.
 #[derive(Debug, Clone)]
@@ -207,10 +205,23 @@ pub struct LastScan {
     pub hosts: Option<String>,
 }
 
-/// The newest scan (not a confirmation re-probe) of each group among the recent scans.
-pub fn last_scan_of(scans: &[ScanRow], group: &str, now: i64) -> Option<LastScan> {
-    let source = format!("monitor:{group}");
-    let s = scans.iter().find(|s| s.source == source)?;
+/// The source of a group's own scans (not its confirmation re-probes).
+fn group_source(group: &str) -> String {
+    format!("monitor:{group}")
+}
+
+/// The newest scan of each of `groups`, by source (see [`last_scan_of`]): one query.
+pub async fn last_scans(
+    state: &AppState,
+    groups: &[Group],
+) -> Result<BTreeMap<String, ScanRow>, PageError> {
+    let sources: Vec<String> = groups.iter().map(|g| group_source(&g.name)).collect();
+    Ok(state.store().latest_scans(&sources).await?)
+}
+
+/// The newest scan (not a confirmation re-probe) of a group, from [`last_scans`].
+pub fn last_scan_of(latest: &BTreeMap<String, ScanRow>, group: &str, now: i64) -> Option<LastScan> {
+    let s = latest.get(&group_source(group))?;
     let at = s.finished_at.unwrap_or(s.started_at);
     Some(LastScan {
         when: format::when(at),
