@@ -184,6 +184,12 @@ impl HostState {
         self.inflight.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// The congestion window as it stands.
+    #[cfg(test)]
+    pub fn window(&self) -> u32 {
+        self.cwnd.load(Ordering::Relaxed)
+    }
+
     /// The timeout for the next try.
     pub fn timeout(&self) -> Duration {
         self.timing().rtt.timeout()

@@ -9,10 +9,14 @@ mod icmp;
 pub mod limits;
 mod outcome;
 mod plan;
+mod prober;
 pub mod syn;
 mod tcp;
 pub mod timing;
 mod udp;
+
+#[cfg(test)]
+mod scripted_tests;
 
 pub use outcome::Outcome;
 pub use plan::TcpPlanner;
@@ -27,14 +31,14 @@ use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use host::{Canary, Emit, HostState, Silence};
+use prober::{NetProber, Prober};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tcp::Start;
 use timing::{CongestionWindow, RttEstimator, TimeoutBounds};
 use tokio::sync::{Notify, mpsc};
 
@@ -413,6 +417,23 @@ pub async fn run_on(
     events: mpsc::Sender<ScanEvent>,
     progress: Arc<ScanProgress>,
 ) -> Result<()> {
+    let bounds = cfg.timeouts;
+    run_with(cfg, targets, count, ports, events, progress, |seed| {
+        NetProber::new(bounds, seed)
+    })
+    .await
+}
+
+/// [`run_on`] with the prober `prober` makes from the scan's seed.
+async fn run_with<P: Prober>(
+    cfg: &ScanConfig,
+    targets: TargetIter,
+    count: u128,
+    ports: &PortList,
+    events: mpsc::Sender<ScanEvent>,
+    progress: Arc<ScanProgress>,
+    prober: impl FnOnce(u64) -> P,
+) -> Result<()> {
     if ports.is_empty() {
         return Ok(());
     }
@@ -461,9 +482,7 @@ pub async fn run_on(
         capacity: Notify::new(),
         rate,
         fatal: Mutex::new(None),
-        udp_ids: AtomicU64::new(seed | 1),
-        syn: OnceLock::new(),
-        syn_opening: Mutex::new(()),
+        prober: prober(seed),
     });
     let per_worker = (cfg.max_parallel / cfg.workers).max(1);
     let mut workers = tokio::task::JoinSet::new();
@@ -493,7 +512,7 @@ pub(crate) fn pacer(per_second: NonZeroU32) -> DefaultDirectRateLimiter {
     RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
 }
 
-struct Ctx {
+struct Ctx<P> {
     dispatcher: Mutex<Dispatcher>,
     cfg: ScanConfig,
     events: mpsc::Sender<ScanEvent>,
@@ -501,12 +520,8 @@ struct Ctx {
     capacity: Notify,
     rate: Option<DefaultDirectRateLimiter>,
     fatal: Mutex<Option<ScanError>>,
-    udp_ids: AtomicU64,
-    /// SYN probing, opened when the first host planned for it is probed: a scan of this
-    /// machine alone never opens raw sockets.
-    syn: OnceLock<Arc<syn::SynProber>>,
-    /// Held while the SYN prober is being opened, so it is opened once.
-    syn_opening: Mutex<()>,
+    /// Starts the tries and identifications the workers decide on.
+    prober: P,
 }
 
 type TryFuture = Pin<Box<dyn std::future::Future<Output = (Probe, Outcome, Duration)> + Send>>;
@@ -537,12 +552,12 @@ enum Started {
     Waiting(TryFuture),
 }
 
-async fn worker(ctx: Arc<Ctx>, mut cap: usize) {
+async fn worker<P: Prober>(ctx: Arc<Ctx<P>>, mut cap: usize) {
     let mut inflight: FuturesUnordered<TryFuture> = FuturesUnordered::new();
     let mut queue: VecDeque<Probe> = VecDeque::new();
     let mut batch = Vec::with_capacity(TAKE_BATCH);
     let mut finished = Vec::new();
-    let mut pool = tcp::SocketPool::default();
+    let mut local = P::Local::default();
     let floor = cap.min(16);
     loop {
         let mut pushed_back = false;
@@ -567,7 +582,7 @@ async fn worker(ctx: Arc<Ctx>, mut cap: usize) {
             if let Some(rate) = &ctx.rate {
                 rate.until_ready().await;
             }
-            let (probe, outcome, rtt) = match ctx.start(probe, &mut pool) {
+            let (probe, outcome, rtt) = match ctx.prober.start(probe, &mut local) {
                 Ok(Started::Done(probe, outcome, rtt)) => (probe, outcome, rtt),
                 Ok(Started::Waiting(mut future)) => {
                     // SYN and UDP probes send their packet when first polled, and the probes
@@ -639,8 +654,8 @@ async fn worker(ctx: Arc<Ctx>, mut cap: usize) {
     }
 }
 
-fn follow(
-    ctx: &Arc<Ctx>,
+fn follow<P: Prober>(
+    ctx: &Ctx<P>,
     next: Next,
     queue: &mut VecDeque<Probe>,
     inflight: &mut FuturesUnordered<TryFuture>,
@@ -649,11 +664,11 @@ fn follow(
         Next::Done => {}
         Next::Requeue(probe, true) => queue.push_front(probe),
         Next::Requeue(probe, false) => queue.push_back(probe),
-        Next::Identify(probe) => inflight.push(ctx.identify(probe)),
+        Next::Identify(probe) => inflight.push(ctx.prober.identify(probe)),
     }
 }
 
-impl Ctx {
+impl<P: Prober> Ctx<P> {
     fn lock_dispatcher(&self) -> std::sync::MutexGuard<'_, Dispatcher> {
         self.dispatcher.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -672,85 +687,6 @@ impl Ctx {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .is_some()
-    }
-
-    /// The SYN prober, opened on first use.
-    fn syn_prober(&self) -> Result<Arc<syn::SynProber>> {
-        if let Some(syn) = self.syn.get() {
-            return Ok(syn.clone());
-        }
-        let _opening = self.syn_opening.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(syn) = self.syn.get() {
-            return Ok(syn.clone());
-        }
-        let syn = Arc::new(syn::SynProber::open().map_err(|e| ScanError::Io {
-            op: "open raw sockets for SYN probes".into(),
-            source: e,
-        })?);
-        Ok(self.syn.get_or_init(|| syn).clone())
-    }
-
-    /// Starts one try of `probe`.
-    fn start(&self, mut probe: Probe, pool: &mut tcp::SocketPool) -> Result<Started> {
-        let addr = SocketAddr::new(probe.host.target.addr, probe.port);
-        let want_detail = !addr.ip().is_loopback();
-        if probe.proto == Proto::Tcp && probe.host.tcp == Some(crate::model::ProbeMethod::Syn) {
-            let syn = self.syn_prober()?;
-            let recheck = self.cfg.timeouts.min;
-            return Ok(match syn.begin(addr) {
-                Ok(try_) => Started::Waiting(Box::pin(async move {
-                    let host = probe.host.clone();
-                    let (outcome, rtt) = try_.answer(|| host.timeout(), recheck).await;
-                    (probe, outcome, rtt)
-                })),
-                Err((outcome, rtt)) => Started::Done(probe, outcome, rtt),
-            });
-        }
-        match probe.proto {
-            Proto::Tcp => match tcp::start(addr, want_detail, pool) {
-                Ok(Start::Done(outcome, rtt)) => Ok(Started::Done(probe, outcome, rtt)),
-                Ok(Start::Pending(pending)) => {
-                    let recheck = self.cfg.timeouts.min;
-                    Ok(Started::Waiting(Box::pin(async move {
-                        let host = probe.host.clone();
-                        let (outcome, rtt) = pending.wait(addr, || host.timeout(), recheck).await;
-                        (probe, outcome, rtt)
-                    })))
-                }
-                Err(e) => Err(ScanError::Io {
-                    op: format!("open a TCP socket to {addr}"),
-                    source: e,
-                }),
-            },
-            Proto::Udp => {
-                let (send_at, generation) = probe.host.reserve_udp_slot();
-                probe.generation = generation;
-                let canary = (probe.try_no > 1)
-                    .then(|| probe.host.udp_canary())
-                    .flatten();
-                let timeout = probe.host.timeout();
-                let id = self.udp_ids.fetch_add(0x9E37_79B9, Ordering::Relaxed);
-                let payload = portwatch_proto::udp::probe_for_with_id(probe.port, id)
-                    .map(|p| p.payload)
-                    .unwrap_or_default();
-                Ok(Started::Waiting(Box::pin(async move {
-                    let (outcome, rtt) =
-                        udp::try_port(addr, &payload, send_at, timeout, want_detail, canary).await;
-                    (probe, outcome, rtt)
-                })))
-            }
-        }
-    }
-
-    /// The identification of an open port, as a future that yields its outcome.
-    fn identify(self: &Arc<Ctx>, probe: Probe) -> TryFuture {
-        let addr = SocketAddr::new(probe.host.target.addr, probe.port);
-        let budget = identify::Budget::for_rtt(probe.host.srtt(), self.cfg.timeouts.max);
-        let rtt = probe.rtt.unwrap_or_default();
-        Box::pin(async move {
-            let identity = identify::tcp(addr, budget).await;
-            (probe, Outcome::Identified(Box::new(identity)), rtt)
-        })
     }
 
     /// Folds one try's outcome: conclude the port, or say what to do next.
