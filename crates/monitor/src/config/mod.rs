@@ -151,8 +151,13 @@ mod tests {
         let bad = |name: &str| -> Result<Option<String>> {
             Err(MonitorError::Env(format!("{name} is not valid UTF-8")))
         };
-        let e = apply_env(RawConfig::default(), bad).unwrap_err().to_string();
-        assert_eq!(e, "environment override: PORTWATCH_DATABASE is not valid UTF-8");
+        let e = apply_env(RawConfig::default(), bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "environment override: PORTWATCH_DATABASE is not valid UTF-8"
+        );
     }
 
     #[test]
