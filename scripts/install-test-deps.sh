@@ -115,6 +115,17 @@ install_nextest() {
   cargo install cargo-nextest --locked
 }
 
+# cargo-machete: the test command's check that every declared dependency is used.
+install_machete() {
+  if command -v cargo-machete >/dev/null 2>&1; then
+    log "cargo-machete present"
+    return
+  fi
+  command -v cargo >/dev/null 2>&1 || die "cargo not found; install the Rust toolchain first"
+  log "installing cargo-machete"
+  cargo install cargo-machete --locked
+}
+
 install_aiosmtpd() {
   if python3 -c 'import aiosmtpd' 2>/dev/null; then
     log "aiosmtpd present"
@@ -167,6 +178,7 @@ main() {
   install_apt_packages
   install_axe_core
   install_nextest
+  install_machete
   install_aiosmtpd
   install_pip_packages
 }

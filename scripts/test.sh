@@ -53,6 +53,8 @@ export PORTWATCH_TEST_PG_URL PORTWATCH_TEST_PG_CTL
 scripts/testbed.sh up
 
 cargo fmt --all -- --check
+# Every dependency a Cargo.toml declares is used (an unused one is an error).
+cargo machete
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo nextest run --workspace --locked --no-fail-fast "$@"
 # nextest does not run doc examples; they are tests too.

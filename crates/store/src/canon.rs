@@ -47,14 +47,7 @@ fn write_canonical(v: &Value, out: &mut String) {
 
 /// Hex SHA-256 of a text.
 pub(crate) fn sha256_hex(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    hex
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// The digest that names a target set: its members' addresses, sorted, one per line, after a

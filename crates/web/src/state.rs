@@ -76,7 +76,7 @@ impl AppState {
     ) -> Self {
         let mut session_key = [0u8; 32];
         // A failing system RNG would be fatal for security; sessions could not be trusted.
-        getrandom::fill(&mut session_key).expect("the system random generator works");
+        crate::auth::tokens::random_fill(&mut session_key);
         crate::metrics::install();
         AppState {
             inner: Arc::new(Inner {

@@ -26,12 +26,10 @@ pub use validate::{
 pub use vantage::{Reach, Vantage};
 
 use crate::error::{MonitorError, Result};
-use figment::Figment;
-use figment::providers::{Env, Serialized};
 use std::path::Path;
 
-/// Environment variables that override file values (without the `PORTWATCH_` prefix).
-pub const ENV_KEYS: &[&str] = &["database", "listen"];
+/// Environment variables that override file values: `PORTWATCH_DATABASE`, `PORTWATCH_LISTEN`.
+pub const ENV_OVERRIDES: &[&str] = &["PORTWATCH_DATABASE", "PORTWATCH_LISTEN"];
 
 /// Validates one group given outside a file (the command-line one-liners); `origin` names
 /// where it came from in messages.
@@ -59,7 +57,7 @@ pub fn load(path: &Path) -> Result<Settings> {
 pub fn parse(text: &str, path: &Path) -> Result<Settings> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
     located::check(text, path)?;
-    let raw = apply_env(raw)?;
+    let raw = apply_env(raw, env_var)?;
     validate::validate(raw, path).map_err(|e| located_at(text, e))
 }
 
@@ -82,11 +80,30 @@ fn located_at(text: &str, e: MonitorError) -> MonitorError {
     }
 }
 
-fn apply_env(raw: RawConfig) -> Result<RawConfig> {
-    Figment::from(Serialized::defaults(&raw))
-        .merge(Env::prefixed("PORTWATCH_").only(ENV_KEYS))
-        .extract()
-        .map_err(|e| MonitorError::Env(e.to_string()))
+/// The process environment as [`apply_env`] reads it: unset is `None`, a value that is not
+/// UTF-8 is an error naming the variable.
+fn env_var(name: &str) -> Result<Option<String>> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(MonitorError::Env(format!("{name} is not valid UTF-8")))
+        }
+    }
+}
+
+/// Replaces the file's `database` and `listen` with the [`ENV_OVERRIDES`] that are set.
+fn apply_env(
+    mut raw: RawConfig,
+    var: impl Fn(&str) -> Result<Option<String>>,
+) -> Result<RawConfig> {
+    if let Some(database) = var("PORTWATCH_DATABASE")? {
+        raw.database = Some(database);
+    }
+    if let Some(listen) = var("PORTWATCH_LISTEN")? {
+        raw.listen = Some(listen);
+    }
+    Ok(raw)
 }
 
 fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> MonitorError {
@@ -119,6 +136,28 @@ mod tests {
         parse(text, &PathBuf::from("pw.toml"))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn environment_overrides_file_database_and_listen() {
+        let text = "database = \"sqlite://file.db\"\nlisten = \"127.0.0.1:1\"\n";
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        let env = |name: &str| -> Result<Option<String>> {
+            Ok((name == "PORTWATCH_LISTEN").then(|| "127.0.0.1:2".to_string()))
+        };
+        let raw = apply_env(raw, env).unwrap();
+        assert_eq!(raw.database.as_deref(), Some("sqlite://file.db"));
+        assert_eq!(raw.listen.as_deref(), Some("127.0.0.1:2"));
+        let bad = |name: &str| -> Result<Option<String>> {
+            Err(MonitorError::Env(format!("{name} is not valid UTF-8")))
+        };
+        let e = apply_env(RawConfig::default(), bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "environment override: PORTWATCH_DATABASE is not valid UTF-8"
+        );
     }
 
     #[test]

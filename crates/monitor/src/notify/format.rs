@@ -3,37 +3,10 @@
 /// Formats milliseconds since the Unix epoch as RFC 3339 in UTC, to the second
 /// (`2025-06-01T08:00:05Z`).
 pub fn rfc3339_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    chrono::DateTime::from_timestamp(ms.div_euclid(1000), 0).map_or_else(
+        || format!("{ms} ms since 1970"),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     )
-}
-
-/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day), by eras of
-/// 400 years (146,097 days) whose years start in March so that leap days fall last.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    // Both are small by construction (1..=31 and 1..=12).
-    (year, month as u32, day as u32)
 }
 
 /// A short human span such as `45s`, `12m`, `2h 5m` or `3d 4h`.
@@ -107,13 +80,7 @@ pub fn escape_markdown(text: &str) -> String {
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(bytes)
 }
 
 #[cfg(test)]
@@ -127,6 +94,7 @@ mod tests {
         assert_eq!(rfc3339_utc(1_748_764_805_123), "2025-06-01T08:00:05Z");
         assert_eq!(rfc3339_utc(4_107_542_399_000), "2100-02-28T23:59:59Z");
         assert_eq!(rfc3339_utc(-1000), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339_utc(i64::MAX), "9223372036854775807 ms since 1970");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! ntfy: a POST of the plain-text body to `server/topic`, with the `Title`, `Priority`
 //! (1–5, from the severity) and `Tags` headers, and a bearer token when one is set.
 
+use base64::Engine as _;
 use portwatch_kb::Severity;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
@@ -101,28 +102,8 @@ pub fn header_text(text: &str) -> String {
     if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return text.to_string();
     }
-    let encoded = base64_encode(text.as_bytes());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     format!("=?UTF-8?B?{encoded}?=")
-}
-
-/// Standard base64 with padding (RFC 4648 §4).
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Publishes to an ntfy topic.
@@ -203,8 +184,7 @@ mod tests {
     fn encodes_non_ascii_titles_as_rfc2047() {
         assert_eq!(header_text("plain"), "plain");
         assert_eq!(header_text("é"), "=?UTF-8?B?w6k=?=");
-        assert_eq!(base64_encode(b"Man"), "TWFu");
-        assert_eq!(base64_encode(b"Ma"), "TWE=");
-        assert_eq!(base64_encode(b"M"), "TQ==");
+        assert_eq!(header_text("né"), "=?UTF-8?B?bsOp?=");
+        assert_eq!(header_text("éé"), "=?UTF-8?B?w6nDqQ==?=");
     }
 }

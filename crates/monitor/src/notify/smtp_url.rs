@@ -99,23 +99,21 @@ impl SmtpUrl {
     }
 }
 
-/// Decodes `%XX` escapes into UTF-8.
+/// Decodes `%XX` escapes into UTF-8; a `%` without two hex digits after it is an error.
 fn percent_decode(text: &str) -> Result<String, ()> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(())?;
-            let hex = std::str::from_utf8(hex).map_err(drop)?;
-            out.push(u8::from_str_radix(hex, 16).map_err(drop)?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let escapes_whole = text.split('%').skip(1).all(|after| {
+        after
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_whole {
+        return Err(());
     }
-    String::from_utf8(out).map_err(drop)
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(drop)
 }
 
 impl fmt::Debug for SmtpUrl {

@@ -11,7 +11,7 @@ pub fn udp(port: u16, bytes: &[u8]) -> Identity {
         let mut id = Identity::default();
         id.details.insert(
             "response".into(),
-            json!({ "bytes": bytes.len(), "hex": hex(&bytes[..bytes.len().min(32)]) }),
+            json!({ "bytes": bytes.len(), "hex": hex::encode(&bytes[..bytes.len().min(32)]) }),
         );
         return id;
     };
@@ -43,26 +43,13 @@ pub fn udp(port: u16, bytes: &[u8]) -> Identity {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Formats Unix seconds as an RFC 3339 UTC timestamp.
+/// Formats Unix seconds as an RFC 3339 UTC timestamp (a server's clock so far off that no
+/// calendar date fits is shown as its number of seconds).
 pub fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+    chrono::DateTime::from_timestamp(secs, 0).map_or_else(
+        || format!("{secs} s since 1970"),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -74,6 +61,8 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc(1_795_435_200), "2026-11-23T12:00:00Z");
+        assert_eq!(utc(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(utc(i64::MAX), "9223372036854775807 s since 1970");
     }
 
     #[test]

@@ -7,9 +7,8 @@
 use super::tokens::Role;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use hmac::{Hmac, Mac};
+use ring::hmac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// Cookie name.
 pub const SESSION_COOKIE: &str = "portwatch_session";
@@ -33,21 +32,17 @@ pub struct Session {
     pub csrf: String,
 }
 
-fn mac(key: &[u8; 32], payload: &str) -> Vec<u8> {
-    let Ok(mut m) = Hmac::<Sha256>::new_from_slice(key) else {
-        return Vec::new();
-    };
-    m.update(payload.as_bytes());
-    m.finalize().into_bytes().to_vec()
+fn mac_key(key: &[u8; 32]) -> hmac::Key {
+    hmac::Key::new(hmac::HMAC_SHA256, key)
 }
 
 impl Session {
     /// A new session for a token, with a fresh CSRF token.
     pub fn new(token_id: i64, name: &str, role: Role, now: i64) -> Session {
         let mut csrf = [0u8; 24];
-        getrandom::fill(&mut csrf).expect("the system random generator works");
+        super::tokens::random_fill(&mut csrf);
         let mut sid = [0u8; 16];
-        getrandom::fill(&mut sid).expect("the system random generator works");
+        super::tokens::random_fill(&mut sid);
         Session {
             sid: super::tokens::hex(&sid),
             token_id,
@@ -61,7 +56,7 @@ impl Session {
     /// The cookie value.
     pub fn encode(&self, key: &[u8; 32]) -> String {
         let payload = B64.encode(serde_json::to_vec(self).unwrap_or_default());
-        let sig = B64.encode(mac(key, &payload));
+        let sig = B64.encode(hmac::sign(&mac_key(key), payload.as_bytes()));
         format!("v1.{payload}.{sig}")
     }
 
@@ -74,11 +69,7 @@ impl Session {
             return None;
         };
         let sig = B64.decode(sig).ok()?;
-        let Ok(mut m) = Hmac::<Sha256>::new_from_slice(key) else {
-            return None;
-        };
-        m.update(payload.as_bytes());
-        m.verify_slice(&sig).ok()?;
+        hmac::verify(&mac_key(key), payload.as_bytes(), &sig).ok()?;
         let session: Session = serde_json::from_slice(&B64.decode(payload).ok()?).ok()?;
         (session.exp > now).then_some(session)
     }

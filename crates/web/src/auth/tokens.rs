@@ -1,7 +1,7 @@
 //! API tokens: `pw_` followed by 32 random bytes in hex; only their SHA-256 is stored.
 
+use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
 
@@ -51,13 +51,21 @@ impl FromStr for Role {
 /// A new random token.
 pub fn generate() -> String {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the system random generator works");
+    random_fill(&mut bytes);
     format!("pw_{}", hex(&bytes))
 }
 
 /// The hash stored for a token.
 pub fn hash(token: &str) -> String {
-    hex(&Sha256::digest(token.trim().as_bytes()))
+    hex(ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes()).as_ref())
+}
+
+/// Fills `bytes` from the system's random generator. A failing generator is fatal: tokens,
+/// sessions and CSRF tokens could not be trusted.
+pub(crate) fn random_fill(bytes: &mut [u8]) {
+    ring::rand::SystemRandom::new()
+        .fill(bytes)
+        .expect("the system random generator works");
 }
 
 /// Whether `text` looks like one of our tokens (cheap check before a store lookup).
@@ -66,7 +74,7 @@ pub fn well_formed(text: &str) -> bool {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Creates a token in the store; returns the token text (shown once) and its id.
