@@ -12,8 +12,10 @@
 //!
 //! iptables runs once as iptables-nft and once as iptables-legacy (a PATH shim picks the
 //! binary), also with `--source` (a second client in its own namespace, on its own link to the
-//! host, is blocked while the allowed source still gets in) and for 137/udp (a UDP server that
-//! answers: open before, open|filtered after, a closed UDP port still closed); those tests
+//! host, is blocked while the allowed source still gets in). 137/udp is closed on every
+//! firewall (iptables-nft, iptables-legacy, nftables, ufw, firewalld) over a rule that allowed
+//! it before: a UDP server that answers is open before, open|filtered or filtered after, and
+//! another UDP port says the same before and after; those tests and the firewalld ones
 //! also check the root namespace's nftables and iptables-legacy rules are unchanged. ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
 //! /etc/default/ufw, so the machine's own ufw configuration is never touched. firewalld runs
 //! for real inside the namespace with a dbus-daemon of its own, in a private mount namespace
@@ -811,14 +813,33 @@ impl Host {
     }
 }
 
-fn iptables_closes_137_udp(tag: &str, net: u8, tool: Tool) {
+/// What a UDP test loads before the plan and how it finds that rule again afterwards.
+struct UdpCase {
+    /// `fix --platform` value.
+    platform: &'static str,
+    /// Commands that allow 137/udp before the plan runs.
+    before: &'static str,
+    /// The command that lists the rules afterwards.
+    listing: &'static str,
+    /// Whether the rule loaded before is still in the listing.
+    kept: fn(&str) -> bool,
+}
+
+const IPTABLES_UDP: UdpCase = UdpCase {
+    platform: "iptables",
+    before: "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT\n",
+    listing: "iptables -S",
+    kept: |rules| rules.contains("pwx-keep-udp"),
+};
+
+/// Applies the 137/udp plan of `case.platform` over a rule that allowed 137/udp, with a UDP
+/// server answering on 137, and scans from outside before and after.
+fn closes_137_udp(tag: &str, net: u8, tool: Tool, case: &UdpCase) {
     let before = root_firewall();
     {
         let host = Host::new(tag, net, tool);
         let _udp = host.udp_answerer();
-        host.sh(
-            "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT\n",
-        );
+        host.sh(case.before);
         let udp = |host: &Host| host.scan_udp("137,5001");
         let state = |got: &[(u16, String, String)], port: u16| {
             let (_, s, r) = got.iter().find(|(p, _, _)| *p == port).unwrap();
@@ -826,25 +847,27 @@ fn iptables_closes_137_udp(tag: &str, net: u8, tool: Tool) {
         };
         let got = udp(&host);
         assert_eq!(state(&got, 137).0, "open", "{got:?}");
-        assert_eq!(state(&got, 5001).0, "closed", "{got:?}");
-        let plan = host.plan(&["137/udp", "--platform", "iptables"]);
+        // A port nobody listens on: closed, or filtered where the firewall rejects by default
+        // (firewalld's zone); the plan must not change it.
+        let other = state(&got, 5001);
+        let plan = host.plan(&["137/udp", "--platform", case.platform]);
         host.apply(&plan);
-        // 137/udp answers no more; a closed UDP port still says so, every TCP listener
-        // (22 among them) still answers.
+        // 137/udp answers no more (dropped: open|filtered; rejected: filtered); the other UDP
+        // port says what it said before; every TCP listener (22 among them) still answers.
         let got = udp(&host);
-        assert_eq!(
-            state(&got, 137),
-            ("open|filtered".to_string(), "no-response".to_string()),
-            "{got:?}"
-        );
-        assert_eq!(state(&got, 5001).0, "closed", "{got:?}");
+        let closed = state(&got, 137).0;
+        assert!(closed == "open|filtered" || closed == "filtered", "{got:?}");
+        assert_eq!(state(&got, 5001), other, "{got:?}");
         assert!(
             host.scan().iter().all(|(_, s)| s == "open"),
             "{:?}",
             host.scan()
         );
-        let rules = host.sh("iptables -S");
-        assert!(rules.contains("pwx-keep-udp"), "{rules}");
+        let rules = host.sh(case.listing);
+        assert!(
+            (case.kept)(&rules),
+            "the rule loaded before is gone:\n{rules}"
+        );
         // The plan's own verify scan, as printed.
         let run = plan["steps"]
             .as_array()
@@ -864,7 +887,7 @@ fn iptables_closes_137_udp(tag: &str, net: u8, tool: Tool) {
         let out = portwatch(&args);
         let text = stdout(&out);
         assert!(
-            text.contains("137/udp") && text.contains("open|filtered"),
+            text.contains("137/udp") && text.contains(&closed),
             "verify step {run:?} printed:\n{text}\n{}",
             stderr(&out)
         );
@@ -878,12 +901,59 @@ fn iptables_closes_137_udp(tag: &str, net: u8, tool: Tool) {
 
 #[test]
 fn iptables_nft_closes_137_udp_and_keeps_the_rules() {
-    iptables_closes_137_udp("ipn4", 14, Tool::IptablesNft);
+    closes_137_udp("ipn4", 14, Tool::IptablesNft, &IPTABLES_UDP);
 }
 
 #[test]
 fn iptables_legacy_closes_137_udp_and_keeps_the_rules() {
-    iptables_closes_137_udp("ipl4", 15, Tool::IptablesLegacy);
+    closes_137_udp("ipl4", 15, Tool::IptablesLegacy, &IPTABLES_UDP);
+}
+
+#[test]
+fn nftables_closes_137_udp_ahead_of_an_existing_accept_and_keeps_the_ruleset() {
+    let case = UdpCase {
+        platform: "nftables",
+        before: "nft -f - <<'RULES'
+table inet filter {
+chain input {
+type filter hook input priority 0; policy accept;
+udp dport 137 accept comment \"pwx-keep-udp\"
+}
+}
+RULES
+",
+        listing: "nft list ruleset",
+        kept: |rules| rules.contains("pwx-keep-udp"),
+    };
+    closes_137_udp("nft4", 18, Tool::Nft, &case);
+}
+
+#[test]
+fn ufw_closes_137_udp_over_an_existing_allow_and_keeps_it() {
+    let case = UdpCase {
+        platform: "ufw",
+        before: "ufw allow 137/udp\n",
+        listing: "ufw status",
+        kept: |status| {
+            status
+                .lines()
+                .any(|l| l.starts_with("137/udp ") && l.contains("ALLOW"))
+        },
+    };
+    closes_137_udp("ufw4", 19, Tool::Ufw, &case);
+}
+
+#[test]
+fn firewalld_closes_137_udp_ahead_of_an_open_port_and_keeps_it_listed() {
+    let case = UdpCase {
+        platform: "firewalld",
+        before: "firewall-cmd --permanent --add-port=137/udp --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
+firewall-cmd --reload
+",
+        listing: "firewall-cmd --list-ports",
+        kept: |ports| ports.contains("137/udp"),
+    };
+    closes_137_udp("fwd4", 20, Tool::Firewalld, &case);
 }
 
 // ---- firewalld ----

@@ -285,8 +285,9 @@ pub struct Decision {
 /// Every tracked violation, by key.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertBook {
-    /// Entries by key.
-    pub entries: BTreeMap<String, Entry>,
+    /// Entries by key; read from outside through [`get`](Self::get) and [`iter`](Self::iter)
+    /// so that only the monitor changes them.
+    pub(crate) entries: BTreeMap<String, Entry>,
 }
 
 impl AlertBook {

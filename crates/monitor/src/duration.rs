@@ -20,7 +20,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         }
     } else if let Ok(secs) = t.parse::<f64>() {
         // A signed, infinite or exponent-form number: only plain decimals are durations.
-        if !secs.is_finite() || secs < 0.0 || secs > 1e10 {
+        if !secs.is_finite() || !(0.0..=1e10).contains(&secs) {
             return Err(format!("'{text}' is out of range"));
         }
         return Err(format!(

@@ -57,7 +57,7 @@ async fn states_written_before_versioning_load_under_the_same_keys() {
     let daemon = Daemon::new(settings(), store).await.unwrap();
     assert!(daemon.unreadable_states().is_empty());
     let book = daemon.book().await;
-    let keys: Vec<&str> = book.entries.keys().map(String::as_str).collect();
+    let keys: Vec<&str> = book.iter().map(|(k, _)| k).collect();
     assert_eq!(
         keys,
         [
@@ -66,22 +66,28 @@ async fn states_written_before_versioning_load_under_the_same_keys() {
             "web-servers|192.0.2.11|HostDown",
         ]
     );
-    for (key, entry) in &book.entries {
+    for (key, entry) in book.iter() {
         assert_eq!(
             &entry.finding.key(),
             key,
             "the key rebuilt from the finding matches"
         );
     }
-    let smb = &book.entries["file-servers|10.0.0.5|445/tcp|MustBeClosed"];
+    let smb = book
+        .get("file-servers|10.0.0.5|445/tcp|MustBeClosed")
+        .expect("tracked");
     assert_eq!(smb.status, Status::Firing);
     assert!(smb.acknowledged);
     assert_eq!(smb.notified_ms, Some(1_700_000_001_000));
     assert_eq!(smb.finding.rule, Rule::MustBeClosed);
-    let web = &book.entries["web-servers|192.0.2.10|8080/tcp|Unexpected"];
+    let web = book
+        .get("web-servers|192.0.2.10|8080/tcp|Unexpected")
+        .expect("tracked");
     assert_eq!(web.status, Status::Resolving);
     assert_eq!(web.silenced_until_ms, Some(1_700_100_000_000));
-    let down = &book.entries["web-servers|192.0.2.11|HostDown"];
+    let down = book
+        .get("web-servers|192.0.2.11|HostDown")
+        .expect("tracked");
     assert_eq!(
         (down.status, down.finding.rule),
         (Status::Pending, Rule::HostDown)
@@ -121,11 +127,7 @@ async fn unreadable_rows_are_reported_by_key_not_dropped_silently() {
             "file-servers|10.0.0.9|445/tcp|MustBeClosed",
         ]
     );
-    assert_eq!(
-        daemon.book().await.entries.len(),
-        3,
-        "the readable rows still load"
-    );
+    assert_eq!(daemon.book().await.len(), 3, "the readable rows still load");
 }
 
 #[test]
@@ -175,11 +177,15 @@ async fn states_without_a_vantage_are_local_and_other_vantages_get_their_own_key
     let daemon = Daemon::new(settings(), store).await.unwrap();
     assert!(daemon.unreadable_states().is_empty());
     let book = daemon.book().await;
-    let local = &book.entries["file-servers|10.0.0.5|445/tcp|MustBeClosed"];
+    let local = book
+        .get("file-servers|10.0.0.5|445/tcp|MustBeClosed")
+        .expect("tracked");
     assert_eq!(local.finding.vantage, "local");
-    let remote = &book.entries["file-servers|10.0.0.5|445/tcp|MustBeClosed|from:internet"];
+    let remote = book
+        .get("file-servers|10.0.0.5|445/tcp|MustBeClosed|from:internet")
+        .expect("tracked");
     assert_eq!(remote.finding.vantage, "internet");
-    for (key, entry) in &book.entries {
+    for (key, entry) in book.iter() {
         assert_eq!(&entry.finding.key(), key);
     }
     // Saved again, the local entry's JSON names its vantage and reads back the same.

@@ -75,7 +75,7 @@ async fn a_quiet_agent_alerts_once_and_resolves_once_when_heard_again() {
         "AGENT STALE lan-1 (vantage lan): not heard from since 2026-06-01T00:00:00Z"
     );
     let book = daemon.book().await;
-    assert!(book.entries.contains_key("agents|lan-1|agent-stale"));
+    assert!(book.get("agents|lan-1|agent-stale").is_some());
 
     heartbeat(&store, clock.now_ms()).await;
     daemon.check_agents().await;
@@ -90,5 +90,5 @@ async fn a_quiet_agent_alerts_once_and_resolves_once_when_heard_again() {
         rows[1].idempotency_key
     );
     assert!(title(&rows[1]).starts_with("AGENT BACK lan-1 (vantage lan)"));
-    assert!(daemon.book().await.entries.is_empty());
+    assert!(daemon.book().await.is_empty());
 }

@@ -72,10 +72,9 @@ async fn firing(url: &str, text: &str, clock: &Clock, receiver: &Receiver) -> (R
         .daemon
         .book()
         .await
-        .entries
-        .keys()
+        .iter()
+        .map(|(k, _)| k.to_string())
         .next()
-        .cloned()
         .expect("the entry is tracked");
     (leader, key)
 }
@@ -105,8 +104,8 @@ async fn acknowledgement_kept(leader: &Replica, key: &str, clock: &Clock, receiv
         .daemon
         .book()
         .await
-        .entries
-        .remove(key)
+        .get(key)
+        .cloned()
         .expect("tracked");
     assert!(
         entry.acknowledged,
@@ -138,7 +137,7 @@ async fn while_a_scan_commits_the_book_is_read_and_an_acknowledgement_is_kept() 
     let book = tokio::time::timeout(BLOCKED, leader.daemon.book())
         .await
         .expect("reading the book waited for the scan's transaction");
-    assert!(book.entries.contains_key(&key));
+    assert!(book.get(&key).is_some());
     let acknowledged = tokio::time::timeout(BLOCKED, leader.daemon.acknowledge(&key))
         .await
         .expect("the acknowledgement waited for the scan's transaction");

@@ -120,10 +120,7 @@ async fn a_running_requested_scan_cancelled_on_the_follower_stops_with_nothing_a
             )),
         "{row:?}"
     );
-    ensure!(
-        a.daemon.book().await.entries.is_empty(),
-        "alert states changed"
-    );
+    ensure!(a.daemon.book().await.is_empty(), "alert states changed");
     ensure!(
         a.scans_seen() == 0,
         "a scan was recorded or reported failed"
@@ -236,7 +233,7 @@ async fn a_running_requested_scan_cancelled_on_the_leader_stops_and_the_loop_goe
                 )),
         "{row:?}"
     );
-    ensure!(a.daemon.book().await.entries.is_empty());
+    ensure!(a.daemon.book().await.is_empty());
     ensure!(
         a.scans_seen() == 0,
         "a scan was recorded or reported failed"

@@ -241,8 +241,8 @@ async fn drive(browser: &Browser) -> Result<()> {
     );
     let book = daemon.book().await;
     ensure!(
-        book.entries
-            .values()
+        book.iter()
+            .map(|(_, e)| e)
             .any(|e| e.acknowledged && e.finding.port == Some(watched)),
         "the monitor has it acknowledged"
     );
@@ -258,8 +258,8 @@ async fn drive(browser: &Browser) -> Result<()> {
         daemon
             .book()
             .await
-            .entries
-            .values()
+            .iter()
+            .map(|(_, e)| e)
             .all(|e| !e.acknowledged),
         "the monitor has it unacknowledged"
     );
@@ -283,8 +283,8 @@ async fn drive(browser: &Browser) -> Result<()> {
         daemon
             .book()
             .await
-            .entries
-            .values()
+            .iter()
+            .map(|(_, e)| e)
             .any(|e| e.silenced_until_ms.is_some() && e.finding.port == Some(watched)),
         "the monitor has it silenced"
     );
@@ -303,8 +303,8 @@ async fn drive(browser: &Browser) -> Result<()> {
         daemon
             .book()
             .await
-            .entries
-            .values()
+            .iter()
+            .map(|(_, e)| e)
             .all(|e| e.silenced_until_ms.is_none()),
         "the monitor has it unsilenced"
     );

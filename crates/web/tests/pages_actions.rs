@@ -103,7 +103,7 @@ async fn viewers_and_missing_or_wrong_csrf_tokens_get_403() -> Result<()> {
         assert!(r.text().await?.contains("CSRF"));
     }
     let book = server.daemon.as_ref().expect("a daemon").book().await;
-    let entry = &book.entries[&filesrv_key()];
+    let entry = book.get(&filesrv_key()).expect("tracked");
     assert!(
         !entry.acknowledged && entry.silenced_until_ms.is_none(),
         "nothing changed"
@@ -128,7 +128,14 @@ async fn admins_act_and_go_back_to_the_page() -> Result<()> {
     .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), back);
-    assert!(daemon.book().await.entries[&filesrv_key()].acknowledged);
+    assert!(
+        daemon
+            .book()
+            .await
+            .get(&filesrv_key())
+            .expect("tracked")
+            .acknowledged
+    );
     let html = client()
         .get(server.url(&back))
         .header("cookie", &admin)
@@ -152,7 +159,11 @@ async fn admins_act_and_go_back_to_the_page() -> Result<()> {
     .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/", "never back to another site");
-    let until = daemon.book().await.entries[&filesrv_key()]
+    let until = daemon
+        .book()
+        .await
+        .get(&filesrv_key())
+        .expect("tracked")
         .silenced_until_ms
         .expect("silenced");
     assert!((until - before - 4 * 3_600_000).abs() < 60_000);
@@ -313,7 +324,14 @@ async fn actions_say_what_they_did_once_update_the_counts_and_can_be_undone() ->
     )
     .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(!daemon.book().await.entries[&filesrv_key()].acknowledged);
+    assert!(
+        !daemon
+            .book()
+            .await
+            .get(&filesrv_key())
+            .expect("tracked")
+            .acknowledged
+    );
     let html = page(&server, &admin, "/").await?;
     assert!(
         html.contains("is no longer acknowledged: reminders resume"),
@@ -345,7 +363,11 @@ async fn actions_say_what_they_did_once_update_the_counts_and_can_be_undone() ->
     .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(
-        daemon.book().await.entries[&filesrv_key()]
+        daemon
+            .book()
+            .await
+            .get(&filesrv_key())
+            .expect("tracked")
             .silenced_until_ms
             .is_none()
     );

@@ -155,31 +155,26 @@ pub fn plan(
     })
 }
 
-/// Whether the test suite applies this plan for real (`crates/cli/tests/fix_applied.rs`): a
-/// TCP-only firewall plan of a platform that [`Platform::proven_here`], without a source or with
-/// one; on iptables also a plan with UDP ports and no source
-/// (`iptables_*_closes_137_udp_and_keeps_the_rules`); and the
-/// Samba plan for 139 without a source
+/// Whether the test suite applies this plan for real (`crates/cli/tests/fix_applied.rs`): on
+/// a platform that [`Platform::proven_here`], a TCP-only plan with or without a source, and a
+/// plan with UDP ports and no source (`*_closes_137_udp_*` on iptables-nft, iptables-legacy,
+/// nftables, ufw and firewalld); and the Samba plan for 139 without a source
 /// (`samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp`). No SCTP rule is
-/// applied there, nor a UDP rule of nftables or ufw, so plans that close those are reviewed
-/// text.
+/// applied there, nor a source-limited UDP rule, so plans that close those are reviewed text.
 fn proven_here(
     platform: Platform,
     port: u16,
     transports: &[Transport],
     source: Option<IpNet>,
 ) -> bool {
-    match platform {
-        Platform::Samba => port == 139 && source.is_none(),
-        Platform::Iptables => {
-            let tcp = transports.iter().all(|&t| t == Transport::Tcp);
-            let udp = transports
-                .iter()
-                .all(|&t| matches!(t, Transport::Tcp | Transport::Udp));
-            tcp || (udp && source.is_none())
-        }
-        _ => platform.proven_here() && transports.iter().all(|&t| t == Transport::Tcp),
+    if platform == Platform::Samba {
+        return port == 139 && source.is_none();
     }
+    let tcp = transports.iter().all(|&t| t == Transport::Tcp);
+    let tcp_udp = transports
+        .iter()
+        .all(|&t| matches!(t, Transport::Tcp | Transport::Udp));
+    platform.proven_here() && (tcp || (tcp_udp && source.is_none()))
 }
 
 /// A step before it is placed in a stage.
