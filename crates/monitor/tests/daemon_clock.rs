@@ -4,7 +4,7 @@
 
 mod notify_support;
 
-use notify_support::{Receiver, Reply};
+use notify_support::Receiver;
 use portwatch_monitor::alerts::Status;
 use portwatch_monitor::config;
 use portwatch_monitor::daemon::{Clock, Daemon, Event};
@@ -91,15 +91,6 @@ impl Running {
             _ => None,
         })
         .await;
-    }
-
-    async fn failed(&mut self) -> String {
-        self.wait("delivery failure", |e| match e {
-            Event::DeliveryFailed { error, .. } => Some(error.clone()),
-            Event::Delivered { title, .. } => panic!("delivered: {title}"),
-            _ => None,
-        })
-        .await
     }
 
     async fn delivered(&mut self) -> String {
@@ -251,37 +242,6 @@ async fn reminders_and_silences_follow_the_clock() {
     run.daemon.remind().await;
     run.delivered().await;
     assert_eq!(kinds(&receiver), ["opened", "reminder", "reminder"]);
-    drop(listener);
-}
-
-#[tokio::test]
-async fn a_failed_delivery_is_retried_after_its_backoff_by_the_daemons_clock() {
-    let receiver = Receiver::start().await;
-    receiver.reply(Reply::status(503, "busy"));
-    receiver.reply(Reply::status(429, "slow down").with_header("Retry-After", "10"));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut run = start(&config(port, &receiver, "", ""), async |_| {}).await;
-    run.scan_and_confirm("g").await;
-    run.failed().await;
-    let failed_at = run.clock.now_ms();
-    // The first retry is due 2 s (backoff of a first attempt) after the failure.
-    run.clock.set_ms(failed_at + 1_999);
-    run.daemon.deliver_due().await;
-    assert_eq!(receiver.requests().len(), 1, "not due before its backoff");
-    run.clock.set_ms(failed_at + 2_000);
-    run.daemon.deliver_due().await;
-    run.failed().await;
-    assert_eq!(receiver.requests().len(), 2);
-    // The second waits the peer's Retry-After (10 s), longer than its backoff (4 s).
-    run.clock.set_ms(failed_at + 2_000 + 9_999);
-    run.daemon.deliver_due().await;
-    assert_eq!(receiver.requests().len(), 2, "not due before Retry-After");
-    run.clock.set_ms(failed_at + 2_000 + 10_000);
-    run.daemon.deliver_due().await;
-    let title = run.delivered().await;
-    assert!(title.contains(&port.to_string()), "{title}");
-    assert_eq!(kinds(&receiver), ["opened", "opened", "opened"]);
     drop(listener);
 }
 

@@ -6,10 +6,9 @@
 //! its claim has lapsed. Each notifier is served by its own task, so a notifier that hangs
 //! delays only its own messages. A delivery the store fails to record (full disk, read-only
 //! database) is remembered here and its record retried with backoff; meanwhile this process
-//! does not send that message again. Reminders are decided here too. Every time here is the
-//! daemon's [`Clock`](super::Clock), so backoff and Retry-After are tested by setting it.
+//! does not send that message again. Reminders are decided here too.
 
-use super::{Daemon, Event};
+use super::{Daemon, Event, now_ms};
 use crate::notify::Alert;
 use portwatch_store::{ClaimTicket, OutboxClaim};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -74,7 +73,7 @@ impl Daemon {
     pub(super) async fn delivery_loop(self: Arc<Self>, stop: CancellationToken) {
         let mut tasks = JoinSet::new();
         loop {
-            self.start_due(self.clock.now_ms(), &mut tasks).await;
+            self.start_due(now_ms(), &mut tasks).await;
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
                 () = self.outbox_wake.notified() => {}
@@ -90,7 +89,7 @@ impl Daemon {
     /// Attempts every message that is due now and waits for the attempts to end.
     pub async fn deliver_due(self: &Arc<Self>) {
         let mut tasks = JoinSet::new();
-        self.start_due(self.clock.now_ms(), &mut tasks).await;
+        self.start_due(now_ms(), &mut tasks).await;
         while tasks.join_next().await.is_some() {}
     }
 
@@ -166,7 +165,7 @@ impl Daemon {
                 "no notifier named \"{}\" (removed from the config?)",
                 row.channel
             );
-            let next = self.clock.now_ms() + 3_600_000;
+            let next = now_ms() + 3_600_000;
             self.record(
                 claim.ticket,
                 Outcome::Failed {
@@ -181,13 +180,8 @@ impl Daemon {
             Ok(delivery) => {
                 metrics::counter!("portwatch_alerts_sent_total", "channel" => row.channel.clone())
                     .increment(1);
-                self.record(
-                    claim.ticket,
-                    Outcome::Delivered {
-                        at: self.clock.now_ms(),
-                    },
-                )
-                .await;
+                self.record(claim.ticket, Outcome::Delivered { at: now_ms() })
+                    .await;
                 self.emit(Event::Delivered {
                     channel: row.channel,
                     title,
@@ -203,7 +197,7 @@ impl Daemon {
                     // The peer refused it; a config fix may help, so try again much later.
                     Duration::from_secs(3600)
                 };
-                let next = self.clock.now_ms() + ms(wait);
+                let next = now_ms() + ms(wait);
                 self.record(
                     claim.ticket,
                     Outcome::Failed {
@@ -230,7 +224,7 @@ impl Daemon {
                 ticket,
                 outcome,
                 tries: 1,
-                retry_at: self.clock.now_ms() + ms(backoff(0)),
+                retry_at: now_ms() + ms(backoff(0)),
             };
             self.delivery_state().unrecorded.insert(ticket.id, u);
         }
