@@ -7,6 +7,8 @@
 #
 # Usage: scripts/install-test-deps.sh      (as root)
 set -euo pipefail
+# shellcheck source=scripts/boot-units.sh
+source "$(dirname "${BASH_SOURCE[0]}")/boot-units.sh"
 
 readonly APT_PACKAGES=(
   samba smbclient nmap nftables nbtscan iproute2 python3 hyperfine time ieee-data
@@ -17,13 +19,10 @@ readonly APT_PACKAGES=(
   masscan  # a peer in bench/syn.py (raw SYN scans of the test bed and of loopback)
 )
 # The servers crates/cli/tests/banners_live.rs (and fix_applied.rs: firewalld) run inside
-# their own namespaces, with the systemd unit each package enables. A package this script installs gets its unit disabled
-# again, so the machine boots with the services it had; one already installed is left alone.
-readonly SERVER_UNITS=(
-  openssh-server:ssh vsftpd:vsftpd nginx:nginx mariadb-server:mariadb
-  redis-server:redis-server rabbitmq-server:rabbitmq-server mosquitto:mosquitto
-  exim4-daemon-light:exim4 firewalld:firewalld
-)
+# their own namespaces. Every unit a package enables at boot during this install (smbd, nmbd,
+# snmpd, prometheus, the servers above, their sockets and timers) is disabled again, so the
+# machine boots with the services it had (scripts/boot-units.sh); units enabled before are
+# left alone.
 # The mail server crates/cli/tests/banner_exim_live.rs runs. Debian allows one mail transport
 # agent: on a machine that has another (postfix, sendmail, ...) installing Exim would remove
 # it, so it is left out there and that test says what is missing.
@@ -87,22 +86,11 @@ install_apt_packages() {
     trap remove_policy_rc EXIT
   fi
   export DEBIAN_FRONTEND=noninteractive
+  local links
+  links=$(boot_unit_links)
   apt-get update -qq
   apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}"
-  disable_new_server_units "${missing[@]}"
-}
-
-# Disables the boot-time unit of each server package among "$@" (the ones just installed).
-disable_new_server_units() {
-  local entry pkg
-  for entry in "${SERVER_UNITS[@]}"; do
-    for pkg in "$@"; do
-      if [[ $pkg == "${entry%%:*}" ]]; then
-        # Works without a running systemd too: it only removes the unit's links.
-        systemctl disable "${entry#*:}.service" >/dev/null 2>&1 || true
-      fi
-    done
-  done
+  disable_units_enabled_since "$links"
 }
 
 install_nextest() {
@@ -165,8 +153,11 @@ install_axe_core() {
   fi
   if ! command -v npm >/dev/null 2>&1; then
     # Debian's npm (the machine may have another node with its own npm: that one is used).
+    local links
+    links=$(boot_unit_links)
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 npm
+    disable_units_enabled_since "$links"
   fi
   log "installing axe-core $AXE_VERSION into $AXE_DIR"
   mkdir -p "$AXE_DIR"

@@ -9,6 +9,8 @@
 #   start, stop, restart   for fault tests (a PostgreSQL restart mid-run)
 #   url       print the admin URL (PORTWATCH_TEST_PG_URL)
 set -euo pipefail
+# shellcheck source=scripts/boot-units.sh
+source "$(dirname "${BASH_SOURCE[0]}")/boot-units.sh"
 
 readonly PORT=${PORTWATCH_TEST_PG_PORT:-55432}
 readonly DATA_DIR=${PORTWATCH_TEST_PG_DIR:-/var/tmp/portwatch-test-pg}
@@ -43,9 +45,22 @@ install_server() {
     trap remove_policy_rc EXIT
   fi
   export DEBIAN_FRONTEND=noninteractive
+  local links before
+  links=$(boot_unit_links)
+  before=$(ls /etc/postgresql 2>/dev/null || true)
   apt-get update -qq
   apt-get install -y -qq -o Dpkg::Use-Pty=0 postgresql postgresql-client
   [[ -n $(bin_dir) ]] || die "postgresql installed, but no initdb under /usr/lib/postgresql"
+  disable_units_enabled_since "$links"
+  # The package also creates a cluster `main` (on port 5432, never started here): the machine
+  # had none, so it is dropped again; only this script's own cluster is used.
+  if [[ -z $before ]] && command -v pg_lsclusters >/dev/null; then
+    local version name _
+    while read -r version name _; do
+      log "dropping the cluster $version/$name the package created"
+      pg_dropcluster "$version" "$name" || true
+    done < <(pg_lsclusters --no-header 2>/dev/null)
+  fi
 }
 
 as_postgres() { runuser -u postgres -- "$@"; }

@@ -238,7 +238,14 @@ fn fix_refuses_everything_sources_and_cautions_on_session_ports() {
         windows.contains("# Not proven here") && windows.contains("a system other than"),
         "{windows}"
     );
-    let udp = ok(&["fix", "137/udp", "--platform", "nftables"]);
+    let udp = ok(&[
+        "fix",
+        "137/udp",
+        "--platform",
+        "nftables",
+        "--source",
+        "10.0.0.0/24",
+    ]);
     assert!(
         udp.contains("# Not proven here") && udp.contains("not one like this"),
         "{udp}"

@@ -513,6 +513,7 @@ fn nftables_closes_139_ahead_of_an_existing_accept_and_keeps_the_ruleset() {
 #[test]
 fn nftables_with_source_keeps_the_allowed_network_in() {
     let host = Host::new("nft2", 2, Tool::Nft);
+    let client = Client::new(&host, "nft2", 2);
     let plan = host.plan(&[
         "139",
         "--platform",
@@ -521,12 +522,14 @@ fn nftables_with_source_keeps_the_allowed_network_in() {
         &format!("{}/32", host.ours),
     ]);
     host.apply(&plan);
-    // We scan from inside the allowed network, so nothing is closed for us.
+    // We scan from inside the allowed network, so nothing is closed for us; the other client
+    // finds 139 filtered and the rest open.
     assert!(
         host.scan().iter().all(|(_, s)| s == "open"),
         "{:?}",
         host.scan()
     );
+    assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
     let other = host.plan(&[
         "139",
         "--platform",
@@ -856,7 +859,12 @@ fn closes_137_udp(tag: &str, net: u8, tool: Tool, case: &UdpCase) {
         // port says what it said before; every TCP listener (22 among them) still answers.
         let got = udp(&host);
         let closed = state(&got, 137).0;
-        assert!(closed == "open|filtered" || closed == "filtered", "{got:?}");
+        assert!(
+            closed == "open|filtered" || closed == "filtered",
+            "{got:?} after the plan; {}:\n{}",
+            case.listing,
+            host.sh(case.listing)
+        );
         assert_eq!(state(&got, 5001), other, "{got:?}");
         assert!(
             host.scan().iter().all(|(_, s)| s == "open"),
@@ -929,15 +937,17 @@ RULES
 }
 
 #[test]
-fn ufw_closes_137_udp_over_an_existing_allow_and_keeps_it() {
+fn ufw_closes_137_udp_over_an_identical_allow_and_keeps_allow_samba() {
     let case = UdpCase {
         platform: "ufw",
-        before: "ufw allow 137/udp\n",
-        listing: "ufw status",
+        // An allow with exactly the plan's match (ufw would skip a deny that matches the same
+        // traffic) below an application profile that also allows 137/udp.
+        before: "ufw allow Samba\nufw allow 137/udp\n",
+        listing: "ufw status verbose",
         kept: |status| {
             status
                 .lines()
-                .any(|l| l.starts_with("137/udp ") && l.contains("ALLOW"))
+                .any(|l| l.contains("(Samba)") && l.contains("ALLOW"))
         },
     };
     closes_137_udp("ufw4", 19, Tool::Ufw, &case);
@@ -1011,13 +1021,34 @@ fn firewalld_source_plan_lets_only_the_source_in() {
     );
 }
 
+#[test]
+fn firewalld_ssh_plan_keeps_the_established_session() {
+    let before = root_firewall();
+    {
+        // The public zone allows ssh by default: the plan's drop must come ahead of it.
+        let host = Host::new("fwd3", 21, Tool::Firewalld);
+        host.sh(FIREWALLD_BEFORE);
+        let mut session = host.session(22);
+        let plan = host.plan(&["22", "--platform", "firewalld"]);
+        host.apply(&plan);
+        echo(&mut session, b"after the rules");
+        assert!(!host.new_connection_accepted(22));
+        host.assert_only_closed(22);
+    }
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
 // ---- ufw ----
 
 #[test]
 fn ufw_closes_139_over_allow_samba_and_enabling_keeps_445_open() {
     let host = Host::new("ufw1", 8, Tool::Ufw);
     // An inactive ufw that already allows Samba and 139.
-    host.sh("ufw allow Samba\nufw allow 139\n");
+    host.sh("ufw allow Samba\nufw allow 139\nufw allow 139/tcp\n");
     let plan = host.plan(&["139", "--platform", "ufw"]);
     host.apply(&plan);
     host.assert_only_closed(139);
@@ -1033,6 +1064,7 @@ fn ufw_closes_139_over_allow_samba_and_enabling_keeps_445_open() {
 #[test]
 fn ufw_with_source_keeps_the_allowed_network_in() {
     let host = Host::new("ufw2", 9, Tool::Ufw);
+    let client = Client::new(&host, "ufw2", 9);
     host.sh("ufw allow 139\n");
     let plan = host.plan(&[
         "139",
@@ -1047,6 +1079,7 @@ fn ufw_with_source_keeps_the_allowed_network_in() {
         "{:?}",
         host.scan()
     );
+    assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
     let status = host.sh("ufw status numbered");
     let allow = status.find(&host.ours).expect("source allow listed");
     let deny = status.find("DENY").expect("deny listed");

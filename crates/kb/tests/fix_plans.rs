@@ -237,10 +237,19 @@ fn session_ports_keep_established_connections_and_say_what_they_cut() {
                 cautions.contains("new connection"),
                 "{port} {platform}: {cautions}"
             );
-            // The rules that change the firewall never remove an allow rule (the old ufw plan
-            // deleted the SSH allow it had just advised).
+            // The only allow a plan removes is one for exactly the port it closes (ufw would
+            // skip the deny otherwise); never another service's (the old ufw plan deleted the
+            // SSH allow it had just advised).
+            let closes: Vec<String> = plan
+                .transports
+                .iter()
+                .map(|t| format!("sudo ufw delete allow {port}/{t}"))
+                .collect();
             assert!(
-                plan.steps.iter().all(|s| !s.run.contains("delete allow")),
+                plan.steps
+                    .iter()
+                    .filter(|s| s.run.contains("delete allow"))
+                    .all(|s| closes.contains(&s.run)),
                 "{port} {platform}"
             );
         }

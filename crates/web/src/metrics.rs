@@ -10,7 +10,6 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use portwatch_monitor::config::Vantage;
 use std::sync::OnceLock;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -135,7 +134,7 @@ async fn set_state_gauges(state: &AppState) {
         Severity::High,
         Severity::Critical,
     ];
-    let vantages = known_vantages(state).await;
+    let vantages = state.vantages().await;
     if let Some(daemon) = state.daemon() {
         let book = daemon.book().await;
         let mut names: std::collections::BTreeSet<String> =
@@ -177,19 +176,4 @@ async fn set_state_gauges(state: &AppState) {
             }
         }
     }
-}
-
-/// The vantages the configuration knows (with their reach): every group's, and `local`.
-async fn known_vantages(state: &AppState) -> Vec<Vantage> {
-    let mut out = vec![Vantage::local()];
-    if let Some(daemon) = state.daemon() {
-        for g in &daemon.settings().await.groups {
-            for v in &g.vantages {
-                if !out.iter().any(|o| o.name == v.name) {
-                    out.push(v.clone());
-                }
-            }
-        }
-    }
-    out
 }

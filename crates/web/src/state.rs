@@ -157,6 +157,24 @@ impl AppState {
         Ok(hosts)
     }
 
+    /// The vantages the configuration knows, with their reach: `local` and every group's
+    /// (the first declaration of a name wins). What a span seen from a vantage is rated at is
+    /// [`portwatch_monitor::config::vantage::named`] over these, on every page, in the API and
+    /// in `/metrics`.
+    pub async fn vantages(&self) -> Vec<portwatch_monitor::config::Vantage> {
+        let mut out = vec![portwatch_monitor::config::Vantage::local()];
+        if let Some(daemon) = self.daemon() {
+            for g in &daemon.settings().await.groups {
+                for v in &g.vantages {
+                    if !out.iter().any(|o| o.name == v.name) {
+                        out.push(v.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The daemon, if this process runs one.
     pub fn daemon(&self) -> Option<&Arc<Daemon>> {
         self.inner.daemon.as_ref()

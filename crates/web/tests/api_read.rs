@@ -16,6 +16,7 @@ both_backends!(
     violations_alerts_policies_and_ports,
     without_a_daemon_the_store_answers,
     hosts_and_violations_carry_and_filter_by_vantage,
+    host_detail_rates_a_port_by_the_vantage_that_saw_it,
     readyz_names_the_scheduler,
 );
 
@@ -551,5 +552,60 @@ async fn hosts_and_violations_carry_and_filter_by_vantage(db: TestDb) -> Result<
             "{path}: {status} {answer}"
         );
     }
+    Ok(())
+}
+
+async fn host_detail_rates_a_port_by_the_vantage_that_saw_it(db: TestDb) -> Result<()> {
+    let api = Api::start(db, true).await?;
+    // 445 on a private address, seen from the built-in vantage `internet`: reachable from the
+    // internet, so rated as the dashboard and /metrics rate it, not by the address (LAN).
+    let ports = portwatch_scan::ports::PortList {
+        tcp: vec![445],
+        udp: vec![],
+    };
+    let open: portwatch_scan::PortResult = serde_json::from_value(serde_json::json!({
+        "host": "10.0.0.5", "hostname": null, "port": 445, "proto": "tcp", "state": "open",
+        "reason": "syn-ack", "service": "microsoft-ds", "rtt_ms": 0.2
+    }))?;
+    let outcome = portwatch_store::ScanOutcome {
+        identified: true,
+        hosts: vec![portwatch_store::HostOutcome {
+            addr: "10.0.0.5".parse()?,
+            hostname: None,
+            up: true,
+        }],
+        coverage: ports.clone(),
+        results: vec![open],
+    };
+    let id = api
+        .store
+        .begin_scan(&portwatch_store::NewScan {
+            source: "monitor:file-servers".into(),
+            vantage: "internet".into(),
+            args: vec![],
+            targets: vec!["10.0.0.5".into()],
+            ports,
+        })
+        .await?;
+    api.store
+        .finish_scan(id, &outcome, &portwatch_store::Effects::default())
+        .await?;
+    let body = api.ok("/api/v1/hosts/10.0.0.5").await?;
+    let kb = portwatch_kb::risk(445, portwatch_kb::Transport::Tcp);
+    let ports = body["ports"].as_array().cloned().unwrap_or_default();
+    let seen = |vantage: &str, port: u16| {
+        ports
+            .iter()
+            .find(|p| p["vantage"] == vantage && p["port"] == port)
+            .cloned()
+    };
+    let internet = seen("internet", 445).ok_or_else(|| anyhow::anyhow!("{body}"))?;
+    ensure!(
+        internet["risk"]["exposure"] == "internet"
+            && internet["risk"]["severity"] == kb.internet.as_str(),
+        "{internet}"
+    );
+    let local = seen("local", 139).ok_or_else(|| anyhow::anyhow!("{body}"))?;
+    ensure!(local["risk"]["exposure"] == "lan", "{local}");
     Ok(())
 }

@@ -47,6 +47,22 @@ fn ufw(port: u16, transports: &[Transport], source: Option<IpNet>) -> Vec<Step> 
         ),
     ];
     for &t in transports {
+        // ufw skips inserting a rule whose match equals an existing one (whatever its
+        // action): an `allow {port}/{t}` would make the prepend below a no-op.
+        steps.push(Step::new(
+            format!(
+                "Remove an allow rule for exactly {port}/{t}, if there is one: ufw does not insert a rule that matches the same traffic as an existing one (it prints \"Skipping inserting existing rule\"), so that allow would stay and the deny below would not be added. If there is none, ufw says it could not delete it; that is fine."
+            ),
+            format!("sudo ufw delete allow {port}/{t}"),
+        ));
+        if let Some(net) = source {
+            steps.push(Step::new(
+                format!(
+                    "Likewise remove an allow for exactly {net} to {port}/{t}, if there is one, so the allow below lands above the deny."
+                ),
+                format!("sudo ufw delete allow from {net} to any port {port} proto {t}"),
+            ));
+        }
         steps.push(Step::new(
             format!(
                 "Put a deny for {} connection to {port}/{t} at the top of the rules, for IPv4 and IPv6, so it wins over any allow that matches the port (such as allow Samba or allow {port}).",

@@ -217,6 +217,7 @@ pub async fn detail(
     let addr = parse_addr(&addr)?;
     let host = find_host(&state, addr).await?;
     let spans = state.store().history(addr, None).await?;
+    let vantages = state.vantages().await;
     let ports = spans
         .iter()
         .filter(|s| s.to_scan.is_none())
@@ -225,7 +226,11 @@ pub async fn detail(
             headline: portwatch_kb::explain(u32::from(s.port), Some(s.proto.transport()))
                 .ok()
                 .map(|e| e.headline),
-            risk: HostPortRisk::of(addr, s.port, s.proto),
+            risk: HostPortRisk::of(
+                portwatch_monitor::config::vantage::named(&vantages, &s.vantage).exposure_of(addr),
+                s.port,
+                s.proto,
+            ),
         })
         .collect();
     let recent_scans = state

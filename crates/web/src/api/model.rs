@@ -5,7 +5,6 @@ use super::query::Choice;
 use portwatch_scan::Proto;
 use portwatch_store::{ScanRow, ScanStatus, SpanRow};
 use serde::Serialize;
-use std::net::IpAddr;
 use utoipa::ToSchema;
 
 /// Every error answer.
@@ -323,10 +322,11 @@ pub struct HostPortRisk {
 }
 
 impl HostPortRisk {
-    /// The risk of `port`/`proto` open on `host`.
-    pub fn of(host: IpAddr, port: u16, proto: Proto) -> Self {
+    /// The risk of `port`/`proto` open where it can be reached from `exposure` (the vantage's
+    /// reach, [`portwatch_monitor::config::vantage::named`]).
+    pub fn of(exposure: portwatch_kb::Exposure, port: u16, proto: Proto) -> Self {
         let r = portwatch_kb::risk(port, proto.transport());
-        let (severity, exposure) = portwatch_kb::severity_at(host, r);
+        let severity = r.at(exposure);
         HostPortRisk {
             exposure: exposure.as_str().to_string(),
             severity: severity.into(),

@@ -2,6 +2,7 @@
 //! URL pieces the pages build (path segments, local return paths).
 
 use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use portwatch_kb::Severity;
 use portwatch_scan::ports::PortList;
 use std::time::Duration;
@@ -116,19 +117,24 @@ pub fn severity_class(s: Severity) -> &'static str {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`).
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// As [`NOT_UNRESERVED`], but a path keeps its `/`.
+const NOT_PATH: &AsciiSet = &NOT_UNRESERVED.remove(b'/');
+
 /// Percent-encodes everything but unreserved characters, so any text fits in one path
 /// segment or query value (axum decodes it back).
 pub fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b));
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
+}
+
+/// Percent-encodes a path for a query value, keeping its `/` separators readable.
+pub fn encode_path(path: &str) -> String {
+    utf8_percent_encode(path, NOT_PATH).to_string()
 }
 
 /// A path on this site to return to after an action, or `/`: never another site, and only
@@ -190,6 +196,11 @@ mod tests {
         assert_eq!(
             encode_component("g|10.0.0.5|445/tcp|MustBeClosed"),
             "g%7C10.0.0.5%7C445%2Ftcp%7CMustBeClosed"
+        );
+        assert_eq!(encode_component("fe80::1 é~"), "fe80%3A%3A1%20%C3%A9~");
+        assert_eq!(
+            encode_path("/hosts/fe80::1?page=2"),
+            "/hosts/fe80%3A%3A1%3Fpage%3D2"
         );
         assert_eq!(local_path(Some("/hosts/10.0.0.5")), "/hosts/10.0.0.5");
         assert_eq!(local_path(Some("/?page=2&vpage=1")), "/?page=2&vpage=1");
