@@ -93,25 +93,16 @@ install_apt_packages() {
   disable_units_enabled_since "$links"
 }
 
-install_nextest() {
-  if command -v cargo-nextest >/dev/null 2>&1; then
-    log "cargo-nextest present"
+# Installs the cargo subcommand "$1" from crates.io unless it is on PATH: cargo-nextest runs
+# the test suite, cargo-machete checks that every declared dependency is used.
+install_cargo_tool() {
+  if command -v "$1" >/dev/null 2>&1; then
+    log "$1 present"
     return
   fi
   command -v cargo >/dev/null 2>&1 || die "cargo not found; install the Rust toolchain first"
-  log "installing cargo-nextest"
-  cargo install cargo-nextest --locked
-}
-
-# cargo-machete: the test command's check that every declared dependency is used.
-install_machete() {
-  if command -v cargo-machete >/dev/null 2>&1; then
-    log "cargo-machete present"
-    return
-  fi
-  command -v cargo >/dev/null 2>&1 || die "cargo not found; install the Rust toolchain first"
-  log "installing cargo-machete"
-  cargo install cargo-machete --locked
+  log "installing $1"
+  cargo install "$1" --locked
 }
 
 install_aiosmtpd() {
@@ -168,8 +159,8 @@ main() {
   ((EUID == 0)) || die "run as root (apt-get)"
   install_apt_packages
   install_axe_core
-  install_nextest
-  install_machete
+  install_cargo_tool cargo-nextest
+  install_cargo_tool cargo-machete
   install_aiosmtpd
   install_pip_packages
 }

@@ -457,32 +457,7 @@ async fn without_a_daemon_the_store_answers(db: TestDb) -> Result<()> {
 /// A host seen from a second vantage is its own entry; lists carry the vantage and filter by it.
 async fn hosts_and_violations_carry_and_filter_by_vantage(db: TestDb) -> Result<()> {
     let api = Api::start(db, true).await?;
-    let outcome = portwatch_store::ScanOutcome {
-        identified: true,
-        hosts: vec![portwatch_store::HostOutcome {
-            addr: "10.0.0.5".parse()?,
-            hostname: None,
-            up: true,
-        }],
-        coverage: portwatch_scan::ports::PortList {
-            tcp: vec![445],
-            udp: vec![],
-        },
-        results: vec![],
-    };
-    let id = api
-        .store
-        .begin_scan(&portwatch_store::NewScan {
-            source: "monitor:file-servers".into(),
-            vantage: "internet".into(),
-            args: vec![],
-            targets: vec!["10.0.0.5".into()],
-            ports: outcome.coverage.clone(),
-        })
-        .await?;
-    api.store
-        .finish_scan(id, &outcome, &portwatch_store::Effects::default())
-        .await?;
+    let id = scan_from_internet(&api, vec![]).await?;
     let all = api.ok("/api/v1/hosts").await?;
     let pairs: Vec<(String, String)> = all["items"]
         .as_array()
@@ -559,37 +534,11 @@ async fn host_detail_rates_a_port_by_the_vantage_that_saw_it(db: TestDb) -> Resu
     let api = Api::start(db, true).await?;
     // 445 on a private address, seen from the built-in vantage `internet`: reachable from the
     // internet, so rated as the dashboard and /metrics rate it, not by the address (LAN).
-    let ports = portwatch_scan::ports::PortList {
-        tcp: vec![445],
-        udp: vec![],
-    };
     let open: portwatch_scan::PortResult = serde_json::from_value(serde_json::json!({
         "host": "10.0.0.5", "hostname": null, "port": 445, "proto": "tcp", "state": "open",
         "reason": "syn-ack", "service": "microsoft-ds", "rtt_ms": 0.2
     }))?;
-    let outcome = portwatch_store::ScanOutcome {
-        identified: true,
-        hosts: vec![portwatch_store::HostOutcome {
-            addr: "10.0.0.5".parse()?,
-            hostname: None,
-            up: true,
-        }],
-        coverage: ports.clone(),
-        results: vec![open],
-    };
-    let id = api
-        .store
-        .begin_scan(&portwatch_store::NewScan {
-            source: "monitor:file-servers".into(),
-            vantage: "internet".into(),
-            args: vec![],
-            targets: vec!["10.0.0.5".into()],
-            ports,
-        })
-        .await?;
-    api.store
-        .finish_scan(id, &outcome, &portwatch_store::Effects::default())
-        .await?;
+    scan_from_internet(&api, vec![open]).await?;
     let body = api.ok("/api/v1/hosts/10.0.0.5").await?;
     let kb = portwatch_kb::risk(445, portwatch_kb::Transport::Tcp);
     let ports = body["ports"].as_array().cloned().unwrap_or_default();
@@ -608,4 +557,39 @@ async fn host_detail_rates_a_port_by_the_vantage_that_saw_it(db: TestDb) -> Resu
     let local = seen("local", 139).ok_or_else(|| anyhow::anyhow!("{body}"))?;
     ensure!(local["risk"]["exposure"] == "lan", "{local}");
     Ok(())
+}
+
+/// Records a finished scan of 10.0.0.5 port 445/tcp from the vantage `internet` that found
+/// `results`.
+async fn scan_from_internet(
+    api: &Api,
+    results: Vec<portwatch_scan::PortResult>,
+) -> Result<portwatch_store::ScanId> {
+    let outcome = portwatch_store::ScanOutcome {
+        identified: true,
+        hosts: vec![portwatch_store::HostOutcome {
+            addr: "10.0.0.5".parse()?,
+            hostname: None,
+            up: true,
+        }],
+        coverage: portwatch_scan::ports::PortList {
+            tcp: vec![445],
+            udp: vec![],
+        },
+        results,
+    };
+    let id = api
+        .store
+        .begin_scan(&portwatch_store::NewScan {
+            source: "monitor:file-servers".into(),
+            vantage: "internet".into(),
+            args: vec![],
+            targets: vec!["10.0.0.5".into()],
+            ports: outcome.coverage.clone(),
+        })
+        .await?;
+    api.store
+        .finish_scan(id, &outcome, &portwatch_store::Effects::default())
+        .await?;
+    Ok(id)
 }
