@@ -1,10 +1,11 @@
 //! `fix` plans applied for real: each test builds a host in its own network namespace
-//! (`pwx-kb-*`, its own /24 of 10.215.0.0/16) with TCP listeners on 22, 139, 445 and 8000, loads
-//! rules that were there before, runs the plan's close-stage commands inside the namespace
-//! exactly as printed (with `sudo` a pass-through), and then scans from outside: the port is
-//! filtered, the other ports still open, an established connection to a session port still
-//! answers, the rules that were there before are still there, and the plan's own verify command
-//! reports the port filtered.
+//! (`pwx-kb-*`, its own /24 of 10.215.0.0/16 and /64 of fd00:215::/32) with TCP listeners on
+//! 22, 139, 445 and 8000 on both address families, loads rules that were there before, runs
+//! the plan's close-stage commands inside the namespace exactly as printed (with `sudo` a
+//! pass-through), and then scans from outside, over IPv4 and over IPv6: the port is filtered,
+//! the other ports still open, an established connection to a session port still answers, the
+//! rules that were there before are still there, and the plan's own verify command reports the
+//! port filtered.
 //!
 //! The Samba plan for 139 runs against a throwaway smbd and nmbd: its smb.conf lines are
 //! appended to the instance's [global] section and its commands run as printed, with
@@ -35,14 +36,16 @@ use std::time::Duration;
 /// The ports every test host listens on.
 const LISTEN: [u16; 4] = [22, 139, 445, 8000];
 
-/// A TCP echo server on every port given as an argument; prints `ready` once all listen.
+/// A TCP echo server on every port given as an argument, on IPv6 and IPv4 (one dual-stack
+/// socket a port); prints `ready` once all listen.
 const ECHO_SERVER: &str = r#"
 import selectors, socket, sys
 sel = selectors.DefaultSelector()
 for port in map(int, sys.argv[1:]):
-    s = socket.socket()
+    s = socket.socket(socket.AF_INET6)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port))
     s.listen(16)
     s.setblocking(False)
     sel.register(s, selectors.EVENT_READ, None)
@@ -85,6 +88,9 @@ struct Host {
     veth: String,
     addr: String,
     ours: String,
+    /// The host's IPv6 address, `fd00:215:<net>::2`, reached from `fd00:215:<net>::1`.
+    addr6: String,
+    ours6: String,
     dir: PathBuf,
     tool: Tool,
     _server: Option<ChildGuard>,
@@ -93,7 +99,8 @@ struct Host {
 }
 
 impl Host {
-    /// Host `10.215.<net>.2`, reached from `10.215.<net>.1` in the root namespace.
+    /// Host `10.215.<net>.2` and `fd00:215:<net>::2`, reached from `10.215.<net>.1` and
+    /// `fd00:215:<net>::1` in the root namespace.
     fn new(tag: &str, net: u8, tool: Tool) -> Host {
         let ns = format!("pwx-kb-{tag}");
         let veth = format!("pwx-kb-{tag}h");
@@ -117,6 +124,8 @@ impl Host {
             veth,
             addr,
             ours,
+            addr6: format!("fd00:215:{net}::2"),
+            ours6: format!("fd00:215:{net}::1"),
             dir,
             tool,
             _server: None,
@@ -124,6 +133,7 @@ impl Host {
         };
         // The blackhole keeps a scan of a vanished host from leaving the machine.
         ip(&["route", "replace", "blackhole", "10.215.0.0/16"]);
+        ip(&["-6", "route", "replace", "blackhole", "fd00:215::/32"]);
         ip(&["netns", "add", &host.ns]);
         ip(&[
             "link", "add", &host.veth, "type", "veth", "peer", "name", &peer,
@@ -136,6 +146,15 @@ impl Host {
             "dev",
             &host.veth,
         ]);
+        // nodad: the address is usable at once, not after duplicate address detection.
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/64", host.ours6),
+            "dev",
+            &host.veth,
+            "nodad",
+        ]);
         ip(&["link", "set", &host.veth, "up"]);
         let inside = |args: &[&str]| {
             let mut full = vec!["-n", host.ns.as_str()];
@@ -143,6 +162,14 @@ impl Host {
             ip(&full);
         };
         inside(&["addr", "add", &format!("{}/24", host.addr), "dev", &peer]);
+        inside(&[
+            "addr",
+            "add",
+            &format!("{}/64", host.addr6),
+            "dev",
+            &peer,
+            "nodad",
+        ]);
         inside(&["link", "set", &peer, "up"]);
         inside(&["link", "set", "lo", "up"]);
         host.check_route();
@@ -189,18 +216,19 @@ impl Host {
         self.keeper = Some(ChildGuard(child));
     }
 
-    /// Refuses to go on unless the host's address is routed through our veth.
+    /// Refuses to go on unless both of the host's addresses are routed through our veth.
     fn check_route(&self) {
-        let out = Command::new("ip")
-            .args(["route", "get", &self.addr])
-            .output()
-            .unwrap();
-        let route = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            route.contains(&format!("dev {} ", self.veth)),
-            "refusing to touch {}: route is {route}",
-            self.addr
-        );
+        for addr in [&self.addr, &self.addr6] {
+            let out = Command::new("ip")
+                .args(["route", "get", addr])
+                .output()
+                .unwrap();
+            let route = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                route.contains(&format!("dev {} ", self.veth)),
+                "refusing to touch {addr}: route is {route}",
+            );
+        }
     }
 
     /// `sudo` that runs its arguments, and iptables/ip6tables for the chosen backend.
@@ -339,13 +367,23 @@ impl Host {
         commands
     }
 
-    /// `port/tcp` → state, from a scan of the host from outside.
+    /// `port/tcp` → state, from a scan of the host's IPv4 address from outside.
     fn scan(&self) -> Vec<(u16, String)> {
+        self.scan_at(&self.addr)
+    }
+
+    /// `port/tcp` → state, from a scan of the host's IPv6 address from outside.
+    fn scan6(&self) -> Vec<(u16, String)> {
+        self.scan_at(&self.addr6)
+    }
+
+    /// `port/tcp` → state, from a scan of `addr` (one of the host's) from outside.
+    fn scan_at(&self, addr: &str) -> Vec<(u16, String)> {
         self.check_route();
         let spec = format!("T:{}", LISTEN.map(|p| p.to_string()).join(","));
         let out = portwatch(&[
             "scan",
-            &self.addr,
+            addr,
             "-p",
             &spec,
             "--assume-up",
@@ -367,19 +405,24 @@ impl Host {
             .collect()
     }
 
-    /// Asserts `closed_port` is filtered and every other listener still open.
+    /// Asserts `closed_port` is filtered and every other listener still open, over IPv4 and
+    /// over IPv6.
     fn assert_only_closed(&self, closed_port: u16) {
-        let states = self.scan();
-        for port in LISTEN {
-            let state = states
-                .iter()
-                .find(|(p, _)| *p == port)
-                .map(|(_, s)| s.as_str())
-                .unwrap_or_else(|| panic!("{port} missing from the scan: {states:?}"));
-            if port == closed_port {
-                assert_eq!(state, "filtered", "{port}: {states:?}");
-            } else {
-                assert_eq!(state, "open", "{port} must stay open: {states:?}");
+        for (family, states) in [("IPv4", self.scan()), ("IPv6", self.scan6())] {
+            for port in LISTEN {
+                let state = states
+                    .iter()
+                    .find(|(p, _)| *p == port)
+                    .map(|(_, s)| s.as_str())
+                    .unwrap_or_else(|| panic!("{port} missing from the {family} scan: {states:?}"));
+                if port == closed_port {
+                    assert_eq!(state, "filtered", "{port} over {family}: {states:?}");
+                } else {
+                    assert_eq!(
+                        state, "open",
+                        "{port} over {family} must stay open: {states:?}"
+                    );
+                }
             }
         }
     }
@@ -530,6 +573,8 @@ fn nftables_with_source_keeps_the_allowed_network_in() {
         host.scan()
     );
     assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+    // Our IPv6 address is not in the allowed IPv4 network either.
+    assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
     let other = host.plan(&[
         "139",
         "--platform",
@@ -738,6 +783,8 @@ fn iptables_source_lets_only_the_source_in(tag: &str, net: u8, tool: Tool) {
         // is filtered and the rest open.
         assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
         assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+        // The allowed network is IPv4: over IPv6 nobody is allowed in.
+        assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
         let rules = host.sh("iptables -S && ip6tables -S");
         for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
             assert!(rules.contains(kept), "{kept} gone:\n{rules}");
@@ -760,12 +807,13 @@ fn iptables_legacy_source_plan_lets_only_the_source_in() {
     iptables_source_lets_only_the_source_in("ipl3", 13, Tool::IptablesLegacy);
 }
 
-/// A UDP server on 137 inside the namespace that answers every datagram (so a scan reports
-/// it open); prints `ready` once bound.
+/// A UDP server on 137 inside the namespace, on IPv6 and IPv4, that answers every datagram
+/// (so a scan reports it open); prints `ready` once bound.
 const UDP_ANSWERER: &str = r#"
 import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 137))
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 137))
 print("ready", flush=True)
 while True:
     data, peer = s.recvfrom(2048)
@@ -773,6 +821,22 @@ while True:
 "#;
 
 impl Host {
+    /// Starts an [`ECHO_SERVER`] on `port` alone in the namespace.
+    fn tcp_echo(&self, port: u16) -> ChildGuard {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "python3", "-c", ECHO_SERVER])
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the echo server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        ChildGuard(child)
+    }
+
     /// Starts [`UDP_ANSWERER`] in the namespace.
     fn udp_answerer(&self) -> ChildGuard {
         let mut child = Command::new("ip")
@@ -788,12 +852,13 @@ impl Host {
         ChildGuard(child)
     }
 
-    /// `port` → (state, reason) of a UDP scan of `ports` from outside.
-    fn scan_udp(&self, ports: &str) -> Vec<(u16, String, String)> {
+    /// `port` → (state, reason) of a UDP scan of `ports` of `addr` (one of the host's) from
+    /// outside.
+    fn scan_udp(&self, addr: &str, ports: &str) -> Vec<(u16, String, String)> {
         self.check_route();
         let out = portwatch(&[
             "scan",
-            &self.addr,
+            addr,
             "-p",
             &format!("U:{ports}"),
             "--assume-up",
@@ -835,26 +900,67 @@ const IPTABLES_UDP: UdpCase = UdpCase {
     kept: |rules| rules.contains("pwx-keep-udp"),
 };
 
+/// Which transports of 137 a plan closes: the page of 137 lists TCP and UDP, so `fix 137`
+/// closes both in one plan and `fix 137/udp` only UDP.
+#[derive(Clone, Copy, PartialEq)]
+enum Close137 {
+    Udp,
+    TcpAndUdp,
+}
+
 /// Applies the 137/udp plan of `case.platform` over a rule that allowed 137/udp, with a UDP
 /// server answering on 137, and scans from outside before and after.
 fn closes_137_udp(tag: &str, net: u8, tool: Tool, case: &UdpCase) {
+    closes_137(tag, net, tool, case, Close137::Udp);
+}
+
+/// Like [`closes_137_udp`] for `which` transports; with [`Close137::TcpAndUdp`] a TCP echo
+/// server listens on 137 too, open before the one plan over IPv4 and IPv6, filtered after.
+fn closes_137(tag: &str, net: u8, tool: Tool, case: &UdpCase, which: Close137) {
     let before = root_firewall();
     {
         let host = Host::new(tag, net, tool);
         let _udp = host.udp_answerer();
+        let _tcp = (which == Close137::TcpAndUdp).then(|| host.tcp_echo(137));
         host.sh(case.before);
-        let udp = |host: &Host| host.scan_udp("137,5001");
+        let tcp_137 =
+            |host: &Host| [&host.addr, &host.addr6].map(|addr| host.state_at(addr, "T:137"));
+        if which == Close137::TcpAndUdp {
+            assert_eq!(tcp_137(&host), ["open", "open"], "137/tcp before the plan");
+        }
+        let udp = |host: &Host| host.scan_udp(&host.addr, "137,5001");
+        let udp6 = |host: &Host| host.scan_udp(&host.addr6, "137");
         let state = |got: &[(u16, String, String)], port: u16| {
             let (_, s, r) = got.iter().find(|(p, _, _)| *p == port).unwrap();
             (s.clone(), r.clone())
         };
         let got = udp(&host);
         assert_eq!(state(&got, 137).0, "open", "{got:?}");
+        let got6 = udp6(&host);
+        assert_eq!(state(&got6, 137).0, "open", "IPv6: {got6:?}");
         // A port nobody listens on: closed, or filtered where the firewall rejects by default
         // (firewalld's zone); the plan must not change it.
         let other = state(&got, 5001);
-        let plan = host.plan(&["137/udp", "--platform", case.platform]);
+        let spec = match which {
+            Close137::Udp => "137/udp",
+            Close137::TcpAndUdp => "137",
+        };
+        let plan = host.plan(&[spec, "--platform", case.platform]);
+        let transports = match which {
+            Close137::Udp => serde_json::json!(["udp"]),
+            Close137::TcpAndUdp => serde_json::json!(["tcp", "udp"]),
+        };
+        assert_eq!(plan["transports"], transports, "{plan}");
         host.apply(&plan);
+        if which == Close137::TcpAndUdp {
+            assert_eq!(
+                tcp_137(&host),
+                ["filtered", "filtered"],
+                "137/tcp after the plan; {}:\n{}",
+                case.listing,
+                host.sh(case.listing)
+            );
+        }
         // 137/udp answers no more (dropped: open|filtered; rejected: filtered); the other UDP
         // port says what it said before; every TCP listener (22 among them) still answers.
         let got = udp(&host);
@@ -866,11 +972,17 @@ fn closes_137_udp(tag: &str, net: u8, tool: Tool, case: &UdpCase) {
             host.sh(case.listing)
         );
         assert_eq!(state(&got, 5001), other, "{got:?}");
+        let got6 = udp6(&host);
+        let closed6 = state(&got6, 137).0;
         assert!(
-            host.scan().iter().all(|(_, s)| s == "open"),
-            "{:?}",
-            host.scan()
+            closed6 == "open|filtered" || closed6 == "filtered",
+            "IPv6: {got6:?} after the plan; {}:\n{}",
+            case.listing,
+            host.sh(case.listing)
         );
+        for states in [host.scan(), host.scan6()] {
+            assert!(states.iter().all(|(_, s)| s == "open"), "{states:?}");
+        }
         let rules = host.sh(case.listing);
         assert!(
             (case.kept)(&rules),
@@ -899,6 +1011,13 @@ fn closes_137_udp(tag: &str, net: u8, tool: Tool, case: &UdpCase) {
             "verify step {run:?} printed:\n{text}\n{}",
             stderr(&out)
         );
+        if which == Close137::TcpAndUdp {
+            assert!(
+                text.lines()
+                    .any(|l| l.contains("137/tcp") && l.contains("filtered")),
+                "verify step {run:?} printed:\n{text}"
+            );
+        }
     }
     assert_eq!(
         root_firewall(),
@@ -966,6 +1085,80 @@ firewall-cmd --reload
     closes_137_udp("fwd4", 20, Tool::Firewalld, &case);
 }
 
+// ---- one plan for 137 over TCP and UDP ----
+
+#[test]
+fn iptables_nft_closes_137_tcp_and_udp_in_one_plan() {
+    let case = UdpCase {
+        before: "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT
+iptables -A INPUT -p tcp --dport 137 -j ACCEPT
+ip6tables -A INPUT -p tcp --dport 137 -j ACCEPT
+",
+        ..IPTABLES_UDP
+    };
+    closes_137("ipn5", 22, Tool::IptablesNft, &case, Close137::TcpAndUdp);
+}
+
+#[test]
+fn iptables_legacy_closes_137_tcp_and_udp_in_one_plan() {
+    let case = UdpCase {
+        before: "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT
+iptables -A INPUT -p tcp --dport 137 -j ACCEPT
+ip6tables -A INPUT -p tcp --dport 137 -j ACCEPT
+",
+        ..IPTABLES_UDP
+    };
+    closes_137("ipl5", 23, Tool::IptablesLegacy, &case, Close137::TcpAndUdp);
+}
+
+#[test]
+fn nftables_closes_137_tcp_and_udp_in_one_plan() {
+    let case = UdpCase {
+        platform: "nftables",
+        before: "nft -f - <<'RULES'
+table inet filter {
+chain input {
+type filter hook input priority 0; policy accept;
+udp dport 137 accept comment \"pwx-keep-udp\"
+tcp dport 137 accept
+}
+}
+RULES
+",
+        listing: "nft list ruleset",
+        kept: |rules| rules.contains("pwx-keep-udp"),
+    };
+    closes_137("nft5", 24, Tool::Nft, &case, Close137::TcpAndUdp);
+}
+
+#[test]
+fn ufw_closes_137_tcp_and_udp_in_one_plan() {
+    let case = UdpCase {
+        platform: "ufw",
+        before: "ufw allow Samba\nufw allow 137/udp\nufw allow 137/tcp\n",
+        listing: "ufw status verbose",
+        kept: |status| {
+            status
+                .lines()
+                .any(|l| l.contains("(Samba)") && l.contains("ALLOW"))
+        },
+    };
+    closes_137("ufw5", 25, Tool::Ufw, &case, Close137::TcpAndUdp);
+}
+
+#[test]
+fn firewalld_closes_137_tcp_and_udp_in_one_plan() {
+    let case = UdpCase {
+        platform: "firewalld",
+        before: "firewall-cmd --permanent --add-port=137/udp --add-port=137/tcp --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
+firewall-cmd --reload
+",
+        listing: "firewall-cmd --list-ports",
+        kept: |ports| ports.contains("137/udp"),
+    };
+    closes_137("fwd5", 26, Tool::Firewalld, &case, Close137::TcpAndUdp);
+}
+
 // ---- firewalld ----
 
 /// Rules that were there before: the listeners' ports opened in the default zone (public
@@ -1013,6 +1206,7 @@ fn firewalld_source_plan_lets_only_the_source_in() {
         host.apply(&plan);
         assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
         assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+        assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
     }
     assert_eq!(
         root_firewall(),
@@ -1080,6 +1274,7 @@ fn ufw_with_source_keeps_the_allowed_network_in() {
         host.scan()
     );
     assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+    assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
     let status = host.sh("ufw status numbered");
     let allow = status.find(&host.ours).expect("source allow listed");
     let deny = status.find("DENY").expect("deny listed");
@@ -1178,12 +1373,17 @@ impl Host {
             .collect()
     }
 
-    /// State of one port from outside.
+    /// State of one port of the host's IPv4 address from outside.
     fn state(&self, spec: &str) -> String {
+        self.state_at(&self.addr, spec)
+    }
+
+    /// State of one port of `addr` (one of the host's) from outside.
+    fn state_at(&self, addr: &str, spec: &str) -> String {
         self.check_route();
         let out = portwatch(&[
             "scan",
-            &self.addr,
+            addr,
             "-p",
             spec,
             "--assume-up",
@@ -1216,6 +1416,7 @@ fn samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp() {
     };
     assert!(listening("445") && listening("139") && listening("137"));
     assert_eq!(host.state("T:139"), "open");
+    assert_eq!(host.state_at(&host.addr6, "T:139"), "open", "smbd on IPv6");
     assert_eq!(host.state("U:137"), "open");
 
     let plan = host.plan(&["139", "--platform", "samba"]);
@@ -1232,7 +1433,9 @@ fn samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp() {
     host.sh(&commands[..nmbd].join("\n"));
     assert!(listening("445"));
     assert_eq!(host.state("T:139"), "closed", "smb ports = 445 closes 139");
+    assert_eq!(host.state_at(&host.addr6, "T:139"), "closed", "on IPv6 too");
     assert_eq!(host.state("T:445"), "open", "445 keeps serving");
+    assert_eq!(host.state_at(&host.addr6, "T:445"), "open", "on IPv6 too");
     assert_eq!(
         host.state("U:137"),
         "open",

@@ -579,3 +579,35 @@ async fn overview_finds_a_groups_last_scan_behind_many_newer_scans() -> Result<(
     assert!(!html.contains("none recently"), "{html}");
     Ok(())
 }
+
+#[tokio::test]
+async fn host_page_places_a_loopback_host_on_this_machine_only() -> Result<()> {
+    let server = fixture(false).await?;
+    common_pages::record_scan(
+        &server.store,
+        "scan",
+        &[("127.0.0.1", None)],
+        &[5432],
+        vec![common_pages::open(
+            "127.0.0.1",
+            None,
+            5432,
+            "postgresql",
+            serde_json::json!({}),
+        )],
+        portwatch_store::Effects::default(),
+    )
+    .await?;
+    let cookie = server.cookie(Role::Viewer).await?;
+    let (status, html) = get(&server, &cookie, "/hosts/127.0.0.1").await?;
+    assert_eq!(status, StatusCode::OK);
+    // Loopback is its own exposure class, not the LAN: nothing off this machine reaches it.
+    assert!(
+        html.contains(
+            "<dt>Location</dt><dd>loopback (reachable from this machine only): no network exposure</dd>"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("LAN (private"), "{html}");
+    Ok(())
+}

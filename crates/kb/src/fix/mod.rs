@@ -155,12 +155,14 @@ pub fn plan(
     })
 }
 
-/// Whether the test suite applies this plan for real (`crates/cli/tests/fix_applied.rs`): on
-/// a platform that [`Platform::proven_here`], a TCP-only plan with or without a source, and a
-/// plan with UDP ports and no source (`*_closes_137_udp_*` on iptables-nft, iptables-legacy,
-/// nftables, ufw and firewalld); and the Samba plan for 139 without a source
-/// (`samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp`). No SCTP rule is
-/// applied there, nor a source-limited UDP rule, so plans that close those are reviewed text.
+/// Whether the test suite applies this plan for real (`crates/cli/tests/fix_applied.rs`, each
+/// scan there over IPv4 and IPv6): on a platform that [`Platform::proven_here`], a TCP-only
+/// plan with or without a source, a UDP-only plan with no source (`*_closes_137_udp_*`) and one
+/// plan that closes TCP and UDP together with no source (`*_closes_137_tcp_and_udp_in_one_plan`),
+/// each on iptables-nft, iptables-legacy, nftables, ufw and firewalld; and the Samba plan for
+/// 139 without a source (`samba_139_plan_closes_139_and_only_stopping_nmbd_closes_137_udp`). No
+/// SCTP rule is applied there, nor a source-limited UDP rule, so plans that close those are
+/// reviewed text.
 fn proven_here(
     platform: Platform,
     port: u16,
