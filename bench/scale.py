@@ -148,6 +148,14 @@ class Proc:
             pass
         return 0
 
+    def cpu_seconds(self):
+        """User + system CPU time the process has used so far."""
+        try:
+            fields = Path(f"/proc/{self.p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def kill9(self):
         self.p.send_signal(signal.SIGKILL)
         self.p.wait(timeout=30)
@@ -213,18 +221,19 @@ def pg_delta(before, after):
 def pw_scan(binary, prefix, ports, truth):
     with tempfile.NamedTemporaryFile(mode="r") as rss:
         start = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, str(binary), "scan", prefix,
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name, str(binary), "scan", prefix,
                                "-p", "T:" + ",".join(map(str, ports)), "--format", "jsonl", "--no-progress",
                                "--no-probes", "--yes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=3600)
         secs = time.perf_counter() - start
-        peak = int(rss.read().strip().splitlines()[-1] or 0)
+        last = (rss.read().strip().splitlines() or ["0 0 0"])[-1].split()
+        peak, cpu = int(last[0]), float(last[1]) + float(last[2])
     found = set()
     for line in proc.stdout.decode().splitlines():
         r = json.loads(line)
         if r.get("state") == "open":
             found.add((r["host"], r["port"]))
-    return {"seconds": secs, "rss_kb": peak, "exit": proc.returncode, "correct": found == truth,
+    return {"seconds": secs, "rss_kb": peak, "cpu_seconds": cpu, "exit": proc.returncode, "correct": found == truth,
             "note": f"{len(found)} open (truth {len(truth)})", "output_bytes": len(proc.stdout)}
 
 
@@ -301,6 +310,7 @@ def agents_run(binary, prefix, ports, agents, truth, probes, timeout):
                 procs.append(Proc([str(binary), "agent", "--server", f"http://127.0.0.1:{port}", "--token", tok,
                                    "--name", f"bench-{i}", "--spool", str(tmp / f"spool-{i}")], f"agent-{i}"))
             scans, last = [], base
+            cpu_before = {p.name: p.cpu_seconds() for p in procs}
             for n in (1, 2):
                 if n == 2:
                     psql(db.url, f"INSERT INTO scan_requests (group_name, requested_at) VALUES ('{GROUP}', {now_ms()})")
@@ -325,11 +335,14 @@ def agents_run(binary, prefix, ports, agents, truth, probes, timeout):
                     "agents_used": sorted({j["agent"] for j in jobs if j["agent"]}),
                     "last_job": max((j["id"] for j in jobs), default=prev_job),
                     "pg": pg_delta(last, counters),
+                    "cpu_seconds": {p.name: round(p.cpu_seconds() - cpu_before[p.name], 2) for p in procs},
                 })
+                cpu_before = {p.name: p.cpu_seconds() for p in procs}
                 last = counters
                 print(f"    {agents} agent(s) scan {n}: {secs:.1f} s, {scan['status']}, "
                       f"{scans[-1]['pg']['rows']:,} rows, {scans[-1]['pg']['wal_bytes']:,} WAL bytes, "
-                      f"result {scans[-1]['result_bytes']:,} B", flush=True)
+                      f"result {scans[-1]['result_bytes']:,} B, agent scan {scans[-1]['agent_seconds']:.1f} s, "
+                      f"CPU s {scans[-1]['cpu_seconds']}", flush=True)
             rss = {p.name: p.peak_rss_kb() for p in procs}
             return {"agents": agents, "scans": scans, "server_rss_kb": rss["server"],
                     "agent_rss_kb": max(v for k, v in rss.items() if k.startswith("agent")),
@@ -359,7 +372,8 @@ def bench_sweep(binary, prefix, runs, agent_counts, timeout):
         for i in range(runs):
             print(f"  run {i + 1}/{runs}: portwatch scan {prefix}", flush=True)
             r = pw_scan(binary, prefix, ports, listeners.truth)
-            print(f"    {r['seconds']:.1f} s, {r['rss_kb'] / 1024:.1f} MB, {r['note']}", flush=True)
+            print(f"    {r['seconds']:.1f} s, {r['rss_kb'] / 1024:.1f} MB, {r['cpu_seconds']:.1f} CPU s, {r['note']}",
+                  flush=True)
             results["portwatch scan"].append(r)
             for a in agent_counts:
                 if a > 1 and not supported:

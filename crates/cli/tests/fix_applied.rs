@@ -598,6 +598,72 @@ fn nftables_ssh_plan_keeps_the_established_session() {
     host.assert_only_closed(22);
 }
 
+/// The nftables plan's boot persistence, run as a boot would: its configuration lines go at
+/// the top of the input chain of Debian's default /etc/nftables.conf (a copy), the unit its
+/// persist step enables loads that file, and after the ruleset is flushed (the unit's stop)
+/// and the file loaded (its start), 139 is filtered again over IPv4 and IPv6 and the other
+/// listeners open. (iptables' persist step, `netfilter-persistent save`, needs the
+/// iptables-persistent package, which Debian's ufw package breaks, and the ufw tests need ufw:
+/// not run.)
+#[test]
+fn nftables_persisted_lines_close_139_again_after_a_reload_of_nftables_conf() {
+    let host = Host::new("nft6", 27, Tool::Nft);
+    let plan = host.plan(&["139", "--platform", "nftables"]);
+    host.apply(&plan);
+    host.assert_only_closed(139);
+
+    let step = |kind: &str| -> Vec<String> {
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["kind"] == kind)
+            .map(|s| s["run"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // `systemctl enable nftables` makes Debian's unit load /etc/nftables.conf at boot.
+    assert_eq!(step("persist"), ["sudo systemctl enable nftables"]);
+    let unit = std::fs::read_to_string("/lib/systemd/system/nftables.service")
+        .expect("Debian's nftables.service (package nftables)");
+    assert!(
+        unit.lines()
+            .any(|l| l.trim() == "ExecStart=/usr/sbin/nft -f /etc/nftables.conf"),
+        "{unit}"
+    );
+    let lines = step("config").join("\n");
+    let debian = std::fs::read_to_string("/etc/nftables.conf").expect("/etc/nftables.conf");
+    let conf = host.dir.join("nftables.conf");
+    std::fs::write(&conf, with_lines_atop_input(&debian, &lines)).unwrap();
+
+    // A reboot, as the unit does it: stop flushes the ruleset, start loads the file.
+    host.sh("nft flush ruleset");
+    assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
+    host.sh(&format!("nft -f {}", conf.display()));
+    host.assert_only_closed(139);
+}
+
+/// `conf` with `lines` inserted at the top of its `chain input` block, after the chain's
+/// `type ... hook input ...` line, as the plan's configuration step says.
+fn with_lines_atop_input(conf: &str, lines: &str) -> String {
+    let mut out = String::new();
+    let mut in_input = false;
+    let mut placed = false;
+    for line in conf.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.trim_start().starts_with("chain input") {
+            in_input = true;
+        } else if in_input && !placed && line.contains("hook input") {
+            for rule in lines.lines() {
+                out.push_str(&format!("\t\t{rule}\n"));
+            }
+            placed = true;
+        }
+    }
+    assert!(placed, "no input chain with a hook in:\n{conf}");
+    out
+}
+
 // ---- iptables (nft and legacy backends) ----
 
 const IPTABLES_BEFORE: &str =
