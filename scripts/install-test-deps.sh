@@ -14,6 +14,7 @@ readonly APT_PACKAGES=(
   samba smbclient nmap nftables nbtscan iproute2 python3 hyperfine time ieee-data
   dnsmasq-base snmpd ndiff openssl chromium chromium-driver wrk prometheus
   ufw iptables libxml2-utils
+  netbase  # /etc/services, which crates/kb/tests/etc_services.rs measures explain against
   firewalld  # fix_applied.rs runs its own in a namespace; its boot unit is disabled again
   openssh-server vsftpd nginx mariadb-server redis-server rabbitmq-server mosquitto
   masscan  # a peer in bench/syn.py (raw SYN scans of the test bed and of loopback)
