@@ -317,6 +317,15 @@ impl ScanArgs {
             .or_else(|| self.output.as_deref().and_then(format_from_extension))
             .unwrap_or(ScanFormat::Table)
     }
+
+    /// What a listing for people shows: everything under `--all`.
+    pub fn shown(&self) -> crate::output::Shown {
+        if self.all {
+            crate::output::Shown::Everything
+        } else {
+            crate::output::Shown::Answering
+        }
+    }
 }
 
 /// The scan format a file name asks for (`.xml`, `.json`, `.jsonl`, `.csv`, `.txt`).

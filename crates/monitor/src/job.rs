@@ -47,6 +47,17 @@ impl WirePorts {
     }
 }
 
+/// What a scan is for. A round of the group's schedule identifies services (where the group's
+/// `probes` allows) and is split into shards where the group is sharded; a confirmation
+/// re-probes ports already seen and only checks their states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanKind {
+    /// A scheduled or requested scan of the group.
+    Round,
+    /// A re-probe that confirms a change before it alerts.
+    Confirmation,
+}
+
 /// What an agent needs to run one job: the group's targets, exclusions, ports and scan
 /// options, and whether to identify services.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -71,14 +82,23 @@ pub struct JobSpec {
 
 impl JobSpec {
     /// The job that scans `targets` × `ports` of `group`.
-    pub fn for_group(group: &Group, targets: &[String], ports: &PortList, identify: bool) -> Self {
+    pub fn for_group(group: &Group, targets: &[String], ports: &PortList, kind: ScanKind) -> Self {
         JobSpec {
             group: group.name.clone(),
             targets: targets.to_vec(),
             exclude: group.exclude.clone(),
             ports: WirePorts::from(ports),
             scan: group.scan.raw().clone(),
-            identify,
+            identify: kind == ScanKind::Round,
+        }
+    }
+
+    /// What the job's scan is for: only a round identifies services.
+    pub fn kind(&self) -> ScanKind {
+        if self.identify {
+            ScanKind::Round
+        } else {
+            ScanKind::Confirmation
         }
     }
 

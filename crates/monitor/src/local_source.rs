@@ -137,7 +137,7 @@ async fn identify(group: &Group, key: SocketKey) -> Option<Identified> {
             udp: vec![port],
         },
     };
-    let scan = crate::runner::scan_targets(group, &[target], &ports, true)
+    let scan = crate::runner::scan_targets(group, &[target], &ports, crate::job::ScanKind::Round)
         .await
         .ok()?;
     let r = scan

@@ -1,6 +1,7 @@
 //! Runs one group's scan and gathers each host's results, ready to evaluate and store.
 
 use crate::config::{Group, Source, Vantage};
+use crate::job::ScanKind;
 use crate::policy::{self, HostVerdict};
 use portwatch_scan::engine::ScanProgress;
 use portwatch_scan::ports::PortList;
@@ -82,7 +83,7 @@ pub async fn scan_group(
             });
     }
     let ports = ports.cloned().unwrap_or_else(|| group.ports.clone());
-    scan_targets(group, &group.targets, &ports, true).await
+    scan_targets(group, &group.targets, &ports, ScanKind::Round).await
 }
 
 /// Scans `targets` × `ports` with `group`'s options and exclusions.
@@ -90,14 +91,14 @@ pub async fn scan_targets(
     group: &Group,
     targets: &[String],
     ports: &PortList,
-    identify: bool,
+    kind: ScanKind,
 ) -> portwatch_scan::Result<GroupScan> {
     let what = Scope {
         group: &group.name,
         scan: &group.scan,
         exclude: &group.exclude,
     };
-    scan_scope(what, targets, ports, identify).await
+    scan_scope(what, targets, ports, kind).await
 }
 
 /// Runs a scan job (as an agent does) with the same engine as [`scan_targets`], and returns
@@ -117,10 +118,8 @@ pub async fn scan_job(spec: &crate::job::JobSpec) -> portwatch_scan::Result<crat
     };
     let ports = spec.ports.to_list();
     let mut result = crate::job::ResultBuilder::default();
-    let (started, elapsed) = scan_each(what, &spec.targets, &ports, spec.identify, |h| {
-        result.push(h)
-    })
-    .await?;
+    let (started, elapsed) =
+        scan_each(what, &spec.targets, &ports, spec.kind(), |h| result.push(h)).await?;
     Ok(result.finish(started, elapsed, &ports))
 }
 
@@ -136,10 +135,10 @@ async fn scan_scope(
     what: Scope<'_>,
     targets: &[String],
     ports: &PortList,
-    identify: bool,
+    kind: ScanKind,
 ) -> portwatch_scan::Result<GroupScan> {
     let mut hosts = Vec::new();
-    let (started, elapsed) = scan_each(what, targets, ports, identify, |h| hosts.push(h)).await?;
+    let (started, elapsed) = scan_each(what, targets, ports, kind, |h| hosts.push(h)).await?;
     Ok(GroupScan {
         group: what.group.to_string(),
         started,
@@ -157,12 +156,10 @@ async fn scan_each(
     what: Scope<'_>,
     targets: &[String],
     ports: &PortList,
-    identify: bool,
+    kind: ScanKind,
     mut on_host: impl FnMut(HostScan),
 ) -> portwatch_scan::Result<(SystemTime, Duration)> {
-    let config = what
-        .scan
-        .engine_config_with(identify && what.scan.identifies())?;
+    let config = what.scan.engine_config_for(kind)?;
     let opts = TargetOptions {
         resolve: what.scan.resolve,
         dns_servers: Vec::new(),

@@ -183,7 +183,7 @@ async fn discover_only(
         )),
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
-    output::discovery::write(args.format(), &mut *out, &hosts, args.all, elapsed)
+    output::discovery::write(args.format(), &mut *out, &hosts, args.shown(), elapsed)
         .context("cannot write output")?;
     if args.format() != crate::args::ScanFormat::Table || args.output.is_some() {
         eprintln!("{}", output::discovery::summary(&hosts, elapsed));
@@ -285,7 +285,7 @@ async fn execute(args: &ScanArgs, plan: Plan) -> Result<u8> {
         },
         tcp: tcp.clone(),
     };
-    let mut sink = output::sink(args.format(), out, info, args.all);
+    let mut sink = output::sink(args.format(), out, info, args.shown());
     let (tx, mut rx) = mpsc::channel::<ScanEvent>(scan::EVENT_CHANNEL);
     let started = Instant::now();
     let config = match &tcp {

@@ -1,5 +1,6 @@
 //! `scan --discover-only`: which hosts are up and why, in every format but xml.
 
+use super::Shown;
 use crate::args::ScanFormat;
 use portwatch_scan::discover::{Verdict, format_mac, vendor};
 use portwatch_scan::targets::Target;
@@ -50,13 +51,13 @@ pub fn summary(hosts: &[(Target, Verdict)], elapsed: Duration) -> String {
     )
 }
 
-/// Writes the listing. The table shows up hosts, and down hosts under `all` (or when there
+/// Writes the listing. The table shows up hosts, and down hosts under [`Shown::Everything`] (or when there
 /// is a single host), otherwise their count; machine formats list every host.
 pub fn write(
     format: ScanFormat,
     out: &mut dyn Write,
     hosts: &[(Target, Verdict)],
-    all: bool,
+    shown: Shown,
     elapsed: Duration,
 ) -> io::Result<()> {
     match format {
@@ -81,7 +82,7 @@ pub fn write(
                         }
                         writeln!(out, "{label}: up ({}{extra})", live.reason)?;
                     }
-                    Verdict::Down(reason) if all || hosts.len() == 1 => {
+                    Verdict::Down(reason) if shown == Shown::Everything || hosts.len() == 1 => {
                         writeln!(out, "{label}: down ({reason})")?;
                     }
                     Verdict::Down(_) => down += 1,

@@ -140,10 +140,19 @@ pub trait Sink {
     }
 }
 
+/// What a listing for people shows (`--all`); machine formats always list everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Open ports and up hosts; the rest as counts.
+    Answering,
+    /// Closed and filtered ports and down hosts too (`--all`).
+    Everything,
+}
+
 /// The sink for `format`, writing to `out`.
-pub fn sink(format: ScanFormat, out: Box<dyn Write>, info: RunInfo, all: bool) -> Box<dyn Sink> {
+pub fn sink(format: ScanFormat, out: Box<dyn Write>, info: RunInfo, shown: Shown) -> Box<dyn Sink> {
     match format {
-        ScanFormat::Table => Box::new(table::TableSink::new(out, all)),
+        ScanFormat::Table => Box::new(table::TableSink::new(out, shown)),
         ScanFormat::Jsonl => Box::new(jsonl::JsonlSink::new(out, info.tcp)),
         ScanFormat::Json => Box::new(json::JsonSink::new(out, info)),
         ScanFormat::Csv => Box::new(csv::CsvSink::new(out)),

@@ -2,7 +2,7 @@
 //! sorted. Down hosts are counted and listed only under `--all` (or when the scan had a single
 //! host): a sweep of a /24 with five live hosts prints five blocks and one line for the rest.
 
-use super::{RunTotals, Sink};
+use super::{RunTotals, Shown, Sink};
 use comfy_table::{Table, presets};
 use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState};
 use std::collections::HashMap;
@@ -12,18 +12,18 @@ use std::net::IpAddr;
 /// Writes a table per host.
 pub struct TableSink {
     out: Box<dyn Write>,
-    all: bool,
+    shown: Shown,
     pending: HashMap<IpAddr, Vec<PortResult>>,
     /// Down hosts not printed yet (without `--all`), kept for a single-host scan.
     down: Vec<HostSummary>,
 }
 
 impl TableSink {
-    /// A sink writing to `out`; `all` means closed and filtered ports are listed too.
-    pub fn new(out: Box<dyn Write>, all: bool) -> Self {
+    /// A sink writing to `out`, listing what `shown` says.
+    pub fn new(out: Box<dyn Write>, shown: Shown) -> Self {
         TableSink {
             out,
-            all,
+            shown,
             pending: HashMap::new(),
             down: Vec::new(),
         }
@@ -46,7 +46,7 @@ impl Sink for TableSink {
     fn host(&mut self, h: &HostSummary) -> io::Result<()> {
         let ports = self.pending.remove(&h.host).unwrap_or_default();
         if h.status == HostStatus::Down {
-            if self.all {
+            if self.shown == Shown::Everything {
                 return self.down_line(h);
             }
             self.down.push(h.clone());
@@ -122,7 +122,7 @@ impl TableSink {
             (PortState::Filtered, h.filtered),
         ]
         .into_iter()
-        .filter(|(_, n)| *n > 0 && !self.all && !unfinished)
+        .filter(|(_, n)| *n > 0 && self.shown == Shown::Answering && !unfinished)
         .map(|(s, n)| format!("{n} {s}"))
         .collect();
         if !hidden.is_empty() {
@@ -206,9 +206,9 @@ mod tests {
         }
     }
 
-    fn render(all: bool, hosts: &[HostSummary]) -> (String, RunTotals) {
+    fn render(shown: Shown, hosts: &[HostSummary]) -> (String, RunTotals) {
         let buf = Shared::default();
-        let mut sink = TableSink::new(Box::new(buf.clone()), all);
+        let mut sink = TableSink::new(Box::new(buf.clone()), shown);
         let mut totals = RunTotals::default();
         for h in hosts {
             totals.add(h);
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn down_hosts_are_one_count_and_their_ports_count_nowhere() {
         let hosts: Vec<_> = (1..=5).map(|i| summary(i, i == 3)).collect();
-        let (text, totals) = render(false, &hosts);
+        let (text, totals) = render(Shown::Answering, &hosts);
         assert!(text.contains("10.0.0.3: up"), "{text}");
         assert!(!text.contains(": down ("), "no line per down host: {text}");
         assert!(text.contains("4 hosts down"), "{text}");
@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn all_lists_every_down_host() {
         let hosts: Vec<_> = (1..=3).map(|i| summary(i, false)).collect();
-        let (text, _) = render(true, &hosts);
+        let (text, _) = render(Shown::Everything, &hosts);
         for i in 1..=3 {
             assert!(
                 text.contains(&format!("10.0.0.{i}: down (timeout")),
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn a_single_down_host_keeps_its_line() {
-        let (text, _) = render(false, &[summary(9, false)]);
+        let (text, _) = render(Shown::Answering, &[summary(9, false)]);
         assert!(
             text.contains("10.0.0.9: down (timeout; 100 ports"),
             "{text}"

@@ -309,7 +309,7 @@ impl ScanOptions {
 
     /// The engine configuration these options describe.
     pub fn engine_config(&self) -> portwatch_scan::Result<ScanConfig> {
-        self.engine_config_with(self.raw.probes.unwrap_or(true))
+        self.engine_config_for(crate::job::ScanKind::Round)
     }
 
     /// Whether scans identify services (`probes`, default true).
@@ -317,12 +317,16 @@ impl ScanOptions {
         self.raw.probes.unwrap_or(true)
     }
 
-    /// The engine configuration, with identification on or off.
-    pub fn engine_config_with(&self, identify: bool) -> portwatch_scan::Result<ScanConfig> {
+    /// The engine configuration for a scan of `kind`: a round identifies services where
+    /// [`ScanOptions::identifies`], a confirmation never does.
+    pub fn engine_config_for(
+        &self,
+        kind: crate::job::ScanKind,
+    ) -> portwatch_scan::Result<ScanConfig> {
         let r = &self.raw;
         let mut b = ScanConfig::builder()
             .assume_up(r.assume_up.unwrap_or(false))
-            .identify(identify);
+            .identify(kind == crate::job::ScanKind::Round && self.identifies());
         if let Some(n) = r.retries {
             b = b.retries(n);
         }

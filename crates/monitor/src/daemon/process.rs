@@ -6,6 +6,7 @@ use super::schedule::Run;
 use super::{Daemon, Event, store_error};
 use crate::alerts::{Coverage, Reprobe};
 use crate::config::{Group, Vantage};
+use crate::job::ScanKind;
 use crate::policy::{self, Finding};
 use crate::runner;
 use portwatch_scan::ports::PortList;
@@ -75,6 +76,11 @@ impl Daemon {
         stop: &CancellationToken,
     ) -> Vec<Reprobe> {
         let confirmation = matches!(run, Run::Confirm(_));
+        let kind = if confirmation {
+            ScanKind::Confirmation
+        } else {
+            ScanKind::Round
+        };
         let (targets, ports) = match &run {
             // A local group's confirmation reads the whole socket table again.
             Run::Confirm(r) if group.source != crate::config::Source::Local => {
@@ -121,7 +127,7 @@ impl Daemon {
         };
         let _stop_heartbeat = AbortOnDrop(heartbeat);
         let scanned = tokio::select! {
-            r = self.observe(group, &vantage.name, &targets, &ports, !confirmation) => r,
+            r = self.observe(group, &vantage.name, &targets, &ports, kind) => r,
             () = stop.cancelled() => {
                 let _ = self.store.fail_scan(scan_id, "interrupted by shutdown").await;
                 return vec![];
@@ -268,17 +274,19 @@ impl Daemon {
         vantage: &str,
         targets: &[String],
         ports: &PortList,
-        identify: bool,
+        kind: ScanKind,
     ) -> portwatch_scan::Result<runner::GroupScan> {
         // A round of a sharded group is split (from `local` too); a confirmation is not.
-        if identify && let Some(sharding) = &group.shard {
+        if kind == ScanKind::Round
+            && let Some(sharding) = &group.shard
+        {
             return self
                 .observe_sharded(group, vantage, targets, ports, sharding)
                 .await;
         }
         if vantage != crate::config::vantage::LOCAL {
             return self
-                .observe_remote(group, vantage, targets, ports, identify)
+                .observe_remote(group, vantage, targets, ports, kind)
                 .await;
         }
         if group.source == crate::config::Source::Local {
@@ -289,7 +297,7 @@ impl Daemon {
                 }
             });
         }
-        runner::scan_targets(group, targets, ports, identify).await
+        runner::scan_targets(group, targets, ports, kind).await
     }
 }
 

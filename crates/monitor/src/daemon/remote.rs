@@ -4,7 +4,7 @@
 
 use super::{Daemon, now_ms};
 use crate::config::{Group, Schedule};
-use crate::job::{self, JobSpec};
+use crate::job::{self, JobSpec, ScanKind};
 use crate::runner;
 use portwatch_scan::ports::PortList;
 use portwatch_store::{JobRow, JobStatus, NewJob};
@@ -99,17 +99,16 @@ impl Daemon {
         vantage: &str,
         targets: &[String],
         ports: &PortList,
-        identify: bool,
+        kind: ScanKind,
     ) -> portwatch_scan::Result<runner::GroupScan> {
         let op = format!("scan group {} from vantage {vantage}", group.name);
-        let spec = JobSpec::for_group(group, targets, ports, identify);
+        let spec = JobSpec::for_group(group, targets, ports, kind);
         let job = NewJob {
             group: group.name.clone(),
             vantage: vantage.to_string(),
-            shard: if identify {
-                String::new()
-            } else {
-                CONFIRMATION_SHARD.to_string()
+            shard: match kind {
+                ScanKind::Round => String::new(),
+                ScanKind::Confirmation => CONFIRMATION_SHARD.to_string(),
             },
             spec: serde_json::to_value(&spec).map_err(|e| failure(&op, e.to_string()))?,
         };
@@ -213,7 +212,7 @@ mod tests {
         };
         let targets = vec!["127.0.0.1".to_string()];
         let scan = d
-            .observe_remote(&group, "lan", &targets, &ports, true)
+            .observe_remote(&group, "lan", &targets, &ports, ScanKind::Round)
             .await
             .unwrap();
         let (id, spec) = agent.await.unwrap();
@@ -234,7 +233,7 @@ mod tests {
         };
         let targets = vec!["127.0.0.1".to_string()];
         let err = d
-            .observe_remote(&group, "lan", &targets, &ports, true)
+            .observe_remote(&group, "lan", &targets, &ports, ScanKind::Round)
             .await
             .unwrap_err()
             .to_string();
@@ -243,7 +242,7 @@ mod tests {
             "{err}"
         );
         // The next round finds the same job instead of queueing a second one.
-        let again = d.observe_remote(&group, "lan", &targets, &ports, true);
+        let again = d.observe_remote(&group, "lan", &targets, &ports, ScanKind::Round);
         let _ = tokio::time::timeout(Duration::from_millis(100), again).await;
         let jobs = store.jobs(10).await.unwrap();
         assert_eq!(jobs.len(), 1, "{jobs:?}");

@@ -13,7 +13,7 @@
 use super::remote::{DONE_POLL, JobProgress, failure, human, job_progress, remote_wait};
 use super::{Daemon, now_ms};
 use crate::config::{Group, Sharding};
-use crate::job::JobSpec;
+use crate::job::{JobSpec, ScanKind};
 use crate::{runner, shard};
 use portwatch_scan::ports::PortList;
 use portwatch_store::{JobStatus, NewJob};
@@ -42,7 +42,7 @@ impl Daemon {
         let oldest_reusable = now_ms() - i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
         let mut queued = Vec::with_capacity(shards.len());
         for s in shards {
-            let spec = JobSpec::for_group(group, &s.targets, &s.ports, true);
+            let spec = JobSpec::for_group(group, &s.targets, &s.ports, ScanKind::Round);
             let job = NewJob {
                 group: group.name.clone(),
                 vantage: vantage.to_string(),
@@ -295,7 +295,7 @@ mod tests {
             &stop,
         );
         let err = d
-            .observe(&group, "lan", &group.targets, &group.ports, true)
+            .observe(&group, "lan", &group.targets, &group.ports, ScanKind::Round)
             .await
             .unwrap_err()
             .to_string();
@@ -332,7 +332,7 @@ mod tests {
         let stop = CancellationToken::new();
         let good = agent(&store, "lan-2", |_| Act::Scan, &stop);
         let scan = d
-            .observe(&group, "lan", &group.targets, &group.ports, true)
+            .observe(&group, "lan", &group.targets, &group.ports, ScanKind::Round)
             .await
             .unwrap();
         stop.cancel();
@@ -355,7 +355,7 @@ mod tests {
                 "lan",
                 &["127.0.0.5".to_string()],
                 &group.ports,
-                false,
+                ScanKind::Confirmation,
             )
             .await
             .unwrap();
@@ -497,7 +497,7 @@ mod tests {
     ) -> anyhow::Result<()> {
         let (d, store, group) = daemon(&db, 40_021, "1s").await;
         let err = d
-            .observe(&group, "lan", &group.targets, &group.ports, true)
+            .observe(&group, "lan", &group.targets, &group.ports, ScanKind::Round)
             .await
             .unwrap_err()
             .to_string();
