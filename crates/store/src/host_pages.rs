@@ -100,32 +100,11 @@ impl Store {
             Dialect::Sqlite => format!("x.addr COLLATE {ADDR_COLLATION}, x.vantage"),
             Dialect::Postgres => "CAST(x.addr AS inet), x.vantage COLLATE \"C\"".to_string(),
         };
-        page.append_text(&format!(
-            " ORDER BY {order} LIMIT ${} OFFSET ${}",
-            page.len() + 1,
-            page.len() + 2
-        ));
-        page.push(i64::from(limit));
-        page.push(i64::from(offset));
-
-        let mut tx = self.read_tx(op).await?;
-        let total = tx
-            .fetch_optional(&count)
-            .await
-            .map_err(self.err(op))?
-            .map(|r| r.int("n"))
-            .transpose()
-            .map_err(self.err(op))?
-            .unwrap_or(0);
-        let rows = tx.fetch_all(&page).await.map_err(self.err(op))?;
-        let hosts = rows
-            .iter()
-            .map(|r| self.host_row(r, op))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(HostPage {
-            hosts,
-            total: total.max(0).unsigned_abs(),
-        })
+        page.append_text(&format!(" ORDER BY {order}"));
+        let (hosts, total) = self
+            .counted_page(op, &count, page, limit, offset, |r| self.host_row(r, op))
+            .await?;
+        Ok(HostPage { hosts, total })
     }
 }
 

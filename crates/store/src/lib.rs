@@ -25,6 +25,7 @@ mod open;
 mod outbox;
 mod prune;
 mod queries;
+pub mod redact;
 mod scan_pages;
 mod scan_requests;
 mod scans;

@@ -77,28 +77,9 @@ impl Dialect {
             _ => "it has no scheme".into(),
         };
         Err(StoreError::BadUrl {
-            url: redact(url),
+            url: crate::redact::credentials(url),
             reason,
         })
-    }
-}
-
-/// The URL without its password, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &authority[..colon],
-            &rest[at..]
-        ),
-        _ => url.to_string(),
     }
 }
 
@@ -216,7 +197,7 @@ fn check_access(name: &str, path: &Path) -> Result<()> {
 }
 
 async fn open_postgres(url: &str) -> Result<Store> {
-    let name = redact(url);
+    let name = crate::redact::credentials(url);
     let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
         url: name.clone(),
         reason: e.to_string(),
@@ -410,16 +391,6 @@ mod tests {
         assert!(!e.contains("pw"), "{e}");
         let e = Dialect::of_url("/var/lib/pw.db").unwrap_err().to_string();
         assert!(e.contains("no scheme"), "{e}");
-    }
-
-    #[test]
-    fn redact_hides_only_the_password() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db?sslmode=require"),
-            "postgres://u:***@h:5432/db?sslmode=require"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
     }
 
     /// A SQLite history written by the release before vantages (schema 3) is rebuilt in place

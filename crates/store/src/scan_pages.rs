@@ -71,32 +71,11 @@ impl Store {
         filter.condition(&mut count);
         let mut page = Sql::new(format!("SELECT {SCAN_COLUMNS} FROM scans s"));
         filter.condition(&mut page);
-        page.append_text(&format!(
-            " ORDER BY s.id DESC LIMIT ${} OFFSET ${}",
-            page.len() + 1,
-            page.len() + 2
-        ));
-        page.push(i64::from(limit));
-        page.push(i64::from(offset));
-
-        let mut tx = self.read_tx(op).await?;
-        let total = tx
-            .fetch_optional(&count)
-            .await
-            .map_err(self.err(op))?
-            .map(|r| r.int("n"))
-            .transpose()
-            .map_err(self.err(op))?
-            .unwrap_or(0);
-        let rows = tx.fetch_all(&page).await.map_err(self.err(op))?;
-        let scans = rows
-            .iter()
-            .map(|r| self.scan_row(r, op))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ScanPage {
-            scans,
-            total: total.max(0).unsigned_abs(),
-        })
+        page.append_text(" ORDER BY s.id DESC");
+        let (scans, total) = self
+            .counted_page(op, &count, page, limit, offset, |r| self.scan_row(r, op))
+            .await?;
+        Ok(ScanPage { scans, total })
     }
 
     /// The newest scan (highest id, any status) of each of `sources` that has one, by source,

@@ -177,4 +177,37 @@ impl Store {
             }
         }
     }
+
+    /// One page of a filtered list: `page` (its WHERE and ORDER BY written) cut to `limit`
+    /// rows after `offset`, each read by `row`, and how many rows match in all (`count`, a
+    /// `COUNT(*) AS n` over the same filter). Both are read in one transaction, so they agree.
+    pub(crate) async fn counted_page<T>(
+        &self,
+        op: &'static str,
+        count: &Sql,
+        mut page: Sql,
+        limit: u32,
+        offset: u32,
+        row: impl Fn(&crate::db::DbRow) -> Result<T>,
+    ) -> Result<(Vec<T>, u64)> {
+        page.append_text(&format!(
+            " LIMIT ${} OFFSET ${}",
+            page.len() + 1,
+            page.len() + 2
+        ));
+        page.push(i64::from(limit));
+        page.push(i64::from(offset));
+        let mut tx = self.read_tx(op).await?;
+        let total = tx
+            .fetch_optional(count)
+            .await
+            .map_err(self.err(op))?
+            .map(|r| r.int("n"))
+            .transpose()
+            .map_err(self.err(op))?
+            .unwrap_or(0);
+        let rows = tx.fetch_all(&page).await.map_err(self.err(op))?;
+        let items = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        Ok((items, total.max(0).unsigned_abs()))
+    }
 }

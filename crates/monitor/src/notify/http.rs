@@ -173,7 +173,7 @@ pub(crate) fn status_error(
         let to = headers
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map(|l| format!(" to {}", super::validate::redact_url(l)))
+            .map(|l| format!(" to {}", portwatch_store::redact::origin(l)))
             .unwrap_or_default();
         return NotifyError::permanent(
             name,

@@ -169,7 +169,7 @@ impl Notifier for Ntfy {
 impl std::fmt::Debug for NtfyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NtfyConfig")
-            .field("url", &super::validate::redact_url(&self.url))
+            .field("url", &portwatch_store::redact::origin(&self.url))
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("tags", &self.tags)
             .finish()

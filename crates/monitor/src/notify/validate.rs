@@ -64,25 +64,13 @@ pub(crate) fn token_chars(kind: &str, field: &str, value: &str) -> Result<(), No
 }
 
 /// The `Debug` of a provider's config whose only field is its secret URL, redacted
-/// ([`redact_url`]).
+/// ([`portwatch_store::redact::origin`]).
 pub(crate) fn debug_url_only(
     f: &mut std::fmt::Formatter<'_>,
     config: &str,
     url: &str,
 ) -> std::fmt::Result {
     f.debug_struct(config)
-        .field("url", &redact_url(url))
+        .field("url", &portwatch_store::redact::origin(url))
         .finish()
-}
-
-/// `https://hooks.slack.com/…`: enough of a URL to recognise it, none of its secrets.
-pub(crate) fn redact_url(value: &str) -> String {
-    match Url::parse(value) {
-        Ok(url) => {
-            let host = url.host_str().unwrap_or("");
-            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!("{}://{host}{port}/…", url.scheme())
-        }
-        Err(_) => "<invalid URL>".to_string(),
-    }
 }

@@ -171,7 +171,7 @@ impl Notifier for Webhook {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &super::validate::redact_url(&self.url))
+            .field("url", &portwatch_store::redact::origin(&self.url))
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()

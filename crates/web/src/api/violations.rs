@@ -11,6 +11,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use portwatch_monitor::alerts::{Entry, Status};
+use portwatch_monitor::daemon::Daemon;
 use portwatch_monitor::policy::Rule;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -315,16 +316,27 @@ pub async fn acknowledge(
     ApiPath(key): ApiPath<String>,
     _query: ApiQuery<NoQuery>,
 ) -> Result<Json<Acknowledged>, ApiError> {
-    let key = parse_key(&key)?;
-    let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
-    if !daemon.acknowledge(&key).await.map_err(ApiError::internal)? {
-        return Err(unknown_key(&key));
-    }
+    let key = on_tracked(&state, &key, async |d, k| d.acknowledge(k).await).await?;
     tracing::info!(%key, "violation acknowledged through the API");
     Ok(Json(Acknowledged {
         key,
         acknowledged: true,
     }))
+}
+
+/// What every change to one violation does first: parses `key`, finds the monitor and runs
+/// `change` on it, answering 404 when no current violation has that key. The key, parsed.
+async fn on_tracked(
+    state: &AppState,
+    key: &str,
+    change: impl AsyncFnOnce(&Daemon, &str) -> portwatch_monitor::Result<bool>,
+) -> Result<String, ApiError> {
+    let key = parse_key(key)?;
+    let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
+    if !change(daemon, &key).await.map_err(ApiError::internal)? {
+        return Err(unknown_key(&key));
+    }
+    Ok(key)
 }
 
 fn unknown_key(key: &str) -> ApiError {
@@ -354,15 +366,7 @@ pub async fn unacknowledge(
     ApiPath(key): ApiPath<String>,
     _query: ApiQuery<NoQuery>,
 ) -> Result<Json<Acknowledged>, ApiError> {
-    let key = parse_key(&key)?;
-    let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
-    if !daemon
-        .unacknowledge(&key)
-        .await
-        .map_err(ApiError::internal)?
-    {
-        return Err(unknown_key(&key));
-    }
+    let key = on_tracked(&state, &key, async |d, k| d.unacknowledge(k).await).await?;
     tracing::info!(%key, "acknowledgement taken back through the API");
     Ok(Json(Acknowledged {
         key,
@@ -393,11 +397,7 @@ pub async fn unsilence(
     ApiPath(key): ApiPath<String>,
     _query: ApiQuery<NoQuery>,
 ) -> Result<Json<Unsilenced>, ApiError> {
-    let key = parse_key(&key)?;
-    let daemon = state.daemon().ok_or_else(ApiError::no_daemon)?;
-    if !daemon.unsilence(&key).await.map_err(ApiError::internal)? {
-        return Err(unknown_key(&key));
-    }
+    let key = on_tracked(&state, &key, async |d, k| d.unsilence(k).await).await?;
     tracing::info!(%key, "silence lifted through the API");
     Ok(Json(Unsilenced {
         key,

@@ -5,10 +5,11 @@ use super::extract::{now_secs, session_of};
 use super::session::clear_cookie;
 use crate::client::Client;
 use crate::state::AppState;
+use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 /// Query of the login page.
@@ -50,41 +51,18 @@ pub(crate) fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-pub(crate) fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&#39;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+/// The sign-in page (`templates/login.html`; askama escapes the message and `next`).
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    /// Why the last attempt failed, if it did.
+    message: Option<&'a str>,
+    /// Where to go after signing in (already a local path, see [`safe_next`]).
+    next: &'a str,
 }
 
 fn page(status: StatusCode, message: Option<&str>, next: &str) -> Response {
-    let notice = message
-        .map(|m| format!(r#"<p class="notice" role="alert">{}</p>"#, escape(m)))
-        .unwrap_or_default();
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · portwatch</title><link rel="stylesheet" href="/static/portwatch.css"></head>
-<body class="login"><main>
-<h1>portwatch</h1>
-{notice}
-<form method="post" action="/login">
-<label for="token">API token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
-<input type="hidden" name="next" value="{next}">
-<button type="submit">Sign in</button>
-</form>
-<p class="hint">Create a token with <code>portwatch token create --role admin</code>.</p>
-</main></body></html>"#,
-        next = escape(next),
-    );
-    (status, Html(html)).into_response()
+    (status, crate::pages::render(&LoginPage { message, next })).into_response()
 }
 
 /// `GET /login`.
@@ -170,6 +148,38 @@ mod tests {
         ] {
             assert_eq!(safe_next(Some(evil)), "/", "{evil}");
         }
-        assert_eq!(escape("<a href=\"x\">"), "&lt;a href=&quot;x&quot;&gt;");
+    }
+
+    #[test]
+    fn the_page_escapes_what_it_echoes() {
+        let html = LoginPage {
+            message: Some("<b>no</b>"),
+            next: "/\"><script>",
+        }
+        .render()
+        .unwrap();
+        assert!(
+            !html.contains("<b>") && !html.contains("<script>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<p class="notice" role="alert">&#60;b&#62;no&#60;/b&#62;</p>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"name="next" value="/&#34;&#62;&#60;script&#62;""#),
+            "{html}"
+        );
+        let plain = LoginPage {
+            message: None,
+            next: "/config",
+        }
+        .render()
+        .unwrap();
+        assert!(
+            !plain.contains("notice") && plain.contains(r#"value="/config""#),
+            "{plain}"
+        );
+        assert!(plain.contains(r#"name="token" type="password""#), "{plain}");
     }
 }

@@ -152,15 +152,9 @@ pub async fn acknowledge(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let daemon = admit(&user, &form, &state)?;
-    let tracked = daemon
-        .acknowledge(&key)
-        .await
-        .map_err(|e| PageError::internal("acknowledge a violation", e))?;
-    if !tracked {
-        return Err(gone());
-    }
+    let changed = daemon.acknowledge(&key).await;
+    let what = tracked(daemon, &key, "acknowledge a violation", changed).await?;
     tracing::info!(user = %user.name, key = %key, "violation acknowledged from the dashboard");
-    let what = describe(daemon, &key).await;
     state.set_flash(
         &user,
         flash(
@@ -188,15 +182,9 @@ pub async fn silence(
         )));
     };
     let until = format::now_ms() + length;
-    let tracked = daemon
-        .silence(&key, until)
-        .await
-        .map_err(|e| PageError::internal("silence a violation", e))?;
-    if !tracked {
-        return Err(gone());
-    }
+    let changed = daemon.silence(&key, until).await;
+    let what = tracked(daemon, &key, "silence a violation", changed).await?;
     tracing::info!(user = %user.name, key = %key, until, "violation silenced from the dashboard");
-    let what = describe(daemon, &key).await;
     state.set_flash(
         &user,
         flash(
@@ -220,15 +208,9 @@ pub async fn unacknowledge(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let daemon = admit(&user, &form, &state)?;
-    let tracked = daemon
-        .unacknowledge(&key)
-        .await
-        .map_err(|e| PageError::internal("take an acknowledgement back", e))?;
-    if !tracked {
-        return Err(gone());
-    }
+    let changed = daemon.unacknowledge(&key).await;
+    let what = tracked(daemon, &key, "take an acknowledgement back", changed).await?;
     tracing::info!(user = %user.name, key = %key, "acknowledgement taken back from the dashboard");
-    let what = describe(daemon, &key).await;
     state.set_flash(
         &user,
         flash(
@@ -249,15 +231,9 @@ pub async fn unsilence(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let daemon = admit(&user, &form, &state)?;
-    let tracked = daemon
-        .unsilence(&key)
-        .await
-        .map_err(|e| PageError::internal("lift a silence", e))?;
-    if !tracked {
-        return Err(gone());
-    }
+    let changed = daemon.unsilence(&key).await;
+    let what = tracked(daemon, &key, "lift a silence", changed).await?;
     tracing::info!(user = %user.name, key = %key, "silence lifted from the dashboard");
-    let what = describe(daemon, &key).await;
     state.set_flash(
         &user,
         Flash {
@@ -267,6 +243,21 @@ pub async fn unsilence(
         },
     );
     Ok(back(&form))
+}
+
+/// What every violation action does once it `changed` the book: a 500 when that failed
+/// (saying what it was `doing`), a 404 when the key is not tracked (any more), else the
+/// violation in words ([`describe`]) for the flash.
+async fn tracked(
+    daemon: &Daemon,
+    key: &str,
+    doing: &'static str,
+    changed: portwatch_monitor::Result<bool>,
+) -> Result<String, PageError> {
+    if !changed.map_err(|e| PageError::internal(doing, e))? {
+        return Err(gone());
+    }
+    Ok(describe(daemon, key).await)
 }
 
 /// A tracked violation in words: `445/tcp on 10.0.0.5 (group lab, must be closed)`.

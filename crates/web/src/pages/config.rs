@@ -11,6 +11,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use portwatch_store::redact::{credentials, secret_name};
 
 /// A group as configured.
 pub struct GroupConfig {
@@ -139,7 +140,7 @@ pub fn redact(text: &str) -> String {
     };
     redact_table(doc.as_table_mut(), false);
     // Comments and whitespace are kept as written: hide URL credentials in them too.
-    scrub_urls(&doc.to_string())
+    credentials(&doc.to_string())
 }
 
 fn redact_table(table: &mut toml_edit::Table, in_notify: bool) {
@@ -176,7 +177,7 @@ fn redact_value(key: &str, value: &mut toml_edit::Value, in_notify: bool) {
     let hide = if in_notify {
         !NOTIFY_SHOWN.contains(&key) && !container
     } else {
-        secret_key(key)
+        secret_name(key)
     };
     if hide {
         replace(value, HIDDEN.to_string());
@@ -184,7 +185,7 @@ fn redact_value(key: &str, value: &mut toml_edit::Value, in_notify: bool) {
     }
     match value {
         toml_edit::Value::String(s) => {
-            let scrubbed = scrub_urls(s.value());
+            let scrubbed = credentials(s.value());
             if scrubbed != *s.value() {
                 replace(value, scrubbed);
             }
@@ -222,76 +223,6 @@ fn replace(value: &mut toml_edit::Value, text: String) {
     let decor = value.decor().clone();
     *value = toml_edit::Value::from(text);
     *value.decor_mut() = decor;
-}
-
-/// Whether a key (or URL query parameter) names a secret.
-fn secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase().replace('-', "_");
-    if k.ends_with("_file") || k.ends_with("_path") {
-        return false;
-    }
-    const WORDS: [&str; 8] = [
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "credential",
-        "auth",
-        "private",
-        "apikey",
-    ];
-    WORDS.iter().any(|w| k.contains(w))
-        || k == "key"
-        || k.ends_with("_key")
-        || matches!(k.as_str(), "pass" | "pwd" | "sig" | "signature")
-}
-
-/// Hides the credentials of every URL in `text`: the password of `user:password@` (all of a
-/// `token@` without a colon), and the values of secret-named query parameters.
-pub fn scrub_urls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
-            .unwrap_or(tail.len());
-        out.push_str(&scrub_url(&tail[..end]));
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// One URL after its `scheme://`.
-fn scrub_url(url: &str) -> String {
-    let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
-    let (authority, rest) = url.split_at(authority_end);
-    let mut out = match authority.rfind('@') {
-        Some(at) => match authority[..at].split_once(':') {
-            Some((user, _)) => format!("{user}:***{}", &authority[at..]),
-            None => format!("***{}", &authority[at..]),
-        },
-        None => authority.to_string(),
-    };
-    let Some(q) = rest.find('?') else {
-        out.push_str(rest);
-        return out;
-    };
-    out.push_str(&rest[..=q]);
-    let query = &rest[q + 1..];
-    let (query, fragment) = query.split_at(query.find('#').unwrap_or(query.len()));
-    let params: Vec<String> = query
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if secret_key(k) => format!("{k}=***"),
-            _ => p.to_string(),
-        })
-        .collect();
-    out.push_str(&params.join("&"));
-    out.push_str(fragment);
-    out
 }
 
 #[cfg(test)]
