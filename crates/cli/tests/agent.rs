@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Logged, PgDb, free_port, portwatch, spawn_logged, stderr, stdout, wait_for};
+use common::{Logged, TestDb, free_port, pg_db, portwatch, spawn_logged, stderr, stdout, wait_for};
 use portwatch_monitor::job::{JobResult, JobSpec, QuietRun, WirePorts};
 use portwatch_store::{JobRow, JobStatus, NewJob, Store};
 use std::io::{Read, Write};
@@ -27,7 +27,7 @@ enum Backend {
 /// A test's database: a SQLite file in its directory, or a PostgreSQL database dropped after.
 struct Db {
     url: String,
-    _pg: Option<PgDb>,
+    _pg: Option<TestDb>,
 }
 
 impl Db {
@@ -38,7 +38,7 @@ impl Db {
                 _pg: None,
             },
             Backend::Postgres => {
-                let pg = PgDb::create("pwagent");
+                let pg = pg_db();
                 Db {
                     url: pg.url.clone(),
                     _pg: Some(pg),

@@ -8,7 +8,7 @@ mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use common::{Logged, PgDb, free_port, portwatch, stderr, stdout, wait_for};
+use common::{Logged, free_port, pg_db, portwatch, stderr, stdout, wait_for};
 use portwatch_store::{JobStatus, Store};
 use receiver::{Received, Receiver};
 use std::path::Path;
@@ -89,7 +89,7 @@ fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each_sqlite() {
 #[test]
 fn a_port_seen_from_lan_and_an_agent_gone_quiet_alert_once_each_postgres() {
     let dir = tempfile::tempdir().unwrap();
-    let db = PgDb::create("pwvantage");
+    let db = pg_db();
     end_to_end(dir.path(), &db.url);
 }
 

@@ -21,7 +21,10 @@ mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use common::{ChildGuard, Logged, free_port, portwatch, spawn_logged, stderr, stdout, wait_for};
+use common::{
+    ChildGuard, Logged, OwnCluster, TestDb, free_port, pg_test_cluster, portwatch, spawn_logged,
+    stderr, stdout, wait_for,
+};
 use portwatch_store::{JobRow, JobStatus, ScanRow, ScanStatus, Store};
 use receiver::{Received, Receiver};
 use serde_json::Value;
@@ -451,90 +454,18 @@ impl Drop for Topology {
 
 // --- PostgreSQL ------------------------------------------------------------------------------
 
-/// The test cluster's admin URL (scripts/test-pg.sh); never the machine's own PostgreSQL.
-fn pg_admin() -> String {
-    std::env::var("PORTWATCH_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .expect("PORTWATCH_TEST_PG_URL names the test cluster (scripts/test-pg.sh url)")
-}
-
-fn psql(admin: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([admin, "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A PostgreSQL cluster of one test's own (the restart test restarts it), removed after.
-struct OwnCluster {
-    port: u16,
-    dir: PathBuf,
-}
-
-impl OwnCluster {
-    fn up() -> OwnCluster {
-        let port = free_port();
-        let cluster = OwnCluster {
-            port,
-            dir: PathBuf::from(format!("/var/tmp/pw-cluster-faults-pg-{port}")),
-        };
-        cluster.ctl("up");
-        cluster
-    }
-
-    fn admin(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// `$PORTWATCH_TEST_PG_CTL` (scripts/test-pg.sh) `up`, `restart`, `down` for this cluster.
-    fn ctl(&self, what: &str) {
-        let script = std::env::var_os("PORTWATCH_TEST_PG_CTL")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| common::repo_root().join("scripts/test-pg.sh"));
-        let out = Command::new(&script)
-            .arg(what)
-            .env("PORTWATCH_TEST_PG_PORT", self.port.to_string())
-            .env("PORTWATCH_TEST_PG_DIR", &self.dir)
-            .output()
-            .expect("run the test cluster script");
-        assert!(
-            out.status.success(),
-            "{} {what}: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        self.ctl("down");
-    }
-}
-
 /// A database of the test's own, dropped after.
 struct Db {
-    admin: String,
-    name: String,
     url: String,
+    _db: TestDb,
 }
 
 impl Db {
     fn new(admin: &str) -> Db {
-        let name = format!("pwcluster_{}_{}", std::process::id(), free_port());
-        psql(admin, &format!("CREATE DATABASE {name}"));
-        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+        let db = TestDb::postgres_blocking_on(admin).expect("a database of the test's own");
         Db {
-            admin: admin.to_string(),
-            url: format!("{base}/{name}"),
-            name,
+            url: db.url.clone(),
+            _db: db,
         }
     }
 
@@ -568,19 +499,6 @@ impl Db {
             .into_iter()
             .map(|a| (a.name, a.jobs_done))
             .collect()
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &self.admin,
-                "-qAt",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .output();
     }
 }
 
@@ -983,7 +901,7 @@ fn assert_one_scan_per_applied_job(db: &Db, group: &str, vantage: &str) {
 
 #[test]
 fn each_vantage_sees_exactly_its_violations_of_the_samba_and_listener_hosts() {
-    let sys = System::start(0, &pg_admin(), "lan");
+    let sys = System::start(0, &pg_test_cluster(), "lan");
     let (smb, lst) = (sys.topo.smb(), sys.topo.lst());
     let logs = || sys.logs();
     let n = sys.rounds((0, 0), 2);
@@ -1047,7 +965,7 @@ fn each_vantage_sees_exactly_its_violations_of_the_samba_and_listener_hosts() {
 
 #[test]
 fn an_agent_and_the_leader_killed_mid_run_lose_no_job_and_repeat_no_alert() {
-    let mut sys = System::start(1, &pg_admin(), "internet");
+    let mut sys = System::start(1, &pg_test_cluster(), "internet");
     let lst = sys.topo.lst();
     // The slow job from the internet, claimed by one of its two agents.
     let mut slow = None;
@@ -1196,8 +1114,8 @@ fn an_agent_and_the_leader_killed_mid_run_lose_no_job_and_repeat_no_alert() {
 
 #[test]
 fn a_postgresql_restart_mid_run_loses_and_repeats_no_alert() {
-    let pg = OwnCluster::up();
-    let sys = System::start(2, &pg.admin(), "lan");
+    let pg = OwnCluster::up().expect("a PostgreSQL cluster of the test's own");
+    let sys = System::start(2, &pg.url(), "lan");
     let (smb, lst) = (sys.topo.smb(), sys.topo.lst());
     let slow = |e: &Event| e.1 == "slow";
     let fileserver = |got: &[Received]| -> Vec<Event> {
@@ -1211,7 +1129,7 @@ fn a_postgresql_restart_mid_run_loses_and_repeats_no_alert() {
 
     // SMB opens to the internet and PostgreSQL restarts at once.
     sys.topo.block_smb(false);
-    pg.ctl("restart");
+    pg.ctl("restart").unwrap();
     let mut want = baseline.clone();
     for p in [137, 139, 445] {
         want.push(ev("opened", "fileserver", "internet", &smb, p));
@@ -1224,7 +1142,7 @@ fn a_postgresql_restart_mid_run_loses_and_repeats_no_alert() {
 
     // SMB closes again and PostgreSQL restarts once more: one resolve each.
     sys.topo.block_smb(true);
-    pg.ctl("restart");
+    pg.ctl("restart").unwrap();
     for p in [137, 139, 445] {
         want.push(ev("resolved", "fileserver", "internet", &smb, p));
     }
@@ -1247,7 +1165,7 @@ fn a_postgresql_restart_mid_run_loses_and_repeats_no_alert() {
 
 #[test]
 fn an_agent_cut_off_from_the_servers_delivers_its_spooled_result_once() {
-    let sys = System::start(3, &pg_admin(), "lan");
+    let sys = System::start(3, &pg_test_cluster(), "lan");
     let lst = sys.topo.lst();
     let mut slow = None;
     wait_for("the lan agent to claim the slow job", PATIENCE, || {

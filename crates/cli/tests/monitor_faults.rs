@@ -7,7 +7,7 @@
 //! message once.
 
 mod common;
-use common::{ChildGuard, free_port};
+use common::{ChildGuard, OwnCluster, TestDb, free_port, pg_admin_url, pg_db, psql};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -291,72 +291,22 @@ fn killed_after_the_peer_got_it_before_it_was_recorded_it_is_sent_again_with_the
     assert_eq!(got_all[0].key, got_all[0].body_key, "and in the body");
 }
 
-fn pg_admin() -> String {
-    std::env::var("PORTWATCH_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
+/// Makes new sessions of `db` read-only (or writable again) and ends the current ones, so the
+/// daemon's pool reconnects into the new setting.
+fn set_read_only(db: &TestDb, on: bool) {
+    let name = db.pg_name().expect("a PostgreSQL database");
+    let set = if on {
+        format!("ALTER DATABASE {name} SET default_transaction_read_only = on")
+    } else {
+        format!("ALTER DATABASE {name} RESET default_transaction_read_only")
+    };
+    psql(&pg_admin_url(), &set);
+    psql(
+        &pg_admin_url(),
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}'"
+        ),
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A database of this test's own on the test server, dropped afterwards.
-struct PgDb(String);
-
-impl PgDb {
-    fn new() -> PgDb {
-        let name = format!("pwfault_{}_{}", std::process::id(), free_port());
-        psql(&pg_admin(), &format!("CREATE DATABASE {name}"));
-        PgDb(name)
-    }
-    fn url(&self) -> String {
-        let admin = pg_admin();
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(b, _)| b)
-            .to_string();
-        format!("{base}/{}", self.0)
-    }
-    /// Makes new sessions read-only (or writable again) and ends the current ones, so the
-    /// daemon's pool reconnects into the new setting.
-    fn set_read_only(&self, on: bool) {
-        let name = &self.0;
-        let set = if on {
-            format!("ALTER DATABASE {name} SET default_transaction_read_only = on")
-        } else {
-            format!("ALTER DATABASE {name} RESET default_transaction_read_only")
-        };
-        psql(&pg_admin(), &set);
-        psql(
-            &pg_admin(),
-            &format!(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}'"
-            ),
-        );
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &pg_admin(),
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
-            ])
-            .output();
-    }
 }
 
 #[test]
@@ -364,14 +314,14 @@ fn a_delivery_the_database_cannot_record_is_sent_once_and_recorded_later() {
     // The peer holds the alert's request; meanwhile the database turns read-only, so the
     // daemon cannot record the delivery when the peer answers. Before, the unrecorded
     // message was due again at once and re-sent every second.
-    let pg = PgDb::new();
+    let pg = pg_db();
     let peer = Peer::start(Mode::Hang);
     let port = free_port();
     let _l = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let _w = watch(port, &[peer.url()], &pg.url());
+    let _w = watch(port, &[peer.url()], &pg.url);
     let got = peer.wait(Duration::from_secs(20), |g| !g.is_empty());
     assert_eq!(got.len(), 1, "{got:?}");
-    pg.set_read_only(true);
+    set_read_only(&pg, true);
     peer.hang.store(false, Ordering::SeqCst); // now it answers 200
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(
@@ -380,7 +330,7 @@ fn a_delivery_the_database_cannot_record_is_sent_once_and_recorded_later() {
         "not re-sent while the record fails: {:?}",
         peer.got()
     );
-    let url = pg.url();
+    let url = pg.url.clone();
     assert_eq!(
         psql(
             &url,
@@ -388,7 +338,7 @@ fn a_delivery_the_database_cannot_record_is_sent_once_and_recorded_later() {
         ),
         "1"
     );
-    pg.set_read_only(false);
+    set_read_only(&pg, false);
     let end = Instant::now() + Duration::from_secs(30);
     while psql(
         &url,
@@ -573,64 +523,16 @@ fn a_delivery_the_full_disk_cannot_record_is_sent_once_and_recorded_once_there_i
     assert_eq!(events(&got), ["opened"], "{got:?}");
 }
 
-/// A PostgreSQL cluster of this test's own (the fault stops it), removed afterwards.
-struct OwnCluster {
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl OwnCluster {
-    fn up() -> OwnCluster {
-        let port = free_port();
-        let cluster = OwnCluster {
-            port,
-            dir: std::path::PathBuf::from(format!("/var/tmp/pw-cli-fault-pg-{port}")),
-        };
-        cluster.ctl("up");
-        cluster
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// `scripts/test-pg.sh` (or `$PORTWATCH_TEST_PG_CTL`) `up`, `start`, `stop`, `down`.
-    fn ctl(&self, what: &str) {
-        let script = std::env::var_os("PORTWATCH_TEST_PG_CTL")
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| common::repo_root().join("scripts/test-pg.sh"));
-        let out = Command::new(&script)
-            .arg(what)
-            .env("PORTWATCH_TEST_PG_PORT", self.port.to_string())
-            .env("PORTWATCH_TEST_PG_DIR", &self.dir)
-            .output()
-            .expect("run the test cluster script");
-        assert!(
-            out.status.success(),
-            "{} {what}: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        self.ctl("down");
-    }
-}
-
 #[test]
 fn a_postgresql_restart_while_a_port_opens_alerts_once_when_it_is_back() {
-    let pg = OwnCluster::up();
+    let pg = OwnCluster::up().expect("a PostgreSQL cluster of the test's own");
     let peer = Peer::start(Mode::Answer);
     let port = free_port();
     let w = Watched::start(port, &[peer.url()], &pg.url());
     w.wait("the first scan", Duration::from_secs(20), |w| {
         w.recorded() >= 1
     });
-    pg.ctl("stop");
+    pg.ctl("stop").unwrap();
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     // A store operation waits for a connection up to the pool's acquire timeout (30 s), so
     // an outage shorter than that only delays a scan; this one outlasts it and a scan fails.
@@ -641,7 +543,7 @@ fn a_postgresql_restart_while_a_port_opens_alerts_once_when_it_is_back() {
         |w| w.failed() > failed,
     );
     assert!(peer.got().is_empty(), "{:?}", peer.got());
-    pg.ctl("start");
+    pg.ctl("start").unwrap();
     let got = peer.wait(Duration::from_secs(30), |g| !g.is_empty());
     assert_eq!(events(&got), ["opened"], "{got:?}");
     let recorded = w.recorded();
@@ -724,6 +626,6 @@ fn two_daemons_on_one_sqlite_file_send_each_message_once() {
 
 #[test]
 fn two_daemons_on_one_postgresql_database_send_each_message_once() {
-    let pg = PgDb::new();
-    two_daemons_on_one_database(&pg.url());
+    let pg = pg_db();
+    two_daemons_on_one_database(&pg.url);
 }

@@ -6,7 +6,7 @@
 mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
-use common::{ChildGuard, free_port};
+use common::{ChildGuard, free_port, pg_db};
 use receiver::{Received, Receiver};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -184,56 +184,8 @@ fn two_replicas_on_sqlite_alert_once_and_fail_over() {
     two_replicas_alert_once_and_fail_over(&db, "sqlite");
 }
 
-fn pg_admin() -> String {
-    std::env::var("PORTWATCH_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([url, "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A database of this test's own on the test server, dropped afterwards.
-struct PgDb(String);
-
-impl PgDb {
-    fn new() -> PgDb {
-        let name = format!("pwreplicas_{}_{}", std::process::id(), free_port());
-        psql(&pg_admin(), &format!("CREATE DATABASE {name}"));
-        PgDb(name)
-    }
-
-    fn url(&self) -> String {
-        let admin = pg_admin();
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        format!("{base}/{}", self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &pg_admin(),
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
-            ])
-            .output();
-    }
-}
-
 #[test]
 fn two_replicas_on_postgres_alert_once_and_fail_over() {
-    let pg = PgDb::new();
-    two_replicas_alert_once_and_fail_over(&pg.url(), "postgres");
+    let pg = pg_db();
+    two_replicas_alert_once_and_fail_over(&pg.url, "postgres");
 }

@@ -10,7 +10,7 @@ mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use common::{Logged, PgDb, free_port, portwatch, stderr, stdout, wait_for};
+use common::{Logged, free_port, pg_db, portwatch, stderr, stdout, wait_for};
 use portwatch_store::{JobRow, JobStatus, ScanStatus, Store};
 use receiver::{Received, Receiver};
 use std::collections::BTreeSet;
@@ -247,7 +247,7 @@ fn two_agents_share_the_shards_of_a_group_recorded_as_one_observation_per_round(
 #[test]
 fn two_replicas_on_postgres_share_the_local_shards_of_a_group() {
     let dir = tempfile::tempdir().unwrap();
-    let pg = PgDb::create("pwshards");
+    let pg = pg_db();
     let (_l3, _l9, open) = listeners("127.0.0.3", "127.0.0.9");
     let rx = Receiver::start();
     let config = config(dir.path(), open, "local", &rx, "3s");

@@ -3,66 +3,10 @@
 //! SQLite file, and a read-only database refused with exit code 2.
 
 mod common;
-use common::{assert_route_is_ours, portwatch, stderr, stdout, testbed_host};
+use common::{assert_route_is_ours, pg_db, portwatch, stderr, stdout, testbed_host};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::process::Command;
-
-/// The test server's admin URL: `PORTWATCH_TEST_PG_URL` (scripts/test.sh sets it to the
-/// cluster it owns), else the machine's server on 127.0.0.1:5432.
-fn pg_admin() -> String {
-    std::env::var("PORTWATCH_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// A fresh PostgreSQL database, dropped at the end of the test.
-struct PgDb(String);
-
-impl PgDb {
-    fn new() -> PgDb {
-        let name = format!("pwcli_{}_{}", std::process::id(), rand_suffix());
-        let ok = Command::new("psql")
-            .args([
-                pg_admin().as_str(),
-                "-q",
-                "-c",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status();
-        assert!(
-            ok.is_ok_and(|s| s.success()),
-            "the test PostgreSQL server is needed (scripts/test.sh starts it)"
-        );
-        PgDb(name)
-    }
-    fn url(&self) -> String {
-        let admin = pg_admin();
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        format!("{base}/{}", self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                pg_admin().as_str(),
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
-            ])
-            .status();
-    }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
-}
 
 fn saved_history_round(db: &str) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -135,8 +79,8 @@ fn history_on_sqlite() {
 
 #[test]
 fn history_on_postgres() {
-    let pg = PgDb::new();
-    saved_history_round(&pg.url());
+    let pg = pg_db();
+    saved_history_round(&pg.url);
 }
 
 #[test]
@@ -166,14 +110,14 @@ fn sqlite_history_moves_to_postgres_unchanged() {
         dump.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let pg = PgDb::new();
-    let out = portwatch(&["import", dump.to_str().unwrap(), "--database", &pg.url()]);
+    let pg = pg_db();
+    let out = portwatch(&["import", dump.to_str().unwrap(), "--database", &pg.url]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let again = dir.path().join("again.jsonl");
     portwatch(&[
         "export",
         "--database",
-        &pg.url(),
+        &pg.url,
         "-o",
         again.to_str().unwrap(),
     ]);
@@ -181,7 +125,7 @@ fn sqlite_history_moves_to_postgres_unchanged() {
         std::fs::read_to_string(&dump).unwrap(),
         std::fs::read_to_string(&again).unwrap()
     );
-    let out = portwatch(&["import", dump.to_str().unwrap(), "--database", &pg.url()]);
+    let out = portwatch(&["import", dump.to_str().unwrap(), "--database", &pg.url]);
     assert_eq!(
         out.status.code(),
         Some(2),

@@ -16,7 +16,10 @@ mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use common::{ChildGuard, free_port, portwatch, spawn_logged, stderr, stdout, wait_for};
+use common::{
+    ChildGuard, TestDb, free_port, pg_test_cluster, portwatch, spawn_logged, stderr, stdout,
+    wait_for,
+};
 use portwatch_monitor::job::JobResult;
 use portwatch_store::{JobRow, JobStatus, Store};
 use receiver::{Received, Receiver};
@@ -271,41 +274,19 @@ impl Drop for Topology {
     }
 }
 
-/// The test cluster's admin URL (scripts/test-pg.sh); never the machine's own PostgreSQL.
-fn pg_admin() -> String {
-    std::env::var("PORTWATCH_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .expect("PORTWATCH_TEST_PG_URL names the test cluster (scripts/test-pg.sh url)")
-}
-
-fn psql(sql: &str) -> std::process::Output {
-    Command::new("psql")
-        .args([&pg_admin(), "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql")
-}
-
 /// A PostgreSQL database of the test's own, dropped after.
 struct Db {
     url: String,
-    name: String,
+    _db: TestDb,
 }
 
 impl Db {
     fn new() -> Db {
-        let name = format!("pwtopo_{}_{}", std::process::id(), free_port());
-        let out = psql(&format!("CREATE DATABASE {name}"));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let admin = pg_admin();
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let db =
+            TestDb::postgres_blocking_on(&pg_test_cluster()).expect("a database of the test's own");
         Db {
-            url: format!("{base}/{name}"),
-            name,
+            url: db.url.clone(),
+            _db: db,
         }
     }
 
@@ -320,15 +301,6 @@ impl Db {
                 store.close().await;
                 rows
             })
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
     }
 }
 

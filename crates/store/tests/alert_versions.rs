@@ -5,7 +5,7 @@
 mod common;
 
 use anyhow::{Result, ensure};
-use common::TestDb;
+use common::{OpenStore, TestDb};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, StoreError};
 use serde_json::json;
 

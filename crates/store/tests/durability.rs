@@ -4,7 +4,7 @@
 mod common;
 
 use anyhow::{Context, Result, bail, ensure};
-use common::{Kind, TestDb, outcome, pg_admin_url, port, run_scan, with_details};
+use common::{Kind, OpenStore, TestDb, outcome, pg_admin_url, port, run_scan, with_details};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, Store, StoreError};
 use serde_json::{Value, json};
 use sqlx::Connection;

@@ -4,7 +4,7 @@ mod common;
 
 use anyhow::{Result, ensure};
 use common::{
-    TestDb, outcome, port, ports_of, run_scan, run_scan_from, with_details, with_service,
+    OpenStore, TestDb, outcome, port, ports_of, run_scan, run_scan_from, with_details, with_service,
 };
 use portwatch_scan::{PortState, Proto};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, ScanStatus, StoreError};

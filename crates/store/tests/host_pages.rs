@@ -4,7 +4,7 @@
 mod common;
 
 use anyhow::{Result, ensure};
-use common::{TestDb, new_scan, port};
+use common::{OpenStore, TestDb, new_scan, port};
 use portwatch_scan::PortResult;
 use portwatch_scan::ports::PortList;
 use portwatch_store::{Effects, HostFilter, HostOutcome, HostRow, ScanOutcome, Store};

@@ -6,7 +6,7 @@
 mod common;
 
 use anyhow::{Result, ensure};
-use common::TestDb;
+use common::{OpenStore, TestDb};
 use portwatch_store::{AgentSeen, Completion, Effects, JobStatus, NewJob, Store};
 use serde_json::json;
 use std::collections::BTreeSet;

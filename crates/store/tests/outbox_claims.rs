@@ -5,7 +5,7 @@
 mod common;
 
 use anyhow::{Result, ensure};
-use common::TestDb;
+use common::{OpenStore, TestDb};
 use portwatch_store::{Effects, NewOutboxMessage, Store};
 use serde_json::json;
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 mod common;
 
 use anyhow::{Result, ensure};
-use common::{TestDb, new_scan, outcome, port};
+use common::{OpenStore, TestDb, new_scan, outcome, port};
 use portwatch_store::{Effects, ScanFilter, ScanId, ScanStatus, Store};
 
 const A: &str = "10.0.0.1";

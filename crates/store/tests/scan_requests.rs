@@ -5,7 +5,7 @@
 mod common;
 
 use anyhow::{Context, Result, ensure};
-use common::TestDb;
+use common::{OpenStore, TestDb};
 use portwatch_store::ScanRequestState::{
     Cancelled, Cancelling, Done, Interrupted, Pending, Running,
 };

@@ -1,6 +1,9 @@
 //! Test databases for portwatch's tests: the same test body runs on a temporary SQLite file and
 //! on a fresh PostgreSQL database `pwtest_<time>_<random>`, dropped afterwards (also when the
 //! test fails or panics). See the crate's README.
+//!
+//! Besides: a PostgreSQL cluster of a test's own ([`OwnCluster`]), `psql` ([`psql`]), and, behind
+//! features, the other helpers several test files need (see the modules).
 
 use anyhow::{Result, bail};
 use sqlx::Connection;
@@ -8,6 +11,9 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+mod cluster;
+pub use cluster::{OwnCluster, psql};
 
 /// The admin URL of the PostgreSQL server the tests use: `PORTWATCH_TEST_PG_URL` (set by
 /// `scripts/test.sh` to the cluster it owns), else the machine's server on 127.0.0.1:5432.
@@ -20,9 +26,28 @@ pub fn pg_admin_url() -> String {
 
 /// The URL of database `name` on the test server.
 pub fn pg_db_url(name: &str) -> String {
-    let admin = pg_admin_url();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    db_url_on(&pg_admin_url(), name)
+}
+
+/// The URL of database `name` on the server whose admin URL is `admin`.
+fn db_url_on(admin: &str, name: &str) -> String {
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
     format!("{base}/{name}")
+}
+
+/// Runs `task` to completion on a runtime of its own, on a thread of its own (so it works
+/// inside, outside and after any runtime of the caller).
+fn on_own_runtime<T: Send + 'static>(
+    task: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(task)
+    })
+    .join()
+    .unwrap_or_else(|_| bail!("the test database task panicked"))
 }
 
 /// Runs each named `async fn(db) -> anyhow::Result<()>` twice, as the tests `NAME::sqlite` and
@@ -46,6 +71,21 @@ macro_rules! both_backends {
     };
 }
 
+/// Every table the tests count rows of ([`TestDb::counts`]): the whole schema but the
+/// leader lease and the "scan now" requests, which a running daemon writes on its own clock.
+pub const TABLES: [&str; 10] = [
+    "scans",
+    "hosts",
+    "target_sets",
+    "target_set_hosts",
+    "spans",
+    "outbox",
+    "alert_states",
+    "api_tokens",
+    "jobs",
+    "agents",
+];
+
 /// Which engine a test database is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -63,7 +103,8 @@ pub struct TestDb {
     pub url: String,
     /// A scratch directory (holds the SQLite file).
     pub dir: tempfile::TempDir,
-    pg_name: Option<String>,
+    /// A PostgreSQL database's name and the admin URL of its server (to drop it).
+    pg: Option<(String, String)>,
 }
 
 impl TestDb {
@@ -76,31 +117,58 @@ impl TestDb {
             kind: Kind::Sqlite,
             url,
             dir,
-            pg_name: None,
+            pg: None,
         })
     }
 
-    /// A new, empty PostgreSQL database on the test server. Databases that killed test runs
-    /// left behind (older than an hour) are dropped first.
+    /// A new, empty PostgreSQL database on the test server ([`pg_admin_url`]). Databases that
+    /// killed test runs left behind (older than an hour) are dropped first.
     pub async fn postgres() -> Result<TestDb> {
-        ensure_server().await?;
-        sweep_stale().await;
+        TestDb::postgres_on(&pg_admin_url()).await
+    }
+
+    /// A new, empty PostgreSQL database on the server whose admin URL is `admin` (the test
+    /// server, or an [`OwnCluster`]).
+    pub async fn postgres_on(admin: &str) -> Result<TestDb> {
+        ensure_server(admin).await?;
+        sweep_stale(admin).await;
         let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let random = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
         let name = format!("pwtest_{secs}_{random:016x}");
-        let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
+        let mut conn = sqlx::PgConnection::connect(admin).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
+            .execute(&mut conn)
             .await?;
-        admin.close().await?;
+        conn.close().await?;
         Ok(TestDb {
             kind: Kind::Postgres,
-            url: pg_db_url(&name),
+            url: db_url_on(admin, &name),
             dir: tempfile::tempdir()?,
-            pg_name: Some(name),
+            pg: Some((name, admin.to_string())),
         })
+    }
+
+    /// [`TestDb::postgres`] for a test without a runtime of its own.
+    pub fn postgres_blocking() -> Result<TestDb> {
+        TestDb::postgres_blocking_on(&pg_admin_url())
+    }
+
+    /// [`TestDb::postgres_on`] for a test without a runtime of its own.
+    pub fn postgres_blocking_on(admin: &str) -> Result<TestDb> {
+        let admin = admin.to_string();
+        on_own_runtime(async move { TestDb::postgres_on(&admin).await })
+    }
+
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn pg_name(&self) -> Option<&str> {
+        self.pg.as_ref().map(|(name, _)| name.as_str())
+    }
+
+    /// The row count of every table in [`TABLES`].
+    pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>> {
+        self.counts_of(&TABLES).await
     }
 
     /// Runs one statement outside the store.
@@ -234,50 +302,41 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some(name) = self.pg_name.take() {
-            // A thread with its own runtime: drop may run inside (or after) the test's runtime.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    let _ = rt.block_on(drop_database(&name));
-                }
-            })
-            .join();
+        if let Some((name, admin)) = self.pg.take() {
+            // Drop may run inside (or after) the test's runtime.
+            let _ = on_own_runtime(async move { drop_database(&admin, &name).await });
         }
     }
 }
 
-async fn drop_database(name: &str) -> Result<()> {
-    let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
+async fn drop_database(admin: &str, name: &str) -> Result<()> {
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
-    .execute(&mut admin)
+    .execute(&mut conn)
     .await?;
-    admin.close().await?;
+    conn.close().await?;
     Ok(())
 }
 
 /// Waits briefly for the test server; it is never started from here (that would change the
 /// machine's own cluster): `scripts/test.sh` starts the one the tests own.
-async fn ensure_server() -> Result<()> {
+async fn ensure_server(admin: &str) -> Result<()> {
     for _ in 0..50 {
-        if sqlx::PgConnection::connect(&pg_admin_url()).await.is_ok() {
+        if sqlx::PgConnection::connect(admin).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     bail!(
-        "PostgreSQL does not answer at {} (run scripts/test.sh, or set PORTWATCH_TEST_PG_URL)",
-        pg_admin_url()
+        "PostgreSQL does not answer at {admin} (run scripts/test.sh, or set PORTWATCH_TEST_PG_URL)"
     )
 }
 
 /// Drops test databases left by killed test runs (older than an hour).
-async fn sweep_stale() {
-    let Ok(mut admin) = sqlx::PgConnection::connect(&pg_admin_url()).await else {
+async fn sweep_stale(admin_url: &str) {
+    let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await else {
         return;
     };
     let names: Vec<String> =
@@ -296,7 +355,7 @@ async fn sweep_stale() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(now);
         if now.saturating_sub(created) > 3600 {
-            let _ = drop_database(&name).await;
+            let _ = drop_database(admin_url, &name).await;
         }
     }
     let _ = admin.close().await;

@@ -162,58 +162,21 @@ pub fn wait_for(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> 
     panic!("timed out waiting for {what}");
 }
 
-/// The admin URL of the tests' PostgreSQL server (`PORTWATCH_TEST_PG_URL`).
-pub fn pg_admin() -> String {
+// PostgreSQL for the tests (portwatch-testkit); not every test file uses each of these.
+#[allow(unused_imports)]
+pub use portwatch_testkit::{OwnCluster, TestDb, pg_admin_url, psql};
+
+/// The test cluster's admin URL (`PORTWATCH_TEST_PG_URL`, from scripts/test-pg.sh); unlike
+/// [`pg_admin_url`] never the machine's own PostgreSQL.
+pub fn pg_test_cluster() -> String {
     std::env::var("PORTWATCH_TEST_PG_URL")
         .ok()
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+        .expect("PORTWATCH_TEST_PG_URL names the test cluster (scripts/test-pg.sh url)")
 }
 
-/// Runs `sql` on the admin database; panics with psql's message if it fails.
-pub fn pg_admin_sql(sql: &str) {
-    let out = Command::new("psql")
-        .args([&pg_admin(), "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A PostgreSQL database of one test's own (a unique name), dropped when the test ends.
-pub struct PgDb {
-    /// Its name.
-    pub name: String,
-    /// Its URL.
-    pub url: String,
-}
-
-impl PgDb {
-    /// Creates a database named `PREFIX_PID_PORT`.
-    pub fn create(prefix: &str) -> PgDb {
-        let name = format!("{prefix}_{}_{}", std::process::id(), free_port());
-        pg_admin_sql(&format!("CREATE DATABASE {name}"));
-        let admin = pg_admin();
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        PgDb {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &pg_admin(),
-                "-qAt",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .output();
-    }
+/// A PostgreSQL database of one test's own on the test server, dropped when the test ends.
+pub fn pg_db() -> TestDb {
+    TestDb::postgres_blocking()
+        .expect("a database on the test PostgreSQL server (scripts/test.sh starts it)")
 }

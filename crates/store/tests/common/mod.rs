@@ -3,15 +3,14 @@
 
 #![allow(dead_code)]
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use portwatch_scan::PortResult;
 use portwatch_scan::ports::PortList;
 use portwatch_store::{ApplyReport, Effects, HostOutcome, NewScan, ScanId, ScanOutcome, Store};
-use std::collections::BTreeMap;
 
 // Not every test file uses each of these.
 #[allow(unused_imports)]
-pub use portwatch_testkit::{Kind, pg_admin_url, pg_db_url};
+pub use portwatch_testkit::{Kind, OwnCluster, TestDb, pg_admin_url, pg_db_url};
 
 /// Runs each named `async fn(TestDb) -> anyhow::Result<()>` on both backends.
 #[macro_export]
@@ -19,52 +18,16 @@ macro_rules! both_backends {
     ($($t:tt)*) => { portwatch_testkit::both_backends!($($t)*); };
 }
 
-/// Every table of the schema, for row counts.
-pub const TABLES: [&str; 7] = [
-    "scans",
-    "hosts",
-    "target_sets",
-    "target_set_hosts",
-    "spans",
-    "outbox",
-    "alert_states",
-];
-
-/// A temporary database (portwatch-testkit's) that also opens the store.
-pub struct TestDb(portwatch_testkit::TestDb);
-
-impl From<portwatch_testkit::TestDb> for TestDb {
-    fn from(db: portwatch_testkit::TestDb) -> Self {
-        TestDb(db)
-    }
-}
-
-impl std::ops::Deref for TestDb {
-    type Target = portwatch_testkit::TestDb;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl TestDb {
-    /// A new SQLite file in a temporary directory (not yet created: `Store::open` creates it).
-    pub async fn sqlite() -> Result<TestDb> {
-        Ok(TestDb(portwatch_testkit::TestDb::sqlite().await?))
-    }
-
-    /// A new, empty PostgreSQL database (on the test server).
-    pub async fn postgres() -> Result<TestDb> {
-        Ok(TestDb(portwatch_testkit::TestDb::postgres().await?))
-    }
-
+/// Opens the store on a test database.
+#[allow(async_fn_in_trait)]
+pub trait OpenStore {
     /// Opens the store.
-    pub async fn open(&self) -> Result<Store> {
-        Ok(Store::open(&self.url).await?)
-    }
+    async fn open(&self) -> Result<Store>;
+}
 
-    /// Row count of every table.
-    pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>> {
-        self.counts_of(&TABLES).await
+impl OpenStore for TestDb {
+    async fn open(&self) -> Result<Store> {
+        Ok(Store::open(&self.url).await?)
     }
 }
 
@@ -153,60 +116,4 @@ pub fn ports_of(spans: &[portwatch_store::SpanRow], host: &str) -> Vec<u16> {
         .filter(|s| s.host.to_string() == host)
         .map(|s| s.port)
         .collect()
-}
-
-/// A PostgreSQL cluster of the test's own, made and controlled through the script named by
-/// `PORTWATCH_TEST_PG_CTL` (default: the repository's `scripts/test-pg.sh`) on a free port and a
-/// private data directory, so restarting it disturbs no other test. Removed on drop.
-pub struct OwnCluster {
-    ctl: std::path::PathBuf,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl OwnCluster {
-    /// Creates and starts the cluster.
-    pub fn up() -> Result<OwnCluster> {
-        let ctl = std::env::var_os("PORTWATCH_TEST_PG_CTL")
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-pg.sh")
-            });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let dir = std::path::PathBuf::from(format!("/var/tmp/pw-store-test-pg-{port}"));
-        let cluster = OwnCluster { ctl, port, dir };
-        cluster.ctl("up")?;
-        Ok(cluster)
-    }
-
-    /// The URL of its `postgres` database.
-    pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// Runs `start`, `stop`, `restart`, `up` or `down` on it.
-    pub fn ctl(&self, what: &str) -> Result<()> {
-        let out = std::process::Command::new(&self.ctl)
-            .arg(what)
-            .env("PORTWATCH_TEST_PG_PORT", self.port.to_string())
-            .env("PORTWATCH_TEST_PG_DIR", &self.dir)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "{} {what} failed: {}",
-                self.ctl.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = self.ctl("down");
-    }
 }

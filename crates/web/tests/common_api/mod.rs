@@ -19,26 +19,11 @@ use portwatch_web::AppState;
 use portwatch_web::auth::{Role, tokens};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-
-/// Every table the API tests count rows of.
-pub const TABLES: [&str; 10] = [
-    "scans",
-    "hosts",
-    "target_sets",
-    "target_set_hosts",
-    "spans",
-    "outbox",
-    "alert_states",
-    "api_tokens",
-    "jobs",
-    "agents",
-];
 
 /// Runs each named `async fn(TestDb) -> anyhow::Result<()>` on SQLite and on PostgreSQL.
 #[macro_export]
@@ -46,38 +31,8 @@ macro_rules! both_backends {
     ($($t:tt)*) => { portwatch_testkit::both_backends!($($t)*); };
 }
 
-/// A temporary database (portwatch-testkit's), with the row counts the API tests compare.
-pub struct TestDb(portwatch_testkit::TestDb);
-
-impl From<portwatch_testkit::TestDb> for TestDb {
-    fn from(db: portwatch_testkit::TestDb) -> Self {
-        TestDb(db)
-    }
-}
-
-impl std::ops::Deref for TestDb {
-    type Target = portwatch_testkit::TestDb;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl TestDb {
-    /// A SQLite file in a new temporary directory.
-    pub async fn sqlite() -> Result<TestDb> {
-        Ok(TestDb(portwatch_testkit::TestDb::sqlite().await?))
-    }
-
-    /// A new, empty PostgreSQL database (on the test server).
-    pub async fn postgres() -> Result<TestDb> {
-        Ok(TestDb(portwatch_testkit::TestDb::postgres().await?))
-    }
-
-    /// Row count of every table in [`TABLES`].
-    pub async fn counts(&self) -> Result<BTreeMap<&'static str, i64>> {
-        self.counts_of(&TABLES).await
-    }
-}
+/// A temporary database (portwatch-testkit's).
+pub use portwatch_testkit::TestDb;
 
 /// Keys of the violations the fixture puts in the alert book.
 pub const KEY_445: &str = "file-servers|10.0.0.5|445/tcp|MustBeClosed";
