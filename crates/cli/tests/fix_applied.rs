@@ -267,18 +267,28 @@ impl Host {
             .filter(|&&p| self.tool != Tool::Samba || !matches!(p, 139 | 445))
             .map(u16::to_string)
             .collect();
+        self._server = Some(self.python(ECHO_SERVER, &ports));
+    }
+
+    /// Runs a Python `script` with `args` in the namespace and waits for its `ready` line.
+    fn python(&self, script: &str, args: &[String]) -> ChildGuard {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", ECHO_SERVER])
-            .args(&ports)
+            .args(["netns", "exec", &self.ns, "python3", "-c", script])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
-            .expect("start the echo server");
+            .expect("start a Python server in the namespace");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert_eq!(line.trim(), "ready");
-        self._server = Some(ChildGuard(child));
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the server in {} did not start",
+            self.ns
+        );
+        ChildGuard(child)
     }
 
     /// Runs a shell script inside the namespace (for ufw: in a private mount namespace over
@@ -889,33 +899,12 @@ while True:
 impl Host {
     /// Starts an [`ECHO_SERVER`] on `port` alone in the namespace.
     fn tcp_echo(&self, port: u16) -> ChildGuard {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", ECHO_SERVER])
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the echo server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        ChildGuard(child)
+        self.python(ECHO_SERVER, &[port.to_string()])
     }
 
     /// Starts [`UDP_ANSWERER`] in the namespace.
     fn udp_answerer(&self) -> ChildGuard {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", UDP_ANSWERER])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the UDP server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        ChildGuard(child)
+        self.python(UDP_ANSWERER, &[])
     }
 
     /// `port` → (state, reason) of a UDP scan of `ports` of `addr` (one of the host's) from
@@ -1153,28 +1142,35 @@ firewall-cmd --reload
 
 // ---- one plan for 137 over TCP and UDP ----
 
-#[test]
-fn iptables_nft_closes_137_tcp_and_udp_in_one_plan() {
-    let case = UdpCase {
-        before: "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT
+/// [`IPTABLES_UDP`] with 137/tcp allowed too, over IPv4 and IPv6.
+const IPTABLES_TCP_UDP: UdpCase = UdpCase {
+    before: "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT
 iptables -A INPUT -p tcp --dport 137 -j ACCEPT
 ip6tables -A INPUT -p tcp --dport 137 -j ACCEPT
 ",
-        ..IPTABLES_UDP
-    };
-    closes_137("ipn5", 22, Tool::IptablesNft, &case, Close137::TcpAndUdp);
+    ..IPTABLES_UDP
+};
+
+#[test]
+fn iptables_nft_closes_137_tcp_and_udp_in_one_plan() {
+    closes_137(
+        "ipn5",
+        22,
+        Tool::IptablesNft,
+        &IPTABLES_TCP_UDP,
+        Close137::TcpAndUdp,
+    );
 }
 
 #[test]
 fn iptables_legacy_closes_137_tcp_and_udp_in_one_plan() {
-    let case = UdpCase {
-        before: "iptables -A INPUT -p udp --dport 137 -m comment --comment pwx-keep-udp -j ACCEPT
-iptables -A INPUT -p tcp --dport 137 -j ACCEPT
-ip6tables -A INPUT -p tcp --dport 137 -j ACCEPT
-",
-        ..IPTABLES_UDP
-    };
-    closes_137("ipl5", 23, Tool::IptablesLegacy, &case, Close137::TcpAndUdp);
+    closes_137(
+        "ipl5",
+        23,
+        Tool::IptablesLegacy,
+        &IPTABLES_TCP_UDP,
+        Close137::TcpAndUdp,
+    );
 }
 
 #[test]

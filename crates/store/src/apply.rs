@@ -64,15 +64,10 @@ impl Store {
             return Err(self.not_running(&mut tx, id, "be finished").await);
         }
         let now = now_ms();
-        let seq = tx
-            .fetch_optional(&Sql::new(
-                "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM scans",
-            ))
-            .await
-            .map_err(self.err(OP))?
-            .map(|r| r.int("next"))
-            .transpose()
-            .map_err(self.err(OP))?
+        let next_seq = Sql::new("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM scans");
+        let seq = self
+            .first_int(&mut tx, &next_seq, "next", OP)
+            .await?
             .unwrap_or(1);
         let known = self.known_hosts(&mut tx, &vantage, &plan).await?;
         let prior = Prior::of(|a| known.get(a).map(|k| k.probed.as_deref()), &plan);

@@ -307,13 +307,9 @@ impl Store {
                 "SELECT COUNT(*) AS n FROM pg_tables WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'"
             }
         };
-        let exists = tx
-            .fetch_optional(&Sql::new(exists_sql))
-            .await
-            .map_err(self.err(op))?
-            .map(|r| r.int("n"))
-            .transpose()
-            .map_err(self.err(op))?
+        let exists = self
+            .first_int(&mut tx, &Sql::new(exists_sql), "n", op)
+            .await?
             .unwrap_or(0)
             > 0;
         if exists {

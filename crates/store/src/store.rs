@@ -162,6 +162,23 @@ impl Store {
         }
     }
 
+    /// The integer `column` of the first row `sql` returns in `tx`, or `None` for no row
+    /// (a `COUNT(*)`, a `MAX`, an `INSERT ... RETURNING id`).
+    pub(crate) async fn first_int(
+        &self,
+        tx: &mut Tx,
+        sql: &Sql,
+        column: &str,
+        op: &'static str,
+    ) -> Result<Option<i64>> {
+        tx.fetch_optional(sql)
+            .await
+            .map_err(self.err(op))?
+            .map(|r| r.int(column))
+            .transpose()
+            .map_err(self.err(op))
+    }
+
     /// Begins a read transaction: one consistent snapshot for the queries of one call.
     pub(crate) async fn read_tx(&self, op: &'static str) -> Result<Tx> {
         match &self.inner.backend {
@@ -198,14 +215,7 @@ impl Store {
         page.push(i64::from(limit));
         page.push(i64::from(offset));
         let mut tx = self.read_tx(op).await?;
-        let total = tx
-            .fetch_optional(count)
-            .await
-            .map_err(self.err(op))?
-            .map(|r| r.int("n"))
-            .transpose()
-            .map_err(self.err(op))?
-            .unwrap_or(0);
+        let total = self.first_int(&mut tx, count, "n", op).await?.unwrap_or(0);
         let rows = tx.fetch_all(&page).await.map_err(self.err(op))?;
         let items = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
         Ok((items, total.max(0).unsigned_abs()))

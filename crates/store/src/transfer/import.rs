@@ -81,14 +81,8 @@ impl Store {
     async fn refuse_non_empty(&self, tx: &mut Tx, op: &'static str) -> Result<()> {
         let mut held = Vec::new();
         for (table, _) in TABLES {
-            let n = tx
-                .fetch_optional(&Sql::new(format!("SELECT COUNT(*) AS n FROM {table}")))
-                .await
-                .map_err(self.err(op))?
-                .map(|r| r.int("n"))
-                .transpose()
-                .map_err(self.err(op))?
-                .unwrap_or(0);
+            let count = Sql::new(format!("SELECT COUNT(*) AS n FROM {table}"));
+            let n = self.first_int(tx, &count, "n", op).await?.unwrap_or(0);
             if n > 0 {
                 held.push(format!("{n} {table}"));
             }
