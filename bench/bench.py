@@ -708,7 +708,7 @@ def scale_report(data):
     hosts, ports, details = data["hosts"], len(data["ports"]), []
     scan_runs = [r for r in data["results"]["portwatch scan"] if "seconds" in r]
     base = statistics.median(r["seconds"] for r in scan_runs) if scan_runs else None
-    lines += [f"Ports {data['ports']}; sharding: {data['sharding']}. Wall time of an agent scenario: the "
+    lines += [f"Ports {data['ports']}; sharding: {data['sharding']}; CPU pinning: {data.get('pinning', 'none')}. Wall time of an agent scenario: the "
               "server's scan row, from start (job queued) to finish (result applied in PostgreSQL). "
               "Overhead: that time over the plain scan's median, minus 1. Rows: inserted + updated + "
               "deleted (pg_stat_user_tables); WAL: bytes of the cluster's WAL written during the scan.", "",

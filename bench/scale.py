@@ -15,7 +15,11 @@ RSS of the server and of each agent (VmHWM), and of the plain scan (GNU time).
 until the next scan starts on the other. Agent: two agents, kill -9 of the one holding a job
 mid-scan (agent lease 2 s); time until that job is finished by the other.
 
-Usage: bench/scale.py [--runs N] [--prefix CIDR] [--binary PATH] sweep|failover|all
+`--pin` (sweep): the plain scan and every agent run on CPU 0 only, the server and PostgreSQL
+on CPU 1 only (taskset), so that the agent's scan has the core the plain scan has and the
+server's and PostgreSQL's work, which a deployment runs on other machines, does not take it.
+
+Usage: bench/scale.py [--runs N] [--prefix CIDR] [--binary PATH] [--pin] sweep|failover|all
 Needs a PostgreSQL server with trust auth: PG_ADMIN, else PORTWATCH_TEST_PG_URL. Run as root.
 Results go to bench/results/scale.json and failover.json; BENCHMARKS.md is rebuilt by
 bench/bench.py --report-only.
@@ -44,6 +48,8 @@ RESERVED = {2024}  # not ours on this machine
 VANTAGE = "bench"
 GROUP = "sweep"
 LISTENERS = 16
+# With --pin: (the CPU of the scanning processes, the CPU of the server and PostgreSQL).
+PIN = None
 
 
 # ---------------------------------------------------------------- small tools
@@ -195,6 +201,30 @@ def build_label(binary):
 
 # ---------------------------------------------------------------- PostgreSQL counters
 
+def pinned(cmd, role):
+    """`cmd` under taskset when --pin is on: role "scan" (plain scan, agents) or "service"."""
+    if PIN is None:
+        return cmd
+    return ["taskset", "-c", PIN[0] if role == "scan" else PIN[1], *cmd]
+
+
+def pin_postgres(cpus):
+    """Sets the CPU affinity of the PostgreSQL cluster behind pg_admin() (the postmaster and its
+    processes; backends forked later inherit it) to `cpus`."""
+    data_dir = psql(pg_admin(), "SHOW data_directory")[0][0]
+    postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    for pid in pids:
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
 def pg_counters(db):
     """Rows written per table, the cluster's WAL position and the database's own tables' size."""
     time.sleep(1.5)  # backends flush their table counters about once a second
@@ -221,9 +251,9 @@ def pg_delta(before, after):
 def pw_scan(binary, prefix, ports, truth):
     with tempfile.NamedTemporaryFile(mode="r") as rss:
         start = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name, str(binary), "scan", prefix,
-                               "-p", "T:" + ",".join(map(str, ports)), "--format", "jsonl", "--no-progress",
-                               "--no-probes", "--yes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.run(pinned(["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name, str(binary), "scan",
+                                      prefix, "-p", "T:" + ",".join(map(str, ports)), "--format", "jsonl",
+                                      "--no-progress", "--no-probes", "--yes"], "scan"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=3600)
         secs = time.perf_counter() - start
         last = (rss.read().strip().splitlines() or ["0 0 0"])[-1].split()
@@ -299,16 +329,17 @@ def agents_run(binary, prefix, ports, agents, truth, probes, timeout):
             tokens = [token(binary, db, f"bench-{i}") for i in range(agents)]
             base = pg_counters(db)
             port = free_port()
-            server = Proc([str(binary), "run", "--config", str(cfg), "--listen", f"127.0.0.1:{port}",
-                           "--database", db.url], "server")
+            server = Proc(pinned([str(binary), "run", "--config", str(cfg), "--listen", f"127.0.0.1:{port}",
+                                  "--database", db.url], "service"), "server")
             procs.append(server)
             try:
                 wait_until("the server to listen", 120, lambda: "dashboard and API listening" in server.text())
             except TimeoutError as e:
                 raise RuntimeError(f"{e}\nserver:\n{server.text()[-3000:]}") from None
             for i, tok in enumerate(tokens):
-                procs.append(Proc([str(binary), "agent", "--server", f"http://127.0.0.1:{port}", "--token", tok,
-                                   "--name", f"bench-{i}", "--spool", str(tmp / f"spool-{i}")], f"agent-{i}"))
+                procs.append(Proc(pinned([str(binary), "agent", "--server", f"http://127.0.0.1:{port}", "--token",
+                                          tok, "--name", f"bench-{i}", "--spool", str(tmp / f"spool-{i}")], "scan"),
+                                  f"agent-{i}"))
             scans, last = [], base
             cpu_before = {p.name: p.cpu_seconds() for p in procs}
             for n in (1, 2):
@@ -384,8 +415,11 @@ def bench_sweep(binary, prefix, runs, agent_counts, timeout):
                     agents_run(binary, prefix, ports, a, listeners.truth, False, timeout))
     finally:
         listeners.close()
+    pinning = (f"the plain scan and the agents on CPU {PIN[0]}, the server and PostgreSQL on CPU {PIN[1]} "
+               "(taskset)" if PIN else "none: every process may run on every CPU")
     return {"title": f"Scale-out: {prefix} ({net.num_addresses:,} loopback addresses) x 10 TCP ports as one "
-                     "group from an agent vantage, on one PostgreSQL",
+                     "group from an agent vantage, on one PostgreSQL" + (", pinned" if PIN else ""),
+            "pinning": pinning,
             "kind": "scale", "prefix": prefix, "hosts": net.num_addresses, "ports": ports,
             "sharding": "supported" if supported else f"not in this build ({why[0][:160]})",
             "truth": f"{LISTENERS} listeners on random (address, port) pairs of the set",
@@ -403,7 +437,15 @@ def goal_notes(data):
         first = statistics.median(r["scans"][0]["seconds"] for r in one)
         over = first / base - 1
         notes.append(f"distribution overhead at 1 agent <= 10 %: {'met' if over <= 0.10 else 'MISSED'} "
-                     f"({over:+.0%}: median first scan {first:.1f} s against the plain scan's median {base:.1f} s)")
+                     f"({over:+.0%}: median first scan {first:.1f} s against the plain scan's median {base:.1f} s; "
+                     f"pinning: {data.get('pinning', 'none')})")
+        plain_cpu = [r["cpu_seconds"] for r in res.get("portwatch scan", []) if "cpu_seconds" in r]
+        agent_cpu = [r["scans"][0]["cpu_seconds"].get("agent-0") for r in one]
+        server_cpu = [r["scans"][0]["cpu_seconds"].get("server") for r in one]
+        if plain_cpu and all(c is not None for c in agent_cpu + server_cpu):
+            notes.append(f"CPU: the plain scan {statistics.median(plain_cpu):.1f} s, the agent's first scan "
+                         f"{statistics.median(agent_cpu):.1f} s, the server during it "
+                         f"{statistics.median(server_cpu):.1f} s (medians, user + system)")
     seconds = [r["scans"][-1]["pg"] for runs in res.values() for r in runs if "scans" in r]
     if seconds:
         rows = max(pg["rows"] for pg in seconds)
@@ -558,6 +600,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=3600, help="seconds to wait for one scan")
     ap.add_argument("--binary", type=Path, default=None)
     ap.add_argument("--out", default=None, help="sweep result file (default bench/results/scale.json)")
+    ap.add_argument("--pin", action="store_true", help="sweep: scanning processes on CPU 0, the server and "
+                    "PostgreSQL on CPU 1")
     ap.add_argument("benches", nargs="+", choices=["sweep", "failover", "all"])
     args = ap.parse_args()
     binary = args.binary or next((p for p in (ROOT / "target" / "release" / "portwatch",
@@ -576,7 +620,18 @@ def main():
     names = ["sweep", "failover"] if "all" in args.benches else args.benches
     if "sweep" in names:
         print(f"== sweep {args.prefix}", flush=True)
-        data = bench_sweep(binary, args.prefix, args.runs, [int(a) for a in args.agents.split(",")], args.timeout)
+        global PIN
+        if args.pin:
+            if (os.cpu_count() or 1) < 2:
+                sys.exit("--pin needs two CPUs")
+            PIN = ("0", "1")
+            pin_postgres(PIN[1])
+        try:
+            data = bench_sweep(binary, args.prefix, args.runs, [int(a) for a in args.agents.split(",")],
+                               args.timeout)
+        finally:
+            if PIN:
+                pin_postgres(f"0-{os.cpu_count() - 1}")
         data.update(meta, runs=args.runs)
         data["notes"] = goal_notes(data)
         (RESULTS / (args.out or "scale.json")).write_text(json.dumps(data, indent=1))

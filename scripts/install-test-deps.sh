@@ -35,6 +35,10 @@ readonly PIP_PACKAGES=(schemathesis==4.32.5 junitparser==5.0.3)
 readonly AXE_VERSION=4.14.1
 readonly AXE_DIR=/var/cache/portwatch-test
 readonly POLICY_RC=/usr/sbin/policy-rc.d
+# Debian's netfilter-persistent and iptables-persistent, unpacked (never installed: Debian's
+# ufw package breaks iptables-persistent) for crates/cli/tests/fix_applied.rs, which runs their
+# scripts to prove the iptables plan's persist step.
+readonly NETFILTER_PERSISTENT_DIR=$AXE_DIR/netfilter-persistent
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 die() {
@@ -121,7 +125,7 @@ install_aiosmtpd() {
 install_pip_packages() {
   local spec missing=()
   for spec in "${PIP_PACKAGES[@]}"; do
-    if ! python3 -m pip show "${spec%%==*}" 2>/dev/null | grep -qx "Version: ${spec#*==}"; then
+    if ! python3 -m pip show "${spec%%==*}" 2>/dev/null | grep -x "Version: ${spec#*==}" >/dev/null; then
       missing+=("$spec")
     fi
   done
@@ -156,10 +160,32 @@ install_axe_core() {
   npm install --silent --no-audit --no-fund --prefix "$AXE_DIR" "axe-core@$AXE_VERSION"
 }
 
+unpack_netfilter_persistent() {
+  if [[ -x $NETFILTER_PERSISTENT_DIR/usr/sbin/netfilter-persistent ]]; then
+    log "netfilter-persistent unpacked"
+    return
+  fi
+  log "unpacking netfilter-persistent and iptables-persistent into $NETFILTER_PERSISTENT_DIR"
+  local debs
+  debs=$(mktemp -d)
+  apt-get update -qq
+  # _apt downloads into a directory it can write.
+  chown _apt "$debs" 2>/dev/null || true
+  (cd "$debs" && apt-get download -qq netfilter-persistent iptables-persistent)
+  rm -rf "$NETFILTER_PERSISTENT_DIR"
+  mkdir -p "$NETFILTER_PERSISTENT_DIR"
+  local deb
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$NETFILTER_PERSISTENT_DIR"; done
+  # The packages' postinst makes the rules directory; it is a mount point for the test.
+  mkdir -p "$NETFILTER_PERSISTENT_DIR/etc/iptables"
+  rm -rf "$debs"
+}
+
 main() {
   ((EUID == 0)) || die "run as root (apt-get)"
   install_apt_packages
   install_axe_core
+  unpack_netfilter_persistent
   install_cargo_tool cargo-nextest
   install_cargo_tool cargo-machete
   install_aiosmtpd

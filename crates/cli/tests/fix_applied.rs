@@ -20,7 +20,9 @@
 //! also check the root namespace's nftables and iptables-legacy rules are unchanged. ufw runs in a private mount namespace over copies of /etc/ufw, /lib/ufw and
 //! /etc/default/ufw, so the machine's own ufw configuration is never touched. firewalld runs
 //! for real inside the namespace with a dbus-daemon of its own, in a private mount namespace
-//! over a tmpfs /run (the bus socket) and a copy of /etc/firewalld. Needs root,
+//! over a tmpfs /run (the bus socket) and a copy of /etc/firewalld. The persist steps of the
+//! nftables and iptables plans are run as a boot runs them: /etc/nftables.conf reloaded, and
+//! Debian's netfilter-persistent `save`, `flush` and `start`. Needs root,
 //! python3, nft, iptables, ufw and firewalld (scripts/install-test-deps.sh).
 
 mod common;
@@ -79,6 +81,16 @@ enum Tool {
     /// A firewalld of the test's own, with its own D-Bus system bus, in a private mount
     /// namespace over a tmpfs /run and a copy of /etc/firewalld.
     Firewalld,
+}
+
+impl Tool {
+    /// The iptables backend its `iptables` runs: `legacy` for IptablesLegacy, else `nft`.
+    fn iptables_backend(self) -> &'static str {
+        match self {
+            Tool::IptablesLegacy => "legacy",
+            _ => "nft",
+        }
+    }
 }
 
 /// A test host: a namespace, a veth pair, an echo server, and a scratch directory. Everything
@@ -236,10 +248,7 @@ impl Host {
         let bin = self.dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         write_exec(&bin.join("sudo"), "#!/bin/sh\nexec \"$@\"\n");
-        let backend = match self.tool {
-            Tool::IptablesLegacy => "legacy",
-            _ => "nft",
-        };
+        let backend = self.tool.iptables_backend();
         for tool in ["iptables", "ip6tables"] {
             write_exec(
                 &bin.join(tool),
@@ -612,9 +621,8 @@ fn nftables_ssh_plan_keeps_the_established_session() {
 /// the top of the input chain of Debian's default /etc/nftables.conf (a copy), the unit its
 /// persist step enables loads that file, and after the ruleset is flushed (the unit's stop)
 /// and the file loaded (its start), 139 is filtered again over IPv4 and IPv6 and the other
-/// listeners open. (iptables' persist step, `netfilter-persistent save`, needs the
-/// iptables-persistent package, which Debian's ufw package breaks, and the ufw tests need ufw:
-/// not run.)
+/// listeners open. (iptables' persist step is proven by
+/// `iptables_*_persisted_rules_close_139_again_after_a_reboot_with_netfilter_persistent`.)
 #[test]
 fn nftables_persisted_lines_close_139_again_after_a_reload_of_nftables_conf() {
     let host = Host::new("nft6", 27, Tool::Nft);
@@ -723,6 +731,100 @@ fn iptables_nft_ssh_plan_keeps_the_established_session() {
 #[test]
 fn iptables_legacy_ssh_plan_keeps_the_established_session() {
     iptables_ssh_keeps_session("ipl2", 7, Tool::IptablesLegacy);
+}
+
+/// Debian's netfilter-persistent and iptables-persistent packages, unpacked (not installed:
+/// Debian's ufw package breaks iptables-persistent) by scripts/install-test-deps.sh.
+const NETFILTER_PERSISTENT: &str = "/var/cache/portwatch-test/netfilter-persistent";
+
+/// The iptables plan's boot persistence, run with Debian's own netfilter-persistent: after the
+/// plan, its persist step `netfilter-persistent save` writes /etc/iptables/rules.v4 and .v6;
+/// a reboot is the package's `flush` (139 is open again, the rules loaded before are gone) and
+/// then what its unit runs at boot, `netfilter-persistent start`: 139 is filtered again over
+/// IPv4 and IPv6, the other listeners are open and the rules loaded before are back. The
+/// package's files are laid over /usr and /etc in a private mount namespace, /etc/iptables is
+/// a directory of the test's, and the package's scripts set their own PATH, so the backend is
+/// chosen as `update-alternatives` does: /usr/sbin/iptables and its siblings link to the
+/// backend's binary.
+fn iptables_persisted_rules_close_139_again_after_a_reboot(tag: &str, net: u8, tool: Tool) {
+    let package = Path::new(NETFILTER_PERSISTENT);
+    let unit =
+        std::fs::read_to_string(package.join("lib/systemd/system/netfilter-persistent.service"))
+            .expect("netfilter-persistent unpacked by scripts/install-test-deps.sh");
+    assert!(
+        unit.lines()
+            .any(|l| l.trim() == "ExecStart=/usr/sbin/netfilter-persistent start"),
+        "{unit}"
+    );
+    let host = Host::new(tag, net, tool);
+    let backend = tool.iptables_backend();
+    let alternatives = host.dir.join("alternatives/usr/sbin");
+    std::fs::create_dir_all(&alternatives).unwrap();
+    for family in ["iptables", "ip6tables"] {
+        for suffix in ["", "-save", "-restore"] {
+            std::os::unix::fs::symlink(
+                format!("/usr/sbin/{family}-{backend}{suffix}"),
+                alternatives.join(format!("{family}{suffix}")),
+            )
+            .unwrap();
+        }
+    }
+    let saved = host.dir.join("etc-iptables");
+    std::fs::create_dir_all(&saved).unwrap();
+    let persistent = |command: &str| {
+        host.sh(&format!(
+            "unshare -m --propagation private sh -ec '\
+             mount -t overlay overlay -o lowerdir={alt}:{pkg}/usr:/usr /usr\n\
+             mount -t overlay overlay -o lowerdir={pkg}/etc:/etc /etc\n\
+             mount --bind {saved} /etc/iptables\n\
+             {command}'",
+            alt = host.dir.join("alternatives/usr").display(),
+            pkg = package.display(),
+            saved = saved.display(),
+        ))
+    };
+
+    host.sh(IPTABLES_BEFORE);
+    let plan = host.plan(&["139", "--platform", "iptables"]);
+    host.apply(&plan);
+    host.assert_only_closed(139);
+    let persist: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "persist")
+        .map(|s| s["run"].as_str().unwrap())
+        .collect();
+    assert_eq!(persist, ["sudo netfilter-persistent save"]);
+    persistent(persist[0]);
+    for file in ["rules.v4", "rules.v6"] {
+        let rules = std::fs::read_to_string(saved.join(file)).unwrap();
+        assert!(
+            rules.contains("--dport 139") && rules.contains("-j DROP"),
+            "{file}:\n{rules}"
+        );
+    }
+
+    // A reboot: the tables come up empty, then the unit loads the saved rules.
+    persistent("netfilter-persistent flush");
+    assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
+    assert!(!host.sh("iptables -S").contains("pwx-keep-accept"));
+    persistent("netfilter-persistent start");
+    host.assert_only_closed(139);
+    let rules = host.sh("iptables -S && ip6tables -S");
+    for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
+        assert!(rules.contains(kept), "{kept} not restored:\n{rules}");
+    }
+}
+
+#[test]
+fn iptables_nft_persisted_rules_close_139_again_after_a_reboot_with_netfilter_persistent() {
+    iptables_persisted_rules_close_139_again_after_a_reboot("ipn6", 28, Tool::IptablesNft);
+}
+
+#[test]
+fn iptables_legacy_persisted_rules_close_139_again_after_a_reboot_with_netfilter_persistent() {
+    iptables_persisted_rules_close_139_again_after_a_reboot("ipl6", 29, Tool::IptablesLegacy);
 }
 
 /// The root namespace's firewall as nftables (and so iptables-nft) and iptables-legacy list

@@ -58,6 +58,8 @@ pub(super) fn mysql(data: &[u8]) -> Option<ServiceMatch> {
 
 /// PostgreSQL: the one-byte answer to SSLRequest, or the backend messages
 /// that answer a StartupMessage (Authentication requests, ErrorResponse).
+/// No version: the server sends `server_version` (a ParameterStatus) only after
+/// authentication succeeds, and a scanner does not log in.
 pub(super) fn postgres(data: &[u8]) -> Option<ServiceMatch> {
     let m = ServiceMatch::new("postgresql").product("PostgreSQL");
     match data {
