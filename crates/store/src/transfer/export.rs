@@ -36,16 +36,13 @@ impl Store {
             },
             out,
         )?;
-        let mut after = 0;
-        loop {
-            let select = format!(
-                "SELECT h.id, h.addr, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
-                 h.down_at_scan, {}, h.vantage, h.probed FROM hosts h",
-                crate::last_seen::newest_covering_columns()
-            );
-            let rows = self.page(&mut tx, &select, after, op).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.int("id").map_err(self.err(op))?;
+        let select = format!(
+            "SELECT h.id, h.addr, h.hostname, h.first_seen_at, h.last_seen_at, h.last_scan_id, \
+             h.down_at_scan, {}, h.vantage, h.probed FROM hosts h",
+            crate::last_seen::newest_covering_columns()
+        );
+        let mut pages = Pages::of(&select);
+        while let Some(rows) = self.next_page(&mut tx, &mut pages, op).await? {
             for r in &rows {
                 let e = self.err(op);
                 // The host's last sighting as readers see it; the import marks hosts down
@@ -76,13 +73,8 @@ impl Store {
                 )?;
             }
         }
-        after = 0;
-        loop {
-            let rows = self
-                .page(&mut tx, "SELECT id FROM target_sets", after, op)
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.int("id").map_err(self.err(op))?;
+        let mut pages = Pages::of("SELECT id FROM target_sets");
+        while let Some(rows) = self.next_page(&mut tx, &mut pages, op).await? {
             for r in &rows {
                 let id = r.int("id").map_err(self.err(op))?;
                 let members = tx
@@ -99,20 +91,12 @@ impl Store {
                 emit(&Line::TargetSet { id, hosts: members }, out)?;
             }
         }
-        after = 0;
-        loop {
-            let rows = self
-                .page(
-                    &mut tx,
-                    "SELECT id, seq, started_at, finished_at, status, source, args, targets, ports, pid, \
+        let mut pages = Pages::of(
+            "SELECT id, seq, started_at, finished_at, status, source, args, targets, ports, pid, \
                      hostname, heartbeat_at, target_set_id, hosts_up, hosts_down, open_ports, \
                      open_filtered_ports, error, vantage FROM scans",
-                    after,
-                    op,
-                )
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.int("id").map_err(self.err(op))?;
+        );
+        while let Some(rows) = self.next_page(&mut tx, &mut pages, op).await? {
             for r in &rows {
                 let e = self.err(op);
                 let list = |col: &str| -> Result<Vec<String>> {
@@ -145,18 +129,10 @@ impl Store {
                 )?;
             }
         }
-        after = 0;
-        loop {
-            let rows = self
-                .page(
-                    &mut tx,
-                    "SELECT id, host_id, port, proto, state, reason, service, details, from_scan, to_scan FROM spans",
-                    after,
-                    op,
-                )
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.int("id").map_err(self.err(op))?;
+        let mut pages = Pages::of(
+            "SELECT id, host_id, port, proto, state, reason, service, details, from_scan, to_scan FROM spans",
+        );
+        while let Some(rows) = self.next_page(&mut tx, &mut pages, op).await? {
             for r in &rows {
                 let e = self.err(op);
                 let state = self.remembered(
@@ -201,19 +177,11 @@ impl Store {
                 out,
             )?;
         }
-        after = 0;
-        loop {
-            let rows = self
-                .page(
-                    &mut tx,
-                    "SELECT id, created_at, idempotency_key, channel, payload, attempts, next_attempt_at, \
+        let mut pages = Pages::of(
+            "SELECT id, created_at, idempotency_key, channel, payload, attempts, next_attempt_at, \
                      delivered_at, last_error FROM outbox",
-                    after,
-                    op,
-                )
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.int("id").map_err(self.err(op))?;
+        );
+        while let Some(rows) = self.next_page(&mut tx, &mut pages, op).await? {
             for r in &rows {
                 let o = self.outbox_row(r, op)?;
                 emit(
@@ -239,20 +207,41 @@ impl Store {
         Ok(lines)
     }
 
-    /// The next page of `select` (which must select `id`) with ids above `after`.
-    async fn page(
+    /// The next page of `pages` (ids above the last one read), or `None` after the last.
+    async fn next_page(
         &self,
         tx: &mut Tx,
-        select: &str,
-        after: i64,
+        pages: &mut Pages<'_>,
         op: &'static str,
-    ) -> Result<Vec<DbRow>> {
-        tx.fetch_all(
-            &Sql::new(format!("{select} WHERE id > $1 ORDER BY id LIMIT $2"))
-                .bind(after)
+    ) -> Result<Option<Vec<DbRow>>> {
+        let rows = tx
+            .fetch_all(
+                &Sql::new(format!(
+                    "{} WHERE id > $1 ORDER BY id LIMIT $2",
+                    pages.select
+                ))
+                .bind(pages.after)
                 .bind(PAGE),
-        )
-        .await
-        .map_err(self.err(op))
+            )
+            .await
+            .map_err(self.err(op))?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        pages.after = last.int("id").map_err(self.err(op))?;
+        Ok(Some(rows))
+    }
+}
+
+/// Keyset pagination over one table: `select` (which must select `id`, and has no WHERE) read
+/// [`PAGE`] rows at a time in id order, inside the export's one snapshot.
+struct Pages<'s> {
+    select: &'s str,
+    after: i64,
+}
+
+impl<'s> Pages<'s> {
+    fn of(select: &'s str) -> Pages<'s> {
+        Pages { select, after: 0 }
     }
 }
