@@ -14,8 +14,22 @@ use crate::lookup::Risk;
 use crate::severity::Severity;
 
 /// From where a service on an address can be reached, ordered `Loopback < Lan < Internet`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Exposure {
     /// A loopback address: only this machine can connect.
     Loopback,
@@ -28,7 +42,7 @@ pub enum Exposure {
 
 impl Exposure {
     /// Every class, narrowest first.
-    pub const ALL: [Exposure; 3] = [Exposure::Loopback, Exposure::Lan, Exposure::Internet];
+    pub const ALL: &'static [Exposure] = <Exposure as strum::VariantArray>::VARIANTS;
 
     /// The class of `addr`. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are classed as the
     /// IPv4 address they stand for.
@@ -45,11 +59,7 @@ impl Exposure {
 
     /// The lowercase name (`loopback`, `lan`, `internet`), as in JSON.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Exposure::Loopback => "loopback",
-            Exposure::Lan => "lan",
-            Exposure::Internet => "internet",
-        }
+        self.into()
     }
 
     /// The label used in tables (`loopback`, `LAN`, `internet`).
@@ -218,7 +228,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_through_serde() {
-        for e in Exposure::ALL {
+        for &e in Exposure::ALL {
             let json = serde_json::to_string(&e).unwrap();
             assert_eq!(json, format!("\"{}\"", e.as_str()));
             assert_eq!(serde_json::from_str::<Exposure>(&json).unwrap(), e);

@@ -8,8 +8,22 @@ use serde::{Deserialize, Serialize};
 use crate::error::KbError;
 
 /// How bad an exposed port is, ordered `None < Low < Medium < High < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Severity {
     /// Harmless.
     None,
@@ -25,23 +39,11 @@ pub enum Severity {
 
 impl Severity {
     /// Every level, lowest first.
-    pub const ALL: [Severity; 5] = [
-        Severity::None,
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-        Severity::Critical,
-    ];
+    pub const ALL: &'static [Severity] = <Severity as strum::VariantArray>::VARIANTS;
 
     /// The lowercase name (`none` .. `critical`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::None => "none",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
+        self.into()
     }
 }
 
@@ -57,7 +59,8 @@ impl FromStr for Severity {
     /// Parses a level name in any letter case.
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         Severity::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|s| s.as_str().eq_ignore_ascii_case(value.trim()))
             .ok_or_else(|| KbError::UnknownSeverity {
                 value: value.to_owned(),
@@ -79,7 +82,7 @@ mod tests {
 
     #[test]
     fn display_parse_and_serde_agree() {
-        for s in Severity::ALL {
+        for &s in Severity::ALL {
             assert_eq!(s.to_string().parse::<Severity>(), Ok(s));
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }

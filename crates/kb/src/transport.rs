@@ -8,8 +8,22 @@ use serde::{Deserialize, Serialize};
 use crate::error::KbError;
 
 /// A transport protocol; port numbers are assigned per transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Transport {
     /// Transmission Control Protocol.
     Tcp,
@@ -21,15 +35,11 @@ pub enum Transport {
 
 impl Transport {
     /// Every transport, in display order.
-    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Udp, Transport::Sctp];
+    pub const ALL: &'static [Transport] = <Transport as strum::VariantArray>::VARIANTS;
 
     /// The lowercase name (`tcp`, `udp`, `sctp`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-            Transport::Sctp => "sctp",
-        }
+        self.into()
     }
 }
 
@@ -45,7 +55,8 @@ impl FromStr for Transport {
     /// Parses `tcp`, `udp` or `sctp`, in any letter case.
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         Transport::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|t| t.as_str().eq_ignore_ascii_case(value.trim()))
             .ok_or_else(|| KbError::UnknownTransport {
                 value: value.to_owned(),
@@ -59,7 +70,7 @@ mod tests {
 
     #[test]
     fn display_and_parse_round_trip() {
-        for t in Transport::ALL {
+        for &t in Transport::ALL {
             assert_eq!(t.to_string().parse::<Transport>(), Ok(t));
         }
         assert_eq!("TCP".parse::<Transport>(), Ok(Transport::Tcp));

@@ -84,7 +84,7 @@ fn json_shape() {
 
 #[test]
 fn stages_come_in_order() {
-    for platform in Platform::ALL {
+    for &platform in Platform::ALL {
         let plan = fix::plan(445, None, platform, None).unwrap();
         let stages: Vec<Stage> = plan.steps.iter().map(|s| s.stage).collect();
         let rank = |s: &Stage| match s {
@@ -221,7 +221,7 @@ fn session_ports_keep_established_connections_and_say_what_they_cut() {
         )
     );
     for port in fix::SESSION_PORTS {
-        for platform in Platform::ALL {
+        for &platform in Platform::ALL {
             let Ok(plan) = fix::plan(u32::from(port), None, platform, None) else {
                 continue;
             };
@@ -267,7 +267,7 @@ fn session_ports_keep_established_connections_and_say_what_they_cut() {
 #[test]
 fn everything_sources_are_refused_and_public_ones_cautioned() {
     for every in ["0.0.0.0/0", "::/0"] {
-        for platform in Platform::ALL {
+        for &platform in Platform::ALL {
             let err = fix::plan(445, None, platform, net(every)).unwrap_err();
             assert!(
                 matches!(err, KbError::SourceIsEverything { port: 445, .. }),
@@ -367,7 +367,7 @@ fn verify_step_reads_filtered_as_the_fix_holding() {
 
 #[test]
 fn proof_labels_follow_the_platform() {
-    for platform in Platform::ALL {
+    for &platform in Platform::ALL {
         let plan = fix::plan(445, Some(Transport::Tcp), platform, None).unwrap();
         assert_eq!(plan.proven_here, platform.proven_here(), "{platform}");
     }

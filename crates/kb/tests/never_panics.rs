@@ -54,7 +54,7 @@ fn every_port_explains_and_plans() {
     for port in 1..=65_535u32 {
         assert!(explain(port, None).is_ok());
     }
-    for platform in Platform::ALL {
+    for &platform in Platform::ALL {
         for port in [1, 137, 138, 139, 445, 65_535] {
             let _ = fix::plan(port, None, platform, None);
         }

@@ -7,8 +7,21 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// The transport of a listening socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Proto {
     /// TCP (listening sockets).
     Tcp,
@@ -27,10 +40,7 @@ impl Proto {
 
     /// The lowercase name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
+        self.into()
     }
 }
 

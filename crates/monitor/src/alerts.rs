@@ -63,7 +63,18 @@ impl Default for AlertRules {
 }
 
 /// Where an entry is in its life (stored spellings written out, see [`Status::as_str`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Status {
     /// Seen, not yet confirmed.
     #[serde(rename = "pending")]
@@ -80,11 +91,7 @@ pub enum Status {
 impl Status {
     /// The stored spelling (the store's `status` column and the entry JSON).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Firing => "firing",
-            Status::Resolving => "resolving",
-        }
+        self.into()
     }
 }
 

@@ -13,8 +13,19 @@ use serde::{Deserialize, Serialize};
 use std::hash::{BuildHasher, Hasher};
 
 /// The statuses a job goes through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum JobStatus {
     /// Waiting for a claimer.
     Queued,
@@ -31,25 +42,14 @@ pub enum JobStatus {
 impl JobStatus {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Claimed => "claimed",
-            JobStatus::Done => "done",
-            JobStatus::Applied => "applied",
-            JobStatus::Failed => "failed",
-        }
+        self.into()
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [
-            JobStatus::Queued,
-            JobStatus::Claimed,
-            JobStatus::Done,
-            JobStatus::Applied,
-            JobStatus::Failed,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .copied()
+            .find(|x| x.as_str() == s)
     }
 }
 

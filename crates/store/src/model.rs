@@ -22,8 +22,20 @@ impl fmt::Display for ScanId {
 }
 
 /// Where a scan is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ScanStatus {
     /// Begun and not finished; its process sends heartbeats.
     Running,
@@ -38,12 +50,7 @@ pub enum ScanStatus {
 impl ScanStatus {
     /// The string stored in the database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ScanStatus::Running => "running",
-            ScanStatus::Complete => "complete",
-            ScanStatus::Incomplete => "incomplete",
-            ScanStatus::Failed => "failed",
-        }
+        self.into()
     }
 }
 
@@ -56,13 +63,11 @@ impl fmt::Display for ScanStatus {
 impl FromStr for ScanStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "running" => Ok(ScanStatus::Running),
-            "complete" => Ok(ScanStatus::Complete),
-            "incomplete" => Ok(ScanStatus::Incomplete),
-            "failed" => Ok(ScanStatus::Failed),
-            other => Err(format!("unknown scan status '{other}'")),
-        }
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .copied()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown scan status '{s}'"))
     }
 }
 

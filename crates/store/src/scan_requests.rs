@@ -13,7 +13,19 @@ use crate::error::Result;
 use crate::store::{Store, WriteKind};
 
 /// Where a "scan now" request is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum ScanRequestState {
     /// Written, no scan started for it yet.
     Pending,
@@ -32,27 +44,15 @@ pub enum ScanRequestState {
 impl ScanRequestState {
     /// The string stored in the database (and shown by the API).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ScanRequestState::Pending => "pending",
-            ScanRequestState::Running => "running",
-            ScanRequestState::Cancelling => "cancelling",
-            ScanRequestState::Done => "done",
-            ScanRequestState::Cancelled => "cancelled",
-            ScanRequestState::Interrupted => "interrupted",
-        }
+        self.into()
     }
 
     /// The state stored as `s`, if it is one.
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => ScanRequestState::Pending,
-            "running" => ScanRequestState::Running,
-            "cancelling" => ScanRequestState::Cancelling,
-            "done" => ScanRequestState::Done,
-            "cancelled" => ScanRequestState::Cancelled,
-            "interrupted" => ScanRequestState::Interrupted,
-            _ => return None,
-        })
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .copied()
+            .find(|x| x.as_str() == s)
     }
 
     /// Whether nothing more happens to the request.

@@ -35,7 +35,8 @@ pub fn run(args: FixArgs) -> Result<u8> {
     };
     let platform: fix::Platform = args.platform.parse().map_err(|e| {
         let close = fix::Platform::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .map(|p| {
                 (
                     edit_distance(&args.platform.to_ascii_lowercase(), p.as_str()),

@@ -9,8 +9,20 @@ use crate::error::KbError;
 use crate::transport::Transport;
 
 /// A firewall or service platform that `fix` knows how to configure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Platform {
     /// Ubuntu's Uncomplicated Firewall.
     Ufw,
@@ -30,27 +42,11 @@ pub enum Platform {
 
 impl Platform {
     /// Every platform, in the order they are listed to users.
-    pub const ALL: [Platform; 7] = [
-        Platform::Ufw,
-        Platform::Firewalld,
-        Platform::Nftables,
-        Platform::Iptables,
-        Platform::Windows,
-        Platform::Macos,
-        Platform::Samba,
-    ];
+    pub const ALL: &'static [Platform] = <Platform as strum::VariantArray>::VARIANTS;
 
     /// The lowercase name users type.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Ufw => "ufw",
-            Platform::Firewalld => "firewalld",
-            Platform::Nftables => "nftables",
-            Platform::Iptables => "iptables",
-            Platform::Windows => "windows",
-            Platform::Macos => "macos",
-            Platform::Samba => "samba",
-        }
+        self.into()
     }
 
     /// Whether portwatch's test suite applies this platform's plans for real: in a network
@@ -91,7 +87,8 @@ impl FromStr for Platform {
     /// Parses a platform name in any letter case; the error lists the valid names.
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         Platform::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|p| p.as_str().eq_ignore_ascii_case(value.trim()))
             .ok_or_else(|| KbError::UnknownPlatform {
                 value: value.to_owned(),
@@ -105,7 +102,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for p in Platform::ALL {
+        for &p in Platform::ALL {
             assert_eq!(p.to_string().parse::<Platform>(), Ok(p));
             assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
         }

@@ -4,7 +4,8 @@ use crate::model::Family;
 use std::net::IpAddr;
 
 /// The family of an nftables table; other families (arp, bridge, netdev) are not kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum TableFamily {
     /// `ip`: IPv4 only.
     Ip,
@@ -17,12 +18,10 @@ pub enum TableFamily {
 impl TableFamily {
     /// Parses the JSON family name; `None` for families that never see input packets here.
     pub fn parse(name: &str) -> Option<TableFamily> {
-        match name {
-            "ip" => Some(TableFamily::Ip),
-            "ip6" => Some(TableFamily::Ip6),
-            "inet" => Some(TableFamily::Inet),
-            _ => None,
-        }
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .copied()
+            .find(|x| x.as_str() == name)
     }
 
     /// Whether packets of `family` traverse this table's chains.
@@ -35,11 +34,7 @@ impl TableFamily {
 
     /// The nft keyword.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TableFamily::Ip => "ip",
-            TableFamily::Ip6 => "ip6",
-            TableFamily::Inet => "inet",
-        }
+        self.into()
     }
 }
 

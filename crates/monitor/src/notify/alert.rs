@@ -11,8 +11,20 @@ use super::format::{escape_markdown, hex, human_span, rfc3339_utc};
 use super::wording::{self, Advice, StateLine, Tail, Wording};
 
 /// What an alert announces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum AlertKind {
     /// A confirmed violation began.
     Opened,
@@ -27,12 +39,7 @@ pub enum AlertKind {
 impl AlertKind {
     /// The lowercase name (`opened`, `reminder`, `resolved`, `test`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::Opened => "opened",
-            AlertKind::Reminder => "reminder",
-            AlertKind::Resolved => "resolved",
-            AlertKind::Test => "test",
-        }
+        self.into()
     }
 
     /// The word that starts a title when the rule is unknown (`OPEN`, `REMINDER`,

@@ -43,8 +43,20 @@ use tokio::time::Instant;
 use wire::{TcpSegment, flags, icmp_type};
 
 /// Why a host is considered up (nmap's `--reason` words).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum LiveReason {
     /// The address is this machine's own.
     LocalhostResponse,
@@ -67,16 +79,7 @@ pub enum LiveReason {
 impl LiveReason {
     /// The contract string.
     pub fn as_str(self) -> &'static str {
-        match self {
-            LiveReason::LocalhostResponse => "localhost-response",
-            LiveReason::ArpResponse => "arp-response",
-            LiveReason::NdResponse => "nd-response",
-            LiveReason::EchoReply => "echo-reply",
-            LiveReason::TimestampReply => "timestamp-reply",
-            LiveReason::SynAck => "syn-ack",
-            LiveReason::Reset => "reset",
-            LiveReason::AdminProhibited => "admin-prohibited",
-        }
+        self.into()
     }
 }
 

@@ -6,8 +6,21 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     /// Read everything.
     Viewer,
@@ -20,11 +33,7 @@ pub enum Role {
 impl Role {
     /// `viewer`, `admin` or `agent`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-        }
+        self.into()
     }
 }
 
@@ -37,14 +46,11 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "admin" => Ok(Role::Admin),
-            "agent" => Ok(Role::Agent),
-            other => Err(format!(
-                "unknown role '{other}' (expected viewer, admin or agent)"
-            )),
-        }
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .copied()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown role '{s}' (expected viewer, admin or agent)"))
     }
 }
 

@@ -302,7 +302,8 @@ pub async fn port(
     };
     let here = link(asked);
     let other_platforms = Platform::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|p| *p != platform)
         .map(|p| PlatformLink {
             name: p.as_str(),
@@ -311,7 +312,8 @@ pub async fn port(
         .collect();
     let other_transports = match transport {
         Some(t) => Transport::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|o| *o != t && *o != Transport::Sctp)
             .map(|o| {
                 (

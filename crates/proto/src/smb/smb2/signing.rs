@@ -1,9 +1,10 @@
 //! Message signing as a server announces it.
 
 /// Whether the server signs messages, in the words nmap's smb2-security-mode uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[strum(serialize_all = "kebab-case")]
 pub enum Signing {
     /// The server does not sign.
     Disabled,
@@ -25,11 +26,7 @@ impl Signing {
 
     /// The stable label: "disabled", "enabled-not-required" or "required".
     pub fn as_str(self) -> &'static str {
-        match self {
-            Signing::Disabled => "disabled",
-            Signing::EnabledNotRequired => "enabled-not-required",
-            Signing::Required => "required",
-        }
+        self.into()
     }
 }
 
