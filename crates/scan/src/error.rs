@@ -84,3 +84,18 @@ impl ScanError {
         !matches!(self, ScanError::Io { .. })
     }
 }
+
+/// A port spec or `--top` count the model refused, as the error it always was here.
+impl From<portwatch_model::PortSpecError> for ScanError {
+    fn from(e: portwatch_model::PortSpecError) -> Self {
+        match e {
+            portwatch_model::PortSpecError::InvalidPort { token, reason } => {
+                ScanError::InvalidPort { token, reason }
+            }
+            portwatch_model::PortSpecError::InvalidTop { reason } => ScanError::InvalidOption {
+                option: "--top",
+                reason,
+            },
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //! `contention_bench --url URL [--tasks 4] [--scans 50]`
 
-use portwatch_scan::ports::PortList;
+use portwatch_model::ports::PortList;
 use portwatch_store::{Effects, HostOutcome, NewScan, ScanOutcome, Store};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};

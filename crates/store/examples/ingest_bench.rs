@@ -3,8 +3,8 @@
 //!
 //! `ingest_bench --url URL [--scans 1000] [--hosts 1000] [--ports 100] [--open 3] [--changes 50]`
 
-use portwatch_scan::PortResult;
-use portwatch_scan::ports::PortList;
+use portwatch_model::PortResult;
+use portwatch_model::ports::PortList;
 use portwatch_store::{Dialect, Effects, HostOutcome, NewScan, ScanOutcome, Store};
 use serde_json::json;
 use sqlx::Connection;

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::last_seen;
 use crate::model::{ApplyReport, Effects, ScanId, ScanOutcome};
 use crate::store::{Store, WriteKind};
-use portwatch_scan::{PortState, Reason};
+use portwatch_model::{PortState, Reason};
 use std::collections::HashMap;
 use std::net::IpAddr;
 

@@ -1,6 +1,6 @@
 //! Stable encodings: canonical JSON and its hash, compact port specs, the clock.
 
-use portwatch_scan::ports::PortList;
+use portwatch_model::ports::PortList;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::time::{SystemTime, UNIX_EPOCH};

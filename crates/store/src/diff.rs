@@ -3,8 +3,8 @@
 use crate::canon::{canonical_json, port_spec, sha256_hex};
 use crate::error::{Result, StoreError};
 use crate::model::{Details, HostOutcome, PortSnapshot, ScanCounts, ScanOutcome, SpanChange};
-use portwatch_scan::ports::{PortList, parse_port_spec};
-use portwatch_scan::{PortState, Proto, Reason};
+use portwatch_model::ports::{PortList, parse_port_spec};
+use portwatch_model::{PortState, Proto, Reason};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -329,8 +329,8 @@ pub(crate) fn diff(plan: &Plan, current: Vec<CurrentSpan>, prior: &Prior) -> Spa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portwatch_scan::PortResult;
-    use portwatch_scan::ports::PortList;
+    use portwatch_model::PortResult;
+    use portwatch_model::ports::PortList;
 
     fn result(host: &str, port: u16, state: PortState) -> PortResult {
         // Built from JSON so fields the scan crate adds later (with defaults) need no change here.
@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn an_outcome_of_hosts_keeps_every_host_and_only_reachable_ports() {
-        let summary = |host: &str, status: &str| -> portwatch_scan::HostSummary {
+        let summary = |host: &str, status: &str| -> portwatch_model::HostSummary {
             let v = serde_json::json!({
                 "host": host, "hostname": null, "status": status, "reason": null,
                 "ports_scanned": 3, "ports_skipped": 0, "open": 0, "closed": 0,

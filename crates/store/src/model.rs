@@ -1,7 +1,7 @@
 //! The values the store takes and returns. Times are Unix milliseconds (`i64`) everywhere.
 
-use portwatch_scan::ports::PortList;
-use portwatch_scan::{HostStatus, HostSummary, PortResult, PortState, Proto, Reason};
+use portwatch_model::ports::PortList;
+use portwatch_model::{HostStatus, HostSummary, PortResult, PortState, Proto, Reason};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;

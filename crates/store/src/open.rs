@@ -394,7 +394,7 @@ mod tests {
     /// valid, every host and scan is `local`, and the next scan updates the same host row.
     #[tokio::test]
     async fn a_history_from_before_vantages_upgrades_in_place() {
-        use portwatch_scan::ports::PortList;
+        use portwatch_model::ports::PortList;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let opts = SqliteConnectOptions::new()
@@ -455,7 +455,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let result = |port: u16| -> portwatch_scan::PortResult {
+        let result = |port: u16| -> portwatch_model::PortResult {
             serde_json::from_value(serde_json::json!({
                 "host": "10.0.0.1", "hostname": null, "port": port, "proto": "tcp",
                 "state": "open", "reason": "syn-ack", "service": null, "rtt_ms": null
@@ -491,7 +491,7 @@ mod tests {
     /// seen by it, and by every later scan that finds it up, without a write of its row.
     #[tokio::test]
     async fn a_history_from_before_derived_last_seen_keeps_when_hosts_were_last_up() {
-        use portwatch_scan::ports::PortList;
+        use portwatch_model::ports::PortList;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let opts = SqliteConnectOptions::new()

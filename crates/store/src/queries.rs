@@ -6,7 +6,7 @@ use crate::last_seen;
 use crate::model::{HostRow, ScanId, ScanRow, ScanStatus, SpanRow};
 use crate::scans::SCAN_COLUMNS;
 use crate::store::Store;
-use portwatch_scan::Proto;
+use portwatch_model::Proto;
 use std::net::IpAddr;
 
 /// Span columns with their host and the completion times of the scans that bound them.

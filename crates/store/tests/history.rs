@@ -6,7 +6,7 @@ use anyhow::{Result, ensure};
 use common::{
     OpenStore, TestDb, outcome, port, ports_of, run_scan, run_scan_from, with_details, with_service,
 };
-use portwatch_scan::{PortState, Proto};
+use portwatch_model::{PortState, Proto};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, ScanStatus, StoreError};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -116,7 +116,7 @@ async fn spans_open_close_and_change(db: TestDb) -> Result<()> {
 
     // open -> open|filtered is a change of state.
     let mut of = port(A, 443, "open|filtered");
-    of.reason = portwatch_scan::Reason::NoResponse;
+    of.reason = portwatch_model::Reason::NoResponse;
     let (_, r5) = run_scan(&store, &outcome(&[(A, true)], &PORTS, vec![ssh, of])).await?;
     ensure!(r5.opened == 1 && r5.closed == 1, "{r5:?}");
     let hosts = store.hosts().await?;

@@ -5,8 +5,8 @@ mod common;
 
 use anyhow::{Result, ensure};
 use common::{OpenStore, TestDb, new_scan, port};
-use portwatch_scan::PortResult;
-use portwatch_scan::ports::PortList;
+use portwatch_model::PortResult;
+use portwatch_model::ports::PortList;
 use portwatch_store::{Effects, HostFilter, HostOutcome, HostRow, ScanOutcome, Store};
 
 both_backends!(

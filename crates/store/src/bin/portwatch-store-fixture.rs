@@ -12,8 +12,8 @@
 //! - `open URL`: opens and prints the result, or the error.
 //! - `count URL`: prints the number of complete scans and current spans.
 
-use portwatch_scan::PortResult;
-use portwatch_scan::ports::PortList;
+use portwatch_model::PortResult;
+use portwatch_model::ports::PortList;
 use portwatch_store::{
     Effects, HostOutcome, NewOutboxMessage, NewScan, ScanOutcome, Store, StoreError,
 };

@@ -4,7 +4,7 @@
 mod export;
 mod import;
 
-use portwatch_scan::{PortState, Proto, Reason};
+use portwatch_model::{PortState, Proto, Reason};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 

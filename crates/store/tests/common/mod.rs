@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use anyhow::Result;
-use portwatch_scan::PortResult;
-use portwatch_scan::ports::PortList;
+use portwatch_model::PortResult;
+use portwatch_model::ports::PortList;
 use portwatch_store::{ApplyReport, Effects, HostOutcome, NewScan, ScanId, ScanOutcome, Store};
 
 // Not every test file uses each of these.

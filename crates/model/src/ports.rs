@@ -7,9 +7,12 @@
 //! the knowledge base says the port is used for, and TCP when it knows nothing
 //! ([`parse_policy_spec`]).
 
-use crate::error::{Result, ScanError};
-use crate::model::Proto;
+use crate::error::PortSpecError;
+use crate::result::Proto;
 use std::collections::BTreeSet;
+
+/// Result alias for port lists.
+type Result<T, E = PortSpecError> = std::result::Result<T, E>;
 
 /// `ports` (in any order, repeats allowed) as `22,137-139,445`.
 fn compact_ranges(ports: &[u16]) -> String {
@@ -90,8 +93,7 @@ impl PortList {
         let mut list = PortList::default();
         for &proto in transports {
             let ports = portwatch_kb::top_ports(proto.transport(), n).map_err(|e| {
-                ScanError::InvalidOption {
-                    option: "--top",
+                PortSpecError::InvalidTop {
                     reason: e.to_string(),
                 }
             })?;
@@ -319,8 +321,8 @@ fn proto_of(transport: portwatch_kb::Transport) -> Option<Proto> {
     }
 }
 
-fn invalid(token: &str, reason: &str) -> ScanError {
-    ScanError::InvalidPort {
+fn invalid(token: &str, reason: &str) -> PortSpecError {
+    PortSpecError::InvalidPort {
         token: token.to_string(),
         reason: reason.to_string(),
     }

@@ -1,0 +1,336 @@
+//! The result model every front end renders: port states, reasons, per-port and per-host results.
+//! The engine fills them in (`portwatch-scan`); the store keeps them and the front ends show them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// Transport protocol of a scanned port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Proto {
+    /// The lowercase name used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+
+    /// The knowledge-base transport for this protocol.
+    pub fn transport(self) -> portwatch_kb::Transport {
+        match self {
+            Proto::Tcp => portwatch_kb::Transport::Tcp,
+            Proto::Udp => portwatch_kb::Transport::Udp,
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Proto {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" | "t" => Ok(Proto::Tcp),
+            "udp" | "u" => Ok(Proto::Udp),
+            other => Err(format!("unknown protocol '{other}' (expected tcp or udp)")),
+        }
+    }
+}
+
+/// The state of a port, in nmap's vocabulary (a contract: scripts rely on these strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PortState {
+    /// Something answered and accepts traffic.
+    #[serde(rename = "open")]
+    Open,
+    /// The host answered that nothing listens (RST, ICMP port unreachable).
+    #[serde(rename = "closed")]
+    Closed,
+    /// No answer, or an answer from a filter (ICMP prohibited/unreachable).
+    #[serde(rename = "filtered")]
+    Filtered,
+    /// UDP: silence after every retry; open or filtered cannot be told apart.
+    #[serde(rename = "open|filtered")]
+    OpenFiltered,
+}
+
+impl PortState {
+    /// The contract string of this state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortState::Open => "open",
+            PortState::Closed => "closed",
+            PortState::Filtered => "filtered",
+            PortState::OpenFiltered => "open|filtered",
+        }
+    }
+
+    /// Whether a default (non `--all`) listing shows this state.
+    pub fn shown_by_default(self) -> bool {
+        matches!(self, PortState::Open | PortState::OpenFiltered)
+    }
+}
+
+impl fmt::Display for PortState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PortState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(PortState::Open),
+            "closed" => Ok(PortState::Closed),
+            "filtered" => Ok(PortState::Filtered),
+            "open|filtered" => Ok(PortState::OpenFiltered),
+            other => Err(format!("unknown port state '{other}'")),
+        }
+    }
+}
+
+/// Why a port got its state (a contract, like nmap's `--reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// TCP handshake completed.
+    SynAck,
+    /// TCP reset: nothing listens.
+    ConnRefused,
+    /// No answer to any try (TCP).
+    Timeout,
+    /// ICMP host unreachable (or neighbour resolution failed).
+    HostUnreach,
+    /// ICMP network unreachable.
+    NetUnreach,
+    /// ICMP communication administratively prohibited, or a local firewall refused the probe.
+    AdminProhibited,
+    /// A UDP service answered the probe.
+    UdpResponse,
+    /// ICMP port unreachable (UDP).
+    PortUnreach,
+    /// No answer to any try (UDP), or to any host-discovery request.
+    NoResponse,
+    /// Seen in this machine's own socket table (a listening TCP socket or a bound UDP one),
+    /// not probed over the network.
+    Listening,
+}
+
+impl Reason {
+    /// The contract string of this reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SynAck => "syn-ack",
+            Reason::ConnRefused => "conn-refused",
+            Reason::Timeout => "timeout",
+            Reason::HostUnreach => "host-unreach",
+            Reason::NetUnreach => "net-unreach",
+            Reason::AdminProhibited => "admin-prohibited",
+            Reason::UdpResponse => "udp-response",
+            Reason::PortUnreach => "port-unreach",
+            Reason::NoResponse => "no-response",
+            Reason::Listening => "listening",
+        }
+    }
+
+    /// Whether this answer proves that the host itself (or its own firewall) is alive.
+    pub fn proves_host_up(self) -> bool {
+        matches!(
+            self,
+            Reason::SynAck
+                | Reason::ConnRefused
+                | Reason::AdminProhibited
+                | Reason::UdpResponse
+                | Reason::PortUnreach
+                | Reason::Listening
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Reason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let all = [
+            Reason::SynAck,
+            Reason::ConnRefused,
+            Reason::Timeout,
+            Reason::HostUnreach,
+            Reason::NetUnreach,
+            Reason::AdminProhibited,
+            Reason::UdpResponse,
+            Reason::PortUnreach,
+            Reason::NoResponse,
+            Reason::Listening,
+        ];
+        all.into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown reason '{s}'"))
+    }
+}
+
+/// One probed port's final result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortResult {
+    /// Address that was probed.
+    pub host: IpAddr,
+    /// The name the user gave for this address, if any.
+    pub hostname: Option<String>,
+    /// Port number.
+    pub port: u16,
+    /// Transport.
+    pub proto: Proto,
+    /// State.
+    pub state: PortState,
+    /// Why.
+    pub reason: Reason,
+    /// Service name: identified by a probe, else the registered name of the port.
+    pub service: Option<String>,
+    /// Round-trip time of the deciding answer, in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Protocol details learned by probes (NetBIOS names, SMB dialects, banners…).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// How dangerous the port is when reachable (open and open|filtered ports only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<PortRisk>,
+}
+
+/// The key of [`PortResult::details`] under which probes leave one readable line of what
+/// answered (`OpenSSH 9.2p1`, an SMB server's name…), for tables and findings.
+pub const SUMMARY_DETAIL: &str = "summary";
+
+/// The one readable line probes left in `details` (under [`SUMMARY_DETAIL`]), if any: for a
+/// [`PortResult`]'s details, or the same map stored with a port's state.
+pub fn details_summary(details: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    details.get(SUMMARY_DETAIL)?.as_str()
+}
+
+impl PortResult {
+    /// The one readable line of what answered, if probes learned one ([`details_summary`]).
+    pub fn summary(&self) -> Option<&str> {
+        details_summary(&self.details)
+    }
+}
+
+/// The knowledge base's verdict on a reachable port, and where to read more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRisk {
+    /// Severity when reachable only from the local network.
+    pub lan: portwatch_kb::Severity,
+    /// Severity when reachable from the internet.
+    pub internet: portwatch_kb::Severity,
+    /// The command that shows the port's page.
+    pub explain: String,
+}
+
+impl PortRisk {
+    /// The risk of `port` on `proto`.
+    pub fn of(port: u16, proto: Proto) -> Self {
+        let r = portwatch_kb::risk(port, proto.transport());
+        PortRisk {
+            lan: r.lan,
+            internet: r.internet,
+            explain: format!("portwatch explain {port}/{proto}"),
+        }
+    }
+
+    /// The severity that applies to `host`, and the exposure class it was judged by
+    /// ([`portwatch_kb::severity_at`]): none on loopback, the LAN rating on private,
+    /// link-local and unique-local addresses, the internet rating otherwise.
+    pub fn for_host(&self, host: IpAddr) -> (portwatch_kb::Severity, portwatch_kb::Exposure) {
+        let risk = portwatch_kb::Risk {
+            lan: self.lan,
+            internet: self.internet,
+            page: true,
+        };
+        portwatch_kb::severity_at(host, risk)
+    }
+}
+
+/// How a host's TCP ports were probed (what `TcpMethod::Auto` and the flags come to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeMethod {
+    /// Half-open SYN probes from a raw socket.
+    Syn,
+    /// Full connects through the kernel.
+    Connect,
+}
+
+impl ProbeMethod {
+    /// The lowercase name used in every output format (and nmap's `scaninfo` type).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeMethod::Syn => "syn",
+            ProbeMethod::Connect => "connect",
+        }
+    }
+}
+
+impl fmt::Display for ProbeMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a host answered at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    /// At least one probe got an answer from the host.
+    Up,
+    /// No probe got an answer that proves the host is there.
+    Down,
+}
+
+/// Per-host summary, emitted once when every probe to the host is finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostSummary {
+    /// Address.
+    pub host: IpAddr,
+    /// The name the user gave for this address, if any.
+    pub hostname: Option<String>,
+    /// Up or down.
+    pub status: HostStatus,
+    /// For a down host: what the probes saw (`timeout`, `host-unreach`…).
+    pub reason: Option<Reason>,
+    /// Ports that got a final result.
+    pub ports_scanned: u32,
+    /// Ports skipped because the host was found down early.
+    pub ports_skipped: u32,
+    /// Counts per state.
+    pub open: u32,
+    /// Closed ports.
+    pub closed: u32,
+    /// Filtered ports.
+    pub filtered: u32,
+    /// open|filtered ports.
+    pub open_filtered: u32,
+    /// Smoothed round-trip time to the host in milliseconds, if measured.
+    pub srtt_ms: Option<f64>,
+    /// How its TCP ports were probed; `None` when none were (UDP only, or found down by
+    /// host discovery before any port was probed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_method: Option<ProbeMethod>,
+}
