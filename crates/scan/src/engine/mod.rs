@@ -118,6 +118,30 @@ pub struct ScanConfig {
 
 impl ScanConfig {
     /// A builder with the defaults.
+    ///
+    /// A careful scan of a slow network, every port reported, no host called down:
+    ///
+    /// ```
+    /// use portwatch_scan::engine::{ScanConfig, TcpMethod};
+    /// use std::time::Duration;
+    ///
+    /// let config = ScanConfig::builder()
+    ///     .retries(3)
+    ///     .max_rtt_timeout(Duration::from_secs(2))
+    ///     .rate(200)
+    ///     .report_all(true)
+    ///     .assume_up(true)
+    ///     .build()?;
+    /// assert!(config.report_all() && config.assume_up());
+    /// assert_eq!(config.tcp_method(), TcpMethod::Connect);
+    /// let discovery = config.discover_options();
+    /// assert_eq!(discovery.tries, 4);
+    /// assert_eq!(discovery.timeouts.max, Duration::from_secs(2));
+    ///
+    /// // `build` checks every value.
+    /// assert!(ScanConfig::builder().rate(0).build().is_err());
+    /// # Ok::<(), portwatch_scan::ScanError>(())
+    /// ```
     pub fn builder() -> ScanConfigBuilder {
         ScanConfigBuilder::default()
     }
