@@ -209,6 +209,43 @@ pub fn read_result(
 /// Collects a job's result host by host without keeping a record per quiet host: quiet hosts
 /// are merged into runs as they finish (hosts finish nearly in address order, so the runs stay
 /// few), the others are kept as they are.
+///
+/// Three neighbours with every port closed travel as one run:
+///
+/// ```
+/// use portwatch_monitor::job::ResultBuilder;
+/// use portwatch_monitor::runner::HostScan;
+/// use portwatch_scan::ports::PortList;
+/// use portwatch_scan::{HostStatus, HostSummary};
+/// use std::time::{Duration, SystemTime};
+///
+/// let ports = PortList { tcp: vec![22, 80], udp: vec![] };
+/// let closed = |last: u8| HostScan {
+///     summary: HostSummary {
+///         host: [192, 0, 2, last].into(),
+///         hostname: None,
+///         status: HostStatus::Up,
+///         reason: None,
+///         ports_scanned: 2,
+///         ports_skipped: 0,
+///         open: 0,
+///         closed: 2,
+///         filtered: 0,
+///         open_filtered: 0,
+///         srtt_ms: None,
+///         tcp_method: None,
+///     },
+///     results: vec![],
+/// };
+/// let mut result = ResultBuilder::default();
+/// for last in [1, 2, 3] {
+///     result.push(closed(last));
+/// }
+/// assert_eq!(result.runs(), 1);
+/// let result = result.finish(SystemTime::now(), Duration::from_secs(1), &ports);
+/// assert_eq!(result.host_count(), 3);
+/// assert!(result.hosts.is_empty());
+/// ```
 #[derive(Debug, Default)]
 pub struct ResultBuilder {
     hosts: Vec<WireHost>,

@@ -4,7 +4,7 @@
 
 use crate::auth::{Role, Session};
 use crate::client::Network;
-use crate::pages::layout::Flash;
+use crate::pages::layout::{Actions, Flash};
 use crate::ratelimit::LoginLimiter;
 use portwatch_monitor::daemon::Daemon;
 use portwatch_store::{HostRow, Store};
@@ -178,6 +178,15 @@ impl AppState {
     /// The daemon, if this process runs one.
     pub fn daemon(&self) -> Option<&Arc<Daemon>> {
         self.inner.daemon.as_ref()
+    }
+
+    /// Whether pages offer actions: they need the daemon in this process.
+    pub fn actions(&self) -> Actions {
+        if self.daemon().is_some() {
+            Actions::Offered
+        } else {
+            Actions::Withheld
+        }
     }
 
     /// The key that signs session cookies.

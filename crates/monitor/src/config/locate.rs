@@ -2,13 +2,13 @@
 //! `group "web" policy.must_be_closed`, `notify "ops"`…); this finds that key in the text so
 //! the message carries a line and column, as syntax errors do.
 
-use toml_edit::{ImDocument, Item, TableLike};
+use toml_edit::{Document, Item, TableLike};
 
 /// The byte offset of the value `key` names (of the list element `message` quotes, when the
 /// value is a list), or `None` when the key is not written in the text (a default, an
 /// environment override).
 pub(super) fn offset_of(text: &str, key: &str, message: &str) -> Option<usize> {
-    let doc = ImDocument::parse(text).ok()?;
+    let doc = Document::parse(text).ok()?;
     let root: &dyn TableLike = doc.as_table();
     let (table, path, mut offset) = named_table(root, key).unwrap_or((root, key, None));
     let mut tables = Some(table);

@@ -75,12 +75,7 @@ impl Daemon {
         run: Run,
         stop: &CancellationToken,
     ) -> Vec<Reprobe> {
-        let confirmation = matches!(run, Run::Confirm(_));
-        let kind = if confirmation {
-            ScanKind::Confirmation
-        } else {
-            ScanKind::Round
-        };
+        let kind = run.kind();
         let (targets, ports) = match &run {
             // A local group's confirmation reads the whole socket table again.
             Run::Confirm(r) if group.source != crate::config::Source::Local => {
@@ -88,10 +83,9 @@ impl Daemon {
             }
             _ => (group.targets.clone(), group.ports.clone()),
         };
-        let source = if confirmation {
-            format!("monitor:{}:confirm", group.name)
-        } else {
-            format!("monitor:{}", group.name)
+        let source = match kind {
+            ScanKind::Confirmation => format!("monitor:{}:confirm", group.name),
+            ScanKind::Round => format!("monitor:{}", group.name),
         };
         let scan_id = match self
             .store
@@ -141,7 +135,7 @@ impl Daemon {
                 return vec![];
             }
         };
-        let kind = run.metric_kind();
+        let metric_kind = run.metric_kind();
         let scan = match scanned {
             Ok(s) => s,
             Err(e) => {
@@ -199,7 +193,7 @@ impl Daemon {
                 .iter()
                 .map(|h| (&h.summary, h.results.as_slice())),
             ports.clone(),
-            !confirmation,
+            kind == ScanKind::Round,
         );
         let rules = group.rules(&self.rules().await);
         let now = self.clock.now_ms();
@@ -212,9 +206,9 @@ impl Daemon {
             .cloned()
             .collect();
         let silenced = group.silenced(now);
-        metrics::counter!("portwatch_scans_total", "group" => group.name.clone(), "kind" => kind)
+        metrics::counter!("portwatch_scans_total", "group" => group.name.clone(), "kind" => metric_kind)
             .increment(1);
-        metrics::histogram!("portwatch_scan_duration_seconds", "group" => group.name.clone(), "kind" => kind)
+        metrics::histogram!("portwatch_scan_duration_seconds", "group" => group.name.clone(), "kind" => metric_kind)
             .record(scan.elapsed.as_secs_f64());
         metrics::counter!("portwatch_ports_probed_total")
             .increment((scan.hosts.len() * ports.len()) as u64);
@@ -248,7 +242,7 @@ impl Daemon {
             group: group.name.clone(),
             vantage: vantage.name.clone(),
             scan: scan_id.0,
-            confirmation,
+            confirmation: kind == ScanKind::Confirmation,
             hosts: (scan.hosts.len(), coverage.up.len()),
             violations: findings.len(),
             elapsed_s: scan.elapsed.as_secs_f64(),

@@ -3,6 +3,7 @@
 
 use super::Daemon;
 use crate::config::{Group, Schedule};
+use crate::job::ScanKind;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +100,14 @@ pub(super) enum Run {
 }
 
 impl Run {
+    /// What the run's scans are for: a full run is a round, re-probes a confirmation.
+    pub(super) fn kind(&self) -> ScanKind {
+        match self {
+            Run::Full(_) => ScanKind::Round,
+            Run::Confirm(_) => ScanKind::Confirmation,
+        }
+    }
+
     /// The `kind` label this run is counted under in `portwatch_scans_total` and
     /// `portwatch_scan_duration_seconds`.
     pub(super) fn metric_kind(&self) -> &'static str {

@@ -3,6 +3,20 @@
 use std::time::Duration;
 
 /// A failed validation or delivery attempt.
+///
+/// A webhook notifier named `ops` answered 429 and asked for 30 seconds:
+///
+/// ```
+/// use portwatch_monitor::notify::NotifyError;
+/// use std::time::Duration;
+///
+/// let error = NotifyError::transient("webhook", "HTTP 429 Too Many Requests")
+///     .named("ops")
+///     .with_retry_after(Some(Duration::from_secs(30)));
+/// assert!(error.retryable);
+/// assert_eq!(error.retry_after, Some(Duration::from_secs(30)));
+/// assert_eq!(error.to_string(), "notifier ops: HTTP 429 Too Many Requests");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("notifier {notifier}: {message}")]
 pub struct NotifyError {

@@ -115,6 +115,26 @@ impl Counts {
     }
 }
 
+/// Whether the front end wants a concluded result or only its count
+/// ([`super::ScanConfig::report_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// The result is emitted (held back until the host proves up, unless assumed up).
+    Shown,
+    /// The result is only counted.
+    Counted,
+}
+
+/// How a host is known to be up ([`super::ScanConfig::host_up`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostUp {
+    /// By an answer that proves it: results are held until one comes, and a host without
+    /// one is down.
+    Probed,
+    /// Taken as up (`assume_up`): nothing is held and the host is never called down.
+    Assumed,
+}
+
 /// What a recorded result asks the engine to emit now.
 pub enum Emit {
     /// Nothing (held back or not reported).
@@ -325,8 +345,8 @@ impl HostState {
     }
 
     /// Records a concluded port. `report` says whether the front end wants this result
-    /// (it always counts). `assume_up` disables holding and the down verdict.
-    pub fn record(&self, result: PortResult, report: bool, assume_up: bool) -> Emit {
+    /// (it always counts). [`HostUp::Assumed`] disables holding and the down verdict.
+    pub fn record(&self, result: PortResult, report: Report, up: HostUp) -> Emit {
         self.counts.add(result.state);
         let proof = result.reason.proves_host_up();
         let mut tally = self.tally();
@@ -337,7 +357,7 @@ impl HostState {
             } else {
                 Vec::new()
             };
-            if report {
+            if report == Report::Shown {
                 out.push(result);
             }
             return Emit::Results(out);
@@ -347,10 +367,10 @@ impl HostState {
         }
         self.silent.fetch_add(1, Ordering::Relaxed);
         tally.down_reason.get_or_insert(result.reason);
-        if !report {
+        if report == Report::Counted {
             return Emit::Nothing;
         }
-        if assume_up || self.responded.load(Ordering::Relaxed) {
+        if up == HostUp::Assumed || self.responded.load(Ordering::Relaxed) {
             Emit::Results(vec![result])
         } else {
             tally.held.push(result);
@@ -391,12 +411,12 @@ impl HostState {
     }
 
     /// The host's summary and any held results to emit with it; `None` if already done.
-    pub fn finish(&self, assume_up: bool) -> Option<(HostSummary, Vec<PortResult>)> {
+    pub fn finish(&self, up: HostUp) -> Option<(HostSummary, Vec<PortResult>)> {
         if self.finalized.swap(true, Ordering::AcqRel) {
             return None;
         }
         let mut tally = self.tally();
-        let up = assume_up || self.responded.load(Ordering::Relaxed);
+        let up = up == HostUp::Assumed || self.responded.load(Ordering::Relaxed);
         let held = std::mem::take(&mut tally.held);
         let c = &self.counts;
         let (open, closed, filtered, open_filtered) = (

@@ -30,7 +30,7 @@ use dispatch::{Dispatcher, Probe, port_order};
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use host::{Canary, Emit, HostState, Silence};
+use host::{Canary, Emit, HostState, HostUp, Report, Silence};
 use prober::{NetProber, Prober};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -118,6 +118,30 @@ pub struct ScanConfig {
 
 impl ScanConfig {
     /// A builder with the defaults.
+    ///
+    /// A careful scan of a slow network, every port reported, no host called down:
+    ///
+    /// ```
+    /// use portwatch_scan::engine::{ScanConfig, TcpMethod};
+    /// use std::time::Duration;
+    ///
+    /// let config = ScanConfig::builder()
+    ///     .retries(3)
+    ///     .max_rtt_timeout(Duration::from_secs(2))
+    ///     .rate(200)
+    ///     .report_all(true)
+    ///     .assume_up(true)
+    ///     .build()?;
+    /// assert!(config.report_all() && config.assume_up());
+    /// assert_eq!(config.tcp_method(), TcpMethod::Connect);
+    /// let discovery = config.discover_options();
+    /// assert_eq!(discovery.tries, 4);
+    /// assert_eq!(discovery.timeouts.max, Duration::from_secs(2));
+    ///
+    /// // `build` checks every value.
+    /// assert!(ScanConfig::builder().rate(0).build().is_err());
+    /// # Ok::<(), portwatch_scan::ScanError>(())
+    /// ```
     pub fn builder() -> ScanConfigBuilder {
         ScanConfigBuilder::default()
     }
@@ -167,6 +191,25 @@ impl ScanConfig {
     /// Whether every host is taken as up (no discovery, no down verdict).
     pub fn assume_up(&self) -> bool {
         self.assume_up
+    }
+
+    /// How the engine knows a host is up: assumed (`assume_up`) or probed.
+    pub(crate) fn host_up(&self) -> HostUp {
+        if self.assume_up {
+            HostUp::Assumed
+        } else {
+            HostUp::Probed
+        }
+    }
+
+    /// Whether a result in `state` is emitted or only counted: closed and filtered ports are
+    /// emitted only with `report_all`.
+    pub(crate) fn report_of(&self, state: PortState) -> Report {
+        if self.report_all || state.shown_by_default() {
+            Report::Shown
+        } else {
+            Report::Counted
+        }
     }
 
     /// The same configuration with `assume_up` set (hosts that discovery found up).
@@ -819,8 +862,8 @@ impl<P: Prober> Ctx<P> {
         if state == PortState::Open {
             self.progress.open.fetch_add(1, Ordering::Relaxed);
         }
-        let report = self.cfg.report_all || state.shown_by_default();
-        if !report && identity.is_none() && host.count_only(state, reason) {
+        let report = self.cfg.report_of(state);
+        if report == Report::Counted && identity.is_none() && host.count_only(state, reason) {
             return self.after_conclusion(host).await;
         }
         let transport = probe.proto.transport();
@@ -843,12 +886,12 @@ impl<P: Prober> Ctx<P> {
             risk: matches!(state, PortState::Open | PortState::OpenFiltered)
                 .then(|| crate::model::PortRisk::of(probe.port, probe.proto)),
         };
-        if let Emit::Results(results) = host.record(result, report, self.cfg.assume_up) {
+        if let Emit::Results(results) = host.record(result, report, self.cfg.host_up()) {
             for r in results {
                 self.send(ScanEvent::Port(r)).await?;
             }
         }
-        if !self.cfg.assume_up
+        if self.cfg.host_up() == HostUp::Probed
             && host.should_abandon(
                 defaults::DOWN_AFTER_SILENT,
                 defaults::DOWN_AFTER_UNREACHABLE,
@@ -867,7 +910,7 @@ impl<P: Prober> Ctx<P> {
     }
 
     async fn finish_host(&self, host: &Arc<HostState>) -> Result<(), Stop> {
-        let Some((summary, held)) = host.finish(self.cfg.assume_up) else {
+        let Some((summary, held)) = host.finish(self.cfg.host_up()) else {
             return Ok(());
         };
         self.progress

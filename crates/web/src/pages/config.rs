@@ -102,13 +102,8 @@ pub async fn config(
         },
     });
     let page = ConfigPage {
-        chrome: Chrome::new(
-            &user,
-            Section::Config,
-            "/config".into(),
-            state.daemon().is_some(),
-        )
-        .with_flash(state.take_flash(&user)),
+        chrome: Chrome::new(&user, Section::Config, "/config".into(), state.actions())
+            .with_flash(state.take_flash(&user)),
         text: state.config_text().await.as_deref().map(redact),
         groups,
         alerts,

@@ -190,7 +190,7 @@ pub async fn host(
             &user,
             Section::Hosts,
             format!("/hosts/{}", encode_component(&addr.to_string())),
-            state.daemon().is_some(),
+            state.actions(),
         )
         .with_flash(state.take_flash(&user)),
         addr: addr.to_string(),

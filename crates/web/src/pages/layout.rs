@@ -16,6 +16,16 @@ pub enum Section {
     Config,
 }
 
+/// Whether a page offers the dashboard's actions (scan, acknowledge, silence) to an admin:
+/// only with the monitor running in this process ([`crate::state::AppState::actions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actions {
+    /// Action buttons are shown to an admin.
+    Offered,
+    /// No action buttons, for anyone.
+    Withheld,
+}
+
 /// The page frame's data.
 #[derive(Debug, Clone)]
 pub struct Chrome {
@@ -58,13 +68,12 @@ pub struct Undo {
 }
 
 impl Chrome {
-    /// The frame for `user` on a page of `section` at `here`; `live` when the monitor runs
-    /// in this process (actions need it).
-    pub fn new(user: &User, section: Section, here: String, live: bool) -> Self {
+    /// The frame for `user` on a page of `section` at `here`, with or without `actions`.
+    pub fn new(user: &User, section: Section, here: String, actions: Actions) -> Self {
         Chrome {
             user: user.name.clone(),
             role: user.role.as_str(),
-            can_act: live && user.role == Role::Admin,
+            can_act: actions == Actions::Offered && user.role == Role::Admin,
             csrf: user
                 .session
                 .as_ref()

@@ -316,7 +316,7 @@ pub async fn overview(
             .chain(violations.iter().map(|v| v.vantage.as_str())),
     );
     let page = OverviewPage {
-        chrome: Chrome::new(&user, Section::Overview, here, state.daemon().is_some())
+        chrome: Chrome::new(&user, Section::Overview, here, state.actions())
             .with_flash(state.take_flash(&user)),
         live: state.daemon().is_some(),
         groups,

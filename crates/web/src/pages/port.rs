@@ -6,7 +6,7 @@
 
 use super::error::PageError;
 use super::format::{self, encode_component, paragraphs};
-use super::layout::{Chrome, Section};
+use super::layout::{Actions, Chrome, Section};
 use super::render;
 use crate::auth::Page;
 use crate::state::AppState;
@@ -329,7 +329,8 @@ pub async fn port(
         None => Vec::new(),
     };
     let page = PortPage {
-        chrome: Chrome::new(&user, Section::Ports, here, false).with_flash(state.take_flash(&user)),
+        chrome: Chrome::new(&user, Section::Ports, here, Actions::Withheld)
+            .with_flash(state.take_flash(&user)),
         port: e.port,
         label,
         headline: e.headline.clone(),
