@@ -9,6 +9,7 @@ mod common;
 use common::{Logged, TestDb, free_port, pg_db, portwatch, spawn_logged, stderr, stdout, wait_for};
 use portwatch_monitor::job::{JobResult, JobSpec, QuietRun, WirePorts};
 use portwatch_store::{JobRow, JobStatus, NewJob, Store};
+use portwatch_testkit::pki;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -463,88 +464,13 @@ fn replica_failover(backend: Backend) {
     assert_eq!(agents(&db)[0].jobs_done, 1, "delivered once");
 }
 
-/// (As in web_serve.rs.) A CA and a server certificate for 127.0.0.1 signed by it (`openssl`): `<name>-ca.pem`,
-/// and `cert.pem`/`key.pem` (overwritten each time) in `dir`.
-fn make_pki(dir: &std::path::Path, name: &str) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let (ca, ca_key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=portwatch test CA",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        &ca,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-    ]);
-}
-
 /// Over HTTPS the agent verifies the server's certificate: against the system's roots a
 /// certificate from a private CA is refused (the agent keeps retrying, the job stays queued);
 /// with `--ca` naming that CA the job is done.
 #[test]
 fn tls_verifies_the_server_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    make_pki(dir.path(), "lab");
+    pki::ca_and_server(dir.path(), "lab").expect("make the test PKI");
     let db = Db::new(Backend::Sqlite, dir.path());
     let t = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
     let port = free_port();

@@ -360,81 +360,6 @@ fn unsafe_or_taken_addresses_stop_the_start() {
     );
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it (`openssl`): `<name>-ca.pem`,
-/// and `cert.pem`/`key.pem` (overwritten each time) in `dir`.
-fn make_pki(dir: &std::path::Path, name: &str) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let (ca, ca_key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=portwatch test CA",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        &ca,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-    ]);
-}
-
 /// `curl` over HTTPS trusting only `ca`: whether `/healthz` answered 200.
 fn https_ok(port: u16, ca: &std::path::Path) -> bool {
     Command::new("curl")
@@ -450,7 +375,7 @@ fn https_certificate_is_reloaded_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
     std::fs::create_dir(&pki).unwrap();
-    make_pki(&pki, "a");
+    portwatch_testkit::pki::ca_and_server(&pki, "a").expect("make the test PKI");
     let made = portwatch(&["token", "create", "--database", &db_url(dir.path())]);
     assert!(made.status.success(), "{}", stderr(&made));
     let port = free_port();
@@ -468,7 +393,7 @@ fn https_certificate_is_reloaded_on_sighup() {
     wait_line(&rx, |l| l.contains("listening (HTTPS)"));
     assert!(https_ok(port, &pki.join("a-ca.pem")));
 
-    make_pki(&pki, "b");
+    portwatch_testkit::pki::ca_and_server(&pki, "b").expect("make the test PKI");
     assert!(
         !https_ok(port, &pki.join("b-ca.pem")),
         "served before the reload"

@@ -13,7 +13,7 @@ mod replica_support;
 use notify_support::Receiver;
 use portwatch_monitor::daemon::{Clock, Event};
 use portwatch_testkit::TestDb;
-use replica_support::{Replica, T0, config, kinds, received};
+use replica_support::{Replica, T0, config, first_key, kinds, received};
 use sqlx::Connection;
 use std::time::Duration;
 
@@ -68,13 +68,8 @@ async fn firing(url: &str, text: &str, clock: &Clock, receiver: &Receiver) -> (R
     leader.becomes_leader().await;
     leader.scan_and_confirm("g").await;
     received(receiver, 1).await;
-    let key = leader
-        .daemon
-        .book()
+    let key = first_key(&leader.daemon)
         .await
-        .iter()
-        .map(|(k, _)| k.to_string())
-        .next()
         .expect("the entry is tracked");
     (leader, key)
 }

@@ -3,20 +3,19 @@
 //! confirmations are exercised in milliseconds of waiting, not in minutes.
 
 mod notify_support;
+mod replica_support;
 
 use notify_support::Receiver;
 use portwatch_monitor::alerts::Status;
 use portwatch_monitor::config;
 use portwatch_monitor::daemon::{Clock, Daemon, Event};
 use portwatch_store::{HostOutcome, NewScan, ScanOutcome, ScanStatus, Store};
+use replica_support::{T0, confirmation_scanned, first_key, kinds, round_scanned, wait_event};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-
-/// 2026-06-01T00:00:00Z.
-const T0: i64 = 1_780_272_000_000;
 
 struct Running {
     daemon: Arc<Daemon>,
@@ -62,35 +61,14 @@ async fn start_at(config_text: &str, seed: impl AsyncFnOnce(&Store), t0: i64) ->
 }
 
 impl Running {
-    /// Waits (at most 20 s, a bound only reached on failure) for an event `pick` accepts.
-    async fn wait<T>(&mut self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
-        let found = tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                match self.events.recv().await {
-                    Ok(e) => {
-                        if let Some(t) = pick(&e) {
-                            return t;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(e) => panic!("events ended: {e}"),
-                }
-            }
-        })
-        .await;
-        found.unwrap_or_else(|_| panic!("no {what} event"))
+    /// Waits for an event `pick` accepts ([`wait_event`]).
+    async fn wait<T>(&mut self, what: &str, pick: impl FnMut(&Event) -> Option<T>) -> T {
+        wait_event(&mut self.events, what, pick).await
     }
 
     /// Scans the group now and waits until its confirmation re-probe is recorded.
     async fn scan_and_confirm(&mut self, group: &str) {
-        assert!(self.daemon.scan_now(group).await.unwrap());
-        self.wait("confirmation scan", |e| match e {
-            Event::Scanned {
-                confirmation: true, ..
-            } => Some(()),
-            _ => None,
-        })
-        .await;
+        replica_support::scan_and_confirm(&self.daemon, &mut self.events, group).await;
     }
 
     async fn delivered(&mut self) -> String {
@@ -101,13 +79,6 @@ impl Running {
         })
         .await
     }
-}
-
-fn kinds(r: &Receiver) -> Vec<String> {
-    r.requests()
-        .iter()
-        .map(|q| q.header("X-Portwatch-Event").unwrap_or("?").to_string())
-        .collect()
 }
 
 fn config(port: u16, receiver: &Receiver, extra_alerts: &str, group_extra: &str) -> String {
@@ -225,14 +196,7 @@ async fn reminders_and_silences_follow_the_clock() {
     assert_eq!(kinds(&receiver), ["opened", "reminder"]);
 
     // Silenced for two hours: the next reminder waits for the silence to end.
-    let key = run
-        .daemon
-        .book()
-        .await
-        .iter()
-        .map(|(k, _)| k.to_string())
-        .next()
-        .unwrap();
+    let key = first_key(&run.daemon).await.unwrap();
     assert!(run.daemon.silence(&key, T0 + 3 * 3_600_000).await.unwrap());
     run.clock.set_ms(T0 + 2 * 3_600_000 + 1_000);
     run.daemon.remind().await;
@@ -406,13 +370,7 @@ async fn each_vantage_of_a_group_is_its_own_observation() {
     assert!(run.daemon.scan_now("g").await.unwrap());
     // From internet no agent runs: that observation waits for one (its job stays queued),
     // and the server's own observation goes ahead meanwhile.
-    run.wait("confirmation scan", |e| match e {
-        Event::Scanned {
-            confirmation: true, ..
-        } => Some(()),
-        _ => None,
-    })
-    .await;
+    run.wait("confirmation scan", confirmation_scanned).await;
     let title = run.delivered().await;
     assert!(!title.contains(" from "), "seen from local: {title}");
     let book = run.daemon.book().await;
@@ -458,14 +416,7 @@ probes = false
 must_be_closed = ["T:9"]
 "#;
     let mut run = start_at(text, async |_| {}, T0 - 150).await;
-    run.wait("the scan at the occurrence", |e| match e {
-        Event::Scanned {
-            confirmation: false,
-            ..
-        } => Some(()),
-        _ => None,
-    })
-    .await;
+    run.wait("the scan at the occurrence", round_scanned).await;
     let again = tokio::time::timeout(Duration::from_millis(1500), async {
         loop {
             if let Ok(Event::Scanned { .. }) = run.events.recv().await {

@@ -8,7 +8,9 @@ mod replica_support;
 
 use notify_support::Receiver;
 use portwatch_monitor::daemon::{Clock, Event};
-use replica_support::{LEASE_MS, Replica, T0, config, kinds, received};
+use replica_support::{
+    LEASE_MS, Replica, T0, config, confirmation_scanned, first_key, kinds, received, round_scanned,
+};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,13 +85,8 @@ async fn an_acknowledgement_on_the_follower_reaches_the_leader() {
     let mut b = Replica::start(&url, &text, &clock).await;
     a.scan_and_confirm("g").await;
     received(&receiver, 1).await;
-    let key = b
-        .daemon
-        .book()
+    let key = first_key(&b.daemon)
         .await
-        .iter()
-        .map(|(k, _)| k.to_string())
-        .next()
         .expect("the follower reads the leader's entry");
     assert!(b.daemon.acknowledge(&key).await.unwrap());
     // (The follower goes, so that moving the clock cannot hand it the lease.)
@@ -147,21 +144,8 @@ async fn scan_now_asked_of_the_follower_runs_on_the_leader_once() {
 
     // The group's schedule is once a year: only the request can start this scan.
     assert!(b.daemon.scan_now("g").await.unwrap());
-    a.wait("scan on the leader", |e| match e {
-        Event::Scanned {
-            confirmation: false,
-            ..
-        } => Some(()),
-        _ => None,
-    })
-    .await;
-    a.wait("its confirmation", |e| match e {
-        Event::Scanned {
-            confirmation: true, ..
-        } => Some(()),
-        _ => None,
-    })
-    .await;
+    a.wait("scan on the leader", round_scanned).await;
+    a.wait("its confirmation", confirmation_scanned).await;
     received(&receiver, 1).await;
     assert_eq!(kinds(&receiver), ["opened"]);
     assert_eq!(b.scans_seen(), 0, "the follower scanned");

@@ -2,8 +2,8 @@
 //! on a fresh PostgreSQL database `pwtest_<time>_<random>`, dropped afterwards (also when the
 //! test fails or panics). See the crate's README.
 //!
-//! Besides: a PostgreSQL cluster of a test's own ([`OwnCluster`]), `psql` ([`psql`]), and, behind
-//! features, the other helpers several test files need (see the modules).
+//! Besides: a PostgreSQL cluster of a test's own ([`OwnCluster`]), `psql` ([`psql`]), and the
+//! other helpers several test files need (see the modules: [`pki`]).
 
 use anyhow::{Result, bail};
 use sqlx::Connection;
@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod cluster;
+pub mod pki;
 pub use cluster::{OwnCluster, psql};
 
 /// The admin URL of the PostgreSQL server the tests use: `PORTWATCH_TEST_PG_URL` (set by

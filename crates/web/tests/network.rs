@@ -5,79 +5,14 @@
 
 use anyhow::{Context, Result, ensure};
 use portwatch_store::Store;
+use portwatch_testkit::pki;
 use portwatch_web::AppState;
 use portwatch_web::auth::{Role, SESSION_COOKIE, Session, now_secs, tokens};
 use portwatch_web::client::Network;
 use portwatch_web::tls::Certificates;
 use reqwest::StatusCode;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use tokio_util::sync::CancellationToken;
-
-/// A CA and a server certificate for 127.0.0.1 signed by it, made with `openssl`:
-/// `<name>-ca.pem`, `cert.pem`, `key.pem` in `dir` (the last two overwritten each time).
-fn make_pki(dir: &Path, name: &str) -> Result<Vec<u8>> {
-    let run = |args: &[&str]| -> Result<()> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .context("run openssl")?;
-        ensure!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    };
-    let (ca, ca_key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut args = vec!["req", "-x509"];
-    args.extend(ec);
-    args.extend(["-keyout", &ca_key, "-out", &ca, "-days", "2"]);
-    args.extend(["-subj", "/CN=portwatch test CA"]);
-    run(&args)?;
-    let mut args = vec!["req"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    run(&args)?;
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )?;
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        &ca,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-    ])?;
-    Ok(std::fs::read(dir.join(&ca))?)
-}
 
 fn provider() {
     // reqwest is built with rustls but no crypto provider (through portwatch-monitor).
@@ -149,7 +84,7 @@ async fn start(
 async fn https_serves_the_test_certificate_and_a_reload_switches_it() -> Result<()> {
     provider();
     let dir = tempfile::tempdir()?;
-    let ca_a = make_pki(dir.path(), "a")?;
+    let ca_a = pki::ca_and_server(dir.path(), "a")?;
     let certs = Certificates::load(&dir.path().join("cert.pem"), &dir.path().join("key.pem"))?;
     let server = start(
         Network {
@@ -179,7 +114,7 @@ async fn https_serves_the_test_certificate_and_a_reload_switches_it() -> Result<
     ensure!(plain.is_err(), "plain HTTP was answered: {plain:?}");
 
     // A new pair under the same file names: served after the reload, not before.
-    let ca_b = make_pki(server.dir.path(), "b")?;
+    let ca_b = pki::ca_and_server(server.dir.path(), "b")?;
     ensure!(
         client_trusting(&ca_b)?.get(&url).send().await.is_err(),
         "the new certificate was served before the reload"
@@ -205,7 +140,7 @@ async fn https_serves_the_test_certificate_and_a_reload_switches_it() -> Result<
 async fn unusable_certificate_files_are_named() -> Result<()> {
     provider();
     let dir = tempfile::tempdir()?;
-    make_pki(dir.path(), "a")?;
+    pki::ca_and_server(dir.path(), "a")?;
     let missing = Certificates::load(&dir.path().join("nope.pem"), &dir.path().join("key.pem"));
     ensure!(
         missing

@@ -1,7 +1,8 @@
 //! Shared by the tests that run several daemons on one database: a replica (a daemon with
 //! its loops on a runtime of its own, so that killing it ends everything on it where it
-//! stands, lease unreleased, as in a kill -9), waiting for its events, and a configuration
-//! with one group whose must-be-closed port the test opens and closes.
+//! stands, lease unreleased, as in a kill -9), waiting for its events (also a single daemon's:
+//! `daemon_clock.rs`), and a configuration with one group whose must-be-closed port the test
+//! opens and closes.
 
 #![allow(dead_code)]
 
@@ -61,23 +62,9 @@ impl Replica {
         }
     }
 
-    /// Waits (at most 20 s, a bound only reached on failure) for an event `pick` accepts.
-    pub async fn wait<T>(&mut self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
-        let found = tokio::time::timeout(Duration::from_secs(20), async {
-            loop {
-                match self.events.recv().await {
-                    Ok(e) => {
-                        if let Some(t) = pick(&e) {
-                            return t;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(e) => panic!("events ended: {e}"),
-                }
-            }
-        })
-        .await;
-        found.unwrap_or_else(|_| panic!("no {what} event"))
+    /// Waits for an event `pick` accepts ([`wait_event`]).
+    pub async fn wait<T>(&mut self, what: &str, pick: impl FnMut(&Event) -> Option<T>) -> T {
+        wait_event(&mut self.events, what, pick).await
     }
 
     pub async fn becomes_leader(&mut self) -> i64 {
@@ -91,29 +78,16 @@ impl Replica {
         .await
     }
 
+    /// Scans the group now and waits until its confirmation re-probe is recorded.
     pub async fn scan_and_confirm(&mut self, group: &str) {
-        assert!(self.daemon.scan_now(group).await.unwrap());
-        self.wait("confirmation scan", |e| match e {
-            Event::Scanned {
-                confirmation: true, ..
-            } => Some(()),
-            _ => None,
-        })
-        .await;
+        scan_and_confirm(&self.daemon, &mut self.events, group).await;
     }
 
     /// Scans the group now and waits until that scan is recorded (a scan that changes
     /// nothing asks for no confirmation).
     pub async fn scan_once(&mut self, group: &str) {
         assert!(self.daemon.scan_now(group).await.unwrap());
-        self.wait("scan", |e| match e {
-            Event::Scanned {
-                confirmation: false,
-                ..
-            } => Some(()),
-            _ => None,
-        })
-        .await;
+        self.wait("scan", round_scanned).await;
     }
 
     /// The events seen so far that are scans.
@@ -133,6 +107,75 @@ impl Drop for Replica {
         self.stop.cancel();
         self.kill();
     }
+}
+
+/// Waits (at most 20 s, a bound only reached on failure) for an event on `events` that `pick`
+/// accepts; panics naming `what` when none comes or the events end.
+pub async fn wait_event<T>(
+    events: &mut broadcast::Receiver<Event>,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("events ended: {e}"),
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no {what} event"))
+}
+
+/// For [`wait_event`]: a scan recorded, by the schedule or on request (not a confirmation).
+pub fn round_scanned(e: &Event) -> Option<()> {
+    matches!(
+        e,
+        Event::Scanned {
+            confirmation: false,
+            ..
+        }
+    )
+    .then_some(())
+}
+
+/// For [`wait_event`]: a confirmation re-probe recorded.
+pub fn confirmation_scanned(e: &Event) -> Option<()> {
+    matches!(
+        e,
+        Event::Scanned {
+            confirmation: true,
+            ..
+        }
+    )
+    .then_some(())
+}
+
+/// Scans `group` on `daemon` now and waits (on its `events`) until its confirmation re-probe
+/// is recorded.
+pub async fn scan_and_confirm(
+    daemon: &Daemon,
+    events: &mut broadcast::Receiver<Event>,
+    group: &str,
+) {
+    assert!(daemon.scan_now(group).await.unwrap());
+    wait_event(events, "confirmation scan", confirmation_scanned).await;
+}
+
+/// The key of the first entry of `daemon`'s alert book, if it has one.
+pub async fn first_key(daemon: &Daemon) -> Option<String> {
+    daemon
+        .book()
+        .await
+        .iter()
+        .map(|(k, _)| k.to_string())
+        .next()
 }
 
 pub fn kinds(r: &Receiver) -> Vec<String> {
