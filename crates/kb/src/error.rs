@@ -94,5 +94,26 @@ pub enum KbError {
     },
 }
 
+impl KbError {
+    // The `parse_err_fn`s of the name enums' derived `FromStr`.
+    pub(crate) fn unknown_transport(value: &str) -> KbError {
+        KbError::UnknownTransport {
+            value: value.to_owned(),
+        }
+    }
+
+    pub(crate) fn unknown_severity(value: &str) -> KbError {
+        KbError::UnknownSeverity {
+            value: value.to_owned(),
+        }
+    }
+
+    pub(crate) fn unknown_platform(value: &str) -> KbError {
+        KbError::UnknownPlatform {
+            value: value.to_owned(),
+        }
+    }
+}
+
 /// Results of this crate.
 pub type Result<T> = std::result::Result<T, KbError>;

@@ -1,7 +1,6 @@
 //! The risk scale used by pages and `risk()`.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +20,15 @@ use crate::error::KbError;
     Deserialize,
     strum::IntoStaticStr,
     strum::VariantArray,
+    strum::EnumString,
 )]
 #[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = KbError,
+    parse_err_fn = KbError::unknown_severity
+)]
 pub enum Severity {
     /// Harmless.
     None,
@@ -50,21 +55,6 @@ impl Severity {
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = KbError;
-
-    /// Parses a level name in any letter case.
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Severity::ALL
-            .iter()
-            .copied()
-            .find(|s| s.as_str().eq_ignore_ascii_case(value.trim()))
-            .ok_or_else(|| KbError::UnknownSeverity {
-                value: value.to_owned(),
-            })
     }
 }
 

@@ -1,7 +1,6 @@
 //! Transport protocols a port number belongs to.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +20,15 @@ use crate::error::KbError;
     Deserialize,
     strum::IntoStaticStr,
     strum::VariantArray,
+    strum::EnumString,
 )]
 #[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = KbError,
+    parse_err_fn = KbError::unknown_transport
+)]
 pub enum Transport {
     /// Transmission Control Protocol.
     Tcp,
@@ -46,21 +51,6 @@ impl Transport {
 impl fmt::Display for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Transport {
-    type Err = KbError;
-
-    /// Parses `tcp`, `udp` or `sctp`, in any letter case.
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Transport::ALL
-            .iter()
-            .copied()
-            .find(|t| t.as_str().eq_ignore_ascii_case(value.trim()))
-            .ok_or_else(|| KbError::UnknownTransport {
-                value: value.to_owned(),
-            })
     }
 }
 

@@ -7,8 +7,22 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 /// Transport protocol of a scanned port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Proto {
     /// TCP.
     Tcp,
@@ -17,12 +31,12 @@ pub enum Proto {
 }
 
 impl Proto {
+    /// Both protocols, TCP first.
+    pub const ALL: &'static [Proto] = <Proto as strum::VariantArray>::VARIANTS;
+
     /// The lowercase name used in every output format.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
+        self.into()
     }
 
     /// The knowledge-base transport for this protocol.
@@ -52,7 +66,22 @@ impl FromStr for Proto {
 }
 
 /// The state of a port, in nmap's vocabulary (a contract: scripts rely on these strings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_state)]
 pub enum PortState {
     /// Something answered and accepts traffic.
     #[serde(rename = "open")]
@@ -65,18 +94,14 @@ pub enum PortState {
     Filtered,
     /// UDP: silence after every retry; open or filtered cannot be told apart.
     #[serde(rename = "open|filtered")]
+    #[strum(serialize = "open|filtered")]
     OpenFiltered,
 }
 
 impl PortState {
     /// The contract string of this state.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PortState::Open => "open",
-            PortState::Closed => "closed",
-            PortState::Filtered => "filtered",
-            PortState::OpenFiltered => "open|filtered",
-        }
+        self.into()
     }
 
     /// Whether a default (non `--all`) listing shows this state.
@@ -91,22 +116,28 @@ impl fmt::Display for PortState {
     }
 }
 
-impl FromStr for PortState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "open" => Ok(PortState::Open),
-            "closed" => Ok(PortState::Closed),
-            "filtered" => Ok(PortState::Filtered),
-            "open|filtered" => Ok(PortState::OpenFiltered),
-            other => Err(format!("unknown port state '{other}'")),
-        }
-    }
+fn unknown_state(s: &str) -> String {
+    format!("unknown port state '{s}'")
 }
 
 /// Why a port got its state (a contract, like nmap's `--reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::EnumString,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case", parse_err_ty = String, parse_err_fn = unknown_reason)]
 pub enum Reason {
     /// TCP handshake completed.
     SynAck,
@@ -134,18 +165,7 @@ pub enum Reason {
 impl Reason {
     /// The contract string of this reason.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::SynAck => "syn-ack",
-            Reason::ConnRefused => "conn-refused",
-            Reason::Timeout => "timeout",
-            Reason::HostUnreach => "host-unreach",
-            Reason::NetUnreach => "net-unreach",
-            Reason::AdminProhibited => "admin-prohibited",
-            Reason::UdpResponse => "udp-response",
-            Reason::PortUnreach => "port-unreach",
-            Reason::NoResponse => "no-response",
-            Reason::Listening => "listening",
-        }
+        self.into()
     }
 
     /// Whether this answer proves that the host itself (or its own firewall) is alive.
@@ -168,25 +188,8 @@ impl fmt::Display for Reason {
     }
 }
 
-impl FromStr for Reason {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let all = [
-            Reason::SynAck,
-            Reason::ConnRefused,
-            Reason::Timeout,
-            Reason::HostUnreach,
-            Reason::NetUnreach,
-            Reason::AdminProhibited,
-            Reason::UdpResponse,
-            Reason::PortUnreach,
-            Reason::NoResponse,
-            Reason::Listening,
-        ];
-        all.into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown reason '{s}'"))
-    }
+fn unknown_reason(s: &str) -> String {
+    format!("unknown reason '{s}'")
 }
 
 /// One probed port's final result.
@@ -269,8 +272,21 @@ impl PortRisk {
 }
 
 /// How a host's TCP ports were probed (what `TcpMethod::Auto` and the flags come to).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ProbeMethod {
     /// Half-open SYN probes from a raw socket.
     Syn,
@@ -281,10 +297,7 @@ pub enum ProbeMethod {
 impl ProbeMethod {
     /// The lowercase name used in every output format (and nmap's `scaninfo` type).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeMethod::Syn => "syn",
-            ProbeMethod::Connect => "connect",
-        }
+        self.into()
     }
 }
 
@@ -333,4 +346,44 @@ pub struct HostSummary {
     /// host discovery before any port was probed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_method: Option<ProbeMethod>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract strings come from one derive and the serde names from another: they must
+    /// agree, and every name must parse back to its variant.
+    fn names_agree<T>(all: &[T])
+    where
+        T: Copy + fmt::Debug + PartialEq + Serialize + FromStr + fmt::Display,
+    {
+        for &v in all {
+            let name = v.to_string();
+            assert_eq!(serde_json::to_value(v).unwrap(), name.as_str(), "{v:?}");
+            assert!(
+                name.parse::<T>().ok() == Some(v),
+                "{name} does not parse back"
+            );
+        }
+    }
+
+    #[test]
+    fn contract_names_match_serde_and_parse_back() {
+        names_agree(<PortState as strum::VariantArray>::VARIANTS);
+        names_agree(<Reason as strum::VariantArray>::VARIANTS);
+        names_agree(Proto::ALL);
+        assert_eq!(PortState::OpenFiltered.as_str(), "open|filtered");
+        assert_eq!(Reason::AdminProhibited.as_str(), "admin-prohibited");
+        assert_eq!(ProbeMethod::Connect.as_str(), "connect");
+        assert_eq!("T".parse::<Proto>(), Ok(Proto::Tcp));
+        assert_eq!(
+            "bogus".parse::<Reason>(),
+            Err("unknown reason 'bogus'".to_owned())
+        );
+        assert_eq!(
+            "opn".parse::<PortState>(),
+            Err("unknown port state 'opn'".to_owned())
+        );
+    }
 }

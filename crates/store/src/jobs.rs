@@ -22,7 +22,7 @@ use std::hash::{BuildHasher, Hasher};
     Serialize,
     Deserialize,
     strum::IntoStaticStr,
-    strum::VariantArray,
+    strum::EnumString,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
@@ -46,10 +46,7 @@ impl JobStatus {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .copied()
-            .find(|x| x.as_str() == s)
+        s.parse().ok()
     }
 }
 

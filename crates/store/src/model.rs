@@ -5,7 +5,6 @@ use portwatch_model::{HostStatus, HostSummary, PortResult, PortState, Proto, Rea
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 /// JSON object of protocol details, as in [`PortResult::details`].
 pub type Details = serde_json::Map<String, serde_json::Value>;
@@ -32,10 +31,10 @@ impl fmt::Display for ScanId {
     Serialize,
     Deserialize,
     strum::IntoStaticStr,
-    strum::VariantArray,
+    strum::EnumString,
 )]
 #[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_status)]
 pub enum ScanStatus {
     /// Begun and not finished; its process sends heartbeats.
     Running,
@@ -60,15 +59,8 @@ impl fmt::Display for ScanStatus {
     }
 }
 
-impl FromStr for ScanStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .copied()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown scan status '{s}'"))
-    }
+fn unknown_status(s: &str) -> String {
+    format!("unknown scan status '{s}'")
 }
 
 /// The vantage of this server itself: what every scan run here observes from.

@@ -389,12 +389,11 @@ mod tests {
         assert!(e.contains("no scheme"), "{e}");
     }
 
-    /// A SQLite history written by the release before vantages (schema 3) is rebuilt in place
-    /// on open: hosts keep their ids, the spans and target sets that refer to them stay
-    /// valid, every host and scan is `local`, and the next scan updates the same host row.
-    #[tokio::test]
-    async fn a_history_from_before_vantages_upgrades_in_place() {
-        use portwatch_model::ports::PortList;
+    /// A SQLite file at `old.db` in a new directory, migrated up to schema `version` only, as
+    /// an older release left it, and a one-connection pool on it.
+    async fn sqlite_at_schema(
+        version: i64,
+    ) -> (tempfile::TempDir, std::path::PathBuf, sqlx::SqlitePool) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let opts = SqliteConnectOptions::new()
@@ -406,7 +405,17 @@ mod tests {
             .connect_with(opts)
             .await
             .unwrap();
-        SQLITE_MIGRATIONS.run_to(3, &pool).await.unwrap();
+        SQLITE_MIGRATIONS.run_to(version, &pool).await.unwrap();
+        (dir, path, pool)
+    }
+
+    /// A SQLite history written by the release before vantages (schema 3) is rebuilt in place
+    /// on open: hosts keep their ids, the spans and target sets that refer to them stay
+    /// valid, every host and scan is `local`, and the next scan updates the same host row.
+    #[tokio::test]
+    async fn a_history_from_before_vantages_upgrades_in_place() {
+        use portwatch_model::ports::PortList;
+        let (_dir, path, pool) = sqlite_at_schema(3).await;
         for stmt in [
             "INSERT INTO scans (id, seq, started_at, finished_at, status, source, args, targets, ports) \
              VALUES (1, 1, 1000, 2000, 'complete', 'scan', '[]', '[\"10.0.0.1\"]', 'T:22,445')",
@@ -492,18 +501,7 @@ mod tests {
     #[tokio::test]
     async fn a_history_from_before_derived_last_seen_keeps_when_hosts_were_last_up() {
         use portwatch_model::ports::PortList;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let opts = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await
-            .unwrap();
-        SQLITE_MIGRATIONS.run_to(7, &pool).await.unwrap();
+        let (_dir, path, pool) = sqlite_at_schema(7).await;
         for stmt in [
             "INSERT INTO scans (id, seq, started_at, finished_at, status, source, args, targets, ports) \
              VALUES (1, 1, 1000, 2000, 'complete', 'scan', '[]', '[]', 'T:22'), \

@@ -23,7 +23,7 @@ use crate::store::{Store, WriteKind};
     PartialOrd,
     Ord,
     strum::IntoStaticStr,
-    strum::VariantArray,
+    strum::EnumString,
 )]
 #[strum(serialize_all = "lowercase")]
 pub enum ScanRequestState {
@@ -49,10 +49,7 @@ impl ScanRequestState {
 
     /// The state stored as `s`, if it is one.
     pub fn parse(s: &str) -> Option<Self> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .copied()
-            .find(|x| x.as_str() == s)
+        s.parse().ok()
     }
 
     /// Whether nothing more happens to the request.

@@ -10,10 +10,10 @@
 //! Usage: web_bench [--hosts 10000] (--render 50 | --serve)
 
 use portwatch_kb::Severity;
+use portwatch_model::ports::PortList;
+use portwatch_model::{PortResult, PortState, Proto};
 use portwatch_monitor::alerts::{Entry, Status};
 use portwatch_monitor::policy::{Finding, Rule};
-use portwatch_scan::ports::PortList;
-use portwatch_scan::{PortResult, PortState, Proto};
 use portwatch_store::{AlertStateRow, Effects, HostOutcome, NewScan, ScanOutcome, Store};
 use portwatch_web::AppState;
 use portwatch_web::auth::Role;

@@ -158,7 +158,7 @@ async fn set_state_gauges(state: &AppState) {
             vantages.iter().map(|v| v.name.clone()).collect();
         for s in spans
             .iter()
-            .filter(|s| s.to_scan.is_none() && s.snapshot.state == portwatch_scan::PortState::Open)
+            .filter(|s| s.to_scan.is_none() && s.snapshot.state == portwatch_model::PortState::Open)
         {
             let risk = portwatch_kb::risk(s.port, s.proto.transport());
             let sev = risk.at(

@@ -534,7 +534,7 @@ async fn host_detail_rates_a_port_by_the_vantage_that_saw_it(db: TestDb) -> Resu
     let api = Api::start(db, true).await?;
     // 445 on a private address, seen from the built-in vantage `internet`: reachable from the
     // internet, so rated as the dashboard and /metrics rate it, not by the address (LAN).
-    let open: portwatch_scan::PortResult = serde_json::from_value(serde_json::json!({
+    let open: portwatch_model::PortResult = serde_json::from_value(serde_json::json!({
         "host": "10.0.0.5", "hostname": null, "port": 445, "proto": "tcp", "state": "open",
         "reason": "syn-ack", "service": "microsoft-ds", "rtt_ms": 0.2
     }))?;
@@ -563,7 +563,7 @@ async fn host_detail_rates_a_port_by_the_vantage_that_saw_it(db: TestDb) -> Resu
 /// `results`.
 async fn scan_from_internet(
     api: &Api,
-    results: Vec<portwatch_scan::PortResult>,
+    results: Vec<portwatch_model::PortResult>,
 ) -> Result<portwatch_store::ScanId> {
     let outcome = portwatch_store::ScanOutcome {
         identified: true,
@@ -572,7 +572,7 @@ async fn scan_from_internet(
             hostname: None,
             up: true,
         }],
-        coverage: portwatch_scan::ports::PortList {
+        coverage: portwatch_model::ports::PortList {
             tcp: vec![445],
             udp: vec![],
         },

@@ -353,7 +353,7 @@ async fn lists_show_the_vantage_once_a_second_one_appears() -> Result<()> {
     let cookie = server.cookie(Role::Viewer).await?;
     let (_, html) = get(&server, &cookie, "/").await?;
     assert!(!html.contains("Seen from"), "one vantage: no column");
-    let ports = portwatch_scan::ports::PortList {
+    let ports = portwatch_model::ports::PortList {
         tcp: vec![445],
         udp: vec![],
     };
@@ -563,7 +563,7 @@ async fn overview_finds_a_groups_last_scan_behind_many_newer_scans() -> Result<(
                 vantage: portwatch_store::LOCAL_VANTAGE.into(),
                 args: vec![],
                 targets: vec!["127.0.0.2".into()],
-                ports: portwatch_scan::ports::PortList {
+                ports: portwatch_model::ports::PortList {
                     tcp: vec![445],
                     udp: vec![],
                 },

@@ -1,7 +1,6 @@
 //! The platforms `fix` writes commands for.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +19,15 @@ use crate::transport::Transport;
     Deserialize,
     strum::IntoStaticStr,
     strum::VariantArray,
+    strum::EnumString,
 )]
 #[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = KbError,
+    parse_err_fn = KbError::unknown_platform
+)]
 pub enum Platform {
     /// Ubuntu's Uncomplicated Firewall.
     Ufw,
@@ -78,21 +83,6 @@ impl Platform {
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Platform {
-    type Err = KbError;
-
-    /// Parses a platform name in any letter case; the error lists the valid names.
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Platform::ALL
-            .iter()
-            .copied()
-            .find(|p| p.as_str().eq_ignore_ascii_case(value.trim()))
-            .ok_or_else(|| KbError::UnknownPlatform {
-                value: value.to_owned(),
-            })
     }
 }
 

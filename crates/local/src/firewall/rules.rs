@@ -4,7 +4,7 @@ use crate::model::Family;
 use std::net::IpAddr;
 
 /// The family of an nftables table; other families (arp, bridge, netdev) are not kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "lowercase")]
 pub enum TableFamily {
     /// `ip`: IPv4 only.
@@ -18,10 +18,7 @@ pub enum TableFamily {
 impl TableFamily {
     /// Parses the JSON family name; `None` for families that never see input packets here.
     pub fn parse(name: &str) -> Option<TableFamily> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .copied()
-            .find(|x| x.as_str() == name)
+        name.parse().ok()
     }
 
     /// Whether packets of `family` traverse this table's chains.

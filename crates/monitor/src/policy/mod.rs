@@ -236,7 +236,7 @@ pub fn evaluate_from(
             .iter()
             .find(|r| r.port == port && r.proto == proto && r.host == host.host)
     };
-    for proto in [Proto::Tcp, Proto::Udp] {
+    for &proto in Proto::ALL {
         for &port in policy.must_be_closed.of(proto) {
             match state_of(port, proto) {
                 Some(r) if r.state == PortState::Open => {

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use portwatch_scan::Proto;
+use portwatch_model::Proto;
 use portwatch_store::{HostFilter, HostRow};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};

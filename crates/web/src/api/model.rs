@@ -2,7 +2,7 @@
 //! vocabularies (transport, severity, scan status) with their accepted words.
 
 use super::query::Choice;
-use portwatch_scan::Proto;
+use portwatch_model::Proto;
 use portwatch_store::{ScanRow, ScanStatus, SpanRow};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -300,7 +300,7 @@ impl From<&SpanRow> for PortSpan {
     }
 }
 
-// Not the engine's `portwatch_scan::PortRisk` (a port's ratings, whatever the host): this one
+// Not the engine's `portwatch_model::PortRisk` (a port's ratings, whatever the host): this one
 // is judged by the host's exposure. The OpenAPI document keeps calling it `PortRisk`, as it
 // always has, so generated clients do not change.
 /// The knowledge base's risk of an open port on this host.

@@ -8,8 +8,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use portwatch_model::ports::PortList;
 use portwatch_monitor::config::{Group, Schedule};
-use portwatch_scan::ports::PortList;
 use serde::Serialize;
 use utoipa::ToSchema;
 

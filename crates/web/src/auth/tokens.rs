@@ -3,7 +3,6 @@
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::str::FromStr;
 
 /// What a token may do.
 #[derive(
@@ -17,10 +16,10 @@ use std::str::FromStr;
     Serialize,
     Deserialize,
     strum::IntoStaticStr,
-    strum::VariantArray,
+    strum::EnumString,
 )]
 #[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_ty = String, parse_err_fn = unknown_role)]
 pub enum Role {
     /// Read everything.
     Viewer,
@@ -43,15 +42,8 @@ impl fmt::Display for Role {
     }
 }
 
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .copied()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown role '{s}' (expected viewer, admin or agent)"))
-    }
+fn unknown_role(s: &str) -> String {
+    format!("unknown role '{s}' (expected viewer, admin or agent)")
 }
 
 /// A new random token.

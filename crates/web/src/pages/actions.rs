@@ -151,20 +151,29 @@ pub async fn acknowledge(
     Path(key): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
-    let daemon = admit(&user, &form, &state)?;
-    let changed = daemon.acknowledge(&key).await;
-    let what = tracked(daemon, &key, "acknowledge a violation", changed).await?;
-    tracing::info!(user = %user.name, key = %key, "violation acknowledged from the dashboard");
-    state.set_flash(
+    let action = Action {
+        doing: "acknowledge a violation",
+        done: "violation acknowledged from the dashboard",
+    };
+    on_violation(
+        &state,
         &user,
-        flash(
-            format!("Acknowledged {what}: no more reminders; it stays listed until it resolves."),
-            &key,
-            "unack",
-            "Undo the acknowledgement",
-        ),
-    );
-    Ok(back(&form))
+        &key,
+        &form,
+        action,
+        async |d, k| d.acknowledge(k).await,
+        |what| {
+            flash(
+                format!(
+                    "Acknowledged {what}: no more reminders; it stays listed until it resolves."
+                ),
+                &key,
+                "unack",
+                "Undo the acknowledgement",
+            )
+        },
+    )
+    .await
 }
 
 /// `POST /violations/{key}/silence`.
@@ -174,30 +183,39 @@ pub async fn silence(
     Path(key): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
-    let daemon = admit(&user, &form, &state)?;
     let asked = form.duration.as_deref().unwrap_or("");
     let Some((_, length)) = SILENCES.iter().find(|(v, _)| *v == asked) else {
+        // The CSRF token is checked before the form's other fields are judged.
+        admit(&user, &form, &state)?;
         return Err(PageError::BadRequest(format!(
             "\"{asked}\" is not a silence length; choose 1h, 4h, 1d or 7d."
         )));
     };
     let until = format::now_ms() + length;
-    let changed = daemon.silence(&key, until).await;
-    let what = tracked(daemon, &key, "silence a violation", changed).await?;
-    tracing::info!(user = %user.name, key = %key, until, "violation silenced from the dashboard");
-    state.set_flash(
+    let action = Action {
+        doing: "silence a violation",
+        done: "violation silenced from the dashboard",
+    };
+    on_violation(
+        &state,
         &user,
-        flash(
-            format!(
-                "Silenced {what} until {}: no message about it before then.",
-                format::when(until)
-            ),
-            &key,
-            "unsilence",
-            "Lift the silence",
-        ),
-    );
-    Ok(back(&form))
+        &key,
+        &form,
+        action,
+        async |d, k| d.silence(k, until).await,
+        |what| {
+            flash(
+                format!(
+                    "Silenced {what} until {}: no message about it before then.",
+                    format::when(until)
+                ),
+                &key,
+                "unsilence",
+                "Lift the silence",
+            )
+        },
+    )
+    .await
 }
 
 /// `POST /violations/{key}/unack`: reminders resume.
@@ -207,20 +225,27 @@ pub async fn unacknowledge(
     Path(key): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
-    let daemon = admit(&user, &form, &state)?;
-    let changed = daemon.unacknowledge(&key).await;
-    let what = tracked(daemon, &key, "take an acknowledgement back", changed).await?;
-    tracing::info!(user = %user.name, key = %key, "acknowledgement taken back from the dashboard");
-    state.set_flash(
+    let action = Action {
+        doing: "take an acknowledgement back",
+        done: "acknowledgement taken back from the dashboard",
+    };
+    on_violation(
+        &state,
         &user,
-        flash(
-            format!("{what} is no longer acknowledged: reminders resume."),
-            &key,
-            "ack",
-            "Acknowledge again",
-        ),
-    );
-    Ok(back(&form))
+        &key,
+        &form,
+        action,
+        async |d, k| d.unacknowledge(k).await,
+        |what| {
+            flash(
+                format!("{what} is no longer acknowledged: reminders resume."),
+                &key,
+                "ack",
+                "Acknowledge again",
+            )
+        },
+    )
+    .await
 }
 
 /// `POST /violations/{key}/unsilence`: its messages are sent again from now on.
@@ -230,19 +255,50 @@ pub async fn unsilence(
     Path(key): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
-    let daemon = admit(&user, &form, &state)?;
-    let changed = daemon.unsilence(&key).await;
-    let what = tracked(daemon, &key, "lift a silence", changed).await?;
-    tracing::info!(user = %user.name, key = %key, "silence lifted from the dashboard");
-    state.set_flash(
+    let action = Action {
+        doing: "lift a silence",
+        done: "silence lifted from the dashboard",
+    };
+    on_violation(
+        &state,
         &user,
-        Flash {
+        &key,
+        &form,
+        action,
+        async |d, k| d.unsilence(k).await,
+        |what| Flash {
             message: format!("The silence on {what} is lifted: its messages are sent again."),
             undo: None,
             watch: None,
         },
-    );
-    Ok(back(&form))
+    )
+    .await
+}
+
+/// What a violation action is called in an error (`doing`) and in the log once `done`.
+struct Action {
+    doing: &'static str,
+    done: &'static str,
+}
+
+/// Every violation action from its form to the page it came from: checks the CSRF token,
+/// runs `change` on the alert book, answers 404 when the key is not tracked (any more), logs
+/// that it was done, and leaves the flash `say` writes about the violation in words.
+async fn on_violation(
+    state: &AppState,
+    user: &crate::auth::User,
+    key: &str,
+    form: &ActionForm,
+    action: Action,
+    change: impl AsyncFnOnce(&Daemon, &str) -> portwatch_monitor::Result<bool>,
+    say: impl FnOnce(String) -> Flash,
+) -> Result<Response, PageError> {
+    let daemon = admit(user, form, state)?;
+    let changed = change(daemon, key).await;
+    let what = tracked(daemon, key, action.doing, changed).await?;
+    tracing::info!(user = %user.name, key = %key, "{}", action.done);
+    state.set_flash(user, say(what));
+    Ok(back(form))
 }
 
 /// What every violation action does once it `changed` the book: a 500 when that failed

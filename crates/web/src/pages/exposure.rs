@@ -22,8 +22,8 @@ use super::format::{DAY_MS, now_ms};
 use super::source::Violation;
 use crate::state::AppState;
 use portwatch_kb::Severity;
+use portwatch_model::{PortState, Proto};
 use portwatch_monitor::config::{Settings, Vantage};
-use portwatch_scan::{PortState, Proto};
 use portwatch_store::{HostRow, SpanRow};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -436,8 +436,8 @@ impl ExposureCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portwatch_model::Reason;
     use portwatch_monitor::config::Reach as VantageReach;
-    use portwatch_scan::Reason;
     use portwatch_store::{PortSnapshot, ScanId};
 
     fn span(port: u16, from: i64, to: Option<i64>, state: PortState) -> SpanRow {

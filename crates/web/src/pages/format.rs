@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use portwatch_kb::Severity;
-use portwatch_scan::ports::PortList;
+use portwatch_model::ports::PortList;
 use std::time::Duration;
 
 /// Milliseconds in a day.

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use portwatch_kb::fix::{self, Platform, Stage};
 use portwatch_kb::{Severity, Transport};
-use portwatch_scan::{PortState, Proto};
+use portwatch_model::{PortState, Proto};
 use portwatch_store::SpanRow;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -369,7 +369,7 @@ pub async fn port(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portwatch_scan::Reason;
+    use portwatch_model::Reason;
     use portwatch_store::{PortSnapshot, ScanId};
 
     fn open(port: u16, details: serde_json::Value) -> SpanRow {

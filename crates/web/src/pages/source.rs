@@ -57,7 +57,7 @@ pub struct Violation {
     /// The host as an address value, to match on host pages.
     pub addr: std::net::IpAddr,
     /// The port and transport as values, when the finding is about a port.
-    pub port_proto: Option<(u16, portwatch_scan::Proto)>,
+    pub port_proto: Option<(u16, portwatch_model::Proto)>,
 }
 
 impl Violation {

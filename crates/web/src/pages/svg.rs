@@ -4,7 +4,7 @@
 use super::exposure::Exposure;
 use super::format;
 use portwatch_kb::Severity;
-use portwatch_scan::{PortState, Proto};
+use portwatch_model::{PortState, Proto};
 use portwatch_store::SpanRow;
 
 /// Rounds to one decimal (short, stable SVG attributes).
@@ -396,7 +396,7 @@ mod tests {
             proto: Proto::Tcp,
             snapshot: portwatch_store::PortSnapshot {
                 state,
-                reason: portwatch_scan::Reason::SynAck,
+                reason: portwatch_model::Reason::SynAck,
                 service: None,
                 details: Default::default(),
             },

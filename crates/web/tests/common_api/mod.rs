@@ -7,11 +7,11 @@
 
 use anyhow::{Context, Result, bail};
 use portwatch_kb::Severity;
+use portwatch_model::ports::PortList;
+use portwatch_model::{PortResult, PortState, Proto};
 use portwatch_monitor::alerts::{Entry, Status};
 use portwatch_monitor::daemon::Daemon;
 use portwatch_monitor::policy::{Finding, Rule};
-use portwatch_scan::ports::PortList;
-use portwatch_scan::{PortResult, PortState, Proto};
 use portwatch_store::{
     AlertStateRow, Effects, HostOutcome, NewOutboxMessage, NewScan, ScanId, ScanOutcome, Store,
 };

@@ -9,11 +9,11 @@ pub mod webdriver;
 
 use anyhow::{Context, Result};
 use portwatch_kb::Severity;
+use portwatch_model::ports::PortList;
+use portwatch_model::{PortResult, Proto};
 use portwatch_monitor::alerts::{Entry, Status};
 use portwatch_monitor::daemon::Daemon;
 use portwatch_monitor::policy::{Finding, Rule};
-use portwatch_scan::ports::PortList;
-use portwatch_scan::{PortResult, Proto};
 use portwatch_store::{
     AlertStateRow, Effects, HostOutcome, NewOutboxMessage, NewScan, ScanOutcome, Store,
 };
@@ -270,7 +270,7 @@ pub fn violation_row(
         proto: Some(Proto::Tcp),
         rule: Rule::MustBeClosed,
         severity: Severity::Critical,
-        state: Some(portwatch_scan::PortState::Open),
+        state: Some(portwatch_model::PortState::Open),
         service: Some("microsoft-ds".into()),
         answered: Some(answered.into()),
         explain: None,
