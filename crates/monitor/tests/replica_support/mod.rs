@@ -36,23 +36,23 @@ impl Replica {
             .enable_all()
             .build()
             .unwrap();
-        let settings = config::parse(config_text, Path::new("test.toml")).unwrap();
         let store = Store::open(url).await.unwrap();
-        let daemon = Daemon::with_clock(settings, store, clock.clone())
-            .await
-            .unwrap();
-        let events = daemon.subscribe();
-        let stop = CancellationToken::new();
-        {
-            let (daemon, stop) = (daemon.clone(), stop.clone());
-            runtime.spawn(async move { daemon.run(stop).await });
-        }
+        let (daemon, events, stop) =
+            spawn_daemon(store, config_text, clock, runtime.handle()).await;
         Replica {
             daemon,
             events,
             stop,
             runtime: Some(runtime),
         }
+    }
+
+    /// A replica started ([`Replica::start`]) that has become the leader, and its term's
+    /// fencing token.
+    pub async fn leader(url: &str, config_text: &str, clock: &Clock) -> (Replica, i64) {
+        let mut replica = Replica::start(url, config_text, clock).await;
+        let token = replica.becomes_leader().await;
+        (replica, token)
     }
 
     /// Everything on its runtime ends where it stands; the lease is not released.
@@ -107,6 +107,27 @@ impl Drop for Replica {
         self.stop.cancel();
         self.kill();
     }
+}
+
+/// A daemon configured by `config_text` over `store`, deciding by `clock`, with its loops
+/// running on `runtime`; its events, and the token that stops the loops.
+pub async fn spawn_daemon(
+    store: Store,
+    config_text: &str,
+    clock: &Clock,
+    runtime: &tokio::runtime::Handle,
+) -> (Arc<Daemon>, broadcast::Receiver<Event>, CancellationToken) {
+    let settings = config::parse(config_text, Path::new("test.toml")).unwrap();
+    let daemon = Daemon::with_clock(settings, store, clock.clone())
+        .await
+        .unwrap();
+    let events = daemon.subscribe();
+    let stop = CancellationToken::new();
+    {
+        let (daemon, stop) = (daemon.clone(), stop.clone());
+        runtime.spawn(async move { daemon.run(stop).await });
+    }
+    (daemon, events, stop)
 }
 
 /// Waits (at most 20 s, a bound only reached on failure) for an event on `events` that `pick`
@@ -195,12 +216,41 @@ pub async fn received(r: &Receiver, n: usize) {
     }
 }
 
+/// A webhook receiver, and a port held open on 127.0.0.1 for the configuration's group to
+/// find (dropping the listener closes it).
+pub async fn receiver_and_open_port() -> (Receiver, std::net::TcpListener, u16) {
+    let receiver = Receiver::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (receiver, listener, port)
+}
+
+/// A new SQLite file's URL in a temporary directory (kept as long as the directory).
+pub fn sqlite_url() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
+    (dir, url)
+}
+
+/// The replicas' configuration: a [`LEASE_MS`] lease and [`group_config`].
 pub fn config(port: u16, receiver: &Receiver, remind_every: &str) -> String {
     format!(
-        r#"
-[cluster]
-lease = "{LEASE_MS}ms"
+        "\n[cluster]\nlease = \"{LEASE_MS}ms\"\n{}",
+        group_config(port, receiver, remind_every, "")
+    )
+}
 
+/// Alerts confirmed after two scans and reminded every `remind_every`, a webhook on
+/// `receiver`, and group `g` (127.0.0.1 on a yearly schedule, `group_extra` added to it) whose
+/// `port` must be closed.
+pub fn group_config(
+    port: u16,
+    receiver: &Receiver,
+    remind_every: &str,
+    group_extra: &str,
+) -> String {
+    format!(
+        r#"
 [alerts]
 confirmations = 2
 confirm_after = "1ms"
@@ -215,6 +265,7 @@ url = "{url}"
 name = "g"
 targets = ["127.0.0.1"]
 cron = "0 0 1 1 *"
+{group_extra}
 [group.scan]
 probes = false
 [group.policy]
