@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use portwatch_kb::Severity;
 use portwatch_monitor::alerts::{Entry, Status};
 use portwatch_monitor::daemon::Daemon;
@@ -325,41 +325,27 @@ async fn seed(store: &Store) -> Result<Seed> {
 /// The daemon's configuration: groups that only ever scan 127.0.0.1, on a yearly schedule
 /// (nothing runs unless asked).
 fn config(watched: u16) -> String {
-    format!(
-        r#"
-[alerts]
-confirmations = 2
-confirm_after = "200ms"
-remind_every = "0"
-
-[defaults.scan]
-retries = 0
-probes = false
-
-[[group]]
-name = "local"
-targets = ["127.0.0.1"]
-cron = "0 0 1 1 *"
-[group.policy]
-must_be_closed = ["T:{watched}"]
-severity = "high"
-
-[[group]]
-name = "file-servers"
-targets = ["127.0.0.1"]
-cron = "0 0 1 1 *"
-[group.policy]
-must_be_closed = ["T:137-139,445"]
-severity = "critical"
-
-[[group]]
-name = "web-servers"
-targets = ["127.0.0.1"]
-cron = "0 0 1 1 *"
-[group.policy]
-allowed_open = ["22", "443"]
-"#
-    )
+    let mut text = String::from(
+        "[alerts]\nconfirmations = 2\nconfirm_after = \"200ms\"\nremind_every = \"0\"\n\n\
+         [defaults.scan]\nretries = 0\nprobes = false\n",
+    );
+    for (name, policy) in [
+        (
+            "local",
+            format!("must_be_closed = [\"T:{watched}\"]\nseverity = \"high\""),
+        ),
+        (
+            "file-servers",
+            "must_be_closed = [\"T:137-139,445\"]\nseverity = \"critical\"".into(),
+        ),
+        ("web-servers", "allowed_open = [\"22\", \"443\"]".into()),
+    ] {
+        text.push_str(&format!(
+            "\n[[group]]\nname = \"{name}\"\ntargets = [\"127.0.0.1\"]\ncron = \"0 0 1 1 *\"\n\
+             [group.policy]\n{policy}\n"
+        ));
+    }
+    text
 }
 
 impl Api {
@@ -422,11 +408,7 @@ impl Api {
     /// GET `path` with `token` (None: anonymous); the status and the body as JSON (a string
     /// when it is not JSON).
     pub async fn get_as(&self, token: Option<&str>, path: &str) -> Result<(StatusCode, Value)> {
-        let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        answer(req.send().await?).await
+        self.send("get", path, token, &[], None).await
     }
 
     /// GET `path` as admin.
@@ -448,11 +430,7 @@ impl Api {
         path: &str,
         body: &Value,
     ) -> Result<(StatusCode, Value)> {
-        let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        answer(req.send().await?).await
+        self.send("post", path, token, &[], Some(body)).await
     }
 
     /// POST as admin.
@@ -462,11 +440,7 @@ impl Api {
 
     /// DELETE `path` with `token`.
     pub async fn delete_as(&self, token: Option<&str>, path: &str) -> Result<(StatusCode, Value)> {
-        let mut req = self.client.delete(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        answer(req.send().await?).await
+        self.send("delete", path, token, &[], None).await
     }
 
     /// DELETE as admin.
@@ -540,22 +514,13 @@ pub fn error_of(body: &Value) -> String {
         .to_string()
 }
 
-/// Waits until `check` returns Some, polling every 100 ms, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> Result<T>
+/// Waits until `check` returns Some, polling it, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("condition not met within {secs} s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    portwatch_testkit::eventually("condition", Duration::from_secs(secs), check).await
 }
 
 /// Every API route as (method, path template as in the OpenAPI document).

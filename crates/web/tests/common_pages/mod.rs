@@ -162,6 +162,42 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// A session cookie for a new token of `role` ([`Server::cookie`]) and its CSRF token.
+    pub async fn session(&self, role: Role) -> Result<(String, String)> {
+        let cookie = self.cookie(role).await?;
+        let csrf = self.csrf_of(&cookie)?;
+        Ok((cookie, csrf))
+    }
+
+    /// GET `path` with the session `cookie` (redirects not followed).
+    pub async fn get_with(&self, cookie: &str, path: &str) -> Result<reqwest::Response> {
+        Ok(client()
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await?)
+    }
+
+    /// The static file at `path`, served without a session with status 200 and a content
+    /// type starting with `content_type`: its text.
+    pub async fn asset(&self, path: &str, content_type: &str) -> Result<String> {
+        let r = client().get(self.url(path)).send().await?;
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()?
+                .starts_with(content_type),
+            "{path}: {:?}",
+            r.headers()["content-type"]
+        );
+        Ok(r.text().await?)
+    }
+
+    /// The body of `path` as the session `cookie` sees it.
+    pub async fn page(&self, cookie: &str, path: &str) -> Result<String> {
+        Ok(self.get_with(cookie, path).await?.text().await?)
+    }
 }
 
 /// `name=value` of a `Set-Cookie` header value.
