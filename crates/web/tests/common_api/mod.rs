@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common_http/mod.rs"]
+mod common_http;
+
 use anyhow::{Context, Result};
 use portwatch_kb::Severity;
 use portwatch_monitor::alerts::{Entry, Status};
@@ -351,8 +354,7 @@ fn config(watched: u16) -> String {
 impl Api {
     /// Opens the store on `db`, seeds it, starts a daemon (when `with_daemon`) and serves.
     pub async fn start(db: TestDb, with_daemon: bool) -> Result<Api> {
-        // reqwest comes with rustls but no crypto provider (see Cargo.toml).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        common_http::install_tls_provider();
         let store = Store::open(&db.url).await?;
         let seed = seed(&store).await?;
         let (admin, admin_id) = tokens::create(&store, "ci-admin", Role::Admin).await?;
@@ -373,18 +375,7 @@ impl Api {
             None
         };
         let state = AppState::new(store.clone(), daemon.clone(), Some(text));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let app = portwatch_web::router(state.clone());
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        });
+        let addr = common_http::serve_router(state.clone(), shutdown.clone()).await?;
         Ok(Api {
             db,
             store,
@@ -397,9 +388,7 @@ impl Api {
             viewer,
             watched_port,
             seed,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
+            client: common_http::client(),
             shutdown,
             _watched: watched,
         })

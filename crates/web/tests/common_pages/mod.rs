@@ -5,7 +5,11 @@
 #![allow(dead_code)]
 
 pub mod axe;
+#[path = "../common_http/mod.rs"]
+mod common_http;
 pub mod webdriver;
+
+pub use common_http::{client, install_tls_provider};
 
 use anyhow::{Context, Result};
 use portwatch_kb::Severity;
@@ -20,7 +24,7 @@ use portwatch_store::{
 use portwatch_web::AppState;
 use portwatch_web::auth::{Role, Session};
 use serde_json::{Value, json};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -79,19 +83,8 @@ pub async fn serve(
     config: Option<String>,
 ) -> Result<Server> {
     let state = AppState::new(store.clone(), daemon.clone(), config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let app = portwatch_web::router(state.clone());
-    let until = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { until.cancelled().await })
-        .await;
-    });
+    let addr = common_http::serve_router(state.clone(), stop.clone()).await?;
     Ok(Server {
         base: format!("http://{addr}"),
         state,
@@ -218,20 +211,6 @@ fn now_secs() -> i64 {
 
 fn now_ms() -> i64 {
     portwatch_monitor::daemon::now_ms()
-}
-
-/// Installs ring as the process's TLS provider (reqwest is built without one); idempotent.
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// A client that does not follow redirects (tests look at them).
-pub fn client() -> reqwest::Client {
-    install_tls_provider();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a reqwest client")
 }
 
 /// An open TCP port result with `details`.
