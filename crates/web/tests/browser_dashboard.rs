@@ -18,12 +18,11 @@ use anyhow::{Context, Result, bail, ensure};
 use axum::routing::post;
 use common_pages::axe;
 use common_pages::webdriver::Browser;
-use common_pages::{serve, store_in};
+use common_pages::{daemon_for, serve, store_in};
 use portwatch_monitor::alerts::Entry;
 use portwatch_monitor::daemon::Daemon;
 use portwatch_web::auth::Role;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
@@ -187,12 +186,7 @@ async fn drive(browser: &Browser) -> Result<()> {
     );
     let dir = tempfile::tempdir()?;
     let store = store_in(dir.path()).await?;
-    let settings = portwatch_monitor::config::parse(&config, Path::new("browser-test.toml"))?;
-    let daemon: Arc<Daemon> = Daemon::new(settings, store.clone()).await?;
-    {
-        let (d, s) = (daemon.clone(), stop.clone());
-        tokio::spawn(async move { d.run(s).await });
-    }
+    let daemon = daemon_for(&config, &store, Some(stop.clone())).await?;
     let server = serve(dir, store.clone(), Some(daemon.clone()), Some(config)).await?;
     let (token, _) =
         portwatch_web::auth::tokens::create(&store, "browser-admin", Role::Admin).await?;

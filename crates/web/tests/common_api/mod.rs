@@ -364,13 +364,7 @@ impl Api {
         let shutdown = CancellationToken::new();
         let text = config(watched_port);
         let daemon = if with_daemon {
-            let settings =
-                portwatch_monitor::config::parse(&text, std::path::Path::new("api-test.toml"))?;
-            let daemon = Daemon::new(settings, store.clone()).await?;
-            let running = daemon.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move { running.run(stop).await });
-            Some(daemon)
+            Some(common_http::daemon_for(&text, &store, Some(shutdown.clone())).await?)
         } else {
             None
         };

@@ -9,7 +9,7 @@ pub mod axe;
 mod common_http;
 pub mod webdriver;
 
-pub use common_http::{client, install_tls_provider};
+pub use common_http::{client, daemon_for, install_tls_provider};
 
 use anyhow::{Context, Result};
 use portwatch_kb::Severity;
@@ -102,8 +102,7 @@ pub async fn fixture(with_daemon: bool) -> Result<Server> {
     fill_history(&store).await?;
     let text = config_text(9);
     let daemon = if with_daemon {
-        let settings = portwatch_monitor::config::parse(&text, Path::new("test.toml"))?;
-        Some(Daemon::new(settings, store.clone()).await?)
+        Some(daemon_for(&text, &store, None).await?)
     } else {
         None
     };
@@ -114,8 +113,7 @@ pub async fn fixture(with_daemon: bool) -> Result<Server> {
 pub async fn configured(text: &str) -> Result<Server> {
     let dir = tempfile::tempdir()?;
     let store = store_in(dir.path()).await?;
-    let settings = portwatch_monitor::config::parse(text, Path::new("test.toml"))?;
-    let daemon = Daemon::new(settings, store.clone()).await?;
+    let daemon = daemon_for(text, &store, None).await?;
     serve(dir, store, Some(daemon), Some(text.to_string())).await
 }
 
