@@ -13,7 +13,7 @@ mod replica_support;
 use notify_support::Receiver;
 use portwatch_monitor::daemon::{Clock, Event};
 use portwatch_testkit::TestDb;
-use replica_support::{Replica, T0, config, first_key, kinds, received, receiver_and_open_port};
+use replica_support::{Replica, Setup, first_key, kinds, received};
 use sqlx::Connection;
 use std::time::Duration;
 
@@ -62,43 +62,20 @@ impl HistoryLock {
     }
 }
 
-/// What both tests start from: a receiver, a port held open on 127.0.0.1 for group `g`, a
-/// PostgreSQL database, the replicas' configuration over them and a hand-set clock.
-struct Setup {
-    receiver: Receiver,
-    listener: std::net::TcpListener,
-    db: TestDb,
-    text: String,
-    clock: Clock,
-}
-
+/// [`Setup`] on a PostgreSQL database, with reminders every minute.
 async fn setup() -> Setup {
-    let (receiver, listener, port) = receiver_and_open_port().await;
-    let text = config(port, &receiver, "1m");
-    Setup {
-        receiver,
-        listener,
-        db: TestDb::postgres().await.unwrap(),
-        text,
-        clock: Clock::manual(T0),
-    }
+    Setup::on(TestDb::postgres().await.unwrap(), "1m").await
 }
 
-impl Setup {
-    async fn replica(&self) -> Replica {
-        Replica::start(&self.db.url, &self.text, &self.clock).await
-    }
-
-    /// A leader that has announced the open port once, and the entry's key.
-    async fn firing(&self) -> (Replica, String) {
-        let (mut leader, _) = Replica::leader(&self.db.url, &self.text, &self.clock).await;
-        leader.scan_and_confirm("g").await;
-        received(&self.receiver, 1).await;
-        let key = first_key(&leader.daemon)
-            .await
-            .expect("the entry is tracked");
-        (leader, key)
-    }
+/// A leader that has announced the open port once, and the entry's key.
+async fn firing(s: &Setup) -> (Replica, String) {
+    let (mut leader, _) = s.leader().await;
+    leader.scan_and_confirm("g").await;
+    received(&s.receiver, 1).await;
+    let key = first_key(&leader.daemon)
+        .await
+        .expect("the entry is tracked");
+    (leader, key)
 }
 
 /// Starts a scan of `g` on `leader` and returns once its transaction waits for `lock`.
@@ -146,7 +123,7 @@ async fn acknowledgement_kept(leader: &Replica, key: &str, clock: &Clock, receiv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_a_scan_commits_the_book_is_read_and_an_acknowledgement_is_kept() {
     let s = setup().await;
-    let (mut leader, key) = s.firing().await;
+    let (mut leader, key) = firing(&s).await;
 
     let mut lock = HistoryLock::take(&s.db.url).await;
     scan_held_in_its_transaction(&leader, &mut lock).await;
@@ -169,7 +146,7 @@ async fn while_a_scan_commits_the_book_is_read_and_an_acknowledgement_is_kept() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_on_the_follower_during_the_leaders_scan_is_kept() {
     let s = setup().await;
-    let (mut leader, key) = s.firing().await;
+    let (mut leader, key) = firing(&s).await;
     let mut follower = s.replica().await;
     assert!(!follower.daemon.leadership().leader);
 

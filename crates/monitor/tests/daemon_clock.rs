@@ -10,9 +10,10 @@ use portwatch_monitor::alerts::Status;
 use portwatch_monitor::config;
 use portwatch_monitor::daemon::{Clock, Daemon, Event};
 use portwatch_store::{HostOutcome, NewScan, ScanOutcome, ScanStatus, Store};
+use portwatch_testkit::TestDb;
 use replica_support::{
     T0, confirmation_scanned, first_key, group_config, kinds, receiver_and_open_port,
-    round_scanned, spawn_daemon, sqlite_url, wait_event,
+    round_scanned, spawn_daemon, wait_event,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ struct Running {
     events: broadcast::Receiver<Event>,
     stop: CancellationToken,
     clock: Clock,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 impl Drop for Running {
@@ -39,8 +40,8 @@ async fn start(config_text: &str, seed: impl AsyncFnOnce(&Store)) -> Running {
 }
 
 async fn start_at(config_text: &str, seed: impl AsyncFnOnce(&Store), t0: i64) -> Running {
-    let (dir, url) = sqlite_url();
-    let store = Store::open(&url).await.unwrap();
+    let db = TestDb::sqlite().await.unwrap();
+    let store = Store::open(&db.url).await.unwrap();
     seed(&store).await;
     let clock = Clock::manual(t0);
     let (daemon, events, stop) = spawn_daemon(
@@ -55,7 +56,7 @@ async fn start_at(config_text: &str, seed: impl AsyncFnOnce(&Store), t0: i64) ->
         events,
         stop,
         clock,
-        _dir: dir,
+        _db: db,
     }
 }
 

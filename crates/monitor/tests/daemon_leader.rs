@@ -6,57 +6,29 @@
 mod notify_support;
 mod replica_support;
 
-use notify_support::Receiver;
-use portwatch_monitor::daemon::{Clock, Event};
+use portwatch_monitor::daemon::Event;
+use portwatch_testkit::TestDb;
 use replica_support::{
-    LEASE_MS, Replica, T0, config, confirmation_scanned, first_key, kinds, received,
-    receiver_and_open_port, round_scanned, sqlite_url,
+    LEASE_MS, Replica, Setup, confirmation_scanned, first_key, kinds, received, round_scanned,
 };
 use std::time::Duration;
 
-/// What each test starts from: a receiver, a port held open on 127.0.0.1 for group `g`, a
-/// SQLite file, the replicas' configuration over them and a hand-set clock.
-struct Setup {
-    receiver: Receiver,
-    listener: std::net::TcpListener,
-    _dir: tempfile::TempDir,
-    url: String,
-    text: String,
-    clock: Clock,
-}
-
-/// [`Setup`] with reminders every `remind_every`.
+/// [`Setup`] on a SQLite database, with reminders every `remind_every`.
 async fn setup(remind_every: &str) -> Setup {
-    let (receiver, listener, port) = receiver_and_open_port().await;
-    let (dir, url) = sqlite_url();
-    let text = config(port, &receiver, remind_every);
-    Setup {
-        receiver,
-        listener,
-        _dir: dir,
-        url,
-        text,
-        clock: Clock::manual(T0),
-    }
+    Setup::on(TestDb::sqlite().await.unwrap(), remind_every).await
 }
 
-impl Setup {
-    async fn replica(&self) -> Replica {
-        Replica::start(&self.url, &self.text, &self.clock).await
-    }
-
-    /// A replica that leads (with its term's fencing token), then a second one.
-    async fn leader_and_follower(&self) -> (Replica, i64, Replica) {
-        let (a, token) = Replica::leader(&self.url, &self.text, &self.clock).await;
-        let b = self.replica().await;
-        (a, token, b)
-    }
+/// A replica that leads (with its term's fencing token), then a second one.
+async fn leader_and_follower(s: &Setup) -> (Replica, i64, Replica) {
+    let (a, token) = s.leader().await;
+    let b = s.replica().await;
+    (a, token, b)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_schedules_and_the_other_takes_over_with_the_same_book() {
     let s = setup("0").await;
-    let (mut a, first, mut b) = s.leader_and_follower().await;
+    let (mut a, first, mut b) = leader_and_follower(&s).await;
     assert!(a.daemon.leadership().leader);
 
     // The leader scans and announces the open port once; the follower schedules nothing
@@ -105,7 +77,7 @@ async fn one_replica_schedules_and_the_other_takes_over_with_the_same_book() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_on_the_follower_reaches_the_leader() {
     let s = setup("1m").await;
-    let (mut a, _, mut b) = s.leader_and_follower().await;
+    let (mut a, _, mut b) = leader_and_follower(&s).await;
     a.scan_and_confirm("g").await;
     received(&s.receiver, 1).await;
     let key = first_key(&b.daemon)
@@ -149,7 +121,7 @@ async fn a_single_daemon_leads_at_once_and_hands_the_lease_back_on_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_now_asked_of_the_follower_runs_on_the_leader_once() {
     let s = setup("0").await;
-    let (mut a, _, mut b) = s.leader_and_follower().await;
+    let (mut a, _, mut b) = leader_and_follower(&s).await;
     assert!(!b.daemon.leadership().leader);
     assert!(!b.daemon.scan_now("nope").await.unwrap(), "unknown group");
 

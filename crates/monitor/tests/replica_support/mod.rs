@@ -10,6 +10,7 @@ use crate::notify_support::Receiver;
 use portwatch_monitor::config;
 use portwatch_monitor::daemon::{Clock, Daemon, Event};
 use portwatch_store::Store;
+use portwatch_testkit::TestDb;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,42 @@ use tokio_util::sync::CancellationToken;
 pub const T0: i64 = 1_780_272_000_000;
 /// The lease in the test configuration (renewals and attempts every 100 ms of real time).
 pub const LEASE_MS: i64 = 300;
+
+/// What the replica tests start from: a receiver, a port held open on 127.0.0.1 for group
+/// `g` (drop `listener` to close it), a database, the replicas' configuration over them
+/// ([`config`]) and a hand-set clock at [`T0`].
+pub struct Setup {
+    pub receiver: Receiver,
+    pub listener: std::net::TcpListener,
+    pub db: TestDb,
+    pub text: String,
+    pub clock: Clock,
+}
+
+impl Setup {
+    /// The setup on `db`, with reminders every `remind_every`.
+    pub async fn on(db: TestDb, remind_every: &str) -> Setup {
+        let (receiver, listener, port) = receiver_and_open_port().await;
+        let text = config(port, &receiver, remind_every);
+        Setup {
+            receiver,
+            listener,
+            db,
+            text,
+            clock: Clock::manual(T0),
+        }
+    }
+
+    /// A replica on the setup's database, configuration and clock.
+    pub async fn replica(&self) -> Replica {
+        Replica::start(&self.db.url, &self.text, &self.clock).await
+    }
+
+    /// A replica that has become the leader ([`Replica::leader`]), and its fencing token.
+    pub async fn leader(&self) -> (Replica, i64) {
+        Replica::leader(&self.db.url, &self.text, &self.clock).await
+    }
+}
 
 /// A daemon whose loops run on a runtime of its own.
 pub struct Replica {
@@ -223,13 +260,6 @@ pub async fn receiver_and_open_port() -> (Receiver, std::net::TcpListener, u16) 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     (receiver, listener, port)
-}
-
-/// A new SQLite file's URL in a temporary directory (kept as long as the directory).
-pub fn sqlite_url() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
-    (dir, url)
 }
 
 /// The replicas' configuration: a [`LEASE_MS`] lease and [`group_config`].
