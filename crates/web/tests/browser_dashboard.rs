@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail, ensure};
 use axum::routing::post;
 use common_pages::axe;
 use common_pages::webdriver::Browser;
-use common_pages::{daemon_for, serve, store_in};
+use common_pages::{daemon_for, fresh_store, serve};
 use portwatch_monitor::alerts::Entry;
 use portwatch_monitor::daemon::Daemon;
 use portwatch_web::auth::Role;
@@ -184,10 +184,9 @@ async fn drive(browser: &Browser) -> Result<()> {
          cron = \"0 0 1 1 *\"\nvantages = [\"internet\"]\n\
          [group.policy]\nmust_be_closed = [\"T:1\"]\n"
     );
-    let dir = tempfile::tempdir()?;
-    let store = store_in(dir.path()).await?;
+    let (db, store) = fresh_store().await?;
     let daemon = daemon_for(&config, &store, Some(stop.clone())).await?;
-    let server = serve(dir, store.clone(), Some(daemon.clone()), Some(config)).await?;
+    let server = serve(db, store.clone(), Some(daemon.clone()), Some(config)).await?;
     let (token, _) =
         portwatch_web::auth::tokens::create(&store, "browser-admin", Role::Admin).await?;
 

@@ -21,11 +21,11 @@ use portwatch_scan::{PortResult, Proto};
 use portwatch_store::{
     AlertStateRow, Effects, HostOutcome, NewOutboxMessage, NewScan, ScanOutcome, Store,
 };
+use portwatch_testkit::TestDb;
 use portwatch_web::AppState;
 use portwatch_web::auth::{Role, Session};
 use serde_json::{Value, json};
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +49,7 @@ pub struct Server {
     /// The daemon, when the server has one.
     pub daemon: Option<Arc<Daemon>>,
     stop: CancellationToken,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 impl Drop for Server {
@@ -58,9 +58,11 @@ impl Drop for Server {
     }
 }
 
-/// A fresh SQLite store in `dir`.
-pub async fn store_in(dir: &Path) -> Result<Store> {
-    Ok(Store::open(&format!("sqlite://{}/pw.db", dir.display())).await?)
+/// A fresh SQLite database (portwatch-testkit's) and the store on it.
+pub async fn fresh_store() -> Result<(TestDb, Store)> {
+    let db = TestDb::sqlite().await?;
+    let store = Store::open(&db.url).await?;
+    Ok((db, store))
 }
 
 /// The configuration of the page tests' monitor.
@@ -77,7 +79,7 @@ pub fn config_text(port: u16) -> String {
 
 /// Serves the crate's router over `store` (with `daemon` and `config`) on a free loopback port.
 pub async fn serve(
-    dir: tempfile::TempDir,
+    db: TestDb,
     store: Store,
     daemon: Option<Arc<Daemon>>,
     config: Option<String>,
@@ -91,14 +93,13 @@ pub async fn serve(
         store,
         daemon,
         stop,
-        _dir: dir,
+        _db: db,
     })
 }
 
 /// A server over the fixture history, with a (not running) daemon when `with_daemon`.
 pub async fn fixture(with_daemon: bool) -> Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let store = store_in(dir.path()).await?;
+    let (db, store) = fresh_store().await?;
     fill_history(&store).await?;
     let text = config_text(9);
     let daemon = if with_daemon {
@@ -106,15 +107,14 @@ pub async fn fixture(with_daemon: bool) -> Result<Server> {
     } else {
         None
     };
-    serve(dir, store, daemon, Some(text)).await
+    serve(db, store, daemon, Some(text)).await
 }
 
 /// A server with a (not running) daemon configured by `text`, over an empty store.
 pub async fn configured(text: &str) -> Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let store = store_in(dir.path()).await?;
+    let (db, store) = fresh_store().await?;
     let daemon = daemon_for(text, &store, None).await?;
-    serve(dir, store, Some(daemon), Some(text.to_string())).await
+    serve(db, store, Some(daemon), Some(text.to_string())).await
 }
 
 /// A group with two maintenance windows: a fixed one that covers now, whose reason is
