@@ -13,7 +13,7 @@ mod replica_support;
 use notify_support::Receiver;
 use portwatch_monitor::daemon::{Clock, Event};
 use portwatch_testkit::TestDb;
-use replica_support::{Replica, T0, config, first_key, kinds, received};
+use replica_support::{Replica, Setup, first_key, kinds, received};
 use sqlx::Connection;
 use std::time::Duration;
 
@@ -62,12 +62,16 @@ impl HistoryLock {
     }
 }
 
+/// [`Setup`] on a PostgreSQL database, with reminders every minute.
+async fn setup() -> Setup {
+    Setup::on(TestDb::postgres().await.unwrap(), "1m").await
+}
+
 /// A leader that has announced the open port once, and the entry's key.
-async fn firing(url: &str, text: &str, clock: &Clock, receiver: &Receiver) -> (Replica, String) {
-    let mut leader = Replica::start(url, text, clock).await;
-    leader.becomes_leader().await;
+async fn firing(s: &Setup) -> (Replica, String) {
+    let (mut leader, _) = s.leader().await;
     leader.scan_and_confirm("g").await;
-    received(receiver, 1).await;
+    received(&s.receiver, 1).await;
     let key = first_key(&leader.daemon)
         .await
         .expect("the entry is tracked");
@@ -118,15 +122,10 @@ async fn acknowledgement_kept(leader: &Replica, key: &str, clock: &Clock, receiv
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_a_scan_commits_the_book_is_read_and_an_acknowledgement_is_kept() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let db = TestDb::postgres().await.unwrap();
-    let text = config(port, &receiver, "1m");
-    let clock = Clock::manual(T0);
-    let (mut leader, key) = firing(&db.url, &text, &clock, &receiver).await;
+    let s = setup().await;
+    let (mut leader, key) = firing(&s).await;
 
-    let mut lock = HistoryLock::take(&db.url).await;
+    let mut lock = HistoryLock::take(&s.db.url).await;
     scan_held_in_its_transaction(&leader, &mut lock).await;
     // What /metrics, the dashboard and the API do: read the book.
     let book = tokio::time::timeout(BLOCKED, leader.daemon.book())
@@ -140,23 +139,18 @@ async fn while_a_scan_commits_the_book_is_read_and_an_acknowledgement_is_kept() 
 
     lock.release().await;
     scan_recorded(&mut leader).await;
-    acknowledgement_kept(&leader, &key, &clock, &receiver).await;
-    drop(listener);
+    acknowledgement_kept(&leader, &key, &s.clock, &s.receiver).await;
+    drop(s.listener);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_on_the_follower_during_the_leaders_scan_is_kept() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let db = TestDb::postgres().await.unwrap();
-    let text = config(port, &receiver, "1m");
-    let clock = Clock::manual(T0);
-    let (mut leader, key) = firing(&db.url, &text, &clock, &receiver).await;
-    let mut follower = Replica::start(&db.url, &text, &clock).await;
+    let s = setup().await;
+    let (mut leader, key) = firing(&s).await;
+    let mut follower = s.replica().await;
     assert!(!follower.daemon.leadership().leader);
 
-    let mut lock = HistoryLock::take(&db.url).await;
+    let mut lock = HistoryLock::take(&s.db.url).await;
     scan_held_in_its_transaction(&leader, &mut lock).await;
     let acknowledged = tokio::time::timeout(BLOCKED, follower.daemon.acknowledge(&key))
         .await
@@ -167,6 +161,6 @@ async fn an_acknowledgement_on_the_follower_during_the_leaders_scan_is_kept() {
 
     lock.release().await;
     scan_recorded(&mut leader).await;
-    acknowledgement_kept(&leader, &key, &clock, &receiver).await;
-    drop(listener);
+    acknowledgement_kept(&leader, &key, &s.clock, &s.receiver).await;
+    drop(s.listener);
 }

@@ -10,7 +10,11 @@ use portwatch_monitor::alerts::Status;
 use portwatch_monitor::config;
 use portwatch_monitor::daemon::{Clock, Daemon, Event};
 use portwatch_store::{HostOutcome, NewScan, ScanOutcome, ScanStatus, Store};
-use replica_support::{T0, confirmation_scanned, first_key, kinds, round_scanned, wait_event};
+use portwatch_testkit::TestDb;
+use replica_support::{
+    T0, confirmation_scanned, first_key, group_config, kinds, receiver_and_open_port,
+    round_scanned, spawn_daemon, wait_event,
+};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +26,7 @@ struct Running {
     events: broadcast::Receiver<Event>,
     stop: CancellationToken,
     clock: Clock,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 impl Drop for Running {
@@ -36,27 +40,23 @@ async fn start(config_text: &str, seed: impl AsyncFnOnce(&Store)) -> Running {
 }
 
 async fn start_at(config_text: &str, seed: impl AsyncFnOnce(&Store), t0: i64) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
-    let store = Store::open(&url).await.unwrap();
+    let db = TestDb::sqlite().await.unwrap();
+    let store = Store::open(&db.url).await.unwrap();
     seed(&store).await;
-    let settings = config::parse(config_text, Path::new("test.toml")).unwrap();
     let clock = Clock::manual(t0);
-    let daemon = Daemon::with_clock(settings, store, clock.clone())
-        .await
-        .unwrap();
-    let events = daemon.subscribe();
-    let stop = CancellationToken::new();
-    {
-        let (daemon, stop) = (daemon.clone(), stop.clone());
-        tokio::spawn(async move { daemon.run(stop).await });
-    }
+    let (daemon, events, stop) = spawn_daemon(
+        store,
+        config_text,
+        &clock,
+        &tokio::runtime::Handle::current(),
+    )
+    .await;
     Running {
         daemon,
         events,
         stop,
         clock,
-        _dir: dir,
+        _db: db,
     }
 }
 
@@ -81,34 +81,6 @@ impl Running {
     }
 }
 
-fn config(port: u16, receiver: &Receiver, extra_alerts: &str, group_extra: &str) -> String {
-    format!(
-        r#"
-[alerts]
-confirmations = 2
-confirm_after = "1ms"
-remind_every = "0"
-{extra_alerts}
-
-[[notify]]
-name = "hook"
-type = "webhook"
-url = "{url}"
-
-[[group]]
-name = "g"
-targets = ["127.0.0.1"]
-cron = "0 0 1 1 *"
-{group_extra}
-[group.scan]
-probes = false
-[group.policy]
-must_be_closed = ["{port}"]
-"#,
-        url = receiver.url("/hook")
-    )
-}
-
 const WINDOW: &str = r#"
 [[group.silence]]
 from = "2026-06-01T00:01:00Z"
@@ -118,10 +90,8 @@ reason = "switch firmware update"
 
 #[tokio::test]
 async fn resolve_during_a_window_is_sent_when_the_window_ends() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut run = start(&config(port, &receiver, "", WINDOW), async |_| {}).await;
+    let (receiver, listener, port) = receiver_and_open_port().await;
+    let mut run = start(&group_config(port, &receiver, "0", WINDOW), async |_| {}).await;
 
     run.scan_and_confirm("g").await;
     let title = run.delivered().await;
@@ -162,11 +132,9 @@ async fn resolve_during_a_window_is_sent_when_the_window_ends() {
 
 #[tokio::test]
 async fn resolve_in_window_at_once_is_sent_inside_the_window() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (receiver, listener, port) = receiver_and_open_port().await;
     let group = format!("resolve_in_window = \"at-once\"\n{WINDOW}");
-    let mut run = start(&config(port, &receiver, "", &group), async |_| {}).await;
+    let mut run = start(&group_config(port, &receiver, "0", &group), async |_| {}).await;
     run.scan_and_confirm("g").await;
     run.delivered().await;
     run.clock.set_ms(T0 + 90_000);
@@ -178,11 +146,8 @@ async fn resolve_in_window_at_once_is_sent_inside_the_window() {
 
 #[tokio::test]
 async fn reminders_and_silences_follow_the_clock() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let text =
-        config(port, &receiver, "", "").replace("remind_every = \"0\"", "remind_every = \"1h\"");
+    let (receiver, listener, port) = receiver_and_open_port().await;
+    let text = group_config(port, &receiver, "1h", "");
     let mut run = start(&text, async |_| {}).await;
     run.scan_and_confirm("g").await;
     run.delivered().await;
@@ -233,7 +198,7 @@ fn silent_testbed_addr() -> Option<String> {
 async fn host_that_answered_before_and_now_answers_nothing_raises_cannot_verify() {
     let silent = silent_testbed_addr().expect("the shared test bed is up (scripts/testbed.sh)");
     let receiver = Receiver::start().await;
-    let text = config(445, &receiver, "", "")
+    let text = group_config(445, &receiver, "0", "")
         .replace("targets = [\"127.0.0.1\"]", &format!("targets = [\"{silent}\"]"))
         .replace("[group.scan]\n", "[group.scan]\nretries = 0\nmax_rtt_timeout = \"200ms\"\ninitial_rtt_timeout = \"200ms\"\n");
     let addr = silent.parse().unwrap();
@@ -362,10 +327,8 @@ async fn reload_lets_scans_in_progress_finish_and_names_what_needs_a_restart() {
 
 #[tokio::test]
 async fn each_vantage_of_a_group_is_its_own_observation() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let text = config(port, &receiver, "", "vantages = [\"local\", \"internet\"]");
+    let (receiver, listener, port) = receiver_and_open_port().await;
+    let text = group_config(port, &receiver, "0", "vantages = [\"local\", \"internet\"]");
     let mut run = start(&text, async |_| {}).await;
     assert!(run.daemon.scan_now("g").await.unwrap());
     // From internet no agent runs: that observation waits for one (its job stays queued),

@@ -6,36 +6,39 @@
 mod notify_support;
 mod replica_support;
 
-use notify_support::Receiver;
-use portwatch_monitor::daemon::{Clock, Event};
+use portwatch_monitor::daemon::Event;
+use portwatch_testkit::TestDb;
 use replica_support::{
-    LEASE_MS, Replica, T0, config, confirmation_scanned, first_key, kinds, received, round_scanned,
+    LEASE_MS, Replica, Setup, confirmation_scanned, first_key, kinds, received, round_scanned,
 };
 use std::time::Duration;
 
+/// [`Setup`] on a SQLite database, with reminders every `remind_every`.
+async fn setup(remind_every: &str) -> Setup {
+    Setup::on(TestDb::sqlite().await.unwrap(), remind_every).await
+}
+
+/// A replica that leads (with its term's fencing token), then a second one.
+async fn leader_and_follower(s: &Setup) -> (Replica, i64, Replica) {
+    let (a, token) = s.leader().await;
+    let b = s.replica().await;
+    (a, token, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_schedules_and_the_other_takes_over_with_the_same_book() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
-    let text = config(port, &receiver, "0");
-    let clock = Clock::manual(T0);
-
-    let mut a = Replica::start(&url, &text, &clock).await;
-    let first = a.becomes_leader().await;
-    let mut b = Replica::start(&url, &text, &clock).await;
+    let s = setup("0").await;
+    let (mut a, first, mut b) = leader_and_follower(&s).await;
     assert!(a.daemon.leadership().leader);
 
     // The leader scans and announces the open port once; the follower schedules nothing
     // and does not take the lease while it is renewed.
     a.scan_and_confirm("g").await;
-    received(&receiver, 1).await;
+    received(&s.receiver, 1).await;
     tokio::time::sleep(Duration::from_millis(4 * LEASE_MS as u64)).await;
     assert_eq!(b.scans_seen(), 0, "the follower scanned");
     assert!(!b.daemon.leadership().leader);
-    assert_eq!(kinds(&receiver), ["opened"]);
+    assert_eq!(kinds(&s.receiver), ["opened"]);
     // The follower's API sees the leader's book.
     assert_eq!(b.daemon.book().await.len(), 1);
 
@@ -46,7 +49,7 @@ async fn one_replica_schedules_and_the_other_takes_over_with_the_same_book() {
         !b.daemon.leadership().leader,
         "taken over before the lease ran out"
     );
-    clock.advance_ms(LEASE_MS);
+    s.clock.advance_ms(LEASE_MS);
     let second = b.becomes_leader().await;
     assert_eq!(
         second,
@@ -59,32 +62,24 @@ async fn one_replica_schedules_and_the_other_takes_over_with_the_same_book() {
     b.scan_once("g").await;
     b.daemon.deliver_due().await;
     assert_eq!(
-        kinds(&receiver),
+        kinds(&s.receiver),
         ["opened"],
         "announced again after failover"
     );
-    drop(listener);
+    drop(s.listener);
     b.scan_and_confirm("g").await;
-    received(&receiver, 2).await;
+    received(&s.receiver, 2).await;
     b.daemon.deliver_due().await;
-    assert_eq!(kinds(&receiver), ["opened", "resolved"]);
+    assert_eq!(kinds(&s.receiver), ["opened", "resolved"]);
     assert!(b.daemon.book().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_on_the_follower_reaches_the_leader() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
-    let text = config(port, &receiver, "1m");
-    let clock = Clock::manual(T0);
-    let mut a = Replica::start(&url, &text, &clock).await;
-    a.becomes_leader().await;
-    let mut b = Replica::start(&url, &text, &clock).await;
+    let s = setup("1m").await;
+    let (mut a, _, mut b) = leader_and_follower(&s).await;
     a.scan_and_confirm("g").await;
-    received(&receiver, 1).await;
+    received(&s.receiver, 1).await;
     let key = first_key(&b.daemon)
         .await
         .expect("the follower reads the leader's entry");
@@ -94,27 +89,23 @@ async fn an_acknowledgement_on_the_follower_reaches_the_leader() {
     // The leader's decisions start from the acknowledged entry: a scan keeps it, and the
     // reminder due a minute later is not sent.
     a.scan_once("g").await;
-    clock.advance_ms(120_000);
+    s.clock.advance_ms(120_000);
     a.daemon.remind().await;
     a.daemon.deliver_due().await;
     assert_eq!(
-        kinds(&receiver),
+        kinds(&s.receiver),
         ["opened"],
         "reminded of an acknowledged violation"
     );
     let entry = a.daemon.book().await.get(&key).cloned().expect("tracked");
     assert!(entry.acknowledged);
-    drop(listener);
+    drop(s.listener);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_daemon_leads_at_once_and_hands_the_lease_back_on_shutdown() {
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
-    let text = config(9, &receiver, "0");
-    let clock = Clock::manual(T0);
-    let mut a = Replica::start(&url, &text, &clock).await;
+    let s = setup("0").await;
+    let mut a = s.replica().await;
     assert_eq!(a.becomes_leader().await, 1);
     a.stop.cancel();
     a.wait("end of leadership", |e| match e {
@@ -123,22 +114,14 @@ async fn a_single_daemon_leads_at_once_and_hands_the_lease_back_on_shutdown() {
     })
     .await;
     // Released: the next daemon leads at once, without the clock moving.
-    let mut b = Replica::start(&url, &text, &clock).await;
+    let mut b = s.replica().await;
     assert_eq!(b.becomes_leader().await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_now_asked_of_the_follower_runs_on_the_leader_once() {
-    let receiver = Receiver::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
-    let text = config(port, &receiver, "0");
-    let clock = Clock::manual(T0);
-    let mut a = Replica::start(&url, &text, &clock).await;
-    a.becomes_leader().await;
-    let mut b = Replica::start(&url, &text, &clock).await;
+    let s = setup("0").await;
+    let (mut a, _, mut b) = leader_and_follower(&s).await;
     assert!(!b.daemon.leadership().leader);
     assert!(!b.daemon.scan_now("nope").await.unwrap(), "unknown group");
 
@@ -146,8 +129,8 @@ async fn scan_now_asked_of_the_follower_runs_on_the_leader_once() {
     assert!(b.daemon.scan_now("g").await.unwrap());
     a.wait("scan on the leader", round_scanned).await;
     a.wait("its confirmation", confirmation_scanned).await;
-    received(&receiver, 1).await;
-    assert_eq!(kinds(&receiver), ["opened"]);
+    received(&s.receiver, 1).await;
+    assert_eq!(kinds(&s.receiver), ["opened"]);
     assert_eq!(b.scans_seen(), 0, "the follower scanned");
     // The request was taken once: no second scheduled scan follows.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -162,5 +145,5 @@ async fn scan_now_asked_of_the_follower_runs_on_the_leader_once() {
             .is_empty(),
         "the request is still pending"
     );
-    drop(listener);
+    drop(s.listener);
 }

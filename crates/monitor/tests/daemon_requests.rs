@@ -43,19 +43,13 @@ must_be_closed = ["T:1"]
     )
 }
 
-/// Polls `check` every 50 ms until it gives a value (at most 20 s, reached only on failure).
-async fn until<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+/// Polls `check` until it gives a value (at most 20 s, reached only on failure).
+async fn until<T, F, Fut>(what: &str, check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
 {
-    for _ in 0..400 {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("{what}: not within 20 s")
+    portwatch_testkit::eventually(what, Duration::from_secs(20), check).await
 }
 
 async fn running_scan(store: &Store) -> Result<ScanRow> {
@@ -83,8 +77,7 @@ async fn a_running_requested_scan_cancelled_on_the_follower_stops_with_nothing_a
 ) -> Result<()> {
     // The group's schedule comes due next year by this clock: only the request scans.
     let clock = Clock::manual(T0);
-    let mut a = Replica::start(&db.url, &config(), &clock).await;
-    a.becomes_leader().await;
+    let (mut a, _) = Replica::leader(&db.url, &config(), &clock).await;
     let b = Replica::start(&db.url, &config(), &clock).await;
     ensure!(
         b.daemon.request_scan("nope").await?.is_none(),
@@ -144,8 +137,7 @@ async fn a_request_cancelled_before_its_scan_started_never_runs_and_the_schedule
     // 300 ms before the group's yearly occurrence: its scheduled scan starts at once and waits
     // for an agent, so the group is busy when the request comes.
     let clock = Clock::manual(NEW_YEAR - 300);
-    let mut a = Replica::start(&db.url, &config(), &clock).await;
-    a.becomes_leader().await;
+    let (mut a, _) = Replica::leader(&db.url, &config(), &clock).await;
     let store = a.daemon.store().clone();
     let scheduled = running_scan(&store).await?;
 
@@ -208,8 +200,7 @@ async fn a_running_requested_scan_cancelled_on_the_leader_stops_and_the_loop_goe
     db: TestDb,
 ) -> Result<()> {
     let clock = Clock::manual(T0);
-    let mut a = Replica::start(&db.url, &config(), &clock).await;
-    a.becomes_leader().await;
+    let (mut a, _) = Replica::leader(&db.url, &config(), &clock).await;
     let store = a.daemon.store().clone();
     let request = a.daemon.request_scan("g").await?.context("group g")?;
     until("the request running", || async {

@@ -4,12 +4,15 @@
 mod common;
 
 use anyhow::{Context, Result, bail, ensure};
-use common::{Kind, OpenStore, TestDb, outcome, pg_admin_url, port, run_scan, with_details};
+use common::{
+    Kind, OpenStore, TestDb, open_on, outcome, pg_admin_url, port, run_scan, with_details,
+};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, Store, StoreError};
+use portwatch_testkit::psql;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_portwatch-store-fixture");
@@ -21,6 +24,22 @@ both_backends!(
     kill_at_a_random_moment_keeps_history_consistent,
     four_processes_write_concurrently,
 );
+
+/// What opening failed with, as the user reads it (empty when it opened).
+fn error_text(e: &Result<Store, StoreError>) -> String {
+    e.as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// Writes a history with one open port (22 on 10.0.0.1) to `db` and closes the store.
+async fn one_open_port(db: &TestDb) -> Result<()> {
+    let store = db.open().await?;
+    run_scan(&store, &open_on("10.0.0.1", &[22], &[22])).await?;
+    store.close().await;
+    Ok(())
+}
 
 fn parse_lines(stdout: &[u8]) -> Result<Vec<Value>> {
     String::from_utf8_lossy(stdout)
@@ -39,11 +58,7 @@ async fn bad_urls_and_unopenable_paths_say_what_to_do() -> Result<()> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("file"), b"x")?;
     let e = Store::open(&format!("sqlite://{}/file/sub/h.db", dir.path().display())).await;
-    let msg = e
-        .as_ref()
-        .err()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let msg = error_text(&e);
     ensure!(matches!(e, Err(StoreError::CreateDir { .. })), "{e:?}");
     ensure!(
         msg.contains("file/sub") && msg.contains("choose another database"),
@@ -55,21 +70,13 @@ async fn bad_urls_and_unopenable_paths_say_what_to_do() -> Result<()> {
     ensure!(matches!(e, Err(StoreError::CannotOpen { .. })), "{e:?}");
     // PostgreSQL: no such database, nothing listening.
     let e = Store::open(&common::pg_db_url("pwtest_does_not_exist")).await;
-    let msg = e
-        .as_ref()
-        .err()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let msg = error_text(&e);
     ensure!(
         matches!(e, Err(StoreError::Connect { .. })) && msg.contains("createdb"),
         "{msg}"
     );
     let e = Store::open("postgres://postgres:secret@127.0.0.1:1/x").await;
-    let msg = e
-        .as_ref()
-        .err()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let msg = error_text(&e);
     ensure!(matches!(e, Err(StoreError::Connect { .. })), "{e:?}");
     ensure!(
         !msg.contains("secret") && msg.contains("server runs"),
@@ -81,17 +88,7 @@ async fn bad_urls_and_unopenable_paths_say_what_to_do() -> Result<()> {
 }
 
 async fn newer_schema_is_refused_untouched(db: TestDb) -> Result<()> {
-    let store = db.open().await?;
-    run_scan(
-        &store,
-        &outcome(
-            &[("10.0.0.1", true)],
-            &[22],
-            vec![port("10.0.0.1", 22, "open")],
-        ),
-    )
-    .await?;
-    store.close().await;
+    one_open_port(&db).await?;
     let checksum = match db.kind {
         Kind::Sqlite => "X'00'",
         Kind::Postgres => "'\\x00'::bytea",
@@ -103,11 +100,7 @@ async fn newer_schema_is_refused_untouched(db: TestDb) -> Result<()> {
     .await?;
     let before = db.counts().await?;
     let e = Store::open(&db.url).await;
-    let msg = e
-        .as_ref()
-        .err()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let msg = error_text(&e);
     let known = Store::known_schema_version();
     ensure!(
         matches!(
@@ -132,26 +125,16 @@ async fn newer_schema_is_refused_untouched(db: TestDb) -> Result<()> {
 }
 
 async fn read_only_database_is_refused_and_intact(db: TestDb) -> Result<()> {
-    let store = db.open().await?;
-    run_scan(
-        &store,
-        &outcome(
-            &[("10.0.0.1", true)],
-            &[22],
-            vec![port("10.0.0.1", 22, "open")],
-        ),
-    )
-    .await?;
-    store.close().await;
+    one_open_port(&db).await?;
     let before = db.counts().await?;
     let (ro_url, undo) = match db.kind {
         Kind::Sqlite => (format!("{}?mode=ro", db.url), None),
         Kind::Postgres => {
             let name = db.url.rsplit('/').next().unwrap_or_default().to_string();
-            admin(&format!(
-                "ALTER DATABASE {name} SET default_transaction_read_only = on"
-            ))
-            .await?;
+            psql(
+                &pg_admin_url(),
+                &format!("ALTER DATABASE {name} SET default_transaction_read_only = on"),
+            );
             (
                 db.url.clone(),
                 Some(format!(
@@ -162,13 +145,9 @@ async fn read_only_database_is_refused_and_intact(db: TestDb) -> Result<()> {
     };
     let e = Store::open(&ro_url).await;
     if let Some(undo) = undo {
-        admin(&undo).await?;
+        psql(&pg_admin_url(), &undo);
     }
-    let msg = e
-        .as_ref()
-        .err()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let msg = error_text(&e);
     ensure!(matches!(e, Err(StoreError::ReadOnly { .. })), "{e:?}");
     ensure!(
         msg.contains("read-only") && msg.contains("nothing was changed"),
@@ -183,15 +162,6 @@ async fn read_only_database_is_refused_and_intact(db: TestDb) -> Result<()> {
             .first()
             .is_some_and(|h| h.open_ports == 1)
     );
-    Ok(())
-}
-
-async fn admin(sql: &str) -> Result<()> {
-    let mut c = sqlx::PgConnection::connect(&pg_admin_url()).await?;
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut c)
-        .await?;
-    c.close().await?;
     Ok(())
 }
 
@@ -210,26 +180,36 @@ fn in_mount_namespace(script: &str) -> Result<Vec<Value>> {
     Ok(lines)
 }
 
+/// Runs a shell script in a private mount namespace, a tmpfs of `size` mounted on a new
+/// temporary directory first; `script` gets the directory's path.
+fn in_tmpfs(size: &str, script: impl FnOnce(&str) -> String) -> Result<Vec<Value>> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path().display().to_string();
+    in_mount_namespace(&format!(
+        "mount -t tmpfs -o size={size} tmpfs {d}\n{}",
+        script(&d)
+    ))
+}
+
 /// A read-only mount fails even for root; a read-only file and directory fail for a normal user.
 #[test]
 fn read_only_filesystem_and_permissions_are_refused() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let d = dir.path().display();
-    let lines = in_mount_namespace(&format!(
-        "mount -t tmpfs -o size=16m tmpfs {d}
-         $FIX churn sqlite://{d}/h.db 3 a
-         $FIX count sqlite://{d}/h.db
-         mount -o remount,ro {d}
-         $FIX open sqlite://{d}/h.db
-         mount -o remount,rw {d}
-         $FIX count sqlite://{d}/h.db
-         mkdir {d}/locked && cp {d}/h.db {d}/locked/h.db
-         chmod 0755 {d} && chmod 0444 {d}/locked/h.db && chmod 0555 {d}/locked
-         setpriv --reuid=65534 --regid=65534 --clear-groups $FIX open sqlite://{d}/locked/h.db
-         cmp {d}/h.db {d}/locked/h.db && echo '{{\"same\":true}}'
-         mkdir {d}/mine && cp {d}/h.db {d}/mine/h.db && chown 65534 {d}/mine && chmod 0 {d}/mine/h.db
-         setpriv --reuid=65534 --regid=65534 --clear-groups $FIX open sqlite://{d}/mine/h.db"
-    ))?;
+    let lines = in_tmpfs("16m", |d| {
+        format!(
+            "$FIX churn sqlite://{d}/h.db 3 a
+             $FIX count sqlite://{d}/h.db
+             mount -o remount,ro {d}
+             $FIX open sqlite://{d}/h.db
+             mount -o remount,rw {d}
+             $FIX count sqlite://{d}/h.db
+             mkdir {d}/locked && cp {d}/h.db {d}/locked/h.db
+             chmod 0755 {d} && chmod 0444 {d}/locked/h.db && chmod 0555 {d}/locked
+             setpriv --reuid=65534 --regid=65534 --clear-groups $FIX open sqlite://{d}/locked/h.db
+             cmp {d}/h.db {d}/locked/h.db && echo '{{\"same\":true}}'
+             mkdir {d}/mine && cp {d}/h.db {d}/mine/h.db && chown 65534 {d}/mine && chmod 0 {d}/mine/h.db
+             setpriv --reuid=65534 --regid=65534 --clear-groups $FIX open sqlite://{d}/mine/h.db"
+        )
+    })?;
     ensure!(lines.len() == 7, "{lines:?}");
     ensure!(lines[6]["error"] == "CannotOpen", "{}", lines[6]);
     let msg = lines[6]["message"].as_str().unwrap_or_default();
@@ -253,15 +233,14 @@ fn read_only_filesystem_and_permissions_are_refused() -> Result<()> {
 
 #[test]
 fn full_disk_is_reported_and_loses_nothing() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let d = dir.path().display();
-    let lines = in_mount_namespace(&format!(
-        "mount -t tmpfs -o size=6m tmpfs {d}
-         head -c 1048576 /dev/zero > {d}/ballast
-         $FIX fill sqlite://{d}/h.db
-         rm {d}/ballast
-         $FIX count sqlite://{d}/h.db"
-    ))?;
+    let lines = in_tmpfs("6m", |d| {
+        format!(
+            "head -c 1048576 /dev/zero > {d}/ballast
+             $FIX fill sqlite://{d}/h.db
+             rm {d}/ballast
+             $FIX count sqlite://{d}/h.db"
+        )
+    })?;
     ensure!(lines.len() == 2, "{lines:?}");
     let (full, count) = (&lines[0], &lines[1]);
     ensure!(
@@ -293,14 +272,13 @@ fn full_disk_is_reported_and_loses_nothing() -> Result<()> {
 /// is room again.
 #[test]
 fn writes_resume_in_the_same_process_once_the_disk_has_room() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let d = dir.path().display();
-    let lines = in_mount_namespace(&format!(
-        "mount -t tmpfs -o size=12m tmpfs {d}
-         dd if=/dev/zero of={d}/ballast bs=1M count=6 status=none
-         $FIX recover sqlite://{d}/h.db {d}/ballast
-         $FIX count sqlite://{d}/h.db"
-    ))?;
+    let lines = in_tmpfs("12m", |d| {
+        format!(
+            "dd if=/dev/zero of={d}/ballast bs=1M count=6 status=none
+             $FIX recover sqlite://{d}/h.db {d}/ballast
+             $FIX count sqlite://{d}/h.db"
+        )
+    })?;
     ensure!(lines.len() == 5, "{lines:?}");
     ensure!(
         lines[0]["error"] == "DiskFull" && lines[0]["at"] == "finish",
@@ -331,11 +309,7 @@ fn writes_resume_in_the_same_process_once_the_disk_has_room() -> Result<()> {
 async fn postgres_restart_mid_run_the_next_write_succeeds() -> Result<()> {
     let cluster = common::OwnCluster::up()?;
     let store = Store::open(&cluster.url()).await?;
-    let o = outcome(
-        &[("10.0.0.1", true)],
-        &[22, 80],
-        vec![port("10.0.0.1", 22, "open")],
-    );
+    let o = open_on("10.0.0.1", &[22, 80], &[22]);
     run_scan(&store, &o).await?;
     // Every pooled connection is busy once, so several stale ones sit in the pool.
     let (a, b, c, d) = tokio::join!(store.hosts(), store.hosts(), store.hosts(), store.hosts());
@@ -343,11 +317,7 @@ async fn postgres_restart_mid_run_the_next_write_succeeds() -> Result<()> {
         r?;
     }
     cluster.ctl("restart")?;
-    let o2 = outcome(
-        &[("10.0.0.1", true)],
-        &[22, 80],
-        vec![port("10.0.0.1", 80, "open")],
-    );
+    let o2 = open_on("10.0.0.1", &[22, 80], &[80]);
     let (_, report) = run_scan(&store, &o2)
         .await
         .context("first write after the restart")?;
@@ -369,13 +339,18 @@ async fn postgres_restart_mid_run_the_next_write_succeeds() -> Result<()> {
     Ok(())
 }
 
-async fn kill_inside_finish_loses_nothing(db: TestDb) -> Result<()> {
+/// Starts the fixture with `args`; its output, line by line.
+fn fixture_lines(args: &[&str]) -> Result<(Child, Lines<BufReader<ChildStdout>>)> {
     let mut child = Command::new(FIXTURE)
-        .args(["hold", &db.url])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
+    Ok((child, BufReader::new(stdout).lines()))
+}
+
+async fn kill_inside_finish_loses_nothing(db: TestDb) -> Result<()> {
+    let (mut child, mut lines) = fixture_lines(&["hold", &db.url])?;
     let mut committed = Value::Null;
     let deadline = Instant::now() + Duration::from_secs(120);
     let inside = loop {
@@ -422,20 +397,12 @@ async fn kill_inside_finish_loses_nothing(db: TestDb) -> Result<()> {
     let open_now: u64 = store.hosts().await?.iter().map(|h| h.open_ports).sum();
     ensure!(open_now == opened as u64);
     ensure!(store.open_at(first).await?.len() as i64 == opened);
-    if db.kind == Kind::Sqlite {
-        store.close().await;
-        ensure!(sqlite_integrity(&db.url).await? == "ok");
-    }
+    sqlite_intact(&db, Some(store)).await?;
     Ok(())
 }
 
 async fn kill_at_a_random_moment_keeps_history_consistent(db: TestDb) -> Result<()> {
-    let mut child = Command::new(FIXTURE)
-        .args(["loop", &db.url])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
+    let (mut child, mut lines) = fixture_lines(&["loop", &db.url])?;
     let mut commits = 0;
     while commits < 2 {
         let Some(line) = lines.next() else {
@@ -471,20 +438,25 @@ async fn kill_at_a_random_moment_keeps_history_consistent(db: TestDb) -> Result<
         .max_by_key(|s| s.seq)
         .context("no complete scan")?;
     ensure!(store.open_at(latest.id).await?.len() == 10_000);
-    if db.kind == Kind::Sqlite {
-        store.close().await;
-        ensure!(sqlite_integrity(&db.url).await? == "ok");
-    }
+    sqlite_intact(&db, Some(store)).await?;
     Ok(())
 }
 
-async fn sqlite_integrity(url: &str) -> Result<String> {
-    let mut c = sqlx::SqliteConnection::connect(url).await?;
+/// On SQLite: closes `store` (when given) and checks the file with `PRAGMA integrity_check`.
+async fn sqlite_intact(db: &TestDb, store: Option<Store>) -> Result<()> {
+    if db.kind != Kind::Sqlite {
+        return Ok(());
+    }
+    if let Some(store) = store {
+        store.close().await;
+    }
+    let mut c = sqlx::SqliteConnection::connect(&db.url).await?;
     let r: String = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(&mut c)
         .await?;
     c.close().await?;
-    Ok(r)
+    ensure!(r == "ok", "integrity check: {r}");
+    Ok(())
 }
 
 async fn four_processes_write_concurrently(db: TestDb) -> Result<()> {
@@ -535,9 +507,7 @@ async fn four_processes_write_concurrently(db: TestDb) -> Result<()> {
         .await?
             == 0
     );
-    if db.kind == Kind::Sqlite {
-        ensure!(sqlite_integrity(&db.url).await? == "ok");
-    }
+    sqlite_intact(&db, None).await?;
     Ok(())
 }
 
@@ -636,7 +606,7 @@ async fn export_import_round_trip_sqlite_postgres_sqlite() -> Result<()> {
     let latest = source.scans(1, Some("10.0.0.1".parse()?)).await?;
     let latest = latest.first().context("no scan")?.id;
     ensure!(pg.open_at(latest).await? == source.open_at(latest).await?);
-    let o = outcome(&[("10.0.0.1", true)], &[22], vec![]);
+    let o = open_on("10.0.0.1", &[22], &[]);
     for store in [&source, &pg, &back] {
         let (id, r) = run_scan(store, &o).await?;
         ensure!(r.closed == 1, "{r:?}");

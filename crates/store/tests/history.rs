@@ -4,7 +4,8 @@ mod common;
 
 use anyhow::{Result, ensure};
 use common::{
-    OpenStore, TestDb, outcome, port, ports_of, run_scan, run_scan_from, with_details, with_service,
+    OpenStore, TestDb, open_on, outcome, port, ports_of, run_scan, run_scan_from, with_details,
+    with_service,
 };
 use portwatch_model::{PortState, Proto};
 use portwatch_store::{AlertStateRow, Effects, NewOutboxMessage, ScanStatus, StoreError};
@@ -33,15 +34,7 @@ both_backends!(
 
 async fn spans_open_close_and_change(db: TestDb) -> Result<()> {
     let store = db.open().await?;
-    let (_, r1) = run_scan(
-        &store,
-        &outcome(
-            &[(A, true)],
-            &PORTS,
-            vec![port(A, 22, "open"), port(A, 80, "open")],
-        ),
-    )
-    .await?;
+    let (_, r1) = run_scan(&store, &open_on(A, &PORTS, &[22, 80])).await?;
     ensure!(r1.opened == 2 && r1.closed == 0, "first scan: {r1:?}");
     ensure!(
         r1.changed
@@ -294,24 +287,16 @@ async fn down_hosts_keep_their_spans(db: TestDb) -> Result<()> {
     run_scan(&store, &outcome(&[("10.0.0.99", false)], &PORTS, vec![])).await?;
     ensure!(store.hosts().await?.len() == 2);
     // A comes back without 22: now it closes.
-    let (_, r) = run_scan(&store, &outcome(&[(A, true)], &PORTS, vec![])).await?;
+    let (_, r) = run_scan(&store, &open_on(A, &PORTS, &[])).await?;
     ensure!(r.closed == 1, "{r:?}");
     Ok(())
 }
 
 async fn uncovered_ports_are_left_alone(db: TestDb) -> Result<()> {
     let store = db.open().await?;
-    run_scan(
-        &store,
-        &outcome(
-            &[(A, true)],
-            &PORTS,
-            vec![port(A, 22, "open"), port(A, 8080, "open")],
-        ),
-    )
-    .await?;
+    run_scan(&store, &open_on(A, &PORTS, &[22, 8080])).await?;
     // A scan of 22 only says nothing about 8080.
-    let (id, r) = run_scan(&store, &outcome(&[(A, true)], &[22], vec![])).await?;
+    let (id, r) = run_scan(&store, &open_on(A, &[22], &[])).await?;
     ensure!(r.closed == 1 && r.changed[0].port == 22, "{r:?}");
     let at = store.open_at(id).await?;
     ensure!(ports_of(&at, A) == vec![8080], "{at:?}");
@@ -320,13 +305,9 @@ async fn uncovered_ports_are_left_alone(db: TestDb) -> Result<()> {
 
 async fn caller_mistakes_change_nothing(db: TestDb) -> Result<()> {
     let store = db.open().await?;
-    run_scan(
-        &store,
-        &outcome(&[(A, true)], &PORTS, vec![port(A, 22, "open")]),
-    )
-    .await?;
+    run_scan(&store, &open_on(A, &PORTS, &[22])).await?;
     let before = db.counts().await?;
-    let bad = outcome(&[(A, true)], &[22], vec![port(A, 80, "open")]);
+    let bad = open_on(A, &[22], &[80]);
     let id = store.begin_scan(&common::new_scan(&bad)).await?;
     let e = store.finish_scan(id, &bad, &Effects::default()).await;
     ensure!(matches!(e, Err(StoreError::Usage { .. })), "{e:?}");
@@ -342,7 +323,7 @@ async fn caller_mistakes_change_nothing(db: TestDb) -> Result<()> {
             .await?
             .is_some_and(|s| s.status == ScanStatus::Running)
     );
-    let good = outcome(&[(A, true)], &[22], vec![port(A, 22, "open")]);
+    let good = open_on(A, &[22], &[22]);
     store.finish_scan(id, &good, &Effects::default()).await?;
     let after = db.counts().await?;
     ensure!(after["spans"] == before["spans"] && after["scans"] == before["scans"] + 1);
@@ -351,11 +332,7 @@ async fn caller_mistakes_change_nothing(db: TestDb) -> Result<()> {
 
 async fn history_and_open_at(db: TestDb) -> Result<()> {
     let store = db.open().await?;
-    let (s1, _) = run_scan(
-        &store,
-        &outcome(&[(A, true)], &PORTS, vec![port(A, 22, "open")]),
-    )
-    .await?;
+    let (s1, _) = run_scan(&store, &open_on(A, &PORTS, &[22])).await?;
     let (s2, _) = run_scan(
         &store,
         &outcome(
@@ -369,14 +346,10 @@ async fn history_and_open_at(db: TestDb) -> Result<()> {
         ),
     )
     .await?;
-    let (s3, _) = run_scan(
-        &store,
-        &outcome(&[(A, true)], &PORTS, vec![port(A, 80, "open")]),
-    )
-    .await?;
+    let (s3, _) = run_scan(&store, &open_on(A, &PORTS, &[80])).await?;
     // A failed scan is never used.
     let failed = store
-        .begin_scan(&common::new_scan(&outcome(&[(A, true)], &PORTS, vec![])))
+        .begin_scan(&common::new_scan(&open_on(A, &PORTS, &[])))
         .await?;
     store.fail_scan(failed, "interrupted").await?;
 
@@ -457,8 +430,8 @@ async fn history_and_open_at(db: TestDb) -> Result<()> {
 async fn scans_apply_in_finish_order(db: TestDb) -> Result<()> {
     let store = db.open().await?;
     // The older scan finishes last: its view wins, and spans stay ordered by application.
-    let slow = outcome(&[(A, true)], &PORTS, vec![]);
-    let fast = outcome(&[(A, true)], &PORTS, vec![port(A, 22, "open")]);
+    let slow = open_on(A, &PORTS, &[]);
+    let fast = open_on(A, &PORTS, &[22]);
     let slow_id = store.begin_scan(&common::new_scan(&slow)).await?;
     let fast_id = store.begin_scan(&common::new_scan(&fast)).await?;
     store
@@ -483,7 +456,7 @@ async fn scans_apply_in_finish_order(db: TestDb) -> Result<()> {
 
 async fn effects_and_outbox(db: TestDb) -> Result<()> {
     let store = db.open().await?;
-    let o = outcome(&[(A, true)], &PORTS, vec![port(A, 22, "open")]);
+    let o = open_on(A, &PORTS, &[22]);
     let message = |key: &str| NewOutboxMessage {
         idempotency_key: key.into(),
         channel: "email".into(),
@@ -561,7 +534,7 @@ async fn prune_keeps_current_state(db: TestDb) -> Result<()> {
     }
     let Some(last) = last else { unreachable!() };
     let failed = store
-        .begin_scan(&common::new_scan(&outcome(&[(A, true)], &[22], vec![])))
+        .begin_scan(&common::new_scan(&open_on(A, &[22], &[])))
         .await?;
     store.fail_scan(failed, "test").await?;
     let picture = store.open_at(last).await?;
@@ -587,18 +560,14 @@ async fn prune_keeps_current_state(db: TestDb) -> Result<()> {
     );
     ensure!(db.counts().await?["scans"] == 2);
     // Still consistent for the next scan.
-    let (_, r) = run_scan(
-        &store,
-        &outcome(&[(A, true)], &[22, 1005], vec![port(A, 22, "open")]),
-    )
-    .await?;
+    let (_, r) = run_scan(&store, &open_on(A, &[22, 1005], &[22])).await?;
     ensure!(r.closed == 1 && r.opened == 0);
     Ok(())
 }
 
 async fn scan_lifecycle_errors(db: TestDb) -> Result<()> {
     let store = db.open().await?;
-    let o = outcome(&[(A, true)], &PORTS, vec![]);
+    let o = open_on(A, &PORTS, &[]);
     let (id, _) = run_scan(&store, &o).await?;
     let e = store.finish_scan(id, &o, &Effects::default()).await;
     ensure!(matches!(e, Err(StoreError::ScanNotRunning { .. })), "{e:?}");
@@ -627,7 +596,7 @@ async fn scan_lifecycle_errors(db: TestDb) -> Result<()> {
 
 async fn stale_running_scans_become_incomplete(db: TestDb) -> Result<()> {
     let store = db.open().await?;
-    let o = outcome(&[(A, true)], &PORTS, vec![port(A, 22, "open")]);
+    let o = open_on(A, &PORTS, &[22]);
     run_scan(&store, &o).await?;
     let quiet = store.begin_scan(&common::new_scan(&o)).await?;
     let foreign = store.begin_scan(&common::new_scan(&o)).await?;
@@ -662,28 +631,15 @@ async fn stale_running_scans_become_incomplete(db: TestDb) -> Result<()> {
 async fn vantages_keep_apart_and_only_probed_ports_open(db: TestDb) -> Result<()> {
     let store = db.open().await?;
     // From lan: 22 and 445 open on A, the group probes 22 and 445.
-    let (_, r1) = run_scan_from(
-        &store,
-        "lan",
-        &outcome(
-            &[(A, true)],
-            &[22, 445],
-            vec![port(A, 22, "open"), port(A, 445, "open")],
-        ),
-    )
-    .await?;
+    let (_, r1) = run_scan_from(&store, "lan", &open_on(A, &[22, 445], &[22, 445])).await?;
     ensure!(r1.opened == 2, "{r1:?}");
     ensure!(
         r1.changed.iter().all(|c| !c.covered_before && !c.opened()),
         "a host seen for the first time has no port that opened: {r1:?}"
     );
     // From internet: only 22 answers. Nothing of lan's state is touched.
-    let (internet_scan, r2) = run_scan_from(
-        &store,
-        "internet",
-        &outcome(&[(A, true)], &[22, 445], vec![port(A, 22, "open")]),
-    )
-    .await?;
+    let (internet_scan, r2) =
+        run_scan_from(&store, "internet", &open_on(A, &[22, 445], &[22])).await?;
     ensure!(r2.opened == 1 && r2.closed == 0, "{r2:?}");
     let rows = store.host_rows(A.parse()?, None).await?;
     let seen: Vec<(&str, u64)> = rows
@@ -703,15 +659,7 @@ async fn vantages_keep_apart_and_only_probed_ports_open(db: TestDb) -> Result<()
     let (_, r3) = run_scan_from(
         &store,
         "lan",
-        &outcome(
-            &[(A, true)],
-            &[22, 443, 445, 8080],
-            vec![
-                port(A, 22, "open"),
-                port(A, 443, "open"),
-                port(A, 8080, "open"),
-            ],
-        ),
+        &open_on(A, &[22, 443, 445, 8080], &[22, 443, 8080]),
     )
     .await?;
     let changes: Vec<(u16, bool, bool)> = r3
@@ -732,16 +680,7 @@ async fn vantages_keep_apart_and_only_probed_ports_open(db: TestDb) -> Result<()
     let (_, r4) = run_scan_from(
         &store,
         "lan",
-        &outcome(
-            &[(A, true)],
-            &[22, 443, 445, 8080],
-            vec![
-                port(A, 22, "open"),
-                port(A, 443, "open"),
-                port(A, 445, "open"),
-                port(A, 8080, "open"),
-            ],
-        ),
+        &open_on(A, &[22, 443, 445, 8080], &[22, 443, 445, 8080]),
     )
     .await?;
     ensure!(
@@ -750,16 +689,7 @@ async fn vantages_keep_apart_and_only_probed_ports_open(db: TestDb) -> Result<()
     );
     // 445 from internet: the internet vantage probed it before (closed), so it opened there
     // too, as a change of internet's own host row.
-    let (_, r5) = run_scan_from(
-        &store,
-        "internet",
-        &outcome(
-            &[(A, true)],
-            &[22, 445],
-            vec![port(A, 22, "open"), port(A, 445, "open")],
-        ),
-    )
-    .await?;
+    let (_, r5) = run_scan_from(&store, "internet", &open_on(A, &[22, 445], &[22, 445])).await?;
     ensure!(
         r5.opened == 1 && r5.changed.len() == 1 && r5.changed[0].opened(),
         "{r5:?}"

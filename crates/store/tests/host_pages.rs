@@ -88,55 +88,26 @@ async fn host_pages_match_the_filtered_list(db: TestDb) -> Result<()> {
     let all = store.hosts().await?;
     ensure!(all.len() == 4, "{all:?}");
 
-    let text = |s: &str| Some(s.to_string());
+    let filter = |q: Option<&str>, has_open: Option<bool>, vantage: Option<&str>| HostFilter {
+        q: q.map(str::to_string),
+        has_open,
+        vantage: vantage.map(str::to_string),
+    };
     let filters = [
-        HostFilter::default(),
-        HostFilter {
-            q: text("files_"),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            q: text("FILES"),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            q: text("_"),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            q: text("0.0.1"),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            q: text("FD00"),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            q: text("%"),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            has_open: Some(true),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            has_open: Some(false),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            vantage: text("lan"),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            vantage: text("internet"),
-            ..HostFilter::default()
-        },
-        HostFilter {
-            q: text("10.0.0"),
-            has_open: Some(true),
-            vantage: text("local"),
-        },
-    ];
+        (None, None, None),
+        (Some("files_"), None, None),
+        (Some("FILES"), None, None),
+        (Some("_"), None, None),
+        (Some("0.0.1"), None, None),
+        (Some("FD00"), None, None),
+        (Some("%"), None, None),
+        (None, Some(true), None),
+        (None, Some(false), None),
+        (None, None, Some("lan")),
+        (None, None, Some("internet")),
+        (Some("10.0.0"), Some(true), Some("local")),
+    ]
+    .map(|(q, has_open, vantage)| filter(q, has_open, vantage));
     for f in &filters {
         let want = expected(&all, f);
         for (limit, offset) in [(500, 0), (1, 0), (2, 1), (2, 3), (3, 4), (1, u32::MAX)] {
@@ -159,20 +130,12 @@ async fn host_pages_match_the_filtered_list(db: TestDb) -> Result<()> {
         let store = store.clone();
         async move { store.host_page(&f, 500, 0).await }
     };
-    let files = one(HostFilter {
-        q: text("files_"),
-        ..HostFilter::default()
-    })
-    .await?;
+    let files = one(filter(Some("files_"), None, None)).await?;
     ensure!(
         files.total == 1 && files.hosts[0].addr.to_string() == "10.0.0.10",
         "{files:?}"
     );
-    let closed = one(HostFilter {
-        has_open: Some(false),
-        ..HostFilter::default()
-    })
-    .await?;
+    let closed = one(filter(None, Some(false), None)).await?;
     ensure!(
         closed.total == 1 && closed.hosts[0].addr.to_string() == "10.0.0.2",
         "{closed:?}"

@@ -77,24 +77,7 @@ async fn concurrent_claimers_take_distinct_shards_of_one_group(db: TestDb) -> Re
         );
     }
     // Four agents of the vantage claim one shard each at the same moment, then the rest.
-    let mut claimers = tokio::task::JoinSet::new();
-    for c in 0..4 {
-        let store = db.open().await?;
-        claimers.spawn(async move {
-            let mut mine = Vec::new();
-            while let Some(claim) = store
-                .job_claim("lan", &format!("agent-{c}"), 60_000, T0 + 1)
-                .await?
-            {
-                mine.push(claim.id);
-            }
-            anyhow::Ok(mine)
-        });
-    }
-    let mut seen = Vec::new();
-    while let Some(r) = claimers.join_next().await {
-        seen.extend(r??);
-    }
+    let seen = claim_all(&db, 4).await?;
     let distinct: BTreeSet<i64> = seen.iter().copied().collect();
     ensure!(seen.len() == 16 && distinct == queued, "{seen:?}");
     let holders = db
@@ -142,6 +125,30 @@ async fn pruning_forgets_finished_jobs_only(db: TestDb) -> Result<()> {
 
 const T0: i64 = 1_800_000_000_000;
 
+/// `claimers` agents of `lan` (`agent-0`, …), each on a store of its own, claim at the same
+/// moment until none is left; the ids of every job they got.
+async fn claim_all(db: &TestDb, claimers: usize) -> Result<Vec<i64>> {
+    let mut set = tokio::task::JoinSet::new();
+    for c in 0..claimers {
+        let store = db.open().await?;
+        set.spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(claim) = store
+                .job_claim("lan", &format!("agent-{c}"), 60_000, T0 + 1)
+                .await?
+            {
+                mine.push(claim.id);
+            }
+            anyhow::Ok(mine)
+        });
+    }
+    let mut seen = Vec::new();
+    while let Some(r) = set.join_next().await {
+        seen.extend(r??);
+    }
+    Ok(seen)
+}
+
 fn job(group: &str, vantage: &str) -> NewJob {
     NewJob {
         group: group.into(),
@@ -159,24 +166,7 @@ async fn concurrent_claimers_get_each_job_exactly_once(db: TestDb) -> Result<()>
     }
     // Another vantage's job is never handed to a `lan` claimer.
     let (other, _) = s.job_enqueue(&job("g0", "internet"), T0).await?;
-    let mut claimers = tokio::task::JoinSet::new();
-    for c in 0..6 {
-        let store = db.open().await?;
-        claimers.spawn(async move {
-            let mut mine = Vec::new();
-            while let Some(claim) = store
-                .job_claim("lan", &format!("agent-{c}"), 60_000, T0 + 1)
-                .await?
-            {
-                mine.push(claim.id);
-            }
-            anyhow::Ok(mine)
-        });
-    }
-    let mut seen = Vec::new();
-    while let Some(r) = claimers.join_next().await {
-        seen.extend(r??);
-    }
+    let seen = claim_all(&db, 6).await?;
     let distinct: BTreeSet<i64> = seen.iter().copied().collect();
     ensure!(seen.len() == 24 && distinct == queued, "{seen:?}");
     ensure!(!distinct.contains(&other));

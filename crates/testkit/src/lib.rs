@@ -72,6 +72,46 @@ macro_rules! both_backends {
     };
 }
 
+/// Evaluates `$body` with `$c` a new connection of its own to the test database `$db` (SQLite or
+/// PostgreSQL, as its kind says), closed afterwards; `?` in `$body` returns from the caller.
+macro_rules! on_connection {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db.kind {
+            Kind::Sqlite => {
+                let mut $c = $db.sqlite_connection().await?;
+                let v = $body;
+                $c.close().await?;
+                v
+            }
+            Kind::Postgres => {
+                let mut $c = sqlx::PgConnection::connect(&$db.url).await?;
+                let v = $body;
+                $c.close().await?;
+                v
+            }
+        }
+    };
+}
+
+/// Polls `check` (every 50 ms) until it gives a value, for at most `within`; after that, an
+/// error naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Every table the tests count rows of ([`TestDb::counts`]): the whole schema but the
 /// leader lease and the "scan now" requests, which a running daemon writes on its own clock.
 pub const TABLES: [&str; 10] = [
@@ -175,57 +215,26 @@ impl TestDb {
     /// Runs one statement outside the store.
     pub async fn exec(&self, sql: &str) -> Result<()> {
         let q = sqlx::AssertSqlSafe(sql.to_string());
-        match self.kind {
-            Kind::Sqlite => {
-                let mut c = self.sqlite_connection().await?;
-                sqlx::query(q).execute(&mut c).await?;
-                c.close().await?;
-            }
-            Kind::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await?;
-                sqlx::query(q).execute(&mut c).await?;
-                c.close().await?;
-            }
-        }
+        on_connection!(self, |c| {
+            sqlx::query(q).execute(&mut c).await?;
+        });
         Ok(())
     }
 
     /// One integer from a query run outside the store.
     pub async fn scalar(&self, sql: &str) -> Result<i64> {
         let q = sqlx::AssertSqlSafe(sql.to_string());
-        Ok(match self.kind {
-            Kind::Sqlite => {
-                let mut c = self.sqlite_connection().await?;
-                let v = sqlx::query_scalar(q).fetch_one(&mut c).await?;
-                c.close().await?;
-                v
-            }
-            Kind::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await?;
-                let v = sqlx::query_scalar(q).fetch_one(&mut c).await?;
-                c.close().await?;
-                v
-            }
-        })
+        Ok(on_connection!(self, |c| sqlx::query_scalar(q)
+            .fetch_one(&mut c)
+            .await?))
     }
 
     /// The first column of every row of a query run outside the store, as text.
     pub async fn texts(&self, sql: &str) -> Result<Vec<String>> {
         let q = sqlx::AssertSqlSafe(sql.to_string());
-        Ok(match self.kind {
-            Kind::Sqlite => {
-                let mut c = self.sqlite_connection().await?;
-                let v = sqlx::query_scalar(q).fetch_all(&mut c).await?;
-                c.close().await?;
-                v
-            }
-            Kind::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await?;
-                let v = sqlx::query_scalar(q).fetch_all(&mut c).await?;
-                c.close().await?;
-                v
-            }
-        })
+        Ok(on_connection!(self, |c| sqlx::query_scalar(q)
+            .fetch_all(&mut c)
+            .await?))
     }
 
     /// The row count of each of `tables`.

@@ -18,11 +18,11 @@ use anyhow::{Context, Result, bail, ensure};
 use axum::routing::post;
 use common_pages::axe;
 use common_pages::webdriver::Browser;
-use common_pages::{serve, store_in};
+use common_pages::{daemon_for, fresh_store, serve};
+use portwatch_monitor::alerts::Entry;
 use portwatch_monitor::daemon::Daemon;
 use portwatch_web::auth::Role;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
@@ -121,6 +121,26 @@ async fn open_port(port: u16, stop: CancellationToken) -> Result<()> {
     Ok(())
 }
 
+/// Clicks the button `selector` finds, then waits (at most 10 s) until the page contains
+/// `text`; the page, or an error saying that `what` did not come.
+async fn click_and_wait(
+    browser: &Browser,
+    selector: &str,
+    text: &str,
+    what: &'static str,
+) -> Result<String> {
+    browser.click(&browser.find(selector).await?).await?;
+    browser
+        .wait_for_text(text, Duration::from_secs(10))
+        .await
+        .context(what)
+}
+
+/// The entries of the monitor's alert book.
+async fn entries(daemon: &Daemon) -> Vec<Entry> {
+    daemon.book().await.iter().map(|(_, e)| e.clone()).collect()
+}
+
 /// Reloads `url` until the page source contains every one of `wanted`.
 async fn wait_for(
     browser: &Browser,
@@ -164,15 +184,9 @@ async fn drive(browser: &Browser) -> Result<()> {
          cron = \"0 0 1 1 *\"\nvantages = [\"internet\"]\n\
          [group.policy]\nmust_be_closed = [\"T:1\"]\n"
     );
-    let dir = tempfile::tempdir()?;
-    let store = store_in(dir.path()).await?;
-    let settings = portwatch_monitor::config::parse(&config, Path::new("browser-test.toml"))?;
-    let daemon: Arc<Daemon> = Daemon::new(settings, store.clone()).await?;
-    {
-        let (d, s) = (daemon.clone(), stop.clone());
-        tokio::spawn(async move { d.run(s).await });
-    }
-    let server = serve(dir, store.clone(), Some(daemon.clone()), Some(config)).await?;
+    let (db, store) = fresh_store().await?;
+    let daemon = daemon_for(&config, &store, Some(stop.clone())).await?;
+    let server = serve(db, store.clone(), Some(daemon.clone()), Some(config)).await?;
     let (token, _) =
         portwatch_web::auth::tokens::create(&store, "browser-admin", Role::Admin).await?;
 
@@ -185,16 +199,13 @@ async fn drive(browser: &Browser) -> Result<()> {
     check_page(browser, "login").await?;
     let field = browser.find("#token").await?;
     browser.type_into(&field, &token).await?;
-    browser
-        .click(&browser.find("button[type=submit]").await?)
-        .await?;
-    browser
-        .wait_for_text(
-            "Signed in as <strong>browser-admin</strong>",
-            Duration::from_secs(10),
-        )
-        .await
-        .context("signed in and back on the overview")?;
+    click_and_wait(
+        browser,
+        "button[type=submit]",
+        "Signed in as <strong>browser-admin</strong>",
+        "signed in and back on the overview",
+    )
+    .await?;
 
     // The port opens; the monitor confirms the violation; the overview shows it.
     open_port(watched, stop.clone()).await?;
@@ -223,104 +234,85 @@ async fn drive(browser: &Browser) -> Result<()> {
     check_page(browser, "overview").await?;
 
     // Acknowledge it from the page: the page says so, counts it, and offers to undo it.
-    browser
-        .click(&browser.find("form[action$='/ack'] button").await?)
-        .await?;
-    let html = browser
-        .wait_for_text(
-            "<span class=\"tag\">acknowledged</span>",
-            Duration::from_secs(10),
-        )
-        .await
-        .context("the page shows the acknowledgement")?;
+    let html = click_and_wait(
+        browser,
+        "form[action$='/ack'] button",
+        "<span class=\"tag\">acknowledged</span>",
+        "the page shows the acknowledgement",
+    )
+    .await?;
     ensure!(
         html.contains(&format!(
             "Acknowledged {label} on 127.0.0.1 (group lab, must be closed)"
         )) && html.contains("1 acknowledged"),
         "the confirmation and the count: {html}"
     );
-    let book = daemon.book().await;
     ensure!(
-        book.iter()
-            .map(|(_, e)| e)
+        entries(&daemon)
+            .await
+            .iter()
             .any(|e| e.acknowledged && e.finding.port == Some(watched)),
         "the monitor has it acknowledged"
     );
     check_page(browser, "overview-acknowledged").await?;
-    browser
-        .click(&browser.find(".flash form button").await?)
-        .await?;
-    browser
-        .wait_for_text("is no longer acknowledged", Duration::from_secs(10))
-        .await
-        .context("the undo is confirmed")?;
+    click_and_wait(
+        browser,
+        ".flash form button",
+        "is no longer acknowledged",
+        "the undo is confirmed",
+    )
+    .await?;
     ensure!(
-        daemon
-            .book()
-            .await
-            .iter()
-            .map(|(_, e)| e)
-            .all(|e| !e.acknowledged),
+        entries(&daemon).await.iter().all(|e| !e.acknowledged),
         "the monitor has it unacknowledged"
     );
 
     // Silence it (the form's preset length, 1 day): said, counted, and lifted from the page.
-    browser
-        .click(&browser.find("form[action$='/silence'] button").await?)
-        .await?;
-    let html = browser
-        .wait_for_text(
-            &format!("Silenced {label} on 127.0.0.1 (group lab, must be closed) until"),
-            Duration::from_secs(10),
-        )
-        .await
-        .context("the page shows the silence")?;
+    let html = click_and_wait(
+        browser,
+        "form[action$='/silence'] button",
+        &format!("Silenced {label} on 127.0.0.1 (group lab, must be closed) until"),
+        "the page shows the silence",
+    )
+    .await?;
     ensure!(
         html.contains("0 acknowledged · 1 silenced"),
         "the count: {html}"
     );
     ensure!(
-        daemon
-            .book()
+        entries(&daemon)
             .await
             .iter()
-            .map(|(_, e)| e)
             .any(|e| e.silenced_until_ms.is_some() && e.finding.port == Some(watched)),
         "the monitor has it silenced"
     );
-    browser
-        .click(&browser.find(".flash form button").await?)
-        .await?;
-    let html = browser
-        .wait_for_text("is lifted", Duration::from_secs(10))
-        .await
-        .context("lifting the silence is confirmed")?;
+    let html = click_and_wait(
+        browser,
+        ".flash form button",
+        "is lifted",
+        "lifting the silence is confirmed",
+    )
+    .await?;
     ensure!(
         html.contains("0 acknowledged · 0 silenced"),
         "the count: {html}"
     );
     ensure!(
-        daemon
-            .book()
+        entries(&daemon)
             .await
             .iter()
-            .map(|(_, e)| e)
             .all(|e| e.silenced_until_ms.is_none()),
         "the monitor has it unsilenced"
     );
 
     // Scan the group now: the page says it was asked for.
-    browser
-        .click(
-            &browser
-                .find("form[action='/groups/lab/scan'] button")
-                .await?,
-        )
-        .await?;
-    browser
-        .wait_for_text("Scan of group lab asked for", Duration::from_secs(10))
-        .await
-        .context("the scan request is confirmed")?;
+    click_and_wait(
+        browser,
+        "form[action='/groups/lab/scan'] button",
+        "Scan of group lab asked for",
+        "the scan request is confirmed",
+    )
+    .await?;
     // Without a reload, the page's script follows the request to its end and swaps in the
     // page's sections as they are then.
     browser
@@ -337,31 +329,20 @@ async fn drive(browser: &Browser) -> Result<()> {
 
     // A group seen only from a vantage no agent serves: its scan runs until an agent answers,
     // so the flash's undo finds it running and stops it.
-    browser
-        .click(
-            &browser
-                .find("form[action='/groups/remote/scan'] button")
-                .await?,
-        )
-        .await?;
-    browser
-        .wait_for_text("data-scan-state=\"running\"", Duration::from_secs(10))
-        .await
-        .context("the page shows the scan running")?;
-    browser
-        .click(
-            &browser
-                .find(".flash form[action$='/cancel'] button")
-                .await?,
-        )
-        .await?;
-    browser
-        .wait_for_text(
-            "The scan was cancelled: nothing of it is recorded.",
-            Duration::from_secs(10),
-        )
-        .await
-        .context("the undo stops the scan")?;
+    click_and_wait(
+        browser,
+        "form[action='/groups/remote/scan'] button",
+        "data-scan-state=\"running\"",
+        "the page shows the scan running",
+    )
+    .await?;
+    click_and_wait(
+        browser,
+        ".flash form[action$='/cancel'] button",
+        "The scan was cancelled: nothing of it is recorded.",
+        "the undo stops the scan",
+    )
+    .await?;
     let scans = store.scans(20, None).await?;
     let stopped = scans
         .iter()

@@ -3,7 +3,10 @@
 //! Retry-After, keyed on the real client), and sessions bound to their token (revocation and a
 //! changed role take effect on the next request; logout ends the session on the server).
 
+mod common_http;
+
 use anyhow::{Context, Result, ensure};
+use common_http::{client, install_tls_provider};
 use portwatch_store::Store;
 use portwatch_testkit::pki;
 use portwatch_web::AppState;
@@ -14,23 +17,12 @@ use reqwest::StatusCode;
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
-fn provider() {
-    // reqwest is built with rustls but no crypto provider (through portwatch-monitor).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// A client that trusts only `ca`, keeps no connections between requests, and follows no
 /// redirects.
 fn client_trusting(ca: &[u8]) -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca)?])
         .pool_max_idle_per_host(0)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?)
-}
-
-fn plain_client() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?)
 }
@@ -54,7 +46,7 @@ async fn start(
     network: Network,
     certificates: Option<(tempfile::TempDir, std::sync::Arc<Certificates>)>,
 ) -> Result<Server> {
-    provider();
+    install_tls_provider();
     let (dir, certs) = match certificates {
         Some((dir, c)) => (dir, Some(c)),
         None => (tempfile::tempdir()?, None),
@@ -82,7 +74,7 @@ async fn start(
 
 #[tokio::test]
 async fn https_serves_the_test_certificate_and_a_reload_switches_it() -> Result<()> {
-    provider();
+    install_tls_provider();
     let dir = tempfile::tempdir()?;
     let ca_a = pki::ca_and_server(dir.path(), "a")?;
     let certs = Certificates::load(&dir.path().join("cert.pem"), &dir.path().join("key.pem"))?;
@@ -107,7 +99,7 @@ async fn https_serves_the_test_certificate_and_a_reload_switches_it() -> Result<
         answer.headers()
     );
     // Plain HTTP on the TLS port gets no answer.
-    let plain = plain_client()?
+    let plain = client()
         .get(format!("http://127.0.0.1:{}/healthz", server.addr.port()))
         .send()
         .await;
@@ -138,7 +130,7 @@ async fn https_serves_the_test_certificate_and_a_reload_switches_it() -> Result<
 
 #[tokio::test]
 async fn unusable_certificate_files_are_named() -> Result<()> {
-    provider();
+    install_tls_provider();
     let dir = tempfile::tempdir()?;
     pki::ca_and_server(dir.path(), "a")?;
     let missing = Certificates::load(&dir.path().join("nope.pem"), &dir.path().join("key.pem"));
@@ -166,7 +158,7 @@ async fn bad_login(
     server: &Server,
     forwarded_for: Option<&str>,
 ) -> Result<(StatusCode, Option<u64>)> {
-    let mut req = plain_client()?
+    let mut req = client()
         .post(format!("http://{}/login", server.addr))
         .form(&[("token", "pw_wrong"), ("next", "/")]);
     if let Some(f) = forwarded_for {
@@ -225,7 +217,7 @@ async fn login_limit_keys_on_the_forwarded_client_only_behind_a_trusted_proxy() 
 
 /// Signs in through `POST /login`; the session cookie (`name=value`) and its CSRF token.
 async fn login(server: &Server, token: &str) -> Result<(String, String)> {
-    let answer = plain_client()?
+    let answer = client()
         .post(format!("http://{}/login", server.addr))
         .form(&[("token", token), ("next", "/")])
         .send()
@@ -249,7 +241,7 @@ async fn login(server: &Server, token: &str) -> Result<(String, String)> {
 }
 
 async fn get_with(server: &Server, cookie: &str, path: &str) -> Result<StatusCode> {
-    Ok(plain_client()?
+    Ok(client()
         .get(format!("http://{}{path}", server.addr))
         .header("cookie", cookie)
         .send()
@@ -258,7 +250,7 @@ async fn get_with(server: &Server, cookie: &str, path: &str) -> Result<StatusCod
 }
 
 async fn ack_with(server: &Server, cookie: &str, csrf: &str) -> Result<StatusCode> {
-    Ok(plain_client()?
+    Ok(client()
         .post(format!("http://{}/api/v1/violations/x/ack", server.addr))
         .header("cookie", cookie)
         .header("x-csrf-token", csrf)
@@ -306,7 +298,7 @@ async fn logout_ends_the_session_on_the_server() -> Result<()> {
     let (cookie, csrf) = login(&server, &token).await?;
     let (other, _) = login(&server, &token).await?;
     ensure!(server.state.session_count() == 2);
-    let answer = plain_client()?
+    let answer = client()
         .post(format!("http://{}/logout", server.addr))
         .header("cookie", &cookie)
         .form(&[("_csrf", csrf.as_str())])

@@ -7,6 +7,8 @@ mod common_pages;
 
 use anyhow::Result;
 use common_pages::{FILESRV, Server, client, cookie_pair, filesrv_key, fixture};
+use portwatch_monitor::alerts::Entry;
+use portwatch_monitor::daemon::Daemon;
 use portwatch_web::auth::Role;
 use reqwest::StatusCode;
 
@@ -41,6 +43,62 @@ fn location(r: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// Posts `form` with the session's CSRF token and `next=/` to `path` as `admin`; the action
+/// answers 303 back to `/`, whose page (with its flash) is returned.
+async fn act(
+    server: &Server,
+    admin: &str,
+    csrf: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Result<String> {
+    let mut form = form.to_vec();
+    form.extend([("_csrf", csrf), ("next", "/")]);
+    let r = post(server, Some(admin), path, &form).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+    assert_eq!(location(&r), "/", "{path}");
+    server.page(admin, "/").await
+}
+
+/// The viewer with its own CSRF token, and the admin without one, are refused `path` (with
+/// `form`).
+async fn refused_to_viewer_and_without_csrf(
+    server: &Server,
+    (viewer, viewer_csrf): (&str, &str),
+    admin: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Result<()> {
+    let mut with_csrf = vec![("_csrf", viewer_csrf)];
+    with_csrf.extend_from_slice(form);
+    let r = post(server, Some(viewer), path, &with_csrf).await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "viewer {path}");
+    let r = post(server, Some(admin), path, form).await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "missing CSRF {path}");
+    Ok(())
+}
+
+/// The file server's violation as the monitor has it now.
+async fn filesrv_entry(daemon: &Daemon) -> Entry {
+    daemon
+        .book()
+        .await
+        .get(&filesrv_key())
+        .cloned()
+        .expect("tracked")
+}
+
+/// The state of "scan now" request `id`.
+async fn request_state(daemon: &Daemon, id: i64) -> Result<String> {
+    Ok(daemon
+        .scan_request(id)
+        .await?
+        .expect("stored")
+        .state
+        .as_str()
+        .to_string())
+}
+
 #[tokio::test]
 async fn pages_and_actions_without_a_session_go_to_the_login_page() -> Result<()> {
     let server = fixture(true).await?;
@@ -72,22 +130,19 @@ async fn pages_and_actions_without_a_session_go_to_the_login_page() -> Result<()
 #[tokio::test]
 async fn viewers_and_missing_or_wrong_csrf_tokens_get_403() -> Result<()> {
     let server = fixture(true).await?;
-    let viewer = server.cookie(Role::Viewer).await?;
-    let viewer_csrf = server.csrf_of(&viewer)?;
+    let (viewer, viewer_csrf) = server.session(Role::Viewer).await?;
     let admin = server.cookie(Role::Admin).await?;
     let ack = format!("/violations/{}/ack", key_url());
     let silence = format!("/violations/{}/silence", key_url());
     for path in ["/groups/lab/scan", ack.as_str(), silence.as_str()] {
-        let r = post(
+        refused_to_viewer_and_without_csrf(
             &server,
-            Some(&viewer),
+            (&viewer, &viewer_csrf),
+            &admin,
             path,
-            &[("_csrf", &viewer_csrf), ("duration", "1h")],
+            &[("duration", "1h")],
         )
         .await?;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "viewer {path}");
-        let r = post(&server, Some(&admin), path, &[("duration", "1h")]).await?;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "missing CSRF {path}");
         let r = post(
             &server,
             Some(&admin),
@@ -102,8 +157,7 @@ async fn viewers_and_missing_or_wrong_csrf_tokens_get_403() -> Result<()> {
         );
         assert!(r.text().await?.contains("CSRF"));
     }
-    let book = server.daemon.as_ref().expect("a daemon").book().await;
-    let entry = book.get(&filesrv_key()).expect("tracked");
+    let entry = filesrv_entry(server.daemon.as_ref().expect("a daemon")).await;
     assert!(
         !entry.acknowledged && entry.silenced_until_ms.is_none(),
         "nothing changed"
@@ -114,8 +168,7 @@ async fn viewers_and_missing_or_wrong_csrf_tokens_get_403() -> Result<()> {
 #[tokio::test]
 async fn admins_act_and_go_back_to_the_page() -> Result<()> {
     let server = fixture(true).await?;
-    let admin = server.cookie(Role::Admin).await?;
-    let csrf = server.csrf_of(&admin)?;
+    let (admin, csrf) = server.session(Role::Admin).await?;
     let daemon = server.daemon.clone().expect("a daemon");
     let back = format!("/hosts/{FILESRV}");
 
@@ -128,21 +181,8 @@ async fn admins_act_and_go_back_to_the_page() -> Result<()> {
     .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), back);
-    assert!(
-        daemon
-            .book()
-            .await
-            .get(&filesrv_key())
-            .expect("tracked")
-            .acknowledged
-    );
-    let html = client()
-        .get(server.url(&back))
-        .header("cookie", &admin)
-        .send()
-        .await?
-        .text()
-        .await?;
+    assert!(filesrv_entry(&daemon).await.acknowledged);
+    let html = server.page(&admin, &back).await?;
     assert!(html.contains("acknowledged"), "the page shows it");
 
     let before = portwatch_monitor::daemon::now_ms();
@@ -159,11 +199,8 @@ async fn admins_act_and_go_back_to_the_page() -> Result<()> {
     .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/", "never back to another site");
-    let until = daemon
-        .book()
+    let until = filesrv_entry(&daemon)
         .await
-        .get(&filesrv_key())
-        .expect("tracked")
         .silenced_until_ms
         .expect("silenced");
     assert!((until - before - 4 * 3_600_000).abs() < 60_000);
@@ -204,8 +241,7 @@ async fn admins_act_and_go_back_to_the_page() -> Result<()> {
 #[tokio::test]
 async fn without_a_monitor_actions_are_unavailable() -> Result<()> {
     let server = fixture(false).await?;
-    let admin = server.cookie(Role::Admin).await?;
-    let csrf = server.csrf_of(&admin)?;
+    let (admin, csrf) = server.session(Role::Admin).await?;
     let r = post(
         &server,
         Some(&admin),
@@ -239,13 +275,7 @@ async fn signing_in_through_the_form_gives_a_working_session_and_logout_ends_it(
     assert!(r.status().is_redirection());
     assert_eq!(location(&r), "/config");
     let cookie = cookie_pair(r.headers()["set-cookie"].to_str()?);
-    let html = client()
-        .get(server.url("/config"))
-        .header("cookie", &cookie)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = server.page(&cookie, "/config").await?;
     assert!(html.contains("Signed in as <strong>ops</strong>"));
     let csrf = server.csrf_of(&cookie)?;
     let r = post(&server, Some(&cookie), "/logout", &[("_csrf", "wrong")]).await?;
@@ -260,21 +290,10 @@ async fn signing_in_through_the_form_gives_a_working_session_and_logout_ends_it(
     Ok(())
 }
 
-async fn page(server: &Server, cookie: &str, path: &str) -> Result<String> {
-    Ok(client()
-        .get(server.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await?
-        .text()
-        .await?)
-}
-
 #[tokio::test]
 async fn actions_say_what_they_did_once_update_the_counts_and_can_be_undone() -> Result<()> {
     let server = fixture(true).await?;
-    let admin = server.cookie(Role::Admin).await?;
-    let csrf = server.csrf_of(&admin)?;
+    let (admin, csrf) = server.session(Role::Admin).await?;
     let daemon = server.daemon.clone().expect("a daemon");
     let (ack, unack, silence, unsilence) = (
         format!("/violations/{}/ack", key_url()),
@@ -282,19 +301,11 @@ async fn actions_say_what_they_did_once_update_the_counts_and_can_be_undone() ->
         format!("/violations/{}/silence", key_url()),
         format!("/violations/{}/unsilence", key_url()),
     );
-    let before = page(&server, &admin, "/").await?;
+    let before = server.page(&admin, "/").await?;
     assert!(before.contains("0 acknowledged · 0 silenced"), "{before}");
     assert!(!before.contains("class=\"flash\""));
 
-    let r = post(
-        &server,
-        Some(&admin),
-        &ack,
-        &[("_csrf", &csrf), ("next", "/")],
-    )
-    .await?;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = page(&server, &admin, "/").await?;
+    let html = act(&server, &admin, &csrf, &ack, &[]).await?;
     assert!(
         html.contains("<div class=\"flash\" role=\"status\">"),
         "{html}"
@@ -312,88 +323,38 @@ async fn actions_say_what_they_did_once_update_the_counts_and_can_be_undone() ->
     assert!(html.contains("Undo the acknowledgement"));
     assert!(html.contains("1 acknowledged · 0 silenced"), "the counts");
     // Shown once: the next page has no flash, but the row keeps its own undo button.
-    let again = page(&server, &admin, "/").await?;
+    let again = server.page(&admin, "/").await?;
     assert!(!again.contains("class=\"flash\""));
     assert!(again.contains("Unacknowledge"));
 
-    let r = post(
-        &server,
-        Some(&admin),
-        &unack,
-        &[("_csrf", &csrf), ("next", "/")],
-    )
-    .await?;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(
-        !daemon
-            .book()
-            .await
-            .get(&filesrv_key())
-            .expect("tracked")
-            .acknowledged
-    );
-    let html = page(&server, &admin, "/").await?;
+    let html = act(&server, &admin, &csrf, &unack, &[]).await?;
+    assert!(!filesrv_entry(&daemon).await.acknowledged);
     assert!(
         html.contains("is no longer acknowledged: reminders resume"),
         "{html}"
     );
     assert!(html.contains("0 acknowledged · 0 silenced"));
 
-    let r = post(
-        &server,
-        Some(&admin),
-        &silence,
-        &[("_csrf", &csrf), ("duration", "1h"), ("next", "/")],
-    )
-    .await?;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = page(&server, &admin, "/").await?;
+    let html = act(&server, &admin, &csrf, &silence, &[("duration", "1h")]).await?;
     assert!(
         html.contains(&format!("Silenced 445/tcp on {FILESRV}")),
         "{html}"
     );
     assert!(html.contains(&format!("action=\"{unsilence}\"")));
     assert!(html.contains("0 acknowledged · 1 silenced"));
-    let r = post(
-        &server,
-        Some(&admin),
-        &unsilence,
-        &[("_csrf", &csrf), ("next", "/")],
-    )
-    .await?;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(
-        daemon
-            .book()
-            .await
-            .get(&filesrv_key())
-            .expect("tracked")
-            .silenced_until_ms
-            .is_none()
-    );
-    let html = page(&server, &admin, "/").await?;
+    let html = act(&server, &admin, &csrf, &unsilence, &[]).await?;
+    assert!(filesrv_entry(&daemon).await.silenced_until_ms.is_none());
     assert!(html.contains("is lifted"), "{html}");
     assert!(html.contains("0 acknowledged · 0 silenced"));
 
-    let r = post(
-        &server,
-        Some(&admin),
-        "/groups/lab/scan",
-        &[("_csrf", &csrf), ("next", "/")],
-    )
-    .await?;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = page(&server, &admin, "/").await?;
+    let html = act(&server, &admin, &csrf, "/groups/lab/scan", &[]).await?;
     assert!(html.contains("Scan of group lab asked for"), "{html}");
 
     // The undoing actions are guarded like the others.
-    let viewer = server.cookie(Role::Viewer).await?;
-    let viewer_csrf = server.csrf_of(&viewer)?;
+    let (viewer, viewer_csrf) = server.session(Role::Viewer).await?;
     for path in [unack.as_str(), unsilence.as_str()] {
-        let r = post(&server, Some(&viewer), path, &[("_csrf", &viewer_csrf)]).await?;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "viewer {path}");
-        let r = post(&server, Some(&admin), path, &[]).await?;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "missing CSRF {path}");
+        refused_to_viewer_and_without_csrf(&server, (&viewer, &viewer_csrf), &admin, path, &[])
+            .await?;
     }
     let r = post(
         &server,
@@ -416,19 +377,9 @@ fn watched_request(html: &str) -> Option<i64> {
 async fn scan_now_is_followed_by_its_flash_and_cancelled_from_it() -> Result<()> {
     // The daemon is not running here, so a request stays pending: no scan starts for it.
     let server = fixture(true).await?;
-    let admin = server.cookie(Role::Admin).await?;
-    let csrf = server.csrf_of(&admin)?;
+    let (admin, csrf) = server.session(Role::Admin).await?;
     let daemon = server.daemon.clone().expect("a daemon");
-    let r = post(
-        &server,
-        Some(&admin),
-        "/groups/lab/scan",
-        &[("_csrf", &csrf), ("next", "/")],
-    )
-    .await?;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&r), "/");
-    let html = page(&server, &admin, "/").await?;
+    let html = act(&server, &admin, &csrf, "/groups/lab/scan", &[]).await?;
     let id = watched_request(&html).expect("the flash follows the request");
     assert!(
         html.contains("<script src=\"/static/portwatch.js\" defer></script>"),
@@ -441,55 +392,21 @@ async fn scan_now_is_followed_by_its_flash_and_cancelled_from_it() -> Result<()>
     assert_eq!(request.group, "lab");
     assert_eq!(request.state.as_str(), "pending");
     // The script is served, as JavaScript, from this origin.
-    let js = client()
-        .get(server.url("/static/portwatch.js"))
-        .send()
+    let js = server
+        .asset("/static/portwatch.js", "text/javascript")
         .await?;
-    assert_eq!(js.status(), StatusCode::OK);
-    assert!(
-        js.headers()["content-type"]
-            .to_str()?
-            .starts_with("text/javascript")
-    );
-    assert!(js.text().await?.contains("/api/v1/scans/requests/"));
+    assert!(js.contains("/api/v1/scans/requests/"));
     // A page without such a flash loads no script.
-    assert!(!page(&server, &admin, "/").await?.contains("<script"));
+    assert!(!server.page(&admin, "/").await?.contains("<script"));
 
     // Guarded like the other actions.
-    let viewer = server.cookie(Role::Viewer).await?;
-    let viewer_csrf = server.csrf_of(&viewer)?;
-    let r = post(&server, Some(&viewer), &cancel, &[("_csrf", &viewer_csrf)]).await?;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = post(&server, Some(&admin), &cancel, &[]).await?;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        daemon
-            .scan_request(id)
-            .await?
-            .expect("stored")
-            .state
-            .as_str(),
-        "pending"
-    );
+    let (viewer, viewer_csrf) = server.session(Role::Viewer).await?;
+    refused_to_viewer_and_without_csrf(&server, (&viewer, &viewer_csrf), &admin, &cancel, &[])
+        .await?;
+    assert_eq!(request_state(&daemon, id).await?, "pending");
 
-    let r = post(
-        &server,
-        Some(&admin),
-        &cancel,
-        &[("_csrf", &csrf), ("next", "/")],
-    )
-    .await?;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        daemon
-            .scan_request(id)
-            .await?
-            .expect("stored")
-            .state
-            .as_str(),
-        "cancelled"
-    );
-    let html = page(&server, &admin, "/").await?;
+    let html = act(&server, &admin, &csrf, &cancel, &[]).await?;
+    assert_eq!(request_state(&daemon, id).await?, "cancelled");
     assert!(
         html.contains("Scan of group lab cancelled: nothing of it is recorded."),
         "{html}"
@@ -505,28 +422,19 @@ async fn scan_now_is_followed_by_its_flash_and_cancelled_from_it() -> Result<()>
         .store
         .scan_requests_finish(&[done], portwatch_store::ScanRequestState::Done, 3)
         .await?;
-    let r = post(
+    let html = act(
         &server,
-        Some(&admin),
+        &admin,
+        &csrf,
         &format!("/scans/requests/{done}/cancel"),
-        &[("_csrf", &csrf), ("next", "/")],
+        &[],
     )
     .await?;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = page(&server, &admin, "/").await?;
     assert!(
         html.contains("Scan of group lab had already completed"),
         "{html}"
     );
-    assert_eq!(
-        daemon
-            .scan_request(done)
-            .await?
-            .expect("stored")
-            .state
-            .as_str(),
-        "done"
-    );
+    assert_eq!(request_state(&daemon, done).await?, "done");
     for missing in ["999999", "0", "abc"] {
         let r = post(
             &server,

@@ -11,11 +11,7 @@ use portwatch_web::auth::Role;
 use reqwest::StatusCode;
 
 async fn get(server: &Server, cookie: &str, path: &str) -> Result<(StatusCode, String)> {
-    let r = client()
-        .get(server.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await?;
+    let r = server.get_with(cookie, path).await?;
     Ok((r.status(), r.text().await?))
 }
 
@@ -286,23 +282,10 @@ async fn config_page_shows_groups_and_hides_secrets() -> Result<()> {
 #[tokio::test]
 async fn stylesheet_is_served_and_security_headers_hold() -> Result<()> {
     let server = fixture(false).await?;
-    let r = client()
-        .get(server.url("/static/portwatch.css"))
-        .send()
-        .await?;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()?
-            .starts_with("text/css")
-    );
-    assert!(r.text().await?.contains(":focus-visible"));
+    let css = server.asset("/static/portwatch.css", "text/css").await?;
+    assert!(css.contains(":focus-visible"));
     let cookie = server.cookie(Role::Viewer).await?;
-    let r = client()
-        .get(server.url("/"))
-        .header("cookie", cookie)
-        .send()
-        .await?;
+    let r = server.get_with(&cookie, "/").await?;
     let csp = r.headers()["content-security-policy"].to_str()?;
     assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"));
     assert!(
@@ -499,11 +482,7 @@ async fn unknown_paths_get_a_404_page_and_json_under_the_api() -> Result<()> {
     let html = r.text().await?;
     assert!(!html.contains("<b>x"), "{html}");
     // Under /api/ the answer stays JSON.
-    let r = client()
-        .get(server.url("/api/v1/nope"))
-        .header("cookie", &cookie)
-        .send()
-        .await?;
+    let r = server.get_with(&cookie, "/api/v1/nope").await?;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(
         r.headers()["content-type"]

@@ -10,6 +10,7 @@ use crate::notify_support::Receiver;
 use portwatch_monitor::config;
 use portwatch_monitor::daemon::{Clock, Daemon, Event};
 use portwatch_store::Store;
+use portwatch_testkit::TestDb;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,42 @@ use tokio_util::sync::CancellationToken;
 pub const T0: i64 = 1_780_272_000_000;
 /// The lease in the test configuration (renewals and attempts every 100 ms of real time).
 pub const LEASE_MS: i64 = 300;
+
+/// What the replica tests start from: a receiver, a port held open on 127.0.0.1 for group
+/// `g` (drop `listener` to close it), a database, the replicas' configuration over them
+/// ([`config`]) and a hand-set clock at [`T0`].
+pub struct Setup {
+    pub receiver: Receiver,
+    pub listener: std::net::TcpListener,
+    pub db: TestDb,
+    pub text: String,
+    pub clock: Clock,
+}
+
+impl Setup {
+    /// The setup on `db`, with reminders every `remind_every`.
+    pub async fn on(db: TestDb, remind_every: &str) -> Setup {
+        let (receiver, listener, port) = receiver_and_open_port().await;
+        let text = config(port, &receiver, remind_every);
+        Setup {
+            receiver,
+            listener,
+            db,
+            text,
+            clock: Clock::manual(T0),
+        }
+    }
+
+    /// A replica on the setup's database, configuration and clock.
+    pub async fn replica(&self) -> Replica {
+        Replica::start(&self.db.url, &self.text, &self.clock).await
+    }
+
+    /// A replica that has become the leader ([`Replica::leader`]), and its fencing token.
+    pub async fn leader(&self) -> (Replica, i64) {
+        Replica::leader(&self.db.url, &self.text, &self.clock).await
+    }
+}
 
 /// A daemon whose loops run on a runtime of its own.
 pub struct Replica {
@@ -36,23 +73,23 @@ impl Replica {
             .enable_all()
             .build()
             .unwrap();
-        let settings = config::parse(config_text, Path::new("test.toml")).unwrap();
         let store = Store::open(url).await.unwrap();
-        let daemon = Daemon::with_clock(settings, store, clock.clone())
-            .await
-            .unwrap();
-        let events = daemon.subscribe();
-        let stop = CancellationToken::new();
-        {
-            let (daemon, stop) = (daemon.clone(), stop.clone());
-            runtime.spawn(async move { daemon.run(stop).await });
-        }
+        let (daemon, events, stop) =
+            spawn_daemon(store, config_text, clock, runtime.handle()).await;
         Replica {
             daemon,
             events,
             stop,
             runtime: Some(runtime),
         }
+    }
+
+    /// A replica started ([`Replica::start`]) that has become the leader, and its term's
+    /// fencing token.
+    pub async fn leader(url: &str, config_text: &str, clock: &Clock) -> (Replica, i64) {
+        let mut replica = Replica::start(url, config_text, clock).await;
+        let token = replica.becomes_leader().await;
+        (replica, token)
     }
 
     /// Everything on its runtime ends where it stands; the lease is not released.
@@ -107,6 +144,27 @@ impl Drop for Replica {
         self.stop.cancel();
         self.kill();
     }
+}
+
+/// A daemon configured by `config_text` over `store`, deciding by `clock`, with its loops
+/// running on `runtime`; its events, and the token that stops the loops.
+pub async fn spawn_daemon(
+    store: Store,
+    config_text: &str,
+    clock: &Clock,
+    runtime: &tokio::runtime::Handle,
+) -> (Arc<Daemon>, broadcast::Receiver<Event>, CancellationToken) {
+    let settings = config::parse(config_text, Path::new("test.toml")).unwrap();
+    let daemon = Daemon::with_clock(settings, store, clock.clone())
+        .await
+        .unwrap();
+    let events = daemon.subscribe();
+    let stop = CancellationToken::new();
+    {
+        let (daemon, stop) = (daemon.clone(), stop.clone());
+        runtime.spawn(async move { daemon.run(stop).await });
+    }
+    (daemon, events, stop)
 }
 
 /// Waits (at most 20 s, a bound only reached on failure) for an event on `events` that `pick`
@@ -195,12 +253,34 @@ pub async fn received(r: &Receiver, n: usize) {
     }
 }
 
+/// A webhook receiver, and a port held open on 127.0.0.1 for the configuration's group to
+/// find (dropping the listener closes it).
+pub async fn receiver_and_open_port() -> (Receiver, std::net::TcpListener, u16) {
+    let receiver = Receiver::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (receiver, listener, port)
+}
+
+/// The replicas' configuration: a [`LEASE_MS`] lease and [`group_config`].
 pub fn config(port: u16, receiver: &Receiver, remind_every: &str) -> String {
     format!(
-        r#"
-[cluster]
-lease = "{LEASE_MS}ms"
+        "\n[cluster]\nlease = \"{LEASE_MS}ms\"\n{}",
+        group_config(port, receiver, remind_every, "")
+    )
+}
 
+/// Alerts confirmed after two scans and reminded every `remind_every`, a webhook on
+/// `receiver`, and group `g` (127.0.0.1 on a yearly schedule, `group_extra` added to it) whose
+/// `port` must be closed.
+pub fn group_config(
+    port: u16,
+    receiver: &Receiver,
+    remind_every: &str,
+    group_extra: &str,
+) -> String {
+    format!(
+        r#"
 [alerts]
 confirmations = 2
 confirm_after = "1ms"
@@ -215,6 +295,7 @@ url = "{url}"
 name = "g"
 targets = ["127.0.0.1"]
 cron = "0 0 1 1 *"
+{group_extra}
 [group.scan]
 probes = false
 [group.policy]

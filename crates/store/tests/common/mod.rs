@@ -78,6 +78,15 @@ pub fn outcome(hosts: &[(&str, bool)], ports: &[u16], results: Vec<PortResult>) 
     }
 }
 
+/// An outcome for `host` (up) over TCP `ports`, with `open` open (and nothing else reported).
+pub fn open_on(host: &str, ports: &[u16], open: &[u16]) -> ScanOutcome {
+    outcome(
+        &[(host, true)],
+        ports,
+        open.iter().map(|&p| port(host, p, "open")).collect(),
+    )
+}
+
 /// A scan record for `outcome`.
 pub fn new_scan(o: &ScanOutcome) -> NewScan {
     NewScan {

@@ -5,7 +5,10 @@
 
 #![allow(dead_code)]
 
-use anyhow::{Context, Result, bail};
+#[path = "../common_http/mod.rs"]
+mod common_http;
+
+use anyhow::{Context, Result};
 use portwatch_kb::Severity;
 use portwatch_model::ports::PortList;
 use portwatch_model::{PortResult, PortState, Proto};
@@ -325,48 +328,33 @@ async fn seed(store: &Store) -> Result<Seed> {
 /// The daemon's configuration: groups that only ever scan 127.0.0.1, on a yearly schedule
 /// (nothing runs unless asked).
 fn config(watched: u16) -> String {
-    format!(
-        r#"
-[alerts]
-confirmations = 2
-confirm_after = "200ms"
-remind_every = "0"
-
-[defaults.scan]
-retries = 0
-probes = false
-
-[[group]]
-name = "local"
-targets = ["127.0.0.1"]
-cron = "0 0 1 1 *"
-[group.policy]
-must_be_closed = ["T:{watched}"]
-severity = "high"
-
-[[group]]
-name = "file-servers"
-targets = ["127.0.0.1"]
-cron = "0 0 1 1 *"
-[group.policy]
-must_be_closed = ["T:137-139,445"]
-severity = "critical"
-
-[[group]]
-name = "web-servers"
-targets = ["127.0.0.1"]
-cron = "0 0 1 1 *"
-[group.policy]
-allowed_open = ["22", "443"]
-"#
-    )
+    let mut text = String::from(
+        "[alerts]\nconfirmations = 2\nconfirm_after = \"200ms\"\nremind_every = \"0\"\n\n\
+         [defaults.scan]\nretries = 0\nprobes = false\n",
+    );
+    for (name, policy) in [
+        (
+            "local",
+            format!("must_be_closed = [\"T:{watched}\"]\nseverity = \"high\""),
+        ),
+        (
+            "file-servers",
+            "must_be_closed = [\"T:137-139,445\"]\nseverity = \"critical\"".into(),
+        ),
+        ("web-servers", "allowed_open = [\"22\", \"443\"]".into()),
+    ] {
+        text.push_str(&format!(
+            "\n[[group]]\nname = \"{name}\"\ntargets = [\"127.0.0.1\"]\ncron = \"0 0 1 1 *\"\n\
+             [group.policy]\n{policy}\n"
+        ));
+    }
+    text
 }
 
 impl Api {
     /// Opens the store on `db`, seeds it, starts a daemon (when `with_daemon`) and serves.
     pub async fn start(db: TestDb, with_daemon: bool) -> Result<Api> {
-        // reqwest comes with rustls but no crypto provider (see Cargo.toml).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        common_http::install_tls_provider();
         let store = Store::open(&db.url).await?;
         let seed = seed(&store).await?;
         let (admin, admin_id) = tokens::create(&store, "ci-admin", Role::Admin).await?;
@@ -376,29 +364,12 @@ impl Api {
         let shutdown = CancellationToken::new();
         let text = config(watched_port);
         let daemon = if with_daemon {
-            let settings =
-                portwatch_monitor::config::parse(&text, std::path::Path::new("api-test.toml"))?;
-            let daemon = Daemon::new(settings, store.clone()).await?;
-            let running = daemon.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move { running.run(stop).await });
-            Some(daemon)
+            Some(common_http::daemon_for(&text, &store, Some(shutdown.clone())).await?)
         } else {
             None
         };
         let state = AppState::new(store.clone(), daemon.clone(), Some(text));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let app = portwatch_web::router(state.clone());
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        });
+        let addr = common_http::serve_router(state.clone(), shutdown.clone()).await?;
         Ok(Api {
             db,
             store,
@@ -411,9 +382,7 @@ impl Api {
             viewer,
             watched_port,
             seed,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
+            client: common_http::client(),
             shutdown,
             _watched: watched,
         })
@@ -422,11 +391,7 @@ impl Api {
     /// GET `path` with `token` (None: anonymous); the status and the body as JSON (a string
     /// when it is not JSON).
     pub async fn get_as(&self, token: Option<&str>, path: &str) -> Result<(StatusCode, Value)> {
-        let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        answer(req.send().await?).await
+        self.send("get", path, token, &[], None).await
     }
 
     /// GET `path` as admin.
@@ -448,11 +413,7 @@ impl Api {
         path: &str,
         body: &Value,
     ) -> Result<(StatusCode, Value)> {
-        let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        answer(req.send().await?).await
+        self.send("post", path, token, &[], Some(body)).await
     }
 
     /// POST as admin.
@@ -462,11 +423,7 @@ impl Api {
 
     /// DELETE `path` with `token`.
     pub async fn delete_as(&self, token: Option<&str>, path: &str) -> Result<(StatusCode, Value)> {
-        let mut req = self.client.delete(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        answer(req.send().await?).await
+        self.send("delete", path, token, &[], None).await
     }
 
     /// DELETE as admin.
@@ -540,22 +497,13 @@ pub fn error_of(body: &Value) -> String {
         .to_string()
 }
 
-/// Waits until `check` returns Some, polling every 100 ms, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> Result<T>
+/// Waits until `check` returns Some, polling it, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("condition not met within {secs} s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    portwatch_testkit::eventually("condition", Duration::from_secs(secs), check).await
 }
 
 /// Every API route as (method, path template as in the OpenAPI document).

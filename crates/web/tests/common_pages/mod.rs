@@ -5,7 +5,11 @@
 #![allow(dead_code)]
 
 pub mod axe;
+#[path = "../common_http/mod.rs"]
+mod common_http;
 pub mod webdriver;
+
+pub use common_http::{client, daemon_for, install_tls_provider};
 
 use anyhow::{Context, Result};
 use portwatch_kb::Severity;
@@ -17,11 +21,11 @@ use portwatch_monitor::policy::{Finding, Rule};
 use portwatch_store::{
     AlertStateRow, Effects, HostOutcome, NewOutboxMessage, NewScan, ScanOutcome, Store,
 };
+use portwatch_testkit::TestDb;
 use portwatch_web::AppState;
 use portwatch_web::auth::{Role, Session};
 use serde_json::{Value, json};
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +49,7 @@ pub struct Server {
     /// The daemon, when the server has one.
     pub daemon: Option<Arc<Daemon>>,
     stop: CancellationToken,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 impl Drop for Server {
@@ -54,9 +58,11 @@ impl Drop for Server {
     }
 }
 
-/// A fresh SQLite store in `dir`.
-pub async fn store_in(dir: &Path) -> Result<Store> {
-    Ok(Store::open(&format!("sqlite://{}/pw.db", dir.display())).await?)
+/// A fresh SQLite database (portwatch-testkit's) and the store on it.
+pub async fn fresh_store() -> Result<(TestDb, Store)> {
+    let db = TestDb::sqlite().await?;
+    let store = Store::open(&db.url).await?;
+    Ok((db, store))
 }
 
 /// The configuration of the page tests' monitor.
@@ -73,57 +79,42 @@ pub fn config_text(port: u16) -> String {
 
 /// Serves the crate's router over `store` (with `daemon` and `config`) on a free loopback port.
 pub async fn serve(
-    dir: tempfile::TempDir,
+    db: TestDb,
     store: Store,
     daemon: Option<Arc<Daemon>>,
     config: Option<String>,
 ) -> Result<Server> {
     let state = AppState::new(store.clone(), daemon.clone(), config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let app = portwatch_web::router(state.clone());
-    let until = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { until.cancelled().await })
-        .await;
-    });
+    let addr = common_http::serve_router(state.clone(), stop.clone()).await?;
     Ok(Server {
         base: format!("http://{addr}"),
         state,
         store,
         daemon,
         stop,
-        _dir: dir,
+        _db: db,
     })
 }
 
 /// A server over the fixture history, with a (not running) daemon when `with_daemon`.
 pub async fn fixture(with_daemon: bool) -> Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let store = store_in(dir.path()).await?;
+    let (db, store) = fresh_store().await?;
     fill_history(&store).await?;
     let text = config_text(9);
     let daemon = if with_daemon {
-        let settings = portwatch_monitor::config::parse(&text, Path::new("test.toml"))?;
-        Some(Daemon::new(settings, store.clone()).await?)
+        Some(daemon_for(&text, &store, None).await?)
     } else {
         None
     };
-    serve(dir, store, daemon, Some(text)).await
+    serve(db, store, daemon, Some(text)).await
 }
 
 /// A server with a (not running) daemon configured by `text`, over an empty store.
 pub async fn configured(text: &str) -> Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let store = store_in(dir.path()).await?;
-    let settings = portwatch_monitor::config::parse(text, Path::new("test.toml"))?;
-    let daemon = Daemon::new(settings, store.clone()).await?;
-    serve(dir, store, Some(daemon), Some(text.to_string())).await
+    let (db, store) = fresh_store().await?;
+    let daemon = daemon_for(text, &store, None).await?;
+    serve(db, store, Some(daemon), Some(text.to_string())).await
 }
 
 /// A group with two maintenance windows: a fixed one that covers now, whose reason is
@@ -162,6 +153,42 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// A session cookie for a new token of `role` ([`Server::cookie`]) and its CSRF token.
+    pub async fn session(&self, role: Role) -> Result<(String, String)> {
+        let cookie = self.cookie(role).await?;
+        let csrf = self.csrf_of(&cookie)?;
+        Ok((cookie, csrf))
+    }
+
+    /// GET `path` with the session `cookie` (redirects not followed).
+    pub async fn get_with(&self, cookie: &str, path: &str) -> Result<reqwest::Response> {
+        Ok(client()
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await?)
+    }
+
+    /// The static file at `path`, served without a session with status 200 and a content
+    /// type starting with `content_type`: its text.
+    pub async fn asset(&self, path: &str, content_type: &str) -> Result<String> {
+        let r = client().get(self.url(path)).send().await?;
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()?
+                .starts_with(content_type),
+            "{path}: {:?}",
+            r.headers()["content-type"]
+        );
+        Ok(r.text().await?)
+    }
+
+    /// The body of `path` as the session `cookie` sees it.
+    pub async fn page(&self, cookie: &str, path: &str) -> Result<String> {
+        Ok(self.get_with(cookie, path).await?.text().await?)
+    }
 }
 
 /// `name=value` of a `Set-Cookie` header value.
@@ -182,20 +209,6 @@ fn now_secs() -> i64 {
 
 fn now_ms() -> i64 {
     portwatch_monitor::daemon::now_ms()
-}
-
-/// Installs ring as the process's TLS provider (reqwest is built without one); idempotent.
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// A client that does not follow redirects (tests look at them).
-pub fn client() -> reqwest::Client {
-    install_tls_provider();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a reqwest client")
 }
 
 /// An open TCP port result with `details`.
