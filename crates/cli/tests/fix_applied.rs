@@ -26,10 +26,12 @@
 //! python3, nft, iptables, ufw and firewalld (scripts/install-test-deps.sh).
 
 mod common;
+#[path = "common/samba.rs"]
+mod samba;
 
-use common::{ChildGuard, portwatch, stderr, stdout};
+use common::{ChildGuard, portwatch, start_ready, stderr, stdout};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -201,31 +203,27 @@ impl Host {
         let script = format!(
             "set -e\ncp -a /etc/firewalld {d}/etc-firewalld\nmount -t tmpfs tmpfs /run\nmount --bind {d}/etc-firewalld /etc/firewalld\nmkdir -p /run/dbus\ndbus-daemon --system --fork\nfirewalld --nofork --nopid --log-target console >{d}/firewalld.log 2>&1 &\nfor i in $(seq 150); do firewall-cmd --state >/dev/null 2>&1 && break; sleep 0.2; done\nfirewall-cmd --state >/dev/null\necho ready\nexec sleep 600\n"
         );
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns,
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-            ])
-            .args(["sh", "-c", &script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start firewalld");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "firewalld did not start: {}",
-            std::fs::read_to_string(self.dir.join("firewalld.log")).unwrap_or_default()
+        let child = start_ready(
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns,
+                    "unshare",
+                    "-m",
+                    "--propagation",
+                    "private",
+                ])
+                .args(["sh", "-c", &script]),
+            "start firewalld",
+            || {
+                format!(
+                    "firewalld did not start: {}",
+                    std::fs::read_to_string(self.dir.join("firewalld.log")).unwrap_or_default()
+                )
+            },
         );
-        self.keeper = Some(ChildGuard(child));
+        self.keeper = Some(child);
     }
 
     /// Refuses to go on unless both of the host's addresses are routed through our veth.
@@ -281,23 +279,13 @@ impl Host {
 
     /// Runs a Python `script` with `args` in the namespace and waits for its `ready` line.
     fn python(&self, script: &str, args: &[String]) -> ChildGuard {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", script])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start a Python server in the namespace");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the server in {} did not start",
-            self.ns
-        );
-        ChildGuard(child)
+        start_ready(
+            Command::new("ip")
+                .args(["netns", "exec", &self.ns, "python3", "-c", script])
+                .args(args),
+            "start a Python server in the namespace",
+            || format!("the server in {} did not start", self.ns),
+        )
     }
 
     /// Runs a shell script inside the namespace (for ufw: in a private mount namespace over
@@ -398,30 +386,20 @@ impl Host {
 
     /// `port/tcp` → state, from a scan of `addr` (one of the host's) from outside.
     fn scan_at(&self, addr: &str) -> Vec<(u16, String)> {
-        self.check_route();
         let spec = format!("T:{}", LISTEN.map(|p| p.to_string()).join(","));
-        let out = portwatch(&[
-            "scan",
-            addr,
-            "-p",
-            &spec,
-            "--assume-up",
-            "--all",
-            "--no-probes",
-            "--format",
-            "jsonl",
-        ]);
+        port_states(&self.scan_jsonl(addr, &spec, &["--no-probes"]))
+    }
+
+    /// `portwatch scan ADDR -p SPEC --assume-up --all EXTRA… --format jsonl` of `addr` (one
+    /// of the host's) from outside, once its route is checked: what it printed.
+    fn scan_jsonl(&self, addr: &str, spec: &str, extra: &[&str]) -> String {
+        self.check_route();
+        let mut args = vec!["scan", addr, "-p", spec, "--assume-up", "--all"];
+        args.extend_from_slice(extra);
+        args.extend(["--format", "jsonl"]);
+        let out = portwatch(&args);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        common::json_lines(&stdout(&out))
-            .into_iter()
-            .filter(|v| v["port"].is_u64())
-            .map(|v| {
-                (
-                    v["port"].as_u64().unwrap() as u16,
-                    v["state"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
+        stdout(&out)
     }
 
     /// Asserts `closed_port` is filtered and every other listener still open, over IPv4 and
@@ -561,39 +539,18 @@ EOF
 fn nftables_closes_139_ahead_of_an_existing_accept_and_keeps_the_ruleset() {
     let host = Host::new("nft1", 1, Tool::Nft);
     host.sh(NFT_BEFORE);
-    let plan = host.plan(&["139", "--platform", "nftables"]);
-    host.apply(&plan);
-    host.assert_only_closed(139);
-    let ruleset = host.sh("nft list ruleset");
-    assert!(
-        ruleset.contains("pwx-keep-accept") && ruleset.contains("pwx-keep-table"),
-        "{ruleset}"
+    host.assert_139_plan_closes_keeping(
+        "nftables",
+        "nft list ruleset",
+        &["pwx-keep-accept", "pwx-keep-table"],
     );
-    host.assert_verify_step_holds(&plan, 139);
 }
 
 #[test]
 fn nftables_with_source_keeps_the_allowed_network_in() {
     let host = Host::new("nft2", 2, Tool::Nft);
     let client = Client::new(&host, "nft2", 2);
-    let plan = host.plan(&[
-        "139",
-        "--platform",
-        "nftables",
-        "--source",
-        &format!("{}/32", host.ours),
-    ]);
-    host.apply(&plan);
-    // We scan from inside the allowed network, so nothing is closed for us; the other client
-    // finds 139 filtered and the rest open.
-    assert!(
-        host.scan().iter().all(|(_, s)| s == "open"),
-        "{:?}",
-        host.scan()
-    );
-    assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
-    // Our IPv6 address is not in the allowed IPv4 network either.
-    assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
+    host.assert_source_plan_lets_only_the_source_in(&client, "nftables");
     let other = host.plan(&[
         "139",
         "--platform",
@@ -609,12 +566,7 @@ fn nftables_with_source_keeps_the_allowed_network_in() {
 fn nftables_ssh_plan_keeps_the_established_session() {
     // No inet filter table yet: the plan's first command creates it.
     let host = Host::new("nft3", 3, Tool::Nft);
-    let mut session = host.session(22);
-    let plan = host.plan(&["22", "--platform", "nftables"]);
-    host.apply(&plan);
-    echo(&mut session, b"after the rules");
-    assert!(!host.new_connection_accepted(22));
-    host.assert_only_closed(22);
+    host.assert_ssh_plan_keeps_the_session("nftables", None);
 }
 
 /// The nftables plan's boot persistence, run as a boot would: its configuration lines go at
@@ -689,28 +641,20 @@ const IPTABLES_BEFORE: &str =
 iptables -N PWX_KEEP
 ip6tables -A INPUT -p tcp --dport 139 -m comment --comment pwx-keep-accept6 -j ACCEPT
 ";
+/// Lists the IPv4 and IPv6 rules.
+const IPTABLES_LIST: &str = "iptables -S && ip6tables -S";
+/// What [`IPTABLES_BEFORE`] loaded, as [`IPTABLES_LIST`] shows it.
+const IPTABLES_KEPT: [&str; 3] = ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"];
 
 fn iptables_closes_139(tag: &str, net: u8, tool: Tool) {
     let host = Host::new(tag, net, tool);
     host.sh(IPTABLES_BEFORE);
-    let plan = host.plan(&["139", "--platform", "iptables"]);
-    host.apply(&plan);
-    host.assert_only_closed(139);
-    let rules = host.sh("iptables -S && ip6tables -S");
-    for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
-        assert!(rules.contains(kept), "{kept} gone:\n{rules}");
-    }
-    host.assert_verify_step_holds(&plan, 139);
+    host.assert_139_plan_closes_keeping("iptables", IPTABLES_LIST, &IPTABLES_KEPT);
 }
 
 fn iptables_ssh_keeps_session(tag: &str, net: u8, tool: Tool) {
     let host = Host::new(tag, net, tool);
-    let mut session = host.session(22);
-    let plan = host.plan(&["22", "--platform", "iptables"]);
-    host.apply(&plan);
-    echo(&mut session, b"after the rules");
-    assert!(!host.new_connection_accepted(22));
-    host.assert_only_closed(22);
+    host.assert_ssh_plan_keeps_the_session("iptables", None);
 }
 
 #[test]
@@ -840,6 +784,65 @@ fn root_firewall() -> String {
     stdout(&out)
 }
 
+/// Runs `test`, then checks the root namespace's firewall is as `test` found it.
+fn keeping_the_root_firewall(test: impl FnOnce()) {
+    let before = root_firewall();
+    test();
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
+/// The checks each firewall's plans must pass.
+impl Host {
+    /// Applies the plan for 139 of `platform`: 139 is filtered and the other listeners open,
+    /// the `list` command still shows each of `kept` (the rules that were there before), and
+    /// the plan's own verify step holds.
+    fn assert_139_plan_closes_keeping(&self, platform: &str, list: &str, kept: &[&str]) {
+        let plan = self.plan(&["139", "--platform", platform]);
+        self.apply(&plan);
+        self.assert_only_closed(139);
+        self.assert_rules_kept(list, kept);
+        self.assert_verify_step_holds(&plan, 139);
+    }
+
+    /// The `list` command shows each of `kept`.
+    fn assert_rules_kept(&self, list: &str, kept: &[&str]) {
+        let rules = self.sh(list);
+        for k in kept {
+            assert!(rules.contains(k), "{k} gone:\n{rules}");
+        }
+    }
+
+    /// Applies the plan for 139 of `platform` that lets in only our own address (`--source
+    /// OURS/32`). We scan from inside the allowed network, so every listener still answers
+    /// us; `client` finds 139 filtered and the rest open; and our IPv6 address is not in the
+    /// allowed IPv4 network either.
+    fn assert_source_plan_lets_only_the_source_in(&self, client: &Client, platform: &str) {
+        let source = format!("{}/32", self.ours);
+        let plan = self.plan(&["139", "--platform", platform, "--source", &source]);
+        self.apply(&plan);
+        assert!(only(&self.scan(), 139, "open"), "{:?}", self.scan());
+        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+        assert!(only(&self.scan6(), 139, "filtered"), "{:?}", self.scan6());
+    }
+
+    /// Opens a session to 22 and applies the plan for 22 of `platform` (with `pause_after`,
+    /// the session sends a packet once the command containing it has run, as
+    /// [`Host::apply_with`] does): the session still echoes, a new connection is not
+    /// accepted, and 22 alone is filtered.
+    fn assert_ssh_plan_keeps_the_session(&self, platform: &str, pause_after: Option<&str>) {
+        let mut session = self.session(22);
+        let plan = self.plan(&["22", "--platform", platform]);
+        self.apply_with(&plan, pause_after.map(|cmd| (cmd, &mut session)));
+        echo(&mut session, b"after the rules");
+        assert!(!self.new_connection_accepted(22));
+        self.assert_only_closed(22);
+    }
+}
+
 /// A second client, in namespace `pwx-kb-<tag>c`, on its own link to the host
 /// (`10.215.<net + 100>.0/24`: client .1, host .2): not the source a plan allows.
 struct Client {
@@ -920,11 +923,18 @@ impl Drop for Client {
     }
 }
 
-/// `port` → state of each port line of a jsonl scan.
-fn port_states(jsonl: &str) -> Vec<(u16, String)> {
+/// The port lines of a jsonl scan.
+fn port_lines(jsonl: &str) -> Vec<Value> {
     common::json_lines(jsonl)
         .into_iter()
         .filter(|v| v["port"].is_u64())
+        .collect()
+}
+
+/// `port` → state of each port line of a jsonl scan.
+fn port_states(jsonl: &str) -> Vec<(u16, String)> {
+    port_lines(jsonl)
+        .into_iter()
         .map(|v| {
             (
                 v["port"].as_u64().unwrap() as u16,
@@ -943,36 +953,14 @@ fn only(states: &[(u16, String)], port: u16, state: &str) -> bool {
 }
 
 fn iptables_source_lets_only_the_source_in(tag: &str, net: u8, tool: Tool) {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         let host = Host::new(tag, net, tool);
         let client = Client::new(&host, tag, net);
         host.sh(IPTABLES_BEFORE);
         assert!(only(&client.scan(), 139, "open"), "{:?}", client.scan());
-        let plan = host.plan(&[
-            "139",
-            "--platform",
-            "iptables",
-            "--source",
-            &format!("{}/32", host.ours),
-        ]);
-        host.apply(&plan);
-        // From the allowed source every listener still answers; from the other client 139
-        // is filtered and the rest open.
-        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
-        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
-        // The allowed network is IPv4: over IPv6 nobody is allowed in.
-        assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
-        let rules = host.sh("iptables -S && ip6tables -S");
-        for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
-            assert!(rules.contains(kept), "{kept} gone:\n{rules}");
-        }
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+        host.assert_source_plan_lets_only_the_source_in(&client, "iptables");
+        host.assert_rules_kept(IPTABLES_LIST, &IPTABLES_KEPT);
+    });
 }
 
 #[test]
@@ -1012,21 +1000,8 @@ impl Host {
     /// `port` → (state, reason) of a UDP scan of `ports` of `addr` (one of the host's) from
     /// outside.
     fn scan_udp(&self, addr: &str, ports: &str) -> Vec<(u16, String, String)> {
-        self.check_route();
-        let out = portwatch(&[
-            "scan",
-            addr,
-            "-p",
-            &format!("U:{ports}"),
-            "--assume-up",
-            "--all",
-            "--format",
-            "jsonl",
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        common::json_lines(&stdout(&out))
+        port_lines(&self.scan_jsonl(addr, &format!("U:{ports}"), &[]))
             .into_iter()
-            .filter(|v| v["port"].is_u64())
             .map(|v| {
                 (
                     v["port"].as_u64().unwrap() as u16,
@@ -1057,6 +1032,45 @@ const IPTABLES_UDP: UdpCase = UdpCase {
     kept: |rules| rules.contains("pwx-keep-udp"),
 };
 
+/// nftables: an accept for 137/udp in the input chain.
+const NFT_UDP: UdpCase = UdpCase {
+    platform: "nftables",
+    before: "nft -f - <<'RULES'
+table inet filter {
+chain input {
+type filter hook input priority 0; policy accept;
+udp dport 137 accept comment \"pwx-keep-udp\"
+}
+}
+RULES
+",
+    listing: "nft list ruleset",
+    kept: |rules| rules.contains("pwx-keep-udp"),
+};
+
+/// ufw: an allow with exactly the plan's match (ufw would skip a deny that matches the same
+/// traffic) below an application profile that also allows 137/udp, which stays.
+const UFW_UDP: UdpCase = UdpCase {
+    platform: "ufw",
+    before: "ufw allow Samba\nufw allow 137/udp\n",
+    listing: "ufw status verbose",
+    kept: |status| {
+        status
+            .lines()
+            .any(|l| l.contains("(Samba)") && l.contains("ALLOW"))
+    },
+};
+
+/// firewalld: 137/udp opened in the default zone with the listeners' ports, and listed after.
+const FIREWALLD_UDP: UdpCase = UdpCase {
+    platform: "firewalld",
+    before: "firewall-cmd --permanent --add-port=137/udp --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
+firewall-cmd --reload
+",
+    listing: "firewall-cmd --list-ports",
+    kept: |ports| ports.contains("137/udp"),
+};
+
 /// Which transports of 137 a plan closes: the page of 137 lists TCP and UDP, so `fix 137`
 /// closes both in one plan and `fix 137/udp` only UDP.
 #[derive(Clone, Copy, PartialEq)]
@@ -1074,8 +1088,7 @@ fn closes_137_udp(tag: &str, net: u8, tool: Tool, case: &UdpCase) {
 /// Like [`closes_137_udp`] for `which` transports; with [`Close137::TcpAndUdp`] a TCP echo
 /// server listens on 137 too, open before the one plan over IPv4 and IPv6, filtered after.
 fn closes_137(tag: &str, net: u8, tool: Tool, case: &UdpCase, which: Close137) {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         let host = Host::new(tag, net, tool);
         let _udp = host.udp_answerer();
         let _tcp = (which == Close137::TcpAndUdp).then(|| host.tcp_echo(137));
@@ -1175,12 +1188,7 @@ fn closes_137(tag: &str, net: u8, tool: Tool, case: &UdpCase, which: Close137) {
                 "verify step {run:?} printed:\n{text}"
             );
         }
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+    });
 }
 
 #[test]
@@ -1195,51 +1203,17 @@ fn iptables_legacy_closes_137_udp_and_keeps_the_rules() {
 
 #[test]
 fn nftables_closes_137_udp_ahead_of_an_existing_accept_and_keeps_the_ruleset() {
-    let case = UdpCase {
-        platform: "nftables",
-        before: "nft -f - <<'RULES'
-table inet filter {
-chain input {
-type filter hook input priority 0; policy accept;
-udp dport 137 accept comment \"pwx-keep-udp\"
-}
-}
-RULES
-",
-        listing: "nft list ruleset",
-        kept: |rules| rules.contains("pwx-keep-udp"),
-    };
-    closes_137_udp("nft4", 18, Tool::Nft, &case);
+    closes_137_udp("nft4", 18, Tool::Nft, &NFT_UDP);
 }
 
 #[test]
 fn ufw_closes_137_udp_over_an_identical_allow_and_keeps_allow_samba() {
-    let case = UdpCase {
-        platform: "ufw",
-        // An allow with exactly the plan's match (ufw would skip a deny that matches the same
-        // traffic) below an application profile that also allows 137/udp.
-        before: "ufw allow Samba\nufw allow 137/udp\n",
-        listing: "ufw status verbose",
-        kept: |status| {
-            status
-                .lines()
-                .any(|l| l.contains("(Samba)") && l.contains("ALLOW"))
-        },
-    };
-    closes_137_udp("ufw4", 19, Tool::Ufw, &case);
+    closes_137_udp("ufw4", 19, Tool::Ufw, &UFW_UDP);
 }
 
 #[test]
 fn firewalld_closes_137_udp_ahead_of_an_open_port_and_keeps_it_listed() {
-    let case = UdpCase {
-        platform: "firewalld",
-        before: "firewall-cmd --permanent --add-port=137/udp --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
-firewall-cmd --reload
-",
-        listing: "firewall-cmd --list-ports",
-        kept: |ports| ports.contains("137/udp"),
-    };
-    closes_137_udp("fwd4", 20, Tool::Firewalld, &case);
+    closes_137_udp("fwd4", 20, Tool::Firewalld, &FIREWALLD_UDP);
 }
 
 // ---- one plan for 137 over TCP and UDP ----
@@ -1278,7 +1252,6 @@ fn iptables_legacy_closes_137_tcp_and_udp_in_one_plan() {
 #[test]
 fn nftables_closes_137_tcp_and_udp_in_one_plan() {
     let case = UdpCase {
-        platform: "nftables",
         before: "nft -f - <<'RULES'
 table inet filter {
 chain input {
@@ -1289,8 +1262,7 @@ tcp dport 137 accept
 }
 RULES
 ",
-        listing: "nft list ruleset",
-        kept: |rules| rules.contains("pwx-keep-udp"),
+        ..NFT_UDP
     };
     closes_137("nft5", 24, Tool::Nft, &case, Close137::TcpAndUdp);
 }
@@ -1298,14 +1270,8 @@ RULES
 #[test]
 fn ufw_closes_137_tcp_and_udp_in_one_plan() {
     let case = UdpCase {
-        platform: "ufw",
         before: "ufw allow Samba\nufw allow 137/udp\nufw allow 137/tcp\n",
-        listing: "ufw status verbose",
-        kept: |status| {
-            status
-                .lines()
-                .any(|l| l.contains("(Samba)") && l.contains("ALLOW"))
-        },
+        ..UFW_UDP
     };
     closes_137("ufw5", 25, Tool::Ufw, &case, Close137::TcpAndUdp);
 }
@@ -1313,12 +1279,10 @@ fn ufw_closes_137_tcp_and_udp_in_one_plan() {
 #[test]
 fn firewalld_closes_137_tcp_and_udp_in_one_plan() {
     let case = UdpCase {
-        platform: "firewalld",
         before: "firewall-cmd --permanent --add-port=137/udp --add-port=137/tcp --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
 firewall-cmd --reload
 ",
-        listing: "firewall-cmd --list-ports",
-        kept: |ports| ports.contains("137/udp"),
+        ..FIREWALLD_UDP
     };
     closes_137("fwd5", 26, Tool::Firewalld, &case, Close137::TcpAndUdp);
 }
@@ -1334,70 +1298,32 @@ firewall-cmd --reload
 
 #[test]
 fn firewalld_closes_139_ahead_of_an_open_port_and_keeps_it_listed() {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         let host = Host::new("fwd1", 16, Tool::Firewalld);
         host.sh(FIREWALLD_BEFORE);
         assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
-        let plan = host.plan(&["139", "--platform", "firewalld"]);
-        host.apply(&plan);
-        host.assert_only_closed(139);
-        let ports = host.sh("firewall-cmd --list-ports");
-        assert!(ports.contains("139/tcp"), "{ports}");
-        host.assert_verify_step_holds(&plan, 139);
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+        host.assert_139_plan_closes_keeping("firewalld", "firewall-cmd --list-ports", &["139/tcp"]);
+    });
 }
 
 #[test]
 fn firewalld_source_plan_lets_only_the_source_in() {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         let host = Host::new("fwd2", 17, Tool::Firewalld);
         let client = Client::new(&host, "fwd2", 17);
         host.sh(FIREWALLD_BEFORE);
-        let plan = host.plan(&[
-            "139",
-            "--platform",
-            "firewalld",
-            "--source",
-            &format!("{}/32", host.ours),
-        ]);
-        host.apply(&plan);
-        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
-        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
-        assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+        host.assert_source_plan_lets_only_the_source_in(&client, "firewalld");
+    });
 }
 
 #[test]
 fn firewalld_ssh_plan_keeps_the_established_session() {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         // The public zone allows ssh by default: the plan's drop must come ahead of it.
         let host = Host::new("fwd3", 21, Tool::Firewalld);
         host.sh(FIREWALLD_BEFORE);
-        let mut session = host.session(22);
-        let plan = host.plan(&["22", "--platform", "firewalld"]);
-        host.apply(&plan);
-        echo(&mut session, b"after the rules");
-        assert!(!host.new_connection_accepted(22));
-        host.assert_only_closed(22);
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+        host.assert_ssh_plan_keeps_the_session("firewalld", None);
+    });
 }
 
 // ---- ufw ----
@@ -1407,16 +1333,8 @@ fn ufw_closes_139_over_allow_samba_and_enabling_keeps_445_open() {
     let host = Host::new("ufw1", 8, Tool::Ufw);
     // An inactive ufw that already allows Samba and 139.
     host.sh("ufw allow Samba\nufw allow 139\nufw allow 139/tcp\n");
-    let plan = host.plan(&["139", "--platform", "ufw"]);
-    host.apply(&plan);
-    host.assert_only_closed(139);
-    let status = host.sh("ufw status");
-    assert!(status.contains("Status: active"), "{status}");
-    assert!(
-        status.contains("Samba") && status.contains("139 "),
-        "allows kept:\n{status}"
-    );
-    host.assert_verify_step_holds(&plan, 139);
+    // Enabled, and the allows kept.
+    host.assert_139_plan_closes_keeping("ufw", "ufw status", &["Status: active", "Samba", "139 "]);
 }
 
 #[test]
@@ -1424,21 +1342,7 @@ fn ufw_with_source_keeps_the_allowed_network_in() {
     let host = Host::new("ufw2", 9, Tool::Ufw);
     let client = Client::new(&host, "ufw2", 9);
     host.sh("ufw allow 139\n");
-    let plan = host.plan(&[
-        "139",
-        "--platform",
-        "ufw",
-        "--source",
-        &format!("{}/32", host.ours),
-    ]);
-    host.apply(&plan);
-    assert!(
-        host.scan().iter().all(|(_, s)| s == "open"),
-        "{:?}",
-        host.scan()
-    );
-    assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
-    assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
+    host.assert_source_plan_lets_only_the_source_in(&client, "ufw");
     let status = host.sh("ufw status numbered");
     let allow = status.find(&host.ours).expect("source allow listed");
     let deny = status.find("DENY").expect("deny listed");
@@ -1449,23 +1353,10 @@ fn ufw_with_source_keeps_the_allowed_network_in() {
 fn ufw_ssh_plan_keeps_the_established_session() {
     // ufw starts inactive, so the session is older than connection tracking in the namespace.
     let host = Host::new("ufw3", 10, Tool::Ufw);
-    let mut session = host.session(22);
-    let plan = host.plan(&["22", "--platform", "ufw"]);
-    host.apply_with(&plan, Some(("ufw --force enable", &mut session)));
-    echo(&mut session, b"after the rules");
-    assert!(!host.new_connection_accepted(22));
-    host.assert_only_closed(22);
+    host.assert_ssh_plan_keeps_the_session("ufw", Some("ufw --force enable"));
 }
 
 // ---- Samba ----
-
-/// A throwaway Samba (smbd and nmbd) inside the namespace, all state under `dir`.
-fn samba_conf(dir: &Path, iface: &str) -> String {
-    let d = dir.display();
-    format!(
-        "[global]\n   netbios name = PWXKBSMB\n   workgroup = PWX\n   server role = standalone server\n   interfaces = {iface}\n   bind interfaces only = yes\n   smb ports = 445 139\n   disable netbios = no\n   private dir = {d}/private\n   lock directory = {d}/lock\n   state directory = {d}/state\n   cache directory = {d}/cache\n   pid directory = {d}/pid\n   ncalrpc dir = {d}/ncalrpc\n   usershare path = {d}/usershares\n   passdb backend = tdbsam:{d}/private/passdb.tdb\n   log file = {d}/log/log.%m\n   load printers = no\n   printing = bsd\n   printcap name = /dev/null\n   disable spoolss = yes\n"
-    )
-}
 
 /// Starts a Samba daemon the way the shims restart it: compiled-in /run/samba and
 /// /var/log/samba are bind-mounted from `dir` in a private mount namespace.
@@ -1481,21 +1372,10 @@ impl Host {
     /// instance's daemons, `testparm` reads this smb.conf, `sudoedit` does nothing (the test
     /// appends the plan's configuration lines itself).
     fn samba_setup(&self, iface: &str) {
+        // A throwaway Samba (smbd and nmbd) inside the namespace, all state under `dir`.
         let dir = self.dir.join("samba");
-        for sub in [
-            "private",
-            "lock",
-            "state",
-            "cache",
-            "pid",
-            "ncalrpc",
-            "usershares",
-            "run-samba",
-            "log",
-        ] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        std::fs::write(dir.join("smb.conf"), samba_conf(&dir, iface)).unwrap();
+        let conf = samba::global(&dir, "PWXKBSMB", "PWX", iface);
+        std::fs::write(dir.join("smb.conf"), conf).unwrap();
         let bin = self.dir.join("bin");
         let d = dir.display();
         write_exec(&bin.join("sudoedit"), "#!/bin/sh\nexit 0\n");

@@ -148,9 +148,8 @@ fn watch(port: u16, hooks: &[String], db: &str) -> ChildGuard {
 }
 
 fn watch_command(port: u16, hooks: &[String], db: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
-    cmd.args(["watch", "127.0.0.1", "--must-be-closed", &port.to_string()])
-        .args(["--every", "1s", "--confirm-after", "1s", "--database", db]);
+    let mut cmd = common::watch_command(port);
+    cmd.args(["--database", db]);
     for h in hooks {
         cmd.args(["--notify", &format!("webhook={h}")]);
     }

@@ -3,10 +3,13 @@
 //! `token create|list|revoke` manage tokens, HTTPS certificates are reloaded on SIGHUP, and an
 //! unsafe or taken listen address stops the start with exit code 2.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
+use cluster::{http_exchange, status_and_body};
 use common::{ChildGuard, free_port, portwatch, stderr, stdout};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -31,43 +34,38 @@ fn db_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}", dir.join("pw.db").display())
 }
 
+/// One whole HTTP/1.1 exchange with the dashboard on loopback: the raw response.
+fn exchange(port: u16, request: &str) -> String {
+    http_exchange(
+        &format!("127.0.0.1:{port}"),
+        request,
+        Duration::from_secs(10),
+    )
+    .expect("a request to the dashboard")
+}
+
 /// One HTTP/1.1 GET on loopback: (status, body).
 fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_string())
+    status_and_body(&exchange(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"),
+    ))
 }
 
 /// Signs in on the dashboard with `token`; the session cookie (`name=value`).
 fn login(port: u16, token: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let body = format!("token={token}&next=%2F");
-    write!(
-        s,
-        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
+    let raw = exchange(
+        port,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
     raw.lines()
         .find_map(|l| l.strip_prefix("set-cookie: "))
         .and_then(|c| c.split(';').next())
@@ -77,19 +75,22 @@ fn login(port: u16, token: &str) -> String {
 
 /// One GET with a session cookie: the status.
 fn get_with_cookie(port: u16, path: &str, cookie: &str) -> u16 {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    );
+    status_and_body(&exchange(port, &request)).0
+}
+
+/// Sends signal `sig` (`-TERM`, `-HUP`) to `child`.
+fn signal(child: &ChildGuard, sig: &str) {
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 /// Starts `portwatch run` on `listen` with `extra` arguments; returns the child, its stdout
@@ -206,14 +207,7 @@ fn first_run_writes_a_token_file_that_opens_the_api_and_logs_only_its_path() {
     assert_eq!(status, 303);
 
     // SIGTERM: a clean stop.
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&child, "-TERM");
     let code = child.0.wait().unwrap();
     assert_eq!(code.code(), Some(0));
     let said = transcript.lock().unwrap().clone();
@@ -398,14 +392,7 @@ fn https_certificate_is_reloaded_on_sighup() {
         !https_ok(port, &pki.join("b-ca.pem")),
         "served before the reload"
     );
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&child, "-HUP");
     wait_line(&rx, |l| l.contains("TLS certificate reloaded"));
     assert!(
         https_ok(port, &pki.join("b-ca.pem")),
