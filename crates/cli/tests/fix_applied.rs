@@ -26,10 +26,15 @@
 //! python3, nft, iptables, ufw and firewalld (scripts/install-test-deps.sh).
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
 #[path = "common/samba.rs"]
 mod samba;
 
 use common::{ChildGuard, portwatch, start_ready, stderr, stdout};
+use netns::{
+    Veth, assert_route_in, blackhole, ip, ip_in, kill_all_in, link as veth_link, sh_quiet,
+};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -99,7 +104,6 @@ impl Tool {
 /// is removed on drop, also when the test fails.
 struct Host {
     ns: String,
-    veth: String,
     addr: String,
     ours: String,
     /// The host's IPv6 address, `fd00:215:<net>::2`, reached from `fd00:215:<net>::1`.
@@ -110,6 +114,8 @@ struct Host {
     _server: Option<ChildGuard>,
     /// For firewalld: the process holding the private mount namespace its commands join.
     keeper: Option<ChildGuard>,
+    /// The namespace and the veth pair, removed after what [`Host`]'s drop stops.
+    link: Veth,
 }
 
 impl Host {
@@ -120,14 +126,8 @@ impl Host {
         let veth = format!("pwx-kb-{tag}h");
         let peer = format!("pwx-kb-{tag}n");
         assert!(veth.len() <= 15, "interface name {veth} too long");
-        let _ = Command::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &veth])
-            .stderr(Stdio::null())
-            .status();
+        // Removes what an earlier run left of these names.
+        let link = Veth::new(&ns, &veth, &peer);
         let dir = std::env::temp_dir().join(format!("{ns}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -135,7 +135,6 @@ impl Host {
         let ours = format!("10.215.{net}.1");
         let mut host = Host {
             ns,
-            veth,
             addr,
             ours,
             addr6: format!("fd00:215:{net}::2"),
@@ -144,48 +143,16 @@ impl Host {
             tool,
             _server: None,
             keeper: None,
+            link,
         };
         // The blackhole keeps a scan of a vanished host from leaving the machine.
-        ip(&["route", "replace", "blackhole", "10.215.0.0/16"]);
-        ip(&["-6", "route", "replace", "blackhole", "fd00:215::/32"]);
-        ip(&["netns", "add", &host.ns]);
-        ip(&[
-            "link", "add", &host.veth, "type", "veth", "peer", "name", &peer,
-        ]);
-        ip(&["link", "set", &peer, "netns", &host.ns]);
-        ip(&[
-            "addr",
-            "add",
-            &format!("{}/24", host.ours),
-            "dev",
-            &host.veth,
-        ]);
-        // nodad: the address is usable at once, not after duplicate address detection.
-        ip(&[
-            "addr",
-            "add",
-            &format!("{}/64", host.ours6),
-            "dev",
-            &host.veth,
-            "nodad",
-        ]);
-        ip(&["link", "set", &host.veth, "up"]);
-        let inside = |args: &[&str]| {
-            let mut full = vec!["-n", host.ns.as_str()];
-            full.extend_from_slice(args);
-            ip(&full);
-        };
-        inside(&["addr", "add", &format!("{}/24", host.addr), "dev", &peer]);
-        inside(&[
-            "addr",
-            "add",
-            &format!("{}/64", host.addr6),
-            "dev",
-            &peer,
-            "nodad",
-        ]);
-        inside(&["link", "set", &peer, "up"]);
-        inside(&["link", "set", "lo", "up"]);
+        blackhole("10.215.0.0/16", None);
+        blackhole("fd00:215::/32", None);
+        // IPv6 without duplicate address detection: the address is usable at once.
+        host.link.up(
+            &[format!("{}/24", host.ours), format!("{}/64", host.ours6)],
+            &[format!("{}/24", host.addr), format!("{}/64", host.addr6)],
+        );
         host.check_route();
         host.write_shims();
         host.start_server();
@@ -229,15 +196,7 @@ impl Host {
     /// Refuses to go on unless both of the host's addresses are routed through our veth.
     fn check_route(&self) {
         for addr in [&self.addr, &self.addr6] {
-            let out = Command::new("ip")
-                .args(["route", "get", addr])
-                .output()
-                .unwrap();
-            let route = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                route.contains(&format!("dev {} ", self.veth)),
-                "refusing to touch {addr}: route is {route}",
-            );
+            self.link.assert_route(addr);
         }
     }
 
@@ -473,14 +432,7 @@ impl Drop for Host {
         if self.keeper.take().is_some() {
             // dbus-daemon, firewalld and what D-Bus started for it (polkitd) live on in the
             // namespace: kill every process in it.
-            let pids = Command::new("ip")
-                .args(["netns", "pids", &self.ns])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for pid in pids.split_whitespace() {
-                let _ = Command::new("kill").args(["-KILL", pid]).status();
-            }
+            kill_all_in(&self.ns);
         }
         for daemon in ["smbd", "nmbd"] {
             let pid = self.dir.join(format!("samba/pid/{daemon}.pid"));
@@ -488,18 +440,9 @@ impl Drop for Host {
                 let _ = Command::new("kill").arg(pid.trim()).status();
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.veth])
-            .stderr(Stdio::null())
-            .status();
+        // The namespace and the veth pair go when `link` drops, after this.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("run ip");
-    assert!(status.success(), "ip {args:?} failed");
 }
 
 fn write_exec(path: &Path, text: &str) {
@@ -854,52 +797,21 @@ impl Client {
     fn new(host: &Host, tag: &str, net: u8) -> Client {
         let ns = format!("pwx-kb-{tag}c");
         let (ours, theirs) = (format!("pwx-kb-{tag}c"), format!("pwx-kb-{tag}d"));
-        let _ = Command::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(Stdio::null())
-            .status();
+        sh_quiet(&format!("ip netns del {ns}"));
         let link = net + 100;
         ip(&["netns", "add", &ns]);
-        ip(&[
-            "-n", &host.ns, "link", "add", &ours, "type", "veth", "peer", "name", &theirs,
-        ]);
-        ip(&["-n", &host.ns, "link", "set", &theirs, "netns", &ns]);
-        ip(&[
-            "-n",
-            &host.ns,
-            "addr",
-            "add",
-            &format!("10.215.{link}.2/24"),
-            "dev",
-            &ours,
-        ]);
-        ip(&["-n", &host.ns, "link", "set", &ours, "up"]);
-        ip(&[
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("10.215.{link}.1/24"),
-            "dev",
-            &theirs,
-        ]);
-        ip(&["-n", &ns, "link", "set", &theirs, "up"]);
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let host_end = format!("10.215.{link}.2/24");
+        let client_end = format!("10.215.{link}.1/24");
+        veth_link(
+            (&ours, Some(&host.ns), &host_end),
+            (&theirs, Some(&ns), &client_end),
+        );
+        ip_in(&ns, &["link", "set", "lo", "up"]);
         let client = Client {
             ns,
             host_addr: format!("10.215.{link}.2"),
         };
-        let route = Command::new("ip")
-            .args(["-n", &client.ns, "route", "get", &client.host_addr])
-            .output()
-            .unwrap();
-        let route = String::from_utf8_lossy(&route.stdout);
-        assert!(
-            route.contains(&format!("dev {theirs} ")),
-            "refusing to scan {} from {}: route is {route}",
-            client.host_addr,
-            client.ns
-        );
+        assert_route_in(&client.ns, &client.host_addr, &format!("dev {theirs} "));
         client
     }
 

@@ -421,6 +421,13 @@ impl LoopbackNs {
         sh(&format!("ip netns exec {name} ip link set lo up"));
         ns
     }
+
+    /// `ip netns exec NS PROGRAM`, for the caller to add arguments to.
+    pub fn exec(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0, program]);
+        cmd
+    }
 }
 
 impl Drop for LoopbackNs {
