@@ -190,29 +190,22 @@ fn diff_files_like_ndiff() {
     let port = l.local_addr().unwrap().port().to_string();
     let a = dir.path().join("a.xml");
     let b = dir.path().join("b.jsonl");
-    portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--format",
-        "xml",
-        "--no-probes",
-        "-o",
-        a.to_str().unwrap(),
-    ]);
+    let scan_to = |format: &str, path: &std::path::Path| {
+        portwatch(&[
+            "scan",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--format",
+            format,
+            "--no-probes",
+            "-o",
+            path.to_str().unwrap(),
+        ])
+    };
+    scan_to("xml", &a);
     drop(l);
-    portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--format",
-        "jsonl",
-        "--no-probes",
-        "-o",
-        b.to_str().unwrap(),
-    ]);
+    scan_to("jsonl", &b);
     let out = portwatch(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(

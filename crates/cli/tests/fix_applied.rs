@@ -33,7 +33,8 @@ mod samba;
 
 use common::{ChildGuard, portwatch, start_ready, stderr, stdout};
 use netns::{
-    Veth, assert_route_in, blackhole, ip, ip_in, kill_all_in, link as veth_link, sh_quiet,
+    Veth, assert_route_in, blackhole, ip, ip_in, kill_all_in, link as veth_link, portwatch_in,
+    python_in, sh_quiet,
 };
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -238,13 +239,7 @@ impl Host {
 
     /// Runs a Python `script` with `args` in the namespace and waits for its `ready` line.
     fn python(&self, script: &str, args: &[String]) -> ChildGuard {
-        start_ready(
-            Command::new("ip")
-                .args(["netns", "exec", &self.ns, "python3", "-c", script])
-                .args(args),
-            "start a Python server in the namespace",
-            || format!("the server in {} did not start", self.ns),
-        )
+        python_in(Some(&self.ns), script, args)
     }
 
     /// Runs a shell script inside the namespace (for ufw: in a private mount namespace over
@@ -818,12 +813,20 @@ impl Client {
     /// `port` → state, from a TCP scan of the host's listeners from this client.
     fn scan(&self) -> Vec<(u16, String)> {
         let spec = format!("T:{}", LISTEN.map(|p| p.to_string()).join(","));
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_portwatch")])
-            .args(["scan", &self.host_addr, "-p", &spec])
-            .args(["--assume-up", "--all", "--no-probes", "--format", "jsonl"])
-            .output()
-            .unwrap();
+        let out = portwatch_in(
+            &self.ns,
+            &[
+                "scan",
+                &self.host_addr,
+                "-p",
+                &spec,
+                "--assume-up",
+                "--all",
+                "--no-probes",
+                "--format",
+                "jsonl",
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         port_states(&stdout(&out))
     }

@@ -5,7 +5,7 @@ mod common;
 #[path = "common/netns.rs"]
 mod netns;
 use common::{json_lines, portwatch, stderr, stdout};
-use netns::tcp_listeners_in;
+use netns::{portwatch_in, tcp_listeners_in};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
@@ -117,18 +117,17 @@ fn no_false_open_in_ephemeral_range_on_loopback() {
         .filter(|p| (32768..=60999).contains(p))
         .collect();
     for _ in 0..5 {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_portwatch")])
-            .args([
+        let out = portwatch_in(
+            &ns,
+            &[
                 "scan",
                 "127.0.0.1",
                 "-p",
                 "32768-60999",
                 "--format",
                 "jsonl",
-            ])
-            .output()
-            .unwrap();
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let found: BTreeSet<u16> = json_lines(&stdout(&out))
             .iter()
@@ -202,30 +201,24 @@ fn xml_is_readable_by_ndiff() {
     let spec = format!("{open},{second_port}");
     let a = dir.path().join("a.xml");
     let b = dir.path().join("b.xml");
-    let out = portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &spec,
-        "--format",
-        "xml",
-        "-o",
-        a.to_str().unwrap(),
-    ]);
+    let scan_xml_to = |path: &std::path::Path| {
+        portwatch(&[
+            "scan",
+            "127.0.0.1",
+            "-p",
+            &spec,
+            "--format",
+            "xml",
+            "-o",
+            path.to_str().unwrap(),
+        ])
+    };
+    let out = scan_xml_to(&a);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     drop(l);
     let (_l2, reopened) = listener(&format!("127.0.0.1:{second_port}"));
     assert_eq!(reopened, second_port);
-    portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &spec,
-        "--format",
-        "xml",
-        "-o",
-        b.to_str().unwrap(),
-    ]);
+    scan_xml_to(&b);
     let diff = std::process::Command::new("ndiff")
         .args([a.to_str().unwrap(), b.to_str().unwrap()])
         .output()

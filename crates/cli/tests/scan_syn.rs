@@ -12,7 +12,7 @@ mod common;
 #[path = "common/netns.rs"]
 mod netns;
 use common::{json_lines, stderr, stdout, without_net_raw};
-use netns::{LoopbackNs, Veth, listen_in, tcp_listeners_in};
+use netns::{LoopbackNs, Veth, listen_in, portwatch_in, tcp_listeners_in};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
@@ -194,9 +194,9 @@ fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
     let truth = tcp_listeners_in(&ns.0, "127.0.0.1");
     assert_eq!(truth, ports.iter().copied().collect(), "listeners in /proc");
     for pass in 0..3 {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_portwatch")])
-            .args([
+        let out = portwatch_in(
+            &ns.0,
+            &[
                 "scan",
                 "127.0.0.1",
                 "--syn",
@@ -204,9 +204,8 @@ fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
                 "--no-probes",
                 "--format",
                 "jsonl",
-            ])
-            .output()
-            .unwrap();
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let found: BTreeSet<u16> = json_lines(&stdout(&out))
             .iter()

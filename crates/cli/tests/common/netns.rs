@@ -385,6 +385,15 @@ impl Drop for Veth {
     }
 }
 
+/// Runs `portwatch ARGS…` inside namespace `ns` and returns its output.
+pub fn portwatch_in(ns: &str, args: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_portwatch")])
+        .args(args)
+        .output()
+        .expect("run portwatch in the namespace")
+}
+
 /// TCP listeners on `ip` (IPv4) or on every address (0.0.0.0) in namespace `ns`, from its
 /// /proc/net/tcp.
 pub fn tcp_listeners_in(ns: &str, ip: &str) -> std::collections::BTreeSet<u16> {
