@@ -274,53 +274,37 @@ fn unsafe_or_taken_addresses_stop_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let url = db_url(dir.path());
-    let out = portwatch(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "0.0.0.0:0",
-        "--database",
-        &url,
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("portwatch token create"),
-        "{}",
+    // `portwatch run` on `listen` with `extra`, which must stop at once with exit 2: what it
+    // said.
+    let refused = |listen: &str, extra: &[&str]| -> String {
+        let mut args = vec![
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            listen,
+            "--database",
+            &url,
+        ];
+        args.extend_from_slice(extra);
+        let out = portwatch(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         stderr(&out)
-    );
+    };
+    let said = refused("0.0.0.0:0", &[]);
+    assert!(said.contains("portwatch token create"), "{said}");
     assert!(stdout(&portwatch(&["token", "list", "--database", &url])).is_empty());
 
     // A taken address: exit 2 naming it, at once rather than after the first scans.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = portwatch(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        &addr,
-        "--database",
-        &url,
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&addr), "{}", stderr(&out));
+    let said = refused(&addr, &[]);
+    assert!(said.contains(&addr), "{said}");
 
     // With a token, plain HTTP on a non-loopback address is still refused, saying what to do.
     let made = portwatch(&["token", "create", "--role", "admin", "--database", &url]);
     assert!(made.status.success(), "{}", stderr(&made));
-    let base = [
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "0.0.0.0:0",
-        "--database",
-        &url,
-    ];
-    let out = portwatch(&base);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let said = stderr(&out);
+    let said = refused("0.0.0.0:0", &[]);
     assert_eq!(said.lines().count(), 1, "{said}");
     for what in [
         "plain HTTP",
@@ -331,27 +315,18 @@ fn unsafe_or_taken_addresses_stop_the_start() {
         assert!(said.contains(what), "{what}: {said}");
     }
     // Half a TLS pair, or files that are not one: exit 2 naming the problem.
-    let out = portwatch(&[&base[..], &["--tls-cert", "/nonexistent/cert.pem"]].concat());
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--tls-key"), "{}", stderr(&out));
-    let out = portwatch(
+    let said = refused("0.0.0.0:0", &["--tls-cert", "/nonexistent/cert.pem"]);
+    assert!(said.contains("--tls-key"), "{said}");
+    let said = refused(
+        "0.0.0.0:0",
         &[
-            &base[..],
-            &[
-                "--tls-cert",
-                "/nonexistent/cert.pem",
-                "--tls-key",
-                "/nonexistent/key.pem",
-            ],
-        ]
-        .concat(),
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("/nonexistent/cert.pem"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(said.contains("/nonexistent/cert.pem"), "{said}");
 }
 
 /// `curl` over HTTPS trusting only `ca`: whether `/healthz` answered 200.
