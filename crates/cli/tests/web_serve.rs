@@ -7,7 +7,7 @@
 mod cluster;
 mod common;
 
-use cluster::{http_exchange, status_and_body};
+use cluster::{dashboard_login as login, http_exchange, status_and_body};
 use common::{ChildGuard, free_port, portwatch, stderr, stdout};
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
@@ -53,24 +53,6 @@ fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
         port,
         &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"),
     ))
-}
-
-/// Signs in on the dashboard with `token`; the session cookie (`name=value`).
-fn login(port: u16, token: &str) -> String {
-    let body = format!("token={token}&next=%2F");
-    let raw = exchange(
-        port,
-        &format!(
-            "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    raw.lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("no session cookie in:\n{raw}"))
-        .to_string()
 }
 
 /// One GET with a session cookie: the status.

@@ -246,15 +246,45 @@ pub fn http_exchange(addr: &str, request: &str, timeout: Duration) -> std::io::R
     Ok(raw)
 }
 
-/// The status code (0 when there is none) and the body of a raw HTTP response.
-pub fn status_and_body(raw: &str) -> (u16, String) {
-    let status = raw
+/// The status code (0 when there is none), the head and the body of a raw HTTP response.
+pub fn split_response(raw: &str) -> (u16, &str, &str) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let status = head
         .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, head, body)
+}
+
+/// The status code (0 when there is none) and the body of a raw HTTP response.
+pub fn status_and_body(raw: &str) -> (u16, String) {
+    let (status, _, body) = split_response(raw);
     (status, body.to_string())
+}
+
+/// Signs in on the dashboard of the server on loopback `port` with `token`: the session
+/// cookie (`name=value`).
+pub fn dashboard_login(port: u16, token: &str) -> String {
+    let body = format!("token={token}&next=%2F");
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = http_exchange(
+        &format!("127.0.0.1:{port}"),
+        &request,
+        Duration::from_secs(10),
+    )
+    .expect("a request to the dashboard");
+    let (_, head, _) = split_response(&raw);
+    head.lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie in:\n{head}"))
+        .to_string()
 }
 
 /// Waits until each of `vantages` has `n` more applied scheduled rounds of `group` than in
