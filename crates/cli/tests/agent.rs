@@ -4,16 +4,19 @@
 //! finishes the job; a result finished while the server is down waits in the spool and is
 //! delivered once when the server is back. Bad arguments exit 2 with a clear message.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
-use common::{Logged, TestDb, free_port, pg_db, portwatch, spawn_logged, stderr, stdout, wait_for};
+use cluster::{
+    Db, http_exchange, now_ms, result_ports as open_ports, spooled, start_agent_in, start_run,
+    status_and_body,
+};
+use common::{Logged, free_port, portwatch, stderr, wait_for};
 use portwatch_monitor::job::{JobResult, JobSpec, QuietRun, WirePorts};
-use portwatch_store::{JobRow, JobStatus, NewJob, Store};
+use portwatch_store::{JobStatus, NewJob};
 use portwatch_testkit::pki;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The lease the test servers give (`--agent-lease`).
@@ -26,34 +29,11 @@ enum Backend {
 }
 
 /// A test's database: a SQLite file in its directory, or a PostgreSQL database dropped after.
-struct Db {
-    url: String,
-    _pg: Option<TestDb>,
-}
-
-impl Db {
-    fn new(backend: Backend, dir: &Path) -> Db {
-        match backend {
-            Backend::Sqlite => Db {
-                url: format!("sqlite://{}", dir.join("pw.db").display()),
-                _pg: None,
-            },
-            Backend::Postgres => {
-                let pg = pg_db();
-                Db {
-                    url: pg.url.clone(),
-                    _pg: Some(pg),
-                }
-            }
-        }
+fn new_db(backend: Backend, dir: &Path) -> Db {
+    match backend {
+        Backend::Sqlite => Db::sqlite(dir),
+        Backend::Postgres => Db::postgres(),
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A running `portwatch run` and what it logged.
@@ -74,20 +54,19 @@ fn start_server_with(dir: &Path, db: &Db, port: u16, extra: &[&str]) -> Server {
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
-    cmd.args(["run", "--config", config.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database", &db.url, "--agent-lease", LEASE])
-        .args(extra);
-    let server = spawn_logged(cmd);
-    wait_for("the server to listen", Duration::from_secs(30), || {
-        server
-            .log
-            .lock()
-            .unwrap()
-            .contains("dashboard and API listening")
-    });
-    server
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--database",
+        &db.url,
+        "--agent-lease",
+        LEASE,
+    ];
+    args.extend_from_slice(extra);
+    start_run(&args, Duration::from_secs(30))
 }
 
 /// A running `portwatch agent` and what it logged.
@@ -98,84 +77,35 @@ fn start_agent(port: u16, token: &str, spool: &Path, name: &str) -> Agent {
 }
 
 fn start_agent_at(url: &str, token: &str, spool: &Path, name: &str, extra: &[&str]) -> Agent {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
-    cmd.args(["agent", "--server", url])
-        .args(["--token", token, "--name", name])
-        .args(extra)
-        .args(["--spool", spool.to_str().unwrap()]);
-    spawn_logged(cmd)
-}
-
-fn token(db: &Db, args: &[&str]) -> String {
-    let mut all = vec!["token", "create", "--database", &db.url];
-    all.extend_from_slice(args);
-    let out = portwatch(&all);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_string()
+    start_agent_in(None, url, token, name, spool, extra)
 }
 
 /// One HTTP/1.1 request on loopback: (status, body).
 fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let body = body.unwrap_or("");
-    write!(
-        s,
+    let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
+    );
+    let raw = http_exchange(
+        &format!("127.0.0.1:{port}"),
+        &request,
+        Duration::from_secs(30),
     )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_string())
+    .expect("a request to the server");
+    status_and_body(&raw)
 }
 
 /// Queues a job for vantage `lan` as the daemon does; returns its id.
 fn enqueue(db: &Db, group: &str, spec: &JobSpec) -> i64 {
-    rt().block_on(async {
-        let store = Store::open(&db.url).await.unwrap();
-        let job = NewJob {
-            group: group.into(),
-            vantage: "lan".into(),
-            shard: String::new(),
-            spec: serde_json::to_value(spec).unwrap(),
-        };
-        let (id, _) = store.job_enqueue(&job, now_ms()).await.unwrap();
-        store.close().await;
-        id
-    })
-}
-
-fn job(db: &Db, id: i64) -> JobRow {
-    rt().block_on(async {
-        let store = Store::open(&db.url).await.unwrap();
-        let row = store.job(id).await.unwrap().expect("the job exists");
-        store.close().await;
-        row
-    })
-}
-
-fn agents(db: &Db) -> Vec<portwatch_store::AgentRow> {
-    rt().block_on(async {
-        let store = Store::open(&db.url).await.unwrap();
-        let rows = store.agents().await.unwrap();
-        store.close().await;
-        rows
-    })
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    let job = NewJob {
+        group: group.into(),
+        vantage: "lan".into(),
+        shard: String::new(),
+        spec: serde_json::to_value(spec).unwrap(),
+    };
+    db.with_store(async |store| store.job_enqueue(&job, now_ms()).await.unwrap().0)
 }
 
 /// A job that scans `ports` of 127.0.0.1 (no identification).
@@ -205,34 +135,11 @@ fn slow_spec(listener: u16) -> JobSpec {
     spec(ports, Some(30))
 }
 
-fn open_ports(row: &JobRow) -> Vec<u16> {
-    let result: JobResult =
-        serde_json::from_value(row.result.clone().expect("a result")).expect("a scan result");
-    result
-        .hosts
-        .iter()
-        .flat_map(|h| h.results.iter().map(|r| r.port))
-        .collect()
-}
-
-fn spooled(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn round_trip(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::new(backend, dir.path());
-    let agent_token = token(
-        &db,
-        &["--role", "agent", "--vantage", "lan", "--name", "lan-1"],
-    );
-    let admin = token(&db, &["--role", "admin", "--name", "ops"]);
+    let db = new_db(backend, dir.path());
+    let agent_token = db.token(&["--role", "agent", "--vantage", "lan", "--name", "lan-1"]);
+    let admin = db.token(&["--role", "admin", "--name", "ops"]);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
     let closed = free_port();
@@ -260,9 +167,9 @@ fn round_trip(backend: Backend) {
     let spool = dir.path().join("spool");
     let agent = start_agent(port, &agent_token, &spool, "lan-1");
     wait_for("the job to be done", Duration::from_secs(30), || {
-        job(&db, id).status == JobStatus::Done
+        db.job(id).status == JobStatus::Done
     });
-    let row = job(&db, id);
+    let row = db.job(id);
     assert_eq!(row.attempt, 1);
     assert_eq!(row.claimed_by.as_deref(), Some("lan-1"));
     assert_eq!(open_ports(&row), vec![open], "only the listener is open");
@@ -277,7 +184,7 @@ fn round_trip(backend: Backend) {
         spooled(&spool).is_empty(),
         "delivered results leave the spool"
     );
-    let a = agents(&db);
+    let a = db.agents();
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!((a[0].vantage.as_str(), a[0].jobs_done), ("lan", 1), "{a:?}");
     let (status, body) = http(port, "GET", "/api/v1/agents", &admin, None);
@@ -295,7 +202,7 @@ fn round_trip(backend: Backend) {
     let (status, body) = http(port, "PUT", &path, &agent_token, Some(&again));
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("superseded"), "{body}");
-    assert_eq!(job(&db, id).result, row.result);
+    assert_eq!(db.job(id).result, row.result);
     // A result claiming a run of 2^40 quiet hosts for a job of one address is refused with the
     // limit before anything expands it.
     let mut huge: JobResult = serde_json::from_value(row.result.clone().unwrap()).unwrap();
@@ -316,16 +223,16 @@ fn round_trip(backend: Backend) {
         body.contains("covers 1099511627777 hosts, more than the job's targets name (1,"),
         "{body}"
     );
-    assert_eq!(job(&db, id).result, row.result);
+    assert_eq!(db.job(id).result, row.result);
     drop(agent);
     drop(server);
 }
 
 fn killed_agent(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::new(backend, dir.path());
-    let t1 = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
-    let t2 = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "b"]);
+    let db = new_db(backend, dir.path());
+    let t1 = db.token(&["--role", "agent", "--vantage", "lan", "--name", "a"]);
+    let t2 = db.token(&["--role", "agent", "--vantage", "lan", "--name", "b"]);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
     let port = free_port();
@@ -333,7 +240,7 @@ fn killed_agent(backend: Backend) {
     let id = enqueue(&db, "lab", &slow_spec(open));
     let mut a = start_agent(port, &t1, &dir.path().join("spool-a"), "a");
     wait_for("agent a to claim the job", Duration::from_secs(20), || {
-        job(&db, id).status == JobStatus::Claimed
+        db.job(id).status == JobStatus::Claimed
     });
     std::thread::sleep(Duration::from_millis(500));
     a.child.0.kill().unwrap();
@@ -341,9 +248,9 @@ fn killed_agent(backend: Backend) {
     let killed_at = Instant::now();
     let _b = start_agent(port, &t2, &dir.path().join("spool-b"), "b");
     wait_for("agent b to finish the job", Duration::from_secs(40), || {
-        job(&db, id).status == JobStatus::Done
+        db.job(id).status == JobStatus::Done
     });
-    let row = job(&db, id);
+    let row = db.job(id);
     assert_eq!(row.attempt, 2, "{row:?}");
     assert_eq!(row.claimed_by.as_deref(), Some("b"));
     assert!(open_ports(&row).contains(&open));
@@ -351,7 +258,8 @@ fn killed_agent(backend: Backend) {
         killed_at.elapsed() >= Duration::from_secs(2),
         "not before the lease ran out"
     );
-    let by_name: std::collections::BTreeMap<String, i64> = agents(&db)
+    let by_name: std::collections::BTreeMap<String, i64> = db
+        .agents()
         .into_iter()
         .map(|a| (a.name, a.jobs_done))
         .collect();
@@ -361,8 +269,8 @@ fn killed_agent(backend: Backend) {
 
 fn spooled_while_server_down(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::new(backend, dir.path());
-    let t = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
+    let db = new_db(backend, dir.path());
+    let t = db.token(&["--role", "agent", "--vantage", "lan", "--name", "a"]);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
     let port = free_port();
@@ -379,26 +287,26 @@ fn spooled_while_server_down(backend: Backend) {
     wait_for(
         "the agent to claim the job",
         Duration::from_secs(20),
-        || job(&db, id).status == JobStatus::Claimed,
+        || db.job(id).status == JobStatus::Claimed,
     );
     drop(server);
     wait_for("the result to be spooled", Duration::from_secs(120), || {
         spooled(&spool).len() == 1
     });
-    assert_ne!(job(&db, id).status, JobStatus::Done);
+    assert_ne!(db.job(id).status, JobStatus::Done);
     let _server = start_server(dir.path(), &db, port);
     wait_for(
         "the spooled result to arrive",
         Duration::from_secs(60),
-        || job(&db, id).status == JobStatus::Done,
+        || db.job(id).status == JobStatus::Done,
     );
     wait_for("the spool to empty", Duration::from_secs(10), || {
         spooled(&spool).is_empty()
     });
-    let row = job(&db, id);
+    let row = db.job(id);
     assert_eq!(row.attempt, 1, "{row:?}");
     assert!(open_ports(&row).contains(&open));
-    assert_eq!(agents(&db)[0].jobs_done, 1, "delivered once");
+    assert_eq!(db.agents()[0].jobs_done, 1, "delivered once");
     let log = agent.log.lock().unwrap().clone();
     assert_eq!(
         log.matches("job finished and delivered").count(),
@@ -413,8 +321,8 @@ fn spooled_while_server_down(backend: Backend) {
 /// result is stored once.
 fn replica_failover(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::new(backend, dir.path());
-    let t = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
+    let db = new_db(backend, dir.path());
+    let t = db.token(&["--role", "agent", "--vantage", "lan", "--name", "a"]);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
     let (port_a, port_b) = (free_port(), free_port());
@@ -428,14 +336,14 @@ fn replica_failover(backend: Backend) {
     wait_for(
         "the agent to claim the job",
         Duration::from_secs(20),
-        || job(&db, id).status == JobStatus::Claimed,
+        || db.job(id).status == JobStatus::Claimed,
     );
     replica_a.child.0.kill().unwrap();
     let _ = replica_a.child.0.wait();
     wait_for("the job to be done", Duration::from_secs(60), || {
-        job(&db, id).status == JobStatus::Done
+        db.job(id).status == JobStatus::Done
     });
-    let row = job(&db, id);
+    let row = db.job(id);
     assert_eq!(
         row.attempt, 1,
         "the claim was renewed through replica B: {row:?}"
@@ -461,7 +369,7 @@ fn replica_failover(backend: Backend) {
         1,
         "{log}"
     );
-    assert_eq!(agents(&db)[0].jobs_done, 1, "delivered once");
+    assert_eq!(db.agents()[0].jobs_done, 1, "delivered once");
 }
 
 /// Over HTTPS the agent verifies the server's certificate: against the system's roots a
@@ -471,8 +379,8 @@ fn replica_failover(backend: Backend) {
 fn tls_verifies_the_server_certificate() {
     let dir = tempfile::tempdir().unwrap();
     pki::ca_and_server(dir.path(), "lab").expect("make the test PKI");
-    let db = Db::new(Backend::Sqlite, dir.path());
-    let t = token(&db, &["--role", "agent", "--vantage", "lan", "--name", "a"]);
+    let db = new_db(Backend::Sqlite, dir.path());
+    let t = db.token(&["--role", "agent", "--vantage", "lan", "--name", "a"]);
     let port = free_port();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let _server = start_server_with(
@@ -492,7 +400,7 @@ fn tls_verifies_the_server_certificate() {
     wait_for("a certificate error", Duration::from_secs(20), || {
         untrusting.log.lock().unwrap().contains("certificate")
     });
-    assert_eq!(job(&db, id).status, JobStatus::Queued);
+    assert_eq!(db.job(id).status, JobStatus::Queued);
     drop(untrusting);
     let ca = dir.path().join("lab-ca.pem");
     let _trusting = start_agent_at(
@@ -505,7 +413,7 @@ fn tls_verifies_the_server_certificate() {
     wait_for(
         "the job to be done over HTTPS",
         Duration::from_secs(30),
-        || job(&db, id).status == JobStatus::Done,
+        || db.job(id).status == JobStatus::Done,
     );
 }
 
@@ -584,8 +492,8 @@ fn bad_arguments_exit_2_with_a_clear_message() {
         assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
     }
     // An unknown token is refused by the server: exit 2, naming the refusal.
-    let db = Db::new(Backend::Sqlite, dir.path());
-    token(&db, &["--role", "admin", "--name", "ops"]);
+    let db = new_db(Backend::Sqlite, dir.path());
+    db.token(&["--role", "admin", "--name", "ops"]);
     let port = free_port();
     let _server = start_server(dir.path(), &db, port);
     let url = format!("http://127.0.0.1:{port}");

@@ -4,36 +4,22 @@
 //! stored scan is from `lan`, and closing the port gives exactly one RESOLVED. The agent
 //! killed with SIGKILL gives one AGENT STALE alert, started again one AGENT BACK.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
-use common::{Logged, free_port, pg_db, portwatch, stderr, stdout, wait_for};
-use portwatch_store::{JobStatus, Store};
+use cluster::{agent_token, jobs, scans, start_agent_in, start_run};
+use common::{Logged, free_port, pg_db, wait_for};
+use portwatch_store::JobStatus;
 use receiver::{Received, Receiver};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-/// `portwatch ARGS`, with what it logs on stderr.
-fn spawn_logged(args: &[&str]) -> Logged {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
-    cmd.args(args);
-    common::spawn_logged(cmd)
-}
-
 fn start_agent(port: u16, token: &str, spool: &Path) -> Logged {
-    spawn_logged(&[
-        "agent",
-        "--server",
-        &format!("http://127.0.0.1:{port}"),
-        "--token",
-        token,
-        "--name",
-        "lan-1",
-        "--spool",
-        spool.to_str().unwrap(),
-    ])
+    let url = format!("http://127.0.0.1:{port}");
+    start_agent_in(None, &url, token, "lan-1", spool, &[])
 }
 
 fn events<'a>(got: &'a [Received], event: &str, rule: &str) -> Vec<&'a Received> {
@@ -45,38 +31,22 @@ fn events<'a>(got: &'a [Received], event: &str, rule: &str) -> Vec<&'a Received>
         .collect()
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Finished scheduled scans of `lab` from `lan` in the store.
 fn lan_scans(db: &str) -> usize {
-    rt().block_on(async {
-        let store = Store::open(db).await.unwrap();
-        let scans = store.scans(100, None).await.unwrap();
-        store.close().await;
-        scans
-            .iter()
-            .filter(|s| s.source == "monitor:lab" && s.vantage == "lan")
-            .filter(|s| s.finished_at.is_some())
-            .count()
-    })
+    scans(db)
+        .iter()
+        .filter(|s| s.source == "monitor:lab" && s.vantage == "lan")
+        .filter(|s| s.finished_at.is_some())
+        .count()
 }
 
 /// Jobs of `lab` from `lan` recorded as an observation (`applied`).
 fn applied_jobs(db: &str) -> usize {
-    rt().block_on(async {
-        let store = Store::open(db).await.unwrap();
-        let jobs = store.jobs(1000).await.unwrap();
-        store.close().await;
-        jobs.iter()
-            .filter(|j| j.group == "lab" && j.vantage == "lan")
-            .filter(|j| j.status == JobStatus::Applied)
-            .count()
-    })
+    jobs(db)
+        .iter()
+        .filter(|j| j.group == "lab" && j.vantage == "lan")
+        .filter(|j| j.status == JobStatus::Applied)
+        .count()
 }
 
 #[test]
@@ -110,39 +80,21 @@ fn end_to_end(dir: &Path, db: &str) {
         ),
     )
     .unwrap();
-    let out = portwatch(&[
-        "token",
-        "create",
-        "--database",
-        &db,
-        "--role",
-        "agent",
-        "--vantage",
-        "lan",
-        "--name",
-        "lan-1",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let token = stdout(&out).trim().to_string();
+    let token = agent_token(&db, "lan", "lan-1");
     let port = free_port();
-    let server = spawn_logged(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--database",
-        &db,
-        "--agent-lease",
-        "2s",
-    ]);
-    wait_for("the server to listen", Duration::from_secs(30), || {
-        server
-            .log
-            .lock()
-            .unwrap()
-            .contains("dashboard and API listening")
-    });
+    let server = start_run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            &db,
+            "--agent-lease",
+            "2s",
+        ],
+        Duration::from_secs(30),
+    );
     let spool = dir.join("spool");
     let mut agent = start_agent(port, &token, &spool);
 

@@ -4,6 +4,7 @@
 mod common;
 use common::{assert_route_is_ours, portwatch, stderr, stdout, testbed_host};
 use serde_json::Value;
+use std::process::Output;
 
 fn addr(name: &str) -> String {
     let a = testbed_host(name)["addr4"].as_str().unwrap().to_string();
@@ -58,13 +59,7 @@ fn one_liner_finds_netbios_and_smb_open() {
 fn compliant_host_exits_zero() {
     let tcp = addr("tcp");
     let out = portwatch(&["check", &tcp, "--must-be-closed", "T:139,445"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     assert!(stdout(&out).contains("compliant"));
 }
 
@@ -195,29 +190,22 @@ fn diff_files_like_ndiff() {
     let port = l.local_addr().unwrap().port().to_string();
     let a = dir.path().join("a.xml");
     let b = dir.path().join("b.jsonl");
-    portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--format",
-        "xml",
-        "--no-probes",
-        "-o",
-        a.to_str().unwrap(),
-    ]);
+    let scan_to = |format: &str, path: &std::path::Path| {
+        portwatch(&[
+            "scan",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--format",
+            format,
+            "--no-probes",
+            "-o",
+            path.to_str().unwrap(),
+        ])
+    };
+    scan_to("xml", &a);
     drop(l);
-    portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--format",
-        "jsonl",
-        "--no-probes",
-        "-o",
-        b.to_str().unwrap(),
-    ]);
+    scan_to("jsonl", &b);
     let out = portwatch(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
@@ -241,6 +229,30 @@ fn diff_files_like_ndiff() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `portwatch check TARGET --must-be-closed T:139,445 --no-save EXTRA…`.
+fn check_139_445(target: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "check",
+        target,
+        "--must-be-closed",
+        "T:139,445",
+        "--no-save",
+    ];
+    args.extend_from_slice(extra);
+    portwatch(&args)
+}
+
+/// Fails unless `out` exited with `code`, showing what it printed.
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
 /// An address on the test bed's `tcp` link that no host holds: probes get no answer at all.
 fn silent_addr() -> String {
     let tcp = addr("tcp");
@@ -253,20 +265,8 @@ fn silent_addr() -> String {
 #[test]
 fn host_that_answers_nothing_is_not_verified_and_exits_2() {
     let silent = silent_addr();
-    let out = portwatch(&[
-        "check",
-        &silent,
-        "--must-be-closed",
-        "T:139,445",
-        "--no-save",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = check_139_445(&silent, &[]);
+    assert_exit(&out, 2);
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(
@@ -280,36 +280,15 @@ fn host_that_answers_nothing_is_not_verified_and_exits_2() {
         "{table}"
     );
 
-    let out = portwatch(&[
-        "check",
-        &silent,
-        "--must-be-closed",
-        "T:139,445",
-        "--no-save",
-        "--allow-down",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = check_139_445(&silent, &["--allow-down"]);
+    assert_exit(&out, 0);
     assert!(stdout(&out).contains("allowed"), "{}", stdout(&out));
 }
 
 #[test]
 fn not_verified_is_a_distinct_status_in_json_and_junit() {
     let silent = silent_addr();
-    let out = portwatch(&[
-        "check",
-        &silent,
-        "--must-be-closed",
-        "T:139,445",
-        "--no-save",
-        "--format",
-        "json",
-    ]);
+    let out = check_139_445(&silent, &["--format", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["status"], "not-verified");
@@ -321,15 +300,7 @@ fn not_verified_is_a_distinct_status_in_json_and_junit() {
         "not-verified"
     );
 
-    let out = portwatch(&[
-        "check",
-        &silent,
-        "--must-be-closed",
-        "T:139,445",
-        "--no-save",
-        "--format",
-        "junit",
-    ]);
+    let out = check_139_445(&silent, &["--format", "junit"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let xml = stdout(&out);
     assert!(xml.contains(r#"<error type="not-verified""#), "{xml}");
@@ -353,20 +324,8 @@ fn down_addresses_inside_an_answering_range_are_not_errors() {
     let base = tcp.rsplit_once('.').unwrap().0.to_string();
     let range = format!("{base}.2-3");
     assert_route_is_ours(&format!("{base}.3"));
-    let out = portwatch(&[
-        "check",
-        &range,
-        "--must-be-closed",
-        "T:139,445",
-        "--no-save",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = check_139_445(&range, &[]);
+    assert_exit(&out, 0);
     assert!(stdout(&out).contains("compliant"), "{}", stdout(&out));
 }
 

@@ -17,20 +17,27 @@
 //! (`PORTWATCH_TEST_PG_URL`; the restart test makes a cluster of its own through
 //! `PORTWATCH_TEST_PG_CTL`).
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
 #[path = "common/receiver.rs"]
 mod receiver;
+#[path = "common/samba.rs"]
+mod samba;
 
-use common::{
-    ChildGuard, Logged, OwnCluster, TestDb, free_port, pg_test_cluster, portwatch, spawn_logged,
-    stderr, stdout, wait_for,
+use cluster::{
+    Db, applied, http_exchange, jobs_summary, now_ms, spooled, start_agent_in, start_run,
 };
-use portwatch_store::{JobRow, JobStatus, ScanRow, ScanStatus, Store};
-use receiver::{Received, Receiver};
+use common::{ChildGuard, Logged, OwnCluster, free_port, pg_test_cluster, wait_for};
+use netns::{
+    Namespaces, accept_in, assert_route_in, assert_unrouted, exec_in, ip_in, link, nft_script_in,
+};
+use portwatch_store::{JobRow, JobStatus, ScanStatus};
+use receiver::{PortEvent as Event, Received, Receiver, port_event as ev, port_events};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,101 +49,18 @@ const LEASE: Duration = Duration::from_secs(2);
 /// How long waits on the system may take on a loaded 2-core machine before a test fails.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-/// Accepts and closes connections on every port given; prints `ready` once all listen.
-const LISTENER: &str = r#"
-import selectors, socket, sys
-sel = selectors.DefaultSelector()
-for port in map(int, sys.argv[1:]):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
-    s.listen(64)
-    sel.register(s, selectors.EVENT_READ)
-print("ready", flush=True)
-while True:
-    for key, _ in sel.select():
-        conn, _ = key.fileobj.accept()
-        conn.close()
-"#;
-
-// --- commands -------------------------------------------------------------------------------
-
-fn run(cmd: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ip(args: &[&str]) {
-    run("ip", args, None);
-}
-
-fn ip_in(ns: &str, args: &[&str]) {
-    let mut all = vec!["-n", ns];
-    all.extend_from_slice(args);
-    ip(&all);
-}
-
-fn exec_in(ns: &str, args: &[&str]) -> String {
-    let mut all = vec!["netns", "exec", ns];
-    all.extend_from_slice(args);
-    run("ip", &all, None)
-}
-
-fn nft_in(ns: &str, rules: &str) {
-    run("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(rules));
-}
-
-fn route_get(ns: Option<&str>, addr: &str) -> String {
-    let mut cmd = Command::new("ip");
-    if let Some(ns) = ns {
-        cmd.args(["-n", ns]);
-    }
-    let out = cmd.args(["route", "get", addr]).output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 // --- the topology ---------------------------------------------------------------------------
 
 /// The namespaces of a test: the two hosts, the agents' two places and the router.
 const ROLES: [&str; 5] = ["smb", "lst", "lan", "inet", "rtr"];
 
 /// One test's topology in 10.231.(16K)…(16K+15).0/24, namespaces `pwgK-ROLE`; torn down on
-/// drop, also when the test fails.
+/// drop (the listener first, then what runs in the namespaces and they), also when the test
+/// fails.
 struct Topology {
     k: u8,
     listener: Option<ChildGuard>,
+    _namespaces: Namespaces,
     _samba_dir: tempfile::TempDir,
 }
 
@@ -169,122 +93,68 @@ impl Topology {
         Topology::addr(self.k, 11, 2)
     }
 
-    /// Deletes the namespaces (killing what runs in them first) and root-side links of test K.
-    fn teardown(k: u8) {
-        for role in ROLES {
-            let ns = Topology::ns_of(k, role);
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
-                }
-            }
-            let _ = Command::new("ip")
-                .args(["netns", "del", &ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-        for link in ["lan", "inet"] {
-            let _ = Command::new("ip")
-                .args(["link", "del", &format!("pwg{k}-r-{link}")])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-
-    /// A veth pair `a`–`b`, each end moved into its namespace (None: the root) with its address.
-    fn link(a: (&str, Option<&str>, &str), b: (&str, Option<&str>, &str)) {
-        ip(&["link", "add", a.0, "type", "veth", "peer", "name", b.0]);
-        for (name, ns, addr) in [a, b] {
-            match ns {
-                Some(ns) => {
-                    ip(&["link", "set", name, "netns", ns]);
-                    ip_in(ns, &["addr", "add", addr, "dev", name]);
-                    ip_in(ns, &["link", "set", name, "up"]);
-                }
-                None => {
-                    ip(&["addr", "add", addr, "dev", name]);
-                    ip(&["link", "set", name, "up"]);
-                }
-            }
-        }
-    }
-
     fn new(k: u8) -> Topology {
         assert!(k < 16, "sub-range {k}");
-        Topology::teardown(k);
+        let names = ROLES.map(|role| Topology::ns_of(k, role));
+        let root_links = ["lan", "inet"].map(|link| format!("pwg{k}-r-{link}"));
         // Nothing for the range ever leaves the machine, also after a namespace is gone.
-        ip(&["route", "replace", "blackhole", RANGE]);
+        let namespaces = Namespaces::new(&names, &root_links, RANGE);
         let a = |sub: u8, host: u8| format!("{}/24", Topology::addr(k, sub, host));
         let mut topo = Topology {
             k,
             listener: None,
+            _namespaces: namespaces,
             _samba_dir: tempfile::tempdir().unwrap(),
         };
         let ns = |role: &str| Topology::ns_of(k, role);
         let dev = |name: &str| format!("pwg{k}-{name}");
-        for role in ROLES {
-            ip(&["netns", "add", &ns(role)]);
-            ip_in(&ns(role), &["link", "set", "lo", "up"]);
-        }
         let (lan, inet, rtr, smb, lst) = (ns("lan"), ns("inet"), ns("rtr"), ns("smb"), ns("lst"));
         // The agents' places to the servers (root namespace).
-        Topology::link(
+        link(
             (&dev("r-lan"), None, &a(1, 1)),
             (&dev("lan-r"), Some(&lan), &a(1, 2)),
         );
-        Topology::link(
+        link(
             (&dev("r-inet"), None, &a(2, 1)),
             (&dev("inet-r"), Some(&inet), &a(2, 2)),
         );
         // The LAN: straight to both hosts.
-        Topology::link(
+        link(
             (&dev("lan-s"), Some(&lan), &a(10, 1)),
             (&dev("smb-l"), Some(&smb), &a(10, 2)),
         );
-        Topology::link(
+        link(
             (&dev("lan-t"), Some(&lan), &a(11, 1)),
             (&dev("lst-l"), Some(&lst), &a(11, 2)),
         );
         // The internet: through the router, which has a leg to each host.
-        Topology::link(
+        link(
             (&dev("inet-t"), Some(&inet), &a(3, 2)),
             (&dev("rtr-i"), Some(&rtr), &a(3, 1)),
         );
-        Topology::link(
+        link(
             (&dev("rtr-s"), Some(&rtr), &a(4, 1)),
             (&dev("smb-r"), Some(&smb), &a(4, 2)),
         );
-        Topology::link(
+        link(
             (&dev("rtr-t"), Some(&rtr), &a(5, 1)),
             (&dev("lst-r"), Some(&lst), &a(5, 2)),
         );
         let at = |sub: u8, host: u8| Topology::addr(k, sub, host);
-        let host32 = |addr: String| format!("{addr}/32");
-        ip_in(
-            &inet,
-            &["route", "add", &host32(topo.server()), "via", &at(2, 1)],
-        );
-        ip_in(
-            &inet,
-            &["route", "add", &host32(topo.smb()), "via", &at(3, 1)],
-        );
-        ip_in(
-            &inet,
-            &["route", "add", &host32(topo.lst()), "via", &at(3, 1)],
-        );
-        ip_in(
-            &rtr,
-            &["route", "add", &host32(topo.smb()), "via", &at(4, 2)],
-        );
-        ip_in(
-            &rtr,
-            &["route", "add", &host32(topo.lst()), "via", &at(5, 2)],
-        );
         let internet = format!("{}/24", at(3, 0));
-        ip_in(&smb, &["route", "add", &internet, "via", &at(4, 1)]);
-        ip_in(&lst, &["route", "add", &internet, "via", &at(5, 1)]);
+        for (ns, dest, via) in [
+            (&inet, format!("{}/32", topo.server()), at(2, 1)),
+            (&inet, format!("{}/32", topo.smb()), at(3, 1)),
+            (&inet, format!("{}/32", topo.lst()), at(3, 1)),
+            (&rtr, format!("{}/32", topo.smb()), at(4, 2)),
+            (&rtr, format!("{}/32", topo.lst()), at(5, 2)),
+            (&smb, internet.clone(), at(4, 1)),
+            (&lst, internet, at(5, 1)),
+        ] {
+            ip_in(ns, &["route", "add", &dest, "via", &via]);
+        }
         exec_in(&rtr, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        nft_in(
+        nft_script_in(
             &rtr,
             "add table inet pwg\n\
              add chain inet pwg forward { type filter hook forward priority 0 ; policy accept ; }\n",
@@ -292,19 +162,7 @@ impl Topology {
         topo.block_smb(true);
         topo.check_routes();
         topo.start_samba();
-        let mut child = Command::new("ip")
-            .args([
-                "netns", "exec", &lst, "python3", "-c", LISTENER, "22", "443",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the listener");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the listener did not start");
-        topo.listener = Some(ChildGuard(child));
+        topo.listener = Some(accept_in(&lst, &[22, 443]));
         topo
     }
 
@@ -313,28 +171,23 @@ impl Topology {
     /// router, and both reach the servers over their own veths.
     fn check_routes(&self) {
         let k = self.k;
+        let (lan, inet) = (self.ns("lan"), self.ns("inet"));
         for host in [self.smb(), self.lst()] {
-            let root = route_get(None, &host);
-            assert!(!root.contains(" dev "), "root route to {host}: {root}");
-            let inet = route_get(Some(&self.ns("inet")), &host);
+            assert_unrouted(&host);
             let via = format!("via {} dev pwg{k}-inet-t ", Topology::addr(k, 3, 1));
-            assert!(inet.contains(&via), "internet route to {host}: {inet}");
+            assert_route_in(&inet, &host, &via);
         }
-        let lan = route_get(Some(&self.ns("lan")), &self.smb());
-        assert!(lan.contains(&format!("dev pwg{k}-lan-s ")), "{lan}");
-        let lan = route_get(Some(&self.ns("lan")), &self.lst());
-        assert!(lan.contains(&format!("dev pwg{k}-lan-t ")), "{lan}");
-        let lan = route_get(Some(&self.ns("lan")), &self.server());
-        assert!(lan.contains(&format!("dev pwg{k}-lan-r ")), "{lan}");
-        let inet = route_get(Some(&self.ns("inet")), &self.server());
-        assert!(inet.contains(&format!("dev pwg{k}-inet-r ")), "{inet}");
+        assert_route_in(&lan, &self.smb(), &format!("dev pwg{k}-lan-s "));
+        assert_route_in(&lan, &self.lst(), &format!("dev pwg{k}-lan-t "));
+        assert_route_in(&lan, &self.server(), &format!("dev pwg{k}-lan-r "));
+        assert_route_in(&inet, &self.server(), &format!("dev pwg{k}-inet-r "));
     }
 
     /// Puts the router's SMB and NetBIOS rule in place (true) or takes it out (false).
     fn block_smb(&self, blocked: bool) {
         let rtr = self.ns("rtr");
         if blocked {
-            nft_in(
+            nft_script_in(
                 &rtr,
                 &format!(
                     "add rule inet pwg forward ip daddr {smb} tcp dport {{ 139, 445 }} drop\n\
@@ -343,7 +196,7 @@ impl Topology {
                 ),
             );
         } else {
-            nft_in(&rtr, "flush chain inet pwg forward\n");
+            nft_script_in(&rtr, "flush chain inet pwg forward\n");
         }
     }
 
@@ -352,7 +205,7 @@ impl Topology {
     fn cut_lan_from_servers(&self, cut: bool) {
         let lan = self.ns("lan");
         if cut {
-            nft_in(
+            nft_script_in(
                 &lan,
                 &format!(
                     "add table inet pwgcut\n\
@@ -362,7 +215,7 @@ impl Topology {
                 ),
             );
         } else {
-            nft_in(&lan, "delete table inet pwgcut\n");
+            nft_script_in(&lan, "delete table inet pwgcut\n");
         }
     }
 
@@ -371,37 +224,15 @@ impl Topology {
     /// mounts of directories there, inside the mount namespace `ip netns exec` makes.
     fn start_samba(&self) {
         let dir = self._samba_dir.path();
-        for sub in [
-            "private",
-            "lock",
-            "state",
-            "cache",
-            "pid",
-            "ncalrpc",
-            "usershares",
-            "share",
-            "run-samba",
-            "log",
-        ] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
+        let global = samba::global(dir, "PWGFILES", "PWG", &format!("pwg{}-smb-l", self.k));
+        std::fs::create_dir_all(dir.join("share")).unwrap();
         let d = dir.display();
         let conf = dir.join("smb.conf");
         std::fs::write(
             &conf,
             format!(
-                "[global]\n\
-                 netbios name = PWGFILES\nworkgroup = PWG\nserver role = standalone server\n\
-                 interfaces = pwg{k}-smb-l\nbind interfaces only = yes\nsmb ports = 445 139\n\
-                 disable netbios = no\nserver min protocol = SMB2\n\
-                 private dir = {d}/private\nlock directory = {d}/lock\n\
-                 state directory = {d}/state\ncache directory = {d}/cache\n\
-                 pid directory = {d}/pid\nncalrpc dir = {d}/ncalrpc\n\
-                 usershare path = {d}/usershares\npassdb backend = tdbsam:{d}/private/passdb.tdb\n\
-                 log file = {d}/log/log.%m\nlog level = 1\nload printers = no\nprinting = bsd\n\
-                 printcap name = /dev/null\ndisable spoolss = yes\nmap to guest = Bad User\n\n\
-                 [pub]\npath = {d}/share\nread only = yes\nguest ok = yes\n",
-                k = self.k
+                "{global}   server min protocol = SMB2\n   log level = 1\n   map to guest = Bad User\n\n\
+                 [pub]\npath = {d}/share\nread only = yes\nguest ok = yes\n"
             ),
         )
         .unwrap();
@@ -445,69 +276,14 @@ impl Topology {
     }
 }
 
-impl Drop for Topology {
-    fn drop(&mut self) {
-        drop(self.listener.take());
-        Topology::teardown(self.k);
-    }
-}
-
 // --- PostgreSQL ------------------------------------------------------------------------------
 
-/// A database of the test's own, dropped after.
-struct Db {
-    url: String,
-    _db: TestDb,
-}
-
-impl Db {
-    fn new(admin: &str) -> Db {
-        let db = TestDb::postgres_blocking_on(admin).expect("a database of the test's own");
-        Db {
-            url: db.url.clone(),
-            _db: db,
-        }
-    }
-
-    fn with_store<T>(&self, f: impl AsyncFnOnce(&Store) -> T) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let store = Store::open(&self.url).await.unwrap();
-                let out = f(&store).await;
-                store.close().await;
-                out
-            })
-    }
-
-    fn jobs(&self) -> Vec<JobRow> {
-        self.with_store(async |s| s.jobs(100_000).await.unwrap())
-    }
-
-    fn job(&self, id: i64) -> JobRow {
-        self.with_store(async |s| s.job(id).await.unwrap().expect("the job exists"))
-    }
-
-    fn scans(&self) -> Vec<ScanRow> {
-        self.with_store(async |s| s.scans(100_000, None).await.unwrap())
-    }
-
-    fn agents(&self) -> BTreeMap<String, i64> {
-        self.with_store(async |s| s.agents().await.unwrap())
-            .into_iter()
-            .map(|a| (a.name, a.jobs_done))
-            .collect()
-    }
-}
-
-fn token(db: &Db, args: &[&str]) -> String {
-    let mut all = vec!["token", "create", "--database", &db.url];
-    all.extend_from_slice(args);
-    let out = portwatch(&all);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_string()
+/// Jobs done by each registered agent, by name.
+fn jobs_done(db: &Db) -> BTreeMap<String, i64> {
+    db.agents()
+        .into_iter()
+        .map(|a| (a.name, a.jobs_done))
+        .collect()
 }
 
 // --- the system ------------------------------------------------------------------------------
@@ -561,18 +337,15 @@ impl System {
         let topo = Topology::new(k);
         let rx = Receiver::start();
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::new(pg_admin);
-        let admin = token(&db, &["--role", "admin", "--name", "ops"]);
+        let db = Db::postgres_on(pg_admin);
+        let admin = db.token(&["--role", "admin", "--name", "ops"]);
         let mut tokens = BTreeMap::new();
         for (name, vantage) in [
             ("lan-1", "lan"),
             ("inet-1", "internet"),
             ("inet-2", "internet"),
         ] {
-            let t = token(
-                &db,
-                &["--role", "agent", "--vantage", vantage, "--name", name],
-            );
+            let t = cluster::agent_token(&db.url, vantage, name);
             tokens.insert(name.to_string(), t);
         }
         let config = config(dir.path(), &topo, &rx.url("/hook"), slow_from);
@@ -611,24 +384,20 @@ impl System {
     }
 
     fn spawn_replica(&self, port: u16) -> (u16, Logged) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
-        cmd.args(["run", "--config", self.config.to_str().unwrap()])
-            .args([
-                "--listen",
-                &format!("{}:{port}", self.topo.server()),
-                "--insecure-http",
-            ])
-            .args(["--database", &self.db.url])
-            .args(["--agent-lease", &format!("{}s", LEASE.as_secs())]);
-        let replica = spawn_logged(cmd);
-        wait_for("a replica to listen", PATIENCE, || {
-            replica
-                .log
-                .lock()
-                .unwrap()
-                .contains("dashboard and API listening")
-        });
-        (port, replica)
+        let listen = format!("{}:{port}", self.topo.server());
+        let lease = format!("{}s", LEASE.as_secs());
+        let args = [
+            "--config",
+            self.config.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--insecure-http",
+            "--database",
+            &self.db.url,
+            "--agent-lease",
+            &lease,
+        ];
+        (port, start_run(&args, PATIENCE))
     }
 
     /// Starts agent `name` (`lan-…` in the LAN place, others behind the router), each
@@ -642,25 +411,9 @@ impl System {
         let n = self.agents.len() % self.replicas.len();
         let port = self.replicas[n].0;
         let url = format!("http://{}:{port}", self.topo.server());
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &ns,
-            env!("CARGO_BIN_EXE_portwatch"),
-            "agent",
-        ])
-        .args([
-            "--server",
-            &url,
-            "--token",
-            &self.tokens[name],
-            "--name",
-            name,
-        ])
-        .arg("--spool")
-        .arg(self.spool_dir(name));
-        self.agents.insert(name.to_string(), spawn_logged(cmd));
+        let spool = self.spool_dir(name);
+        let agent = start_agent_in(Some(&ns), &url, &self.tokens[name], name, &spool, &[]);
+        self.agents.insert(name.to_string(), agent);
     }
 
     fn spool_dir(&self, name: &str) -> PathBuf {
@@ -668,13 +421,7 @@ impl System {
     }
 
     fn spooled(&self, name: &str) -> usize {
-        std::fs::read_dir(self.spool_dir(name))
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                    .count()
-            })
-            .unwrap_or(0)
+        spooled(&self.spool_dir(name)).len()
     }
 
     fn kill9_agent(&mut self, name: &str) {
@@ -686,19 +433,12 @@ impl System {
     fn readyz(&self, i: usize) -> Option<String> {
         let (port, _) = &self.replicas[i];
         let addr = format!("{}:{port}", self.topo.server());
-        let mut s =
-            TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(5)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(
-            s,
+        let request = format!(
             "GET /readyz HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
              Connection: close\r\n\r\n",
             self.admin
-        )
-        .ok()?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).ok()?;
-        Some(raw)
+        );
+        http_exchange(&addr, &request, Duration::from_secs(10)).ok()
     }
 
     fn leads(&self, i: usize) -> bool {
@@ -723,25 +463,15 @@ impl System {
     /// Waits until each vantage has `n` more applied scheduled rounds of `fileserver` than in
     /// `before`; returns the new counts.
     fn rounds(&self, before: (usize, usize), n: usize) -> (usize, usize) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let jobs = self.db.jobs();
-            let now = (
-                applied(&jobs, "fileserver", "lan").len(),
-                applied(&jobs, "fileserver", "internet").len(),
-            );
-            if now.0 >= before.0 + n && now.1 >= before.1 + n {
-                return now;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {n} more fileserver rounds from each vantage after \
-                 {before:?} (now {now:?}); jobs:\n{}\n{}",
-                jobs_summary(&jobs),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        cluster::rounds(
+            &self.db,
+            "fileserver",
+            ["lan", "internet"],
+            before,
+            n,
+            PATIENCE,
+            || self.logs(),
+        )
     }
 
     /// Waits (a few scheduled rounds) until every job is applied or failed and nothing is
@@ -771,30 +501,6 @@ fn kill9(child: &mut ChildGuard) {
 /// What the replica that takes the scheduler lease logs.
 const LEADS: &str = "now schedules the scans";
 
-/// The applied scheduled (not confirmation) jobs of `group` from `vantage`, oldest first.
-fn applied<'a>(jobs: &'a [JobRow], group: &str, vantage: &str) -> Vec<&'a JobRow> {
-    let mut done: Vec<&JobRow> = jobs
-        .iter()
-        .filter(|j| j.group == group && j.vantage == vantage && j.shard.is_empty())
-        .filter(|j| j.status == JobStatus::Applied && j.result.is_some())
-        .collect();
-    done.sort_by_key(|j| j.id);
-    done
-}
-
-/// One line per job: id, group, vantage, shard, status, attempt, claimer.
-fn jobs_summary(jobs: &[JobRow]) -> String {
-    jobs.iter()
-        .map(|j| {
-            format!(
-                "{} {} {} {:?} {:?} attempt {} by {:?}",
-                j.id, j.group, j.vantage, j.shard, j.status, j.attempt, j.claimed_by
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The open ports in a job's result, as `HOST PORT/PROTO`.
 fn open_in(job: &JobRow) -> Vec<String> {
     let result = job.result.clone().unwrap_or(Value::Null);
@@ -815,41 +521,6 @@ fn open_in(job: &JobRow) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-/// A webhook message about a port: (event, group, vantage, host, port).
-type Event = (String, String, String, String, u64);
-
-fn port_events(got: &[Received]) -> Vec<Event> {
-    let mut out: Vec<Event> = got
-        .iter()
-        .map(Received::json)
-        .filter_map(|j| {
-            let a = &j["alert"];
-            let port = a["port"].as_u64()?;
-            assert_eq!(j["vantage"], a["vantage"], "{j}");
-            let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
-            Some((
-                s(&j["event"]),
-                s(&a["group"]),
-                s(&a["vantage"]),
-                s(&a["host"]),
-                port,
-            ))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn ev(event: &str, group: &str, vantage: &str, host: &str, port: u64) -> Event {
-    (
-        event.into(),
-        group.into(),
-        vantage.into(),
-        host.into(),
-        port,
-    )
 }
 
 /// Every message's idempotency key arrived once.
@@ -985,7 +656,7 @@ fn an_agent_and_the_leader_killed_mid_run_lose_no_job_and_repeat_no_alert() {
     };
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sys.db.job(slow.id).status, JobStatus::Claimed, "mid-job");
-    let done_before = sys.db.agents()[victim.as_str()];
+    let done_before = jobs_done(&sys.db)[victim.as_str()];
     let killed_ms = now_ms();
     sys.kill9_agent(&victim);
     let mut reclaimed_ms = None;
@@ -1104,7 +775,7 @@ fn an_agent_and_the_leader_killed_mid_run_lose_no_job_and_repeat_no_alert() {
     ] {
         assert_one_scan_per_applied_job(&sys.db, group, vantage);
     }
-    let done = sys.db.agents();
+    let done = jobs_done(&sys.db);
     assert_eq!(
         done.get(victim.as_str()),
         Some(&done_before),

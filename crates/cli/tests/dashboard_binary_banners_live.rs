@@ -9,15 +9,17 @@
 //! Needs root and the servers' packages (scripts/install-test-deps.sh installs them without
 //! starting their services). The machine's own instances are never touched.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 #[path = "common/lab.rs"]
 mod lab;
 #[path = "common/netns.rs"]
 mod netns;
 
+use cluster::{dashboard_login as login, http_exchange, split_response};
 use common::{ChildGuard, free_port, portwatch, stderr};
 use lab::{Lab, Site, start_mariadb, start_postgres, start_rabbitmq};
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,38 +38,14 @@ const SITE: Site = Site {
 
 /// One HTTP/1.1 request to the dashboard on loopback: (status, raw head, body).
 fn http(port: u16, request: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8(raw).expect("the dashboard answers UTF-8");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let raw = http_exchange(
+        &format!("127.0.0.1:{port}"),
+        request,
+        Duration::from_secs(10),
+    )
+    .expect("the dashboard answers (in UTF-8)");
+    let (status, head, body) = split_response(&raw);
     (status, head.to_string(), body.to_string())
-}
-
-/// Signs in with `token`; the session cookie (`name=value`).
-fn login(port: u16, token: &str) -> String {
-    let body = format!("token={token}&next=%2F");
-    let (_, head, _) = http(
-        port,
-        &format!(
-            "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    head.lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("no session cookie in:\n{head}"))
-        .to_string()
 }
 
 /// The "What answered" cell of `port`'s row in the host page's table of open ports.

@@ -26,10 +26,18 @@
 //! python3, nft, iptables, ufw and firewalld (scripts/install-test-deps.sh).
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
+#[path = "common/samba.rs"]
+mod samba;
 
-use common::{ChildGuard, portwatch, stderr, stdout};
+use common::{ChildGuard, portwatch, start_ready, stderr, stdout};
+use netns::{
+    Veth, assert_route_in, blackhole, ip, ip_in, kill_all_in, link as veth_link, portwatch_in,
+    python_in, sh_quiet,
+};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -97,7 +105,6 @@ impl Tool {
 /// is removed on drop, also when the test fails.
 struct Host {
     ns: String,
-    veth: String,
     addr: String,
     ours: String,
     /// The host's IPv6 address, `fd00:215:<net>::2`, reached from `fd00:215:<net>::1`.
@@ -108,6 +115,8 @@ struct Host {
     _server: Option<ChildGuard>,
     /// For firewalld: the process holding the private mount namespace its commands join.
     keeper: Option<ChildGuard>,
+    /// The namespace and the veth pair, removed after what [`Host`]'s drop stops.
+    link: Veth,
 }
 
 impl Host {
@@ -118,14 +127,8 @@ impl Host {
         let veth = format!("pwx-kb-{tag}h");
         let peer = format!("pwx-kb-{tag}n");
         assert!(veth.len() <= 15, "interface name {veth} too long");
-        let _ = Command::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &veth])
-            .stderr(Stdio::null())
-            .status();
+        // Removes what an earlier run left of these names.
+        let link = Veth::new(&ns, &veth, &peer);
         let dir = std::env::temp_dir().join(format!("{ns}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -133,7 +136,6 @@ impl Host {
         let ours = format!("10.215.{net}.1");
         let mut host = Host {
             ns,
-            veth,
             addr,
             ours,
             addr6: format!("fd00:215:{net}::2"),
@@ -142,48 +144,16 @@ impl Host {
             tool,
             _server: None,
             keeper: None,
+            link,
         };
         // The blackhole keeps a scan of a vanished host from leaving the machine.
-        ip(&["route", "replace", "blackhole", "10.215.0.0/16"]);
-        ip(&["-6", "route", "replace", "blackhole", "fd00:215::/32"]);
-        ip(&["netns", "add", &host.ns]);
-        ip(&[
-            "link", "add", &host.veth, "type", "veth", "peer", "name", &peer,
-        ]);
-        ip(&["link", "set", &peer, "netns", &host.ns]);
-        ip(&[
-            "addr",
-            "add",
-            &format!("{}/24", host.ours),
-            "dev",
-            &host.veth,
-        ]);
-        // nodad: the address is usable at once, not after duplicate address detection.
-        ip(&[
-            "addr",
-            "add",
-            &format!("{}/64", host.ours6),
-            "dev",
-            &host.veth,
-            "nodad",
-        ]);
-        ip(&["link", "set", &host.veth, "up"]);
-        let inside = |args: &[&str]| {
-            let mut full = vec!["-n", host.ns.as_str()];
-            full.extend_from_slice(args);
-            ip(&full);
-        };
-        inside(&["addr", "add", &format!("{}/24", host.addr), "dev", &peer]);
-        inside(&[
-            "addr",
-            "add",
-            &format!("{}/64", host.addr6),
-            "dev",
-            &peer,
-            "nodad",
-        ]);
-        inside(&["link", "set", &peer, "up"]);
-        inside(&["link", "set", "lo", "up"]);
+        blackhole("10.215.0.0/16", None);
+        blackhole("fd00:215::/32", None);
+        // IPv6 without duplicate address detection: the address is usable at once.
+        host.link.up(
+            &[format!("{}/24", host.ours), format!("{}/64", host.ours6)],
+            &[format!("{}/24", host.addr), format!("{}/64", host.addr6)],
+        );
         host.check_route();
         host.write_shims();
         host.start_server();
@@ -201,45 +171,33 @@ impl Host {
         let script = format!(
             "set -e\ncp -a /etc/firewalld {d}/etc-firewalld\nmount -t tmpfs tmpfs /run\nmount --bind {d}/etc-firewalld /etc/firewalld\nmkdir -p /run/dbus\ndbus-daemon --system --fork\nfirewalld --nofork --nopid --log-target console >{d}/firewalld.log 2>&1 &\nfor i in $(seq 150); do firewall-cmd --state >/dev/null 2>&1 && break; sleep 0.2; done\nfirewall-cmd --state >/dev/null\necho ready\nexec sleep 600\n"
         );
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns,
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-            ])
-            .args(["sh", "-c", &script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start firewalld");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "firewalld did not start: {}",
-            std::fs::read_to_string(self.dir.join("firewalld.log")).unwrap_or_default()
+        let child = start_ready(
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns,
+                    "unshare",
+                    "-m",
+                    "--propagation",
+                    "private",
+                ])
+                .args(["sh", "-c", &script]),
+            "start firewalld",
+            || {
+                format!(
+                    "firewalld did not start: {}",
+                    std::fs::read_to_string(self.dir.join("firewalld.log")).unwrap_or_default()
+                )
+            },
         );
-        self.keeper = Some(ChildGuard(child));
+        self.keeper = Some(child);
     }
 
     /// Refuses to go on unless both of the host's addresses are routed through our veth.
     fn check_route(&self) {
         for addr in [&self.addr, &self.addr6] {
-            let out = Command::new("ip")
-                .args(["route", "get", addr])
-                .output()
-                .unwrap();
-            let route = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                route.contains(&format!("dev {} ", self.veth)),
-                "refusing to touch {addr}: route is {route}",
-            );
+            self.link.assert_route(addr);
         }
     }
 
@@ -281,23 +239,7 @@ impl Host {
 
     /// Runs a Python `script` with `args` in the namespace and waits for its `ready` line.
     fn python(&self, script: &str, args: &[String]) -> ChildGuard {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", script])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start a Python server in the namespace");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the server in {} did not start",
-            self.ns
-        );
-        ChildGuard(child)
+        python_in(Some(&self.ns), script, args)
     }
 
     /// Runs a shell script inside the namespace (for ufw: in a private mount namespace over
@@ -398,30 +340,20 @@ impl Host {
 
     /// `port/tcp` → state, from a scan of `addr` (one of the host's) from outside.
     fn scan_at(&self, addr: &str) -> Vec<(u16, String)> {
-        self.check_route();
         let spec = format!("T:{}", LISTEN.map(|p| p.to_string()).join(","));
-        let out = portwatch(&[
-            "scan",
-            addr,
-            "-p",
-            &spec,
-            "--assume-up",
-            "--all",
-            "--no-probes",
-            "--format",
-            "jsonl",
-        ]);
+        port_states(&self.scan_jsonl(addr, &spec, &["--no-probes"]))
+    }
+
+    /// `portwatch scan ADDR -p SPEC --assume-up --all EXTRA… --format jsonl` of `addr` (one
+    /// of the host's) from outside, once its route is checked: what it printed.
+    fn scan_jsonl(&self, addr: &str, spec: &str, extra: &[&str]) -> String {
+        self.check_route();
+        let mut args = vec!["scan", addr, "-p", spec, "--assume-up", "--all"];
+        args.extend_from_slice(extra);
+        args.extend(["--format", "jsonl"]);
+        let out = portwatch(&args);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        common::json_lines(&stdout(&out))
-            .into_iter()
-            .filter(|v| v["port"].is_u64())
-            .map(|v| {
-                (
-                    v["port"].as_u64().unwrap() as u16,
-                    v["state"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
+        stdout(&out)
     }
 
     /// Asserts `closed_port` is filtered and every other listener still open, over IPv4 and
@@ -495,14 +427,7 @@ impl Drop for Host {
         if self.keeper.take().is_some() {
             // dbus-daemon, firewalld and what D-Bus started for it (polkitd) live on in the
             // namespace: kill every process in it.
-            let pids = Command::new("ip")
-                .args(["netns", "pids", &self.ns])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for pid in pids.split_whitespace() {
-                let _ = Command::new("kill").args(["-KILL", pid]).status();
-            }
+            kill_all_in(&self.ns);
         }
         for daemon in ["smbd", "nmbd"] {
             let pid = self.dir.join(format!("samba/pid/{daemon}.pid"));
@@ -510,18 +435,9 @@ impl Drop for Host {
                 let _ = Command::new("kill").arg(pid.trim()).status();
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.veth])
-            .stderr(Stdio::null())
-            .status();
+        // The namespace and the veth pair go when `link` drops, after this.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("run ip");
-    assert!(status.success(), "ip {args:?} failed");
 }
 
 fn write_exec(path: &Path, text: &str) {
@@ -561,39 +477,18 @@ EOF
 fn nftables_closes_139_ahead_of_an_existing_accept_and_keeps_the_ruleset() {
     let host = Host::new("nft1", 1, Tool::Nft);
     host.sh(NFT_BEFORE);
-    let plan = host.plan(&["139", "--platform", "nftables"]);
-    host.apply(&plan);
-    host.assert_only_closed(139);
-    let ruleset = host.sh("nft list ruleset");
-    assert!(
-        ruleset.contains("pwx-keep-accept") && ruleset.contains("pwx-keep-table"),
-        "{ruleset}"
+    host.assert_139_plan_closes_keeping(
+        "nftables",
+        "nft list ruleset",
+        &["pwx-keep-accept", "pwx-keep-table"],
     );
-    host.assert_verify_step_holds(&plan, 139);
 }
 
 #[test]
 fn nftables_with_source_keeps_the_allowed_network_in() {
     let host = Host::new("nft2", 2, Tool::Nft);
     let client = Client::new(&host, "nft2", 2);
-    let plan = host.plan(&[
-        "139",
-        "--platform",
-        "nftables",
-        "--source",
-        &format!("{}/32", host.ours),
-    ]);
-    host.apply(&plan);
-    // We scan from inside the allowed network, so nothing is closed for us; the other client
-    // finds 139 filtered and the rest open.
-    assert!(
-        host.scan().iter().all(|(_, s)| s == "open"),
-        "{:?}",
-        host.scan()
-    );
-    assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
-    // Our IPv6 address is not in the allowed IPv4 network either.
-    assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
+    host.assert_source_plan_lets_only_the_source_in(&client, "nftables");
     let other = host.plan(&[
         "139",
         "--platform",
@@ -609,12 +504,7 @@ fn nftables_with_source_keeps_the_allowed_network_in() {
 fn nftables_ssh_plan_keeps_the_established_session() {
     // No inet filter table yet: the plan's first command creates it.
     let host = Host::new("nft3", 3, Tool::Nft);
-    let mut session = host.session(22);
-    let plan = host.plan(&["22", "--platform", "nftables"]);
-    host.apply(&plan);
-    echo(&mut session, b"after the rules");
-    assert!(!host.new_connection_accepted(22));
-    host.assert_only_closed(22);
+    host.assert_ssh_plan_keeps_the_session("nftables", None);
 }
 
 /// The nftables plan's boot persistence, run as a boot would: its configuration lines go at
@@ -689,28 +579,20 @@ const IPTABLES_BEFORE: &str =
 iptables -N PWX_KEEP
 ip6tables -A INPUT -p tcp --dport 139 -m comment --comment pwx-keep-accept6 -j ACCEPT
 ";
+/// Lists the IPv4 and IPv6 rules.
+const IPTABLES_LIST: &str = "iptables -S && ip6tables -S";
+/// What [`IPTABLES_BEFORE`] loaded, as [`IPTABLES_LIST`] shows it.
+const IPTABLES_KEPT: [&str; 3] = ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"];
 
 fn iptables_closes_139(tag: &str, net: u8, tool: Tool) {
     let host = Host::new(tag, net, tool);
     host.sh(IPTABLES_BEFORE);
-    let plan = host.plan(&["139", "--platform", "iptables"]);
-    host.apply(&plan);
-    host.assert_only_closed(139);
-    let rules = host.sh("iptables -S && ip6tables -S");
-    for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
-        assert!(rules.contains(kept), "{kept} gone:\n{rules}");
-    }
-    host.assert_verify_step_holds(&plan, 139);
+    host.assert_139_plan_closes_keeping("iptables", IPTABLES_LIST, &IPTABLES_KEPT);
 }
 
 fn iptables_ssh_keeps_session(tag: &str, net: u8, tool: Tool) {
     let host = Host::new(tag, net, tool);
-    let mut session = host.session(22);
-    let plan = host.plan(&["22", "--platform", "iptables"]);
-    host.apply(&plan);
-    echo(&mut session, b"after the rules");
-    assert!(!host.new_connection_accepted(22));
-    host.assert_only_closed(22);
+    host.assert_ssh_plan_keeps_the_session("iptables", None);
 }
 
 #[test]
@@ -840,6 +722,65 @@ fn root_firewall() -> String {
     stdout(&out)
 }
 
+/// Runs `test`, then checks the root namespace's firewall is as `test` found it.
+fn keeping_the_root_firewall(test: impl FnOnce()) {
+    let before = root_firewall();
+    test();
+    assert_eq!(
+        root_firewall(),
+        before,
+        "the root namespace's firewall changed"
+    );
+}
+
+/// The checks each firewall's plans must pass.
+impl Host {
+    /// Applies the plan for 139 of `platform`: 139 is filtered and the other listeners open,
+    /// the `list` command still shows each of `kept` (the rules that were there before), and
+    /// the plan's own verify step holds.
+    fn assert_139_plan_closes_keeping(&self, platform: &str, list: &str, kept: &[&str]) {
+        let plan = self.plan(&["139", "--platform", platform]);
+        self.apply(&plan);
+        self.assert_only_closed(139);
+        self.assert_rules_kept(list, kept);
+        self.assert_verify_step_holds(&plan, 139);
+    }
+
+    /// The `list` command shows each of `kept`.
+    fn assert_rules_kept(&self, list: &str, kept: &[&str]) {
+        let rules = self.sh(list);
+        for k in kept {
+            assert!(rules.contains(k), "{k} gone:\n{rules}");
+        }
+    }
+
+    /// Applies the plan for 139 of `platform` that lets in only our own address (`--source
+    /// OURS/32`). We scan from inside the allowed network, so every listener still answers
+    /// us; `client` finds 139 filtered and the rest open; and our IPv6 address is not in the
+    /// allowed IPv4 network either.
+    fn assert_source_plan_lets_only_the_source_in(&self, client: &Client, platform: &str) {
+        let source = format!("{}/32", self.ours);
+        let plan = self.plan(&["139", "--platform", platform, "--source", &source]);
+        self.apply(&plan);
+        assert!(only(&self.scan(), 139, "open"), "{:?}", self.scan());
+        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
+        assert!(only(&self.scan6(), 139, "filtered"), "{:?}", self.scan6());
+    }
+
+    /// Opens a session to 22 and applies the plan for 22 of `platform` (with `pause_after`,
+    /// the session sends a packet once the command containing it has run, as
+    /// [`Host::apply_with`] does): the session still echoes, a new connection is not
+    /// accepted, and 22 alone is filtered.
+    fn assert_ssh_plan_keeps_the_session(&self, platform: &str, pause_after: Option<&str>) {
+        let mut session = self.session(22);
+        let plan = self.plan(&["22", "--platform", platform]);
+        self.apply_with(&plan, pause_after.map(|cmd| (cmd, &mut session)));
+        echo(&mut session, b"after the rules");
+        assert!(!self.new_connection_accepted(22));
+        self.assert_only_closed(22);
+    }
+}
+
 /// A second client, in namespace `pwx-kb-<tag>c`, on its own link to the host
 /// (`10.215.<net + 100>.0/24`: client .1, host .2): not the source a plan allows.
 struct Client {
@@ -851,64 +792,41 @@ impl Client {
     fn new(host: &Host, tag: &str, net: u8) -> Client {
         let ns = format!("pwx-kb-{tag}c");
         let (ours, theirs) = (format!("pwx-kb-{tag}c"), format!("pwx-kb-{tag}d"));
-        let _ = Command::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(Stdio::null())
-            .status();
+        sh_quiet(&format!("ip netns del {ns}"));
         let link = net + 100;
         ip(&["netns", "add", &ns]);
-        ip(&[
-            "-n", &host.ns, "link", "add", &ours, "type", "veth", "peer", "name", &theirs,
-        ]);
-        ip(&["-n", &host.ns, "link", "set", &theirs, "netns", &ns]);
-        ip(&[
-            "-n",
-            &host.ns,
-            "addr",
-            "add",
-            &format!("10.215.{link}.2/24"),
-            "dev",
-            &ours,
-        ]);
-        ip(&["-n", &host.ns, "link", "set", &ours, "up"]);
-        ip(&[
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("10.215.{link}.1/24"),
-            "dev",
-            &theirs,
-        ]);
-        ip(&["-n", &ns, "link", "set", &theirs, "up"]);
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let host_end = format!("10.215.{link}.2/24");
+        let client_end = format!("10.215.{link}.1/24");
+        veth_link(
+            (&ours, Some(&host.ns), &host_end),
+            (&theirs, Some(&ns), &client_end),
+        );
+        ip_in(&ns, &["link", "set", "lo", "up"]);
         let client = Client {
             ns,
             host_addr: format!("10.215.{link}.2"),
         };
-        let route = Command::new("ip")
-            .args(["-n", &client.ns, "route", "get", &client.host_addr])
-            .output()
-            .unwrap();
-        let route = String::from_utf8_lossy(&route.stdout);
-        assert!(
-            route.contains(&format!("dev {theirs} ")),
-            "refusing to scan {} from {}: route is {route}",
-            client.host_addr,
-            client.ns
-        );
+        assert_route_in(&client.ns, &client.host_addr, &format!("dev {theirs} "));
         client
     }
 
     /// `port` → state, from a TCP scan of the host's listeners from this client.
     fn scan(&self) -> Vec<(u16, String)> {
         let spec = format!("T:{}", LISTEN.map(|p| p.to_string()).join(","));
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_portwatch")])
-            .args(["scan", &self.host_addr, "-p", &spec])
-            .args(["--assume-up", "--all", "--no-probes", "--format", "jsonl"])
-            .output()
-            .unwrap();
+        let out = portwatch_in(
+            &self.ns,
+            &[
+                "scan",
+                &self.host_addr,
+                "-p",
+                &spec,
+                "--assume-up",
+                "--all",
+                "--no-probes",
+                "--format",
+                "jsonl",
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         port_states(&stdout(&out))
     }
@@ -920,11 +838,18 @@ impl Drop for Client {
     }
 }
 
-/// `port` → state of each port line of a jsonl scan.
-fn port_states(jsonl: &str) -> Vec<(u16, String)> {
+/// The port lines of a jsonl scan.
+fn port_lines(jsonl: &str) -> Vec<Value> {
     common::json_lines(jsonl)
         .into_iter()
         .filter(|v| v["port"].is_u64())
+        .collect()
+}
+
+/// `port` → state of each port line of a jsonl scan.
+fn port_states(jsonl: &str) -> Vec<(u16, String)> {
+    port_lines(jsonl)
+        .into_iter()
         .map(|v| {
             (
                 v["port"].as_u64().unwrap() as u16,
@@ -943,36 +868,14 @@ fn only(states: &[(u16, String)], port: u16, state: &str) -> bool {
 }
 
 fn iptables_source_lets_only_the_source_in(tag: &str, net: u8, tool: Tool) {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         let host = Host::new(tag, net, tool);
         let client = Client::new(&host, tag, net);
         host.sh(IPTABLES_BEFORE);
         assert!(only(&client.scan(), 139, "open"), "{:?}", client.scan());
-        let plan = host.plan(&[
-            "139",
-            "--platform",
-            "iptables",
-            "--source",
-            &format!("{}/32", host.ours),
-        ]);
-        host.apply(&plan);
-        // From the allowed source every listener still answers; from the other client 139
-        // is filtered and the rest open.
-        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
-        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
-        // The allowed network is IPv4: over IPv6 nobody is allowed in.
-        assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
-        let rules = host.sh("iptables -S && ip6tables -S");
-        for kept in ["pwx-keep-accept", "-N PWX_KEEP", "pwx-keep-accept6"] {
-            assert!(rules.contains(kept), "{kept} gone:\n{rules}");
-        }
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+        host.assert_source_plan_lets_only_the_source_in(&client, "iptables");
+        host.assert_rules_kept(IPTABLES_LIST, &IPTABLES_KEPT);
+    });
 }
 
 #[test]
@@ -1012,21 +915,8 @@ impl Host {
     /// `port` → (state, reason) of a UDP scan of `ports` of `addr` (one of the host's) from
     /// outside.
     fn scan_udp(&self, addr: &str, ports: &str) -> Vec<(u16, String, String)> {
-        self.check_route();
-        let out = portwatch(&[
-            "scan",
-            addr,
-            "-p",
-            &format!("U:{ports}"),
-            "--assume-up",
-            "--all",
-            "--format",
-            "jsonl",
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        common::json_lines(&stdout(&out))
+        port_lines(&self.scan_jsonl(addr, &format!("U:{ports}"), &[]))
             .into_iter()
-            .filter(|v| v["port"].is_u64())
             .map(|v| {
                 (
                     v["port"].as_u64().unwrap() as u16,
@@ -1057,6 +947,45 @@ const IPTABLES_UDP: UdpCase = UdpCase {
     kept: |rules| rules.contains("pwx-keep-udp"),
 };
 
+/// nftables: an accept for 137/udp in the input chain.
+const NFT_UDP: UdpCase = UdpCase {
+    platform: "nftables",
+    before: "nft -f - <<'RULES'
+table inet filter {
+chain input {
+type filter hook input priority 0; policy accept;
+udp dport 137 accept comment \"pwx-keep-udp\"
+}
+}
+RULES
+",
+    listing: "nft list ruleset",
+    kept: |rules| rules.contains("pwx-keep-udp"),
+};
+
+/// ufw: an allow with exactly the plan's match (ufw would skip a deny that matches the same
+/// traffic) below an application profile that also allows 137/udp, which stays.
+const UFW_UDP: UdpCase = UdpCase {
+    platform: "ufw",
+    before: "ufw allow Samba\nufw allow 137/udp\n",
+    listing: "ufw status verbose",
+    kept: |status| {
+        status
+            .lines()
+            .any(|l| l.contains("(Samba)") && l.contains("ALLOW"))
+    },
+};
+
+/// firewalld: 137/udp opened in the default zone with the listeners' ports, and listed after.
+const FIREWALLD_UDP: UdpCase = UdpCase {
+    platform: "firewalld",
+    before: "firewall-cmd --permanent --add-port=137/udp --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
+firewall-cmd --reload
+",
+    listing: "firewall-cmd --list-ports",
+    kept: |ports| ports.contains("137/udp"),
+};
+
 /// Which transports of 137 a plan closes: the page of 137 lists TCP and UDP, so `fix 137`
 /// closes both in one plan and `fix 137/udp` only UDP.
 #[derive(Clone, Copy, PartialEq)]
@@ -1074,8 +1003,7 @@ fn closes_137_udp(tag: &str, net: u8, tool: Tool, case: &UdpCase) {
 /// Like [`closes_137_udp`] for `which` transports; with [`Close137::TcpAndUdp`] a TCP echo
 /// server listens on 137 too, open before the one plan over IPv4 and IPv6, filtered after.
 fn closes_137(tag: &str, net: u8, tool: Tool, case: &UdpCase, which: Close137) {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         let host = Host::new(tag, net, tool);
         let _udp = host.udp_answerer();
         let _tcp = (which == Close137::TcpAndUdp).then(|| host.tcp_echo(137));
@@ -1175,12 +1103,7 @@ fn closes_137(tag: &str, net: u8, tool: Tool, case: &UdpCase, which: Close137) {
                 "verify step {run:?} printed:\n{text}"
             );
         }
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+    });
 }
 
 #[test]
@@ -1195,51 +1118,17 @@ fn iptables_legacy_closes_137_udp_and_keeps_the_rules() {
 
 #[test]
 fn nftables_closes_137_udp_ahead_of_an_existing_accept_and_keeps_the_ruleset() {
-    let case = UdpCase {
-        platform: "nftables",
-        before: "nft -f - <<'RULES'
-table inet filter {
-chain input {
-type filter hook input priority 0; policy accept;
-udp dport 137 accept comment \"pwx-keep-udp\"
-}
-}
-RULES
-",
-        listing: "nft list ruleset",
-        kept: |rules| rules.contains("pwx-keep-udp"),
-    };
-    closes_137_udp("nft4", 18, Tool::Nft, &case);
+    closes_137_udp("nft4", 18, Tool::Nft, &NFT_UDP);
 }
 
 #[test]
 fn ufw_closes_137_udp_over_an_identical_allow_and_keeps_allow_samba() {
-    let case = UdpCase {
-        platform: "ufw",
-        // An allow with exactly the plan's match (ufw would skip a deny that matches the same
-        // traffic) below an application profile that also allows 137/udp.
-        before: "ufw allow Samba\nufw allow 137/udp\n",
-        listing: "ufw status verbose",
-        kept: |status| {
-            status
-                .lines()
-                .any(|l| l.contains("(Samba)") && l.contains("ALLOW"))
-        },
-    };
-    closes_137_udp("ufw4", 19, Tool::Ufw, &case);
+    closes_137_udp("ufw4", 19, Tool::Ufw, &UFW_UDP);
 }
 
 #[test]
 fn firewalld_closes_137_udp_ahead_of_an_open_port_and_keeps_it_listed() {
-    let case = UdpCase {
-        platform: "firewalld",
-        before: "firewall-cmd --permanent --add-port=137/udp --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
-firewall-cmd --reload
-",
-        listing: "firewall-cmd --list-ports",
-        kept: |ports| ports.contains("137/udp"),
-    };
-    closes_137_udp("fwd4", 20, Tool::Firewalld, &case);
+    closes_137_udp("fwd4", 20, Tool::Firewalld, &FIREWALLD_UDP);
 }
 
 // ---- one plan for 137 over TCP and UDP ----
@@ -1278,7 +1167,6 @@ fn iptables_legacy_closes_137_tcp_and_udp_in_one_plan() {
 #[test]
 fn nftables_closes_137_tcp_and_udp_in_one_plan() {
     let case = UdpCase {
-        platform: "nftables",
         before: "nft -f - <<'RULES'
 table inet filter {
 chain input {
@@ -1289,8 +1177,7 @@ tcp dport 137 accept
 }
 RULES
 ",
-        listing: "nft list ruleset",
-        kept: |rules| rules.contains("pwx-keep-udp"),
+        ..NFT_UDP
     };
     closes_137("nft5", 24, Tool::Nft, &case, Close137::TcpAndUdp);
 }
@@ -1298,14 +1185,8 @@ RULES
 #[test]
 fn ufw_closes_137_tcp_and_udp_in_one_plan() {
     let case = UdpCase {
-        platform: "ufw",
         before: "ufw allow Samba\nufw allow 137/udp\nufw allow 137/tcp\n",
-        listing: "ufw status verbose",
-        kept: |status| {
-            status
-                .lines()
-                .any(|l| l.contains("(Samba)") && l.contains("ALLOW"))
-        },
+        ..UFW_UDP
     };
     closes_137("ufw5", 25, Tool::Ufw, &case, Close137::TcpAndUdp);
 }
@@ -1313,12 +1194,10 @@ fn ufw_closes_137_tcp_and_udp_in_one_plan() {
 #[test]
 fn firewalld_closes_137_tcp_and_udp_in_one_plan() {
     let case = UdpCase {
-        platform: "firewalld",
         before: "firewall-cmd --permanent --add-port=137/udp --add-port=137/tcp --add-port=139/tcp --add-port=445/tcp --add-port=8000/tcp
 firewall-cmd --reload
 ",
-        listing: "firewall-cmd --list-ports",
-        kept: |ports| ports.contains("137/udp"),
+        ..FIREWALLD_UDP
     };
     closes_137("fwd5", 26, Tool::Firewalld, &case, Close137::TcpAndUdp);
 }
@@ -1334,70 +1213,32 @@ firewall-cmd --reload
 
 #[test]
 fn firewalld_closes_139_ahead_of_an_open_port_and_keeps_it_listed() {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         let host = Host::new("fwd1", 16, Tool::Firewalld);
         host.sh(FIREWALLD_BEFORE);
         assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
-        let plan = host.plan(&["139", "--platform", "firewalld"]);
-        host.apply(&plan);
-        host.assert_only_closed(139);
-        let ports = host.sh("firewall-cmd --list-ports");
-        assert!(ports.contains("139/tcp"), "{ports}");
-        host.assert_verify_step_holds(&plan, 139);
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+        host.assert_139_plan_closes_keeping("firewalld", "firewall-cmd --list-ports", &["139/tcp"]);
+    });
 }
 
 #[test]
 fn firewalld_source_plan_lets_only_the_source_in() {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         let host = Host::new("fwd2", 17, Tool::Firewalld);
         let client = Client::new(&host, "fwd2", 17);
         host.sh(FIREWALLD_BEFORE);
-        let plan = host.plan(&[
-            "139",
-            "--platform",
-            "firewalld",
-            "--source",
-            &format!("{}/32", host.ours),
-        ]);
-        host.apply(&plan);
-        assert!(only(&host.scan(), 139, "open"), "{:?}", host.scan());
-        assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
-        assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+        host.assert_source_plan_lets_only_the_source_in(&client, "firewalld");
+    });
 }
 
 #[test]
 fn firewalld_ssh_plan_keeps_the_established_session() {
-    let before = root_firewall();
-    {
+    keeping_the_root_firewall(|| {
         // The public zone allows ssh by default: the plan's drop must come ahead of it.
         let host = Host::new("fwd3", 21, Tool::Firewalld);
         host.sh(FIREWALLD_BEFORE);
-        let mut session = host.session(22);
-        let plan = host.plan(&["22", "--platform", "firewalld"]);
-        host.apply(&plan);
-        echo(&mut session, b"after the rules");
-        assert!(!host.new_connection_accepted(22));
-        host.assert_only_closed(22);
-    }
-    assert_eq!(
-        root_firewall(),
-        before,
-        "the root namespace's firewall changed"
-    );
+        host.assert_ssh_plan_keeps_the_session("firewalld", None);
+    });
 }
 
 // ---- ufw ----
@@ -1407,16 +1248,8 @@ fn ufw_closes_139_over_allow_samba_and_enabling_keeps_445_open() {
     let host = Host::new("ufw1", 8, Tool::Ufw);
     // An inactive ufw that already allows Samba and 139.
     host.sh("ufw allow Samba\nufw allow 139\nufw allow 139/tcp\n");
-    let plan = host.plan(&["139", "--platform", "ufw"]);
-    host.apply(&plan);
-    host.assert_only_closed(139);
-    let status = host.sh("ufw status");
-    assert!(status.contains("Status: active"), "{status}");
-    assert!(
-        status.contains("Samba") && status.contains("139 "),
-        "allows kept:\n{status}"
-    );
-    host.assert_verify_step_holds(&plan, 139);
+    // Enabled, and the allows kept.
+    host.assert_139_plan_closes_keeping("ufw", "ufw status", &["Status: active", "Samba", "139 "]);
 }
 
 #[test]
@@ -1424,21 +1257,7 @@ fn ufw_with_source_keeps_the_allowed_network_in() {
     let host = Host::new("ufw2", 9, Tool::Ufw);
     let client = Client::new(&host, "ufw2", 9);
     host.sh("ufw allow 139\n");
-    let plan = host.plan(&[
-        "139",
-        "--platform",
-        "ufw",
-        "--source",
-        &format!("{}/32", host.ours),
-    ]);
-    host.apply(&plan);
-    assert!(
-        host.scan().iter().all(|(_, s)| s == "open"),
-        "{:?}",
-        host.scan()
-    );
-    assert!(only(&client.scan(), 139, "filtered"), "{:?}", client.scan());
-    assert!(only(&host.scan6(), 139, "filtered"), "{:?}", host.scan6());
+    host.assert_source_plan_lets_only_the_source_in(&client, "ufw");
     let status = host.sh("ufw status numbered");
     let allow = status.find(&host.ours).expect("source allow listed");
     let deny = status.find("DENY").expect("deny listed");
@@ -1449,23 +1268,10 @@ fn ufw_with_source_keeps_the_allowed_network_in() {
 fn ufw_ssh_plan_keeps_the_established_session() {
     // ufw starts inactive, so the session is older than connection tracking in the namespace.
     let host = Host::new("ufw3", 10, Tool::Ufw);
-    let mut session = host.session(22);
-    let plan = host.plan(&["22", "--platform", "ufw"]);
-    host.apply_with(&plan, Some(("ufw --force enable", &mut session)));
-    echo(&mut session, b"after the rules");
-    assert!(!host.new_connection_accepted(22));
-    host.assert_only_closed(22);
+    host.assert_ssh_plan_keeps_the_session("ufw", Some("ufw --force enable"));
 }
 
 // ---- Samba ----
-
-/// A throwaway Samba (smbd and nmbd) inside the namespace, all state under `dir`.
-fn samba_conf(dir: &Path, iface: &str) -> String {
-    let d = dir.display();
-    format!(
-        "[global]\n   netbios name = PWXKBSMB\n   workgroup = PWX\n   server role = standalone server\n   interfaces = {iface}\n   bind interfaces only = yes\n   smb ports = 445 139\n   disable netbios = no\n   private dir = {d}/private\n   lock directory = {d}/lock\n   state directory = {d}/state\n   cache directory = {d}/cache\n   pid directory = {d}/pid\n   ncalrpc dir = {d}/ncalrpc\n   usershare path = {d}/usershares\n   passdb backend = tdbsam:{d}/private/passdb.tdb\n   log file = {d}/log/log.%m\n   load printers = no\n   printing = bsd\n   printcap name = /dev/null\n   disable spoolss = yes\n"
-    )
-}
 
 /// Starts a Samba daemon the way the shims restart it: compiled-in /run/samba and
 /// /var/log/samba are bind-mounted from `dir` in a private mount namespace.
@@ -1481,21 +1287,10 @@ impl Host {
     /// instance's daemons, `testparm` reads this smb.conf, `sudoedit` does nothing (the test
     /// appends the plan's configuration lines itself).
     fn samba_setup(&self, iface: &str) {
+        // A throwaway Samba (smbd and nmbd) inside the namespace, all state under `dir`.
         let dir = self.dir.join("samba");
-        for sub in [
-            "private",
-            "lock",
-            "state",
-            "cache",
-            "pid",
-            "ncalrpc",
-            "usershares",
-            "run-samba",
-            "log",
-        ] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        std::fs::write(dir.join("smb.conf"), samba_conf(&dir, iface)).unwrap();
+        let conf = samba::global(&dir, "PWXKBSMB", "PWX", iface);
+        std::fs::write(dir.join("smb.conf"), conf).unwrap();
         let bin = self.dir.join("bin");
         let d = dir.display();
         write_exec(&bin.join("sudoedit"), "#!/bin/sh\nexit 0\n");

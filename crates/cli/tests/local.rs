@@ -2,8 +2,11 @@
 //! every socket must be visible, and the firewall test makes a network namespace).
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
 
 use common::{portwatch, stderr, stdout};
+use netns::LoopbackNs;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
@@ -226,40 +229,6 @@ fn watch_reports_a_new_listener_within_a_second() {
     );
 }
 
-/// A network namespace deleted when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn create() -> Netns {
-        let name = format!("pwlocal-t{}", std::process::id());
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        ip(&["netns", "add", &name]);
-        let ns = Netns(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn exec(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, program]);
-        cmd
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("run ip");
-    assert!(status.success(), "ip {args:?} failed");
-}
-
 const RULESET: &str = "table inet pwlocal_test {
 	chain input {
 		type filter hook input priority 0; policy accept;
@@ -290,7 +259,7 @@ time.sleep(120)
 
 #[test]
 fn firewall_verdicts_inside_a_namespace() {
-    let ns = Netns::create();
+    let ns = LoopbackNs::up(&format!("pwlocal-t{}", std::process::id()));
     let rules = std::env::temp_dir().join(format!("{}.nft", ns.0));
     std::fs::write(&rules, RULESET).unwrap();
     let status = ns.exec("nft").arg("-f").arg(&rules).status().unwrap();

@@ -7,6 +7,9 @@
 //!   loopback) when such a listener appears, and resolves it when it goes away.
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
+use netns::{LoopbackNs, blackhole, ip_in};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,41 +19,25 @@ const ADDR: &str = "10.214.0.2";
 
 /// A namespace with `lo` up and a veth holding [`ADDR`], deleted (with the
 /// blackhole route) when dropped.
-struct Netns(String);
+struct Netns(LoopbackNs);
 
 impl Netns {
     fn create() -> Netns {
-        let name = format!("pwx-ex-{}", std::process::id());
-        ip(&["route", "replace", "blackhole", RANGE]);
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        ip(&["netns", "add", &name]);
-        let ns = Netns(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        blackhole(RANGE, None);
+        let ns = LoopbackNs::up(&format!("pwx-ex-{}", std::process::id()));
         // A veth pair with both ends inside the namespace: an address that is not loopback.
-        ip(&[
-            "-n", &ns.0, "link", "add", "pwx0", "type", "veth", "peer", "name", "pwx1",
+        let inside = |args: &[&str]| ip_in(&ns.0, args);
+        inside(&[
+            "link", "add", "pwx0", "type", "veth", "peer", "name", "pwx1",
         ]);
-        ip(&["-n", &ns.0, "link", "set", "pwx1", "up"]);
-        ip(&[
-            "-n",
-            &ns.0,
-            "addr",
-            "add",
-            &format!("{ADDR}/24"),
-            "dev",
-            "pwx0",
-        ]);
-        ip(&["-n", &ns.0, "link", "set", "pwx0", "up"]);
-        ns
+        inside(&["link", "set", "pwx1", "up"]);
+        inside(&["addr", "add", &format!("{ADDR}/24"), "dev", "pwx0"]);
+        inside(&["link", "set", "pwx0", "up"]);
+        Netns(ns)
     }
 
     fn exec(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, program]);
-        cmd
+        self.0.exec(program)
     }
 
     /// A Python TCP listener on `addr:port` inside the namespace (killed when dropped).
@@ -82,16 +69,10 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
         let _ = Command::new("ip")
             .args(["route", "del", "blackhole", RANGE])
             .status();
     }
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("run ip");
-    assert!(status.success(), "ip {args:?} failed");
 }
 
 /// A child process killed when dropped.

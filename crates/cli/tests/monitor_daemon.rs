@@ -5,7 +5,7 @@
 mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
-use common::{ChildGuard, free_port, portwatch, stdout};
+use common::{ChildGuard, free_port, portwatch, start_ready, stdout, watch_command};
 use receiver::Receiver;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -29,22 +29,14 @@ fn smtp_server(dir: &std::path::Path) -> (ChildGuard, u16) {
          import threading; threading.Event().wait()\n",
         dir = dir.display().to_string()
     );
-    let mut child = Command::new("python3")
-        .args(["-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 with aiosmtpd (scripts/install-test-deps.sh installs it)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "aiosmtpd did not start: run scripts/install-test-deps.sh"
+    let child = start_ready(
+        Command::new("python3")
+            .args(["-c", &script])
+            .stderr(Stdio::inherit()),
+        "python3 with aiosmtpd (scripts/install-test-deps.sh installs it)",
+        || "aiosmtpd did not start: run scripts/install-test-deps.sh".to_string(),
     );
-    (ChildGuard(child), port)
+    (child, port)
 }
 
 #[test]
@@ -53,17 +45,7 @@ fn alert_and_resolve_by_email() {
     let (_smtp, smtp_port) = smtp_server(mail.path());
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
-        .args([
-            "watch",
-            "127.0.0.1",
-            "--must-be-closed",
-            &port.to_string(),
-            "--every",
-            "1s",
-            "--confirm-after",
-            "1s",
-        ])
+    let child = watch_command(port)
         .args(["--notify", "email=ops@example.org", "--database"])
         .arg(format!("sqlite://{}", dir.path().join("pw.db").display()))
         .env(

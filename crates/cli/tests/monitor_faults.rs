@@ -148,9 +148,8 @@ fn watch(port: u16, hooks: &[String], db: &str) -> ChildGuard {
 }
 
 fn watch_command(port: u16, hooks: &[String], db: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
-    cmd.args(["watch", "127.0.0.1", "--must-be-closed", &port.to_string()])
-        .args(["--every", "1s", "--confirm-after", "1s", "--database", db]);
+    let mut cmd = common::watch_command(port);
+    cmd.args(["--database", db]);
     for h in hooks {
         cmd.args(["--notify", &format!("webhook={h}")]);
     }
@@ -565,23 +564,10 @@ fn two_daemons_on_one_database(db: &str) {
     let a = Watched::start(port, &[peer.url()], db);
     let b = Watched::start(port, &[peer.url()], db);
     let scans = || a.recorded() + b.recorded();
-    let end = Instant::now() + Duration::from_secs(20);
-    while scans() < 2 {
-        assert!(
-            Instant::now() < end,
-            "no scans: {:?} {:?}",
-            a.lines(),
-            b.lines()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let got = peer.wait(Duration::from_secs(20), |g| !g.is_empty());
-    assert!(events(&got).contains(&"opened"), "{got:?}");
-    let settle = |what: &str| {
-        let from = scans();
+    // Waits (at most 20 s) until the two daemons recorded `n` scans between them.
+    let wait_scans = |n: usize, what: &str| {
         let end = Instant::now() + Duration::from_secs(20);
-        while scans() < from + 6 {
+        while scans() < n {
             assert!(
                 Instant::now() < end,
                 "{what}: {:?} {:?}",
@@ -591,6 +577,11 @@ fn two_daemons_on_one_database(db: &str) {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
+    wait_scans(2, "no scans");
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let got = peer.wait(Duration::from_secs(20), |g| !g.is_empty());
+    assert!(events(&got).contains(&"opened"), "{got:?}");
+    let settle = |what: &str| wait_scans(scans() + 6, what);
     settle("scans after the opening");
     drop(listener);
     let opened = events(&peer.got())

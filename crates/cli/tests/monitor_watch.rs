@@ -6,32 +6,17 @@
 //! message and shows it sent again with the same idempotency key.
 
 mod common;
-use common::{ChildGuard, free_port};
+use common::{ChildGuard, free_port, watch_command};
 #[path = "common/receiver.rs"]
 mod receiver;
 use receiver::{Received, Receiver};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 fn watch(port: u16, hook: &str, db: &str, extra: &[&str]) -> ChildGuard {
-    let child = Command::new(env!("CARGO_BIN_EXE_portwatch"))
-        .args([
-            "watch",
-            "127.0.0.1",
-            "--must-be-closed",
-            &port.to_string(),
-            "--every",
-            "1s",
-        ])
-        .args([
-            "--confirm-after",
-            "1s",
-            "--notify",
-            &format!("webhook={hook}"),
-            "--database",
-            db,
-        ])
+    let child = watch_command(port)
+        .args(["--notify", &format!("webhook={hook}"), "--database", db])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

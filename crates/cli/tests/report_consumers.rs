@@ -181,13 +181,9 @@ fn diff_reads_xml_written_by_nmap() {
     }
 }
 
-/// Python's junitparser reads `check --format junit` and counts what the run found: one
-/// suite, three cases, two failures (an open port that must be closed, a closed port that must
-/// be open), no error; and the report validates against a schema of Jenkins' requirements.
-#[test]
-fn junit_report_is_read_by_junitparser_and_meets_jenkins_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_open, open, closed) = open_and_closed();
+/// `check` of 127.0.0.1 in `format`, both ports must be closed and `closed` expected open:
+/// two violations (exit 1); its report.
+fn check_open_and_closed(open: u16, closed: u16, format: &str) -> Vec<u8> {
     let out = portwatch(&[
         "check",
         "127.0.0.1",
@@ -197,11 +193,22 @@ fn junit_report_is_read_by_junitparser_and_meets_jenkins_schema() {
         &format!("T:{closed}"),
         "--no-save",
         "--format",
-        "junit",
+        format,
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    out.stdout
+}
+
+/// Python's junitparser reads `check --format junit` and counts what the run found: one
+/// suite, three cases, two failures (an open port that must be closed, a closed port that must
+/// be open), no error; and the report validates against a schema of Jenkins' requirements.
+#[test]
+fn junit_report_is_read_by_junitparser_and_meets_jenkins_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_open, open, closed) = open_and_closed();
+    let junit = check_open_and_closed(open, closed, "junit");
     let report = dir.path().join("report.xml");
-    std::fs::write(&report, &out.stdout).unwrap();
+    std::fs::write(&report, &junit).unwrap();
 
     let script = r#"
 import json, sys
@@ -228,7 +235,7 @@ print(json.dumps(suites))
             "cases": 3, "failed": 2, "erred": 0,
         }]),
         "{}",
-        String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&junit)
     );
 
     let schema = repo_root().join("crates/cli/tests/consumers/junit-jenkins.xsd");
@@ -266,21 +273,7 @@ print(json.dumps(sorted(cases)))
 fn junit_failures_read_by_junitparser_match_the_json_violations() {
     let dir = tempfile::tempdir().unwrap();
     let (_open, open, closed) = open_and_closed();
-    let check = |format: &str| {
-        let out = portwatch(&[
-            "check",
-            "127.0.0.1",
-            "--must-be-closed",
-            &format!("T:{open},{closed}"),
-            "--expected-open",
-            &format!("T:{closed}"),
-            "--no-save",
-            "--format",
-            format,
-        ]);
-        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-        out.stdout
-    };
+    let check = |format: &str| check_open_and_closed(open, closed, format);
     let json: serde_json::Value = serde_json::from_slice(&check("json")).unwrap();
     let report = dir.path().join("report.xml");
     std::fs::write(&report, check("junit")).unwrap();

@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output};
 
+/// Every port reported, no service probes, and a short wait for answers.
+const QUICK: [&str; 4] = ["--all", "--no-probes", "--max-rtt-timeout", "500ms"];
+
 /// A namespace `pwj-sK` behind the veth `pwj-rK` / `pwj-hK`: the host is 10.234.K.2, the
 /// root side 10.234.K.1. Removed on drop (also when the test panics).
 struct Host {
@@ -147,21 +150,12 @@ impl Bed {
         list.join(",")
     }
 
-    /// `portwatch scan HOST 127.0.0.1 -p PORTS --all …` with `extra` arguments.
+    /// `portwatch scan HOST 127.0.0.1 -p PORTS` and [`QUICK`], with `extra` arguments.
     fn scan(&self, extra: &[&str]) -> Output {
         self.host.assert_route();
         let (addr, spec) = (self.host.addr(), self.spec());
-        let mut args = vec![
-            "scan",
-            &addr,
-            LOOPBACK,
-            "-p",
-            &spec,
-            "--all",
-            "--no-probes",
-            "--max-rtt-timeout",
-            "500ms",
-        ];
+        let mut args = vec!["scan", &addr, LOOPBACK, "-p", &spec];
+        args.extend_from_slice(&QUICK);
         args.extend_from_slice(extra);
         let out = common::portwatch(&args);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -312,17 +306,8 @@ fn without_privilege_only_another_machine_brings_the_fallback_notice() {
     const NOTICE: &str = "TCP ports are probed with connects instead of SYN probes";
     let bed = bed(5);
     let spec = bed.spec();
-    let common = [
-        "-p",
-        &spec,
-        "--all",
-        "--no-probes",
-        "--max-rtt-timeout",
-        "500ms",
-        "--format",
-        "json",
-    ];
-    let lo = without_net_raw(&[&["scan", LOOPBACK][..], &common].concat());
+    let common = [&["-p", spec.as_str()][..], &QUICK, &["--format", "json"]].concat();
+    let lo = without_net_raw(&[&["scan", LOOPBACK][..], &common[..]].concat());
     assert_eq!(lo.status.code(), Some(0), "{}", stderr(&lo));
     assert!(!stderr(&lo).contains(NOTICE), "{}", stderr(&lo));
     let hosts = hosts_of(&lo);
@@ -331,7 +316,7 @@ fn without_privilege_only_another_machine_brings_the_fallback_notice() {
 
     bed.host.assert_route();
     let addr = bed.host.addr();
-    let other = without_net_raw(&[&["scan", &addr][..], &common].concat());
+    let other = without_net_raw(&[&["scan", &addr][..], &common[..]].concat());
     assert_eq!(other.status.code(), Some(0), "{}", stderr(&other));
     assert!(stderr(&other).contains(NOTICE), "{}", stderr(&other));
     let hosts = hosts_of(&other);

@@ -2,7 +2,10 @@
 //! the output formats, and no false "open" in the ephemeral port range.
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
 use common::{json_lines, portwatch, stderr, stdout};
+use netns::{portwatch_in, tcp_listeners_in};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
@@ -99,28 +102,6 @@ fn hostname_is_reported() {
     assert_eq!(results[0]["host"], "127.0.0.1");
 }
 
-/// TCP listeners on `ip` (or any address) in the test bed host `ns`, from its /proc.
-fn listening_ports_in(ns: &str, ip: &str) -> BTreeSet<u16> {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, "cat", "/proc/net/tcp"])
-        .output()
-        .expect("read /proc/net/tcp in the test bed namespace");
-    let mut ports = BTreeSet::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() < 4 || cols[3] != "0A" {
-            continue;
-        }
-        let (addr_hex, port_hex) = cols[1].split_once(':').unwrap();
-        let addr = u32::from_str_radix(addr_hex, 16).unwrap().to_le_bytes();
-        let addr = std::net::Ipv4Addr::from(addr).to_string();
-        if addr == ip || addr == "0.0.0.0" {
-            ports.insert(u16::from_str_radix(port_hex, 16).unwrap());
-        }
-    }
-    ports
-}
-
 /// In the ephemeral range a naive connect scanner on loopback sees sockets connected to
 /// themselves (source port = destination port) as open ports: about one in three full
 /// passes here. The scan runs inside a test bed namespace, where no other test starts
@@ -131,23 +112,22 @@ fn no_false_open_in_ephemeral_range_on_loopback() {
         .as_str()
         .unwrap()
         .to_string();
-    let truth: BTreeSet<u16> = listening_ports_in(&ns, "127.0.0.1")
+    let truth: BTreeSet<u16> = tcp_listeners_in(&ns, "127.0.0.1")
         .into_iter()
         .filter(|p| (32768..=60999).contains(p))
         .collect();
     for _ in 0..5 {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_portwatch")])
-            .args([
+        let out = portwatch_in(
+            &ns,
+            &[
                 "scan",
                 "127.0.0.1",
                 "-p",
                 "32768-60999",
                 "--format",
                 "jsonl",
-            ])
-            .output()
-            .unwrap();
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let found: BTreeSet<u16> = json_lines(&stdout(&out))
             .iter()
@@ -221,30 +201,24 @@ fn xml_is_readable_by_ndiff() {
     let spec = format!("{open},{second_port}");
     let a = dir.path().join("a.xml");
     let b = dir.path().join("b.xml");
-    let out = portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &spec,
-        "--format",
-        "xml",
-        "-o",
-        a.to_str().unwrap(),
-    ]);
+    let scan_xml_to = |path: &std::path::Path| {
+        portwatch(&[
+            "scan",
+            "127.0.0.1",
+            "-p",
+            &spec,
+            "--format",
+            "xml",
+            "-o",
+            path.to_str().unwrap(),
+        ])
+    };
+    let out = scan_xml_to(&a);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     drop(l);
     let (_l2, reopened) = listener(&format!("127.0.0.1:{second_port}"));
     assert_eq!(reopened, second_port);
-    portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        &spec,
-        "--format",
-        "xml",
-        "-o",
-        b.to_str().unwrap(),
-    ]);
+    scan_xml_to(&b);
     let diff = std::process::Command::new("ndiff")
         .args([a.to_str().unwrap(), b.to_str().unwrap()])
         .output()

@@ -136,6 +136,15 @@ impl Sniffer {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+
+    /// When the first SYN of each probe came ([`first_syns`] of [`Sniffer::wait_for`]), in
+    /// time order.
+    fn first_syn_times(&self, want: usize, keep: impl Fn(&Syn) -> bool) -> Vec<f64> {
+        first_syns(&self.wait_for(want, keep))
+            .iter()
+            .map(|s| s.at)
+            .collect()
+    }
 }
 
 /// The first SYN of each probe (a connect's kernel may retransmit its SYN; the copies have
@@ -380,6 +389,14 @@ fn open_ports(host: &Value) -> Vec<u16> {
 }
 
 /// (state, reason) of every reported port of a jsonl scan.
+/// `portwatch scan ADDR METHOD -p PORTS EXTRA… --all --no-probes --format jsonl`.
+fn scan_all_jsonl(addr: &str, method: &str, ports: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["scan", addr, method, "-p", ports];
+    args.extend_from_slice(extra);
+    args.extend(["--all", "--no-probes", "--format", "jsonl"]);
+    portwatch(&args)
+}
+
 fn port_states(out: &Output) -> BTreeMap<u16, (String, String)> {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
     json_lines(&stdout(out))
@@ -631,19 +648,7 @@ fn rate_limits_starts(k: u8, method: &str) {
     lan.assert_routes(std::slice::from_ref(&addr));
     let sniffer = lan.sniff();
     let started = Instant::now();
-    let out = portwatch(&[
-        "scan",
-        &addr,
-        method,
-        "-p",
-        "3001-3040",
-        "--rate",
-        "10",
-        "--all",
-        "--no-probes",
-        "--format",
-        "jsonl",
-    ]);
+    let out = scan_all_jsonl(&addr, method, "3001-3040", &["--rate", "10"]);
     let elapsed = started.elapsed();
     let states = port_states(&out);
     assert_eq!(states.len(), 40, "{states:?}");
@@ -653,9 +658,8 @@ fn rate_limits_starts(k: u8, method: &str) {
             .all(|s| *s == state("closed", "conn-refused")),
         "{states:?}"
     );
-    let syns = first_syns(&sniffer.wait_for(40, |s| (3001..=3040).contains(&s.port)));
-    assert_eq!(syns.len(), 40, "one SYN a port: {syns:?}");
-    let times: Vec<f64> = syns.iter().map(|s| s.at).collect();
+    let times = sniffer.first_syn_times(40, |s| (3001..=3040).contains(&s.port));
+    assert_eq!(times.len(), 40, "one SYN a port: {times:?}");
     let in_a_second = most_within(&times, 1.0);
     assert!(
         in_a_second <= 11,
@@ -670,20 +674,9 @@ fn rate_limits_starts(k: u8, method: &str) {
 
     // Without the limit nothing holds the starts back.
     let sniffer = lan.sniff();
-    let out = portwatch(&[
-        "scan",
-        &addr,
-        method,
-        "-p",
-        "3001-3040",
-        "--all",
-        "--no-probes",
-        "--format",
-        "jsonl",
-    ]);
+    let out = scan_all_jsonl(&addr, method, "3001-3040", &[]);
     assert_eq!(port_states(&out).len(), 40);
-    let syns = first_syns(&sniffer.wait_for(40, |s| (3001..=3040).contains(&s.port)));
-    let times: Vec<f64> = syns.iter().map(|s| s.at).collect();
+    let times = sniffer.first_syn_times(40, |s| (3001..=3040).contains(&s.port));
     assert!(
         most_within(&times, 1.0) > 11,
         "{method}: without --rate the starts are not paced: {times:?}"
@@ -728,21 +721,10 @@ fn max_parallel_caps_waiting_probes(k: u8, method: &str) {
     lan.assert_routes(std::slice::from_ref(&addr));
     let dropped = |s: &Syn| (3101..=3112).contains(&s.port);
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "scan",
-            &addr,
-            method,
-            "-p",
-            "3100-3112",
-            "--all",
-            "--no-probes",
-            "--format",
-            "jsonl",
-        ];
-        args.extend_from_slice(&fixed_timeout("1s"));
+        let mut args = fixed_timeout("1s").to_vec();
         args.extend_from_slice(extra);
         let started = Instant::now();
-        let states = port_states(&portwatch(&args));
+        let states = port_states(&scan_all_jsonl(&addr, method, "3100-3112", &args));
         let elapsed = started.elapsed();
         assert_eq!(states[&3100], state("open", "syn-ack"), "{states:?}");
         for p in 3101..=3112 {
@@ -753,9 +735,8 @@ fn max_parallel_caps_waiting_probes(k: u8, method: &str) {
 
     let sniffer = lan.sniff();
     let elapsed = run(&["--max-parallel", "3"]);
-    let syns = first_syns(&sniffer.wait_for(12, dropped));
-    assert_eq!(syns.len(), 12, "{syns:?}");
-    let times: Vec<f64> = syns.iter().map(|s| s.at).collect();
+    let times = sniffer.first_syn_times(12, dropped);
+    assert_eq!(times.len(), 12, "{times:?}");
     let together = most_within(&times, 0.5);
     assert!(
         together <= 3,
@@ -767,8 +748,7 @@ fn max_parallel_caps_waiting_probes(k: u8, method: &str) {
 
     let sniffer = lan.sniff();
     run(&[]);
-    let syns = first_syns(&sniffer.wait_for(12, dropped));
-    let times: Vec<f64> = syns.iter().map(|s| s.at).collect();
+    let times = sniffer.first_syn_times(12, dropped);
     assert!(
         most_within(&times, 0.5) > 3,
         "{method}: without --max-parallel the probes go out together: {times:?}"
@@ -1021,19 +1001,7 @@ fn router_rejects_give_host_unreach_and_net_unreach() {
     ]);
     for addr in [&a4, &a6] {
         for method in ["--syn", "--connect"] {
-            let out = portwatch(&[
-                "scan",
-                addr,
-                method,
-                "-p",
-                "3400-3403",
-                "--all",
-                "--no-probes",
-                "--format",
-                "jsonl",
-                "--max-rtt-timeout",
-                "1s",
-            ]);
+            let out = scan_all_jsonl(addr, method, "3400-3403", &["--max-rtt-timeout", "1s"]);
             assert_eq!(port_states(&out), want, "{addr} {method}");
         }
     }

@@ -12,7 +12,7 @@ mod common;
 #[path = "common/netns.rs"]
 mod netns;
 use common::{json_lines, stderr, stdout, without_net_raw};
-use netns::{LoopbackNs, Veth, listen_in};
+use netns::{LoopbackNs, Veth, listen_in, portwatch_in, tcp_listeners_in};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
@@ -179,26 +179,6 @@ fn syn_probes_identify_open_ports_with_a_connection() {
     assert_eq!(results[0]["service"], "ssh", "{}", results[0]);
 }
 
-/// TCP listeners on 127.0.0.1 or 0.0.0.0 in namespace `ns`, from its /proc.
-fn loopback_listeners(ns: &str) -> BTreeSet<u16> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "cat", "/proc/net/tcp"])
-        .output()
-        .expect("read /proc/net/tcp");
-    let mut ports = BTreeSet::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() < 4 || cols[3] != "0A" {
-            continue;
-        }
-        let (addr, port) = cols[1].split_once(':').unwrap();
-        if addr == "0100007F" || addr == "00000000" {
-            ports.insert(u16::from_str_radix(port, 16).unwrap());
-        }
-    }
-    ports
-}
-
 #[test]
 fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
     let ns = LoopbackNs::up("pwh-lo");
@@ -211,12 +191,12 @@ fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
     .chain([65534, 65535])
     .collect();
     let _listening = listen_in(Some(&ns.0), true, &ports);
-    let truth = loopback_listeners(&ns.0);
+    let truth = tcp_listeners_in(&ns.0, "127.0.0.1");
     assert_eq!(truth, ports.iter().copied().collect(), "listeners in /proc");
     for pass in 0..3 {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_portwatch")])
-            .args([
+        let out = portwatch_in(
+            &ns.0,
+            &[
                 "scan",
                 "127.0.0.1",
                 "--syn",
@@ -224,9 +204,8 @@ fn a_full_syn_pass_on_loopback_finds_exactly_the_listeners() {
                 "--no-probes",
                 "--format",
                 "jsonl",
-            ])
-            .output()
-            .unwrap();
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let found: BTreeSet<u16> = json_lines(&stdout(&out))
             .iter()

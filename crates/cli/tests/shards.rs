@@ -6,32 +6,20 @@
 //! the same group seen from `local`: both replicas' shard workers scan shards of it. And
 //! `config check` shows the split, and names a bad `shard` key at its line and column.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
 
+use cluster::{agent_token, jobs, scans, start_agent_in, start_run};
 use common::{Logged, free_port, pg_db, portwatch, stderr, stdout, wait_for};
-use portwatch_store::{JobRow, JobStatus, ScanStatus, Store};
+use portwatch_store::{JobRow, JobStatus, ScanStatus};
 use receiver::{Received, Receiver};
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// `portwatch ARGS`, with what it logs on stderr.
-fn spawn(args: &[&str]) -> Logged {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
-    cmd.args(args);
-    common::spawn_logged(cmd)
-}
 
 /// A listener on `ip` at a port that is also free on `also` (the same port on both).
 fn listeners(ip: &str, also: &str) -> (TcpListener, TcpListener, u16) {
@@ -70,26 +58,12 @@ fn config(dir: &Path, open: u16, vantage: &str, rx: &Receiver, every: &str) -> S
     path.to_str().unwrap().to_string()
 }
 
-fn jobs(db: &str) -> Vec<JobRow> {
-    rt().block_on(async {
-        let store = Store::open(db).await.unwrap();
-        let jobs = store.jobs(10_000).await.unwrap();
-        store.close().await;
-        jobs
-    })
-}
-
 /// Complete scheduled (not confirmation) scans of `big`.
 fn rounds(db: &str) -> usize {
-    rt().block_on(async {
-        let store = Store::open(db).await.unwrap();
-        let scans = store.scans(10_000, None).await.unwrap();
-        store.close().await;
-        scans
-            .iter()
-            .filter(|s| s.source == "monitor:big" && s.status == ScanStatus::Complete)
-            .count()
-    })
+    scans(db)
+        .iter()
+        .filter(|s| s.source == "monitor:big" && s.status == ScanStatus::Complete)
+        .count()
 }
 
 /// Applied shard jobs (not confirmations) of `big`.
@@ -106,6 +80,19 @@ fn claimers(jobs: &[JobRow]) -> BTreeSet<String> {
         .filter(|j| j.group == "big" && j.shard.starts_with('a'))
         .filter_map(|j| j.claimed_by.clone())
         .collect()
+}
+
+/// Waits (at most 2 minutes, then fails with `logs()`) until two claimers scanned shard
+/// jobs of `big`; returns them.
+fn two_claimers(db: &str, logs: impl Fn() -> String) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while seen.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "{seen:?}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+        seen = claimers(&jobs(db));
+    }
+    seen
 }
 
 /// Checks that the applied shard jobs are 4 per recorded round (the scan row and its
@@ -131,43 +118,19 @@ fn opened(got: &[Received]) -> Vec<String> {
         .collect()
 }
 
-fn agent_token(db: &str, name: &str) -> String {
-    let out = portwatch(&[
-        "token",
-        "create",
-        "--database",
-        db,
-        "--role",
-        "agent",
-        "--vantage",
-        "lan",
-        "--name",
-        name,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_string()
-}
-
 fn start_server(config: &str, db: &str, port: u16) -> Logged {
-    let server = spawn(&[
-        "run",
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
         "--config",
         config,
         "--listen",
-        &format!("127.0.0.1:{port}"),
+        &listen,
         "--database",
         db,
         "--agent-lease",
         "5s",
-    ]);
-    wait_for("the server to listen", Duration::from_secs(60), || {
-        server
-            .log
-            .lock()
-            .unwrap()
-            .contains("dashboard and API listening")
-    });
-    server
+    ];
+    start_run(&args, Duration::from_secs(60))
 }
 
 #[test]
@@ -177,7 +140,10 @@ fn two_agents_share_the_shards_of_a_group_recorded_as_one_observation_per_round(
     let (_l3, _l9, open) = listeners("127.0.0.3", "127.0.0.9");
     let rx = Receiver::start();
     let config = config(dir.path(), open, "lan", &rx, "3s");
-    let tokens = [agent_token(&db, "lan-1"), agent_token(&db, "lan-2")];
+    let tokens = [
+        agent_token(&db, "lan", "lan-1"),
+        agent_token(&db, "lan", "lan-2"),
+    ];
     let port = free_port();
     let server = start_server(&config, &db, port);
     let url = format!("http://127.0.0.1:{port}");
@@ -186,17 +152,7 @@ fn two_agents_share_the_shards_of_a_group_recorded_as_one_observation_per_round(
         .zip(&tokens)
         .map(|(name, token)| {
             let spool = dir.path().join(format!("spool-{name}"));
-            spawn(&[
-                "agent",
-                "--server",
-                &url,
-                "--token",
-                token,
-                "--name",
-                name,
-                "--spool",
-                spool.to_str().unwrap(),
-            ])
+            start_agent_in(None, &url, token, name, &spool, &[])
         })
         .collect();
     let logs = || {
@@ -208,13 +164,7 @@ fn two_agents_share_the_shards_of_a_group_recorded_as_one_observation_per_round(
         )
     };
     // Both agents scan shards (rounds go on until each has had one).
-    let mut seen = BTreeSet::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while seen.len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "{seen:?}\n{}", logs());
-        std::thread::sleep(Duration::from_millis(200));
-        seen = claimers(&jobs(&db));
-    }
+    let seen = two_claimers(&db, logs);
     assert_eq!(
         seen,
         BTreeSet::from(["lan-1".to_string(), "lan-2".to_string()])
@@ -262,13 +212,7 @@ fn two_replicas_on_postgres_share_the_local_shards_of_a_group() {
             replicas[1].log.lock().unwrap()
         )
     };
-    let mut seen = BTreeSet::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while seen.len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "{seen:?}\n{}", logs());
-        std::thread::sleep(Duration::from_millis(200));
-        seen = claimers(&jobs(&pg.url));
-    }
+    let seen = two_claimers(&pg.url, logs);
     assert!(seen.iter().all(|c| c.starts_with("replica ")), "{seen:?}");
     let got = rx.wait_for(Duration::from_secs(60), |g| opened(g).len() >= 2);
     let mut hosts = opened(&got);

@@ -174,26 +174,20 @@ fn read_only_database_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pw.db");
     let db = format!("sqlite://{}", path.display());
-    portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        "1",
-        "--no-probes",
-        "--save",
-        "--database",
-        &db,
-    ]);
-    let out = portwatch(&[
-        "scan",
-        "127.0.0.1",
-        "-p",
-        "1",
-        "--no-probes",
-        "--save",
-        "--database",
-        &format!("{db}?mode=ro"),
-    ]);
+    let save_scan = |db: &str| {
+        portwatch(&[
+            "scan",
+            "127.0.0.1",
+            "-p",
+            "1",
+            "--no-probes",
+            "--save",
+            "--database",
+            db,
+        ])
+    };
+    save_scan(&db);
+    let out = save_scan(&format!("{db}?mode=ro"));
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(

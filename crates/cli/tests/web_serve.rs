@@ -3,10 +3,13 @@
 //! `token create|list|revoke` manage tokens, HTTPS certificates are reloaded on SIGHUP, and an
 //! unsafe or taken listen address stops the start with exit code 2.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
+use cluster::{dashboard_login as login, http_exchange, status_and_body};
 use common::{ChildGuard, free_port, portwatch, stderr, stdout};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -31,65 +34,45 @@ fn db_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}", dir.join("pw.db").display())
 }
 
+/// One whole HTTP/1.1 exchange with the dashboard on loopback: the raw response.
+fn exchange(port: u16, request: &str) -> String {
+    http_exchange(
+        &format!("127.0.0.1:{port}"),
+        request,
+        Duration::from_secs(10),
+    )
+    .expect("a request to the dashboard")
+}
+
 /// One HTTP/1.1 GET on loopback: (status, body).
 fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_string())
-}
-
-/// Signs in on the dashboard with `token`; the session cookie (`name=value`).
-fn login(port: u16, token: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let body = format!("token={token}&next=%2F");
-    write!(
-        s,
-        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw.lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("no session cookie in:\n{raw}"))
-        .to_string()
+    status_and_body(&exchange(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"),
+    ))
 }
 
 /// One GET with a session cookie: the status.
 fn get_with_cookie(port: u16, path: &str, cookie: &str) -> u16 {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    );
+    status_and_body(&exchange(port, &request)).0
+}
+
+/// Sends signal `sig` (`-TERM`, `-HUP`) to `child`.
+fn signal(child: &ChildGuard, sig: &str) {
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 /// Starts `portwatch run` on `listen` with `extra` arguments; returns the child, its stdout
@@ -206,14 +189,7 @@ fn first_run_writes_a_token_file_that_opens_the_api_and_logs_only_its_path() {
     assert_eq!(status, 303);
 
     // SIGTERM: a clean stop.
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&child, "-TERM");
     let code = child.0.wait().unwrap();
     assert_eq!(code.code(), Some(0));
     let said = transcript.lock().unwrap().clone();
@@ -280,53 +256,37 @@ fn unsafe_or_taken_addresses_stop_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let url = db_url(dir.path());
-    let out = portwatch(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "0.0.0.0:0",
-        "--database",
-        &url,
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("portwatch token create"),
-        "{}",
+    // `portwatch run` on `listen` with `extra`, which must stop at once with exit 2: what it
+    // said.
+    let refused = |listen: &str, extra: &[&str]| -> String {
+        let mut args = vec![
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            listen,
+            "--database",
+            &url,
+        ];
+        args.extend_from_slice(extra);
+        let out = portwatch(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         stderr(&out)
-    );
+    };
+    let said = refused("0.0.0.0:0", &[]);
+    assert!(said.contains("portwatch token create"), "{said}");
     assert!(stdout(&portwatch(&["token", "list", "--database", &url])).is_empty());
 
     // A taken address: exit 2 naming it, at once rather than after the first scans.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = portwatch(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        &addr,
-        "--database",
-        &url,
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&addr), "{}", stderr(&out));
+    let said = refused(&addr, &[]);
+    assert!(said.contains(&addr), "{said}");
 
     // With a token, plain HTTP on a non-loopback address is still refused, saying what to do.
     let made = portwatch(&["token", "create", "--role", "admin", "--database", &url]);
     assert!(made.status.success(), "{}", stderr(&made));
-    let base = [
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "0.0.0.0:0",
-        "--database",
-        &url,
-    ];
-    let out = portwatch(&base);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let said = stderr(&out);
+    let said = refused("0.0.0.0:0", &[]);
     assert_eq!(said.lines().count(), 1, "{said}");
     for what in [
         "plain HTTP",
@@ -337,27 +297,18 @@ fn unsafe_or_taken_addresses_stop_the_start() {
         assert!(said.contains(what), "{what}: {said}");
     }
     // Half a TLS pair, or files that are not one: exit 2 naming the problem.
-    let out = portwatch(&[&base[..], &["--tls-cert", "/nonexistent/cert.pem"]].concat());
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--tls-key"), "{}", stderr(&out));
-    let out = portwatch(
+    let said = refused("0.0.0.0:0", &["--tls-cert", "/nonexistent/cert.pem"]);
+    assert!(said.contains("--tls-key"), "{said}");
+    let said = refused(
+        "0.0.0.0:0",
         &[
-            &base[..],
-            &[
-                "--tls-cert",
-                "/nonexistent/cert.pem",
-                "--tls-key",
-                "/nonexistent/key.pem",
-            ],
-        ]
-        .concat(),
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("/nonexistent/cert.pem"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(said.contains("/nonexistent/cert.pem"), "{said}");
 }
 
 /// `curl` over HTTPS trusting only `ca`: whether `/healthz` answered 200.
@@ -398,14 +349,7 @@ fn https_certificate_is_reloaded_on_sighup() {
         !https_ok(port, &pki.join("b-ca.pem")),
         "served before the reload"
     );
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&child, "-HUP");
     wait_line(&rx, |l| l.contains("TLS certificate reloaded"));
     assert!(
         https_ok(port, &pki.join("b-ca.pem")),

@@ -150,6 +150,38 @@ pub fn spawn_logged(mut cmd: Command) -> Logged {
     }
 }
 
+/// Starts `cmd` with its stdout piped and waits for its first line, which must be `ready`;
+/// `spawning` says what failed to start, `failure()` what to show when it said otherwise.
+pub fn start_ready(
+    cmd: &mut Command,
+    spawning: &str,
+    failure: impl FnOnce() -> String,
+) -> ChildGuard {
+    use std::io::BufRead;
+    let mut child = ChildGuard(
+        cmd.stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect(spawning),
+    );
+    let mut line = String::new();
+    let out = child.0.stdout.take().expect("piped stdout");
+    std::io::BufReader::new(out)
+        .read_line(&mut line)
+        .expect("read the first line");
+    assert_eq!(line.trim(), "ready", "{}", failure());
+    child
+}
+
+/// `portwatch watch 127.0.0.1 --must-be-closed PORT --every 1s --confirm-after 1s`, the
+/// daemon the monitor tests run on one loopback port; the caller adds notifiers and the
+/// database.
+pub fn watch_command(port: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwatch"));
+    cmd.args(["watch", "127.0.0.1", "--must-be-closed", &port.to_string()])
+        .args(["--every", "1s", "--confirm-after", "1s"]);
+    cmd
+}
+
 /// Polls `ok` until it holds; panics naming `what` once `limit` has passed.
 pub fn wait_for(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + limit;

@@ -9,8 +9,8 @@
 //! `common`: `#[path = "common/netns.rs"] mod netns;`.
 #![allow(dead_code)]
 
-use crate::common::ChildGuard;
-use std::io::{BufRead, Write};
+use crate::common::{ChildGuard, start_ready};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,17 +69,49 @@ pub fn blackhole(range: &str, metric: Option<u32>) {
     ));
 }
 
-/// Refuses to go on unless `addr` leaves the root namespace through `dev`.
-pub fn assert_route_via(addr: &str, dev: &str) {
-    let out = Command::new("ip")
+/// What `ip route get ADDR` says (stdout, then stderr), in namespace `ns` or the root one.
+pub fn route_get(ns: Option<&str>, addr: &str) -> String {
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = ns {
+        cmd.args(["-n", ns]);
+    }
+    let out = cmd
         .args(["route", "get", addr])
         .output()
         .expect("run ip route get");
-    let text = String::from_utf8_lossy(&out.stdout);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Refuses to go on unless `addr` leaves the root namespace through `dev`.
+pub fn assert_route_via(addr: &str, dev: &str) {
+    let text = route_get(None, addr);
     assert!(
         text.contains(&format!("dev {dev} ")),
-        "refusing to scan {addr}: its route is not via {dev}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
+        "refusing to scan {addr}: its route is not via {dev}: {text}"
+    );
+}
+
+/// Refuses to go on unless the route to `addr` in namespace `ns` says `want` (`dev X `,
+/// `via A dev X `).
+pub fn assert_route_in(ns: &str, addr: &str, want: &str) {
+    let text = route_get(Some(ns), addr);
+    assert!(
+        text.contains(want),
+        "refusing to go on: the route to {addr} in {ns} is not {want:?}: {text}"
+    );
+}
+
+/// Refuses to go on unless the root namespace has no route to `addr` through any device
+/// (the blackhole).
+pub fn assert_unrouted(addr: &str) {
+    let text = route_get(None, addr);
+    assert!(
+        !text.contains(" dev "),
+        "refusing to go on: the root namespace routes {addr}: {text}"
     );
 }
 
@@ -120,6 +152,12 @@ pub fn nft_in(ns: &str, table: &str, hook: &str, rules: &[impl AsRef<str>]) {
         text.push('\n');
     }
     text.push_str("}\n}\n");
+    nft_script_in(ns, &text);
+}
+
+/// Runs the nftables script `text` (`nft -f -`: `add rule …`, `flush chain …`) in namespace
+/// `ns`; panics with nft's complaint if it fails.
+pub fn nft_script_in(ns: &str, text: &str) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns, "nft", "-f", "-"])
         .stdin(Stdio::piped())
@@ -176,26 +214,13 @@ pub fn python_in(ns: Option<&str>, script: &str, args: &[String]) -> ChildGuard 
         }
         None => Command::new(PY),
     };
-    let mut child = ChildGuard(
-        cmd.args(["-c", script])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start python"),
-    );
-    let mut line = String::new();
-    let out = child.0.stdout.take().expect("piped stdout");
-    std::io::BufReader::new(out)
-        .read_line(&mut line)
-        .expect("read the script's first line");
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "the script in {} did not start",
-        ns.unwrap_or("the root namespace")
-    );
-    child
+    cmd.args(["-c", script]).args(args).stderr(Stdio::inherit());
+    start_ready(&mut cmd, "start python", || {
+        format!(
+            "the script in {} did not start",
+            ns.unwrap_or("the root namespace")
+        )
+    })
 }
 
 /// TCP listeners on `ports` (in namespace `ns` when given): dual-stack on every address, or
@@ -360,6 +385,38 @@ impl Drop for Veth {
     }
 }
 
+/// Runs `portwatch ARGS…` inside namespace `ns` and returns its output.
+pub fn portwatch_in(ns: &str, args: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_portwatch")])
+        .args(args)
+        .output()
+        .expect("run portwatch in the namespace")
+}
+
+/// TCP listeners on `ip` (IPv4) or on every address (0.0.0.0) in namespace `ns`, from its
+/// /proc/net/tcp.
+pub fn tcp_listeners_in(ns: &str, ip: &str) -> std::collections::BTreeSet<u16> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "cat", "/proc/net/tcp"])
+        .output()
+        .expect("read /proc/net/tcp in the namespace");
+    let mut ports = std::collections::BTreeSet::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 4 || cols[3] != "0A" {
+            continue;
+        }
+        let (addr_hex, port_hex) = cols[1].split_once(':').unwrap();
+        let addr = u32::from_str_radix(addr_hex, 16).unwrap().to_le_bytes();
+        let addr = std::net::Ipv4Addr::from(addr).to_string();
+        if addr == ip || addr == "0.0.0.0" {
+            ports.insert(u16::from_str_radix(port_hex, 16).unwrap());
+        }
+    }
+    ports
+}
+
 /// A namespace with only `lo` (up), so the listeners there are exactly the test's; deleted on
 /// drop.
 pub struct LoopbackNs(pub String);
@@ -373,10 +430,154 @@ impl LoopbackNs {
         sh(&format!("ip netns exec {name} ip link set lo up"));
         ns
     }
+
+    /// `ip netns exec NS PROGRAM`, for the caller to add arguments to.
+    pub fn exec(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0, program]);
+        cmd
+    }
 }
 
 impl Drop for LoopbackNs {
     fn drop(&mut self) {
         sh_quiet(&format!("ip netns del {}", self.0));
+    }
+}
+
+/// Runs `cmd ARGS` to completion, `stdin` written to it; panics with its stderr if it fails,
+/// else returns its stdout.
+pub fn run_checked(cmd: &str, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait for the command");
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ip ARGS` in the root namespace; panics if it fails.
+pub fn ip(args: &[&str]) {
+    run_checked("ip", args, None);
+}
+
+/// `ip -n NS ARGS`; panics if it fails.
+pub fn ip_in(ns: &str, args: &[&str]) {
+    let mut all = vec!["-n", ns];
+    all.extend_from_slice(args);
+    ip(&all);
+}
+
+/// `ARGS` run inside namespace `ns`; panics if it fails, else returns its stdout.
+pub fn exec_in(ns: &str, args: &[&str]) -> String {
+    let mut all = vec!["netns", "exec", ns];
+    all.extend_from_slice(args);
+    run_checked("ip", &all, None)
+}
+
+/// One end of a veth pair for [`link`]: its name, its namespace (None: the root) and its
+/// address in CIDR notation.
+pub type End<'a> = (&'a str, Option<&'a str>, &'a str);
+
+/// A veth pair `a`–`b`, each end moved into its namespace with its address, and up.
+pub fn link(a: End, b: End) {
+    ip(&["link", "add", a.0, "type", "veth", "peer", "name", b.0]);
+    for (name, ns, addr) in [a, b] {
+        match ns {
+            Some(ns) => {
+                ip(&["link", "set", name, "netns", ns]);
+                ip_in(ns, &["addr", "add", addr, "dev", name]);
+                ip_in(ns, &["link", "set", name, "up"]);
+            }
+            None => {
+                ip(&["addr", "add", addr, "dev", name]);
+                ip(&["link", "set", name, "up"]);
+            }
+        }
+    }
+}
+
+/// Accepts and closes connections on every port given (IPv4, all addresses); prints `ready`
+/// once all listen.
+const ACCEPTOR: &str = r#"
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+for port in map(int, sys.argv[1:]):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(64)
+    sel.register(s, selectors.EVENT_READ)
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        conn, _ = key.fileobj.accept()
+        conn.close()
+"#;
+
+/// TCP listeners on `ports` in namespace `ns` that accept and close every connection (so
+/// no backlog fills over many rounds of scans); listening before this returns.
+pub fn accept_in(ns: &str, ports: &[u16]) -> ChildGuard {
+    let args: Vec<String> = ports.iter().map(u16::to_string).collect();
+    python_in(Some(ns), ACCEPTOR, &args)
+}
+
+/// A set of namespaces, each with `lo` up, for a topology of veth pairs among them
+/// ([`link`]); dropping it kills what runs in them, then deletes them and the root-side links
+/// the test names.
+pub struct Namespaces {
+    names: Vec<String>,
+    root_links: Vec<String>,
+}
+
+impl Namespaces {
+    /// Removes what an earlier run left of these names, blackholes `range` in the root
+    /// namespace (nothing for it leaves the machine, also after a namespace is gone), and
+    /// creates the namespaces.
+    pub fn new(names: &[String], root_links: &[String], range: &str) -> Namespaces {
+        let set = Namespaces {
+            names: names.to_vec(),
+            root_links: root_links.to_vec(),
+        };
+        set.remove();
+        blackhole(range, None);
+        for ns in names {
+            ip(&["netns", "add", ns]);
+            ip_in(ns, &["link", "set", "lo", "up"]);
+        }
+        set
+    }
+
+    fn remove(&self) {
+        for ns in &self.names {
+            kill_all_in(ns);
+            sh_quiet(&format!("ip netns del {ns}"));
+        }
+        for link in &self.root_links {
+            sh_quiet(&format!("ip link del {link}"));
+        }
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        self.remove();
     }
 }

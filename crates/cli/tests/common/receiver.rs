@@ -81,6 +81,44 @@ impl Receiver {
     }
 }
 
+/// A webhook message about a port: (event, group, vantage, host, port).
+pub type PortEvent = (String, String, String, String, u64);
+
+/// The messages about a port, sorted. The body names the vantage twice, at the top and in
+/// the alert: both must agree.
+pub fn port_events(got: &[Received]) -> Vec<PortEvent> {
+    let mut out: Vec<PortEvent> = got
+        .iter()
+        .map(Received::json)
+        .filter_map(|j| {
+            let a = &j["alert"];
+            let port = a["port"].as_u64()?;
+            assert_eq!(j["vantage"], a["vantage"], "{j}");
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+            Some((
+                s(&j["event"]),
+                s(&a["group"]),
+                s(&a["vantage"]),
+                s(&a["host"]),
+                port,
+            ))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A [`PortEvent`].
+pub fn port_event(event: &str, group: &str, vantage: &str, host: &str, port: u64) -> PortEvent {
+    (
+        event.into(),
+        group.into(),
+        vantage.into(),
+        host.into(),
+        port,
+    )
+}
+
 fn handle(conn: std::net::TcpStream, got: &Mutex<Vec<Received>>, down: &AtomicBool) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
