@@ -756,7 +756,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// A lease: a duration from 1s to 1h.
 fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
     let d = portwatch_monitor::duration::parse(text)?;
-    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(3600) {
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_hours(1) {
         return Err(format!("'{text}': a lease must be from 1s to 1h"));
     }
     Ok(d)

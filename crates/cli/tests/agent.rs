@@ -290,14 +290,14 @@ fn spooled_while_server_down(backend: Backend) {
         || db.job(id).status == JobStatus::Claimed,
     );
     drop(server);
-    wait_for("the result to be spooled", Duration::from_secs(120), || {
+    wait_for("the result to be spooled", Duration::from_mins(2), || {
         spooled(&spool).len() == 1
     });
     assert_ne!(db.job(id).status, JobStatus::Done);
     let _server = start_server(dir.path(), &db, port);
     wait_for(
         "the spooled result to arrive",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         || db.job(id).status == JobStatus::Done,
     );
     wait_for("the spool to empty", Duration::from_secs(10), || {
@@ -340,7 +340,7 @@ fn replica_failover(backend: Backend) {
     );
     replica_a.child.0.kill().unwrap();
     let _ = replica_a.child.0.wait();
-    wait_for("the job to be done", Duration::from_secs(60), || {
+    wait_for("the job to be done", Duration::from_mins(1), || {
         db.job(id).status == JobStatus::Done
     });
     let row = db.job(id);

@@ -255,7 +255,7 @@ fn real_servers_are_named_with_their_versions() {
         lab.wait_listening(name, port, short);
     }
     // RabbitMQ boots an Erlang node first; on a loaded two-core machine that takes a while.
-    lab.wait_listening("rabbitmq", 5672, Duration::from_secs(120));
+    lab.wait_listening("rabbitmq", 5672, Duration::from_mins(2));
 
     let ports = "21,22,25,80,1883,3306,5432,5672,6379";
     let out = portwatch(&["scan", HOST, "-p", ports, "--format", "jsonl"]);

@@ -71,9 +71,13 @@ fn allowed_and_expected_open() {
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|p| p.as_u64())
+        .filter_map(serde_json::Value::as_u64)
         .collect();
-    let allowed: Vec<String> = open.iter().take(3).map(|p| p.to_string()).collect();
+    let allowed: Vec<String> = open
+        .iter()
+        .take(3)
+        .map(std::string::ToString::to_string)
+        .collect();
     let out = portwatch(&[
         "check",
         &tcp,

@@ -61,7 +61,7 @@ struct Topology {
     k: u8,
     listener: Option<ChildGuard>,
     _namespaces: Namespaces,
-    _samba_dir: tempfile::TempDir,
+    samba_dir: tempfile::TempDir,
 }
 
 impl Topology {
@@ -104,7 +104,7 @@ impl Topology {
             k,
             listener: None,
             _namespaces: namespaces,
-            _samba_dir: tempfile::tempdir().unwrap(),
+            samba_dir: tempfile::tempdir().unwrap(),
         };
         let ns = |role: &str| Topology::ns_of(k, role);
         let dev = |name: &str| format!("pwg{k}-{name}");
@@ -223,7 +223,7 @@ impl Topology {
     /// under a temporary directory; the compiled-in /run/samba and /var/log/samba are bind
     /// mounts of directories there, inside the mount namespace `ip netns exec` makes.
     fn start_samba(&self) {
-        let dir = self._samba_dir.path();
+        let dir = self.samba_dir.path();
         let global = samba::global(dir, "PWGFILES", "PWG", &format!("pwg{}-smb-l", self.k));
         std::fs::create_dir_all(dir.join("share")).unwrap();
         let d = dir.display();

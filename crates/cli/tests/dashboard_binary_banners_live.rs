@@ -66,7 +66,7 @@ fn host_page_shows_decoded_facts_of_real_binary_banners() {
     lab.wait_listening("mariadb", 3306, Duration::from_secs(30));
     lab.wait_listening("postgres", 5432, Duration::from_secs(30));
     // RabbitMQ boots an Erlang node first; on a loaded two-core machine that takes a while.
-    lab.wait_listening("rabbitmq", 5672, Duration::from_secs(120));
+    lab.wait_listening("rabbitmq", 5672, Duration::from_mins(2));
 
     let db = format!("sqlite://{}", lab.path("pw.db"));
     let out = portwatch(&[

@@ -112,7 +112,7 @@ struct Host {
     ours6: String,
     dir: PathBuf,
     tool: Tool,
-    _server: Option<ChildGuard>,
+    server: Option<ChildGuard>,
     /// For firewalld: the process holding the private mount namespace its commands join.
     keeper: Option<ChildGuard>,
     /// The namespace and the veth pair, removed after what [`Host`]'s drop stops.
@@ -142,7 +142,7 @@ impl Host {
             ours6: format!("fd00:215:{net}::1"),
             dir,
             tool,
-            _server: None,
+            server: None,
             keeper: None,
             link,
         };
@@ -234,7 +234,7 @@ impl Host {
             .filter(|&&p| self.tool != Tool::Samba || !matches!(p, 139 | 445))
             .map(u16::to_string)
             .collect();
-        self._server = Some(self.python(ECHO_SERVER, &ports));
+        self.server = Some(self.python(ECHO_SERVER, &ports));
     }
 
     /// Runs a Python `script` with `args` in the namespace and waits for its `ready` line.
@@ -361,11 +361,10 @@ impl Host {
     fn assert_only_closed(&self, closed_port: u16) {
         for (family, states) in [("IPv4", self.scan()), ("IPv6", self.scan6())] {
             for port in LISTEN {
-                let state = states
-                    .iter()
-                    .find(|(p, _)| *p == port)
-                    .map(|(_, s)| s.as_str())
-                    .unwrap_or_else(|| panic!("{port} missing from the {family} scan: {states:?}"));
+                let state = states.iter().find(|(p, _)| *p == port).map_or_else(
+                    || panic!("{port} missing from the {family} scan: {states:?}"),
+                    |(_, s)| s.as_str(),
+                );
                 if port == closed_port {
                     assert_eq!(state, "filtered", "{port} over {family}: {states:?}");
                 } else {
@@ -423,7 +422,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        self._server = None;
+        self.server = None;
         if self.keeper.take().is_some() {
             // dbus-daemon, firewalld and what D-Bus started for it (polkitd) live on in the
             // namespace: kill every process in it.

@@ -86,7 +86,7 @@ impl Drop for Kid {
 }
 
 /// A webhook receiver inside the namespace: appends every POST body as one line to `file`.
-const RECEIVER: &str = r#"
+const RECEIVER: &str = r"
 import http.server, sys
 out = sys.argv[2]
 class H(http.server.BaseHTTPRequestHandler):
@@ -99,7 +99,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
-"#;
+";
 
 fn check(ns: &Netns, config: &str) -> (Option<i32>, Value) {
     let out = ns

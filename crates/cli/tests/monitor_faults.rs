@@ -538,7 +538,7 @@ fn a_postgresql_restart_while_a_port_opens_alerts_once_when_it_is_back() {
     let failed = w.failed();
     w.wait(
         "a scan failing while PostgreSQL is down",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         |w| w.failed() > failed,
     );
     assert!(peer.got().is_empty(), "{:?}", peer.got());

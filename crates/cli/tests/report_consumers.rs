@@ -254,7 +254,7 @@ print(json.dumps(suites))
 /// Each case junitparser reads from `check --format junit`: its class name, name, and each
 /// result's kind, type, message and text, as JSON (`[[classname, name, [[kind, type,
 /// message, text]…]]…]`).
-const JUNIT_CASES: &str = r#"
+const JUNIT_CASES: &str = r"
 import json, sys
 from junitparser import JUnitXml
 cases = []
@@ -263,7 +263,7 @@ for suite in JUnitXml.fromfile(sys.argv[1]):
         results = [[type(r).__name__, r.type, r.message, r.text] for r in case.result]
         cases.append([case.classname, case.name, results])
 print(json.dumps(sorted(cases)))
-"#;
+";
 
 /// What junitparser reads as failures is what the same check reports as violations in its
 /// JSON report: one failing case per violation, named by port and rule, typed by severity,
@@ -316,8 +316,8 @@ fn junit_failures_read_by_junitparser_match_the_json_violations() {
         format!("{closed}/tcp must be closed"),
         []
     ]));
-    expected.sort_by_key(|c| c.to_string());
+    expected.sort_by_key(std::string::ToString::to_string);
     let mut got = cases.as_array().unwrap().clone();
-    got.sort_by_key(|c| c.to_string());
+    got.sort_by_key(std::string::ToString::to_string);
     assert_eq!(got, expected, "{json}");
 }

@@ -104,7 +104,7 @@ fn exit_status(child: &mut ChildGuard) -> ExitStatus {
     let mut status = None;
     wait_for(
         "the interrupted scan to exit",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         || {
             status = child.0.try_wait().expect("poll the scan");
             status.is_some()
@@ -127,11 +127,9 @@ fn interrupted_scan_to(target: &SlowTarget, file: &str) -> (String, String) {
             .unwrap(),
     );
     let before = target.accepted.load(Ordering::SeqCst);
-    wait_for(
-        "the open port to be probed",
-        Duration::from_secs(60),
-        || target.accepted.load(Ordering::SeqCst) > before,
-    );
+    wait_for("the open port to be probed", Duration::from_mins(1), || {
+        target.accepted.load(Ordering::SeqCst) > before
+    });
     // The result follows the accepted connection within microseconds; the silent port keeps
     // the scan running for a minute, so this margin costs nothing and removes the race.
     std::thread::sleep(Duration::from_secs(2));
@@ -337,11 +335,9 @@ fn ctrl_c_on_a_terminal_clears_the_progress_bar_which_counted_the_open_port_live
         env!("CARGO_BIN_EXE_portwatch")
     );
     let mut script = on_terminal(&command, &log);
-    wait_for(
-        "the open port to be probed",
-        Duration::from_secs(60),
-        || target.accepted.load(Ordering::SeqCst) > 0,
-    );
+    wait_for("the open port to be probed", Duration::from_mins(1), || {
+        target.accepted.load(Ordering::SeqCst) > 0
+    });
     // The bar redraws every 100 ms; two seconds give it many frames before the interrupt.
     std::thread::sleep(Duration::from_secs(2));
     let mut pid = None;

@@ -418,7 +418,7 @@ fn state(s: &str, r: &str) -> (String, String) {
 }
 
 fn strings(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    items.iter().map(std::string::ToString::to_string).collect()
 }
 
 // --- hostnames ----------------------------------------------------------------------------

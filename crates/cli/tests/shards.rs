@@ -86,7 +86,7 @@ fn claimers(jobs: &[JobRow]) -> BTreeSet<String> {
 /// jobs of `big`; returns them.
 fn two_claimers(db: &str, logs: impl Fn() -> String) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + Duration::from_mins(2);
     while seen.len() < 2 {
         assert!(std::time::Instant::now() < deadline, "{seen:?}\n{}", logs());
         std::thread::sleep(Duration::from_millis(200));
@@ -130,7 +130,7 @@ fn start_server(config: &str, db: &str, port: u16) -> Logged {
         "--agent-lease",
         "5s",
     ];
-    start_run(&args, Duration::from_secs(60))
+    start_run(&args, Duration::from_mins(1))
 }
 
 #[test]
@@ -170,12 +170,12 @@ fn two_agents_share_the_shards_of_a_group_recorded_as_one_observation_per_round(
         BTreeSet::from(["lan-1".to_string(), "lan-2".to_string()])
     );
     // The two listeners, in two shards, are announced once each, and stay announced once.
-    let got = rx.wait_for(Duration::from_secs(60), |g| opened(g).len() >= 2);
+    let got = rx.wait_for(Duration::from_mins(1), |g| opened(g).len() >= 2);
     let mut hosts = opened(&got);
     hosts.sort();
     assert_eq!(hosts, ["127.0.0.3", "127.0.0.9"], "{}", logs());
     let before = rounds(&db);
-    wait_for("two more rounds", Duration::from_secs(60), || {
+    wait_for("two more rounds", Duration::from_mins(1), || {
         rounds(&db) >= before + 2
     });
     assert_eq!(opened(&rx.received()).len(), 2);
@@ -214,7 +214,7 @@ fn two_replicas_on_postgres_share_the_local_shards_of_a_group() {
     };
     let seen = two_claimers(&pg.url, logs);
     assert!(seen.iter().all(|c| c.starts_with("replica ")), "{seen:?}");
-    let got = rx.wait_for(Duration::from_secs(60), |g| opened(g).len() >= 2);
+    let got = rx.wait_for(Duration::from_mins(1), |g| opened(g).len() >= 2);
     let mut hosts = opened(&got);
     hosts.sort();
     assert_eq!(hosts, ["127.0.0.3", "127.0.0.9"], "{}", logs());

@@ -231,7 +231,7 @@ fn each_vantage_sees_its_own_violations_through_the_router() {
 
     // The rule gone: one OPEN per port from internet, nothing from lan.
     topo.smb_blocked(false);
-    let got = rx.wait_for(Duration::from_secs(60), |g| {
+    let got = rx.wait_for(Duration::from_mins(1), |g| {
         let e = port_events(g);
         count(&e, "opened", "internet", 139) >= 1 && count(&e, "opened", "internet", 445) >= 1
     });
@@ -256,7 +256,7 @@ fn each_vantage_sees_its_own_violations_through_the_router() {
 
     // The rule back: one RESOLVED per port.
     topo.smb_blocked(true);
-    rx.wait_for(Duration::from_secs(60), |g| {
+    rx.wait_for(Duration::from_mins(1), |g| {
         let e = port_events(g);
         count(&e, "resolved", "internet", 139) >= 1 && count(&e, "resolved", "internet", 445) >= 1
     });

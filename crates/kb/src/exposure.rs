@@ -113,7 +113,7 @@ pub fn severity_at(addr: IpAddr, risk: Risk) -> (Severity, Exposure) {
 pub fn unmap(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
+        v4 @ IpAddr::V4(_) => v4,
     }
 }
 

@@ -26,11 +26,11 @@ pub fn assess(exposure: &Exposure, risk: Risk, firewall: &FirewallVerdict) -> (S
         Exposure::Interface {
             private: true,
             name,
-        } => format!("bound to a private address{}: LAN severity", on(name)),
+        } => format!("bound to a private address{}: LAN severity", on(name.as_ref())),
         Exposure::Interface {
             private: false,
             name,
-        } => format!("bound to a public address{}: internet severity", on(name)),
+        } => format!("bound to a public address{}: internet severity", on(name.as_ref())),
         Exposure::AllInterfaces => {
             "bound to all interfaces: internet severity (reachable wherever this machine's interfaces are)"
                 .to_string()
@@ -59,10 +59,8 @@ pub fn assess(exposure: &Exposure, risk: Risk, firewall: &FirewallVerdict) -> (S
     }
 }
 
-fn on(name: &Option<String>) -> String {
-    name.as_ref()
-        .map(|n| format!(" on {n}"))
-        .unwrap_or_default()
+fn on(name: Option<&String>) -> String {
+    name.map(|n| format!(" on {n}")).unwrap_or_default()
 }
 
 /// Whether every source is a private network (a `via IFACE` source is not known to be).

@@ -32,7 +32,12 @@ fn reject() -> FirewallVerdict {
 }
 
 fn from(sources: &[&str]) -> FirewallVerdict {
-    FirewallVerdict::AllowedFrom(sources.iter().map(|s| s.to_string()).collect())
+    FirewallVerdict::AllowedFrom(
+        sources
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
+    )
 }
 
 fn unknown_naming(verdict: &FirewallVerdict, expr: &str) {

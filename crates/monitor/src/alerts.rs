@@ -55,7 +55,7 @@ impl Default for AlertRules {
         AlertRules {
             confirmations: 2,
             confirm_after: Duration::from_millis(750),
-            remind_every: Some(Duration::from_secs(4 * 3600)),
+            remind_every: Some(Duration::from_hours(4)),
             send_resolved: true,
             resolve_in_window: ResolveInWindow::AtEnd,
         }
@@ -475,7 +475,7 @@ impl AlertBook {
                 d.changed.insert(key, None);
             }
         }
-        for (key, entry) in self.entries.iter_mut() {
+        for (key, entry) in &mut self.entries {
             if entry.resolved_ms.is_some() {
                 continue;
             }
@@ -707,7 +707,7 @@ mod tests {
     fn reminders_and_silences() {
         let rules = AlertRules {
             confirmations: 1,
-            remind_every: Some(Duration::from_secs(60)),
+            remind_every: Some(Duration::from_mins(1)),
             ..Default::default()
         };
         let mut book = AlertBook::default();
@@ -729,7 +729,7 @@ mod tests {
     fn silenced_entries_stay_quiet_until_the_silence_ends() {
         let rules = AlertRules {
             confirmations: 1,
-            remind_every: Some(Duration::from_secs(60)),
+            remind_every: Some(Duration::from_mins(1)),
             ..Default::default()
         };
         let mut book = AlertBook::default();

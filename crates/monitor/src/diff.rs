@@ -229,7 +229,7 @@ impl Snapshot {
                             (
                                 a.key.as_ref().to_string(),
                                 a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                                    .map(|v| v.into_owned())
+                                    .map(std::borrow::Cow::into_owned)
                                     .unwrap_or_default(),
                             )
                         })

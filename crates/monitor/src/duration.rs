@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(parse("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse("2").unwrap(), Duration::from_secs(2));
         assert_eq!(parse("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse("400d").unwrap(), Duration::from_secs(400 * 86_400));
+        assert_eq!(parse("400d").unwrap(), Duration::from_hours(9600));
         assert!(parse("5 parsecs").is_err());
         assert!(parse("-1s").is_err());
         assert!(parse("").is_err());
@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(parse("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse("0.3s").unwrap(), Duration::from_millis(300));
         assert_eq!(parse("1.1ms").unwrap(), Duration::from_micros(1100));
-        assert_eq!(parse("0.5h").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse("0.5h").unwrap(), Duration::from_mins(30));
         assert_eq!(parse(".5m").unwrap(), Duration::from_secs(30));
         assert_eq!(parse("0.000000001s").unwrap(), Duration::from_nanos(1));
         assert_eq!(

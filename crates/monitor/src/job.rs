@@ -510,7 +510,7 @@ mod tests {
     fn scan_of(hosts: Vec<HostScan>) -> GroupScan {
         GroupScan {
             group: "g".into(),
-            started: UNIX_EPOCH + Duration::from_millis(1_700_000_000_000),
+            started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             elapsed: Duration::from_millis(900),
             ports: PortList {
                 tcp: (1..=10).collect(),

@@ -84,7 +84,7 @@ fn every_kind_reads_from_toml_with_its_defaults() {
     }
     match &entries[6].config {
         NotifierConfig::PagerDuty(p) => {
-            assert_eq!(p.url, "https://events.pagerduty.com/v2/enqueue")
+            assert_eq!(p.url, "https://events.pagerduty.com/v2/enqueue");
         }
         other => panic!("{other:?}"),
     }

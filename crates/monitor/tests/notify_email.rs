@@ -140,7 +140,7 @@ impl SmtpServer {
 
 fn email(smtp: String, to: &[&str], accept_invalid_certs: bool) -> NotifierConfig {
     NotifierConfig::Email(EmailConfig {
-        to: to.iter().map(|s| s.to_string()).collect(),
+        to: to.iter().map(std::string::ToString::to_string).collect(),
         from: "portwatch <portwatch@example.com>".into(),
         smtp,
         password: None,

@@ -462,7 +462,7 @@ async fn ok_and_error_statuses_are_classified() {
     let err = notifier.send(&sent).await.unwrap_err();
     assert_eq!(
         (err.retryable, err.retry_after),
-        (true, Some(Duration::from_secs(120)))
+        (true, Some(Duration::from_mins(2)))
     );
 
     rx.reply(Reply::status(400, "invalid_payload"));

@@ -19,34 +19,34 @@ fn ignore<T>(_: T) {}
 const FIXTURES: &[(&str, Parser)] = &[
     ("nbstat_samba.bin", |b| ignore(NodeStatus::parse(b))),
     ("session_named_response.bin", |b| {
-        ignore(SessionResponse::parse(b))
+        ignore(SessionResponse::parse(b));
     }),
     ("nt1_smb1_classic.bin", |b| {
-        ignore(parse_negotiate_response(b))
+        ignore(parse_negotiate_response(b));
     }),
     ("nt1_smb1_extended.bin", |b| {
-        ignore(parse_negotiate_response(b))
+        ignore(parse_negotiate_response(b));
     }),
     ("nt1_smb1_with_smb2.bin", |b| {
-        ignore(parse_negotiate_response(b))
+        ignore(parse_negotiate_response(b));
     }),
     ("nt1_smb2_all.bin", |b| ignore(parse_negotiate_response(b))),
     ("sig_smb2_all.bin", |b| ignore(parse_negotiate_response(b))),
     ("nt1_smb2_upto_302.bin", |b| {
-        ignore(parse_negotiate_response(b))
+        ignore(parse_negotiate_response(b));
     }),
     ("sig_smb2_202.bin", |b| ignore(parse_negotiate_response(b))),
     ("udp_dns_dnsmasq.bin", |b| {
-        ignore(udp::parse_answer("domain", b))
+        ignore(udp::parse_answer("domain", b));
     }),
     ("udp_tftp_dnsmasq.bin", |b| {
-        ignore(udp::parse_answer("tftp", b))
+        ignore(udp::parse_answer("tftp", b));
     }),
     ("udp_snmp_v2c_netsnmp.bin", |b| {
-        ignore(udp::parse_answer("snmp", b))
+        ignore(udp::parse_answer("snmp", b));
     }),
     ("udp_snmpv3_netsnmp.bin", |b| {
-        ignore(udp::parse_answer("snmp", b))
+        ignore(udp::parse_answer("snmp", b));
     }),
     ("banner_mysql.bin", |b| ignore(banner::identify(b))),
     ("banner_postgres_error.bin", |b| ignore(banner::identify(b))),

@@ -14,14 +14,14 @@ fn fixture(name: &str) -> Vec<u8> {
 fn smb1(name: &str) -> portwatch_proto::smb::smb1::Smb1NegotiateResponse {
     match parse_negotiate_response(&fixture(name)).unwrap() {
         NegotiateResponse::Smb1(r) => r,
-        other => panic!("{name}: expected SMB1, got {other:?}"),
+        other @ NegotiateResponse::Smb2(_) => panic!("{name}: expected SMB1, got {other:?}"),
     }
 }
 
 fn smb2(name: &str) -> portwatch_proto::smb::smb2::Smb2NegotiateResponse {
     match parse_negotiate_response(&fixture(name)).unwrap() {
         NegotiateResponse::Smb2(r) => r,
-        other => panic!("{name}: expected SMB2, got {other:?}"),
+        other @ NegotiateResponse::Smb1(_) => panic!("{name}: expected SMB2, got {other:?}"),
     }
 }
 

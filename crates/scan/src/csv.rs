@@ -79,7 +79,10 @@ mod tests {
     }
 
     fn row(fields: &[&str]) -> Vec<String> {
-        fields.iter().map(|f| f.to_string()).collect()
+        fields
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect()
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl HostResolver {
             return Err(fail("no addresses".into()));
         }
         // IPv4 first, then IPv6, each in the resolver's order.
-        addrs.sort_by_key(|a| a.is_ipv6());
+        addrs.sort_by_key(std::net::IpAddr::is_ipv6);
         addrs.dedup();
         if self.mode == ResolveMode::First {
             addrs.truncate(1);

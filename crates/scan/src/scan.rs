@@ -7,6 +7,7 @@ use crate::model::{HostStatus, HostSummary, Reason, ScanEvent};
 use crate::ports::PortList;
 use crate::resolve::{HostResolver, ResolveMode};
 use crate::targets::{Target, TargetSet, TargetSpec};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -276,8 +277,8 @@ pub async fn discover_hosts(
             .await
         })
     };
-    let mut proof: std::collections::HashMap<IpAddr, LiveReason> = Default::default();
-    let mut down: std::collections::HashMap<IpAddr, Reason> = Default::default();
+    let mut proof: HashMap<IpAddr, LiveReason> = HashMap::default();
+    let mut down: HashMap<IpAddr, Reason> = HashMap::default();
     while let Some(event) = rx.recv().await {
         match event {
             ScanEvent::Port(p) => {

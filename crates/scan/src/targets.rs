@@ -182,16 +182,17 @@ fn parse_octet(token: &str, part: &str) -> Result<Vec<(u8, u8)>> {
     for item in part.split(',') {
         let (lo, hi) = match item {
             "*" => (0, 255),
-            _ => match item.split_once('-') {
-                Some((a, b)) => (
-                    if a.is_empty() { 0 } else { octet(token, a)? },
-                    if b.is_empty() { 255 } else { octet(token, b)? },
-                ),
-                None => {
+            _ => {
+                if let Some((a, b)) = item.split_once('-') {
+                    (
+                        if a.is_empty() { 0 } else { octet(token, a)? },
+                        if b.is_empty() { 255 } else { octet(token, b)? },
+                    )
+                } else {
                     let v = octet(token, item)?;
                     (v, v)
                 }
-            },
+            }
         };
         if lo > hi {
             return Err(invalid(
@@ -319,6 +320,15 @@ impl TargetSet {
 
 /// Owned iterator over a [`TargetSet`]'s addresses.
 pub type TargetIter = Box<dyn Iterator<Item = Target> + Send>;
+
+impl IntoIterator for &TargetSet {
+    type Item = Target;
+    type IntoIter = TargetIter;
+
+    fn into_iter(self) -> TargetIter {
+        self.iter()
+    }
+}
 
 impl IntoIterator for TargetSet {
     type Item = Target;

@@ -38,7 +38,7 @@ fn parse_args() -> Fallible<Args> {
             return Err(format!("flag {pair:?} has no value").into());
         };
         match flag.as_str() {
-            "--url" => a.url = value.clone(),
+            "--url" => a.url.clone_from(value),
             "--scans" => a.scans = value.parse()?,
             "--hosts" => a.hosts = value.parse()?,
             "--ports" => a.ports = value.parse()?,

@@ -409,9 +409,8 @@ impl Store {
     ) -> Result<Remembered> {
         let state: PortState = self.parse_col(state, "spans.state")?;
         let reason: Reason = self.parse_col(reason, "spans.reason")?;
-        let details = match serde_json::from_str(details) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => return Err(self.corrupt(OP, "spans.details is not a JSON object")),
+        let Ok(serde_json::Value::Object(details)) = serde_json::from_str(details) else {
+            return Err(self.corrupt(OP, "spans.details is not a JSON object"));
         };
         Ok(Remembered::new(state, reason, service, details))
     }

@@ -226,7 +226,10 @@ impl StoreError {
     pub(crate) fn from_sqlx(dialect: Dialect, db: &str, op: &'static str, e: sqlx::Error) -> Self {
         let db = db.to_string();
         if let sqlx::Error::Database(dbe) = &e {
-            let code = dbe.code().map(|c| c.into_owned()).unwrap_or_default();
+            let code = dbe
+                .code()
+                .map(std::borrow::Cow::into_owned)
+                .unwrap_or_default();
             let reason = dbe.message().to_string();
             match dialect {
                 Dialect::Sqlite => {

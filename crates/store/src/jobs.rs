@@ -199,24 +199,23 @@ impl Store {
             )
             .await
             .map_err(self.err(op))?;
-        let (id, new) = match inserted {
-            Some(r) => (r.int("id").map_err(self.err(op))?, true),
-            None => {
-                let row = tx
-                    .fetch_optional(
-                        &Sql::new(
-                            "SELECT id FROM jobs WHERE group_name = $1 AND vantage = $2 AND shard = $3 \
-                             AND status IN ('queued', 'claimed', 'done')",
-                        )
-                        .bind(job.group.as_str())
-                        .bind(job.vantage.as_str())
-                        .bind(job.shard.as_str()),
+        let (id, new) = if let Some(r) = inserted {
+            (r.int("id").map_err(self.err(op))?, true)
+        } else {
+            let row = tx
+                .fetch_optional(
+                    &Sql::new(
+                        "SELECT id FROM jobs WHERE group_name = $1 AND vantage = $2 AND shard = $3 \
+                         AND status IN ('queued', 'claimed', 'done')",
                     )
-                    .await
-                    .map_err(self.err(op))?
-                    .ok_or_else(|| self.corrupt(op, "the live job vanished while queueing"))?;
-                (row.int("id").map_err(self.err(op))?, false)
-            }
+                    .bind(job.group.as_str())
+                    .bind(job.vantage.as_str())
+                    .bind(job.shard.as_str()),
+                )
+                .await
+                .map_err(self.err(op))?
+                .ok_or_else(|| self.corrupt(op, "the live job vanished while queueing"))?;
+            (row.int("id").map_err(self.err(op))?, false)
         };
         tx.commit().await.map_err(self.err(op))?;
         if new {

@@ -128,14 +128,14 @@ async fn open_sqlite(url: &str) -> Result<Store> {
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
-        .acquire_timeout(Duration::from_secs(120))
+        .acquire_timeout(Duration::from_mins(2))
         .connect_with(options.clone())
         .await
         .map_err(|e| StoreError::from_sqlx(Dialect::Sqlite, &name, "open the database", e))?;
     let reader = SqlitePoolOptions::new()
         .max_connections(SQLITE_READERS)
         .after_release(|conn, _| Box::pin(crate::store::fit_for_reuse(conn)))
-        .acquire_timeout(Duration::from_secs(60))
+        .acquire_timeout(Duration::from_mins(1))
         .connect_lazy_with(options);
     let machine = machine_name();
     let store = Store {

@@ -16,10 +16,6 @@ pub const MASK: &str = "***";
 /// `credential…`, `auth…`, `key` and `*_key`, …; a `*_file` or `*_path` names where a secret
 /// is, and is not one.
 pub fn secret_name(key: &str) -> bool {
-    let k = key.to_ascii_lowercase().replace('-', "_");
-    if k.ends_with("_file") || k.ends_with("_path") {
-        return false;
-    }
     const WORDS: [&str; 8] = [
         "secret",
         "password",
@@ -30,6 +26,10 @@ pub fn secret_name(key: &str) -> bool {
         "private",
         "apikey",
     ];
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    if k.ends_with("_file") || k.ends_with("_path") {
+        return false;
+    }
     WORDS.iter().any(|w| k.contains(w))
         || k == "key"
         || k.ends_with("_key")

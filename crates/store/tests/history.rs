@@ -541,7 +541,7 @@ async fn prune_keeps_current_state(db: TestDb) -> Result<()> {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
     // Keeping a day deletes nothing.
-    let none = store.prune(std::time::Duration::from_secs(86_400)).await?;
+    let none = store.prune(std::time::Duration::from_hours(24)).await?;
     ensure!(none == portwatch_store::PruneReport::default(), "{none:?}");
 
     let report = store.prune(std::time::Duration::ZERO).await?;

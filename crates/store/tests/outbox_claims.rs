@@ -22,7 +22,7 @@ async fn claims_of_a_dead_process_end_when_the_store_is_opened(db: TestDb) -> Re
     let a = db.open().await?;
     queue(&a, ["m".to_string()], "webhook").await?;
     let t0 = base_time();
-    let lease = Duration::from_secs(3600);
+    let lease = Duration::from_hours(1);
     ensure!(a.outbox_claim(t0, lease, 10, &[]).await?.len() == 1);
     let machine = a
         .claimant()
@@ -71,7 +71,7 @@ async fn drain(store: Store, now: i64) -> Result<Vec<i64>> {
     let mut mine = Vec::new();
     loop {
         let claims = store
-            .outbox_claim(now, Duration::from_secs(60), 3, &[])
+            .outbox_claim(now, Duration::from_mins(1), 3, &[])
             .await?;
         if claims.is_empty() {
             return Ok(mine);
@@ -176,7 +176,7 @@ async fn released_and_failed_messages_come_back_when_due(db: TestDb) -> Result<(
     queue(&s, ["a1".to_string(), "a2".to_string()], "slow").await?;
     queue(&s, ["b1".to_string()], "fast").await?;
     let t0 = base_time();
-    let lease = Duration::from_secs(60);
+    let lease = Duration::from_mins(1);
     // A channel can be left out (its notifier is busy).
     let fast = s.outbox_claim(t0, lease, 10, &["slow".to_string()]).await?;
     ensure!(

@@ -18,10 +18,13 @@ impl OwnCluster {
     pub fn up() -> Result<OwnCluster> {
         let ctl = std::env::var_os("PORTWATCH_TEST_PG_CTL")
             .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-pg.sh")
-            });
+            .map_or_else(
+                || {
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../scripts/test-pg.sh")
+                },
+                PathBuf::from,
+            );
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();

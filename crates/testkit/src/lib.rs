@@ -151,6 +151,7 @@ pub struct TestDb {
 impl TestDb {
     /// A new SQLite file in a temporary directory, `sub/history.db` (neither exists yet: the
     /// store creates them when it opens the URL).
+    #[allow(clippy::unused_async)] // async as `postgres()` is, so a test picks either alike
     pub async fn sqlite() -> Result<TestDb> {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}/sub/history.db", dir.path().display());
@@ -356,8 +357,7 @@ async fn sweep_stale(admin_url: &str) {
             .unwrap_or_default();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_secs());
     for name in names {
         let created: u64 = name
             .split('_')

@@ -51,13 +51,13 @@ pub const AGENT_POLL_WAIT: Duration = Duration::from_secs(20);
 type CachedHosts = ((i64, i64), Arc<Vec<HostRow>>);
 
 /// How often a token's `last used` time is written at most.
-pub const TOKEN_TOUCH_EVERY: Duration = Duration::from_secs(60);
+pub const TOKEN_TOUCH_EVERY: Duration = Duration::from_mins(1);
 
 /// Login attempts allowed per client address and minute.
 pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 5;
 
 /// The login rate limit's window.
-pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+pub const LOGIN_WINDOW: Duration = Duration::from_mins(1);
 
 impl AppState {
     /// State over `store`, with the daemon if this process runs one, and the configuration

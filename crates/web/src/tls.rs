@@ -154,7 +154,7 @@ impl TlsListener {
                             let _ = tx.send((tls, peer)).await;
                         }
                         Ok(Err(e)) => {
-                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
                         }
                         Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
                     }

@@ -22,7 +22,7 @@ const MAX_EXAMPLES: &str = "25";
 /// A fixed seed, so a failure found once is found again.
 const SEED: &str = "16";
 /// The whole run is killed (and the test fails) after this long.
-const RUN_LIMIT: Duration = Duration::from_secs(900);
+const RUN_LIMIT: Duration = Duration::from_mins(15);
 
 /// Every check schemathesis 4 has that applies to one token: the server's answers against
 /// the document, and the document's constraints against what the server accepts.

@@ -15,9 +15,10 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let (groups, database) = groups(&args)?;
     let rt = super::runtime()?;
     let reports = rt.block_on(async {
-        let store = match args.no_save {
-            true => None,
-            false => Some(crate::db::open(args.db.url(), database.as_deref()).await?),
+        let store = if args.no_save {
+            None
+        } else {
+            Some(crate::db::open(args.db.url(), database.as_deref()).await?)
         };
         let mut reports = Vec::new();
         for group in &groups {
@@ -68,7 +69,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let blind: Vec<String> = reports
         .iter()
         .filter(|r| !r.allow_down)
-        .flat_map(|r| r.not_verified.iter().map(|h| h.to_string()))
+        .flat_map(|r| r.not_verified.iter().map(std::string::ToString::to_string))
         .collect();
     if !blind.is_empty() {
         eprintln!(

@@ -245,10 +245,10 @@ pub fn reload_tls() {
     };
     match certificates.reload() {
         Ok(()) => {
-            tracing::info!(cert = %certificates.cert_path().display(), "SIGHUP: TLS certificate reloaded")
+            tracing::info!(cert = %certificates.cert_path().display(), "SIGHUP: TLS certificate reloaded");
         }
         Err(e) => {
-            tracing::error!(error = %e, "SIGHUP: new TLS certificate rejected; the old one keeps serving")
+            tracing::error!(error = %e, "SIGHUP: new TLS certificate rejected; the old one keeps serving");
         }
     }
 }
@@ -321,7 +321,7 @@ fn spawn_event_log(daemon: &Arc<Daemon>) {
                 ),
                 Event::ScanFailed { group, error } => tracing::error!(group, error, "scan failed"),
                 Event::Queued(a) => {
-                    tracing::warn!(alert = %a.title(), key = %a.key, "alert queued")
+                    tracing::warn!(alert = %a.title(), key = %a.key, "alert queued");
                 }
                 Event::Delivered {
                     channel,
@@ -333,10 +333,10 @@ fn spawn_event_log(daemon: &Arc<Daemon>) {
                     title,
                     error,
                 } => {
-                    tracing::warn!(channel, alert = %title, error, "delivery failed; will retry")
+                    tracing::warn!(channel, alert = %title, error, "delivery failed; will retry");
                 }
                 Event::Leadership { leader, token } => {
-                    tracing::info!(leader, token, "scheduler leadership changed")
+                    tracing::info!(leader, token, "scheduler leadership changed");
                 }
             }
         }

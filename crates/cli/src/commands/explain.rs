@@ -113,7 +113,9 @@ fn render(out: &mut impl Write, e: &Explanation, st: &Styles) -> Result<()> {
             )?;
         }
     }
-    if !e.registry.is_empty() {
+    if e.registry.is_empty() {
+        writeln!(out, "\nIANA has no assignment for this port.")?;
+    } else {
         heading(out, "IANA registry", st)?;
         for entry in &e.registry {
             writeln!(
@@ -122,8 +124,6 @@ fn render(out: &mut impl Write, e: &Explanation, st: &Styles) -> Result<()> {
                 entry.port, entry.transport, entry.name, entry.description
             )?;
         }
-    } else {
-        writeln!(out, "\nIANA has no assignment for this port.")?;
     }
     writeln!(
         out,

@@ -58,7 +58,11 @@ pub fn run(args: FixArgs) -> Result<u8> {
         return Ok(crate::exit::OK);
     }
     let st = Styles::default();
-    let transports: Vec<String> = plan.transports.iter().map(|t| t.to_string()).collect();
+    let transports: Vec<String> = plan
+        .transports
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     let what = match &plan.source {
         Some(net) => format!("Limit {}/{} to {net}", plan.port, transports.join("+")),
         None => format!("Close {}/{}", plan.port, transports.join("+")),

@@ -7,6 +7,7 @@ use comfy_table::{Table, presets};
 use portwatch_monitor::diff::{HostSnap, PortSnap, Snapshot};
 use portwatch_scan::{Proto, details_summary};
 use portwatch_store::{ScanId, ScanStatus, SpanRow, Store};
+use std::io::Write;
 use std::net::IpAddr;
 
 /// Formats Unix milliseconds as UTC `YYYY-MM-DD HH:MM:SS`.
@@ -87,7 +88,6 @@ pub fn run_history(args: HistoryArgs) -> Result<u8> {
         let spans = store.history(addr, port).await?;
         let scans = store.scans(5, Some(addr)).await?;
         let mut out = std::io::stdout().lock();
-        use std::io::Write;
         if args.format == TextOrJson::Json {
             serde_json::to_writer_pretty(
                 &mut out,
@@ -115,7 +115,7 @@ pub fn run_history(args: HistoryArgs) -> Result<u8> {
                     s.snapshot.state.to_string(),
                     s.snapshot.service.clone().unwrap_or_default(),
                     when(s.from_at),
-                    s.to_at.map(when).unwrap_or_else(|| "now".into()),
+                    s.to_at.map_or_else(|| "now".into(), when),
                     span_length(s.from_at, s.to_at),
                     details_summary(&s.snapshot.details)
                         .unwrap_or_default()
@@ -143,7 +143,6 @@ pub fn run_hosts(args: HostsArgs) -> Result<u8> {
         let store = crate::db::open(args.db.url(), None).await?;
         let hosts = store.hosts().await?;
         let mut out = std::io::stdout().lock();
-        use std::io::Write;
         if args.format == TextOrJson::Json {
             serde_json::to_writer_pretty(&mut out, &hosts)?;
             writeln!(out)?;
@@ -157,9 +156,7 @@ pub fn run_hosts(args: HostsArgs) -> Result<u8> {
                 h.addr.to_string(),
                 h.hostname.clone().unwrap_or_default(),
                 h.first_seen_at.map(when).unwrap_or_default(),
-                h.last_seen_at
-                    .map(when)
-                    .unwrap_or_else(|| "never up".into()),
+                h.last_seen_at.map_or_else(|| "never up".into(), when),
                 h.open_ports.to_string(),
             ]);
         }

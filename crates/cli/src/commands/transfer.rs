@@ -9,22 +9,19 @@ use std::io::{BufReader, Write};
 pub fn run_export(args: ExportArgs) -> Result<u8> {
     super::runtime()?.block_on(async {
         let store = crate::db::open(args.db.url(), None).await?;
-        let lines = match &args.output {
-            Some(path) => {
-                let mut file = std::io::BufWriter::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("cannot write {}", path.display()))?,
-                );
-                let n = store.export(&mut file).await?;
-                file.flush()?;
-                n
-            }
-            None => {
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                let n = store.export(&mut out).await?;
-                out.flush()?;
-                n
-            }
+        let lines = if let Some(path) = &args.output {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            );
+            let n = store.export(&mut file).await?;
+            file.flush()?;
+            n
+        } else {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let n = store.export(&mut out).await?;
+            out.flush()?;
+            n
         };
         eprintln!("exported {lines} records from {}", store.name());
         Ok(crate::exit::OK)

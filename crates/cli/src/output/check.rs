@@ -132,8 +132,7 @@ pub fn table(out: &mut impl Write, reports: &[GroupReport]) -> io::Result<()> {
         for f in &findings {
             let state = f
                 .state
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "no answer".into());
+                .map_or_else(|| "no answer".into(), |s| s.to_string());
             writeln!(
                 out,
                 "  {:<8} {:<30} {} ({state})",
@@ -318,8 +317,7 @@ pub fn junit(out: &mut impl Write, reports: &[GroupReport]) -> io::Result<()> {
                 };
                 let state = f
                     .state
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "no answer".into());
+                    .map_or_else(|| "no answer".into(), |s| s.to_string());
                 let body = [f.answered.clone(), f.explain.clone(), f.fix.clone()]
                     .into_iter()
                     .flatten()

@@ -89,13 +89,14 @@ impl Sink for JsonSink {
     fn host(&mut self, h: &HostSummary) -> io::Result<()> {
         let mut ports = self.pending.remove(&h.host).unwrap_or_default();
         ports.sort_by_key(|p| (p.proto, p.port));
-        self.push_host(h, ports, true)
+        self.push_host(h, ports, true);
+        Ok(())
     }
 
     fn finish(&mut self, t: &RunTotals) -> io::Result<()> {
         let tcp = self.info.tcp.clone();
         for (h, ports) in super::drain_unfinished(&mut self.pending, tcp.as_deref()) {
-            self.push_host(&h, ports, false)?;
+            self.push_host(&h, ports, false);
         }
         let doc = Document {
             args: &self.info.args,
@@ -120,18 +121,12 @@ impl Sink for JsonSink {
 impl JsonSink {
     /// Adds one host with its ports; `finished` false marks a host the run was interrupted on
     /// (its ports are only those found so far).
-    fn push_host(
-        &mut self,
-        h: &HostSummary,
-        ports: Vec<PortResult>,
-        finished: bool,
-    ) -> io::Result<()> {
+    fn push_host(&mut self, h: &HostSummary, ports: Vec<PortResult>, finished: bool) {
         self.hosts.push(HostRecord {
             summary: h.clone(),
             ports,
             finished,
         });
-        Ok(())
     }
 }
 

@@ -92,7 +92,7 @@ pub fn ports(v: &Value) -> Vec<u16> {
     v.as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|p| p.as_u64())
+                .filter_map(serde_json::Value::as_u64)
                 .map(|p| p as u16)
                 .collect()
         })

@@ -500,16 +500,13 @@ pub type End<'a> = (&'a str, Option<&'a str>, &'a str);
 pub fn link(a: End, b: End) {
     ip(&["link", "add", a.0, "type", "veth", "peer", "name", b.0]);
     for (name, ns, addr) in [a, b] {
-        match ns {
-            Some(ns) => {
-                ip(&["link", "set", name, "netns", ns]);
-                ip_in(ns, &["addr", "add", addr, "dev", name]);
-                ip_in(ns, &["link", "set", name, "up"]);
-            }
-            None => {
-                ip(&["addr", "add", addr, "dev", name]);
-                ip(&["link", "set", name, "up"]);
-            }
+        if let Some(ns) = ns {
+            ip(&["link", "set", name, "netns", ns]);
+            ip_in(ns, &["addr", "add", addr, "dev", name]);
+            ip_in(ns, &["link", "set", name, "up"]);
+        } else {
+            ip(&["addr", "add", addr, "dev", name]);
+            ip(&["link", "set", name, "up"]);
         }
     }
 }

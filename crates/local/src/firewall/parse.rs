@@ -440,7 +440,7 @@ fn push_values(
                         recurse(hi, &mut b)?;
                         match (a.as_slice(), b.as_slice()) {
                             ([a], [b]) => {
-                                out.push(Val::Range(Box::new(a.clone()), Box::new(b.clone())))
+                                out.push(Val::Range(Box::new(a.clone()), Box::new(b.clone())));
                             }
                             _ => return Err(short(v)),
                         }

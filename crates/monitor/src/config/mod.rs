@@ -107,10 +107,7 @@ fn apply_env(
 }
 
 fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> MonitorError {
-    let (line, column) = e
-        .span()
-        .map(|span| line_col(text, span.start))
-        .unwrap_or((1, 1));
+    let (line, column) = e.span().map_or((1, 1), |span| line_col(text, span.start));
     MonitorError::Syntax {
         path: path.to_path_buf(),
         line,

@@ -97,7 +97,7 @@ mod tests {
         let cron: croner::Cron = "0 2 * * *".parse().unwrap();
         let r = Silence::Recurring {
             cron: Box::new(cron),
-            length: Duration::from_secs(7200),
+            length: Duration::from_hours(2),
             reason: None,
         };
         let two_thirty = parse_instant("2026-11-24T02:30:00Z").unwrap();

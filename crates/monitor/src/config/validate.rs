@@ -63,7 +63,7 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 
 /// How long an agent may go unheard unless `[cluster] agent_stale_after` says otherwise:
 /// three times the longest long poll (20 s).
-pub const DEFAULT_AGENT_STALE_AFTER: Duration = Duration::from_secs(60);
+pub const DEFAULT_AGENT_STALE_AFTER: Duration = Duration::from_mins(1);
 
 impl Default for Cluster {
     fn default() -> Self {
@@ -97,7 +97,7 @@ fn cluster(raw: &super::raw::RawCluster, path: &Path) -> Result<Cluster> {
             "lease",
             raw.lease.as_deref(),
             Duration::from_millis(100),
-            Duration::from_secs(3600),
+            Duration::from_hours(1),
             "the scheduler lease must be 100ms to 1h",
         )?
         .unwrap_or(defaults.lease),
@@ -105,7 +105,7 @@ fn cluster(raw: &super::raw::RawCluster, path: &Path) -> Result<Cluster> {
             "agent_stale_after",
             raw.agent_stale_after.as_deref(),
             Duration::from_secs(1),
-            Duration::from_secs(7 * 86_400),
+            Duration::from_hours(168),
             "agents must be allowed 1s to 7d before they count as stale",
         )?
         .unwrap_or(defaults.agent_stale_after),
@@ -385,7 +385,7 @@ impl Policy {
 }
 
 /// Default interval when neither the group nor `[defaults]` sets one.
-pub const DEFAULT_EVERY: Duration = Duration::from_secs(300);
+pub const DEFAULT_EVERY: Duration = Duration::from_mins(5);
 /// Ports scanned besides the policy's when `allowed_open` needs to see unexpected ones.
 pub const DEFAULT_TOP_FOR_ALLOWED: usize = 1000;
 

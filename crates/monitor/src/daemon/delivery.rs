@@ -20,18 +20,18 @@ use tokio_util::sync::CancellationToken;
 /// First retry delay; doubles per attempt.
 const BACKOFF_BASE: Duration = Duration::from_secs(2);
 /// Longest delay between attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
+const BACKOFF_MAX: Duration = Duration::from_mins(15);
 /// How often the outbox is polled when nothing wakes it.
 const POLL: Duration = Duration::from_secs(1);
 /// How long a claim on a message lasts: longer than one channel's batch of sends normally
 /// takes (a send gives up after the notifier timeout, 10 s by default; after the first failure
 /// the rest of the batch is released). A process that dies holding claims delays those
 /// messages by this much; then another process (or this one, restarted) sends them.
-const LEASE: Duration = Duration::from_secs(120);
+const LEASE: Duration = Duration::from_mins(2);
 /// Messages claimed per poll.
 const BATCH: u32 = 100;
 /// How often old history is pruned when the config sets `keep`.
-const PRUNE_EVERY: Duration = Duration::from_secs(6 * 3600);
+const PRUNE_EVERY: Duration = Duration::from_hours(6);
 /// How often reminders are checked.
 const REMINDER_TICK: Duration = Duration::from_secs(15);
 
@@ -158,8 +158,7 @@ impl Daemon {
         let notifier = self.notifiers.read().await.get(&row.channel).cloned();
         let title = alert
             .as_ref()
-            .map(Alert::title)
-            .unwrap_or_else(|| row.idempotency_key.clone());
+            .map_or_else(|| row.idempotency_key.clone(), Alert::title);
         let (Some(alert), Some(notifier)) = (alert, notifier) else {
             let why = format!(
                 "no notifier named \"{}\" (removed from the config?)",
@@ -195,7 +194,7 @@ impl Daemon {
                     backoff(row.attempts).max(e.retry_after.unwrap_or_default())
                 } else {
                     // The peer refused it; a config fix may help, so try again much later.
-                    Duration::from_secs(3600)
+                    Duration::from_hours(1)
                 };
                 let next = now_ms() + ms(wait);
                 self.record(

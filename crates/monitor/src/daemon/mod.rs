@@ -330,7 +330,7 @@ impl Daemon {
                 let stop = shutdown.clone();
                 tasks.spawn(async move {
                     me.group_loop(group, trigger, stop, retire, generation)
-                        .await
+                        .await;
                 });
             }
             tokio::select! {

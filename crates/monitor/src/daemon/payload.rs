@@ -39,17 +39,20 @@ pub fn alert_for(m: &Message) -> Alert {
     let platform = platform_hint(f.answered.as_deref()).filter(|_| closes);
     let fix = match (f.port, platform) {
         _ if !closes => Vec::new(),
-        (Some(port), Some(p)) => {
-            fix::plan(u32::from(port), f.proto.map(|t| t.transport()), p, None)
-                .map(|plan| {
-                    plan.steps
-                        .into_iter()
-                        .filter(|s| s.stage != Stage::Verify)
-                        .map(|s| s.run)
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
+        (Some(port), Some(p)) => fix::plan(
+            u32::from(port),
+            f.proto.map(portwatch_scan::Proto::transport),
+            p,
+            None,
+        )
+        .map(|plan| {
+            plan.steps
+                .into_iter()
+                .filter(|s| s.stage != Stage::Verify)
+                .map(|s| s.run)
+                .collect()
+        })
+        .unwrap_or_default(),
         _ => f.fix.iter().cloned().collect(),
     };
     Alert {

@@ -111,7 +111,7 @@ impl Daemon {
         let heartbeat = {
             let store = self.store.clone();
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                let mut tick = tokio::time::interval(std::time::Duration::from_mins(1));
                 tick.tick().await;
                 loop {
                     tick.tick().await;

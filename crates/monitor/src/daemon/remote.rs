@@ -19,7 +19,7 @@ pub(super) const DONE_POLL: Duration = Duration::from_millis(250);
 pub(super) const RESCUE_EVERY: Duration = Duration::from_secs(1);
 
 /// How long to wait for a cron group's job (an interval group waits one interval).
-const CRON_WAIT: Duration = Duration::from_secs(300);
+const CRON_WAIT: Duration = Duration::from_mins(5);
 
 /// The shard name of a confirmation's job, so it never meets the group's scheduled one.
 const CONFIRMATION_SHARD: &str = "confirm";

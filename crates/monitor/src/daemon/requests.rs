@@ -145,7 +145,7 @@ impl Daemon {
         let run = RequestRun {
             ids: ids.into(),
             cancel: CancellationToken::new(),
-            stopped: Default::default(),
+            stopped: Arc::default(),
         };
         self.runs().push(run.clone());
         // A cancel may have come between the claim and the registration.
@@ -183,7 +183,7 @@ impl Daemon {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "requested scans of an earlier leader marked interrupted"),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot give up the requested scans of an earlier leader")
+                tracing::warn!(error = %e, "cannot give up the requested scans of an earlier leader");
             }
         }
     }

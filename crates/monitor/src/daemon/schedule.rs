@@ -54,7 +54,7 @@ pub(super) fn next_delay(
             use chrono::TimeZone;
             let from_ms = fired_ms.map_or(now_ms, |f| f.max(now_ms));
             let Some(from) = chrono::Utc.timestamp_millis_opt(from_ms).single() else {
-                return (Duration::from_secs(3600), None);
+                return (Duration::from_hours(1), None);
             };
             match cron.find_next_occurrence(&from, false) {
                 Ok(next) => {
@@ -62,7 +62,7 @@ pub(super) fn next_delay(
                     let wait = u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0);
                     (Duration::from_millis(wait), Some(at))
                 }
-                Err(_) => (Duration::from_secs(3600), None),
+                Err(_) => (Duration::from_hours(1), None),
             }
         }
     }
@@ -310,7 +310,7 @@ mod tests {
         // Exactly on an occurrence with none run yet: the next one (as before).
         assert_eq!(
             next_delay(&g, 0, None, T0, None),
-            (Duration::from_secs(60), Some(T0 + 60_000))
+            (Duration::from_mins(1), Some(T0 + 60_000))
         );
         // A clock far past the last occurrence run (a suspended machine): the next one from
         // now, not a catch-up of every missed one.
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn jitter_is_small_and_spread() {
-        let every = Duration::from_secs(300);
+        let every = Duration::from_mins(5);
         let a = jitter("a", 1, every);
         let b = jitter("b", 1, every);
         assert!(a <= Duration::from_secs(15) && b <= Duration::from_secs(15));

@@ -305,7 +305,7 @@ mod tests {
             "{err}"
         );
         // Nothing is applied; wait until the agent is done with every shard.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
         loop {
             let jobs = shard_jobs(&store).await;
             let finished = jobs
@@ -395,7 +395,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let alive = agent(&store, "lan-2", |_| Act::Scan, &stop);
-        tokio::time::timeout(Duration::from_secs(120), round)
+        tokio::time::timeout(Duration::from_mins(2), round)
             .await
             .expect("the round ends")
             .unwrap();

@@ -110,10 +110,10 @@ impl Daemon {
                 tracing::debug!(job = id, attempt, "shard job done here");
             }
             Ok(other) => {
-                tracing::info!(job = id, attempt, outcome = ?other, "shard job taken over elsewhere; its result here is dropped")
+                tracing::info!(job = id, attempt, outcome = ?other, "shard job taken over elsewhere; its result here is dropped");
             }
             Err(e) => {
-                tracing::warn!(job = id, error = %e, "cannot record a shard job's outcome; its lease will run out and it is scanned again")
+                tracing::warn!(job = id, error = %e, "cannot record a shard job's outcome; its lease will run out and it is scanned again");
             }
         }
     }

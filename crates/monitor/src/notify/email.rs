@@ -264,8 +264,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 impl std::fmt::Debug for EmailConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let smtp = SmtpUrl::parse("email.smtp", &self.smtp)
-            .map(|u| format!("{u:?}"))
-            .unwrap_or_else(|_| "<invalid>".into());
+            .map_or_else(|_| "<invalid>".into(), |u| format!("{u:?}"));
         f.debug_struct("EmailConfig")
             .field("to", &self.to)
             .field("from", &self.from)

@@ -82,7 +82,7 @@ impl SmtpUrl {
         }
         let decode = |s: &str| {
             percent_decode(s)
-                .map_err(|_| bad("user or password is not valid percent-encoded UTF-8".into()))
+                .map_err(|()| bad("user or password is not valid percent-encoded UTF-8".into()))
         };
         let user = Some(decode(url.username())?).filter(|u| !u.is_empty());
         let password = url.password().map(decode).transpose()?;

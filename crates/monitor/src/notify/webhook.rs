@@ -145,8 +145,7 @@ impl Notifier for Webhook {
             let body = payload(alert).to_string().into_bytes();
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+                .map_or(0, |d| d.as_secs());
             let mut request = self
                 .client
                 .post(self.url.clone())

@@ -255,7 +255,7 @@ pub fn evaluate_from(
                         port,
                         proto,
                         why: "no answer: open or filtered cannot be told apart".into(),
-                    })
+                    });
                 }
                 _ => verdict.passed.push((port, proto, Rule::MustBeClosed)),
             }
@@ -395,7 +395,12 @@ mod tests {
 
     fn policy(mbc: &[&str], allowed: Option<&[&str]>, expected: &[&str]) -> Policy {
         let s = |v: &[&str]| {
-            parse_port_set(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>()).unwrap()
+            parse_port_set(
+                &v.iter()
+                    .map(std::string::ToString::to_string)
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap()
         };
         Policy {
             must_be_closed: s(mbc),

@@ -193,7 +193,7 @@ async fn handle(
     let path = req
         .uri()
         .path_and_query()
-        .map(|p| p.to_string())
+        .map(std::string::ToString::to_string)
         .unwrap_or_default();
     let headers = req
         .headers()

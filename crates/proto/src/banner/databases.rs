@@ -17,7 +17,7 @@ pub(super) fn mysql(data: &[u8]) -> Option<ServiceMatch> {
     match payload.first()? {
         0x0a => {
             let end = payload[1..].iter().position(|&b| b == 0)?;
-            let version = text::printable(&payload[1..1 + end], 80);
+            let version = text::printable(&payload[1..=end], 80);
             if !version.starts_with(|c: char| c.is_ascii_digit()) {
                 return None;
             }
@@ -236,16 +236,22 @@ fn bson_top_level(doc: &[u8]) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
     while r.remaining() > 0 && out.len() < 64 {
         match bson_element(&mut r) {
-            Some(Some(field)) => out.push(field),
-            Some(None) => {}
+            Some(Element::Kept(field)) => out.push(field),
+            Some(Element::Skipped) => {}
             None => break,
         }
     }
     Some(out)
 }
 
-/// Reads one element: `Some(Some(..))` for a kept value, `Some(None)` for a skipped one, `None` to stop.
-fn bson_element(r: &mut Reader<'_>) -> Option<Option<(String, String)>> {
+/// One BSON element as read: a name and value kept for the banner, or one skipped.
+enum Element {
+    Kept((String, String)),
+    Skipped,
+}
+
+/// Reads one element; `None` to stop.
+fn bson_element(r: &mut Reader<'_>) -> Option<Element> {
     let kind = r.u8("").ok()?;
     let name_end = r.rest().iter().position(|&b| b == 0)?;
     let name = text::printable(r.take(name_end, "").ok()?, 64);
@@ -284,7 +290,7 @@ fn bson_element(r: &mut Reader<'_>) -> Option<Option<(String, String)>> {
         }
         _ => return None,
     };
-    Some(value.map(|v| (name, v)))
+    Some(value.map_or(Element::Skipped, |v| Element::Kept((name, v))))
 }
 
 #[cfg(test)]

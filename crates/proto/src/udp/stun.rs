@@ -90,14 +90,15 @@ impl StunAnswer {
             match kind {
                 0x0020 => {
                     answer.mapped_address =
-                        decode_address(value, Some(&tid)).or(answer.mapped_address)
+                        decode_address(value, Some(&tid)).or(answer.mapped_address);
                 }
                 0x0001 if answer.mapped_address.is_none() => {
-                    answer.mapped_address = decode_address(value, None)
+                    answer.mapped_address = decode_address(value, None);
                 }
                 0x8022 => answer.software = Some(text::printable(value, 128)),
                 0x0009 if value.len() >= 4 => {
-                    answer.error_code = Some(u16::from(value[2] & 0x07) * 100 + u16::from(value[3]))
+                    answer.error_code =
+                        Some(u16::from(value[2] & 0x07) * 100 + u16::from(value[3]));
                 }
                 _ => {}
             }

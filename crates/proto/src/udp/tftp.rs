@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn request_and_answers() {
         assert_eq!(
-            read_request(0xdeadbeef),
+            read_request(0xdead_beef),
             b"\0\x01portwatch-deadbeef\0octet\0"
         );
         assert_eq!(

@@ -166,7 +166,9 @@ struct Shared {
 
 impl Shared {
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {
-        self.book.lock().unwrap_or_else(|p| p.into_inner())
+        self.book
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn cookie(&self, addr: IpAddr, port: u16) -> u32 {
@@ -519,7 +521,7 @@ async fn send_rounds(
                     let (lan, IpAddr::V4(v4), Some(sock)) = (&ifaces.lans[l], addr, &s.arp) else {
                         continue;
                     };
-                    limit(&rate).await;
+                    limit(rate.as_ref()).await;
                     note(
                         sock.send_link(&wire::arp_request(lan.mac, lan.addr, v4), &lan.link)
                             .await,
@@ -531,7 +533,7 @@ async fn send_rounds(
                         continue;
                     };
                     let group = SocketAddrV6::new(wire::solicited_node(v6), 0, 0, lan.ifindex);
-                    limit(&rate).await;
+                    limit(rate.as_ref()).await;
                     note(
                         sock.send_ip(
                             &wire::neighbor_solicitation(lan.mac, v6),
@@ -544,13 +546,13 @@ async fn send_rounds(
                     let v6 = addr.is_ipv6();
                     let to = SocketAddr::new(addr, 0);
                     if let Some(sock) = if v6 { &s.icmp6 } else { &s.icmp4 } {
-                        limit(&rate).await;
+                        limit(rate.as_ref()).await;
                         note(
                             sock.send_ip(&wire::echo_request(v6, shared.icmp_id, i as u16), to)
                                 .await,
                         );
                         if !v6 {
-                            limit(&rate).await;
+                            limit(rate.as_ref()).await;
                             note(
                                 sock.send_ip(
                                     &wire::timestamp_request(shared.icmp_id, i as u16),
@@ -578,7 +580,7 @@ async fn send_rounds(
                             flags: flags::ACK,
                         };
                         for seg in [syn, ack] {
-                            limit(&rate).await;
+                            limit(rate.as_ref()).await;
                             note(sock.send_ip(&seg.build(src, addr), to).await);
                         }
                     }
@@ -594,7 +596,7 @@ async fn send_rounds(
     Ok(failed)
 }
 
-async fn limit(rate: &Option<DefaultDirectRateLimiter>) {
+async fn limit(rate: Option<&DefaultDirectRateLimiter>) {
     if let Some(rate) = rate {
         rate.until_ready().await;
     }

@@ -105,11 +105,12 @@ impl RawSocket {
     ) -> io::Result<(usize, Option<A>)> {
         loop {
             self.fd.readable().await?;
-            match self.fd.try_io(Interest::READABLE, || {
+            let got = self.fd.try_io(Interest::READABLE, || {
                 recvfrom::<A>(self.fd.as_raw_fd(), buf).map_err(io::Error::from)
-            }) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                other => return other,
+            });
+            // WouldBlock: another reader took the datagram; wait for the next.
+            if !matches!(&got, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                return got;
             }
         }
     }

@@ -81,8 +81,7 @@ pub fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let dir = std::env::var_os("PORTWATCH_IEEE_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+            .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from);
         Registry::load(&dir)
     })
 }

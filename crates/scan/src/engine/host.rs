@@ -181,11 +181,15 @@ impl HostState {
     }
 
     fn timing(&self) -> std::sync::MutexGuard<'_, Timing> {
-        self.timing.lock().unwrap_or_else(|p| p.into_inner())
+        self.timing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
-        self.results.lock().unwrap_or_else(|p| p.into_inner())
+        self.results
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether another probe may start now (window not full, host not given up).
@@ -478,7 +482,9 @@ mod tests {
             host.judge_udp_silence(NOT_PROBED, t0),
             Silence::Inconclusive
         );
-        let almost = t0 + UDP_BUDGET_REFILL - Duration::from_millis(1);
+        let almost = (t0 + UDP_BUDGET_REFILL)
+            .checked_sub(Duration::from_millis(1))
+            .unwrap();
         assert_eq!(
             host.judge_udp_silence(NOT_PROBED, almost),
             Silence::Inconclusive

@@ -379,7 +379,9 @@ impl ScanConfigBuilder {
         };
         let workers = self
             .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            })
             .clamp(1, 64)
             .min(max_parallel);
         Ok(ScanConfig {
@@ -539,7 +541,11 @@ async fn run_with<P: Prober>(
             std::panic::resume_unwind(e.into_panic());
         }
     }
-    let fatal = ctx.fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let fatal = ctx
+        .fatal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     match fatal {
         Some(e) => Err(e),
         None => Ok(()),
@@ -713,13 +719,15 @@ fn follow<P: Prober>(
 
 impl<P: Prober> Ctx<P> {
     fn lock_dispatcher(&self) -> std::sync::MutexGuard<'_, Dispatcher> {
-        self.dispatcher.lock().unwrap_or_else(|p| p.into_inner())
+        self.dispatcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn fail(&self, e: ScanError) {
         self.fatal
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get_or_insert(e);
     }
 
@@ -728,7 +736,7 @@ impl<P: Prober> Ctx<P> {
             || self
                 .fatal
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .is_some()
     }
 

@@ -59,7 +59,10 @@ impl NetProber {
         if let Some(syn) = self.syn.get() {
             return Ok(syn.clone());
         }
-        let _opening = self.syn_opening.lock().unwrap_or_else(|p| p.into_inner());
+        let _opening = self
+            .syn_opening
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(syn) = self.syn.get() {
             return Ok(syn.clone());
         }

@@ -31,7 +31,7 @@ enum Reply {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Try {
     port: u16,
-    try_no: u8,
+    number: u8,
     /// Milliseconds of test time since the scan started.
     at_ms: u64,
     /// The host's congestion window when the try started.
@@ -61,7 +61,7 @@ impl Prober for Scripted {
             .get_or_insert_with(|| probe.host.clone());
         self.log.lock().unwrap().push(Try {
             port: probe.port,
-            try_no: probe.try_no,
+            number: probe.try_no,
             at_ms: u64::try_from((sent - self.started).as_millis()).unwrap(),
             window: probe.host.window(),
         });
@@ -181,12 +181,12 @@ fn config() -> ScanConfig {
 
 /// (try, ms since the scan started) of each try.
 fn timeline(tries: &[Try]) -> Vec<(u8, u64)> {
-    tries.iter().map(|t| (t.try_no, t.at_ms)).collect()
+    tries.iter().map(|t| (t.number, t.at_ms)).collect()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_try_is_retried_once_the_initial_timeout_has_passed() {
-    let run = scan(config(), "7", |_, try_no| match try_no {
+    let run = scan(config(), "7", |_, number| match number {
         1 => Reply::Silent,
         _ => Reply::Closed(5),
     })
@@ -213,7 +213,7 @@ async fn a_waiting_try_ends_on_the_timeout_measured_meanwhile() {
 #[tokio::test(start_paused = true)]
 async fn the_window_grows_by_one_per_answer_and_halves_on_a_drop() {
     // Ports 1-10 answer at once; port 11's first try is dropped and its retry answered.
-    let run = scan(config(), "1-11", |port, try_no| match (port, try_no) {
+    let run = scan(config(), "1-11", |port, number| match (port, number) {
         (11, 1) => Reply::Silent,
         _ => Reply::Closed(1),
     })
@@ -227,8 +227,8 @@ async fn the_window_grows_by_one_per_answer_and_halves_on_a_drop() {
 }
 
 /// Port 1 needs two tries; port 2 never answers.
-fn one_drop_and_one_silence(port: u16, try_no: u8) -> Reply {
-    match (port, try_no) {
+fn one_drop_and_one_silence(port: u16, number: u8) -> Reply {
+    match (port, number) {
         (1, 2..) => Reply::Closed(10),
         _ => Reply::Silent,
     }
@@ -288,7 +288,7 @@ async fn a_host_with_16_unreachable_answers_and_nothing_else_is_down() {
     );
     assert!(h.ports_skipped > 0, "{h:?}");
     assert!(
-        run.tries.iter().all(|t| t.try_no == 1),
+        run.tries.iter().all(|t| t.number == 1),
         "an answer is not retried"
     );
 }

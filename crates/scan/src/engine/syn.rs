@@ -144,7 +144,9 @@ pub struct Waiters {
 
 impl Waiters {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Waiting>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Hands `reply` to the probe it answers; false (and nothing happens) when no probe
@@ -234,7 +236,7 @@ impl SynProber {
             tcp4,
             header_included,
             tcp6,
-            keys: Default::default(),
+            keys: std::hash::RandomState::default(),
             ports: [first, second],
             _reserved: [a, b],
             sources: Mutex::new(HashMap::new()),
@@ -250,7 +252,10 @@ impl SynProber {
 
     /// The source address the kernel uses towards `dst`, looked up once per address.
     fn source(&self, dst: IpAddr) -> Option<IpAddr> {
-        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *sources.entry(dst).or_insert_with(|| source_for(dst))
     }
 
@@ -394,12 +399,11 @@ impl SynTry {
             (None, None) => started,
         };
         let sent_at = tokio::time::Instant::from_std(sent);
-        match within_timeout(rx, sent_at, timeout, recheck).await {
-            Some(Ok((answer, at))) => (answer.outcome(), at.saturating_duration_since(sent)),
-            _ => {
-                prober.waiters.forget(target, id);
-                (Outcome::Timeout, sent.elapsed())
-            }
+        if let Some(Ok((answer, at))) = within_timeout(rx, sent_at, timeout, recheck).await {
+            (answer.outcome(), at.saturating_duration_since(sent))
+        } else {
+            prober.waiters.forget(target, id);
+            (Outcome::Timeout, sent.elapsed())
         }
     }
 }

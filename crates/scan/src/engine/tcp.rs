@@ -114,9 +114,8 @@ impl Pending {
     ) -> (Outcome, Duration) {
         let started = self.started;
         // A connecting socket handed to tokio's reactor, as tokio's own connect does.
-        let stream = match TcpStream::from_std(std::net::TcpStream::from(self.socket)) {
-            Ok(s) => s,
-            Err(_) => return (Outcome::Pushback, started.elapsed()),
+        let Ok(stream) = TcpStream::from_std(std::net::TcpStream::from(self.socket)) else {
+            return (Outcome::Pushback, started.elapsed());
         };
         let started_at = tokio::time::Instant::from_std(started);
         let waited = super::timing::within_timeout(

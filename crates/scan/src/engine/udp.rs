@@ -53,9 +53,8 @@ pub async fn try_port(
     let deadline = started + timeout;
     let canary = canary.and_then(|port| send_canary(SocketAddr::new(addr.ip(), port)));
     let std_socket = std::net::UdpSocket::from(socket);
-    let socket = match tokio::net::UdpSocket::from_std(std_socket) {
-        Ok(s) => s,
-        Err(_) => return (Outcome::Pushback, started.elapsed()),
+    let Ok(socket) = tokio::net::UdpSocket::from_std(std_socket) else {
+        return (Outcome::Pushback, started.elapsed());
     };
     let waited = tokio::time::timeout_at(deadline.into(), socket.recv(&mut buf)).await;
     let elapsed = started.elapsed();

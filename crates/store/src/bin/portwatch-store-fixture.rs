@@ -57,7 +57,7 @@ fn kind(e: &StoreError) -> &'static str {
 }
 
 async fn run(args: &[String]) -> Fallible<()> {
-    let mode = args.first().map(String::as_str).unwrap_or("");
+    let mode = args.first().map_or("", String::as_str);
     let url = args.get(1).cloned().unwrap_or_default();
     match mode {
         "open" => {
@@ -103,7 +103,7 @@ async fn run(args: &[String]) -> Fallible<()> {
         "hold" => hold(&url).await,
         "loop" => big_loop(&url).await,
         "fill" => fill(&url).await,
-        "recover" => recover(&url, args.get(2).map(String::as_str).unwrap_or("")).await,
+        "recover" => recover(&url, args.get(2).map_or("", String::as_str)).await,
         other => Err(format!("unknown mode '{other}'").into()),
     }
 }
@@ -227,7 +227,7 @@ async fn hold(url: &str) -> Fallible<()> {
             emit(json!({"inside": id.0, "opened": report.opened, "closed": report.closed}));
             // Stay inside the transaction (write lock held, spans rewritten, not committed)
             // until the test kills this process.
-            std::thread::sleep(Duration::from_secs(120));
+            std::thread::sleep(Duration::from_mins(2));
             Effects::default()
         })
         .await?;
@@ -321,11 +321,11 @@ async fn recover(url: &str, ballast: &str) -> Fallible<()> {
         ..Default::default()
     };
     let still = store.write_effects(&small).await;
-    emit(json!({"while_full": still.as_ref().err().map(kind).unwrap_or("ok")}));
+    emit(json!({"while_full": still.as_ref().err().map_or("ok", kind)}));
     std::fs::remove_file(ballast)?;
     let retried = store.finish_scan(id, &outcome, &Effects::default()).await;
     emit(
-        json!({"retried": retried.as_ref().err().map(ToString::to_string).unwrap_or_else(|| "ok".into())}),
+        json!({"retried": retried.as_ref().err().map_or_else(|| "ok".into(), ToString::to_string)}),
     );
     let outcome = big_outcome(7, 1)?;
     let next = store

@@ -105,7 +105,7 @@ pub struct HostsQuery {
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<u32>,
     /// Items to skip (up to 4294967295).
-    #[param(minimum = 0, maximum = 4294967295.0, format = Int64, default = 0)]
+    #[param(minimum = 0, maximum = 4_294_967_295.0, format = Int64, default = 0)]
     pub offset: Option<u32>,
 }
 

@@ -25,7 +25,7 @@ pub struct Page<T> {
     /// The page size asked for.
     pub limit: u32,
     /// How many matching items come before this page.
-    #[schema(format = Int64, maximum = 4294967295.0)]
+    #[schema(format = Int64, maximum = 4_294_967_295.0)]
     pub offset: u32,
 }
 
@@ -53,9 +53,10 @@ impl ToSchema for IpAddress {}
 
 /// A Unix time in milliseconds as RFC 3339 UTC (`2026-05-01T12:00:00.000Z`).
 pub fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
 }
 
 /// A transport protocol of a scanned port.

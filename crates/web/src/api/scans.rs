@@ -27,7 +27,7 @@ pub struct ScansQuery {
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<u32>,
     /// Items to skip (up to 4294967295).
-    #[param(minimum = 0, maximum = 4294967295.0, format = Int64, default = 0)]
+    #[param(minimum = 0, maximum = 4_294_967_295.0, format = Int64, default = 0)]
     pub offset: Option<u32>,
     /// Only scans older than this scan id: the cursor of the next page is the last id of
     /// this one (steady under new scans, unlike `offset`). `total` and `offset` then count

@@ -356,7 +356,10 @@ pub struct Served {
 
 impl ExposureCache {
     fn lookup(&self, key: Key, now: i64) -> (Option<Arc<Exposure>>, bool) {
-        let c = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        let c = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let fresh = c.key == Some(key)
             && c.value
                 .as_ref()
@@ -365,7 +368,10 @@ impl ExposureCache {
     }
 
     fn store(&self, key: Key, value: Arc<Exposure>) {
-        let mut c = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         c.key = Some(key);
         c.value = Some(value);
         c.refreshing = false;
@@ -411,7 +417,10 @@ impl ExposureCache {
 
     fn refresh_in_background(self: &Arc<Self>, state: &AppState, key: Key, ratings: Ratings) {
         {
-            let mut c = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+            let mut c = self
+                .cached
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if c.refreshing {
                 return;
             }
@@ -425,7 +434,7 @@ impl ExposureCache {
                 Err(_) => {
                     me.cached
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .refreshing = false;
                 }
             }

@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(ago(10_000, 10_500), "just now");
         assert_eq!(duration_ms(840), "0.84 s");
         assert_eq!(interval(Duration::from_millis(200)), "200 ms");
-        assert_eq!(interval(Duration::from_secs(60)), "1 min");
+        assert_eq!(interval(Duration::from_mins(1)), "1 min");
     }
 
     #[test]

@@ -80,7 +80,12 @@ fn nice_ceiling(max: u32) -> u32 {
 pub fn exposure_chart(e: &Exposure) -> BarChart {
     let (width, height) = (720.0, 220.0);
     let (left, right, top, bottom) = (44.0, 710.0, 12.0, 190.0);
-    let max = e.days.iter().map(|d| d.total()).max().unwrap_or(0);
+    let max = e
+        .days
+        .iter()
+        .map(super::exposure::Day::total)
+        .max()
+        .unwrap_or(0);
     let ceiling = nice_ceiling(max);
     let scale = (bottom - top) / f64::from(ceiling);
     let slot = (right - left) / e.days.len().max(1) as f64;
@@ -127,7 +132,7 @@ pub fn exposure_chart(e: &Exposure) -> BarChart {
             label: format::month_day(d.start_ms),
         })
         .collect();
-    let today = e.days.last().map_or(0, |d| d.total());
+    let today = e.days.last().map_or(0, super::exposure::Day::total);
     let peak = e.days.iter().max_by_key(|d| d.total());
     let summary = match peak {
         Some(p) if max > 0 => format!(

@@ -317,11 +317,11 @@ async fn seed(store: &Store) -> Result<Seed> {
         .await?
         .id;
     Ok(Seed {
-        request,
         first,
         second,
         running,
         failed,
+        request,
     })
 }
 

@@ -46,7 +46,7 @@ pub async fn check(browser: &Browser) -> Result<Vec<Violation>> {
          .catch(e => done('axe failed: ' + e));"
     );
     let answer = browser
-        .execute_async(&script, Duration::from_secs(60))
+        .execute_async(&script, Duration::from_mins(1))
         .await?;
     let text = answer
         .as_str()

@@ -143,7 +143,7 @@ impl Server {
 
     /// The CSRF token inside a session cookie made by [`Server::cookie`].
     pub fn csrf_of(&self, cookie: &str) -> Result<String> {
-        let value = cookie.split_once('=').map(|(_, v)| v).unwrap_or("");
+        let value = cookie.split_once('=').map_or("", |(_, v)| v);
         let s = Session::decode(self.state.session_key(), value, now_secs())
             .context("the cookie is not a session")?;
         Ok(s.csrf)

@@ -35,10 +35,10 @@ impl Drop for Browser {
     /// A test that failed half-way still ends its Chromium: the session is deleted with a
     /// blocking request before chromedriver is killed (killing it alone orphans Chromium).
     fn drop(&mut self) {
+        use std::io::{Read, Write};
         if self.ended {
             return;
         }
-        use std::io::{Read, Write};
         let addr = self.base.trim_start_matches("http://");
         if let Ok(mut s) = std::net::TcpStream::connect(addr) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
@@ -84,7 +84,7 @@ impl Browser {
             .with_context(|| format!("start {}", driver_bin.display()))?;
         super::install_tls_provider();
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_mins(1))
             .build()?;
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -94,7 +94,7 @@ impl Browser {
                 .send()
                 .await
                 .ok()
-                .map(|r| r.json::<Value>());
+                .map(reqwest::Response::json::<Value>);
             if let Some(r) = ready
                 && let Ok(v) = r.await
                 && v["value"]["ready"] == json!(true)

@@ -93,31 +93,28 @@ fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS setup")?;
-    Ok(match ca {
-        Some(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .with_context(|| format!("--ca {}: cannot read it", path.display()))?
-                .collect::<Result<_, _>>()
-                .with_context(|| format!("--ca {}: not a PEM certificate file", path.display()))?;
-            if certs.is_empty() {
-                bail!("--ca {}: no certificate in it", path.display());
-            }
-            for c in certs {
-                roots.add(c).with_context(|| {
-                    format!("--ca {}: a certificate cannot be used", path.display())
-                })?;
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
+    Ok(if let Some(path) = ca {
+        let mut roots = rustls::RootCertStore::empty();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("--ca {}: cannot read it", path.display()))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("--ca {}: not a PEM certificate file", path.display()))?;
+        if certs.is_empty() {
+            bail!("--ca {}: no certificate in it", path.display());
         }
-        None => {
-            let verifier = rustls_platform_verifier::Verifier::new(provider)
-                .context("cannot load the system's TLS roots")?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth()
+        for c in certs {
+            roots.add(c).with_context(|| {
+                format!("--ca {}: a certificate cannot be used", path.display())
+            })?;
         }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        let verifier = rustls_platform_verifier::Verifier::new(provider)
+            .context("cannot load the system's TLS roots")?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()
     })
 }
 
