@@ -429,7 +429,12 @@ def bench_smb(runs):
                      "signing optional; SMB2+ + signing required)",
             "truth": "NetBIOS name, workgroup, dialect list, SMB1 and signing per host, from the test bed's "
                      "Samba configuration (nmap -sV is timed; it does not report these facts)",
-            "baseline": "portwatch", "results": results}
+            "baseline": "portwatch", "results": results,
+            "notes": ["A silent UDP port is judged only after the host's ICMP error budget has had 1 s "
+                      "since the first UDP probe to refill (`UDP_BUDGET_REFILL` in "
+                      "crates/scan/src/engine/host.rs; issue 16): 138/udp is silent on both hosts, so "
+                      "portwatch's time includes that second. Before 2026-12-03 it did not wait (0.223 s "
+                      "on 2026-11-23), and back-to-back runs could call a closed UDP port open|filtered."]}
 
 
 def bench_udp_top(runs):
