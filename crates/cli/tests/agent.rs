@@ -10,7 +10,7 @@ mod common;
 
 use cluster::{
     Db, http_exchange, now_ms, result_ports as open_ports, spooled, start_agent_in, start_run,
-    status_and_body,
+    status_and_body, taken,
 };
 use common::{Logged, free_port, portwatch, stderr, wait_for};
 use portwatch_monitor::job::{JobResult, JobSpec, QuietRun, WirePorts};
@@ -239,9 +239,12 @@ fn killed_agent(backend: Backend) {
     let _server = start_server(dir.path(), &db, port);
     let id = enqueue(&db, "lab", &slow_spec(open));
     let mut a = start_agent(port, &t1, &dir.path().join("spool-a"), "a");
-    wait_for("agent a to claim the job", Duration::from_secs(20), || {
-        db.job(id).status == JobStatus::Claimed
-    });
+    a.wait_logged(
+        "agent a to take the job",
+        Duration::from_secs(20),
+        &taken(id, 1),
+    );
+    assert_eq!(db.job(id).status, JobStatus::Claimed);
     std::thread::sleep(Duration::from_millis(500));
     a.child.0.kill().unwrap();
     let _ = a.child.0.wait();
@@ -284,13 +287,16 @@ fn spooled_while_server_down(backend: Backend) {
     let id = enqueue(&db, "lab", &slower);
     let spool = dir.path().join("spool");
     let agent = start_agent(port, &t, &spool, "a");
-    wait_for(
-        "the agent to claim the job",
+    // The agent's own word, not the claim in the database: a server stopped between committing
+    // the claim and answering the poll leaves an agent that never got the job.
+    agent.wait_logged(
+        "the agent to take the job",
         Duration::from_secs(20),
-        || db.job(id).status == JobStatus::Claimed,
+        &taken(id, 1),
     );
+    assert_eq!(db.job(id).status, JobStatus::Claimed);
     drop(server);
-    wait_for("the result to be spooled", Duration::from_mins(2), || {
+    agent.wait_until("the result to be spooled", Duration::from_mins(2), || {
         spooled(&spool).len() == 1
     });
     assert_ne!(db.job(id).status, JobStatus::Done);
@@ -333,11 +339,12 @@ fn replica_failover(backend: Backend) {
     let id = enqueue(&db, "lab", &slow_spec(open));
     let servers = format!("http://127.0.0.1:{port_a},http://127.0.0.1:{port_b}");
     let agent = start_agent_at(&servers, &t, &dir.path().join("spool"), "a", &[]);
-    wait_for(
-        "the agent to claim the job",
+    agent.wait_logged(
+        "the agent to take the job",
         Duration::from_secs(20),
-        || db.job(id).status == JobStatus::Claimed,
+        &taken(id, 1),
     );
+    assert_eq!(db.job(id).status, JobStatus::Claimed);
     replica_a.child.0.kill().unwrap();
     let _ = replica_a.child.0.wait();
     wait_for("the job to be done", Duration::from_mins(1), || {

@@ -28,7 +28,7 @@ mod receiver;
 mod samba;
 
 use cluster::{
-    Db, applied, http_exchange, jobs_summary, now_ms, spooled, start_agent_in, start_run,
+    Db, applied, http_exchange, jobs_summary, now_ms, spooled, start_agent_in, start_run, taken,
 };
 use common::{ChildGuard, Logged, OwnCluster, free_port, pg_test_cluster, wait_for};
 use netns::{
@@ -654,6 +654,11 @@ fn an_agent_and_the_leader_killed_mid_run_lose_no_job_and_repeat_no_alert() {
     } else {
         "inet-1"
     };
+    sys.agents[victim.as_str()].wait_logged(
+        "the agent to take the slow job",
+        PATIENCE,
+        &taken(slow.id, slow.attempt),
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sys.db.job(slow.id).status, JobStatus::Claimed, "mid-job");
     let done_before = jobs_done(&sys.db)[victim.as_str()];
@@ -848,6 +853,13 @@ fn an_agent_cut_off_from_the_servers_delivers_its_spooled_result_once() {
     });
     let slow = slow.unwrap();
     assert_eq!(slow.claimed_by.as_deref(), Some("lan-1"));
+    // Cut only once the agent has the job: a cut between the claim's commit and the answer
+    // leaves an agent that never got it.
+    sys.agents["lan-1"].wait_logged(
+        "the lan agent to take the slow job",
+        PATIENCE,
+        &taken(slow.id, slow.attempt),
+    );
     sys.topo.cut_lan_from_servers(true);
     let cut = Instant::now();
     wait_for("the result to be spooled", PATIENCE, || {

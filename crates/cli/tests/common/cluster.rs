@@ -17,6 +17,11 @@ use std::time::Duration;
 /// What `portwatch run` logs once its dashboard and API accept connections.
 pub const SERVING: &str = "dashboard and API listening";
 
+/// What `portwatch agent` logs once the server's answer gave it attempt `attempt` of job `job`.
+pub fn taken(job: i64, attempt: i64) -> String {
+    format!("job taken; scanning job={job} attempt={attempt} ")
+}
+
 /// A runtime for one blocking call into the store.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -126,6 +126,29 @@ pub struct Logged {
     pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
+impl Logged {
+    /// Whether the process has logged `needle` so far.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().contains(needle)
+    }
+
+    /// Waits until the process has logged `needle`, at most `limit`; then fails naming `what`
+    /// and showing the log.
+    pub fn wait_logged(&self, what: &str, limit: std::time::Duration, needle: &str) {
+        self.wait_until(what, limit, || self.logged(needle));
+    }
+
+    /// Polls `ok` until it holds, at most `limit`; then fails naming `what` and showing the
+    /// process's log.
+    pub fn wait_until(&self, what: &str, limit: std::time::Duration, ok: impl FnMut() -> bool) {
+        assert!(
+            poll_until(limit, ok),
+            "timed out waiting for {what}; its log:\n{}",
+            self.log.lock().unwrap()
+        );
+    }
+}
+
 /// Starts `cmd` with stdout discarded and stderr collected, line by line, into the log.
 pub fn spawn_logged(mut cmd: Command) -> Logged {
     use std::io::BufRead;
@@ -183,15 +206,20 @@ pub fn watch_command(port: u16) -> Command {
 }
 
 /// Polls `ok` until it holds; panics naming `what` once `limit` has passed.
-pub fn wait_for(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, limit: std::time::Duration, ok: impl FnMut() -> bool) {
+    assert!(poll_until(limit, ok), "timed out waiting for {what}");
+}
+
+/// Polls `ok` every 100 ms until it holds (true) or `limit` has passed (false).
+pub fn poll_until(limit: std::time::Duration, mut ok: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         if ok() {
-            return;
+            return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    panic!("timed out waiting for {what}");
+    false
 }
 
 // PostgreSQL for the tests (portwatch-testkit); not every test file uses each of these.

@@ -178,6 +178,12 @@ impl Agent {
 
     /// Runs one job while renewing its claim; spools its outcome unless the claim was lost.
     async fn run_job(&self, offer: http::Offer) -> Result<()> {
+        tracing::info!(
+            job = offer.id,
+            attempt = offer.attempt,
+            lease_ms = offer.lease_ms,
+            "job taken; scanning"
+        );
         let lost = CancellationToken::new();
         let renewer = {
             let server = self.server.clone();
