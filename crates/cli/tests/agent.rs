@@ -173,13 +173,11 @@ fn round_trip(backend: Backend) {
     assert_eq!(row.attempt, 1);
     assert_eq!(row.claimed_by.as_deref(), Some("lan-1"));
     assert_eq!(open_ports(&row), vec![open], "only the listener is open");
-    wait_for("the agent to log the job", Duration::from_secs(10), || {
-        agent
-            .log
-            .lock()
-            .unwrap()
-            .contains("job finished and delivered")
-    });
+    agent.wait_logged(
+        "the agent to log the job",
+        Duration::from_secs(10),
+        "job finished and delivered",
+    );
     assert!(
         spooled(&spool).is_empty(),
         "delivered results leave the spool"
@@ -357,16 +355,10 @@ fn replica_failover(backend: Backend) {
     );
     assert_eq!(row.claimed_by.as_deref(), Some("a"));
     assert!(open_ports(&row).contains(&open));
-    wait_for(
+    agent.wait_logged(
         "the agent to log the delivery",
         Duration::from_secs(10),
-        || {
-            agent
-                .log
-                .lock()
-                .unwrap()
-                .contains("job finished and delivered")
-        },
+        "job finished and delivered",
     );
     let log = agent.log.lock().unwrap().clone();
     assert!(log.contains("switched to another server"), "{log}");
@@ -404,9 +396,11 @@ fn tls_verifies_the_server_certificate() {
     let id = enqueue(&db, "lab", &spec(vec![free_port()], None));
     let url = format!("https://127.0.0.1:{port}");
     let untrusting = start_agent_at(&url, &t, &dir.path().join("s1"), "a", &[]);
-    wait_for("a certificate error", Duration::from_secs(20), || {
-        untrusting.log.lock().unwrap().contains("certificate")
-    });
+    untrusting.wait_logged(
+        "a certificate error",
+        Duration::from_secs(20),
+        "certificate",
+    );
     assert_eq!(db.job(id).status, JobStatus::Queued);
     drop(untrusting);
     let ca = dir.path().join("lab-ca.pem");

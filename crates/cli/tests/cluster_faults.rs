@@ -362,9 +362,9 @@ impl System {
         };
         // The first replica leads before the second starts, so which one leads is known.
         system.start_replica();
-        wait_for("the first replica to lead", PATIENCE, || {
-            system.replicas[0].1.log.lock().unwrap().contains(LEADS)
-        });
+        system.replicas[0]
+            .1
+            .wait_logged("the first replica to lead", PATIENCE, LEADS);
         system.start_replica();
         for name in ["lan-1", "inet-1", "inet-2"] {
             system.start_agent(name);

@@ -5,7 +5,7 @@
 //! `common`: `#[path = "common/cluster.rs"] mod cluster;`.
 #![allow(dead_code)]
 
-use crate::common::{Logged, TestDb, pg_db, portwatch, spawn_logged, stderr, stdout, wait_for};
+use crate::common::{Logged, TestDb, pg_db, portwatch, spawn_logged, stderr, stdout};
 use portwatch_monitor::job::JobResult;
 use portwatch_store::{AgentRow, JobRow, JobStatus, ScanRow, Store};
 use std::io::{Read, Write};
@@ -148,9 +148,7 @@ pub fn spawn_portwatch(args: &[&str]) -> Logged {
 
 /// Waits until `server` logged that it serves, at most `limit`.
 pub fn wait_serving(server: &Logged, limit: Duration) {
-    wait_for("the server to listen", limit, || {
-        server.log.lock().unwrap().contains(SERVING)
-    });
+    server.wait_logged("the server to listen", limit, SERVING);
 }
 
 /// `portwatch run ARGS`, once it serves (at most `limit`).
