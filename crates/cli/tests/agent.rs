@@ -97,6 +97,18 @@ fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) ->
     status_and_body(&raw)
 }
 
+/// Waits until `agent` logged that it took the first attempt of job `id`, which the database
+/// then shows as claimed. The agent's own word, not the claim in the database: a server stopped
+/// between committing the claim and answering the poll leaves an agent that never got the job.
+fn wait_taken(agent: &Logged, db: &Db, id: i64) {
+    agent.wait_logged(
+        "the agent to take the job",
+        Duration::from_secs(20),
+        &taken(id, 1),
+    );
+    assert_eq!(db.job(id).status, JobStatus::Claimed);
+}
+
 /// Queues a job for vantage `lan` as the daemon does; returns its id.
 fn enqueue(db: &Db, group: &str, spec: &JobSpec) -> i64 {
     let job = NewJob {
@@ -237,12 +249,7 @@ fn killed_agent(backend: Backend) {
     let _server = start_server(dir.path(), &db, port);
     let id = enqueue(&db, "lab", &slow_spec(open));
     let mut a = start_agent(port, &t1, &dir.path().join("spool-a"), "a");
-    a.wait_logged(
-        "agent a to take the job",
-        Duration::from_secs(20),
-        &taken(id, 1),
-    );
-    assert_eq!(db.job(id).status, JobStatus::Claimed);
+    wait_taken(&a, &db, id);
     std::thread::sleep(Duration::from_millis(500));
     a.child.0.kill().unwrap();
     let _ = a.child.0.wait();
@@ -285,14 +292,7 @@ fn spooled_while_server_down(backend: Backend) {
     let id = enqueue(&db, "lab", &slower);
     let spool = dir.path().join("spool");
     let agent = start_agent(port, &t, &spool, "a");
-    // The agent's own word, not the claim in the database: a server stopped between committing
-    // the claim and answering the poll leaves an agent that never got the job.
-    agent.wait_logged(
-        "the agent to take the job",
-        Duration::from_secs(20),
-        &taken(id, 1),
-    );
-    assert_eq!(db.job(id).status, JobStatus::Claimed);
+    wait_taken(&agent, &db, id);
     drop(server);
     agent.wait_until("the result to be spooled", Duration::from_mins(2), || {
         spooled(&spool).len() == 1
@@ -337,12 +337,7 @@ fn replica_failover(backend: Backend) {
     let id = enqueue(&db, "lab", &slow_spec(open));
     let servers = format!("http://127.0.0.1:{port_a},http://127.0.0.1:{port_b}");
     let agent = start_agent_at(&servers, &t, &dir.path().join("spool"), "a", &[]);
-    agent.wait_logged(
-        "the agent to take the job",
-        Duration::from_secs(20),
-        &taken(id, 1),
-    );
-    assert_eq!(db.job(id).status, JobStatus::Claimed);
+    wait_taken(&agent, &db, id);
     replica_a.child.0.kill().unwrap();
     let _ = replica_a.child.0.wait();
     wait_for("the job to be done", Duration::from_mins(1), || {
